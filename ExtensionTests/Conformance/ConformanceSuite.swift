@@ -1,0 +1,279 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+
+/// What to test and how.
+public struct ConformanceOptions: Sendable {
+    public var kind: ExtensionKind
+    public var launch: ExtensionLaunch
+    /// Admin config for the handshake (the `config` member of the `--config` file).
+    public var adminConfig: JSONValue
+    /// Valid per-use params for this extension (`params` in the `--config` file): trigger
+    /// settings, task inputs.
+    public var params: JSONValue?
+    /// Scheduler: the image for test jobs (`image` in the `--config` file).
+    public var image: String
+    /// Only run checks whose id starts with one of these.
+    public var only: [String]
+    /// Skip checks whose id starts with one of these.
+    public var skip: [String]
+    public var checkTimeout: Duration
+    public var stateDirectory: String?
+
+    public init(
+        kind: ExtensionKind, launch: ExtensionLaunch, adminConfig: JSONValue = .emptyObject, params: JSONValue? = nil,
+        image: String = "busybox:latest", only: [String] = [], skip: [String] = [], checkTimeout: Duration = .seconds(30),
+        stateDirectory: String? = nil
+    ) {
+        self.kind = kind
+        self.launch = launch
+        self.adminConfig = adminConfig
+        self.params = params
+        self.image = image
+        self.only = only
+        self.skip = skip
+        self.checkTimeout = checkTimeout
+        self.stateDirectory = stateDirectory
+    }
+
+    /// Reads a `--config` file: `{"config": {…}, "params": {…}, "image": "…"}`.
+    public mutating func load(configFile path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let value = try JSONParser().parse(data)
+        guard case .object(let o) = value else { throw CheckFailure("\(path): expected a JSON object with config, params, image") }
+        for key in o.keys where !["config", "params", "image"].contains(key) {
+            throw CheckFailure("\(path): unknown member \"\(key)\" (known: config, params, image)")
+        }
+        if let c = o["config"] { adminConfig = c }
+        if let p = o["params"] { params = p }
+        if let i = o["image"]?.stringValue { image = i }
+    }
+}
+
+/// How much a requirement matters.
+public enum Level: String, Sendable {
+    /// Failing it fails the suite.
+    case must = "MUST"
+    /// Failing it is reported as a warning.
+    case should = "SHOULD"
+}
+
+/// The outcome of one check.
+public enum Outcome: Sendable, Equatable {
+    case passed
+    case failed(String)
+    case skipped(String)
+}
+
+/// One check's result.
+public struct CheckResult: Sendable {
+    public var id: String
+    public var level: Level
+    public var title: String
+    public var outcome: Outcome
+    public var duration: Duration
+}
+
+/// Everything a run found.
+public struct ConformanceReport: Sendable {
+    public var kind: ExtensionKind
+    public var command: String
+    public var results: [CheckResult]
+
+    public var passed: Int { results.filter { $0.outcome == .passed }.count }
+    public var failed: Int { results.filter { if case .failed = $0.outcome { return true } else { return false } }.count }
+    public var skipped: Int { results.filter { if case .skipped = $0.outcome { return true } else { return false } }.count }
+
+    /// Ids of failed MUST checks.
+    public var failedMust: [String] {
+        results.filter { r in
+            if case .failed = r.outcome { return r.level == .must }
+            return false
+        }.map(\.id)
+    }
+
+    /// Ids of every failed check.
+    public var failedIDs: [String] {
+        results.filter { if case .failed = $0.outcome { return true } else { return false } }.map(\.id)
+    }
+
+    /// True when no MUST check failed.
+    public var conforms: Bool { failedMust.isEmpty }
+
+    /// The closing line: `N passed, N failed, N skipped`.
+    public var summaryLine: String { "\(passed) passed, \(failed) failed, \(skipped) skipped" }
+
+    /// Human-readable report, one line per check, ending with ``summaryLine``.
+    public var text: String {
+        var lines = ["gofer-conformance: \(kind.rawValue) extension \(command)"]
+        for r in results {
+            let ms = Int(r.duration.components.seconds * 1000 + r.duration.components.attoseconds / 1_000_000_000_000_000)
+            switch r.outcome {
+            case .passed: lines.append("  PASS  \(r.id) [\(r.level.rawValue)] (\(ms) ms)")
+            case .skipped(let why): lines.append("  SKIP  \(r.id) [\(r.level.rawValue)]: \(why)")
+            case .failed(let why):
+                let tag = r.level == .must ? "FAIL" : "WARN"
+                lines.append("  \(tag)  \(r.id) [\(r.level.rawValue)]: \(r.title)")
+                for l in why.split(separator: "\n", omittingEmptySubsequences: false).prefix(12) { lines.append("        \(l)") }
+            }
+        }
+        lines.append(summaryLine)
+        return lines.joined(separator: "\n")
+    }
+
+    /// JUnit XML, one test case per check.
+    public var junitXML: String {
+        func esc(_ s: String) -> String {
+            var out = ""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "&": out += "&amp;"
+                case "<": out += "&lt;"
+                case ">": out += "&gt;"
+                case "\"": out += "&quot;"
+                case "\n", "\t": out.unicodeScalars.append(scalar)
+                default:
+                    // XML 1.0 forbids most control characters even when escaped.
+                    if scalar.value < 0x20 { out += "?" } else { out.unicodeScalars.append(scalar) }
+                }
+            }
+            return out
+        }
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        xml += "<testsuite name=\"gofer-conformance.\(kind.rawValue)\" tests=\"\(results.count)\" failures=\"\(failedMust.count)\" skipped=\"\(skipped)\">\n"
+        for r in results {
+            let secs = Double(r.duration.components.seconds) + Double(r.duration.components.attoseconds) / 1e18
+            xml += "  <testcase classname=\"\(kind.rawValue).\(r.level.rawValue)\" name=\"\(esc(r.id))\" time=\"\(String(format: "%.3f", secs))\">\n"
+            switch r.outcome {
+            case .passed: break
+            case .skipped(let why): xml += "    <skipped message=\"\(esc(why))\"/>\n"
+            case .failed(let why):
+                if r.level == .must {
+                    xml += "    <failure message=\"\(esc(r.title))\">\(esc(why))</failure>\n"
+                } else {
+                    xml += "    <system-out>WARNING (SHOULD): \(esc(why))</system-out>\n"
+                }
+            }
+            xml += "  </testcase>\n"
+        }
+        xml += "</testsuite>\n"
+        return xml
+    }
+}
+
+/// A check: a stable id, a level, and what it does.
+struct Check: Sendable {
+    var id: String
+    var level: Level
+    var title: String
+    /// `nil`: every kind.
+    var kinds: Set<ExtensionKind>?
+    var run: @Sendable (CheckContext) async throws -> Void
+}
+
+/// The suite: runs every applicable check against one extension executable.
+///
+/// ```swift
+/// let report = await ConformanceSuite.run(ConformanceOptions(kind: .trigger, launch: ExtensionLaunch(executable: path)))
+/// #expect(report.conforms, "\(report.text)")
+/// ```
+public enum ConformanceSuite {
+    /// Every check id with its level and title, for documentation.
+    public static var catalogue: [(id: String, level: Level, title: String, kinds: String)] {
+        allChecks.map { ($0.id, $0.level, $0.title, $0.kinds.map { $0.map(\.rawValue).sorted().joined(separator: ",") } ?? "all") }
+    }
+
+    static var allChecks: [Check] {
+        CommonChecks.all + TriggerChecks.all + TaskChecks.all + SchedulerChecks.all + SecretsChecks.all
+    }
+
+    /// Runs the suite. Never throws: a harness problem is reported as a failed check.
+    public static func run(_ options: ConformanceOptions, progress: (@Sendable (CheckResult) -> Void)? = nil) async -> ConformanceReport {
+        let journal = Journal()
+        let canary = "GOFER-CANARY-\(UUID().uuidString)"
+        let manifest = describe(options.launch)
+        var results: [CheckResult] = []
+        let checks = allChecks.filter { check in
+            (check.kinds?.contains(options.kind) ?? true)
+                && (options.only.isEmpty || options.only.contains { check.id.hasPrefix($0) })
+                && !options.skip.contains { check.id.hasPrefix($0) }
+        }
+        for check in checks where !check.id.hasPrefix("run.") {
+            let result = await runOne(check, CheckContext(options: options, journal: journal, checkID: check.id, canary: canary, manifest: manifest))
+            progress?(result)
+            results.append(result)
+        }
+        // Whole-run checks read what every session recorded.
+        for check in checks where check.id.hasPrefix("run.") {
+            let result = await runOne(check, CheckContext(options: options, journal: journal, checkID: check.id, canary: canary, manifest: manifest))
+            progress?(result)
+            results.append(result)
+        }
+        let command = ([options.launch.executable] + options.launch.arguments).joined(separator: " ")
+        return ConformanceReport(kind: options.kind, command: command, results: results)
+    }
+
+    static func runOne(_ check: Check, _ context: CheckContext) async -> CheckResult {
+        let start = ContinuousClock.now
+        let outcome: Outcome = await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask {
+                do {
+                    try await check.run(context)
+                    return .passed
+                } catch let skip as CheckSkipped {
+                    return .skipped(skip.reason)
+                } catch let failure as CheckFailure {
+                    return .failed(failure.description)
+                } catch let error as ProtocolError {
+                    return .failed("unexpected error from the extension: \(error)")
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    return .failed("\(error)")
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: context.options.checkTimeout)
+                return Task.isCancelled ? nil : .failed("did not finish within \(DurationText.format(context.options.checkTimeout))")
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .failed("cancelled")
+        }
+        return CheckResult(id: check.id, level: check.level, title: check.title, outcome: outcome, duration: ContinuousClock.now - start)
+    }
+
+    /// Runs `--describe` and parses its output.
+    static func describe(_ launch: ExtensionLaunch) -> JSONValue? {
+        guard let result = try? runToCompletion(launch, extraArguments: ["--describe"], timeout: .seconds(10)) else { return nil }
+        guard result.status == .exited(0) else { return nil }
+        return try? JSONParser().parse(result.stdout)
+    }
+
+    struct Completed {
+        var status: ExitStatus
+        var stdout: [UInt8]
+    }
+
+    /// Runs the extension with extra arguments, collecting stdout, without the protocol.
+    static func runToCompletion(_ launch: ExtensionLaunch, extraArguments: [String], timeout: Duration) throws -> Completed {
+        let process = try ChildProcess.spawn(
+            launch.executable, arguments: launch.arguments + extraArguments, environment: launch.environment ?? ProcessInfo.processInfo.environment)
+        process.closeStdin()
+        let errThread = Thread { LineReader.readLoop(fd: process.stderrFD, maxLineBytes: 1 << 20) { _ in } }
+        errThread.start()
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(process.stdoutFD, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+            if out.count > 16 << 20 { break }
+        }
+        let deadline = ContinuousClock.now + timeout
+        while process.exitStatus == nil && ContinuousClock.now < deadline { usleep(2000) }
+        if process.exitStatus == nil { process.signalGroup(SIGKILL) }
+        while process.exitStatus == nil { usleep(2000) }
+        return Completed(status: process.exitStatus ?? .signaled(9), stdout: out)
+    }
+}

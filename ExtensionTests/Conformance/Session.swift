@@ -1,0 +1,179 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A check failed: what was expected and what happened.
+struct CheckFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A check does not apply to this extension.
+struct CheckSkipped: Error {
+    var reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+/// What a check gets: the options, the shared journal and helpers to open sessions.
+struct CheckContext: Sendable {
+    let options: ConformanceOptions
+    let journal: Journal
+    let checkID: String
+    let canary: String
+    /// `--describe` output, when it parsed.
+    let manifest: JSONValue?
+
+    /// Starts the extension. With `initialize`, also handshakes (using the suite's admin config
+    /// unless `admin` is given) and fails the check if that does not work.
+    func open(
+        initialize: Bool = true, admin: JSONValue? = nil, emitHandler: ExtensionConnection.RequestHandler? = nil
+    ) async throws -> Session {
+        let id = journal.newSession()
+        let journal = self.journal
+        let check = checkID
+        let connection: ExtensionConnection
+        do {
+            connection = try ExtensionConnection.spawn(
+                options.launch,
+                requestHandler: emitHandler ?? { method, _ in
+                    if method == "trigger/emit" { return ["accepted": true] }
+                    throw ProtocolError.methodNotFound(method)
+                },
+                onStderr: { journal.recordStderr($0, session: id, check: check) },
+                tap: { journal.record($0, session: id, check: check) })
+        } catch {
+            throw CheckFailure("cannot start the extension: \(error)")
+        }
+        let session = Session(connection: connection, id: id, context: self)
+        if initialize {
+            do {
+                session.handshake = try await connection.initialize(initializeOptions(admin: admin ?? options.adminConfig))
+            } catch {
+                await session.close()
+                throw CheckFailure("handshake failed: \(error)")
+            }
+        }
+        return session
+    }
+
+    func initializeOptions(admin: JSONValue, versions: [String]? = nil) -> InitializeOptions {
+        InitializeOptions(
+            kind: options.kind, protocolVersions: versions ?? ProtocolVersion.supported.map(\.description), adminConfig: admin,
+            systemConfig: ["conformance": true], stateDirectory: options.stateDirectory, temporaryDirectory: NSTemporaryDirectory(),
+            cancelGrace: .seconds(2), timeout: .seconds(10))
+    }
+}
+
+/// One running extension process under test.
+final class Session: Sendable {
+    let connection: ExtensionConnection
+    let id: Int
+    let context: CheckContext
+    private let shake = Mutex<Handshake?>(nil)
+    private let rawIDs = Mutex<Int64>(900_000)
+
+    init(connection: ExtensionConnection, id: Int, context: CheckContext) {
+        self.connection = connection
+        self.id = id
+        self.context = context
+    }
+
+    var handshake: Handshake? {
+        get { shake.withLock { $0 } }
+        set { shake.withLock { $0 = newValue } }
+    }
+
+    /// Calls a method; an error response is thrown as ``ProtocolError``.
+    func call(_ method: String, _ params: JSONValue = .emptyObject, timeout: Duration = .seconds(10)) async throws -> JSONValue {
+        do {
+            return try await connection.request(method, params, timeout: timeout, cancelGrace: .seconds(2))
+        } catch let error as ExtensionFailure {
+            throw CheckFailure("\(method): \(error.message)")
+        }
+    }
+
+    /// Calls a method that must fail with one of `codes`; returns the error.
+    @discardableResult
+    func expectError(_ method: String, _ params: JSONValue = .emptyObject, _ codes: [ErrorCode], _ why: String = "") async throws -> ProtocolError {
+        do {
+            let result = try await call(method, params)
+            throw CheckFailure("\(method) should fail with \(codes.map(\.description).joined(separator: " or "))\(why.isEmpty ? "" : " (\(why))") but succeeded: \(result)")
+        } catch let error as ProtocolError {
+            guard codes.contains(error.code) else {
+                throw CheckFailure("\(method)\(why.isEmpty ? "" : " (\(why))"): expected error \(codes.map(\.description).joined(separator: " or ")), got \(error.code): \(error.message)")
+            }
+            return error
+        }
+    }
+
+    /// The extension must still answer `$/ping` promptly.
+    func assertAlive(_ after: String) async throws {
+        do {
+            _ = try await connection.request("$/ping", timeout: .seconds(3), cancelGrace: .zero)
+        } catch {
+            let exit = connection.process.exitStatus.map { " (\($0))" } ?? ""
+            throw CheckFailure("the extension stopped answering after \(after)\(exit): \(error)")
+        }
+    }
+
+    /// A fresh id for a raw frame.
+    func nextRawID() -> Int64 {
+        rawIDs.withLock { n in
+            n += 1
+            return n
+        }
+    }
+
+    /// Sends raw bytes, then waits for the first frame from the extension that arrives after them
+    /// and satisfies `match`.
+    func sendRaw(_ bytes: [UInt8], waitFor match: @escaping @Sendable (JSONValue) -> Bool, timeout: Duration = .seconds(5)) async throws -> JSONValue? {
+        let before = context.journal.frames(session: id).count
+        connection.sendRaw(bytes)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let frames = context.journal.frames(session: id).dropFirst(before)
+            for entry in frames where entry.frame.direction == .fromExtension {
+                if let value = try? JSONParser().parse(entry.frame.bytes), match(value) { return value }
+            }
+            if connection.isClosed { return nil }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
+    }
+
+    /// Sends a raw line and expects an error response with `code` and `id` (nil: `"id": null`).
+    func expectRawError(_ line: [UInt8], id: JSONValue, codes: [ErrorCode], what: String) async throws {
+        var bytes = line
+        bytes.append(0x0A)
+        let answer = try await sendRaw(bytes) { frame in frame["error"] != nil && frame["id"] == id }
+        guard let answer else {
+            throw CheckFailure("\(what): no error response with id \(id) within 5 s")
+        }
+        let code = Int(answer["error"]?["code"]?.intValue ?? 0)
+        guard codes.map(\.rawValue).contains(code) else {
+            throw CheckFailure("\(what): expected error \(codes.map(\.description).joined(separator: " or ")), got \(code): \(answer["error"]?["message"] ?? .null)")
+        }
+        try await assertAlive(what)
+    }
+
+    /// Frames from the extension in this session.
+    var receivedFrames: [[UInt8]] {
+        context.journal.frames(session: id).filter { $0.frame.direction == .fromExtension }.map(\.frame.bytes)
+    }
+
+    /// Ends the process quickly: close stdin (an extension must exit on EOF), then SIGTERM and
+    /// SIGKILL to its group.
+    func close() async {
+        connection.process.closeStdin()
+        if await connection.process.waitForExit(timeout: .seconds(2)) == nil {
+            _ = await connection.process.terminate(grace: .seconds(1))
+        } else {
+            connection.process.signalGroup(SIGKILL)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// A deliberately broken extension, to prove the conformance suite can fail.
+//
+// It wraps a real extension and passes frames through, injecting faults:
+//   junk-stdout      prints a banner on stdout before any frame
+//   ignore-shutdown  swallows `shutdown` and `exit` (never answers, never exits on them)
+//   leak             copies every frame the host sends to stderr (leaking secrets)
+//
+//   gofer-fixture-broken [--faults junk-stdout,ignore-shutdown,leak|none] -- <extension> [args…]
+//
+// Deliberately written without the SDK, the way an extension in another language would be.
+
+var args = Array(CommandLine.arguments.dropFirst())
+guard let sep = args.firstIndex(of: "--"), sep + 1 < args.count else {
+    FileHandle.standardError.write(Data("usage: gofer-fixture-broken [--faults LIST] -- <extension> [args…]\n".utf8))
+    exit(2)
+}
+let inner = Array(args[(sep + 1)...])
+args = Array(args[..<sep])
+var faults: Set<String> = ["junk-stdout", "ignore-shutdown", "leak"]
+if let f = args.firstIndex(of: "--faults"), f + 1 < args.count {
+    faults = Set(args[f + 1].split(separator: ",").map(String.init))
+}
+
+signal(SIGPIPE, SIG_IGN)
+if args.contains("--describe") || inner.contains("--describe") {
+    let argv = inner.contains("--describe") ? inner : inner + ["--describe"]
+    var cargs = argv.map { strdup($0) } + [nil]
+    execv(argv[0], &cargs)
+    exit(127)
+}
+
+var toChild: [Int32] = [0, 0]
+var fromChild: [Int32] = [0, 0]
+guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { exit(1) }
+let pid = fork()
+if pid == 0 {
+    dup2(toChild[0], 0)
+    dup2(fromChild[1], 1)
+    close(toChild[1])
+    close(fromChild[0])
+    var cargs = inner.map { strdup($0) } + [nil]
+    execv(inner[0], &cargs)
+    exit(127)
+}
+close(toChild[0])
+close(fromChild[1])
+
+@Sendable func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+        if n <= 0 { return }
+        off += n
+    }
+}
+
+if faults.contains("junk-stdout") { writeAll(1, Array("broken-fixture: starting up, hello from stdout!\n".utf8)) }
+
+// Child stdout → our stdout, untouched.
+let childOut = fromChild[0]
+let childPID = pid
+let pump = Thread {
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(childOut, &buf, buf.count)
+        if n <= 0 { break }
+        writeAll(1, Array(buf[0..<n]))
+    }
+    // The wrapped extension is gone: leave with its exit code, so only the faults differ.
+    var status: Int32 = 0
+    waitpid(childPID, &status, 0)
+    exit((status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F))
+}
+pump.start()
+
+// Our stdin → child stdin, line by line, with faults.
+var pending: [UInt8] = []
+var buf = [UInt8](repeating: 0, count: 65536)
+while true {
+    let n = read(0, &buf, buf.count)
+    if n <= 0 { break }
+    pending += buf[0..<n]
+    while let lf = pending.firstIndex(of: 0x0A) {
+        let line = Array(pending[...lf])
+        pending.removeSubrange(...lf)
+        let text = String(decoding: line, as: UTF8.self)
+        if faults.contains("leak") { writeAll(2, Array("broken-fixture got: ".utf8) + line) }
+        if faults.contains("ignore-shutdown") && (text.contains(#""method":"shutdown""#) || text.contains(#""method":"exit""#)) { continue }
+        writeAll(toChild[1], line)
+    }
+}
+if faults.contains("ignore-shutdown") {
+    // Ignores EOF on stdin too: lingers until killed.
+    while true { sleep(60) }
+}
+close(toChild[1])
+var status: Int32 = 0
+waitpid(pid, &status, 0)
+exit(0)

@@ -1,0 +1,202 @@
+import ExtensionSDK
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs each job as a local process (`entrypoint + command`), ignoring the image. Like Nomad's
+/// `raw_exec`: no isolation, so only for trusted pipelines, tests and measuring the host without a
+/// container engine. Jobs end with this extension: it cannot recover them after a restart.
+@main
+struct ProcessScheduler: Scheduler {
+    static let manifest = Manifest(
+        name: "process", version: "0.1.0", summary: "Runs task commands as local processes (no isolation; tests and benchmarks).",
+        config: .object(["maxLogBytes": .integer(description: "Log bytes kept per job.", minimum: 1024)]))
+
+    struct Config: Decodable, Sendable { var maxLogBytes: Int? }
+
+    let jobs = JobTable()
+    let maxLogBytes: Int
+
+    init(config: Config, context: ExtensionContext) {
+        maxLogBytes = config.maxLogBytes ?? 16 * 1024 * 1024
+    }
+
+    func start(_ spec: JobSpec) async throws -> String {
+        let argv = (spec.entrypoint ?? []) + (spec.command ?? [])
+        guard let executable = argv.first else {
+            throw ProtocolError.invalidParams(diagnostics: [
+                Diagnostic(path: "/command", message: "the process scheduler needs a command (it does not run images)")
+            ])
+        }
+        return try jobs.startOnce(spec.taskExecutionID) {
+            var env = spec.env
+            if env["PATH"] == nil { env["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+            let process: ChildProcess
+            do {
+                process = try ChildProcess.spawn(executable, arguments: Array(argv.dropFirst()), environment: env)
+            } catch {
+                throw ProtocolError(.notFound, "cannot run \(executable): \(error)", reason: "process.spawn_failed")
+            }
+            process.closeStdin()
+            return Job(handle: "proc-\(process.pid)-\(UInt32.random(in: 0...UInt32.max))", spec: spec, process: process, maxLogBytes: maxLogBytes)
+        }
+    }
+
+    func inspect(_ handle: String) async throws -> JobStatus { try jobs.job(handle).status }
+
+    func wait(_ handle: String) async throws -> JobStatus {
+        let job = try jobs.job(handle)
+        _ = await job.process.waitForExit()
+        await job.drained()
+        return job.status
+    }
+
+    func stop(_ handle: String, grace: Duration) async throws {
+        guard let job = try? jobs.job(handle), job.process.exitStatus == nil else { return }
+        _ = await job.process.terminate(grace: grace)
+    }
+
+    func remove(_ handle: String) async throws {
+        guard let job = try? jobs.job(handle) else { return }
+        if job.process.exitStatus == nil {
+            throw ProtocolError(.failedPrecondition, "job \(handle) is still running; stop it first")
+        }
+        jobs.remove(handle)
+    }
+
+    func logs(_ handle: String, follow: Bool, to output: ExtensionSDK.OutputStream) async throws {
+        let job = try jobs.job(handle)
+        var index = 0
+        while true {
+            let (chunks, finished) = job.chunks(from: index)
+            for chunk in chunks { try await output.write(chunk.bytes, fd: chunk.fd) }
+            index += chunks.count
+            if chunks.isEmpty {
+                if finished || !follow { return }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+    }
+
+    func list(labels: [String: String]) async throws -> [JobStatus] {
+        jobs.all().filter { job in labels.allSatisfy { job.spec.labels[$0.key] == $0.value } }.map(\.status)
+    }
+}
+
+final class JobTable: Sendable {
+    private let state = Mutex<(byHandle: [String: Job], byExecution: [String: String])>(([:], [:]))
+
+    /// Starts a job unless one already exists for this task execution (start is idempotent).
+    func startOnce(_ executionID: String, _ make: () throws -> Job) throws -> String {
+        try state.withLock { s in
+            if let existing = s.byExecution[executionID] { return existing }
+            let job = try make()
+            s.byHandle[job.handle] = job
+            s.byExecution[executionID] = job.handle
+            return job.handle
+        }
+    }
+
+    func job(_ handle: String) throws -> Job {
+        guard let job = state.withLock({ $0.byHandle[handle] }) else {
+            throw ProtocolError(.notFound, "no job with handle \"\(handle)\"")
+        }
+        return job
+    }
+
+    func remove(_ handle: String) {
+        state.withLock { s in
+            if let job = s.byHandle.removeValue(forKey: handle) { s.byExecution[job.spec.taskExecutionID] = nil }
+        }
+    }
+
+    func all() -> [Job] { state.withLock { Array($0.byHandle.values) } }
+}
+
+final class Job: Sendable {
+    struct Chunk: Sendable {
+        var fd: String
+        var bytes: [UInt8]
+    }
+
+    struct Output {
+        var chunks: [Chunk] = []
+        var bytes = 0
+        var truncated = false
+        var openPipes = 2
+        var finishedAt: Date?
+    }
+
+    let handle: String
+    let spec: JobSpec
+    let process: ChildProcess
+    let startedAt = Date()
+    let maxLogBytes: Int
+    private let output = Mutex(Output())
+
+    init(handle: String, spec: JobSpec, process: ChildProcess, maxLogBytes: Int) {
+        self.handle = handle
+        self.spec = spec
+        self.process = process
+        self.maxLogBytes = maxLogBytes
+        pump(process.stdoutFD, "stdout")
+        pump(process.stderrFD, "stderr")
+        Task { [self] in
+            _ = await process.waitForExit()
+            output.withLock { $0.finishedAt = Date() }
+        }
+    }
+
+    private func pump(_ fd: Int32, _ name: String) {
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                let bytes = Array(buffer[0..<n])
+                output.withLock { o in
+                    if o.bytes + n > maxLogBytes {
+                        if !o.truncated { o.chunks.append(Chunk(fd: "stderr", bytes: Array("[gofer: log truncated]\n".utf8))) }
+                        o.truncated = true
+                    } else {
+                        o.chunks.append(Chunk(fd: name, bytes: bytes))
+                        o.bytes += n
+                    }
+                }
+            }
+            close(fd)
+            output.withLock { $0.openPipes -= 1 }
+        }
+        thread.start()
+    }
+
+    /// Chunks from `index` on, and whether no more will come.
+    func chunks(from index: Int) -> ([Chunk], Bool) {
+        output.withLock { o in
+            (index < o.chunks.count ? Array(o.chunks[index...]) : [], o.openPipes == 0 && process.exitStatus != nil)
+        }
+    }
+
+    /// Waits until both output pipes are closed, briefly (a grandchild may hold them open).
+    func drained() async {
+        for _ in 0..<50 where output.withLock({ $0.openPipes > 0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    var status: JobStatus {
+        let finishedAt = output.withLock { $0.finishedAt }
+        var status = JobStatus(handle: handle, state: .running, startedAt: startedAt.formatted(.iso8601), labels: spec.labels)
+        if let exit = process.exitStatus {
+            status.state = .exited
+            switch exit {
+            case .exited(let code): status.exitCode = Int(code)
+            case .signaled(let signal): status.exitCode = 128 + Int(signal)
+            }
+            status.finishedAt = (finishedAt ?? Date()).formatted(.iso8601)
+        }
+        return status
+    }
+}

@@ -1,0 +1,73 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "gofer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gofer", targets: ["gofer"]),
+        .library(name: "ExtensionSDK", targets: ["ExtensionSDK"]),
+        .library(name: "ExtensionConformance", targets: ["ExtensionConformance"]),
+        .executable(name: "gofer-conformance", targets: ["gofer-conformance"]),
+        .executable(name: "gofer-trigger-interval", targets: ["gofer-trigger-interval"]),
+        .executable(name: "gofer-task-echo", targets: ["gofer-task-echo"]),
+        .executable(name: "gofer-scheduler-process", targets: ["gofer-scheduler-process"]),
+        .executable(name: "gofer-secrets-memory", targets: ["gofer-secrets-memory"]),
+        .executable(name: "gofer-bench", targets: ["gofer-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // What extension authors build against: wire types, framing, dispatch, kinds. Foundation only.
+        .target(name: "ExtensionSDK", dependencies: ["ExtensionSDKShims"], path: "Sources/ExtensionSDK", swiftSettings: strict),
+        .target(name: "ExtensionSDKShims", path: "Sources/ExtensionSDKShims"),
+        // The host end of the protocol: spawning an extension and talking to it. Shared by the host and
+        // the conformance suite so both see an extension exactly the same way.
+        .target(name: "ExtensionClient", dependencies: ["ExtensionSDK"], path: "Sources/ExtensionClient", swiftSettings: strict),
+        .target(
+            name: "GoferHost", dependencies: ["ExtensionSDK", "ExtensionClient"], path: "Sources/Host/GoferHost",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "gofer",
+            dependencies: ["GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Host/gofer", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-bench", dependencies: ["ExtensionSDK", "ExtensionClient"], path: "Sources/GoferBench",
+            swiftSettings: strict),
+
+        // Extensions: each depends on ExtensionSDK only.
+        .executableTarget(
+            name: "gofer-trigger-interval", dependencies: ["ExtensionSDK"], path: "Extensions/trigger-interval",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-task-echo", dependencies: ["ExtensionSDK"], path: "Extensions/task-echo", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-scheduler-process", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-process",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-secrets-memory", dependencies: ["ExtensionSDK"], path: "Extensions/secrets-memory",
+            swiftSettings: strict),
+
+        // Conformance suite: a library for `swift test` and an executable for anyone's CI.
+        .target(
+            name: "ExtensionConformance", dependencies: ["ExtensionSDK", "ExtensionClient"],
+            path: "ExtensionTests/Conformance", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-conformance", dependencies: ["ExtensionConformance"], path: "ExtensionTests/gofer-conformance",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-fixture-broken", dependencies: [], path: "ExtensionTests/Fixtures/broken-extension",
+            swiftSettings: strict),
+
+        .testTarget(name: "ExtensionSDKTests", dependencies: ["ExtensionSDK"], path: "Tests/ExtensionSDKTests", swiftSettings: strict),
+        .testTarget(
+            name: "GoferHostTests", dependencies: ["GoferHost", "ExtensionClient", "ExtensionSDK"], path: "Tests/GoferHostTests",
+            swiftSettings: strict),
+        .testTarget(
+            name: "ConformanceTests", dependencies: ["ExtensionConformance", "ExtensionSDK"], path: "Tests/ConformanceTests",
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,548 @@
+import ExtensionSDK
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How to start an extension process.
+public struct ExtensionLaunch: Sendable, Hashable {
+    public var executable: String
+    public var arguments: [String]
+    /// The environment; `nil` passes a small allow-list of the host's (PATH, HOME, TMPDIR, LANG, TZ)
+    /// so host secrets in env vars never reach an extension.
+    public var environment: [String: String]?
+    public var workingDirectory: String?
+
+    public init(executable: String, arguments: [String] = [], environment: [String: String]? = nil, workingDirectory: String? = nil) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+
+    var effectiveEnvironment: [String: String] {
+        if let environment { return environment }
+        let host = ProcessInfo.processInfo.environment
+        var env: [String: String] = [:]
+        for key in ["PATH", "HOME", "TMPDIR", "LANG", "TZ", "LC_ALL"] { env[key] = host[key] }
+        return env
+    }
+}
+
+/// A failure on the host side of a call: the extension did not answer properly.
+/// Errors the extension itself sent arrive as ``ProtocolError``.
+public struct ExtensionFailure: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// No answer within the call's timeout (plus the cancel grace).
+        case timedOut
+        /// The process exited or closed stdout.
+        case exited
+        /// It sent something the protocol does not allow.
+        case protocolViolation
+        /// It could not be started.
+        case spawnFailed
+    }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}
+
+/// Options for the `initialize` handshake.
+public struct InitializeOptions: Sendable {
+    public var kind: ExtensionKind?
+    public var protocolVersions: [String]
+    public var adminConfig: JSONValue
+    public var systemConfig: JSONValue
+    public var stateDirectory: String?
+    public var temporaryDirectory: String?
+    public var hostVersion: String
+    public var maxConcurrentRequests: Int
+    public var cancelGrace: Duration
+    public var timeout: Duration
+
+    public init(
+        kind: ExtensionKind?, protocolVersions: [String] = ProtocolVersion.supported.map(\.description), adminConfig: JSONValue = .emptyObject,
+        systemConfig: JSONValue = .emptyObject, stateDirectory: String? = nil, temporaryDirectory: String? = nil, hostVersion: String = "0.1.0",
+        maxConcurrentRequests: Int = 64, cancelGrace: Duration = .seconds(5), timeout: Duration = .seconds(10)
+    ) {
+        self.kind = kind
+        self.protocolVersions = protocolVersions
+        self.adminConfig = adminConfig
+        self.systemConfig = systemConfig
+        self.stateDirectory = stateDirectory
+        self.temporaryDirectory = temporaryDirectory
+        self.hostVersion = hostVersion
+        self.maxConcurrentRequests = maxConcurrentRequests
+        self.cancelGrace = cancelGrace
+        self.timeout = timeout
+    }
+
+    public var params: JSONValue {
+        var p: [String: JSONValue] = [
+            "protocolVersions": .array(protocolVersions.map(JSONValue.string)),
+            "host": ["name": "gofer", "version": .string(hostVersion)],
+            "config": ["system": systemConfig, "admin": adminConfig],
+            "limits": ["maxFrameBytes": .int(Int64(ExtensionConnection.maxFrameBytes)), "maxConcurrentRequests": .int(Int64(maxConcurrentRequests))],
+            "timeouts": ["cancelGraceMs": .int(Int64(cancelGrace.components.seconds * 1000 + cancelGrace.components.attoseconds / 1_000_000_000_000_000))],
+            "processId": .int(Int64(getpid())),
+        ]
+        if let kind { p["kind"] = .string(kind.rawValue) }
+        var paths: [String: JSONValue] = [:]
+        if let stateDirectory { paths["state"] = .string(stateDirectory) }
+        if let temporaryDirectory { paths["tmp"] = .string(temporaryDirectory) }
+        p["paths"] = .object(paths)
+        return .object(p)
+    }
+}
+
+/// What the extension said about itself in the handshake.
+public struct Handshake: Sendable {
+    public var protocolVersion: ProtocolVersion
+    public var name: String
+    public var kind: ExtensionKind
+    public var version: String
+    public var summary: String
+    public var capabilities: [String: JSONValue]
+    public var configSchema: JSONSchema
+    public var paramsSchema: JSONSchema
+    /// The full `initialize` result.
+    public var raw: JSONValue
+}
+
+/// One frame seen on the wire, for the conformance suite's recorder.
+public struct TappedFrame: Sendable {
+    public enum Direction: Sendable { case toExtension, fromExtension, rawToExtension }
+    public var direction: Direction
+    public var bytes: [UInt8]
+    public var at: ContinuousClock.Instant
+}
+
+/// One chunk of a stream: the bytes of one item and which descriptor they came from.
+public struct StreamChunk: Sendable {
+    public var fd: String
+    public var bytes: [UInt8]
+    public var seq: Int64
+    public var cursor: String?
+}
+
+/// The host end of one extension process: spawns it, multiplexes requests over its stdin/stdout,
+/// drains its stderr, and tears it down.
+///
+/// Reading stdout and stderr happens on dedicated threads that never wait on writes, so a full
+/// stdin pipe can never deadlock against an undrained stdout.
+public final class ExtensionConnection: Sendable {
+    public static let maxFrameBytes = 4 * 1024 * 1024
+    /// Bytes of stderr kept for diagnostics.
+    public static let stderrTailBytes = 64 * 1024
+
+    public typealias RequestHandler = @Sendable (_ method: String, _ params: JSONValue) async throws -> JSONValue
+
+    struct StreamSink {
+        var continuation: AsyncStream<StreamChunk>.Continuation
+        var nextSeq: Int64 = 0
+    }
+
+    struct State {
+        var nextID: Int64 = 1
+        var pending: [RequestID: CheckedContinuation<JSONValue, any Error>] = [:]
+        var streams: [String: StreamSink] = [:]
+        var nextStream = 1
+        var closed: ExtensionFailure?
+        var stderrTail: [UInt8] = []
+        var violations: [String] = []
+        var lastActivity = ContinuousClock.now
+    }
+
+    public let process: ChildProcess
+    public let launch: ExtensionLaunch
+    let state = Mutex(State())
+    let requestHandler: RequestHandler?
+    let onStderr: (@Sendable (String) -> Void)?
+    let tap: (@Sendable (TappedFrame) -> Void)?
+    let stdoutDone = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+    private init(
+        process: ChildProcess, launch: ExtensionLaunch, requestHandler: RequestHandler?, onStderr: (@Sendable (String) -> Void)?,
+        tap: (@Sendable (TappedFrame) -> Void)?
+    ) {
+        self.process = process
+        self.launch = launch
+        self.requestHandler = requestHandler
+        self.onStderr = onStderr
+        self.tap = tap
+    }
+
+    /// Writes one frame to the extension's stdin.
+    @discardableResult
+    func write(_ frame: [UInt8]) -> Bool {
+        tap?(TappedFrame(direction: .toExtension, bytes: frame, at: .now))
+        return process.stdin.write(frame)
+    }
+
+    /// Starts the extension process and its readers. Does not handshake; call ``initialize(_:)``.
+    ///
+    /// - Parameters:
+    ///   - requestHandler: Answers requests the extension sends (for example `trigger/emit`).
+    ///   - onStderr: Receives each line the extension logs.
+    public static func spawn(
+        _ launch: ExtensionLaunch, requestHandler: RequestHandler? = nil, onStderr: (@Sendable (String) -> Void)? = nil,
+        tap: (@Sendable (TappedFrame) -> Void)? = nil
+    ) throws(ExtensionFailure) -> ExtensionConnection {
+        let process: ChildProcess
+        do {
+            process = try ChildProcess.spawn(
+                launch.executable, arguments: launch.arguments, environment: launch.effectiveEnvironment,
+                workingDirectory: launch.workingDirectory)
+        } catch {
+            throw ExtensionFailure(kind: .spawnFailed, message: "\(error)")
+        }
+        let connection = ExtensionConnection(
+            process: process, launch: launch, requestHandler: requestHandler, onStderr: onStderr, tap: tap)
+        LineReader.start(fd: process.stdoutFD, maxLineBytes: maxFrameBytes, name: "ext-stdout-\(process.pid)") { [connection] event in
+            connection.handleStdout(event)
+        }
+        LineReader.start(fd: process.stderrFD, maxLineBytes: 256 * 1024, name: "ext-stderr-\(process.pid)") { [connection] event in
+            connection.handleStderr(event)
+        }
+        return connection
+    }
+
+    // MARK: - Calls
+
+    /// Sends a request and waits for its one response.
+    ///
+    /// With a `timeout`, the extension is told the deadline (`_meta.timeoutMs`); if it has not
+    /// answered by then, the host sends `$/cancel` and waits `cancelGrace` more before giving up
+    /// with ``ExtensionFailure/Kind/timedOut``.
+    public func request(
+        _ method: String, _ params: JSONValue = .emptyObject, timeout: Duration? = nil, cancelGrace: Duration = .seconds(5),
+        meta: [String: JSONValue] = [:]
+    ) async throws -> JSONValue {
+        var params = params
+        var metaObject = meta
+        if let timeout { metaObject["timeoutMs"] = .int(Self.milliseconds(timeout)) }
+        if !metaObject.isEmpty { params["_meta"] = .object(metaObject) }
+        let id: RequestID = state.withLock { s in
+            defer { s.nextID += 1 }
+            return .int(s.nextID)
+        }
+        let frame = Frame.request(id: id, method: method, params: params)
+        guard let timeout else { return try await send(id: id, frame: frame) }
+        return try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+            group.addTask { try await self.send(id: id, frame: frame) }
+            group.addTask {
+                // The extension enforces the deadline itself and answers -32051; the host only
+                // cancels explicitly if that answer is late, then gives up after the grace.
+                let nudge = min(cancelGrace / 2, .seconds(1))
+                try await Task.sleep(for: timeout + nudge)
+                self.notify("$/cancel", ["id": id.json, "reason": "deadline passed"])
+                try await Task.sleep(for: cancelGrace - nudge)
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let value = next { return value }
+                self.abandon(id)
+                throw ExtensionFailure(
+                    kind: .timedOut,
+                    message: "\(method) got no answer within \(DurationText.format(timeout)) (+\(DurationText.format(cancelGrace)) after cancel)")
+            }
+            throw CancellationError()
+        }
+    }
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    private func send(id: RequestID, frame: [UInt8]) async throws -> JSONValue {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<JSONValue, any Error>) in
+                let closed: ExtensionFailure? = state.withLock { s in
+                    if let closed = s.closed { return closed }
+                    s.pending[id] = c
+                    return nil
+                }
+                if let closed {
+                    c.resume(throwing: closed)
+                    return
+                }
+                if !write(frame) {
+                    abandon(id, error: ExtensionFailure(kind: .exited, message: "the extension's stdin is closed"))
+                }
+            }
+        } onCancel: {
+            self.notify("$/cancel", ["id": id.json, "reason": "caller cancelled"])
+            self.abandon(id, error: CancellationError())
+        }
+    }
+
+    private func abandon(_ id: RequestID, error: (any Error)? = nil) {
+        let c = state.withLock { $0.pending.removeValue(forKey: id) }
+        if let error { c?.resume(throwing: error) } else { c?.resume(throwing: CancellationError()) }
+    }
+
+    /// Sends a notification.
+    public func notify(_ method: String, _ params: JSONValue = .emptyObject) {
+        write(Frame.notification(method: method, params: params))
+    }
+
+    /// Sends raw bytes to the extension's stdin (the conformance suite uses this for malformed frames).
+    @discardableResult
+    public func sendRaw(_ bytes: [UInt8]) -> Bool {
+        tap?(TappedFrame(direction: .rawToExtension, bytes: bytes, at: .now))
+        return process.stdin.write(bytes)
+    }
+
+    /// Sends a request that opens a stream and returns the stream together with the pending result.
+    ///
+    /// Credit is granted as the caller consumes chunks, so at most `windowBytes` are ever buffered.
+    public func requestStream(
+        _ method: String, _ params: JSONValue, windowBytes: Int = 256 * 1024, timeout: Duration? = nil
+    ) -> (chunks: CreditedStream, result: Task<JSONValue, any Error>) {
+        let (stream, continuation) = AsyncStream<StreamChunk>.makeStream()
+        let streamID: String = state.withLock { s in
+            defer { s.nextStream += 1 }
+            let id = "s\(s.nextStream)"
+            s.streams[id] = StreamSink(continuation: continuation)
+            return id
+        }
+        let result = Task {
+            defer {
+                let sink = self.state.withLock { $0.streams.removeValue(forKey: streamID) }
+                sink?.continuation.finish()
+            }
+            return try await self.request(
+                method, params, timeout: timeout, meta: ["stream": ["id": .string(streamID), "windowBytes": .int(Int64(windowBytes))]])
+        }
+        return (CreditedStream(stream: stream, streamID: streamID, connection: self), result)
+    }
+
+    // MARK: - Handshake and shutdown
+
+    /// Performs `initialize` and sends `initialized`.
+    public func initialize(_ options: InitializeOptions) async throws -> Handshake {
+        let result = try await request("initialize", options.params, timeout: options.timeout, cancelGrace: .milliseconds(100))
+        func violation(_ what: String) -> ExtensionFailure {
+            ExtensionFailure(kind: .protocolViolation, message: "invalid initialize result from \(launch.executable): \(what)")
+        }
+        guard let versionText = result["protocolVersion"]?.stringValue, let version = ProtocolVersion(versionText) else {
+            throw violation("\"protocolVersion\" must be a \"MAJOR.MINOR\" string")
+        }
+        guard options.protocolVersions.contains(versionText) || options.protocolVersions.compactMap(ProtocolVersion.init).contains(where: {
+            $0.major == version.major && $0.minor >= version.minor
+        }) else {
+            throw violation("it chose protocol \(versionText), which the host did not offer (\(options.protocolVersions.joined(separator: ", ")))")
+        }
+        guard let ext = result["extension"], let name = ext["name"]?.stringValue, let kindText = ext["kind"]?.stringValue,
+            let kind = ExtensionKind(rawValue: kindText), let version = ext["version"]?.stringValue
+        else { throw violation("\"extension\" needs name, kind (trigger, task, scheduler or secrets) and version") }
+        if let expected = options.kind, expected != kind {
+            throw violation("expected a \(expected.rawValue) extension, but \(name) is a \(kind.rawValue)")
+        }
+        notify("initialized")
+        return Handshake(
+            protocolVersion: ProtocolVersion(versionText) ?? ProtocolVersion(1, 0), name: name, kind: kind, version: version,
+            summary: ext["summary"]?.stringValue ?? "", capabilities: result["capabilities"]?.objectValue ?? [:],
+            configSchema: JSONSchema(result["configSchema"] ?? .bool(true)), paramsSchema: JSONSchema(result["paramsSchema"] ?? .bool(true)),
+            raw: result)
+    }
+
+    /// Shuts the extension down: `shutdown{deadlineMs}`, `exit`, close stdin; then SIGTERM to
+    /// its process group after `deadline`, and SIGKILL `killGrace` later.
+    @discardableResult
+    public func shutdown(deadline: Duration = .seconds(10), killGrace: Duration = .seconds(2)) async -> ExitStatus {
+        if process.exitStatus == nil {
+            _ = try? await request("shutdown", ["deadlineMs": .int(Self.milliseconds(deadline))], timeout: deadline, cancelGrace: .milliseconds(500))
+            notify("exit")
+            process.closeStdin()
+            if let status = await process.waitForExit(timeout: .seconds(2)) {
+                process.signalGroup(SIGKILL)  // leftovers in its group
+                return status
+            }
+        }
+        return await process.terminate(grace: killGrace)
+    }
+
+    /// Kills the process group at once (the host's last resort, and for tests).
+    public func kill() {
+        process.signalGroup(SIGKILL)
+    }
+
+    // MARK: - Readers
+
+    /// The last 64 KiB the extension wrote to stderr.
+    public var stderrTail: String { state.withLock { String(decoding: $0.stderrTail, as: UTF8.self) } }
+
+    /// Protocol violations seen on stdout so far (junk, invalid frames).
+    public var violations: [String] { state.withLock { $0.violations } }
+
+    /// Time of the last frame received.
+    public var lastActivity: ContinuousClock.Instant { state.withLock { $0.lastActivity } }
+
+    /// Whether stdout has closed (the extension is gone or going).
+    public var isClosed: Bool { state.withLock { $0.closed != nil } }
+
+    /// Waits until the extension's stdout closes.
+    public func waitUntilClosed() async {
+        await withCheckedContinuation { c in
+            let done = stdoutDone.withLock { waiters -> Bool in
+                guard waiters != nil else { return true }
+                waiters?.append(c)
+                return false
+            }
+            if done { c.resume() }
+        }
+    }
+
+    func handleStderr(_ event: LineEvent) {
+        switch event {
+        case .line(let bytes):
+            state.withLock { s in
+                s.stderrTail.append(contentsOf: bytes)
+                s.stderrTail.append(0x0A)
+                if s.stderrTail.count > Self.stderrTailBytes { s.stderrTail.removeFirst(s.stderrTail.count - Self.stderrTailBytes) }
+            }
+            onStderr?(String(decoding: bytes, as: UTF8.self))
+        case .oversized(let prefix, let size):
+            onStderr?(String(decoding: prefix.prefix(1024), as: UTF8.self) + "… (\(size) bytes, cut)")
+        case .eof:
+            break
+        }
+    }
+
+    func handleStdout(_ event: LineEvent) {
+        switch event {
+        case .line(let bytes):
+            tap?(TappedFrame(direction: .fromExtension, bytes: bytes, at: .now))
+            if bytes.isEmpty { return }
+            state.withLock { $0.lastActivity = .now }
+            do {
+                dispatch(try Frame.decode(bytes))
+            } catch {
+                recordViolation("invalid frame on stdout: \(error.error.message): \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+            }
+        case .oversized(let prefix, let size):
+            tap?(TappedFrame(direction: .fromExtension, bytes: prefix, at: .now))
+            recordViolation("frame of \(size) bytes exceeds \(Self.maxFrameBytes) bytes")
+        case .eof:
+            let failure = ExtensionFailure(kind: .exited, message: "the extension closed its stdout (it exited or crashed)")
+            let (pending, streams) = state.withLock { s in
+                s.closed = failure
+                defer {
+                    s.pending = [:]
+                    s.streams = [:]
+                }
+                return (s.pending, s.streams)
+            }
+            for c in pending.values { c.resume(throwing: failure) }
+            for sink in streams.values { sink.continuation.finish() }
+            let waiters = stdoutDone.withLock { w in
+                defer { w = nil }
+                return w ?? []
+            }
+            for w in waiters { w.resume() }
+        }
+    }
+
+    func recordViolation(_ text: String) {
+        state.withLock { s in
+            if s.violations.count < 100 { s.violations.append(text) }
+        }
+    }
+
+    func dispatch(_ message: Message) {
+        switch message {
+        case .response(let id, let result):
+            guard let c = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+            switch result {
+            case .success(let value): c.resume(returning: value)
+            case .failure(let error): c.resume(throwing: error)
+            }
+        case .notification(let method, let params):
+            if method == "stream/data" { routeStreamData(params) }
+        case .unidentifiedError(let error):
+            recordViolation("the extension could not read a frame the host sent: \(error.message)")
+        case .request(let id, let method, let params):
+            guard let handler = requestHandler else {
+                write(Frame.response(id: id, result: .failure(.methodNotFound(method))))
+                return
+            }
+            Task {
+                let result: Result<JSONValue, ProtocolError>
+                do {
+                    result = .success(try await handler(method, params))
+                } catch let error as ProtocolError {
+                    result = .failure(error)
+                } catch {
+                    result = .failure(ProtocolError(.internalError, "host failed to handle \(method): \(error)", retryable: true))
+                }
+                self.write(Frame.response(id: id, result: result))
+            }
+        }
+    }
+
+    func routeStreamData(_ params: JSONValue) {
+        guard let streamID = params["streamId"]?.stringValue, let seq = params["seq"]?.intValue else {
+            recordViolation("stream/data without streamId or seq")
+            return
+        }
+        let sink: StreamSink? = state.withLock { s in
+            guard var sink = s.streams[streamID] else { return nil }
+            if seq != sink.nextSeq {
+                s.violations.append("stream \(streamID): expected seq \(sink.nextSeq), got \(seq)")
+            }
+            sink.nextSeq = seq + 1
+            s.streams[streamID] = sink
+            return sink
+        }
+        guard let sink else { return }
+        for item in params["items"]?.arrayValue ?? [] {
+            let fd = item["fd"]?.stringValue ?? "stdout"
+            var bytes: [UInt8] = []
+            if let text = item["text"]?.stringValue {
+                bytes = Array(text.utf8)
+            } else if let b64 = item["b64"]?.stringValue, let data = Data(base64Encoded: b64) {
+                bytes = Array(data)
+            }
+            sink.continuation.yield(StreamChunk(fd: fd, bytes: bytes, seq: seq, cursor: params["cursor"]?.stringValue))
+        }
+    }
+
+    func grantCredit(stream: String, bytes: Int) {
+        guard bytes > 0 else { return }
+        notify("stream/credit", ["streamId": .string(stream), "bytes": .int(Int64(bytes))])
+    }
+}
+
+/// The chunks of a stream. Iterating grants credit back to the extension for each chunk consumed,
+/// which is what keeps a fast producer from outrunning a slow consumer.
+public struct CreditedStream: AsyncSequence, Sendable {
+    public typealias Element = StreamChunk
+    let stream: AsyncStream<StreamChunk>
+    public let streamID: String
+    let connection: ExtensionConnection
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncStream<StreamChunk>.AsyncIterator
+        let streamID: String
+        let connection: ExtensionConnection
+        var owed = 0
+
+        public mutating func next() async -> StreamChunk? {
+            if owed > 0 {
+                connection.grantCredit(stream: streamID, bytes: owed)
+                owed = 0
+            }
+            guard let chunk = await base.next() else { return nil }
+            owed = chunk.bytes.count
+            return chunk
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.makeAsyncIterator(), streamID: streamID, connection: connection)
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import ExtensionSDKShims
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How a process ended.
+public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public var description: String {
+        switch self {
+        case .exited(let code): return "exited with code \(code)"
+        case .signaled(let signal): return "killed by signal \(signal)"
+        }
+    }
+}
+
+/// Why a process could not be started.
+public struct SpawnError: Error, Sendable, CustomStringConvertible {
+    public var executable: String
+    public var errno: Int32
+    public var description: String { "cannot start \(executable): \(String(cString: strerror(errno)))" }
+}
+
+/// A child process in its own session and process group, with piped stdin, stdout and stderr.
+///
+/// Spawned with `posix_spawn` so that the child gets an empty signal mask and default signal
+/// dispositions: `Foundation.Process` on Linux lets a child inherit the blocked signals of the
+/// Swift concurrency thread that spawned it, and such a child cannot be stopped with SIGTERM
+/// (measured). Its own process group means a signal reaches the whole tree it started.
+public final class ChildProcess: Sendable {
+    /// The process id, which is also its process group id.
+    public let pid: pid_t
+    /// Writes to the child's stdin.
+    public let stdin: FrameWriter
+    /// Read ends of the child's stdout and stderr. Read them (for example with ``LineReader``) or
+    /// the child blocks once a pipe buffer fills.
+    public let stdoutFD: Int32
+    public let stderrFD: Int32
+
+    private let exit = Mutex<(status: ExitStatus?, waiters: [CheckedContinuation<ExitStatus, Never>])>((nil, []))
+
+    /// Starts `executable` (a path, or a name looked up in `PATH`).
+    public static func spawn(
+        _ executable: String, arguments: [String] = [], environment: [String: String]? = nil, workingDirectory: String? = nil
+    ) throws(SpawnError) -> ChildProcess {
+        FrameWriter.ignoreSIGPIPE()
+        var inPipe: [Int32] = [0, 0]
+        var outPipe: [Int32] = [0, 0]
+        var errPipe: [Int32] = [0, 0]
+        guard gofer_pipe_cloexec(&inPipe) == 0, gofer_pipe_cloexec(&outPipe) == 0, gofer_pipe_cloexec(&errPipe) == 0 else {
+            throw SpawnError(executable: executable, errno: errno)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        if let workingDirectory { gofer_spawn_addchdir(&actions, workingDirectory) }
+
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        sigdelset(&defaults, SIGKILL)
+        sigdelset(&defaults, SIGSTOP)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, gofer_spawn_setsid_flag() | Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let argv = [executable] + arguments
+        var pid: pid_t = 0
+        let rc = withCStrings(argv) { argvp in
+            withCStrings(env) { envp in
+                posix_spawnp(&pid, executable, &actions, &attr, argvp, envp)
+            }
+        }
+        Glibc.close(inPipe[0])
+        Glibc.close(outPipe[1])
+        Glibc.close(errPipe[1])
+        guard rc == 0 else {
+            Glibc.close(inPipe[1])
+            Glibc.close(outPipe[0])
+            Glibc.close(errPipe[0])
+            throw SpawnError(executable: executable, errno: rc)
+        }
+        let child = ChildProcess(pid: pid, stdin: FrameWriter(fd: inPipe[1]), stdoutFD: outPipe[0], stderrFD: errPipe[0])
+        child.startReaper()
+        return child
+    }
+
+    private init(pid: pid_t, stdin: FrameWriter, stdoutFD: Int32, stderrFD: Int32) {
+        self.pid = pid
+        self.stdin = stdin
+        self.stdoutFD = stdoutFD
+        self.stderrFD = stderrFD
+    }
+
+    private func startReaper() {
+        let thread = Thread { [self] in
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 {
+                if errno != EINTR {
+                    status = 0
+                    break
+                }
+            }
+            // WIFEXITED / WEXITSTATUS / WTERMSIG are macros, so decode by hand.
+            let signal = status & 0x7F
+            let result: ExitStatus = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
+            let waiters = exit.withLock { state in
+                state.status = result
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for w in waiters { w.resume(returning: result) }
+        }
+        thread.name = "reaper-\(pid)"
+        thread.start()
+    }
+
+    /// How the process ended, once it has; `nil` while it runs.
+    public var exitStatus: ExitStatus? { exit.withLock { $0.status } }
+
+    /// Waits for the process to end.
+    public func waitForExit() async -> ExitStatus {
+        await withCheckedContinuation { c in
+            let done: ExitStatus? = exit.withLock { state in
+                if let status = state.status { return status }
+                state.waiters.append(c)
+                return nil
+            }
+            if let done { c.resume(returning: done) }
+        }
+    }
+
+    /// Waits for the process to end, at most `timeout`. Returns `nil` on timeout.
+    public func waitForExit(timeout: Duration) async -> ExitStatus? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = exitStatus { return status }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return exitStatus
+    }
+
+    /// Sends `signal` to the whole process group (the child and everything it started).
+    public func signalGroup(_ signal: Int32) {
+        // Also after the leader exited: grandchildren may outlive it in the same group.
+        kill(-pid, signal)
+    }
+
+    /// SIGTERM to the group, then SIGKILL after `grace` if it has not exited.
+    public func terminate(grace: Duration) async -> ExitStatus {
+        signalGroup(SIGTERM)
+        if let status = await waitForExit(timeout: grace) {
+            kill(-pid, SIGKILL)  // no stragglers left in the group
+            return status
+        }
+        signalGroup(SIGKILL)
+        return await waitForExit()
+    }
+
+    /// Closes our ends of the pipes (stdin first, which the child sees as EOF).
+    public func closeStdin() { stdin.close() }
+}
+
+private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for p in pointers { free(p) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress.unsafelyUnwrapped) }
+}

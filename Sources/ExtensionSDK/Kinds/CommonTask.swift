@@ -1,0 +1,94 @@
+/// A reusable task run by the host for a pipeline, such as posting a commit status or a notification.
+///
+/// ```swift
+/// @main
+/// struct Echo: CommonTask {
+///     static let manifest = Manifest(name: "echo", version: "1.0.0", summary: "Prints its message.",
+///         params: .object(["message": .string()], required: ["message"]))
+///     struct Params: Decodable, Sendable { var message: String }
+///     init(config: NoConfig, context: ExtensionContext) {}
+///     func run(_ params: Params, run: TaskRun) async throws -> TaskResult {
+///         try await run.output.write(params.message + "\n")
+///         return TaskResult(status: .success)
+///     }
+/// }
+/// ```
+public protocol CommonTask: Extension {
+    /// The task's inputs from the pipeline, decoded after they passed ``Manifest/params``.
+    associatedtype Params: Decodable & Sendable
+
+    /// Checks inputs beyond what the schema can say. The default finds no problem.
+    func validate(_ params: Params) async throws -> [Diagnostic]
+
+    /// Does the work. Write what the user should see to ``TaskRun/output``.
+    func run(_ params: Params, run: TaskRun) async throws -> TaskResult
+}
+
+extension CommonTask {
+    public func validate(_ params: Params) async throws -> [Diagnostic] { [] }
+
+    /// Serves this task over stdin/stdout.
+    public static func main() async {
+        ExtensionRuntime.main(CommonTaskAdapter<Self>())
+    }
+}
+
+/// Facts about the run a task executes in, and where its output goes.
+public struct TaskRun: Sendable {
+    /// Variables of the run (`GOFER_PIPELINE`, `GOFER_RUN`, trigger variables, …).
+    public var variables: [String: String]
+    /// Output shown in the task's logs; throws away nothing, waits when the host is behind.
+    public var output: TaskOutput
+    /// The host's idempotency key for this execution: the same key means the same execution.
+    public var idempotencyKey: String?
+}
+
+/// The log output of a task run.
+public struct TaskOutput: Sendable {
+    let stream: OutputStream?
+
+    /// Writes text to the task's log.
+    public func write(_ text: String) async throws {
+        try await stream?.write(text)
+    }
+}
+
+/// How a task run ended.
+public struct TaskResult: Sendable, Codable {
+    public enum Status: String, Sendable, Codable { case success, failure }
+    public var status: Status
+    /// One line for the run summary.
+    public var summary: String?
+    /// Named outputs for later tasks.
+    public var outputs: [String: String]
+
+    public init(status: Status, summary: String? = nil, outputs: [String: String] = [:]) {
+        self.status = status
+        self.summary = summary
+        self.outputs = outputs
+    }
+}
+
+struct CommonTaskAdapter<T: CommonTask>: KindAdapter {
+    var kind: ExtensionKind { .task }
+    var manifest: Manifest { T.manifest }
+
+    func start(config: JSONValue, context: ExtensionContext) async throws -> [String: RequestHandler] {
+        let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
+        var handlers = commonHandlers(ext)
+        handlers["task/validate"] = { _, params in
+            let p = try decodeParams(T.Params.self, params["params"])
+            return ["diagnostics": .array(try await ext.validate(p).map { $0.prefixed("/params").json })]
+        }
+        handlers["task/run"] = { ctx, params in
+            let p = try decodeParams(T.Params.self, params["params"])
+            let problems = try await ext.validate(p).map { $0.prefixed("/params") }
+            if problems.contains(where: { $0.severity == "error" }) { throw ProtocolError.invalidParams(diagnostics: problems) }
+            var variables: [String: String] = [:]
+            for (k, v) in params["variables"]?.objectValue ?? [:] { variables[k] = v.stringValue }
+            let run = TaskRun(variables: variables, output: TaskOutput(stream: ctx.stream), idempotencyKey: ctx.idempotencyKey)
+            return try JSONCodec.encode(try await ext.run(p, run: run))
+        }
+        return handlers
+    }
+}

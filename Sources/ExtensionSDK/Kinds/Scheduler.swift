@@ -1,0 +1,199 @@
+/// An extension that runs task containers: Docker, Nomad, or anything that can start a job,
+/// report its exit and stream its logs.
+///
+/// The SDK validates every ``JobSpec`` before ``start(_:)`` sees it. Jobs belong to the engine,
+/// not to the extension process: a restarted scheduler finds them again with ``list(labels:)`` and
+/// ``inspect(_:)``, so `shutdown` must not stop running jobs.
+public protocol Scheduler: Extension {
+    /// Starts a job and returns its handle. Must be idempotent per ``JobSpec/taskExecutionID``:
+    /// a second start for the same id returns the existing job's handle and starts nothing.
+    func start(_ job: JobSpec) async throws -> String
+    /// The job's current state. Throws ``ErrorCode/notFound`` for an unknown handle.
+    func inspect(_ handle: String) async throws -> JobStatus
+    /// Waits until the job has exited and returns its final state.
+    func wait(_ handle: String) async throws -> JobStatus
+    /// Stops a running job: SIGTERM, then SIGKILL after `grace`. Stopping a finished or unknown job succeeds.
+    func stop(_ handle: String, grace: Duration) async throws
+    /// Removes a finished job and its resources. Removing an unknown job succeeds.
+    func remove(_ handle: String) async throws
+    /// Writes the job's logs to `output`, from the start; with `follow`, until the job exits.
+    func logs(_ handle: String, follow: Bool, to output: OutputStream) async throws
+    /// Every job whose labels include all of `labels`.
+    func list(labels: [String: String]) async throws -> [JobStatus]
+}
+
+extension Scheduler {
+    /// Serves this scheduler over stdin/stdout.
+    public static func main() async {
+        ExtensionRuntime.main(SchedulerAdapter<Self>())
+    }
+}
+
+/// What to run.
+public struct JobSpec: Sendable, Codable, Hashable {
+    /// The host's id for this task execution; the idempotency key of `start`.
+    public var taskExecutionID: String
+    /// Container image, e.g. `busybox:latest`.
+    public var image: String
+    /// Overrides the image's entrypoint.
+    public var entrypoint: [String]?
+    /// Overrides the image's command.
+    public var command: [String]?
+    /// Environment variables.
+    public var env: [String: String]
+    /// Labels put on the job, so it can be found again.
+    public var labels: [String: String]
+    /// CPU limit in cores (e.g. 0.5).
+    public var cpus: Double?
+    /// Memory limit in MiB.
+    public var memoryMB: Int?
+    /// Registry credentials for pulling the image.
+    public var registryAuth: RegistryAuth?
+
+    enum CodingKeys: String, CodingKey {
+        case taskExecutionID = "taskExecutionId", image, entrypoint, command, env, labels, cpus, memoryMB, registryAuth
+    }
+
+    public init(
+        taskExecutionID: String, image: String, entrypoint: [String]? = nil, command: [String]? = nil, env: [String: String] = [:],
+        labels: [String: String] = [:], cpus: Double? = nil, memoryMB: Int? = nil, registryAuth: RegistryAuth? = nil
+    ) {
+        self.taskExecutionID = taskExecutionID
+        self.image = image
+        self.entrypoint = entrypoint
+        self.command = command
+        self.env = env
+        self.labels = labels
+        self.cpus = cpus
+        self.memoryMB = memoryMB
+        self.registryAuth = registryAuth
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        taskExecutionID = try c.decode(String.self, forKey: .taskExecutionID)
+        image = try c.decode(String.self, forKey: .image)
+        entrypoint = try c.decodeIfPresent([String].self, forKey: .entrypoint)
+        command = try c.decodeIfPresent([String].self, forKey: .command)
+        env = try c.decodeIfPresent([String: String].self, forKey: .env) ?? [:]
+        labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+        cpus = try c.decodeIfPresent(Double.self, forKey: .cpus)
+        memoryMB = try c.decodeIfPresent(Int.self, forKey: .memoryMB)
+        registryAuth = try c.decodeIfPresent(RegistryAuth.self, forKey: .registryAuth)
+    }
+
+    /// The JSON Schema of `scheduler/start` params.
+    public static let schema = JSONSchema.object(
+        [
+            "taskExecutionId": .string(description: "idempotency key of the start", minLength: 1),
+            "image": .string(description: "container image", minLength: 1),
+            "entrypoint": .array(of: .string()),
+            "command": .array(of: .string()),
+            "env": .map(of: .string()),
+            "labels": .map(of: .string()),
+            "cpus": JSONSchema(["type": "number", "exclusiveMinimum": 0]),
+            "memoryMB": .integer(minimum: 4),
+            "registryAuth": .object(["username": .string(), "password": .string(writeOnly: true)], required: ["username", "password"]),
+        ], required: ["taskExecutionId", "image"])
+
+    /// Problems the JSON Schema cannot express (env names).
+    func semanticProblems() -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        for key in env.keys.sorted() where key.isEmpty || key.contains("=") || key.contains("\0") {
+            out.append(Diagnostic(path: "/env/\(JSONSchema.escape(key))", message: "environment variable names cannot be empty or contain '=' or NUL"))
+        }
+        for (key, value) in env.sorted(by: { $0.key < $1.key }) where value.contains("\0") {
+            out.append(Diagnostic(path: "/env/\(JSONSchema.escape(key))", message: "environment variable values cannot contain NUL"))
+        }
+        return out
+    }
+}
+
+/// Credentials for an image registry.
+public struct RegistryAuth: Sendable, Codable, Hashable {
+    public var username: String
+    public var password: String
+}
+
+/// A job's state as the engine reports it.
+public struct JobStatus: Sendable, Codable, Hashable {
+    public enum State: String, Sendable, Codable { case created, running, exited, unknown }
+    public var handle: String
+    public var state: State
+    /// Exit code, once exited.
+    public var exitCode: Int?
+    /// Killed because it ran out of memory.
+    public var oomKilled: Bool
+    /// When the engine started and finished the job (RFC 3339), not when anyone looked.
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var labels: [String: String]
+
+    public init(
+        handle: String, state: State, exitCode: Int? = nil, oomKilled: Bool = false, startedAt: String? = nil, finishedAt: String? = nil,
+        labels: [String: String] = [:]
+    ) {
+        self.handle = handle
+        self.state = state
+        self.exitCode = exitCode
+        self.oomKilled = oomKilled
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.labels = labels
+    }
+}
+
+struct SchedulerAdapter<T: Scheduler>: KindAdapter {
+    var kind: ExtensionKind { .scheduler }
+    var manifest: Manifest { T.manifest }
+
+    func start(config: JSONValue, context: ExtensionContext) async throws -> [String: RequestHandler] {
+        let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
+        var handlers = commonHandlers(ext)
+        handlers["scheduler/start"] = { _, params in
+            var problems = JobSpec.schema.validate(params)
+            if problems.isEmpty {
+                let spec = try JSONCodec.decode(JobSpec.self, from: params)
+                problems = spec.semanticProblems()
+                if problems.isEmpty {
+                    let handle = try await ext.start(spec)
+                    return ["handle": .string(handle)]
+                }
+            }
+            throw ProtocolError.invalidParams(diagnostics: problems)
+        }
+        handlers["scheduler/inspect"] = { _, params in try JSONCodec.encode(try await ext.inspect(try requireString(params, "handle"))) }
+        handlers["scheduler/wait"] = { _, params in try JSONCodec.encode(try await ext.wait(try requireString(params, "handle"))) }
+        handlers["scheduler/stop"] = { _, params in
+            let grace = params["graceMs"]?.intValue ?? 10_000
+            guard grace >= 0 else {
+                throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/graceMs", message: "must be ≥ 0")])
+            }
+            try await ext.stop(try requireString(params, "handle"), grace: .milliseconds(grace))
+            return .emptyObject
+        }
+        handlers["scheduler/remove"] = { _, params in
+            try await ext.remove(try requireString(params, "handle"))
+            return .emptyObject
+        }
+        handlers["scheduler/logs"] = { ctx, params in
+            let handle = try requireString(params, "handle")
+            guard let stream = ctx.stream else {
+                throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/_meta/stream", message: "scheduler/logs needs a stream")])
+            }
+            try await ext.logs(handle, follow: params["follow"]?.boolValue ?? false, to: stream)
+            return .emptyObject
+        }
+        handlers["scheduler/list"] = { _, params in
+            var labels: [String: String] = [:]
+            for (k, v) in params["labels"]?.objectValue ?? [:] {
+                guard let s = v.stringValue else {
+                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/labels/\(k)", message: "expected string")])
+                }
+                labels[k] = s
+            }
+            return ["jobs": try JSONCodec.encode(try await ext.list(labels: labels))]
+        }
+        return handlers
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Synchronization
+
+/// An extension that starts runs when something happens.
+///
+/// The host calls ``subscribe(_:)`` once for each pipeline trigger entry that uses this extension
+/// and cancels that task on unsubscribe. Report each occurrence with ``Subscription/emit(eventID:cursor:variables:)``:
+/// it returns only after the host has stored the event, so an event is never lost.
+///
+/// A complete trigger, firing every few seconds:
+///
+/// ```swift
+/// import ExtensionSDK
+///
+/// @main
+/// struct HelloTrigger: Trigger {
+///     static let manifest = Manifest(
+///         name: "hello", version: "1.0.0", summary: "Fires every few seconds.",
+///         params: .object(["seconds": .integer(minimum: 1)], required: ["seconds"]))
+///     struct Params: Decodable, Sendable { var seconds: Int }
+///
+///     init(config: NoConfig, context: ExtensionContext) {}
+///
+///     func subscribe(_ subscription: Subscription<Params>) async throws {
+///         var count = Int(subscription.cursor ?? "") ?? 0
+///         while true {
+///             try await Task.sleep(for: .seconds(subscription.params.seconds))
+///             count += 1
+///             try await subscription.emit(eventID: "\(subscription.id)-\(count)", cursor: "\(count)")
+///         }
+///     }
+/// }
+/// ```
+public protocol Trigger: Extension {
+    /// The per-use settings a pipeline gives, decoded after they passed ``Manifest/params``.
+    associatedtype Params: Decodable & Sendable
+
+    /// Checks settings beyond what the schema can say. The default finds no problem.
+    func validate(_ params: Params) async throws -> [Diagnostic]
+
+    /// Watches for events for one subscription until cancelled. Throwing ends the subscription
+    /// and is reported to the host.
+    func subscribe(_ subscription: Subscription<Params>) async throws
+
+    /// Handles an external event (a webhook) forwarded by the host. Only called when the manifest
+    /// advertises the `external` capability; the default refuses.
+    func external(_ request: ExternalRequest) async throws -> ExternalResponse
+}
+
+extension Trigger {
+    public func validate(_ params: Params) async throws -> [Diagnostic] { [] }
+
+    public func external(_ request: ExternalRequest) async throws -> ExternalResponse {
+        throw ProtocolError(.notSupported, "\(Self.manifest.name) does not accept external events")
+    }
+
+    /// Serves this trigger over stdin/stdout.
+    public static func main() async {
+        ExtensionRuntime.main(TriggerAdapter<Self>())
+    }
+}
+
+/// One active subscription of a pipeline to a trigger.
+public struct Subscription<Params: Sendable>: Sendable {
+    /// Chosen by the host; stable across restarts of either side.
+    public let id: String
+    /// The pipeline's settings for this trigger.
+    public let params: Params
+    /// The cursor of the last event the host acknowledged, to resume from after a restart.
+    public let cursor: String?
+    let context: RequestContext
+
+    /// Hands an event to the host and waits until it is stored.
+    ///
+    /// - Parameters:
+    ///   - eventID: Unique per subscription; the host acknowledges a repeated id without starting
+    ///     a second run, so resending after a crash is safe.
+    ///   - cursor: Where to resume from after this event; given back in ``cursor`` on re-subscribe.
+    ///   - variables: Passed to the run as environment variables.
+    /// - Returns: `false` if the host had already seen this event id.
+    @discardableResult
+    public func emit(eventID: String, cursor: String? = nil, variables: [String: String] = [:]) async throws -> Bool {
+        var params: [String: JSONValue] = [
+            "subscriptionId": .string(id), "eventId": .string(eventID),
+            "occurredAt": .string(Date().formatted(.iso8601)), "variables": .object(variables.mapValues(JSONValue.string)),
+        ]
+        if let cursor { params["cursor"] = .string(cursor) }
+        let answer = try await context.callHost("trigger/emit", .object(params))
+        return answer["duplicate"] != .bool(true)
+    }
+}
+
+/// An HTTP request forwarded by the host to `POST /api/external/{trigger}`.
+public struct ExternalRequest: Sendable {
+    public var headers: [String: String]
+    public var body: [UInt8]
+}
+
+/// The answer the host returns to the HTTP caller.
+public struct ExternalResponse: Sendable {
+    public var status: Int
+    public var body: String
+
+    public init(status: Int, body: String) {
+        self.status = status
+        self.body = body
+    }
+}
+
+struct TriggerAdapter<T: Trigger>: KindAdapter {
+    var kind: ExtensionKind { .trigger }
+    var manifest: Manifest { T.manifest }
+
+    final class Subscriptions: Sendable {
+        let tasks = Mutex<[String: Task<Void, Never>]>([:])
+    }
+
+    func start(config: JSONValue, context: ExtensionContext) async throws -> [String: RequestHandler] {
+        let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
+        let subs = Subscriptions()
+        var handlers = commonHandlers(ext)
+        handlers["trigger/validate"] = { _, params in
+            let p = try decodeParams(T.Params.self, params["params"])
+            let problems = try await ext.validate(p).map { $0.prefixed("/params") }
+            return ["diagnostics": .array(problems.map(\.json))]
+        }
+        handlers["trigger/subscribe"] = { ctx, params in
+            let id = try requireString(params, "subscriptionId")
+            let p = try decodeParams(T.Params.self, params["params"])
+            let problems = try await ext.validate(p).map { $0.prefixed("/params") }
+            if problems.contains(where: { $0.severity == "error" }) { throw ProtocolError.invalidParams(diagnostics: problems) }
+            let subscription = Subscription(id: id, params: p, cursor: params["cursor"]?.stringValue, context: ctx)
+            let log = ExtensionLog()
+            let task = Task {
+                do {
+                    try await ext.subscribe(subscription)
+                } catch is CancellationError {
+                } catch {
+                    if !Task.isCancelled { log.error("subscription ended with an error", ["subscription": id, "error": "\(error)"]) }
+                }
+            }
+            // Re-subscribing the same id replaces the old watcher (after a host restart).
+            subs.tasks.withLock { $0.updateValue(task, forKey: id) }?.cancel()
+            return .emptyObject
+        }
+        handlers["trigger/unsubscribe"] = { _, params in
+            let id = try requireString(params, "subscriptionId")
+            subs.tasks.withLock { $0.removeValue(forKey: id) }?.cancel()
+            return .emptyObject
+        }
+        if T.manifest.capabilities["external"] != nil {
+            handlers["trigger/external"] = { _, params in
+                var headers: [String: String] = [:]
+                for (k, v) in params["headers"]?.objectValue ?? [:] { headers[k.lowercased()] = v.stringValue ?? "" }
+                let body = params["bodyB64"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []
+                let answer = try await ext.external(ExternalRequest(headers: headers, body: body))
+                return ["status": .int(Int64(answer.status)), "body": .string(answer.body)]
+            }
+        }
+        return handlers
+    }
+}

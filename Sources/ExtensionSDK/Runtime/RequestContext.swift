@@ -1,0 +1,100 @@
+import Foundation
+
+/// Facts about the running extension, handed to it once at `initialize`.
+public struct ExtensionContext: Sendable {
+    /// The negotiated protocol version.
+    public var protocolVersion: ProtocolVersion
+    /// The system layer of configuration, set by Gofer itself (host URL, data paths, …).
+    public var system: JSONValue
+    /// A directory the extension owns and that survives restarts and upgrades.
+    public var stateDirectory: String?
+    /// A scratch directory, emptied on restart.
+    public var temporaryDirectory: String?
+    /// Name and version of the host.
+    public var hostName: String
+    public var hostVersion: String
+    /// Log to stderr (never stdout, which carries only protocol frames).
+    public var log: ExtensionLog { ExtensionLog() }
+}
+
+/// Structured logging to stderr, one JSON object per line.
+///
+/// The host keeps the tail of every extension's stderr and shows it with `gofer extension logs`.
+public struct ExtensionLog: Sendable {
+    public init() {}
+
+    public func debug(_ message: String, _ fields: [String: String] = [:]) { write("debug", message, fields) }
+    public func info(_ message: String, _ fields: [String: String] = [:]) { write("info", message, fields) }
+    public func warning(_ message: String, _ fields: [String: String] = [:]) { write("warning", message, fields) }
+    public func error(_ message: String, _ fields: [String: String] = [:]) { write("error", message, fields) }
+
+    private func write(_ level: String, _ message: String, _ fields: [String: String]) {
+        var o: [String: JSONValue] = fields.mapValues(JSONValue.string)
+        o["ts"] = .string(Date().formatted(.iso8601))
+        o["level"] = .string(level)
+        o["msg"] = .string(message)
+        var bytes = JSONValue.object(o).serialized()
+        bytes.append(0x0A)
+        FileHandle.standardError.write(Data(bytes))
+    }
+}
+
+/// One request being served: its id, deadline and, for streaming methods, its output stream.
+public struct RequestContext: Sendable {
+    /// The request id.
+    public let id: RequestID
+    /// The method name.
+    public let method: String
+    /// When the caller stops waiting, if it said (`_meta.timeoutMs`).
+    public let deadline: ContinuousClock.Instant?
+    /// The stream the caller opened with `_meta.stream`, if any.
+    public let stream: OutputStream?
+    /// `_meta.idempotencyKey`, if the caller sent one.
+    public let idempotencyKey: String?
+    let runtime: ExtensionRuntime
+
+    /// Sends a request to the host and waits for its answer (for example `trigger/emit`).
+    public func callHost(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+        try await runtime.callHost(method, params)
+    }
+}
+
+/// Bytes flowing to the host on a stream the host opened, under the host's flow control.
+///
+/// `write` suspends while the host has granted no credit, so a producer can never outrun the host
+/// or starve other traffic on the pipe; it throws `CancellationError` if the request is cancelled.
+public final class OutputStream: Sendable {
+    /// The stream id chosen by the host.
+    public let id: String
+    let runtime: ExtensionRuntime
+
+    init(id: String, runtime: ExtensionRuntime) {
+        self.id = id
+        self.runtime = runtime
+    }
+
+    /// Sends `bytes` as output on file descriptor `fd` (`stdout` or `stderr`), in chunks of at
+    /// most 64 KiB and never more than the host's credit allows.
+    public func write(_ bytes: [UInt8], fd: String = "stdout", cursor: String? = nil) async throws {
+        var offset = 0
+        while offset < bytes.count {
+            let grant = try await runtime.takeCredit(stream: id, wanting: min(bytes.count - offset, 64 * 1024))
+            var end = offset + grant
+            // Keep multi-byte characters whole where possible, so text stays text.
+            if end < bytes.count {
+                var back = end
+                while back > offset, bytes[back] & 0xC0 == 0x80 { back -= 1 }
+                if back > offset { end = back }
+            }
+            let piece = Array(bytes[offset..<end])
+            runtime.refundCredit(stream: id, bytes: grant - piece.count)
+            runtime.sendStreamData(stream: id, fd: fd, bytes: piece, cursor: end == bytes.count ? cursor : nil)
+            offset = end
+        }
+    }
+
+    /// Sends text as output.
+    public func write(_ text: String, fd: String = "stdout") async throws {
+        try await write(Array(text.utf8), fd: fd)
+    }
+}

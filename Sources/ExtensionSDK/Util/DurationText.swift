@@ -1,0 +1,64 @@
+/// Durations written the way people write them in config: `90s`, `5m`, `1h30m`, `250ms`.
+public enum DurationText {
+    /// Parses a duration; `nil` when the text is not one. A bare number is not accepted (is it
+    /// seconds or minutes?).
+    public static func parse(_ text: String) -> Duration? {
+        var total = Duration.zero
+        var number = ""
+        var unit = ""
+        var sawAny = false
+        func flush() -> Bool {
+            guard let value = Double(number), value >= 0 else { return false }
+            let scale: Double
+            switch unit {
+            case "ms": scale = 0.001
+            case "s": scale = 1
+            case "m": scale = 60
+            case "h": scale = 3600
+            case "d": scale = 86400
+            default: return false
+            }
+            total += .milliseconds(Int64((value * scale * 1000).rounded()))
+            number = ""
+            unit = ""
+            sawAny = true
+            return true
+        }
+        for ch in text.trimmingCharacters(in: " ") {
+            if ch.isNumber || ch == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(ch)
+            } else if ch.isLetter {
+                guard !number.isEmpty else { return nil }
+                unit.append(ch)
+            } else {
+                return nil
+            }
+        }
+        guard !number.isEmpty || sawAny else { return nil }
+        if !number.isEmpty { guard flush() else { return nil } }
+        return total
+    }
+
+    /// Formats a duration compactly (`1h30m`, `45s`, `250ms`).
+    public static func format(_ d: Duration) -> String {
+        var ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        if ms < 1000 { return "\(ms)ms" }
+        var out = ""
+        for (unit, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where ms >= size {
+            out += "\(ms / size)\(unit)"
+            ms %= size
+        }
+        if ms > 0 { out += "\(ms)ms" }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Character) -> Substring {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,16 @@
+#ifndef GOFER_SHIMS_H
+#define GOFER_SHIMS_H
+#include <sys/types.h>
+#include <spawn.h>
+
+/// pipe2(fds, O_CLOEXEC): both ends close-on-exec atomically, so a concurrent spawn never
+/// inherits another child's pipe (which would hide that child's EOF).
+int gofer_pipe_cloexec(int fds[2]);
+
+/// posix_spawn_file_actions_addchdir_np (glibc >= 2.29), hidden behind _GNU_SOURCE.
+int gofer_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+
+/// POSIX_SPAWN_SETSID, hidden behind _GNU_SOURCE.
+short gofer_spawn_setsid_flag(void);
+
+#endif

@@ -1,0 +1,13 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+#include <spawn.h>
+#include "gofer_shims.h"
+
+int gofer_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int gofer_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+}
+
+short gofer_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }

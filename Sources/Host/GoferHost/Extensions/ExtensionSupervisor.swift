@@ -1,0 +1,278 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Keeps one extension process alive and answers calls through it.
+///
+/// Every extension process the host runs goes through a supervisor: it spawns the extension in its
+/// own process group, handshakes with a timeout, restarts it after a crash with capped exponential
+/// backoff, gives up after a crash loop, pings it when idle and kills it when it hangs, times out
+/// every call, and shuts it down within a deadline.
+public actor ExtensionSupervisor {
+    /// Tuning. Defaults follow docs/protocol.md; tests shorten them.
+    public struct Policy: Sendable {
+        public var handshakeTimeout: Duration = .seconds(10)
+        public var callTimeout: Duration = .seconds(60)
+        public var cancelGrace: Duration = .seconds(5)
+        public var initialBackoff: Duration = .seconds(1)
+        public var maxBackoff: Duration = .seconds(60)
+        /// This many crashes within `crashWindow` trips the breaker: the extension is marked failed.
+        public var crashLimit = 5
+        public var crashWindow: Duration = .seconds(600)
+        public var pingInterval: Duration = .seconds(15)
+        public var pingTimeout: Duration = .seconds(5)
+        public var missedPingsBeforeKill = 3
+        public var shutdownDeadline: Duration = .seconds(10)
+        public var killGrace: Duration = .seconds(2)
+        public init() {}
+    }
+
+    /// Where the extension is in its life.
+    public enum Status: Sendable, Equatable, CustomStringConvertible {
+        case stopped
+        case starting
+        case running(pid: Int32)
+        /// Crashed; restarting after a delay.
+        case restarting(attempt: Int, lastExit: String)
+        /// Crashed too often, or cannot start: needs an admin.
+        case failed(reason: String)
+
+        public var description: String {
+            switch self {
+            case .stopped: return "stopped"
+            case .starting: return "starting"
+            case .running(let pid): return "running (pid \(pid))"
+            case .restarting(let attempt, let lastExit): return "restarting (attempt \(attempt); last exit: \(lastExit))"
+            case .failed(let reason): return "failed: \(reason)"
+            }
+        }
+    }
+
+    public let name: String
+    public let launch: ExtensionLaunch
+    public let options: InitializeOptions
+    public let policy: Policy
+
+    public private(set) var status: Status = .stopped
+    public private(set) var handshake: Handshake?
+    /// How many times the process was restarted after a crash.
+    public private(set) var restarts = 0
+    public private(set) var startedAt: Date?
+
+    private var connection: ExtensionConnection?
+    private var crashTimes: [ContinuousClock.Instant] = []
+    private var stopping = false
+    private var monitor: Task<Void, Never>?
+    private var readyWaiters: [CheckedContinuation<Void, Never>] = []
+    private let requestHandler: ExtensionConnection.RequestHandler?
+    private let onReady: (@Sendable (ExtensionConnection) async -> Void)?
+    private let onStderr: (@Sendable (String) -> Void)?
+
+    /// - Parameters:
+    ///   - requestHandler: Answers requests the extension sends (for example `trigger/emit`).
+    ///   - onReady: Runs after every successful handshake, including after a restart: re-subscribe
+    ///     triggers, recover scheduler jobs.
+    public init(
+        name: String, launch: ExtensionLaunch, options: InitializeOptions, policy: Policy = Policy(),
+        requestHandler: ExtensionConnection.RequestHandler? = nil, onReady: (@Sendable (ExtensionConnection) async -> Void)? = nil,
+        onStderr: (@Sendable (String) -> Void)? = nil
+    ) {
+        self.name = name
+        self.launch = launch
+        var options = options
+        options.timeout = policy.handshakeTimeout
+        options.cancelGrace = policy.cancelGrace
+        self.options = options
+        self.policy = policy
+        self.requestHandler = requestHandler
+        self.onReady = onReady
+        self.onStderr = onStderr
+    }
+
+    /// Starts the extension and waits for its handshake. A failure here is not retried: it means
+    /// the binary or its configuration is wrong, and the error says which.
+    public func start() async throws -> Handshake {
+        stopping = false
+        status = .starting
+        do {
+            let shake = try await launchOnce()
+            monitor = Task { await self.superviseForever() }
+            return shake
+        } catch {
+            status = .failed(reason: "\(error)")
+            throw error
+        }
+    }
+
+    private func launchOnce() async throws -> Handshake {
+        let connection = try ExtensionConnection.spawn(launch, requestHandler: requestHandler, onStderr: onStderr)
+        do {
+            let shake = try await connection.initialize(options)
+            self.connection = connection
+            self.handshake = shake
+            self.startedAt = Date()
+            status = .running(pid: connection.process.pid)
+            if let onReady { await onReady(connection) }
+            for w in readyWaiters { w.resume() }
+            readyWaiters = []
+            return shake
+        } catch {
+            connection.kill()
+            _ = await connection.process.waitForExit(timeout: .seconds(2))
+            let tail = connection.stderrTail.split(separator: "\n").suffix(5).joined(separator: "\n")
+            throw SupervisorError(
+                extensionName: name, message: "handshake failed: \(error)" + (tail.isEmpty ? "" : "\nlast stderr lines:\n\(tail)"))
+        }
+    }
+
+    /// Watches the running process; restarts it when it dies unexpectedly.
+    private func superviseForever() async {
+        while !stopping, !Task.isCancelled {
+            guard let connection else { return }
+            let exit = await watch(connection)
+            if stopping { return }
+            self.connection = nil
+            let now = ContinuousClock.now
+            crashTimes = crashTimes.filter { now - $0 < policy.crashWindow } + [now]
+            let lastExit = "\(exit)" + Self.crashHint(connection.stderrTail)
+            if crashTimes.count >= policy.crashLimit {
+                status = .failed(
+                    reason: "crashed \(crashTimes.count) times within \(DurationText.format(policy.crashWindow)); last exit: \(lastExit). "
+                        + "Fix the extension or its config, then restart it (gofer extension restart \(name)).")
+                failWaiters()
+                return
+            }
+            var attempt = 0
+            while !stopping {
+                attempt += 1
+                status = .restarting(attempt: attempt, lastExit: lastExit)
+                try? await Task.sleep(for: backoff(crashes: crashTimes.count + attempt - 1))
+                if stopping { return }
+                do {
+                    _ = try await launchOnce()
+                    restarts += 1
+                    break
+                } catch {
+                    crashTimes.append(.now)
+                    if crashTimes.count >= policy.crashLimit {
+                        status = .failed(reason: "cannot restart after a crash: \(error)")
+                        failWaiters()
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the process exits, pinging it while idle and killing it if it stops answering.
+    private func watch(_ connection: ExtensionConnection) async -> ExitStatus {
+        await withTaskGroup(of: ExitStatus?.self) { group in
+            group.addTask { await connection.process.waitForExit() }
+            group.addTask { [policy] in
+                var missed = 0
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: policy.pingInterval)
+                    if Task.isCancelled || connection.process.exitStatus != nil { return nil }
+                    if ContinuousClock.now - connection.lastActivity < policy.pingInterval { continue }
+                    do {
+                        _ = try await connection.request("$/ping", timeout: policy.pingTimeout, cancelGrace: .zero)
+                        missed = 0
+                    } catch {
+                        missed += 1
+                        if missed >= policy.missedPingsBeforeKill {
+                            connection.kill()
+                            return nil
+                        }
+                    }
+                }
+                return nil
+            }
+            var result: ExitStatus = .signaled(SIGKILL)
+            for await value in group {
+                if let value {
+                    result = value
+                    group.cancelAll()
+                }
+            }
+            return result
+        }
+    }
+
+    private func backoff(crashes: Int) -> Duration {
+        var d = policy.initialBackoff
+        for _ in 1..<max(1, crashes) {
+            d *= 2
+            if d >= policy.maxBackoff { return policy.maxBackoff }
+        }
+        return min(d, policy.maxBackoff)
+    }
+
+    private static func crashHint(_ stderr: String) -> String {
+        let markers = ["Fatal error:", "fatal error:", "panic:", "Segmentation fault"]
+        guard let line = stderr.split(separator: "\n").last(where: { l in markers.contains { l.contains($0) } }) else { return "" }
+        return " (\(line.prefix(300)))"
+    }
+
+    private func failWaiters() {
+        for w in readyWaiters { w.resume() }
+        readyWaiters = []
+    }
+
+    /// Waits until the extension is running, up to `timeout`. Returns the live connection.
+    public func ready(timeout: Duration) async throws -> ExtensionConnection {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let connection, !connection.isClosed { return connection }
+            switch status {
+            case .failed(let reason): throw SupervisorError(extensionName: name, message: reason)
+            case .stopped: throw SupervisorError(extensionName: name, message: "the extension is stopped")
+            default: break
+            }
+            if ContinuousClock.now >= deadline {
+                throw SupervisorError(extensionName: name, message: "not available within \(DurationText.format(timeout)): \(status)")
+            }
+            // Sleep briefly rather than rely on a wake-up: the status can change through paths
+            // that do not hold a waiter (a stdout close before the exit is seen).
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Calls `method` on the extension, waiting for it to be up (for example while it restarts)
+    /// and never longer than `timeout` in all.
+    public func call(_ method: String, _ params: JSONValue = .emptyObject, timeout: Duration? = nil) async throws -> JSONValue {
+        let timeout = timeout ?? policy.callTimeout
+        let start = ContinuousClock.now
+        let connection = try await ready(timeout: timeout)
+        let remaining = timeout - (ContinuousClock.now - start)
+        return try await connection.request(method, params, timeout: max(remaining, .milliseconds(1)), cancelGrace: policy.cancelGrace)
+    }
+
+    /// The live connection, if the extension is running (for streams).
+    public var liveConnection: ExtensionConnection? { connection }
+
+    /// The last 64 KiB of the extension's stderr.
+    public var stderrTail: String { connection?.stderrTail ?? "" }
+
+    /// Stops the extension gracefully within the policy's deadline.
+    public func stop() async {
+        stopping = true
+        monitor?.cancel()
+        if let connection {
+            await connection.shutdown(deadline: policy.shutdownDeadline, killGrace: policy.killGrace)
+        }
+        connection = nil
+        status = .stopped
+        failWaiters()
+    }
+}
+
+/// A supervisor could not serve a call.
+public struct SupervisorError: Error, Sendable, CustomStringConvertible {
+    public var extensionName: String
+    public var message: String
+    public var description: String { "extension \(extensionName): \(message)" }
+}
