@@ -62,12 +62,15 @@ let package = Package(
             name: "gofer-fixture-broken", dependencies: [], path: "ExtensionTests/Fixtures/broken-extension",
             swiftSettings: strict),
 
-        .testTarget(name: "ExtensionSDKTests", dependencies: ["ExtensionSDK"], path: "Tests/ExtensionSDKTests", swiftSettings: strict),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
-            name: "GoferHostTests", dependencies: ["GoferHost", "ExtensionClient", "ExtensionSDK"], path: "Tests/GoferHostTests",
+            name: "ExtensionSDKTests", dependencies: ["ExtensionSDK", "ExtensionClient", "TestSupport"], path: "Tests/ExtensionSDKTests",
             swiftSettings: strict),
         .testTarget(
-            name: "ConformanceTests", dependencies: ["ExtensionConformance", "ExtensionSDK"], path: "Tests/ConformanceTests",
+            name: "GoferHostTests", dependencies: ["GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport"], path: "Tests/GoferHostTests",
             swiftSettings: strict),
+        .testTarget(
+            name: "ConformanceTests", dependencies: ["ExtensionConformance", "ExtensionClient", "ExtensionSDK", "TestSupport"],
+            path: "Tests/ConformanceTests", swiftSettings: strict),
     ]
 )

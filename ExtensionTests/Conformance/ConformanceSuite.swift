@@ -251,7 +251,7 @@ public enum ConformanceSuite {
     }
 
     struct Completed {
-        var status: ExitStatus
+        var status: TerminationStatus
         var stdout: [UInt8]
     }
 

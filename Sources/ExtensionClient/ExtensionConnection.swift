@@ -353,7 +353,7 @@ public final class ExtensionConnection: Sendable {
     /// Shuts the extension down: `shutdown{deadlineMs}`, `exit`, close stdin; then SIGTERM to
     /// its process group after `deadline`, and SIGKILL `killGrace` later.
     @discardableResult
-    public func shutdown(deadline: Duration = .seconds(10), killGrace: Duration = .seconds(2)) async -> ExitStatus {
+    public func shutdown(deadline: Duration = .seconds(10), killGrace: Duration = .seconds(2)) async -> TerminationStatus {
         if process.exitStatus == nil {
             _ = try? await request("shutdown", ["deadlineMs": .int(Self.milliseconds(deadline))], timeout: deadline, cancelGrace: .milliseconds(500))
             notify("exit")

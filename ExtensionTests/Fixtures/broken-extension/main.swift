@@ -10,6 +10,8 @@ import Foundation
 //   junk-stdout      prints a banner on stdout before any frame
 //   ignore-shutdown  swallows `shutdown` and `exit` (never answers, never exits on them)
 //   leak             copies every frame the host sends to stderr (leaking secrets)
+//   crash-on:METHOD  exits with code 70 when the host sends METHOD (for supervisor tests)
+//   hang-on:METHOD   swallows METHOD requests: they are never answered
 //
 //   gofer-fixture-broken [--faults junk-stdout,ignore-shutdown,leak|none] -- <extension> [args…]
 //
@@ -92,6 +94,12 @@ while true {
         let text = String(decoding: line, as: UTF8.self)
         if faults.contains("leak") { writeAll(2, Array("broken-fixture got: ".utf8) + line) }
         if faults.contains("ignore-shutdown") && (text.contains(#""method":"shutdown""#) || text.contains(#""method":"exit""#)) { continue }
+        if faults.contains(where: { $0.hasPrefix("crash-on:") && text.contains("\"method\":\"\($0.dropFirst(9))\"") }) {
+            FileHandle.standardError.write(Data("Fatal error: broken-fixture crashing on purpose\n".utf8))
+            kill(pid, SIGKILL)
+            exit(70)
+        }
+        if faults.contains(where: { $0.hasPrefix("hang-on:") && text.contains("\"method\":\"\($0.dropFirst(8))\"") }) { continue }
         writeAll(toChild[1], line)
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 #endif
 
 /// How a process ended.
-public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
+public enum TerminationStatus: Sendable, Hashable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
@@ -42,7 +42,7 @@ public final class ChildProcess: Sendable {
     public let stdoutFD: Int32
     public let stderrFD: Int32
 
-    private let exit = Mutex<(status: ExitStatus?, waiters: [CheckedContinuation<ExitStatus, Never>])>((nil, []))
+    private let exit = Mutex<(status: TerminationStatus?, waiters: [CheckedContinuation<TerminationStatus, Never>])>((nil, []))
 
     /// Starts `executable` (a path, or a name looked up in `PATH`).
     public static func spawn(
@@ -116,7 +116,7 @@ public final class ChildProcess: Sendable {
             }
             // WIFEXITED / WEXITSTATUS / WTERMSIG are macros, so decode by hand.
             let signal = status & 0x7F
-            let result: ExitStatus = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
+            let result: TerminationStatus = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
             let waiters = exit.withLock { state in
                 state.status = result
                 defer { state.waiters = [] }
@@ -129,12 +129,12 @@ public final class ChildProcess: Sendable {
     }
 
     /// How the process ended, once it has; `nil` while it runs.
-    public var exitStatus: ExitStatus? { exit.withLock { $0.status } }
+    public var exitStatus: TerminationStatus? { exit.withLock { $0.status } }
 
     /// Waits for the process to end.
-    public func waitForExit() async -> ExitStatus {
+    public func waitForExit() async -> TerminationStatus {
         await withCheckedContinuation { c in
-            let done: ExitStatus? = exit.withLock { state in
+            let done: TerminationStatus? = exit.withLock { state in
                 if let status = state.status { return status }
                 state.waiters.append(c)
                 return nil
@@ -144,7 +144,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// Waits for the process to end, at most `timeout`. Returns `nil` on timeout.
-    public func waitForExit(timeout: Duration) async -> ExitStatus? {
+    public func waitForExit(timeout: Duration) async -> TerminationStatus? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let status = exitStatus { return status }
@@ -160,7 +160,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// SIGTERM to the group, then SIGKILL after `grace` if it has not exited.
-    public func terminate(grace: Duration) async -> ExitStatus {
+    public func terminate(grace: Duration) async -> TerminationStatus {
         signalGroup(SIGTERM)
         if let status = await waitForExit(timeout: grace) {
             kill(-pid, SIGKILL)  // no stragglers left in the group

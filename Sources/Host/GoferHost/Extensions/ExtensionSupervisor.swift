@@ -169,8 +169,8 @@ public actor ExtensionSupervisor {
     }
 
     /// Waits until the process exits, pinging it while idle and killing it if it stops answering.
-    private func watch(_ connection: ExtensionConnection) async -> ExitStatus {
-        await withTaskGroup(of: ExitStatus?.self) { group in
+    private func watch(_ connection: ExtensionConnection) async -> TerminationStatus {
+        await withTaskGroup(of: TerminationStatus?.self) { group in
             group.addTask { await connection.process.waitForExit() }
             group.addTask { [policy] in
                 var missed = 0
@@ -191,7 +191,7 @@ public actor ExtensionSupervisor {
                 }
                 return nil
             }
-            var result: ExitStatus = .signaled(SIGKILL)
+            var result: TerminationStatus = .signaled(SIGKILL)
             for await value in group {
                 if let value {
                     result = value

@@ -1,0 +1,79 @@
+import ExtensionClient
+import ExtensionConformance
+import ExtensionSDK
+import Foundation
+import TestSupport
+import Testing
+
+/// Every in-repo extension passes the conformance suite, and the suite fails the broken fixture
+/// on exactly the checks its faults break.
+@Suite(.serialized)
+struct InRepoExtensionsConformTests {
+    static func report(_ kind: ExtensionKind, _ executable: String, arguments: [String] = [], config: JSONValue = .emptyObject, params: JSONValue? = nil)
+        async -> ConformanceReport
+    {
+        await ConformanceSuite.run(
+            ConformanceOptions(
+                kind: kind, launch: ExtensionLaunch(executable: BuiltProducts.path(executable), arguments: arguments), adminConfig: config,
+                params: params))
+    }
+
+    @Test func intervalTriggerConforms() async {
+        let r = await Self.report(.trigger, "gofer-trigger-interval", config: ["minimumInterval": "1s", "jitter": "0s"], params: ["every": "1s"])
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
+    }
+
+    @Test func echoTaskConforms() async {
+        let r = await Self.report(.task, "gofer-task-echo", params: ["message": "hello", "repeat": 3])
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0, "\(r.text)")
+    }
+
+    @Test func memorySecretStoreConforms() async {
+        let r = await Self.report(.secrets, "gofer-secrets-memory")
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0, "\(r.text)")
+    }
+
+    @Test func processSchedulerConforms() async {
+        let r = await Self.report(.scheduler, "gofer-scheduler-process")
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0, "\(r.text)")
+    }
+
+    @Test func brokenFixtureFailsExactlyTheExpectedChecks() async {
+        let r = await Self.report(.secrets, "gofer-fixture-broken", arguments: ["--", BuiltProducts.path("gofer-secrets-memory")])
+        #expect(!r.conforms)
+        #expect(
+            Set(r.failedMust) == ["shutdown.graceful", "shutdown.stdin-eof", "secrets.canary-only-in-get", "run.stdout-hygiene"],
+            "\(r.text)")
+        #expect(Set(r.failedIDs.filter { !r.failedMust.contains($0) }) == ["shutdown.exit-without-shutdown"], "\(r.text)")
+        #expect(r.summaryLine.hasSuffix("failed, 1 skipped"))
+    }
+
+    @Test func theFixtureWithoutFaultsPasses() async {
+        // Proves the proxy itself is transparent: the failures above come from the faults alone.
+        let r = await Self.report(.secrets, "gofer-fixture-broken", arguments: ["--faults", "none", "--", BuiltProducts.path("gofer-secrets-memory")])
+        #expect(r.failed == 0, "\(r.text)")
+    }
+
+    @Test func eachFaultFailsItsOwnCheck() async {
+        let memory = BuiltProducts.path("gofer-secrets-memory")
+        let junk = await Self.report(.secrets, "gofer-fixture-broken", arguments: ["--faults", "junk-stdout", "--", memory])
+        #expect(junk.failedMust == ["run.stdout-hygiene"], "\(junk.text)")
+        let leak = await Self.report(.secrets, "gofer-fixture-broken", arguments: ["--faults", "leak", "--", memory])
+        #expect(leak.failedMust == ["secrets.canary-only-in-get"], "\(leak.text)")
+    }
+
+    @Test func junitReportNamesEveryCheck() async throws {
+        let r = await Self.report(.secrets, "gofer-fixture-broken", arguments: ["--faults", "junk-stdout", "--", BuiltProducts.path("gofer-secrets-memory")])
+        let xml = r.junitXML
+        #expect(xml.contains("<testsuite name=\"gofer-conformance.secrets\" tests=\"\(r.results.count)\" failures=\"1\""))
+        #expect(xml.contains("name=\"run.stdout-hygiene\""))
+        #expect(xml.contains("<failure message="))
+        // Well-formed enough for CI parsers: every testcase closes.
+        #expect(xml.components(separatedBy: "<testcase ").count == xml.components(separatedBy: "</testcase>").count)
+    }
+}
