@@ -43,6 +43,8 @@ let package = Package(
             name: "gofer-trigger-interval", dependencies: ["ExtensionSDK"], path: "Extensions/trigger-interval",
             swiftSettings: strict),
         .executableTarget(
+            name: "gofer-trigger-hello", dependencies: ["ExtensionSDK"], path: "Extensions/hello-trigger", swiftSettings: strict),
+        .executableTarget(
             name: "gofer-task-echo", dependencies: ["ExtensionSDK"], path: "Extensions/task-echo", swiftSettings: strict),
         .executableTarget(
             name: "gofer-scheduler-process", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-process",

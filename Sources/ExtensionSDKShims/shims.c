@@ -11,3 +11,5 @@ int gofer_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) 
 }
 
 short gofer_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+
+int gofer_set_pipe_size(int fd, int bytes) { return fcntl(fd, F_SETPIPE_SZ, bytes); }

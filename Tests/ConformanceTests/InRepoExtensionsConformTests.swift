@@ -25,6 +25,14 @@ struct InRepoExtensionsConformTests {
         #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
     }
 
+    @Test func helloWorldTriggerConformsInUnder30Lines() async throws {
+        let source = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("Extensions/hello-trigger/HelloTrigger.swift"), encoding: .utf8)
+        #expect(source.split(separator: "\n", omittingEmptySubsequences: false).count <= 30)
+        let r = await Self.report(.trigger, "gofer-trigger-hello", params: ["seconds": 1])
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
+    }
+
     @Test func echoTaskConforms() async {
         let r = await Self.report(.task, "gofer-task-echo", params: ["message": "hello", "repeat": 3])
         #expect(r.conforms, "\(r.text)")

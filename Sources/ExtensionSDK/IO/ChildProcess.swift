@@ -84,6 +84,10 @@ public final class ChildProcess: Sendable {
                 posix_spawnp(&pid, executable, &actions, &attr, argvp, envp)
             }
         }
+        // 1 MiB pipes (best effort; limited by /proc/sys/fs/pipe-max-size): a 64 KiB frame then
+        // crosses in one write instead of several context switches.
+        _ = gofer_set_pipe_size(outPipe[0], 1 << 20)
+        _ = gofer_set_pipe_size(inPipe[1], 1 << 20)
         Glibc.close(inPipe[0])
         Glibc.close(outPipe[1])
         Glibc.close(errPipe[1])

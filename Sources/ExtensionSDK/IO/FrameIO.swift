@@ -35,7 +35,7 @@ public enum LineReader {
 
     /// Runs the read loop on the calling thread until EOF.
     public static func readLoop(fd: Int32, maxLineBytes: Int, onEvent: (LineEvent) -> Void) {
-        let chunkSize = 64 * 1024
+        let chunkSize = 256 * 1024
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
         defer { chunk.deallocate() }
         var pending: [UInt8] = []

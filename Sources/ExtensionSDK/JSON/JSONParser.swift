@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a byte sequence is not acceptable JSON, and where.
 public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset into the input where the problem was found.
@@ -22,8 +24,13 @@ public struct JSONParser: Sendable {
 
     /// Parses one JSON text that must span all of `bytes` (surrounding white space allowed).
     public func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
-        let array = Array(bytes)
-        return try array.withUnsafeBufferPointer { (buf) throws(JSONParseError) -> JSONValue in
+        try parse(Array(bytes))
+    }
+
+    /// Parses one JSON text. The concrete overload: generic calls across modules are not
+    /// specialized and would copy a large frame byte by byte.
+    public func parse(_ array: [UInt8]) throws(JSONParseError) -> JSONValue {
+        try array.withUnsafeBufferPointer { (buf) throws(JSONParseError) -> JSONValue in
             var state = ParserState(buf: buf, maxDepth: maxDepth)
             state.skipWhitespace()
             let value = try state.parseValue(depth: 0)
@@ -36,6 +43,11 @@ public struct JSONParser: Sendable {
     /// Parses a string of JSON text.
     public func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8))
+    }
+
+    /// Parses JSON from `Data`.
+    public func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
+        try parse([UInt8](data))
     }
 }
 
@@ -154,6 +166,8 @@ private struct ParserState {
         let start = pos
         // Fast path: no escapes.
         while pos < buf.count {
+            pos = firstJSONSpecialByte(buf, from: pos, to: buf.count)
+            guard pos < buf.count else { break }
             let b = buf[pos]
             if b == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: buf[start..<pos])

@@ -44,7 +44,14 @@ public struct HealthReport: Sendable, Codable, Hashable {
 extension KindAdapter {
     /// Handlers every kind serves.
     func commonHandlers<E: Extension>(_ ext: E) -> [String: RequestHandler] {
-        ["health": { _, _ in try JSONCodec.encode(await ext.health()) }]
+        [
+            "health": { _, _ in
+                let report = await ext.health()
+                var result: JSONValue = ["status": .string(report.status.rawValue)]
+                if let detail = report.detail { result["detail"] = .string(detail) }
+                return result
+            }
+        ]
     }
 
     /// Validates per-use params against the manifest and decodes them.

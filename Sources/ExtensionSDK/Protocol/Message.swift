@@ -51,6 +51,11 @@ public enum Frame {
 
     /// Decodes one line (without its LF; a trailing CR is tolerated).
     public static func decode(_ line: some Collection<UInt8>, parser: JSONParser = JSONParser()) throws(FrameError) -> Message {
+        try decode(Array(line), parser: parser)
+    }
+
+    /// Decodes one line (the concrete, fast overload).
+    public static func decode(_ line: [UInt8], parser: JSONParser = JSONParser()) throws(FrameError) -> Message {
         let value: JSONValue
         do {
             value = try parser.parse(line)

@@ -13,4 +13,8 @@ int gofer_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 /// POSIX_SPAWN_SETSID, hidden behind _GNU_SOURCE.
 short gofer_spawn_setsid_flag(void);
 
+/// Grows a pipe's kernel buffer (F_SETPIPE_SZ); returns the new size or -1. Fewer context switches
+/// per 64 KiB frame on the streaming path.
+int gofer_set_pipe_size(int fd, int bytes);
+
 #endif
