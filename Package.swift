@@ -15,10 +15,15 @@ let package = Package(
         .executable(name: "gofer-task-echo", targets: ["gofer-task-echo"]),
         .executable(name: "gofer-scheduler-process", targets: ["gofer-scheduler-process"]),
         .executable(name: "gofer-secrets-memory", targets: ["gofer-secrets-memory"]),
+        .executable(name: "gofer-scheduler-docker", targets: ["gofer-scheduler-docker"]),
         .executable(name: "gofer-bench", targets: ["gofer-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // What extension authors build against: wire types, framing, dispatch, kinds. Foundation only.
@@ -28,8 +33,15 @@ let package = Package(
         // the conformance suite so both see an extension exactly the same way.
         .target(name: "ExtensionClient", dependencies: ["ExtensionSDK"], path: "Sources/ExtensionClient", swiftSettings: strict),
         .target(
-            name: "GoferHost", dependencies: ["ExtensionSDK", "ExtensionClient"], path: "Sources/Host/GoferHost",
-            swiftSettings: strict),
+            name: "GoferHost",
+            dependencies: [
+                "ExtensionSDK", "ExtensionClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Host/GoferHost", swiftSettings: strict),
         .executableTarget(
             name: "gofer",
             dependencies: ["GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -50,6 +62,8 @@ let package = Package(
             name: "gofer-scheduler-process", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-process",
             swiftSettings: strict),
         .executableTarget(
+            name: "gofer-scheduler-docker", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-docker", swiftSettings: strict),
+        .executableTarget(
             name: "gofer-secrets-memory", dependencies: ["ExtensionSDK"], path: "Extensions/secrets-memory",
             swiftSettings: strict),
 
@@ -64,12 +78,16 @@ let package = Package(
             name: "gofer-fixture-broken", dependencies: [], path: "ExtensionTests/Fixtures/broken-extension",
             swiftSettings: strict),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["ExtensionSDK"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "ExtensionSDKTests", dependencies: ["ExtensionSDK", "ExtensionClient", "TestSupport"], path: "Tests/ExtensionSDKTests",
             swiftSettings: strict),
         .testTarget(
-            name: "GoferHostTests", dependencies: ["GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport"], path: "Tests/GoferHostTests",
+            name: "GoferHostTests",
+            dependencies: [
+                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/GoferHostTests",
             swiftSettings: strict),
         .testTarget(
             name: "ConformanceTests", dependencies: ["ExtensionConformance", "ExtensionClient", "ExtensionSDK", "TestSupport"],

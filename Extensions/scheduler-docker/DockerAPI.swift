@@ -1,0 +1,236 @@
+import ExtensionSDK
+import Foundation
+import Synchronization
+
+/// The Docker Engine API calls the scheduler needs, with Docker's answers mapped to protocol errors.
+final class DockerAPI: Sendable {
+    let client: SimpleHTTPClient
+    /// The lowest Engine API version we speak; newer daemons accept it too.
+    static let minimumVersion = ProtocolVersion(1, 41)
+    private let version = Mutex<String?>(nil)
+
+    init(client: SimpleHTTPClient) { self.client = client }
+
+    struct Summary {
+        var handle: String
+    }
+
+    /// Finds the API version to use: the daemon's, if it is at least 1.41. Says clearly when the
+    /// daemon cannot be reached.
+    @discardableResult
+    func negotiate() async throws -> String {
+        if let v = version.withLock({ $0 }) { return v }
+        let response: HTTPResponse
+        do {
+            response = try await client.send("GET", path: "/version", timeout: .seconds(5))
+        } catch {
+            throw ProtocolError(
+                .unavailable,
+                "cannot reach the Docker engine at \(client.endpoint): \(error). Is dockerd running, and may this user use its socket?",
+                reason: "docker.unreachable")
+        }
+        guard response.status == 200, let json = try? JSONParser().parse(response.body), let api = json["ApiVersion"]?.stringValue,
+            let v = ProtocolVersion(api)
+        else {
+            throw ProtocolError(.unavailable, "unexpected answer from Docker /version: HTTP \(response.status)", reason: "docker.unreachable")
+        }
+        guard v >= Self.minimumVersion else {
+            throw ProtocolError(
+                .failedPrecondition, "the Docker engine speaks API \(api); Gofer needs \(Self.minimumVersion) or newer (Docker 20.10+)",
+                reason: "docker.too_old")
+        }
+        // 1.41 is the subset we use; pin it so newer daemons behave the same.
+        let chosen = Self.minimumVersion.description
+        version.withLock { $0 = chosen }
+        return chosen
+    }
+
+    func call(
+        _ method: String, _ path: String, body: JSONValue? = nil, headers: [String: String] = [:], timeout: Duration = .seconds(60)
+    ) async throws -> HTTPResponse {
+        let v = try await negotiate()
+        var h = headers
+        var bytes: [UInt8]?
+        if let body {
+            bytes = body.serialized()
+            h["Content-Type"] = "application/json"
+        }
+        do {
+            return try await client.send(method, path: "/v\(v)\(path)", headers: h, body: bytes, timeout: timeout)
+        } catch let error as HTTPClientError {
+            try Task.checkCancellation()
+            throw ProtocolError(.unavailable, "Docker engine: \(error.message)", reason: "docker.unreachable")
+        }
+    }
+
+    static func message(_ r: HTTPResponse) -> String {
+        (try? JSONParser().parse(r.body))?["message"]?.stringValue ?? r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func escape(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
+    }
+
+    func imageExists(_ image: String) async throws -> Bool {
+        let r = try await call("GET", "/images/\(Self.escape(image))/json")
+        switch r.status {
+        case 200: return true
+        case 404: return false
+        default: throw ProtocolError(.unavailable, "Docker: checking image \(image): \(Self.message(r))", reason: "docker.error")
+        }
+    }
+
+    /// Pulls an image. Errors can arrive inside an HTTP 200 progress stream, so every line is read.
+    func pull(_ image: String, auth: RegistryAuth?) async throws {
+        var name = image
+        var tag = "latest"
+        if let at = image.firstIndex(of: "@") {
+            name = String(image[..<at])
+            tag = String(image[image.index(after: at)...])
+        } else if let colon = image.lastIndex(of: ":"), !image[colon...].contains("/") {
+            name = String(image[..<colon])
+            tag = String(image[image.index(after: colon)...])
+        }
+        var headers: [String: String] = [:]
+        if let auth {
+            let json: JSONValue = ["username": .string(auth.username), "password": .string(auth.password)]
+            // Docker wants base64url with padding; a malformed header is silently ignored.
+            headers["X-Registry-Auth"] = Data(json.serialized()).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        }
+        let r = try await call("POST", "/images/create?fromImage=\(Self.escape(name))&tag=\(Self.escape(tag))", headers: headers, timeout: .seconds(600))
+        guard r.status == 200 else {
+            let msg = Self.message(r)
+            let code: ErrorCode = r.status == 404 ? .notFound : (r.status == 401 || r.status == 403 ? .permissionDenied : .notFound)
+            throw ProtocolError(code, "cannot pull image \(image): \(msg)", reason: "docker.image_not_found")
+        }
+        for line in r.body.split(separator: 0x0A) {
+            if let json = try? JSONParser().parse(Array(line)), let error = json["error"]?.stringValue ?? json["errorDetail"]?["message"]?.stringValue {
+                throw ProtocolError(.notFound, "cannot pull image \(image): \(error)", reason: "docker.image_not_found")
+            }
+        }
+    }
+
+    func create(name: String, body: JSONValue) async throws -> String {
+        let r = try await call("POST", "/containers/create?name=\(Self.escape(name))", body: body)
+        switch r.status {
+        case 201:
+            guard let id = (try? JSONParser().parse(r.body))?["Id"]?.stringValue else {
+                throw ProtocolError(.internalError, "Docker create returned no Id")
+            }
+            return id
+        case 404: throw ProtocolError(.notFound, "image not found: \(Self.message(r))", reason: "docker.image_not_found")
+        case 409: throw ProtocolError(.conflict, "container \(name) already exists", reason: "docker.name_conflict")
+        case 400: throw ProtocolError(.invalidParams, "Docker refused the container: \(Self.message(r))", reason: "docker.bad_request")
+        default: throw ProtocolError(.unavailable, "Docker create failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error")
+        }
+    }
+
+    func start(_ id: String) async throws {
+        let r = try await call("POST", "/containers/\(id)/start")
+        guard r.status == 204 || r.status == 304 else {
+            throw ProtocolError(
+                r.status == 404 ? .notFound : .unavailable, "Docker start failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.start_failed")
+        }
+    }
+
+    func inspect(_ id: String) async throws -> JobStatus {
+        let r = try await call("GET", "/containers/\(Self.escape(id))/json")
+        if r.status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
+        guard r.status == 200, let json = try? JSONParser().parse(r.body) else {
+            throw ProtocolError(.unavailable, "Docker inspect failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error")
+        }
+        let state = json["State"] ?? .null
+        let status = state["Status"]?.stringValue ?? "unknown"
+        let mapped: JobStatus.State
+        switch status {
+        case "created": mapped = .created
+        case "running", "paused", "restarting": mapped = .running
+        case "exited", "dead": mapped = .exited
+        default: mapped = .unknown
+        }
+        var labels: [String: String] = [:]
+        for (k, v) in json["Config"]?["Labels"]?.objectValue ?? [:] { labels[k] = v.stringValue }
+        func time(_ key: String) -> String? {
+            guard let t = state[key]?.stringValue, !t.hasPrefix("0001-") else { return nil }
+            return t
+        }
+        return JobStatus(
+            handle: json["Id"]?.stringValue ?? id, state: mapped, exitCode: mapped == .exited ? state["ExitCode"]?.intValue.map { Int($0) } : nil,
+            oomKilled: state["OOMKilled"]?.boolValue ?? false, startedAt: time("StartedAt"), finishedAt: mapped == .exited ? time("FinishedAt") : nil,
+            labels: labels)
+    }
+
+    func wait(_ id: String) async throws {
+        let r = try await call("POST", "/containers/\(Self.escape(id))/wait", timeout: .seconds(365 * 24 * 3600))
+        if r.status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
+        guard r.status == 200 else { throw ProtocolError(.unavailable, "Docker wait failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error") }
+    }
+
+    func stop(_ id: String, grace: Duration) async throws {
+        let seconds = max(0, Int((Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18).rounded(.up)))
+        let r = try await call("POST", "/containers/\(Self.escape(id))/stop?t=\(seconds)", timeout: grace + .seconds(30))
+        guard [204, 304, 404].contains(r.status) else {
+            throw ProtocolError(.unavailable, "Docker stop failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error")
+        }
+    }
+
+    func remove(_ id: String) async throws {
+        let r = try await call("DELETE", "/containers/\(Self.escape(id))?v=1")
+        switch r.status {
+        case 204, 404: return
+        case 409: throw ProtocolError(.failedPrecondition, "container \(id) is still running; stop it first", reason: "docker.running")
+        default: throw ProtocolError(.unavailable, "Docker remove failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error")
+        }
+    }
+
+    func containers(labels: [String: String]) async throws -> [Summary] {
+        let filter: JSONValue = ["label": .array(labels.sorted { $0.key < $1.key }.map { .string("\($0.key)=\($0.value)") })]
+        let r = try await call("GET", "/containers/json?all=1&filters=\(Self.escape(filter.description))")
+        guard r.status == 200, let list = (try? JSONParser().parse(r.body))?.arrayValue else {
+            throw ProtocolError(.unavailable, "Docker list failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error")
+        }
+        return list.compactMap { $0["Id"]?.stringValue }.map { Summary(handle: $0) }
+    }
+
+    /// Streams logs, demultiplexing Docker's 8-byte frame headers into stdout and stderr, and
+    /// batching small frames into chunks of up to 64 KiB.
+    func logs(_ id: String, follow: Bool, into write: (String, [UInt8]) async throws -> Void) async throws {
+        let v = try await negotiate()
+        let path = "/v\(v)/containers/\(Self.escape(id))/logs?stdout=1&stderr=1\(follow ? "&follow=1" : "")"
+        var pending: [UInt8] = []
+        var head: (Int, [String: String])?
+        var batchFD = "stdout"
+        var batch: [UInt8] = []
+        func flush() async throws {
+            if !batch.isEmpty {
+                try await write(batchFD, batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        for try await event in client.stream("GET", path: path, timeout: follow ? nil : .seconds(60)) {
+            switch event {
+            case .head(let status, let headers):
+                head = (status, headers)
+                if status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
+                if status != 200 { throw ProtocolError(.unavailable, "Docker logs failed: HTTP \(status)", reason: "docker.error") }
+            case .body(let bytes):
+                pending += bytes
+                var offset = 0
+                while pending.count - offset >= 8 {
+                    let size = Int(pending[offset + 4]) << 24 | Int(pending[offset + 5]) << 16 | Int(pending[offset + 6]) << 8 | Int(pending[offset + 7])
+                    guard pending.count - offset >= 8 + size else { break }
+                    let fd = pending[offset] == 2 ? "stderr" : "stdout"
+                    if fd != batchFD || batch.count + size > 64 * 1024 { try await flush() }
+                    batchFD = fd
+                    batch += pending[(offset + 8)..<(offset + 8 + size)]
+                    offset += 8 + size
+                }
+                pending.removeFirst(offset)
+                try await flush()
+            }
+        }
+        _ = head
+        try await flush()
+    }
+}

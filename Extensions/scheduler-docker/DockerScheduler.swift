@@ -1,0 +1,119 @@
+import ExtensionSDK
+import Foundation
+
+/// Runs task containers on a Docker engine through its HTTP API (Engine API 1.41 or newer).
+///
+/// - Containers carry the labels the host asks for plus `gofer.task_execution=<id>`; a second
+///   start for the same task execution returns the existing container (never a second one).
+/// - Never AutoRemove (a dockerd restart would erase the exit code); `remove` deletes explicitly.
+/// - Never re-issues `start` on an exited container (Docker would run it again).
+/// - Pulls only when the image is missing, scanning the pull stream for errors.
+@main
+struct DockerScheduler: Scheduler {
+    static let manifest = Manifest(
+        name: "docker", version: "0.1.0", summary: "Runs task containers on a Docker engine.",
+        config: .object([
+            "endpoint": .string(description: "Docker API endpoint.", default: "unix:///var/run/docker.sock"),
+            "pull": .string(description: "When to pull images.", enum: ["missing", "always", "never"], default: "missing"),
+        ]))
+
+    struct Config: Decodable, Sendable {
+        var endpoint: String?
+        var pull: String?
+    }
+
+    let docker: DockerAPI
+    let pullPolicy: String
+
+    init(config: Config, context: ExtensionContext) throws {
+        let text = config.endpoint ?? "unix:///var/run/docker.sock"
+        guard let endpoint = HTTPEndpoint(text) else {
+            throw ProtocolError(
+                .invalidConfig, "endpoint \"\(text)\" is not unix:///path or http://host:port",
+                diagnostics: [Diagnostic(path: "/config/admin/endpoint", message: "use unix:///var/run/docker.sock or http://host:port")])
+        }
+        docker = DockerAPI(client: SimpleHTTPClient(endpoint: endpoint))
+        pullPolicy = config.pull ?? "missing"
+    }
+
+    func health() async -> HealthReport {
+        do {
+            let version = try await docker.negotiate()
+            return HealthReport(status: .healthy, detail: "Docker engine API \(version)")
+        } catch {
+            return HealthReport(status: .unhealthy, detail: "\(error)")
+        }
+    }
+
+    func start(_ job: JobSpec) async throws -> String {
+        // Idempotent: a container for this task execution may already exist (a retried start,
+        // or a host that crashed between start and recording the handle).
+        if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
+            return existing.handle
+        }
+        try await ensureImage(job.image, auth: job.registryAuth)
+        var labels = job.labels
+        labels["gofer.task_execution"] = job.taskExecutionID
+        var body: JSONValue = [
+            "Image": .string(job.image),
+            "Env": .array(job.env.sorted { $0.key < $1.key }.map { .string("\($0.key)=\($0.value)") }),
+            "Labels": .object(labels.mapValues(JSONValue.string)),
+            "Tty": false, "AttachStdout": false, "AttachStderr": false, "OpenStdin": false,
+        ]
+        if let command = job.command { body["Cmd"] = .array(command.map(JSONValue.string)) }
+        if let entrypoint = job.entrypoint { body["Entrypoint"] = .array(entrypoint.map(JSONValue.string)) }
+        var host: [String: JSONValue] = ["AutoRemove": false]
+        if let cpus = job.cpus { host["NanoCpus"] = .int(Int64(cpus * 1e9)) }
+        if let mb = job.memoryMB {
+            host["Memory"] = .int(Int64(mb) * 1_048_576)
+            host["MemorySwap"] = .int(Int64(mb) * 1_048_576)
+        }
+        body["HostConfig"] = .object(host)
+        let name = "gofer-" + job.taskExecutionID.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }
+        let id: String
+        do {
+            id = try await docker.create(name: String(name.prefix(200)), body: body)
+        } catch let error as ProtocolError where error.code == .conflict {
+            // Created concurrently under the same name: use that one.
+            if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first { return existing.handle }
+            throw error
+        }
+        try await docker.start(id)
+        return id
+    }
+
+    func ensureImage(_ image: String, auth: RegistryAuth?) async throws {
+        let present = try await docker.imageExists(image)
+        if present && pullPolicy != "always" { return }
+        if !present && pullPolicy == "never" {
+            throw ProtocolError(.notFound, "image \(image) is not present and the pull policy is \"never\"", reason: "docker.image_not_found")
+        }
+        try await docker.pull(image, auth: auth)
+    }
+
+    func inspect(_ handle: String) async throws -> JobStatus { try await docker.inspect(handle) }
+
+    func wait(_ handle: String) async throws -> JobStatus {
+        try await docker.wait(handle)
+        return try await docker.inspect(handle)
+    }
+
+    func stop(_ handle: String, grace: Duration) async throws {
+        try await docker.stop(handle, grace: grace)
+    }
+
+    func remove(_ handle: String) async throws { try await docker.remove(handle) }
+
+    func logs(_ handle: String, follow: Bool, to output: ExtensionSDK.OutputStream) async throws {
+        try await docker.logs(handle, follow: follow) { fd, bytes in try await output.write(bytes, fd: fd) }
+    }
+
+    func list(labels: [String: String]) async throws -> [JobStatus] {
+        let summaries = try await docker.containers(labels: labels)
+        var out: [JobStatus] = []
+        for s in summaries {
+            if let status = try? await docker.inspect(s.handle) { out.append(status) }
+        }
+        return out
+    }
+}

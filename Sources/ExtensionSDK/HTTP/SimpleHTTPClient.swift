@@ -1,0 +1,348 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where an HTTP server listens: a Unix socket (the Docker daemon) or a TCP address.
+public enum HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
+    case unix(path: String)
+    case tcp(host: String, port: Int)
+
+    public var description: String {
+        switch self {
+        case .unix(let path): return "unix://\(path)"
+        case .tcp(let host, let port): return "http://\(host):\(port)"
+        }
+    }
+
+    /// Parses `unix:///var/run/docker.sock`, `http://127.0.0.1:8080` or `127.0.0.1:8080`.
+    public init?(_ text: String) {
+        if text.hasPrefix("unix://") {
+            self = .unix(path: String(text.dropFirst(7)))
+            return
+        }
+        var rest = Substring(text)
+        if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), port > 0, port < 65536 else { return nil }
+        var host = String(rest[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self = .tcp(host: host, port: port)
+    }
+}
+
+/// A failure talking HTTP: the server could not be reached, or answered something unreadable.
+public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
+    public var endpoint: HTTPEndpoint
+    public var message: String
+    public var description: String { "\(endpoint): \(message)" }
+}
+
+/// A response: status, headers (names lower-cased) and, for ``SimpleHTTPClient/send(_:path:headers:body:timeout:)``, the body.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    /// The body as text.
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A small HTTP/1.1 client over Unix sockets and plain TCP: enough for the Docker Engine API, a
+/// local Vault, and the Gofer API, with streamed bodies for log following.
+///
+/// One connection per request (`Connection: close`), blocking I/O on a dedicated thread per request;
+/// cancelling the awaiting task closes the socket. No TLS.
+public struct SimpleHTTPClient: Sendable {
+    public var endpoint: HTTPEndpoint
+    /// Sent as `Host` (dockerd refuses requests without one).
+    public var hostHeader: String
+
+    public init(endpoint: HTTPEndpoint, hostHeader: String? = nil) {
+        self.endpoint = endpoint
+        switch endpoint {
+        case .unix: self.hostHeader = hostHeader ?? "localhost"
+        case .tcp(let host, let port): self.hostHeader = hostHeader ?? "\(host):\(port)"
+        }
+    }
+
+    /// Sends a request and collects the whole response (at most `maxBody` bytes).
+    public func send(
+        _ method: String, path: String, headers: [String: String] = [:], body: [UInt8]? = nil, timeout: Duration = .seconds(30),
+        maxBody: Int = 64 << 20
+    ) async throws -> HTTPResponse {
+        var response: HTTPResponse?
+        var collected: [UInt8] = []
+        do {
+            for try await event in stream(method, path: path, headers: headers, body: body, timeout: timeout) {
+                switch event {
+                case .head(let status, let headers): response = HTTPResponse(status: status, headers: headers, body: [])
+                case .body(let bytes):
+                    collected += bytes
+                    if collected.count > maxBody {
+                        throw HTTPClientError(endpoint: endpoint, message: "\(method) \(path): response body over \(maxBody) bytes")
+                    }
+                }
+            }
+        } catch {
+            // Cancelling closes the socket; report that as what it is.
+            try Task.checkCancellation()
+            throw error
+        }
+        try Task.checkCancellation()
+        guard var response else { throw HTTPClientError(endpoint: endpoint, message: "\(method) \(path): no response") }
+        response.body = collected
+        return response
+    }
+
+    /// One event of a streamed response.
+    public enum Event: Sendable {
+        case head(status: Int, headers: [String: String])
+        case body([UInt8])
+    }
+
+    /// Sends a request and streams the response as it arrives. `timeout` bounds connecting and
+    /// each read; cancel the consuming task to stop a stream that never ends (log follow).
+    public func stream(
+        _ method: String, path: String, headers: [String: String] = [:], body: [UInt8]? = nil, timeout: Duration? = .seconds(30)
+    ) -> AsyncThrowingStream<Event, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<Event, any Error>.makeStream(bufferingPolicy: .bufferingOldest(64))
+        let fdBox = Mutex<Int32>(-1)
+        let endpoint = self.endpoint
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\nUser-Agent: gofer\r\n"
+        var hasLength = false
+        for (k, v) in headers {
+            head += "\(k): \(v)\r\n"
+            if k.lowercased() == "content-length" { hasLength = true }
+        }
+        if let body, !hasLength { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        let request = Array(head.utf8) + (body ?? [])
+        let thread = Thread {
+            do {
+                let fd = try Self.connect(endpoint, timeout: timeout)
+                fdBox.withLock { $0 = fd }
+                defer {
+                    fdBox.withLock { $0 = -1 }
+                    close(fd)
+                }
+                try Self.writeAll(fd, request, endpoint)
+                var reader = ResponseReader(fd: fd, endpoint: endpoint)
+                let (status, headers) = try reader.readHead()
+                Self.yieldOrWait(continuation, .head(status: status, headers: headers))
+                try reader.readBody(headers: headers, method: method, status: status) { bytes in
+                    Self.yieldOrWait(continuation, .body(bytes))
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        thread.start()
+        continuation.onTermination = { _ in
+            fdBox.withLock { fd in
+                if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+            }
+        }
+        return stream
+    }
+
+    /// Back-pressure: a full buffer makes the reader thread wait instead of dropping data.
+    static func yieldOrWait(_ c: AsyncThrowingStream<Event, any Error>.Continuation, _ event: Event) {
+        while true {
+            switch c.yield(event) {
+            case .enqueued, .terminated: return
+            case .dropped: usleep(1000)
+            @unknown default: return
+            }
+        }
+    }
+
+    static func connect(_ endpoint: HTTPEndpoint, timeout: Duration?) throws -> Int32 {
+        func fail(_ what: String) -> HTTPClientError {
+            HTTPClientError(endpoint: endpoint, message: "\(what): \(String(cString: strerror(errno)))")
+        }
+        let fd: Int32
+        switch endpoint {
+        case .unix(let path):
+            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw fail("socket") }
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+                close(fd)
+                throw HTTPClientError(endpoint: endpoint, message: "socket path too long")
+            }
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+                for (i, b) in bytes.enumerated() { raw[i] = b }
+            }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if rc != 0 {
+                let e = fail("cannot connect")
+                close(fd)
+                throw e
+            }
+        case .tcp(let host, let port):
+            var hints = addrinfo()
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var result: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
+                throw HTTPClientError(endpoint: endpoint, message: "cannot resolve \(host)")
+            }
+            defer { freeaddrinfo(result) }
+            fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+            guard fd >= 0 else { throw fail("socket") }
+            if Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
+                let e = fail("cannot connect")
+                close(fd)
+                throw e
+            }
+        }
+        if let timeout {
+            var tv = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        return fd
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ endpoint: HTTPEndpoint) throws {
+        FrameWriter.ignoreSIGPIPE()
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress.unsafelyUnwrapped + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw HTTPClientError(endpoint: endpoint, message: "write failed: \(String(cString: strerror(errno)))")
+            }
+            off += n
+        }
+    }
+}
+
+/// Reads an HTTP/1.1 response from a socket.
+struct ResponseReader {
+    let fd: Int32
+    let endpoint: HTTPEndpoint
+    var buffer: [UInt8] = []
+    var eof = false
+
+    init(fd: Int32, endpoint: HTTPEndpoint) {
+        self.fd = fd
+        self.endpoint = endpoint
+    }
+
+    mutating func fill() throws {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                buffer += chunk[0..<n]
+                return
+            }
+            if n == 0 {
+                eof = true
+                return
+            }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { throw HTTPClientError(endpoint: endpoint, message: "timed out waiting for the server") }
+            throw HTTPClientError(endpoint: endpoint, message: "read failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    mutating func readHead() throws -> (Int, [String: String]) {
+        let crlfcrlf: [UInt8] = [13, 10, 13, 10]
+        while true {
+            if let end = find(crlfcrlf) {
+                let head = String(decoding: buffer[..<end], as: UTF8.self)
+                buffer.removeFirst(end + 4)
+                var lines = head.components(separatedBy: "\r\n")
+                let statusLine = lines.removeFirst().split(separator: " ")
+                guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
+                    throw HTTPClientError(endpoint: endpoint, message: "not an HTTP response: \(head.prefix(80))")
+                }
+                var headers: [String: String] = [:]
+                for line in lines {
+                    guard let colon = line.firstIndex(of: ":") else { continue }
+                    headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                }
+                return (status, headers)
+            }
+            if buffer.count > 1 << 20 { throw HTTPClientError(endpoint: endpoint, message: "response head over 1 MiB") }
+            try fill()
+            if eof { throw HTTPClientError(endpoint: endpoint, message: "connection closed before a response") }
+        }
+    }
+
+    func find(_ needle: [UInt8]) -> Int? {
+        guard buffer.count >= needle.count else { return nil }
+        for i in 0...(buffer.count - needle.count) where buffer[i] == needle[0] && Array(buffer[i..<(i + needle.count)]) == needle { return i }
+        return nil
+    }
+
+    mutating func readBody(headers: [String: String], method: String, status: Int, onData: ([UInt8]) -> Void) throws {
+        if method == "HEAD" || status == 204 || status == 304 || (100..<200).contains(status) { return }
+        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+            while true {
+                guard let lineEnd = try line() else { throw HTTPClientError(endpoint: endpoint, message: "truncated chunked body") }
+                let sizeText = lineEnd.split(separator: ";").first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
+                guard let size = Int(sizeText, radix: 16) else { throw HTTPClientError(endpoint: endpoint, message: "bad chunk size \(sizeText)") }
+                if size == 0 { return }
+                var remaining = size
+                while remaining > 0 {
+                    if buffer.isEmpty {
+                        try fill()
+                        if eof && buffer.isEmpty { throw HTTPClientError(endpoint: endpoint, message: "truncated chunk") }
+                    }
+                    let take = min(remaining, buffer.count)
+                    onData(Array(buffer[..<take]))
+                    buffer.removeFirst(take)
+                    remaining -= take
+                }
+                _ = try line()  // CRLF after the chunk
+            }
+        } else if let length = headers["content-length"].flatMap({ Int($0) }) {
+            var remaining = length
+            while remaining > 0 {
+                if buffer.isEmpty {
+                    try fill()
+                    if eof && buffer.isEmpty { throw HTTPClientError(endpoint: endpoint, message: "body shorter than Content-Length") }
+                }
+                let take = min(remaining, buffer.count)
+                onData(Array(buffer[..<take]))
+                buffer.removeFirst(take)
+                remaining -= take
+            }
+        } else {
+            while true {
+                if !buffer.isEmpty {
+                    onData(buffer)
+                    buffer.removeAll()
+                }
+                try fill()
+                if eof {
+                    if !buffer.isEmpty { onData(buffer) }
+                    return
+                }
+            }
+        }
+    }
+
+    mutating func line() throws -> String? {
+        while true {
+            if let i = find([13, 10]) {
+                let text = String(decoding: buffer[..<i], as: UTF8.self)
+                buffer.removeFirst(i + 2)
+                return text
+            }
+            try fill()
+            if eof { return nil }
+        }
+    }
+}

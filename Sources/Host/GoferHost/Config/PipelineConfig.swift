@@ -1,0 +1,74 @@
+import ExtensionSDK
+import Foundation
+
+/// When a dependent task may run, given how its parent ended.
+public enum DependencyCondition: String, Codable, Sendable, CaseIterable {
+    /// The parent succeeded.
+    case success
+    /// The parent failed (a cleanup or notify task).
+    case failure
+    /// The parent finished, whatever the outcome.
+    case any
+}
+
+/// A pipeline as the user wrote it, validated. Stored as canonical JSON per version.
+public struct PipelineConfig: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String
+    /// Runs of this pipeline that may be in progress at once; 0 means no limit.
+    public var parallelism: Int
+    public var tasks: [TaskConfig]
+
+    public func task(_ id: String) -> TaskConfig? { tasks.first { $0.id == id } }
+}
+
+/// One task of a pipeline.
+public struct TaskConfig: Codable, Sendable, Equatable {
+    public var id: String
+    public var description: String
+    public var image: String
+    public var registryAuth: RegistryAuthConfig?
+    public var entrypoint: [String]?
+    public var command: [String]?
+    public var env: [String: String]
+    public var dependsOn: [String: DependencyCondition]
+    /// Seconds; nil means the server's default (8 h unless configured).
+    public var timeoutSeconds: Int?
+    public var cpus: Double?
+    public var memoryMB: Int?
+    /// When false, the task's output is not stored.
+    public var logging: Bool
+}
+
+/// Credentials for pulling a task's image.
+public struct RegistryAuthConfig: Codable, Sendable, Equatable {
+    public var username: String
+    public var password: String
+}
+
+extension PipelineConfig {
+    /// Canonical JSON (sorted keys): equal configs have equal text, whatever the source format.
+    public func canonicalJSON() throws -> String {
+        try JSONCodec.encode(self).description
+    }
+
+    /// Decodes a stored canonical config.
+    public static func fromCanonical(_ text: String) throws -> PipelineConfig {
+        try JSONDecoder().decode(PipelineConfig.self, from: Data(text.utf8))
+    }
+
+    /// Task ids in an order where every task comes after the tasks it depends on.
+    public var topologicalOrder: [String] {
+        var order: [String] = []
+        var done: Set<String> = []
+        func visit(_ id: String, _ path: Set<String>) {
+            guard !done.contains(id), !path.contains(id), let task = task(id) else { return }
+            for parent in task.dependsOn.keys.sorted() { visit(parent, path.union([id])) }
+            done.insert(id)
+            order.append(id)
+        }
+        for t in tasks { visit(t.id, []) }
+        return order
+    }
+}

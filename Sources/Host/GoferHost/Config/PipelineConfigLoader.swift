@@ -1,0 +1,328 @@
+import ExtensionSDK
+import Foundation
+import Yams
+
+/// Turns pipeline config text (YAML or JSON) into a validated ``PipelineConfig``, reporting every
+/// problem at once with file, line and field path.
+///
+/// YAML is read as a node tree (never untyped `Yams.load`, which turns `1.10` into 1.1 and `yes`
+/// into true) and converted to JSON guided by the pipeline schema, so a string field keeps the
+/// text the user wrote. The structure is checked with the same JSON Schema validator extensions
+/// use; meaning (cycles, dangling dependencies, durations) is checked after.
+public struct PipelineConfigLoader: Sendable {
+    public enum Format: String, Sendable, CaseIterable { case yaml, json }
+
+    /// Largest config accepted.
+    public static let maxBytes = 1024 * 1024
+    /// Bounds of a task's timeout (server settings).
+    public var minTaskTimeout: Duration
+    public var maxTaskTimeout: Duration
+
+    public init(minTaskTimeout: Duration = .seconds(300), maxTaskTimeout: Duration = .seconds(8 * 3600)) {
+        self.minTaskTimeout = minTaskTimeout
+        self.maxTaskTimeout = maxTaskTimeout
+    }
+
+    /// Guesses the format from a file name (`.json` is JSON; anything else YAML, a JSON superset).
+    public static func format(forFile name: String) -> Format {
+        name.lowercased().hasSuffix(".json") ? .json : .yaml
+    }
+
+    static let idPattern = "^[a-z0-9][a-z0-9_-]{0,62}$"
+
+    /// The JSON Schema of a pipeline config (published in docs/pipeline-config.md).
+    public static let schema: JSONSchema = {
+        let id = JSONSchema(["type": "string", "pattern": .string(idPattern)])
+        let strings = JSONSchema.array(of: .string())
+        let task = JSONSchema.object(
+            [
+                "id": id,
+                "description": .string(),
+                "image": .string(minLength: 1),
+                "registry_auth": .object(["username": .string(minLength: 1), "password": .string(writeOnly: true)], required: ["username", "password"]),
+                "entrypoint": strings,
+                "command": strings,
+                "env": .map(of: .string()),
+                "depends_on": JSONSchema([
+                    "oneOf": [
+                        ["type": "object", "additionalProperties": ["enum": ["success", "failure", "any"]]],
+                        ["type": "array", "items": ["type": "string"]],
+                    ]
+                ]),
+                "timeout": .string(description: "e.g. 30m, 2h"),
+                "cpu": JSONSchema(["type": "number", "exclusiveMinimum": 0]),
+                "memory": JSONSchema(["oneOf": [["type": "string"], ["type": "integer", "minimum": 4]]]),
+                "logging": .boolean(),
+            ], required: ["id", "image"])
+        return .object(
+            [
+                "id": id,
+                "name": .string(),
+                "description": .string(),
+                "parallelism": .integer(minimum: 0),
+                "tasks": JSONSchema(["type": "array", "minItems": 1, "items": task.json]),
+            ], required: ["id", "tasks"])
+    }()
+
+    /// Loads a config. `file` names the source in error messages.
+    public func load(_ text: String, file: String, format: Format? = nil) throws(ConfigError) -> PipelineConfig {
+        let format = format ?? Self.format(forFile: file)
+        if text.utf8.count > Self.maxBytes {
+            throw ConfigError(problems: [
+                ConfigProblem(file: file, path: "", message: "the config is \(text.utf8.count) bytes; the limit is \(Self.maxBytes) bytes (1 MiB)")
+            ])
+        }
+        var marks: [String: (Int, Int)] = [:]
+        let value: JSONValue
+        switch format {
+        case .json:
+            do {
+                value = try JSONParser().parse(text)
+            } catch {
+                let (line, column) = Self.lineColumn(of: error.offset, in: text)
+                throw ConfigError(problems: [ConfigProblem(file: file, line: line, column: column, path: "", message: "invalid JSON: \(error.reason)")])
+            }
+        case .yaml:
+            let node: Node?
+            do {
+                node = try Yams.compose(yaml: text)
+            } catch {
+                throw ConfigError(problems: [Self.yamlProblem(error, file: file)])
+            }
+            guard let node else { throw ConfigError(problems: [ConfigProblem(file: file, path: "", message: "the file is empty")]) }
+            var converter = YAMLConverter(schema: Self.schema, file: file)
+            value = converter.convert(node, schema: Self.schema.json, path: "")
+            marks = converter.marks
+            if !converter.problems.isEmpty { throw ConfigError(problems: converter.problems) }
+        }
+        func locate(_ path: String, _ message: String) -> ConfigProblem {
+            var p = path
+            while !p.isEmpty && marks[p] == nil { p = String(p[..<(p.lastIndex(of: "/") ?? p.startIndex)]) }
+            let mark = marks[p]
+            return ConfigProblem(file: file, line: mark?.0, column: mark?.1, path: path, message: message)
+        }
+        let structural = Self.schema.validate(value)
+        if !structural.isEmpty { throw ConfigError(problems: structural.map { locate($0.path, $0.message) }) }
+        return try build(value, locate: locate)
+    }
+
+    private func build(_ value: JSONValue, locate: (String, String) -> ConfigProblem) throws(ConfigError) -> PipelineConfig {
+        var problems: [ConfigProblem] = []
+        var tasks: [TaskConfig] = []
+        var seen: [String: Int] = [:]
+        for (i, t) in (value["tasks"]?.arrayValue ?? []).enumerated() {
+            let path = "/tasks/\(i)"
+            let id = t["id"]?.stringValue ?? ""
+            if let first = seen[id] {
+                problems.append(locate("\(path)/id", "duplicate task id \"\(id)\" (also task \(first) at /tasks/\(first)); task ids must be unique"))
+            }
+            seen[id] = i
+            var dependsOn: [String: DependencyCondition] = [:]
+            if let list = t["depends_on"]?.arrayValue {
+                for parent in list.compactMap(\.stringValue) { dependsOn[parent] = .success }
+            } else if let map = t["depends_on"]?.objectValue {
+                for (parent, cond) in map { dependsOn[parent] = DependencyCondition(rawValue: cond.stringValue ?? "") ?? .success }
+            }
+            var timeout: Int?
+            if let text = t["timeout"]?.stringValue {
+                if let d = DurationText.parse(text) {
+                    if d < minTaskTimeout || d > maxTaskTimeout {
+                        problems.append(
+                            locate(
+                                "\(path)/timeout",
+                                "\(text) is outside the allowed range \(DurationText.format(minTaskTimeout))–\(DurationText.format(maxTaskTimeout))"))
+                    }
+                    timeout = Int(d.components.seconds)
+                } else {
+                    problems.append(locate("\(path)/timeout", "\"\(text)\" is not a duration; write e.g. 30m or 2h"))
+                }
+            }
+            var memoryMB: Int?
+            if let m = t["memory"] {
+                if let n = m.intValue {
+                    memoryMB = Int(n)
+                } else if let text = m.stringValue {
+                    if let mb = Self.parseMemory(text), mb >= 4 {
+                        memoryMB = mb
+                    } else {
+                        problems.append(locate("\(path)/memory", "\"\(text)\" is not a memory size of at least 4MB; write e.g. 512MB or 2GB"))
+                    }
+                }
+            }
+            var env: [String: String] = [:]
+            for (k, v) in t["env"]?.objectValue ?? [:] {
+                if k.isEmpty || k.contains("=") || k.contains("\0") {
+                    problems.append(locate("\(path)/env/\(k)", "environment variable names cannot be empty or contain '=' or NUL"))
+                }
+                if k.uppercased().hasPrefix("GOFER_") {
+                    problems.append(locate("\(path)/env/\(k)", "names starting with GOFER_ are reserved for variables Gofer sets"))
+                }
+                env[k] = v.stringValue ?? ""
+            }
+            var auth: RegistryAuthConfig?
+            if let a = t["registry_auth"], let u = a["username"]?.stringValue, let p = a["password"]?.stringValue {
+                auth = RegistryAuthConfig(username: u, password: p)
+            }
+            tasks.append(
+                TaskConfig(
+                    id: id, description: t["description"]?.stringValue ?? "", image: t["image"]?.stringValue ?? "", registryAuth: auth,
+                    entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue), command: t["command"]?.arrayValue?.compactMap(\.stringValue),
+                    env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: t["cpu"]?.doubleValue, memoryMB: memoryMB,
+                    logging: t["logging"]?.boolValue ?? true))
+        }
+        // Dependencies: dangling, self and cycles.
+        for (i, task) in tasks.enumerated() {
+            for parent in task.dependsOn.keys.sorted() {
+                if parent == task.id {
+                    problems.append(locate("/tasks/\(i)/depends_on", "task \"\(task.id)\" depends on itself"))
+                } else if seen[parent] == nil {
+                    let known = tasks.map(\.id).filter { $0 != task.id }.joined(separator: ", ")
+                    problems.append(locate("/tasks/\(i)/depends_on", "unknown task \"\(parent)\" (tasks: \(known))"))
+                }
+            }
+        }
+        if let cycle = Self.findCycle(tasks) {
+            let index = seen[cycle[0]] ?? 0
+            problems.append(locate("/tasks/\(index)/depends_on", "dependency cycle: \(cycle.joined(separator: " → "))"))
+        }
+        if !problems.isEmpty { throw ConfigError(problems: problems) }
+        let id = value["id"]?.stringValue ?? ""
+        return PipelineConfig(
+            id: id, name: value["name"]?.stringValue ?? id, description: value["description"]?.stringValue ?? "",
+            parallelism: Int(value["parallelism"]?.intValue ?? 0), tasks: tasks)
+    }
+
+    static func findCycle(_ tasks: [TaskConfig]) -> [String]? {
+        let byID = Dictionary(tasks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        var stack: [String] = []
+        func visit(_ id: String) -> [String]? {
+            if state[id] == 2 { return nil }
+            if state[id] == 1 {
+                let start = stack.firstIndex(of: id) ?? 0
+                return Array(stack[start...]) + [id]
+            }
+            state[id] = 1
+            stack.append(id)
+            for parent in (byID[id]?.dependsOn.keys.sorted() ?? []) where parent != id && byID[parent] != nil {
+                if let cycle = visit(parent) { return cycle }
+            }
+            stack.removeLast()
+            state[id] = 2
+            return nil
+        }
+        for t in tasks {
+            if let cycle = visit(t.id) { return cycle }
+        }
+        return nil
+    }
+
+    /// `512MB`, `2GB`, `1GiB`, `256` (MB).
+    static func parseMemory(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Double)] = [("GIB", 1024), ("GB", 1000), ("G", 1024), ("MIB", 1), ("MB", 1), ("M", 1), ("KIB", 1.0 / 1024), ("KB", 1.0 / 1000)]
+        for (suffix, scale) in units where t.hasSuffix(suffix) {
+            guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n > 0 else { return nil }
+            return Int((n * scale).rounded())
+        }
+        return Int(t)
+    }
+
+    static func lineColumn(of offset: Int, in text: String) -> (Int, Int) {
+        var line = 1
+        var column = 1
+        for (i, b) in text.utf8.enumerated() {
+            if i >= offset { break }
+            if b == 0x0A {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
+        }
+        return (line, column)
+    }
+
+    static func yamlProblem(_ error: any Error, file: String) -> ConfigProblem {
+        switch error {
+        case YamlError.scanner(let context, let problem, let mark, _), YamlError.parser(let context, let problem, let mark, _),
+            YamlError.composer(let context, let problem, let mark, _):
+            let what = context.map { "\($0.text) " } ?? ""
+            return ConfigProblem(file: file, line: mark.line, column: mark.column, path: "", message: "invalid YAML: \(what)\(problem)")
+        case YamlError.duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigProblem(
+                file: file, line: context.mark.line, column: context.mark.column, path: "",
+                message: "duplicate key\(duplicates.count > 1 ? "s" : "") \(duplicates.joined(separator: ", ")) in a mapping")
+        case YamlError.reader(let problem, _, _, _):
+            return ConfigProblem(file: file, path: "", message: "cannot read the file as YAML: \(problem)")
+        default:
+            return ConfigProblem(file: file, path: "", message: "invalid YAML: \(error)")
+        }
+    }
+}
+
+/// Converts a YAML node tree into JSON, using the schema to decide how plain scalars are typed,
+/// and remembers where each field was written.
+struct YAMLConverter {
+    let schema: JSONSchema
+    let file: String
+    var marks: [String: (Int, Int)] = [:]
+    var problems: [ConfigProblem] = []
+
+    init(schema: JSONSchema, file: String) {
+        self.schema = schema
+        self.file = file
+    }
+
+    mutating func convert(_ node: Node, schema sub: JSONValue?, path: String) -> JSONValue {
+        if let mark = node.mark, marks[path] == nil { marks[path] = (mark.line, mark.column) }
+        switch node {
+        case .mapping(let mapping):
+            var members: [String: JSONValue] = [:]
+            for (keyNode, valueNode) in mapping {
+                let key = keyNode.scalar?.string ?? "\(keyNode)"
+                let childPath = path + "/" + key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+                if let mark = keyNode.mark { marks[childPath] = (mark.line, mark.column) }
+                members[key] = convert(valueNode, schema: childSchema(sub, member: key), path: childPath)
+            }
+            return .object(members)
+        case .sequence(let sequence):
+            var out: [JSONValue] = []
+            for (i, item) in sequence.enumerated() { out.append(convert(item, schema: sub?["items"], path: "\(path)/\(i)")) }
+            return .array(out)
+        case .scalar(let scalar):
+            return typed(scalar, expected: expectedTypes(sub))
+        case .alias:
+            problems.append(ConfigProblem(file: file, line: node.mark?.line, column: node.mark?.column, path: path, message: "YAML aliases are not supported"))
+            return .null
+        }
+    }
+
+    func childSchema(_ schema: JSONValue?, member: String) -> JSONValue? {
+        guard let schema else { return nil }
+        if let p = schema["properties"]?[member] { return p }
+        if let additional = schema["additionalProperties"], additional.objectValue != nil { return additional }
+        for option in schema["oneOf"]?.arrayValue ?? [] where option["type"] == "object" { return childSchema(option, member: member) }
+        return nil
+    }
+
+    func expectedTypes(_ schema: JSONValue?) -> Set<String> {
+        guard let schema else { return [] }
+        if let t = schema["type"]?.stringValue { return [t] }
+        if schema["enum"] != nil { return ["string"] }
+        return Set((schema["oneOf"]?.arrayValue ?? []).compactMap { $0["type"]?.stringValue })
+    }
+
+    /// A scalar typed the way the schema expects: quoted scalars and string fields stay text.
+    func typed(_ scalar: Node.Scalar, expected: Set<String>) -> JSONValue {
+        let text = scalar.string
+        if scalar.style != .plain { return .string(text) }
+        if expected == ["string"] { return .string(text) }
+        if text == "null" || text == "~" || text.isEmpty { return expected.contains("string") && !text.isEmpty ? .string(text) : .null }
+        if text == "true" { return .bool(true) }
+        if text == "false" { return .bool(false) }
+        if let i = Int64(text) { return .int(i) }
+        if let d = Double(text), d.isFinite, text.contains(".") || text.lowercased().contains("e") { return .double(d) }
+        return .string(text)
+    }
+}
