@@ -113,6 +113,11 @@ public struct JobSpec: Sendable, Codable, Hashable {
 public struct RegistryAuth: Sendable, Codable, Hashable {
     public var username: String
     public var password: String
+
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
 }
 
 /// A job's state as the engine reports it.

@@ -1,0 +1,68 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+import Hummingbird
+
+/// The one error body every endpoint returns:
+/// `{"code": "not_found", "message": "pipeline \"default/x\" not found", "details": [{"field": "/tasks/0/image", "message": "…", "line": 4}]}`.
+public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
+    public struct Detail: Sendable, Codable, Equatable {
+        public var field: String
+        public var message: String
+        public var line: Int?
+        public var column: Int?
+    }
+
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var details: [Detail]
+
+    public init(status: Int, code: String, message: String, details: [Detail] = []) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    enum CodingKeys: String, CodingKey { case code, message, details }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        status = 0
+        code = try c.decode(String.self, forKey: .code)
+        message = try c.decode(String.self, forKey: .message)
+        details = try c.decodeIfPresent([Detail].self, forKey: .details) ?? []
+    }
+
+    public var description: String {
+        ([message] + details.map { d in "  \(d.field.isEmpty ? "" : d.field + ": ")\(d.message)" + (d.line.map { " (line \($0))" } ?? "") })
+            .joined(separator: "\n")
+    }
+
+    static func badRequest(_ message: String, details: [Detail] = []) -> APIError {
+        APIError(status: 400, code: "invalid_request", message: message, details: details)
+    }
+
+    /// Maps any error from below into the API's shape.
+    static func from(_ error: any Error) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case let e as StoreError:
+            switch e {
+            case .notFound: return APIError(status: 404, code: "not_found", message: e.description)
+            case .conflict(let m): return APIError(status: 409, code: "conflict", message: m)
+            }
+        case let e as ConfigError:
+            return APIError(
+                status: 422, code: "invalid_config", message: "the pipeline config is invalid (\(e.problems.count) problem\(e.problems.count == 1 ? "" : "s"))",
+                details: e.problems.map { Detail(field: $0.path, message: $0.message, line: $0.line, column: $0.column) })
+        case let e as SupervisorError:
+            return APIError(status: 503, code: "scheduler_unavailable", message: e.description)
+        case let e as ExtensionFailure:
+            return APIError(status: 503, code: "scheduler_unavailable", message: e.message)
+        default:
+            return APIError(status: 500, code: "internal", message: "internal error: \(error)")
+        }
+    }
+}

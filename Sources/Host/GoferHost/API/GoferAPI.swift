@@ -1,0 +1,270 @@
+import ExtensionSDK
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The REST/JSON API. Every route is registered through ``add(_:_:_:)`` so the list of routes is
+/// known (and checked against docs/openapi.yaml by a test).
+public struct GoferAPI: Sendable {
+    public let store: Store
+    public let engine: RunEngine
+    public let bus: EventBus
+    public let logs: LogFiles
+    public let loader: PipelineConfigLoader
+    public let version: String
+
+    public init(store: Store, engine: RunEngine, bus: EventBus, logs: LogFiles, loader: PipelineConfigLoader, version: String) {
+        self.store = store
+        self.engine = engine
+        self.bus = bus
+        self.logs = logs
+        self.loader = loader
+        self.version = version
+    }
+
+    public typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+
+    /// Every route as `METHOD /path/{param}`.
+    public static var routes: [String] {
+        let recorder = RouteRecorder()
+        GoferAPI.register(on: nil, api: nil, recorder: recorder)
+        return recorder.routes
+    }
+
+    /// Builds the router.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        GoferAPI.register(on: router, api: self, recorder: RouteRecorder())
+        return router
+    }
+
+    final class RouteRecorder: @unchecked Sendable {
+        var routes: [String] = []
+    }
+
+    static let ns = "/api/namespaces/{ns}"
+    static let pipe = ns + "/pipelines/{pipeline}"
+    static let run = pipe + "/runs/{run}"
+    static let task = run + "/tasks/{task}"
+
+    static func register(on router: Router<BasicRequestContext>?, api: GoferAPI?, recorder: RouteRecorder) {
+        func add(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (GoferAPI, Request, BasicRequestContext) async throws -> Response) {
+            recorder.routes.append("\(method.rawValue) \(path)")
+            guard let router, let api else { return }
+            router.on(RouterPath(path), method: method) { request, context in
+                do {
+                    return try await handler(api, request, context)
+                } catch {
+                    return api.errorResponse(APIError.from(error))
+                }
+            }
+        }
+        add(.get, "/api/health") { api, _, _ in try api.json(["status": "ok", "version": api.version]) }
+        add(.get, "/api/namespaces") { api, req, _ in
+            let (cursor, limit) = try api.paging(req)
+            return try api.json(try await api.store.namespaces(after: cursor, limit: limit))
+        }
+        add(.post, "/api/namespaces") { api, req, _ in
+            let body = try await api.body(req)
+            let id = try api.identifier(body["id"]?.stringValue, field: "/id")
+            let ns = try await api.store.createNamespace(id: id, name: body["name"]?.stringValue, description: body["description"]?.stringValue ?? "")
+            return try api.json(ns, status: .created)
+        }
+        add(.get, ns) { api, _, ctx in try api.json(try await api.store.namespace(try api.param(ctx, "ns"))) }
+        add(.delete, ns) { api, _, ctx in
+            try await api.store.deleteNamespace(try api.param(ctx, "ns"))
+            return Response(status: .noContent)
+        }
+        add(.get, ns + "/pipelines") { api, req, ctx in
+            let (cursor, limit) = try api.paging(req)
+            return try api.json(try await api.store.pipelines(namespace: try api.param(ctx, "ns"), after: cursor, limit: limit))
+        }
+        add(.post, ns + "/pipelines") { api, req, ctx in
+            let body = try await api.body(req)
+            guard let text = body["config"]?.stringValue else {
+                throw APIError.badRequest("the body needs \"config\": the pipeline config text", details: [.init(field: "/config", message: "required")])
+            }
+            var format: PipelineConfigLoader.Format?
+            if let f = body["format"]?.stringValue {
+                guard let parsed = PipelineConfigLoader.Format(rawValue: f) else {
+                    throw APIError.badRequest("unknown format \"\(f)\"", details: [.init(field: "/format", message: "use yaml or json")])
+                }
+                format = parsed
+            }
+            let file = body["file"]?.stringValue ?? "pipeline.yaml"
+            let config = try api.loader.load(text, file: file, format: format)
+            let result = try await api.store.apply(namespace: try api.param(ctx, "ns"), config: config)
+            return try api.json(result, status: result.created ? .created : .ok)
+        }
+        add(.get, pipe) { api, _, ctx in
+            let (ns, p) = (try api.param(ctx, "ns"), try api.param(ctx, "pipeline"))
+            let pipeline = try await api.store.pipeline(namespace: ns, id: p)
+            let version = try await api.store.pipelineVersion(namespace: ns, pipeline: p)
+            return try api.json(PipelineDetail(pipeline: pipeline, config: version.config))
+        }
+        add(.delete, pipe) { api, _, ctx in
+            try await api.store.deletePipeline(namespace: try api.param(ctx, "ns"), id: try api.param(ctx, "pipeline"))
+            return Response(status: .noContent)
+        }
+        add(.get, pipe + "/versions/{version}") { api, _, ctx in
+            guard let v = Int(try api.param(ctx, "version")), v > 0 else {
+                throw APIError.badRequest("version must be a positive integer", details: [.init(field: "version", message: "not a positive integer")])
+            }
+            return try api.json(
+                try await api.store.pipelineVersion(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), version: v))
+        }
+        add(.post, pipe + "/runs") { api, req, ctx in
+            let body = try await api.body(req, allowEmpty: true)
+            let initiator = body["initiator"]?.stringValue ?? "api"
+            let run = try await api.engine.startRun(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), initiator: initiator)
+            return try api.json(run, status: .created)
+        }
+        add(.get, pipe + "/runs") { api, req, ctx in
+            let (cursor, limit) = try api.paging(req, defaultLimit: 20)
+            let before = try cursor.map { c -> Int in
+                guard let n = Int(c) else { throw APIError.badRequest("invalid cursor", details: [.init(field: "cursor", message: "not a cursor from this list")]) }
+                return n
+            }
+            return try api.json(try await api.store.runs(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), before: before, limit: limit))
+        }
+        add(.get, run) { api, _, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            let run = try await api.store.run(namespace: ns, pipeline: p, id: r)
+            return try api.json(RunDetail(run: run, tasks: try await api.store.tasks(namespace: ns, pipeline: p, run: r)))
+        }
+        add(.post, run + "/cancel") { api, req, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            let body = try await api.body(req, allowEmpty: true)
+            try await api.engine.cancelRun(
+                namespace: ns, pipeline: p, run: r, by: body["by"]?.stringValue ?? "api", why: body["reason"]?.stringValue)
+            return try api.json(try await api.store.run(namespace: ns, pipeline: p, id: r), status: .accepted)
+        }
+        add(.get, run + "/events") { api, _, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            return try await api.runEvents(namespace: ns, pipeline: p, run: r)
+        }
+        add(.get, run + "/tasks") { api, _, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            return try api.json(Page(items: try await api.store.tasks(namespace: ns, pipeline: p, run: r), nextCursor: nil))
+        }
+        add(.get, task) { api, _, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            return try api.json(try await api.store.task(namespace: ns, pipeline: p, run: r, task: try api.param(ctx, "task")))
+        }
+        add(.post, task + "/cancel") { api, req, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            let t = try api.param(ctx, "task")
+            let body = try await api.body(req, allowEmpty: true)
+            try await api.engine.cancelTask(namespace: ns, pipeline: p, run: r, task: t, by: body["by"]?.stringValue ?? "api")
+            return try api.json(try await api.store.task(namespace: ns, pipeline: p, run: r, task: t), status: .accepted)
+        }
+        add(.get, task + "/logs") { api, req, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            let t = try api.param(ctx, "task")
+            let follow = req.uri.queryParameters.get("follow").map { $0 == "true" || $0 == "1" } ?? false
+            return try await api.taskLogs(namespace: ns, pipeline: p, run: r, task: t, follow: follow)
+        }
+        add(.get, "/api/events") { api, req, _ in
+            let after = Int64(req.uri.queryParameters.get("cursor") ?? "0") ?? 0
+            let (_, limit) = try api.paging(req, defaultLimit: 100)
+            return try api.json(
+                try await api.store.events(
+                    namespace: req.uri.queryParameters.get("namespace").map { String($0) }, pipeline: req.uri.queryParameters.get("pipeline").map { String($0) },
+                    after: after, limit: limit))
+        }
+    }
+
+    // MARK: - Helpers
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try Self.encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func errorResponse(_ error: APIError) -> Response {
+        let data = (try? Self.encoder.encode(error)) ?? Data(#"{"code":"internal","message":"cannot encode error"}"#.utf8)
+        return Response(
+            status: HTTPResponse.Status(code: error.status), headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static let maxBody = 2 * 1024 * 1024
+
+    /// The request body as a JSON object (or `{}` when empty and allowed).
+    func body(_ req: Request, allowEmpty: Bool = false) async throws -> JSONValue {
+        var req = req
+        let buffer: ByteBuffer
+        do {
+            buffer = try await req.collectBody(upTo: Self.maxBody)
+        } catch {
+            throw APIError(
+                status: 413, code: "too_large", message: "the request body is larger than \(Self.maxBody / 1024 / 1024) MiB (pipeline configs may be at most 1 MiB)")
+        }
+        if buffer.readableBytes == 0 {
+            if allowEmpty { return .emptyObject }
+            throw APIError.badRequest("the request needs a JSON body")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser().parse(Array(buffer.readableBytesView))
+        } catch {
+            throw APIError.badRequest("the body is not valid JSON: \(error)")
+        }
+        guard case .object = value else { throw APIError.badRequest("the body must be a JSON object") }
+        return value
+    }
+
+    static let identifierPattern = try? NSRegularExpression(pattern: "^[a-z0-9][a-z0-9_-]{0,62}$")
+
+    func identifier(_ value: String?, field: String) throws -> String {
+        guard let value, !value.isEmpty else { throw APIError.badRequest("\(field) is required", details: [.init(field: field, message: "required")]) }
+        guard Self.identifierPattern?.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil else {
+            throw APIError.badRequest(
+                "\"\(value)\" is not a valid id", details: [.init(field: field, message: "use 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")])
+        }
+        return value
+    }
+
+    func param(_ ctx: BasicRequestContext, _ name: String) throws -> String {
+        try identifier(ctx.parameters.get(name), field: name)
+    }
+
+    func runParams(_ ctx: BasicRequestContext) throws -> (String, String, Int) {
+        let ns = try param(ctx, "ns")
+        let p = try param(ctx, "pipeline")
+        guard let r = ctx.parameters.get("run").flatMap({ Int($0) }), r > 0 else {
+            throw APIError.badRequest("run must be a positive integer", details: [.init(field: "run", message: "not a run number")])
+        }
+        return (ns, p, r)
+    }
+
+    func paging(_ req: Request, defaultLimit: Int = 50) throws -> (String?, Int) {
+        var limit = defaultLimit
+        if let text = req.uri.queryParameters.get("limit") {
+            guard let n = Int(text), n >= 1, n <= 1000 else {
+                throw APIError.badRequest("limit must be between 1 and 1000", details: [.init(field: "limit", message: "got \(text)")])
+            }
+            limit = n
+        }
+        return (req.uri.queryParameters.get("cursor").map { String($0) }, limit)
+    }
+}
+
+/// `GET …/pipelines/{pipeline}`.
+struct PipelineDetail: Codable, Sendable {
+    var pipeline: Pipeline
+    var config: PipelineConfig
+}
+
+/// `GET …/runs/{run}`.
+public struct RunDetail: Codable, Sendable {
+    public var run: Run
+    public var tasks: [TaskExecution]
+}

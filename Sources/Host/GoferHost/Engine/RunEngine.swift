@@ -1,0 +1,265 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+
+/// Settings of the run engine (server settings).
+public struct EngineSettings: Sendable {
+    /// Task executions running at once across all runs.
+    public var maxConcurrentTasks = 32
+    /// The longest a run may take.
+    public var runTimeout: Duration = .seconds(24 * 3600)
+    /// A task's timeout when its config sets none.
+    public var defaultTaskTimeout: Duration = .seconds(8 * 3600)
+    /// How long a stopped task gets between SIGTERM and SIGKILL.
+    public var stopGrace: Duration = .seconds(10)
+    /// The API address tasks can reach, given to them as GOFER_API_URL.
+    public var apiURL = "http://127.0.0.1:8080"
+
+    public init() {}
+}
+
+/// Runs pipelines: turns runs into task executions on a scheduler, following the DAG, the
+/// conditions, the limits and the timeouts. Every state change goes through ``RunStateMachine``
+/// and is stored (with its event) before anyone hears of it.
+public actor RunEngine {
+    struct Key: Hashable, Sendable, CustomStringConvertible {
+        var namespace: String
+        var pipeline: String
+        var run: Int
+        var description: String { "\(namespace)/\(pipeline)#\(run)" }
+    }
+
+    final class Active {
+        var run: Run
+        var machine: RunStateMachine
+        var tasks: [String: TaskExecution]
+        var runners: [String: TaskRunner.Control] = [:]
+        var timer: Task<Void, Never>?
+
+        init(run: Run, machine: RunStateMachine, tasks: [String: TaskExecution]) {
+            self.run = run
+            self.machine = machine
+            self.tasks = tasks
+        }
+    }
+
+    let store: Store
+    let scheduler: any SchedulerClient
+    let bus: EventBus
+    let logs: LogFiles
+    let settings: EngineSettings
+
+    var active: [Key: Active] = [:]
+    /// Runs waiting for their pipeline's parallelism, oldest first.
+    private var queued: [(Key, Run, [TaskExecution], PipelineConfig)] = []
+    /// Tasks waiting for a global slot.
+    private var slotQueue: [(Key, String)] = []
+    private var runningTasks = 0
+    private var finishWaiters: [Key: [CheckedContinuation<Run, Never>]] = [:]
+
+    public init(store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings) {
+        self.store = store
+        self.scheduler = scheduler
+        self.bus = bus
+        self.logs = logs
+        self.settings = settings
+    }
+
+    // MARK: - Public API
+
+    /// Queues a run of the pipeline's latest version and starts it when limits allow.
+    public func startRun(namespace: String, pipeline: String, initiator: String) async throws -> Run {
+        let (run, tasks, config, event) = try await store.createRun(namespace: namespace, pipeline: pipeline, initiator: initiator)
+        bus.publish(event)
+        let key = Key(namespace: namespace, pipeline: pipeline, run: run.id)
+        queued.append((key, run, tasks, config))
+        try await admitQueued()
+        return run
+    }
+
+    /// Cancels a run: waiting tasks are cancelled, running ones stopped (grace, then kill).
+    public func cancelRun(namespace: String, pipeline: String, run: Int, by who: String, why: String?) async throws {
+        let key = Key(namespace: namespace, pipeline: pipeline, run: run)
+        let reason = StateReason(.cancelled, "cancelled by \(who)" + (why.map { ": \($0)" } ?? ""))
+        if let index = queued.firstIndex(where: { $0.0 == key }) {
+            let (_, r, tasks, _) = queued.remove(at: index)
+            for t in tasks { try await persistTask(t, .cancelled, reason: StateReason(.cancelled, "the run was cancelled before it started")) }
+            try await persistRun(r, .cancelled, reason: reason)
+            resumeWaiters(key)
+            return
+        }
+        guard let a = active[key] else {
+            let r = try await store.run(namespace: namespace, pipeline: pipeline, id: run)
+            if r.state.isTerminal { throw StoreError.conflict("run \(key) already ended (\(r.state.rawValue))") }
+            throw StoreError.notFound(what: "active run", id: key.description)
+        }
+        a.machine.stop(as: .cancelled, reason: reason)
+        for (task, runner) in a.runners {
+            _ = task
+            runner.cancel()
+        }
+        try await advance(key)
+    }
+
+    /// Cancels one task of a running run. Its dependents then follow their conditions.
+    public func cancelTask(namespace: String, pipeline: String, run: Int, task: String, by who: String) async throws {
+        let key = Key(namespace: namespace, pipeline: pipeline, run: run)
+        guard let a = active[key] else { throw StoreError.conflict("run \(key) is not in progress") }
+        guard let t = a.tasks[task] else { throw StoreError.notFound(what: "task", id: "\(key)/\(task)") }
+        let state = a.machine.states[task] ?? .waiting
+        if state.isTerminal { throw StoreError.conflict("task \(task) already ended (\(state.rawValue))") }
+        if state == .waiting {
+            a.machine.record(task, .cancelled)
+            try await persistTask(t, .cancelled, reason: StateReason(.cancelled, "cancelled by \(who)"))
+            try await advance(key)
+        } else {
+            a.runners[task]?.cancel()
+        }
+    }
+
+    /// Waits until the run has ended and returns it.
+    public func waitForRun(namespace: String, pipeline: String, run: Int) async throws -> Run {
+        let key = Key(namespace: namespace, pipeline: pipeline, run: run)
+        // Decide without suspending between the check and registering the waiter, or the run
+        // could finish in between and the waiter would never be resumed.
+        if active[key] == nil && !queued.contains(where: { $0.0 == key }) {
+            return try await store.run(namespace: namespace, pipeline: pipeline, id: run)
+        }
+        return await withCheckedContinuation { c in finishWaiters[key, default: []].append(c) }
+    }
+
+    /// Marks runs a previous server process left unfinished as failed. (Re-attaching to their
+    /// containers is the job of run recovery.)
+    public func failAbandonedRuns() async throws {
+        for run in try await store.unfinishedRuns() {
+            let key = Key(namespace: run.namespace, pipeline: run.pipeline, run: run.id)
+            if active[key] != nil || queued.contains(where: { $0.0 == key }) { continue }
+            for t in try await store.tasks(namespace: run.namespace, pipeline: run.pipeline, run: run.id) where !t.state.isTerminal {
+                try await persistTask(t, .failed, reason: StateReason(.orphaned, "the server stopped while this task was \(t.state.rawValue)"))
+            }
+            try await persistRun(run, .failed, reason: StateReason(.orphaned, "the server stopped while this run was \(run.state.rawValue)"))
+        }
+    }
+
+    // MARK: - Scheduling
+
+    private func admitQueued() async throws {
+        var i = 0
+        while i < queued.count {
+            let (key, run, tasks, config) = queued[i]
+            let inProgress = active.keys.filter { $0.namespace == key.namespace && $0.pipeline == key.pipeline }.count
+            if config.parallelism > 0 && inProgress >= config.parallelism {
+                i += 1
+                continue
+            }
+            queued.remove(at: i)
+            var states: [String: TaskState] = [:]
+            for t in tasks { states[t.task] = t.state }
+            let a = Active(run: run, machine: RunStateMachine(config: config, states: states), tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
+            active[key] = a
+            try await persistRun(run, .running)
+            a.run.state = .running
+            let timeout = settings.runTimeout
+            a.timer = Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                guard !Task.isCancelled else { return }
+                await self?.runTimedOut(key)
+            }
+            try await advance(key)
+        }
+    }
+
+    private func runTimedOut(_ key: Key) async {
+        guard let a = active[key] else { return }
+        a.machine.stop(as: .failed, reason: StateReason(.runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))"))
+        for runner in a.runners.values { runner.cancel() }
+        try? await advance(key)
+    }
+
+    /// Applies what the state machine decides until nothing changes.
+    private func advance(_ key: Key) async throws {
+        guard let a = active[key] else { return }
+        var actions = a.machine.nextActions()
+        while !actions.isEmpty {
+            for action in actions {
+                switch action {
+                case .start(let task):
+                    if runningTasks < settings.maxConcurrentTasks {
+                        launch(key, task)
+                    } else {
+                        slotQueue.append((key, task))
+                    }
+                case .finishTask(let task, let state, let reason):
+                    if let t = a.tasks[task] { try await persistTask(t, state, reason: reason) }
+                case .finishRun(let state, let reason):
+                    a.timer?.cancel()
+                    try await persistRun(a.run, state, reason: reason)
+                    active[key] = nil
+                    slotQueue.removeAll { $0.0 == key }
+                    resumeWaiters(key)
+                    try await admitQueued()
+                    return
+                }
+            }
+            actions = a.machine.nextActions()
+        }
+    }
+
+    private func resumeWaiters(_ key: Key) {
+        guard let waiters = finishWaiters.removeValue(forKey: key) else { return }
+        Task {
+            guard let run = try? await store.run(namespace: key.namespace, pipeline: key.pipeline, id: key.run) else { return }
+            for w in waiters { w.resume(returning: run) }
+        }
+    }
+
+    private func launch(_ key: Key, _ task: String) {
+        guard let a = active[key], let execution = a.tasks[task], let config = a.machine.config.task(task) else { return }
+        runningTasks += 1
+        let control = TaskRunner.Control()
+        let runner = TaskRunner(
+            execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings, control: control)
+        a.runners[task] = control
+        Task { await runner.run() }
+    }
+
+    /// Called by a ``TaskRunner`` when its task has ended (state already stored).
+    func taskEnded(_ key: Key, _ task: String, _ state: TaskState) async {
+        runningTasks -= 1
+        if let a = active[key] {
+            a.runners[task] = nil
+            a.machine.record(task, state)
+        }
+        while runningTasks < settings.maxConcurrentTasks, !slotQueue.isEmpty {
+            let (k, t) = slotQueue.removeFirst()
+            if active[k]?.machine.stopping != nil {
+                // The run is stopping: never start it.
+                if let a = active[k], let exec = a.tasks[t] {
+                    a.machine.record(t, .cancelled)
+                    try? await persistTask(exec, .cancelled, reason: StateReason(.cancelled, "the run stopped before it started"))
+                }
+                try? await advance(k)
+                continue
+            }
+            launch(k, t)
+        }
+        try? await advance(key)
+    }
+
+    // MARK: - Persistence (every transition: store first, then tell listeners)
+
+    func persistRun(_ run: Run, _ state: RunState, reason: StateReason? = nil) async throws {
+        let event = try await store.setRunState(run, state, reason: reason)
+        bus.publish(event)
+    }
+
+    func persistTask(
+        _ t: TaskExecution, _ state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil, handle: String? = nil, startedAt: Date? = nil,
+        endedAt: Date? = nil, deadline: Date? = nil
+    ) async throws {
+        let event = try await store.setTaskState(
+            t, state, reason: reason, exitCode: exitCode, handle: handle, startedAt: startedAt, endedAt: endedAt ?? (state.isTerminal ? Date() : nil),
+            deadline: deadline)
+        bus.publish(event)
+    }
+}

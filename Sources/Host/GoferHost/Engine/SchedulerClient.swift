@@ -1,0 +1,54 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+
+/// What the run engine needs from a scheduler. The real one talks to a scheduler extension.
+public protocol SchedulerClient: Sendable {
+    func start(_ job: JobSpec) async throws -> String
+    func wait(_ handle: String, timeout: Duration) async throws -> JobStatus
+    func stop(_ handle: String, grace: Duration) async throws
+    func remove(_ handle: String) async throws
+    /// Streams logs into `sink` until they end (with `follow`, until the job exits).
+    func logs(_ handle: String, follow: Bool, sink: @Sendable (String, [UInt8]) async throws -> Void) async throws
+}
+
+/// A scheduler extension behind a supervisor.
+public struct ExtensionSchedulerClient: SchedulerClient {
+    public let supervisor: ExtensionSupervisor
+
+    public init(supervisor: ExtensionSupervisor) { self.supervisor = supervisor }
+
+    public func start(_ job: JobSpec) async throws -> String {
+        let result = try await supervisor.call("scheduler/start", try JSONCodec.encode(job), timeout: .seconds(600))
+        guard let handle = result["handle"]?.stringValue else {
+            throw ExtensionFailure(kind: .protocolViolation, message: "scheduler/start returned no handle")
+        }
+        return handle
+    }
+
+    public func wait(_ handle: String, timeout: Duration) async throws -> JobStatus {
+        try JSONCodec.decode(JobStatus.self, from: try await supervisor.call("scheduler/wait", ["handle": .string(handle)], timeout: timeout))
+    }
+
+    public func stop(_ handle: String, grace: Duration) async throws {
+        _ = try await supervisor.call(
+            "scheduler/stop", ["handle": .string(handle), "graceMs": .int(Int64(grace.components.seconds * 1000))], timeout: grace + .seconds(30))
+    }
+
+    public func remove(_ handle: String) async throws {
+        _ = try await supervisor.call("scheduler/remove", ["handle": .string(handle)], timeout: .seconds(60))
+    }
+
+    public func logs(_ handle: String, follow: Bool, sink: @Sendable (String, [UInt8]) async throws -> Void) async throws {
+        let connection = try await supervisor.ready(timeout: .seconds(30))
+        let (chunks, result) = connection.requestStream(
+            "scheduler/logs", ["handle": .string(handle), "follow": .bool(follow)], windowBytes: 1 << 20)
+        do {
+            for await chunk in chunks { try await sink(chunk.fd, chunk.bytes) }
+        } catch {
+            result.cancel()
+            throw error
+        }
+        _ = try await result.value
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// Where a run is. Terminal states carry a ``StateReason``.
+public enum RunState: String, Codable, Sendable, CaseIterable {
+    /// Accepted, waiting for the pipeline's parallelism or the global limit.
+    case pending
+    case running
+    case succeeded
+    case failed
+    case cancelled
+
+    public var isTerminal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// Where a task execution is.
+public enum TaskState: String, Codable, Sendable, CaseIterable {
+    /// Waiting for the tasks it depends on.
+    case waiting
+    /// Its container is being created (image pull included).
+    case starting
+    case running
+    case succeeded
+    case failed
+    /// Not run: a dependency ended in a way its condition does not accept.
+    case skipped
+    case cancelled
+
+    public var isTerminal: Bool { [.succeeded, .failed, .skipped, .cancelled].contains(self) }
+}
+
+/// Why a run or task ended the way it did, machine-readable plus a sentence for people.
+public struct StateReason: Codable, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Codable, Sendable {
+        /// The task's process exited non-zero.
+        case exitCode = "exit_code"
+        /// The task ran past its timeout and was stopped.
+        case timeout
+        /// The run ran past the server's run timeout.
+        case runTimeout = "run_timeout"
+        /// The container ran out of memory.
+        case outOfMemory = "out_of_memory"
+        /// The image does not exist or could not be pulled.
+        case imageNotFound = "image_not_found"
+        /// The scheduler could not start or watch the task.
+        case schedulerError = "scheduler_error"
+        /// Someone cancelled it.
+        case cancelled
+        /// A dependency ended in a way the condition does not accept.
+        case conditionNotMet = "condition_not_met"
+        /// One or more tasks failed.
+        case taskFailed = "task_failed"
+        /// The scheduler no longer knows the task (found on recovery).
+        case orphaned
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+/// The kinds of entry in the event log.
+public enum EventKind: String, Codable, Sendable {
+    case namespaceCreated = "namespace_created"
+    case namespaceDeleted = "namespace_deleted"
+    case pipelineApplied = "pipeline_applied"
+    case pipelineDeleted = "pipeline_deleted"
+    case runQueued = "run_queued"
+    case runStateChanged = "run_state_changed"
+    case taskStateChanged = "task_state_changed"
+}

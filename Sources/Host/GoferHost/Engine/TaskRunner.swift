@@ -1,0 +1,234 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+import Synchronization
+
+/// Carries one task execution through the scheduler: start, stream logs to its file, wait (within
+/// the task's timeout), record how it ended, remove the container. Cancelling its Swift task stops
+/// the container.
+struct TaskRunner: Sendable {
+    let execution: TaskExecution
+    let config: TaskConfig
+    let run: Run
+    let engine: RunEngine
+    let scheduler: any SchedulerClient
+    let logs: LogFiles
+    let settings: EngineSettings
+    /// How the engine asks this task to stop. Not Swift task cancellation: the runner must still
+    /// record the outcome in the database after being asked to stop.
+    let control: Control
+
+    /// A stop request, delivered once.
+    final class Control: Sendable {
+        private let state = Mutex<(cancelled: Bool, handlers: [@Sendable () -> Void])>((false, []))
+
+        var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+        func cancel() {
+            let handlers = state.withLock { s -> [@Sendable () -> Void] in
+                guard !s.cancelled else { return [] }
+                s.cancelled = true
+                defer { s.handlers = [] }
+                return s.handlers
+            }
+            for h in handlers { h() }
+        }
+
+        /// Runs `handler` on cancel (at once if already cancelled).
+        func onCancel(_ handler: @escaping @Sendable () -> Void) {
+            let now = state.withLock { s -> Bool in
+                if s.cancelled { return true }
+                s.handlers.append(handler)
+                return false
+            }
+            if now { handler() }
+        }
+    }
+
+    var key: RunEngine.Key { RunEngine.Key(namespace: run.namespace, pipeline: run.pipeline, run: run.id) }
+
+    /// Unique per task execution: the scheduler's idempotency key.
+    var executionID: String { "\(run.namespace)-\(run.pipeline)-\(run.id)-\(execution.task)" }
+
+    func run() async {
+        let final = await execute()
+        await engine.taskEnded(key, execution.task, final)
+    }
+
+    private func fail(_ state: TaskState, _ reason: StateReason, exitCode: Int? = nil, started: Date? = nil, ended: Date? = nil) async -> TaskState {
+        try? await engine.persistTask(execution, state, reason: reason, exitCode: exitCode, startedAt: started, endedAt: ended)
+        return state
+    }
+
+    private func execute() async -> TaskState {
+        let timeout = config.timeoutSeconds.map { Duration.seconds($0) } ?? settings.defaultTaskTimeout
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+        if control.isCancelled { return await fail(.cancelled, StateReason(.cancelled, "cancelled before it started")) }
+        do {
+            try await engine.persistTask(execution, .starting, deadline: deadline)
+        } catch {
+            return await fail(.failed, StateReason(.schedulerError, "cannot record the task start: \(error)"))
+        }
+        var env = config.env
+        env["GOFER_NAMESPACE"] = run.namespace
+        env["GOFER_PIPELINE"] = run.pipeline
+        env["GOFER_PIPELINE_VERSION"] = String(run.pipelineVersion)
+        env["GOFER_RUN"] = String(run.id)
+        env["GOFER_TASK"] = execution.task
+        env["GOFER_TASK_IMAGE"] = config.image
+        env["GOFER_API_URL"] = settings.apiURL
+        let job = JobSpec(
+            taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
+            labels: [
+                "gofer.namespace": run.namespace, "gofer.pipeline": run.pipeline, "gofer.run": String(run.id), "gofer.task": execution.task,
+            ], cpus: config.cpus, memoryMB: config.memoryMB,
+            registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: $0.password) })
+
+        let handle: String
+        do {
+            handle = try await scheduler.start(job)
+        } catch let error as ProtocolError where error.code == .notFound {
+            return await fail(.failed, StateReason(.imageNotFound, error.message))
+        } catch {
+            if control.isCancelled { return await fail(.cancelled, StateReason(.cancelled, "cancelled while starting")) }
+            return await fail(.failed, StateReason(.schedulerError, "the scheduler could not start the task: \(Self.describe(error))"))
+        }
+        do {
+            try await engine.persistTask(execution, .running, handle: handle, startedAt: Date())
+        } catch {
+            try? await scheduler.stop(handle, grace: settings.stopGrace)
+            return await fail(.failed, StateReason(.schedulerError, "cannot record that the task is running: \(error)"))
+        }
+
+        let logTask: Task<Void, Never>? = config.logging ? startLogs(handle) : nil
+        let outcome = await waitOrStop(handle, timeout: timeout)
+        // Let the log stream drain after the container exits, but never hang on it.
+        if let logTask {
+            let drained = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await logTask.value; return true }
+                group.addTask { try? await Task.sleep(for: .seconds(10)); return false }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            if !drained { logTask.cancel() }
+        }
+        try? await scheduler.remove(handle)
+        return outcome
+    }
+
+    private func startLogs(_ handle: String) -> Task<Void, Never> {
+        let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
+        let scheduler = self.scheduler
+        return Task {
+            guard let writer = try? LogWriter(path: path) else { return }
+            defer { writer.close() }
+            try? await scheduler.logs(handle, follow: true) { _, bytes in try writer.write(bytes) }
+        }
+    }
+
+    enum Stop { case timeout, cancelled }
+
+    /// Waits for the job, stopping it on timeout or cancellation. Returns the final state (stored).
+    private func waitOrStop(_ handle: String, timeout: Duration) async -> TaskState {
+        let scheduler = self.scheduler
+        let grace = settings.stopGrace
+        // The wait runs unstructured so that cancelling this runner does not cancel the wait:
+        // we stop the container instead and still collect its real exit.
+        let wait = Task { try await scheduler.wait(handle, timeout: timeout + grace + .seconds(120)) }
+        let first = FirstOf<Stop?>()
+        let reason: Stop? = await withCheckedContinuation { (c: CheckedContinuation<Stop?, Never>) in
+            first.set(c)
+            Task {
+                _ = try? await wait.value
+                first.resume(nil)
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                first.resume(.timeout)
+            }
+            control.onCancel {
+                first.resume(.cancelled)
+                Task { try? await scheduler.stop(handle, grace: grace) }
+            }
+        }
+        let stopReason = reason
+        if stopReason == .timeout { try? await scheduler.stop(handle, grace: grace) }
+        let status: JobStatus
+        do {
+            status = try await wait.value
+        } catch {
+            return await fail(.failed, StateReason(.schedulerError, "lost track of the task: \(Self.describe(error))"))
+        }
+        let started = status.startedAt.flatMap(Self.parseDate)
+        let ended = status.finishedAt.flatMap(Self.parseDate) ?? Date()
+        let code = status.exitCode
+        switch stopReason {
+        case .timeout:
+            return await fail(
+                .failed, StateReason(.timeout, "ran longer than its timeout of \(DurationText.format(timeout)) and was stopped"), exitCode: code,
+                started: started, ended: ended)
+        case .cancelled:
+            let why = await engine.stopReason(key) ?? StateReason(.cancelled, "cancelled")
+            return await fail(.cancelled, why, exitCode: code, started: started, ended: ended)
+        case nil:
+            break
+        }
+        if status.oomKilled {
+            return await fail(.failed, StateReason(.outOfMemory, "ran out of memory (limit \(config.memoryMB.map { "\($0) MB" } ?? "none"))"), exitCode: code, started: started, ended: ended)
+        }
+        if code == 0 {
+            try? await engine.persistTask(execution, .succeeded, exitCode: 0, startedAt: started, endedAt: ended)
+            return .succeeded
+        }
+        return await fail(.failed, StateReason(.exitCode, "exited with code \(code.map(String.init) ?? "unknown")"), exitCode: code, started: started, ended: ended)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let p = error as? ProtocolError { return p.message }
+        return "\(error)"
+    }
+
+    /// RFC 3339 with or without fractional seconds (Docker reports nanoseconds).
+    static func parseDate(_ text: String) -> Date? {
+        if let d = try? Date(text, strategy: .iso8601) { return d }
+        // Trim fractional seconds beyond what the parser accepts.
+        guard let dot = text.firstIndex(of: "."), let end = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) else { return nil }
+        let fraction = text[text.index(after: dot)..<end].prefix(3)
+        let trimmed = String(text[..<dot]) + "." + fraction + String(text[end...])
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: trimmed)
+    }
+}
+
+/// Resumes a continuation with the first of several racing outcomes; later ones are dropped.
+final class FirstOf<T: Sendable>: Sendable {
+    private let state = Mutex<(CheckedContinuation<T, Never>?, T?)>((nil, nil))
+
+    func set(_ c: CheckedContinuation<T, Never>) {
+        let early: T? = state.withLock { s in
+            if let value = s.1 { return value }
+            s.0 = c
+            return nil
+        }
+        if let early { c.resume(returning: early) }
+    }
+
+    func resume(_ value: T) {
+        let c: CheckedContinuation<T, Never>? = state.withLock { s in
+            guard s.1 == nil else { return nil }
+            s.1 = value
+            defer { s.0 = nil }
+            return s.0
+        }
+        c?.resume(returning: value)
+    }
+}
+
+extension RunEngine {
+    /// Why a run is stopping, for tasks cancelled as part of it.
+    func stopReason(_ key: Key) -> StateReason? {
+        active[key]?.machine.stopping?.reason
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// A namespace groups pipelines (a team, a project). `default` always exists.
+public struct Namespace: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String
+    public var createdAt: Date
+}
+
+/// A pipeline: its identity, state and latest version.
+public struct Pipeline: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable { case active, disabled }
+    public var namespace: String
+    public var id: String
+    public var name: String
+    public var description: String
+    public var state: State
+    public var latestVersion: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// One version of a pipeline's config. Every apply of a changed config creates the next one.
+public struct PipelineVersion: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var pipeline: String
+    public var version: Int
+    public var config: PipelineConfig
+    public var createdAt: Date
+}
+
+/// One run of a pipeline, pinned to the version it ran.
+public struct Run: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var pipeline: String
+    public var id: Int
+    public var pipelineVersion: Int
+    public var state: RunState
+    public var reason: StateReason?
+    /// Who or what started it (`cli:alice`, `api`, `trigger:interval`).
+    public var initiator: String
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var endedAt: Date?
+}
+
+/// One task of a run.
+public struct TaskExecution: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var pipeline: String
+    public var run: Int
+    public var task: String
+    public var state: TaskState
+    public var reason: StateReason?
+    public var exitCode: Int?
+    /// The scheduler's handle (for Docker, the container id).
+    public var handle: String?
+    public var image: String
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var endedAt: Date?
+    /// When the task must have finished (persisted, so it holds across restarts).
+    public var deadline: Date?
+    public var logging: Bool
+}
+
+/// One entry of the event log.
+public struct Event: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var kind: EventKind
+    public var namespace: String?
+    public var pipeline: String?
+    public var run: Int?
+    public var task: String?
+    /// Free-form details (`{"state":"failed","reason":…}`).
+    public var details: [String: String]
+    public var at: Date
+}
+
+/// A page of a list, with the cursor for the next one.
+public struct Page<Item: Codable & Sendable>: Codable, Sendable {
+    public var items: [Item]
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    public var nextCursor: String?
+}

@@ -1,0 +1,446 @@
+import Foundation
+import GRDB
+
+/// Something a store operation refused, saying which record and why.
+public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// `what` is e.g. `namespace`, `pipeline`, `run`; `id` names it.
+    case notFound(what: String, id: String)
+    case conflict(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let what, let id): return "\(what) \"\(id)\" not found"
+        case .conflict(let message): return message
+        }
+    }
+}
+
+/// The outcome of applying a pipeline config.
+public struct ApplyResult: Sendable, Codable {
+    public var pipeline: Pipeline
+    /// The version now current.
+    public var version: Int
+    /// False when the config was identical to the current version (nothing was stored).
+    public var created: Bool
+    /// What changed against the previous version, one line per change.
+    public var changes: [String]
+}
+
+/// All state, in SQLite (WAL). Every SQL statement of the host lives here, and every state change
+/// is one transaction that also appends its event, so the event log and the states never disagree.
+public final class Store: Sendable {
+    let pool: DatabasePool
+
+    /// Opens (and migrates) the database at `path`.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        config.busyMode = .timeout(10)
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO namespaces (id, name, description, created_at) VALUES ('default', 'Default', 'The default namespace', ?)",
+                arguments: [Date()])
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE namespaces (
+                        id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, created_at DATETIME NOT NULL);
+                    CREATE TABLE pipelines (
+                        namespace TEXT NOT NULL REFERENCES namespaces(id), id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+                        state TEXT NOT NULL, latest_version INTEGER NOT NULL, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL,
+                        PRIMARY KEY (namespace, id));
+                    CREATE TABLE pipeline_versions (
+                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, version INTEGER NOT NULL, config TEXT NOT NULL, created_at DATETIME NOT NULL,
+                        PRIMARY KEY (namespace, pipeline, version),
+                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
+                    CREATE TABLE runs (
+                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, id INTEGER NOT NULL, pipeline_version INTEGER NOT NULL,
+                        state TEXT NOT NULL, reason_kind TEXT, reason_message TEXT, initiator TEXT NOT NULL,
+                        created_at DATETIME NOT NULL, started_at DATETIME, ended_at DATETIME,
+                        PRIMARY KEY (namespace, pipeline, id),
+                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
+                    CREATE INDEX runs_by_state ON runs(state);
+                    CREATE TABLE task_executions (
+                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, run INTEGER NOT NULL, task TEXT NOT NULL,
+                        state TEXT NOT NULL, reason_kind TEXT, reason_message TEXT, exit_code INTEGER, handle TEXT, image TEXT NOT NULL,
+                        created_at DATETIME NOT NULL, started_at DATETIME, ended_at DATETIME, deadline DATETIME, logging INTEGER NOT NULL,
+                        PRIMARY KEY (namespace, pipeline, run, task),
+                        FOREIGN KEY (namespace, pipeline, run) REFERENCES runs(namespace, pipeline, id) ON DELETE CASCADE);
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, namespace TEXT, pipeline TEXT, run INTEGER, task TEXT,
+                        details TEXT NOT NULL, at DATETIME NOT NULL);
+                    CREATE INDEX events_by_pipeline ON events(namespace, pipeline, id);
+                    """)
+        }
+        return m
+    }
+
+    // MARK: - Events
+
+    static func appendEvent(
+        _ db: Database, _ kind: EventKind, namespace: String? = nil, pipeline: String? = nil, run: Int? = nil, task: String? = nil,
+        details: [String: String] = [:]
+    ) throws -> Event {
+        let now = Date()
+        let text = String(decoding: try JSONEncoder().encode(details), as: UTF8.self)
+        try db.execute(
+            sql: "INSERT INTO events (kind, namespace, pipeline, run, task, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [kind.rawValue, namespace, pipeline, run, task, text, now])
+        return Event(id: db.lastInsertedRowID, kind: kind, namespace: namespace, pipeline: pipeline, run: run, task: task, details: details, at: now)
+    }
+
+    static func event(_ row: Row) -> Event {
+        let details = (try? JSONDecoder().decode([String: String].self, from: Data((row["details"] as String? ?? "{}").utf8))) ?? [:]
+        return Event(
+            id: row["id"], kind: EventKind(rawValue: row["kind"]) ?? .runStateChanged, namespace: row["namespace"], pipeline: row["pipeline"],
+            run: row["run"], task: row["task"], details: details, at: row["at"])
+    }
+
+    /// Events after `cursor` (an event id), oldest first.
+    public func events(namespace: String? = nil, pipeline: String? = nil, after cursor: Int64 = 0, limit: Int = 100) async throws -> Page<Event> {
+        try await pool.read { db in
+            var sql = "SELECT * FROM events WHERE id > ?"
+            var args: [(any DatabaseValueConvertible)?] = [cursor]
+            if let namespace {
+                sql += " AND namespace = ?"
+                args.append(namespace)
+            }
+            if let pipeline {
+                sql += " AND pipeline = ?"
+                args.append(pipeline)
+            }
+            sql += " ORDER BY id LIMIT ?"
+            args.append(limit + 1)
+            let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+            let items = rows.prefix(limit).map(Self.event)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last.map { String($0.id) } : nil)
+        }
+    }
+
+    // MARK: - Namespaces
+
+    static func namespace(_ row: Row) -> Namespace {
+        Namespace(id: row["id"], name: row["name"], description: row["description"], createdAt: row["created_at"])
+    }
+
+    public func createNamespace(id: String, name: String?, description: String) async throws -> Namespace {
+        try await pool.write { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil {
+                throw StoreError.conflict("namespace \"\(id)\" already exists")
+            }
+            let ns = Namespace(id: id, name: name ?? id, description: description, createdAt: Date())
+            try db.execute(
+                sql: "INSERT INTO namespaces (id, name, description, created_at) VALUES (?, ?, ?, ?)", arguments: [ns.id, ns.name, ns.description, ns.createdAt])
+            _ = try Self.appendEvent(db, .namespaceCreated, namespace: id)
+            return ns
+        }
+    }
+
+    public func namespace(_ id: String) async throws -> Namespace {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM namespaces WHERE id = ?", arguments: [id]) else {
+                throw StoreError.notFound(what: "namespace", id: id)
+            }
+            return Self.namespace(row)
+        }
+    }
+
+    public func namespaces(after cursor: String? = nil, limit: Int = 50) async throws -> Page<Namespace> {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM namespaces WHERE id > ? ORDER BY id LIMIT ?", arguments: [cursor ?? "", limit + 1])
+            let items = rows.prefix(limit).map(Self.namespace)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+        }
+    }
+
+    /// Deletes an empty namespace. Refuses while it has pipelines (delete those first).
+    public func deleteNamespace(_ id: String) async throws {
+        try await pool.write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil else {
+                throw StoreError.notFound(what: "namespace", id: id)
+            }
+            if id == "default" { throw StoreError.conflict("the default namespace cannot be deleted") }
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pipelines WHERE namespace = ?", arguments: [id]) ?? 0
+            if count > 0 { throw StoreError.conflict("namespace \"\(id)\" still has \(count) pipeline(s); delete them first") }
+            try db.execute(sql: "DELETE FROM namespaces WHERE id = ?", arguments: [id])
+            _ = try Self.appendEvent(db, .namespaceDeleted, namespace: id)
+        }
+    }
+
+    // MARK: - Pipelines
+
+    static func pipeline(_ row: Row) -> Pipeline {
+        Pipeline(
+            namespace: row["namespace"], id: row["id"], name: row["name"], description: row["description"],
+            state: Pipeline.State(rawValue: row["state"]) ?? .active, latestVersion: row["latest_version"], createdAt: row["created_at"],
+            updatedAt: row["updated_at"])
+    }
+
+    /// Stores `config` as the pipeline's next version, unless it equals the current one.
+    public func apply(namespace: String, config: PipelineConfig) async throws -> ApplyResult {
+        let canonical = try config.canonicalJSON()
+        return try await pool.write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
+                throw StoreError.notFound(what: "namespace", id: namespace)
+            }
+            let now = Date()
+            let existing = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id])
+            var previous: PipelineConfig?
+            var version = 1
+            if let existing {
+                let latest: Int = existing["latest_version"]
+                let text = try String.fetchOne(
+                    db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
+                    arguments: [namespace, config.id, latest])
+                if text == canonical {
+                    return ApplyResult(pipeline: Self.pipeline(existing), version: latest, created: false, changes: [])
+                }
+                previous = try text.map(PipelineConfig.fromCanonical)
+                version = latest + 1
+                try db.execute(
+                    sql: "UPDATE pipelines SET name = ?, description = ?, latest_version = ?, updated_at = ? WHERE namespace = ? AND id = ?",
+                    arguments: [config.name, config.description, version, now, namespace, config.id])
+            } else {
+                try db.execute(
+                    sql: """
+                        INSERT INTO pipelines (namespace, id, name, description, state, latest_version, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, 'active', 1, ?, ?)
+                        """, arguments: [namespace, config.id, config.name, config.description, now, now])
+            }
+            try db.execute(
+                sql: "INSERT INTO pipeline_versions (namespace, pipeline, version, config, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [namespace, config.id, version, canonical, now])
+            _ = try Self.appendEvent(db, .pipelineApplied, namespace: namespace, pipeline: config.id, details: ["version": String(version)])
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id]) else {
+                throw StoreError.notFound(what: "pipeline", id: config.id)
+            }
+            return ApplyResult(pipeline: Self.pipeline(row), version: version, created: true, changes: ConfigDiff.changes(from: previous, to: config))
+        }
+    }
+
+    public func pipeline(namespace: String, id: String) async throws -> Pipeline {
+        try await pool.read { db in try Self.requirePipeline(db, namespace, id) }
+    }
+
+    static func requirePipeline(_ db: Database, _ namespace: String, _ id: String) throws -> Pipeline {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, id]) else {
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) == nil {
+                throw StoreError.notFound(what: "namespace", id: namespace)
+            }
+            throw StoreError.notFound(what: "pipeline", id: "\(namespace)/\(id)")
+        }
+        return pipeline(row)
+    }
+
+    public func pipelines(namespace: String, after cursor: String? = nil, limit: Int = 50) async throws -> Page<Pipeline> {
+        try await pool.read { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
+                throw StoreError.notFound(what: "namespace", id: namespace)
+            }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id > ? ORDER BY id LIMIT ?", arguments: [namespace, cursor ?? "", limit + 1])
+            let items = rows.prefix(limit).map(Self.pipeline)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
+        }
+    }
+
+    /// The config of `version` (default: latest).
+    public func pipelineVersion(namespace: String, pipeline: String, version: Int? = nil) async throws -> PipelineVersion {
+        try await pool.read { db in
+            let p = try Self.requirePipeline(db, namespace, pipeline)
+            let v = version ?? p.latestVersion
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?", arguments: [namespace, pipeline, v])
+            else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(v)") }
+            return PipelineVersion(
+                namespace: namespace, pipeline: pipeline, version: v, config: try PipelineConfig.fromCanonical(row["config"]), createdAt: row["created_at"])
+        }
+    }
+
+    /// Deletes a pipeline with its versions, runs and task executions. Refuses while runs are in progress.
+    public func deletePipeline(namespace: String, id: String) async throws {
+        try await pool.write { db in
+            _ = try Self.requirePipeline(db, namespace, id)
+            let active =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM runs WHERE namespace = ? AND pipeline = ? AND state IN ('pending', 'running')", arguments: [namespace, id])
+                ?? 0
+            if active > 0 { throw StoreError.conflict("pipeline \(namespace)/\(id) has \(active) run(s) in progress; cancel them first") }
+            try db.execute(sql: "DELETE FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, id])
+            _ = try Self.appendEvent(db, .pipelineDeleted, namespace: namespace, pipeline: id)
+        }
+    }
+
+    // MARK: - Runs
+
+    static func run(_ row: Row) -> Run {
+        Run(
+            namespace: row["namespace"], pipeline: row["pipeline"], id: row["id"], pipelineVersion: row["pipeline_version"],
+            state: RunState(rawValue: row["state"]) ?? .failed, reason: reason(row), initiator: row["initiator"], createdAt: row["created_at"],
+            startedAt: row["started_at"], endedAt: row["ended_at"])
+    }
+
+    static func reason(_ row: Row) -> StateReason? {
+        guard let kind: String = row["reason_kind"], let k = StateReason.Kind(rawValue: kind) else { return nil }
+        return StateReason(k, row["reason_message"] ?? "")
+    }
+
+    static func task(_ row: Row) -> TaskExecution {
+        TaskExecution(
+            namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], task: row["task"],
+            state: TaskState(rawValue: row["state"]) ?? .failed, reason: reason(row), exitCode: row["exit_code"], handle: row["handle"],
+            image: row["image"], createdAt: row["created_at"], startedAt: row["started_at"], endedAt: row["ended_at"], deadline: row["deadline"],
+            logging: row["logging"])
+    }
+
+    /// Creates a pending run of the pipeline's latest version, with one waiting task execution per task.
+    public func createRun(namespace: String, pipeline: String, initiator: String) async throws -> (Run, [TaskExecution], PipelineConfig, Event) {
+        try await pool.write { db in
+            let p = try Self.requirePipeline(db, namespace, pipeline)
+            if p.state == .disabled { throw StoreError.conflict("pipeline \(namespace)/\(pipeline) is disabled; enable it to start runs") }
+            guard
+                let text = try String.fetchOne(
+                    db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
+                    arguments: [namespace, pipeline, p.latestVersion])
+            else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(p.latestVersion)") }
+            let config = try PipelineConfig.fromCanonical(text)
+            let id = (try Int.fetchOne(db, sql: "SELECT MAX(id) FROM runs WHERE namespace = ? AND pipeline = ?", arguments: [namespace, pipeline]) ?? 0) + 1
+            let now = Date()
+            try db.execute(
+                sql: """
+                    INSERT INTO runs (namespace, pipeline, id, pipeline_version, state, initiator, created_at)
+                    VALUES (?, ?, ?, ?, 'pending', ?, ?)
+                    """, arguments: [namespace, pipeline, id, p.latestVersion, initiator, now])
+            var tasks: [TaskExecution] = []
+            for t in config.tasks {
+                try db.execute(
+                    sql: """
+                        INSERT INTO task_executions (namespace, pipeline, run, task, state, image, created_at, logging)
+                        VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?)
+                        """, arguments: [namespace, pipeline, id, t.id, t.image, now, t.logging])
+                tasks.append(
+                    TaskExecution(
+                        namespace: namespace, pipeline: pipeline, run: id, task: t.id, state: .waiting, image: t.image, createdAt: now, logging: t.logging))
+            }
+            let event = try Self.appendEvent(
+                db, .runQueued, namespace: namespace, pipeline: pipeline, run: id, details: ["version": String(p.latestVersion), "initiator": initiator])
+            let run = Run(
+                namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator, createdAt: now)
+            return (run, tasks, config, event)
+        }
+    }
+
+    public func run(namespace: String, pipeline: String, id: Int) async throws -> Run {
+        try await pool.read { db in
+            _ = try Self.requirePipeline(db, namespace, pipeline)
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, id])
+            else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(id)") }
+            return Self.run(row)
+        }
+    }
+
+    /// Runs newest first; the cursor is the last run id of the previous page.
+    public func runs(namespace: String, pipeline: String, before cursor: Int? = nil, limit: Int = 20) async throws -> Page<Run> {
+        try await pool.read { db in
+            _ = try Self.requirePipeline(db, namespace, pipeline)
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                arguments: [namespace, pipeline, cursor ?? Int.max, limit + 1])
+            let items = rows.prefix(limit).map(Self.run)
+            return Page(items: items, nextCursor: rows.count > limit ? items.last.map { String($0.id) } : nil)
+        }
+    }
+
+    /// Runs not yet finished (for recovery and scheduling).
+    public func unfinishedRuns() async throws -> [Run] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE state IN ('pending', 'running') ORDER BY created_at").map(Self.run)
+        }
+    }
+
+    public func tasks(namespace: String, pipeline: String, run: Int) async throws -> [TaskExecution] {
+        try await pool.read { db in
+            _ = try Self.requirePipeline(db, namespace, pipeline)
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, run]) != nil
+            else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(run)") }
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid", arguments: [namespace, pipeline, run]
+            ).map(Self.task)
+        }
+    }
+
+    public func task(namespace: String, pipeline: String, run: Int, task: String) async throws -> TaskExecution {
+        let all = try await tasks(namespace: namespace, pipeline: pipeline, run: run)
+        guard let t = all.first(where: { $0.task == task }) else { throw StoreError.notFound(what: "task", id: "\(namespace)/\(pipeline)#\(run)/\(task)") }
+        return t
+    }
+
+    /// The pipeline config a run executes.
+    public func config(forRun run: Run) async throws -> PipelineConfig {
+        try await pipelineVersion(namespace: run.namespace, pipeline: run.pipeline, version: run.pipelineVersion).config
+    }
+
+    // MARK: - Transitions (only the run engine calls these)
+
+    /// Records a run's new state and its event in one transaction.
+    @discardableResult
+    func setRunState(_ run: Run, _ state: RunState, reason: StateReason? = nil) async throws -> Event {
+        try await pool.write { db in
+            let now = Date()
+            try db.execute(
+                sql: """
+                    UPDATE runs SET state = ?, reason_kind = ?, reason_message = ?,
+                        started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
+                        ended_at = CASE WHEN ? IN ('succeeded', 'failed', 'cancelled') THEN ? ELSE ended_at END
+                    WHERE namespace = ? AND pipeline = ? AND id = ?
+                    """,
+                arguments: [
+                    state.rawValue, reason?.kind.rawValue, reason?.message, state.rawValue, now, state.rawValue, now, run.namespace, run.pipeline, run.id,
+                ])
+            var details = ["state": state.rawValue]
+            if let reason { details["reason"] = reason.kind.rawValue; details["message"] = reason.message }
+            return try Self.appendEvent(db, .runStateChanged, namespace: run.namespace, pipeline: run.pipeline, run: run.id, details: details)
+        }
+    }
+
+    /// Records a task execution's new state (and handle, exit code, times) with its event in one transaction.
+    @discardableResult
+    func setTaskState(
+        _ t: TaskExecution, _ state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil, handle: String? = nil, startedAt: Date? = nil,
+        endedAt: Date? = nil, deadline: Date? = nil
+    ) async throws -> Event {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE task_executions SET state = ?, reason_kind = COALESCE(?, reason_kind), reason_message = COALESCE(?, reason_message),
+                        exit_code = COALESCE(?, exit_code), handle = COALESCE(?, handle), started_at = COALESCE(?, started_at),
+                        ended_at = COALESCE(?, ended_at), deadline = COALESCE(?, deadline)
+                    WHERE namespace = ? AND pipeline = ? AND run = ? AND task = ?
+                    """,
+                arguments: [
+                    state.rawValue, reason?.kind.rawValue, reason?.message, exitCode, handle, startedAt, endedAt, deadline, t.namespace, t.pipeline, t.run,
+                    t.task,
+                ])
+            var details = ["state": state.rawValue]
+            if let reason { details["reason"] = reason.kind.rawValue; details["message"] = reason.message }
+            if let exitCode { details["exit_code"] = String(exitCode) }
+            return try Self.appendEvent(db, .taskStateChanged, namespace: t.namespace, pipeline: t.pipeline, run: t.run, task: t.task, details: details)
+        }
+    }
+
+    /// `PRAGMA integrity_check`.
+    public func integrityCheck() async throws -> String {
+        try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+    }
+}

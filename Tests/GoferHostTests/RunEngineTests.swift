@@ -1,0 +1,161 @@
+import ExtensionSDK
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+/// The run engine on the process scheduler (fast, no Docker): DAG order, conditions, env,
+/// timeouts, cancellation and logs.
+@Suite(.serialized)
+struct RunEngineTests {
+    @Test func aDiamondRunsInDependencyOrderAndSucceeds() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: diamond
+            tasks:
+              - id: a
+                image: none
+                command: ["sh", "-c", "date +%s%N; sleep 0.2"]
+              - id: b
+                image: none
+                depends_on: [a]
+                command: ["sh", "-c", "date +%s%N"]
+              - id: c
+                image: none
+                depends_on: [a]
+                command: ["sh", "-c", "echo $GOFER_NAMESPACE/$GOFER_PIPELINE/$GOFER_PIPELINE_VERSION/$GOFER_RUN/$GOFER_TASK $MY_VAR"]
+                env: { MY_VAR: "yes 1.10" }
+              - id: d
+                image: none
+                depends_on: { b: success, c: success }
+                command: ["true"]
+            """)
+        let (run, tasks) = try await h.runToEnd("diamond")
+        #expect(run.state == .succeeded, "\(run)")
+        #expect(tasks.allSatisfy { $0.state == .succeeded }, "\(tasks)")
+        #expect(run.pipelineVersion == 1)
+        #expect(h.log("diamond", run: run.id, task: "c") == "default/diamond/1/1/c yes 1.10\n")
+        let aStart = Int(h.log("diamond", run: run.id, task: "a").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let bStart = Int(h.log("diamond", run: run.id, task: "b").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(bStart > aStart + 150_000_000, "b must start after a finished")
+        for t in tasks { #expect(t.startedAt != nil && t.endedAt != nil && t.exitCode == 0) }
+    }
+
+    @Test func conditionsSkipWithAReasonAndFailureHandlersRun() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: conditions
+            tasks:
+              - { id: build, image: none, command: ["sh", "-c", "echo boom; exit 3"] }
+              - { id: deploy, image: none, depends_on: { build: success }, command: ["true"] }
+              - { id: notify, image: none, depends_on: { build: failure }, command: ["echo", "build failed"] }
+              - { id: cleanup, image: none, depends_on: { deploy: any }, command: ["true"] }
+            """)
+        let (run, tasks) = try await h.runToEnd("conditions")
+        let byID = Dictionary(uniqueKeysWithValues: tasks.map { ($0.task, $0) })
+        #expect(run.state == .failed)
+        #expect(run.reason?.kind == .taskFailed && run.reason?.message.contains("build") == true, "\(String(describing: run.reason))")
+        #expect(byID["build"]?.state == .failed && byID["build"]?.exitCode == 3)
+        #expect(byID["build"]?.reason == StateReason(.exitCode, "exited with code 3"))
+        #expect(byID["deploy"]?.state == .skipped)
+        #expect(byID["deploy"]?.reason?.message == "needs build to end in success, but it failed")
+        #expect(byID["notify"]?.state == .succeeded)
+        #expect(byID["cleanup"]?.state == .succeeded, "any accepts a skipped parent")
+        #expect(h.log("conditions", run: run.id, task: "build") == "boom\n")
+    }
+
+    @Test func aTaskPastItsTimeoutIsStoppedAndFailsWithTimeout() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: slow
+            tasks:
+              - { id: sleeper, image: none, command: ["sleep", "30"], timeout: 1s }
+            """)
+        let start = ContinuousClock.now
+        let (run, tasks) = try await h.runToEnd("slow")
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(run.state == .failed)
+        #expect(tasks[0].state == .failed && tasks[0].reason?.kind == .timeout, "\(tasks[0])")
+    }
+
+    @Test func cancellingARunStopsRunningTasksAndCancelsWaitingOnes() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: cancel-me
+            tasks:
+              - { id: long, image: none, command: ["sleep", "30"] }
+              - { id: after, image: none, depends_on: [long], command: ["true"] }
+            """)
+        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "cancel-me", initiator: "test")
+        try await Task.sleep(for: .milliseconds(500))
+        let start = ContinuousClock.now
+        try await h.server.engine.cancelRun(namespace: "default", pipeline: "cancel-me", run: run.id, by: "alice", why: "wrong branch")
+        let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "cancel-me", run: run.id)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(done.state == .cancelled)
+        #expect(done.reason == StateReason(.cancelled, "cancelled by alice: wrong branch"))
+        let tasks = try await h.server.store.tasks(namespace: "default", pipeline: "cancel-me", run: run.id)
+        #expect(tasks.map(\.state) == [.cancelled, .cancelled], "\(tasks)")
+    }
+
+    @Test func pipelineParallelismQueuesExtraRuns() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: one-at-a-time
+            parallelism: 1
+            tasks:
+              - { id: t, image: none, command: ["sleep", "0.5"] }
+            """)
+        let r1 = try await h.server.engine.startRun(namespace: "default", pipeline: "one-at-a-time", initiator: "test")
+        let r2 = try await h.server.engine.startRun(namespace: "default", pipeline: "one-at-a-time", initiator: "test")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await h.server.store.run(namespace: "default", pipeline: "one-at-a-time", id: r2.id).state == .pending)
+        let d1 = try await h.server.engine.waitForRun(namespace: "default", pipeline: "one-at-a-time", run: r1.id)
+        let d2 = try await h.server.engine.waitForRun(namespace: "default", pipeline: "one-at-a-time", run: r2.id)
+        #expect(d1.state == .succeeded && d2.state == .succeeded)
+        #expect((d2.startedAt ?? .distantPast) >= (d1.endedAt ?? .distantFuture))
+    }
+
+    @Test func theGlobalTaskLimitHolds() async throws {
+        let h = try await ServerHarness { $0.maxConcurrentTasks = 1 }
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: wide
+            tasks:
+              - { id: a, image: none, command: ["sh", "-c", "date +%s%N; sleep 0.3; date +%s%N"] }
+              - { id: b, image: none, command: ["sh", "-c", "date +%s%N; sleep 0.3; date +%s%N"] }
+            """)
+        let (run, _) = try await h.runToEnd("wide")
+        #expect(run.state == .succeeded)
+        let a = h.log("wide", run: run.id, task: "a").split(separator: "\n").compactMap { Int($0) }
+        let b = h.log("wide", run: run.id, task: "b").split(separator: "\n").compactMap { Int($0) }
+        #expect(a.count == 2 && b.count == 2)
+        #expect(a[1] <= b[0] || b[1] <= a[0], "the two tasks overlapped with a limit of 1")
+    }
+
+    @Test func identicalConfigCreatesNoVersionAndChangesAreDiffed() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        let v1 = try await h.apply("id: p\ntasks:\n  - { id: a, image: none, command: [\"true\"] }\n")
+        #expect(v1.created && v1.version == 1)
+        let same = try await h.apply("# a comment changes nothing\nid: p\ntasks: [{ id: a, image: none, command: [\"true\"] }]\n")
+        #expect(!same.created && same.version == 1)
+        let v2 = try await h.apply("id: p\ntasks:\n  - { id: a, image: none, command: [\"false\"] }\n  - { id: b, image: x }\n")
+        #expect(v2.created && v2.version == 2)
+        #expect(v2.changes.contains("+ task b (x)"), "\(v2.changes)")
+        #expect(v2.changes.contains { $0.hasPrefix("~ task a: command") }, "\(v2.changes)")
+        let (run, _) = try await h.runToEnd("p")
+        #expect(run.pipelineVersion == 2)
+    }
+}
