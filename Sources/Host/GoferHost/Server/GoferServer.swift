@@ -3,6 +3,7 @@ import ExtensionSDK
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import NIOCore
 import Synchronization
 
@@ -19,6 +20,7 @@ public final class GoferServer: Sendable {
     public let api: GoferAPI
     private let boundPort = Mutex<Int?>(nil)
     private let serviceTask = Mutex<Task<Void, any Error>?>(nil)
+    private let group = Mutex<ServiceGroup?>(nil)
 
     /// Prepares the data directory, opens the store and starts the scheduler extension.
     public init(settings: ServerSettings, extensionPolicy: ExtensionSupervisor.Policy = .init()) async throws {
@@ -70,9 +72,12 @@ public final class GoferServer: Sendable {
         let app = Application(
             router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "gofer/\(goferVersion)"),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? port) }, logger: logger)
+        // A service group, so stopping is a graceful shutdown rather than a cancellation.
+        let serviceGroup = ServiceGroup(services: [app], logger: logger)
+        group.withLock { $0 = serviceGroup }
         let task = Task {
             do {
-                try await app.run()
+                try await serviceGroup.run()
             } catch {
                 portContinuation.finish()
                 throw error
@@ -90,7 +95,10 @@ public final class GoferServer: Sendable {
 
     /// Stops HTTP and the extension.
     public func stop() async {
-        serviceTask.withLock { $0 }?.cancel()
+        if let g = group.withLock({ $0 }) {
+            await g.triggerGracefulShutdown()
+            _ = await serviceTask.withLock({ $0 })?.result
+        }
         await supervisor.stop()
     }
 }
