@@ -88,6 +88,7 @@ let package = Package(
             name: "GoferHostTests",
             dependencies: [
                 "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Tests/GoferHostTests",
             swiftSettings: strict),

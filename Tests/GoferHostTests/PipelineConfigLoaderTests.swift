@@ -1,0 +1,113 @@
+import Foundation
+import GoferHost
+import Testing
+
+/// Bad pipeline configs get every problem at once, each with file, line and field path.
+struct PipelineConfigLoaderTests {
+    let loader = PipelineConfigLoader()
+
+    func problems(_ yaml: String, file: String = "p.yaml") -> [ConfigProblem] {
+        do {
+            _ = try loader.load(yaml, file: file)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test func theExamplePipelineLoads() throws {
+        let text = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/hello.yaml"), encoding: .utf8)
+        let config = try loader.load(text, file: "hello.yaml")
+        #expect(config.tasks.map(\.id) == ["greet", "count", "inspect", "summary"])
+        #expect(config.task("summary")?.dependsOn == ["count": .any, "inspect": .any])
+        #expect(config.task("count")?.timeoutSeconds == 600)
+    }
+
+    @Test func reportsAllStructuralProblemsWithLines() {
+        let p = problems(
+            """
+            id: bad
+            colour: blue
+            tasks:
+              - id: a
+                image: ""
+                timout: 5m
+              - id: b
+            """)
+        let byPath = Dictionary(p.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byPath["/colour"]?.line == 2, "\(p)")
+        #expect(byPath["/colour"]?.message.contains("unknown field") == true)
+        #expect(byPath["/tasks/0/image"]?.line == 5)
+        #expect(byPath["/tasks/0/timout"]?.line == 6)
+        #expect(byPath["/tasks/1/image"]?.message == "required field is missing")
+        #expect(byPath["/tasks/1/image"]?.line == 7)
+        #expect(p.allSatisfy { $0.file == "p.yaml" })
+        #expect(p.first.map { "\($0)" }?.hasPrefix("p.yaml:") == true)
+    }
+
+    @Test func reportsCyclesDanglingDuplicatesAndBadDurationsTogether() {
+        let p = problems(
+            """
+            id: graph
+            tasks:
+              - { id: a, image: x, depends_on: [c] }
+              - { id: b, image: x, depends_on: [a] }
+              - { id: c, image: x, depends_on: [b] }
+              - { id: d, image: x, depends_on: [ghost], timeout: soon }
+              - { id: a, image: x, timeout: 1s }
+              - { id: e, image: x, timeout: 9h, memory: lots }
+            """)
+        let text = p.map(\.description).joined(separator: "\n")
+        #expect(text.contains("duplicate task id \"a\""), "\(text)")
+        #expect(text.contains("unknown task \"ghost\""), "\(text)")
+        #expect(text.contains("dependency cycle: a → c → b → a") || text.contains("dependency cycle"), "\(text)")
+        #expect(text.contains("\"soon\" is not a duration"), "\(text)")
+        #expect(text.contains("1s is outside the allowed range 5m–8h"), "\(text)")
+        #expect(text.contains("9h is outside the allowed range"), "\(text)")
+        #expect(text.contains("\"lots\" is not a memory size"), "\(text)")
+        #expect(p.first { $0.message.contains("ghost") }?.line == 6)
+    }
+
+    @Test func taskIdsCannotEscapeTheirDirectory() {
+        let p = problems("id: x\ntasks:\n  - { id: ../../etc, image: x }\n")
+        #expect(p.first?.path == "/tasks/0/id", "\(p)")
+        #expect(p.first?.message.contains("does not match the pattern") == true)
+    }
+
+    @Test func invalidYAMLNamesTheLine() {
+        let p = problems("id: x\ntasks:\n  - { id: a, image: [unclosed\n")
+        #expect(p.count == 1)
+        #expect(p.first?.line != nil && p.first?.message.hasPrefix("invalid YAML") == true, "\(p)")
+    }
+
+    @Test func duplicateYAMLKeysAreRefused() {
+        let p = problems("id: x\nid: y\ntasks: []\n")
+        #expect(p.first?.message.contains("duplicate key") == true, "\(p)")
+    }
+
+    @Test func hugeConfigsAreRefusedBeforeParsing() {
+        let big = "id: x\ntasks:\n" + String(repeating: "# padding padding padding padding padding padding\n", count: 1_100_000)
+        let p = problems(big)
+        #expect(p.first?.message.contains("the limit is 1048576 bytes") == true, "\(p)")
+    }
+
+    @Test func yamlScalarsKeepTheirTextWhereStringsAreExpected() throws {
+        let config = try loader.load(
+            "id: x\ntasks:\n  - id: a\n    image: busybox:1.10\n    env: { V: 1.10, Y: yes, O: 0755, N: null }\n    command: [echo, 1.10]\n", file: "x.yaml")
+        #expect(config.tasks[0].env == ["V": "1.10", "Y": "yes", "O": "0755", "N": "null"])
+        #expect(config.tasks[0].command == ["echo", "1.10"])
+    }
+
+    @Test func jsonConfigsLoadToTheSameModel() throws {
+        let yaml = try loader.load("id: j\ntasks:\n  - { id: a, image: x, depends_on: [] }\n", file: "j.yaml")
+        let json = try loader.load(#"{"id":"j","tasks":[{"id":"a","image":"x","depends_on":[]}]}"#, file: "j.json")
+        #expect(yaml == json)
+        let bad = problems(#"{"id":"j","tasks":[{"id":"a","image":"x"},]}"#, file: "j.json")
+        #expect(bad.first?.line == 1 && bad.first?.message.hasPrefix("invalid JSON") == true, "\(bad)")
+    }
+
+    @Test func reservedEnvironmentNamesAreRefused() {
+        let p = problems("id: x\ntasks:\n  - { id: a, image: x, env: { GOFER_RUN: '1' } }\n")
+        #expect(p.first?.message.contains("reserved") == true, "\(p)")
+    }
+}
