@@ -161,7 +161,8 @@ struct TaskRunner: Sendable {
             return await fail(.failed, StateReason(.schedulerError, "lost track of the task: \(Self.describe(error))"))
         }
         let started = status.startedAt.flatMap(Self.parseDate)
-        let ended = status.finishedAt.flatMap(Self.parseDate) ?? Date()
+        // Never before the start, whatever the clocks' resolution.
+        let ended = max(status.finishedAt.flatMap(Self.parseDate) ?? Date(), started ?? .distantPast)
         let code = status.exitCode
         switch stopReason {
         case .timeout:
@@ -189,16 +190,18 @@ struct TaskRunner: Sendable {
         return "\(error)"
     }
 
-    /// RFC 3339 with or without fractional seconds (Docker reports nanoseconds).
+    /// RFC 3339 with or without fractional seconds (Docker reports nanoseconds; we keep milliseconds).
     static func parseDate(_ text: String) -> Date? {
-        if let d = try? Date(text, strategy: .iso8601) { return d }
-        // Trim fractional seconds beyond what the parser accepts.
-        guard let dot = text.firstIndex(of: "."), let end = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) else { return nil }
-        let fraction = text[text.index(after: dot)..<end].prefix(3)
-        let trimmed = String(text[..<dot]) + "." + fraction + String(text[end...])
         let f = ISO8601DateFormatter()
+        guard let dot = text.firstIndex(of: "."),
+            let end = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" })
+        else {
+            f.formatOptions = [.withInternetDateTime]
+            return f.date(from: text)
+        }
+        let fraction = String(text[text.index(after: dot)..<end].prefix(3)).padding(toLength: 3, withPad: "0", startingAt: 0)
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: trimmed)
+        return f.date(from: String(text[..<dot]) + "." + fraction + String(text[end...]))
     }
 }
 

@@ -1,0 +1,135 @@
+import ExtensionSDK
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+/// The `gofer` binary against a live server, and the example pipeline on the real Docker engine.
+@Suite(.serialized)
+struct EndToEndTests {
+    /// Runs the gofer CLI; returns its exit status and stdout+stderr.
+    func gofer(_ args: [String], env: [String: String] = [:]) async throws -> (TerminationStatus, String) {
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        environment["NO_COLOR"] = "1"
+        let child = try ChildProcess.spawn(BuiltProducts.path("gofer"), arguments: args, environment: environment)
+        child.closeStdin()
+        let out = Output()
+        let errFD = child.stderrFD
+        let outFD = child.stdoutFD
+        let t1 = Thread { LineReader.readLoop(fd: outFD, maxLineBytes: 1 << 20) { if case .line(let l) = $0 { out.append(l) } } }
+        let t2 = Thread { LineReader.readLoop(fd: errFD, maxLineBytes: 1 << 20) { if case .line(let l) = $0 { out.append(l) } } }
+        t1.start()
+        t2.start()
+        guard let status = await child.waitForExit(timeout: .seconds(120)) else {
+            child.signalGroup(SIGKILL)
+            throw CancellationError()
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        return (status, out.text)
+    }
+
+    final class Output: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func append(_ bytes: [UInt8]) {
+            lock.lock()
+            lines.append(String(decoding: bytes, as: UTF8.self))
+            lock.unlock()
+        }
+        var text: String {
+            lock.lock()
+            defer { lock.unlock() }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    @Test func theCLIAppliesRunsWaitsAndReadsLogs() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        let port = try await h.server.startHTTP()
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let file = h.dir.path + "/ok.yaml"
+        try "id: ok\ntasks:\n  - { id: say, image: none, command: [\"echo\", \"hello cli\"] }\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var (status, out) = try await gofer(["pipeline", "apply", file], env: host)
+        #expect(status == .exited(0) && out.contains("applied pipeline default/ok version 1"), "\(out)")
+        (status, out) = try await gofer(["pipeline", "apply", file], env: host)
+        #expect(status == .exited(0) && out.contains("unchanged"), "\(out)")
+        (status, out) = try await gofer(["run", "start", "ok", "--wait"], env: host)
+        #expect(status == .exited(0) && out.contains("run 1 succeeded"), "\(out)")
+        (status, out) = try await gofer(["task", "logs", "ok", "1", "say"], env: host)
+        #expect(status == .exited(0) && out == "hello cli", "\(out)")
+        (status, out) = try await gofer(["run", "list", "ok"], env: host)
+        #expect(out.contains("RUN") && out.contains("succeeded"), "\(out)")
+        (status, out) = try await gofer(["pipeline", "get", "ok", "--json"], env: host)
+        #expect(status == .exited(0) && out.contains("\"latest_version\" : 1"), "\(out)")
+
+        try "id: bad\ntasks:\n  - { id: x, image: none, command: [\"sh\", \"-c\", \"exit 4\"] }\n".write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try await gofer(["pipeline", "apply", file], env: host)
+        (status, out) = try await gofer(["run", "start", "bad", "--wait"], env: host)
+        #expect(status == .exited(1), "scripts rely on a failed run exiting non-zero: \(out)")
+        #expect(out.contains("run 1 failed"), "\(out)")
+
+        (status, out) = try await gofer(["run", "get", "nope", "1"], env: host)
+        #expect(status == .exited(1) && out.contains("pipeline \"default/nope\" not found"), "\(out)")
+        (status, out) = try await gofer(["namespace", "create", "team-a"], env: host)
+        #expect(status == .exited(0))
+        (status, out) = try await gofer(["namespace", "set", "team-a"], env: host)
+        #expect(status == .exited(0))
+        (status, out) = try await gofer(["pipeline", "list"], env: host)
+        #expect(status == .exited(0) && !out.contains("ok "), "pipelines of team-a, which has none: \(out)")
+
+        try "id: broken\ntasks:\n  - { id: x, image: none, depends_on: [x] }\n".write(toFile: file, atomically: true, encoding: .utf8)
+        (status, out) = try await gofer(["pipeline", "apply", file, "-n", "default"], env: host)
+        #expect(status == .exited(1) && out.contains("depends on itself") && out.contains("line 3"), "\(out)")
+    }
+
+    @Test func anUnreachableServerIsExplained() async throws {
+        let (status, out) = try await gofer(["pipeline", "list", "--host", "127.0.0.1:9"])
+        #expect(status == .exited(1))
+        #expect(out.contains("cannot reach the Gofer server at 127.0.0.1:9"), "\(out)")
+    }
+
+    @Test func theExamplePipelineRunsOnDocker() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let h = try await ServerHarness(scheduler: "docker")
+        defer { Task { await h.stop() } }
+        let text = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("examples/hello.yaml"), encoding: .utf8)
+        _ = try await h.apply(text)
+        let (run, tasks) = try await h.runToEnd("hello")
+        #expect(run.state == .succeeded, "\(run) \(tasks)")
+        #expect(tasks.map(\.state) == [.succeeded, .succeeded, .succeeded, .succeeded])
+        #expect(h.log("hello", run: run.id, task: "greet") == "Hello from hello run 1\n")
+        #expect(h.log("hello", run: run.id, task: "inspect").contains("GREETING=hi there on Linux"))
+        // Engine times, not the time we looked.
+        for t in tasks { #expect(t.startedAt != nil && t.endedAt != nil && (t.endedAt ?? .distantPast) >= (t.startedAt ?? .distantFuture), "\(t.task) \(String(describing: t.startedAt?.timeIntervalSince1970)) \(String(describing: t.endedAt?.timeIntervalSince1970))") }
+        // Containers are removed after they finish.
+        let client = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
+        let left = try await client.send("GET", path: "/v1.41/containers/json?all=1&filters=" + ("{\"label\":[\"gofer.pipeline=hello\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+        #expect(left.text == "[]\n", "\(left.text)")
+    }
+
+    @Test func aMissingImageFailsTheTaskWithImageNotFound() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let h = try await ServerHarness(scheduler: "docker")
+        defer { Task { await h.stop() } }
+        _ = try await h.apply("id: noimg\ntasks:\n  - { id: a, image: does-not-exist.invalid/x:1, command: [\"true\"] }\n")
+        let (run, tasks) = try await h.runToEnd("noimg")
+        #expect(run.state == .failed)
+        #expect(tasks[0].reason?.kind == .imageNotFound, "\(tasks[0])")
+        #expect(tasks[0].reason?.message.contains("does-not-exist.invalid/x:1") == true)
+    }
+
+    @Test func theDemoBuiltInPipelineEqualsTheExampleFile() throws {
+        // `gofer demo` carries a copy of examples/hello.yaml so it works from any directory.
+        let file = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("examples/hello.yaml"), encoding: .utf8)
+        let source = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("Sources/Host/gofer/DemoCommand.swift"), encoding: .utf8)
+        guard let start = source.range(of: "static let builtInHello = #\"\"\"\n"), let end = source.range(of: "\"\"\"#", range: start.upperBound..<source.endIndex) else {
+            Issue.record("builtInHello not found")
+            return
+        }
+        let embedded = source[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : String($0) }.joined(separator: "\n")
+        #expect(embedded.trimmingCharacters(in: .whitespacesAndNewlines) == file.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
