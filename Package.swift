@@ -49,7 +49,7 @@ let package = Package(
             dependencies: ["GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/Host/gofer", swiftSettings: strict),
         .executableTarget(
-            name: "gofer-bench", dependencies: ["ExtensionSDK", "ExtensionClient"], path: "Sources/GoferBench",
+            name: "gofer-bench", dependencies: ["ExtensionSDK", "ExtensionClient", "GoferHost"], path: "Sources/GoferBench",
             swiftSettings: strict),
 
         // Extensions: each depends on ExtensionSDK only.

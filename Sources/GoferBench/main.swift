@@ -118,6 +118,15 @@ func protocolBenchmark(iterations: Int) async throws {
 }
 
 switch args.first {
+case "dag":
+    var rounds = 5
+    if let i = args.firstIndex(of: "--rounds"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 { rounds = n }
+    do {
+        try await DAGBenchmark(rounds: rounds).run()
+    } catch {
+        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        exit(1)
+    }
 case "protocol":
     var iterations = 5000
     if let i = args.firstIndex(of: "--iterations"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 { iterations = n }
@@ -128,6 +137,6 @@ case "protocol":
         exit(1)
     }
 default:
-    FileHandle.standardError.write(Data("usage: gofer-bench protocol [--iterations N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: gofer-bench protocol [--iterations N] | dag [--rounds N]\n".utf8))
     exit(2)
 }
