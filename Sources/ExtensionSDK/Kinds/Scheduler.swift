@@ -99,10 +99,10 @@ public struct JobSpec: Sendable, Codable, Hashable {
     /// Problems the JSON Schema cannot express (env names).
     func semanticProblems() -> [Diagnostic] {
         var out: [Diagnostic] = []
-        for key in env.keys.sorted() where key.isEmpty || key.contains("=") || key.contains("\0") {
+        for key in env.keys.sorted() where key.isEmpty || key.unicodeScalars.contains(where: { $0 == "=" || $0 == "\0" }) {
             out.append(Diagnostic(path: "/env/\(JSONSchema.escape(key))", message: "environment variable names cannot be empty or contain '=' or NUL"))
         }
-        for (key, value) in env.sorted(by: { $0.key < $1.key }) where value.contains("\0") {
+        for (key, value) in env.sorted(by: { $0.key < $1.key }) where value.unicodeScalars.contains("\0") {
             out.append(Diagnostic(path: "/env/\(JSONSchema.escape(key))", message: "environment variable values cannot contain NUL"))
         }
         return out

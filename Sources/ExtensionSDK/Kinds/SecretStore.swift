@@ -33,7 +33,7 @@ public enum SecretKey {
         var out: [Diagnostic] = []
         if key.isEmpty { out.append(Diagnostic(path: path, message: "must not be empty")) }
         if key.utf8.count > maxBytes { out.append(Diagnostic(path: path, message: "must be at most \(maxBytes) bytes")) }
-        if key.contains("\0") || key.contains("\n") || key.contains("\r") {
+        if key.unicodeScalars.contains(where: { $0 == "\0" || $0 == "\n" || $0 == "\r" }) {
             out.append(Diagnostic(path: path, message: "must not contain NUL, CR or LF"))
         }
         if key.hasPrefix("/") { out.append(Diagnostic(path: path, message: "must not start with '/'")) }

@@ -10,7 +10,7 @@ import Yams
 /// text the user wrote. The structure is checked with the same JSON Schema validator extensions
 /// use; meaning (cycles, dangling dependencies, durations) is checked after.
 public struct PipelineConfigLoader: Sendable {
-    public enum Format: String, Sendable, CaseIterable { case yaml, json }
+    public enum Format: String, Sendable, CaseIterable { case yaml, json, toml }
 
     /// Largest config accepted.
     public static let maxBytes = 1024 * 1024
@@ -23,9 +23,12 @@ public struct PipelineConfigLoader: Sendable {
         self.maxTaskTimeout = maxTaskTimeout
     }
 
-    /// Guesses the format from a file name (`.json` is JSON; anything else YAML, a JSON superset).
+    /// Guesses the format from a file name (`.json`, `.toml`; anything else YAML).
     public static func format(forFile name: String) -> Format {
-        name.lowercased().hasSuffix(".json") ? .json : .yaml
+        let lower = name.lowercased()
+        if lower.hasSuffix(".json") { return .json }
+        if lower.hasSuffix(".toml") { return .toml }
+        return .yaml
     }
 
     static let idPattern = "^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -82,6 +85,14 @@ public struct PipelineConfigLoader: Sendable {
                 let (line, column) = Self.lineColumn(of: error.offset, in: text)
                 throw ConfigError(problems: [ConfigProblem(file: file, line: line, column: column, path: "", message: "invalid JSON: \(error.reason)")])
             }
+        case .toml:
+            var reader = TOMLReader(text)
+            do {
+                value = try reader.read()
+            } catch {
+                throw ConfigError(problems: [ConfigProblem(file: file, line: error.line, column: error.column, path: "", message: "invalid TOML: \(error.message)")])
+            }
+            marks = reader.marks
         case .yaml:
             let node: Node?
             do {

@@ -79,9 +79,26 @@ public struct ServerSettings: Sendable, Equatable {
         }
     }
 
-    /// Loads a YAML config file.
+    /// Loads a config file: TOML when it ends in `.toml`, else YAML.
     public mutating func load(file path: String) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Problem(description: "cannot read config file \(path)") }
+        if path.lowercased().hasSuffix(".toml") {
+            var reader = TOMLReader(text)
+            let root: JSONValue
+            do { root = try reader.read() } catch { throw Problem(description: "\(path):\(error.line): invalid TOML: \(error.message)") }
+            for (key, value) in (root.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let line = reader.marks["/" + key].map { ":\($0.0)" } ?? ""
+                let text: String
+                switch value {
+                case .string(let s): text = s
+                case .int(let i): text = String(i)
+                case .bool(let b): text = String(b)
+                default: throw Problem(description: "\(path)\(line): \(key) must be a string or a number")
+                }
+                try set(key, text, source: "\(path)\(line)")
+            }
+            return
+        }
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch { throw Problem(description: "\(path): \(PipelineConfigLoader.yamlProblem(error, file: path).message)") }
         guard let mapping = node?.mapping else {
