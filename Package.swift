@@ -46,7 +46,11 @@ let package = Package(
             path: "Sources/Host/GoferHost", swiftSettings: strict),
         .executableTarget(
             name: "gofer",
-            dependencies: ["GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // Bundled extensions: built with `gofer` so `swift run gofer demo` finds them beside it.
+                "gofer-scheduler-docker", "gofer-scheduler-process",
+            ],
             path: "Sources/Host/gofer", swiftSettings: strict),
         .executableTarget(
             name: "gofer-bench", dependencies: ["ExtensionSDK", "ExtensionClient", "GoferHost"], path: "Sources/GoferBench",

@@ -33,6 +33,9 @@ struct ServiceCommand: AsyncParsableCommand {
                 Output.error("cannot start: \(error)")
                 throw ExitCode.failure
             }
+            if let health = try? await server.supervisor.call("health", timeout: .seconds(10)), health["status"]?.stringValue != "healthy" {
+                Output.error("warning: the \(settings.scheduler) scheduler is \(health["status"]?.stringValue ?? "unknown"): \(health["detail"]?.stringValue ?? ""); runs will fail until it is healthy")
+            }
             let port = try await server.startHTTP()
             print("gofer \(goferVersion) listening on \(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port) (data in \(settings.dataDir), scheduler \(settings.scheduler))")
             // Serve until SIGINT/SIGTERM.
