@@ -84,6 +84,40 @@ struct EndToEndTests {
         #expect(status == .exited(1) && out.contains("depends on itself") && out.contains("line 3"), "\(out)")
     }
 
+    @Test func theCLICancelsWatchesAndDeletes() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        let port = try await h.server.startHTTP()
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let file = h.dir.path + "/slow.yaml"
+        try "id: slow\ntasks:\n  - { id: wait, image: none, command: [\"sleep\", \"30\"] }\n  - { id: after, image: none, depends_on: [wait], command: [\"true\"] }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        _ = try await gofer(["pipeline", "apply", file], env: host)
+        var (status, out) = try await gofer(["run", "start", "slow"], env: host)
+        #expect(status == .exited(0) && out.contains("started run 1"), "\(out)")
+        try await Task.sleep(for: .milliseconds(500))
+        (status, out) = try await gofer(["task", "list", "slow", "1"], env: host)
+        #expect(out.contains("wait") && out.contains("running") && out.contains("waiting"), "\(out)")
+        async let watched = gofer(["run", "watch", "slow", "1"], env: host)
+        try await Task.sleep(for: .milliseconds(300))
+        (status, out) = try await gofer(["run", "cancel", "slow", "1", "--reason", "not needed"], env: host)
+        #expect(status == .exited(0), "\(out)")
+        let (watchStatus, watchOut) = try await watched
+        #expect(watchStatus == .exited(1), "watch exits non-zero for a run that did not succeed: \(watchOut)")
+        #expect(watchOut.contains("cancelled"), "\(watchOut)")
+        (status, out) = try await gofer(["task", "get", "slow", "1", "wait"], env: host)
+        #expect(out.contains("cancelled") && out.contains("not needed"), "\(out)")
+        (status, out) = try await gofer(["pipeline", "delete", "slow"], env: host)
+        #expect(status == .exited(0), "\(out)")
+        (status, out) = try await gofer(["pipeline", "get", "slow"], env: host)
+        #expect(status == .exited(1) && out.contains("not found"), "\(out)")
+        _ = try await gofer(["namespace", "create", "temp"], env: host)
+        (status, out) = try await gofer(["namespace", "delete", "temp"], env: host)
+        #expect(status == .exited(0), "\(out)")
+        (status, out) = try await gofer(["namespace", "delete", "default"], env: host)
+        #expect(status == .exited(1) && out.contains("cannot be deleted"), "\(out)")
+    }
+
     @Test func anUnreachableServerIsExplained() async throws {
         let (status, out) = try await gofer(["pipeline", "list", "--host", "127.0.0.1:9"])
         #expect(status == .exited(1))

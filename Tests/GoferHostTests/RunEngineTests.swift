@@ -158,4 +158,43 @@ struct RunEngineTests {
         let (run, _) = try await h.runToEnd("p")
         #expect(run.pipelineVersion == 2)
     }
+
+    @Test func theRunTimeoutStopsTheRunAndFailsIt() async throws {
+        let h = try await ServerHarness { $0.runTimeout = .seconds(1) }
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: endless
+            tasks:
+              - { id: forever, image: none, command: ["sleep", "60"] }
+              - { id: next, image: none, depends_on: [forever], command: ["true"] }
+            """)
+        let start = ContinuousClock.now
+        let (run, tasks) = try await h.runToEnd("endless")
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(run.state == .failed && run.reason?.kind == .runTimeout, "\(run)")
+        #expect(tasks.map(\.state) == [.cancelled, .cancelled], "\(tasks)")
+    }
+
+    @Test func cancellingOneTaskLetsItsDependentsFollowTheirConditions() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: partial
+            tasks:
+              - { id: slow, image: none, command: ["sleep", "30"] }
+              - { id: on-success, image: none, depends_on: { slow: success }, command: ["true"] }
+              - { id: on-failure, image: none, depends_on: { slow: failure }, command: ["true"] }
+            """)
+        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "partial", initiator: "test")
+        try await Task.sleep(for: .milliseconds(400))
+        try await h.server.engine.cancelTask(namespace: "default", pipeline: "partial", run: run.id, task: "slow", by: "bob")
+        let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "partial", run: run.id)
+        let tasks = Dictionary(uniqueKeysWithValues: try await h.server.store.tasks(namespace: "default", pipeline: "partial", run: run.id).map { ($0.task, $0) })
+        #expect(tasks["slow"]?.state == .cancelled)
+        #expect(tasks["on-success"]?.state == .skipped)
+        #expect(tasks["on-failure"]?.state == .succeeded)
+        #expect(done.state == .failed && done.reason?.message.contains("slow") == true, "\(done)")
+    }
 }
