@@ -23,7 +23,9 @@ enum CommonChecks {
                 throw CheckFailure("--describe must print exactly one JSON object on one line; got \(lines.count) line(s)")
             }
             var problems: [String] = []
-            for key in ["name", "kind", "version", "summary"] where manifest[key]?.stringValue == nil { problems.append("missing string \"\(key)\"") }
+            for key in ["name", "kind", "version", "summary"] where manifest[key]?.stringValue == nil {
+                problems.append("missing string \"\(key)\"")
+            }
             if manifest["kind"]?.stringValue != ctx.options.kind.rawValue {
                 problems.append("kind is \(manifest["kind"] ?? .null), expected \"\(ctx.options.kind.rawValue)\"")
             }
@@ -108,7 +110,9 @@ enum CommonChecks {
     // MARK: - versions
 
     static let versions: [Check] = [
-        Check(id: "version.unsupported-major", level: .must, title: "an unsupported protocol major is refused with -32000 listing both sides") { ctx in
+        Check(
+            id: "version.unsupported-major", level: .must, title: "an unsupported protocol major is refused with -32000 listing both sides"
+        ) { ctx in
             let session = try await ctx.open(initialize: false)
             defer { Task { await session.close() } }
             let params = ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["99.0"]).params
@@ -117,7 +121,8 @@ enum CommonChecks {
                 throw CheckFailure("error.data must carry \"supported\" and \"requested\"; got \(error.json)")
             }
         },
-        Check(id: "version.exit-after-mismatch", level: .should, title: "after refusing the version the extension exits with code 3") { ctx in
+        Check(id: "version.exit-after-mismatch", level: .should, title: "after refusing the version the extension exits with code 3") {
+            ctx in
             let session = try await ctx.open(initialize: false)
             defer { Task { await session.close() } }
             _ = try? await session.call("initialize", ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["99.0"]).params)
@@ -129,8 +134,10 @@ enum CommonChecks {
         Check(id: "version.minor-negotiation", level: .must, title: "a newer minor of a known major negotiates down") { ctx in
             let session = try await ctx.open(initialize: false)
             defer { Task { await session.close() } }
-            let result = try await session.call("initialize", ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["1.999"]).params)
-            guard let chosen = result["protocolVersion"]?.stringValue.flatMap(ProtocolVersion.init), chosen.major == 1, chosen.minor <= 999 else {
+            let result = try await session.call(
+                "initialize", ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["1.999"]).params)
+            guard let chosen = result["protocolVersion"]?.stringValue.flatMap(ProtocolVersion.init), chosen.major == 1, chosen.minor <= 999
+            else {
                 throw CheckFailure("offered 1.999, got protocolVersion \(result["protocolVersion"] ?? .null)")
             }
         },
@@ -161,7 +168,9 @@ enum CommonChecks {
     }
 
     static let framing: [Check] = [
-        framing("framing.truncated-json", "truncated JSON gets -32700 and the extension keeps serving", #"{"jsonrpc":"2.0","#, codes: [.parseError]),
+        framing(
+            "framing.truncated-json", "truncated JSON gets -32700 and the extension keeps serving", #"{"jsonrpc":"2.0","#,
+            codes: [.parseError]),
         framing("framing.not-an-object", "a non-object frame gets -32600", "42", codes: [.invalidRequest]),
         framing("framing.string-frame", "a string frame gets -32600", #""x""#, codes: [.invalidRequest]),
         framing("framing.null-frame", "a null frame gets -32600", "null", codes: [.invalidRequest]),
@@ -174,16 +183,22 @@ enum CommonChecks {
             "framing.missing-jsonrpc", "a frame without jsonrpc gets -32600", #"{"id":900002,"method":"$/ping"}"#, expectID: 900002,
             codes: [.invalidRequest]),
         framing("framing.id-object", "an object id gets -32600", #"{"jsonrpc":"2.0","id":{},"method":"$/ping"}"#, codes: [.invalidRequest]),
-        framing("framing.id-fraction", "a fractional id gets -32600", #"{"jsonrpc":"2.0","id":1.5,"method":"$/ping"}"#, codes: [.invalidRequest]),
+        framing(
+            "framing.id-fraction", "a fractional id gets -32600", #"{"jsonrpc":"2.0","id":1.5,"method":"$/ping"}"#, codes: [.invalidRequest]
+        ),
         framing("framing.id-bool", "a boolean id gets -32600", #"{"jsonrpc":"2.0","id":true,"method":"$/ping"}"#, codes: [.invalidRequest]),
-        framing("framing.id-negative", "a negative id gets -32600", #"{"jsonrpc":"2.0","id":-4,"method":"$/ping"}"#, codes: [.invalidRequest]),
+        framing(
+            "framing.id-negative", "a negative id gets -32600", #"{"jsonrpc":"2.0","id":-4,"method":"$/ping"}"#, codes: [.invalidRequest]),
         framing(
             "framing.params-array", "params as an array gets -32602", #"{"jsonrpc":"2.0","id":900003,"method":"health","params":[1]}"#,
             expectID: 900003, codes: [.invalidParams]),
         framing(
-            "framing.duplicate-keys", "duplicate keys are refused, not guessed", #"{"jsonrpc":"2.0","id":900004,"id":900005,"method":"$/ping"}"#,
+            "framing.duplicate-keys", "duplicate keys are refused, not guessed",
+            #"{"jsonrpc":"2.0","id":900004,"id":900005,"method":"$/ping"}"#,
             codes: [.parseError, .invalidRequest]),
-        framing("framing.number-overflow", "1e400 is refused without a crash", #"{"jsonrpc":"2.0","id":1e400,"method":"$/ping"}"#, codes: [.parseError, .invalidRequest]),
+        framing(
+            "framing.number-overflow", "1e400 is refused without a crash", #"{"jsonrpc":"2.0","id":1e400,"method":"$/ping"}"#,
+            codes: [.parseError, .invalidRequest]),
         framing(
             "framing.lone-surrogate", "a lone surrogate escape is refused", #"{"jsonrpc":"2.0","id":"\ud800","method":"$/ping"}"#,
             codes: [.parseError, .invalidRequest]),
@@ -204,11 +219,16 @@ enum CommonChecks {
         Check(id: "framing.deep-nesting", level: .must, title: "10,000-deep nesting is refused without a stack overflow") { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
-            let line = Array(#"{"jsonrpc":"2.0","id":900008,"method":"$/ping","params":{"x":"#.utf8) + [UInt8](repeating: 0x5B, count: 10_000)
+            let line =
+                Array(#"{"jsonrpc":"2.0","id":900008,"method":"$/ping","params":{"x":"#.utf8) + [UInt8](repeating: 0x5B, count: 10_000)
                 + [UInt8](repeating: 0x5D, count: 10_000) + Array("}}".utf8)
-            try await session.expectRawError(line, id: .null, codes: [.parseError, .invalidRequest, .invalidParams], what: "10,000-deep nesting")
+            try await session.expectRawError(
+                line, id: .null, codes: [.parseError, .invalidRequest, .invalidParams], what: "10,000-deep nesting")
         },
-        Check(id: "framing.oversized-frame", level: .must, title: "a frame over the size limit gets -32005 (or is dropped) and serving continues") { ctx in
+        Check(
+            id: "framing.oversized-frame", level: .must,
+            title: "a frame over the size limit gets -32005 (or is dropped) and serving continues"
+        ) { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             let limit = session.handshake?.raw["limits"]?["maxFrameBytes"]?.intValue ?? 4 * 1024 * 1024
@@ -226,8 +246,12 @@ enum CommonChecks {
             defer { Task { await session.close() } }
             let answer = try await session.sendRaw(
                 Array("\n\r\n{\"jsonrpc\":\"2.0\",\"id\":900010,\"method\":\"$/ping\"}\r\n".utf8), waitFor: { $0["id"] == 900010 })
-            guard let answer, answer["result"] == .emptyObject else { throw CheckFailure("a CRLF-terminated $/ping got \(answer ?? "no answer")") }
-            let errors = session.receivedFrames.compactMap { try? JSONParser().parse($0) }.filter { $0["id"] == .null && $0["error"] != nil }
+            guard let answer, answer["result"] == .emptyObject else {
+                throw CheckFailure("a CRLF-terminated $/ping got \(answer ?? "no answer")")
+            }
+            let errors = session.receivedFrames.compactMap { try? JSONParser().parse($0) }.filter {
+                $0["id"] == .null && $0["error"] != nil
+            }
             if !errors.isEmpty { throw CheckFailure("blank lines were answered with errors: \(errors[0])") }
         },
         Check(id: "framing.id-echoed-exactly", level: .must, title: "ids are echoed exactly (2^53-1, unicode strings)") { ctx in
@@ -238,7 +262,9 @@ enum CommonChecks {
                 id.write(to: &line)
                 line += Array(#","method":"$/ping"}"#.utf8) + [0x0A]
                 let answer = try await session.sendRaw(line, waitFor: { $0["id"] == id })
-                guard answer?["result"] == .emptyObject else { throw CheckFailure("$/ping with id \(id) got \(answer ?? "no answer with that id")") }
+                guard answer?["result"] == .emptyObject else {
+                    throw CheckFailure("$/ping with id \(id) got \(answer ?? "no answer with that id")")
+                }
             }
         },
     ]
@@ -283,7 +309,8 @@ enum CommonChecks {
     // MARK: - concurrency
 
     static let concurrency: [Check] = [
-        Check(id: "concurrency.parallel-requests", level: .must, title: "200 concurrent requests each get exactly one matching response") { ctx in
+        Check(id: "concurrency.parallel-requests", level: .must, title: "200 concurrent requests each get exactly one matching response") {
+            ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             let outcomes = await withTaskGroup(of: String?.self) { group in
@@ -322,7 +349,10 @@ enum CommonChecks {
     // MARK: - shutdown
 
     static let shutdown: [Check] = [
-        Check(id: "shutdown.graceful", level: .must, title: "shutdown is answered within its deadline, later requests get -32003, exit ends the process with 0") { ctx in
+        Check(
+            id: "shutdown.graceful", level: .must,
+            title: "shutdown is answered within its deadline, later requests get -32003, exit ends the process with 0"
+        ) { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             let start = ContinuousClock.now
@@ -376,7 +406,9 @@ enum CommonChecks {
             for (name, schema) in [("configSchema", shake.configSchema), ("paramsSchema", shake.paramsSchema)] {
                 if schema.json == .bool(true) { continue }
                 guard schema.json["type"] == "object" else { throw CheckFailure("\(name) must have \"type\": \"object\" at its root") }
-                if let props = schema.json["properties"], props.objectValue == nil { throw CheckFailure("\(name).properties must be an object") }
+                if let props = schema.json["properties"], props.objectValue == nil {
+                    throw CheckFailure("\(name).properties must be an object")
+                }
             }
         },
         Check(id: "config.sensitive-fields-write-only", level: .should, title: "fields that look secret are marked writeOnly") { ctx in
@@ -394,7 +426,10 @@ enum CommonChecks {
             }
             if !missing.isEmpty { throw CheckFailure("not marked writeOnly: \(missing.joined(separator: ", "))") }
         },
-        Check(id: "config.invalid-rejected", level: .must, title: "an unknown config field is refused with -32052 and a diagnostic at its path") { ctx in
+        Check(
+            id: "config.invalid-rejected", level: .must,
+            title: "an unknown config field is refused with -32052 and a diagnostic at its path"
+        ) { ctx in
             let session = try await ctx.open(initialize: false)
             defer { Task { await session.close() } }
             var admin = ctx.options.adminConfig
@@ -404,7 +439,8 @@ enum CommonChecks {
             if schema.json["additionalProperties"] != .bool(false) {
                 throw CheckSkipped("the config schema allows unknown fields (additionalProperties is not false)")
             }
-            let error = try await session.expectError("initialize", ctx.initializeOptions(admin: admin).params, [.invalidConfig, .invalidParams])
+            let error = try await session.expectError(
+                "initialize", ctx.initializeOptions(admin: admin).params, [.invalidConfig, .invalidParams])
             guard error.diagnostics.contains(where: { $0.path.hasSuffix("/zz_not_a_field") }) else {
                 throw CheckFailure("expected a diagnostic whose path ends in /zz_not_a_field; got \(error.diagnostics)")
             }
@@ -459,11 +495,15 @@ enum CommonChecks {
                     bad.append("[\(entry.check)] \(FrameValidator.snippet(entry.frame.bytes))")
                 }
             }
-            if !bad.isEmpty { throw CheckFailure("\(bad.count) stdout line(s) are not protocol frames, e.g.\n" + bad.prefix(3).joined(separator: "\n")) }
+            if !bad.isEmpty {
+                throw CheckFailure("\(bad.count) stdout line(s) are not protocol frames, e.g.\n" + bad.prefix(3).joined(separator: "\n"))
+            }
         },
         Check(id: "run.frames-match-schemas", level: .must, title: "every frame in both directions matches docs/protocol schemas") { ctx in
             let problems = FrameValidator().problems(in: ctx.journal)
-            if !problems.isEmpty { throw CheckFailure("\(problems.count) frame(s) do not match, e.g.\n" + problems.prefix(4).joined(separator: "\n")) }
+            if !problems.isEmpty {
+                throw CheckFailure("\(problems.count) frame(s) do not match, e.g.\n" + problems.prefix(4).joined(separator: "\n"))
+            }
         },
     ]
 }

@@ -140,10 +140,12 @@ public struct ConformanceReport: Sendable {
             return out
         }
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        xml += "<testsuite name=\"gofer-conformance.\(kind.rawValue)\" tests=\"\(results.count)\" failures=\"\(failedMust.count)\" skipped=\"\(skipped)\">\n"
+        xml +=
+            "<testsuite name=\"gofer-conformance.\(kind.rawValue)\" tests=\"\(results.count)\" failures=\"\(failedMust.count)\" skipped=\"\(skipped)\">\n"
         for r in results {
             let secs = Double(r.duration.components.seconds) + Double(r.duration.components.attoseconds) / 1e18
-            xml += "  <testcase classname=\"\(kind.rawValue).\(r.level.rawValue)\" name=\"\(esc(r.id))\" time=\"\(String(format: "%.3f", secs))\">\n"
+            xml +=
+                "  <testcase classname=\"\(kind.rawValue).\(r.level.rawValue)\" name=\"\(esc(r.id))\" time=\"\(String(format: "%.3f", secs))\">\n"
             switch r.outcome {
             case .passed: break
             case .skipped(let why): xml += "    <skipped message=\"\(esc(why))\"/>\n"
@@ -199,13 +201,15 @@ public enum ConformanceSuite {
                 && !options.skip.contains { check.id.hasPrefix($0) }
         }
         for check in checks where !check.id.hasPrefix("run.") {
-            let result = await runOne(check, CheckContext(options: options, journal: journal, checkID: check.id, canary: canary, manifest: manifest))
+            let result = await runOne(
+                check, CheckContext(options: options, journal: journal, checkID: check.id, canary: canary, manifest: manifest))
             progress?(result)
             results.append(result)
         }
         // Whole-run checks read what every session recorded.
         for check in checks where check.id.hasPrefix("run.") {
-            let result = await runOne(check, CheckContext(options: options, journal: journal, checkID: check.id, canary: canary, manifest: manifest))
+            let result = await runOne(
+                check, CheckContext(options: options, journal: journal, checkID: check.id, canary: canary, manifest: manifest))
             progress?(result)
             results.append(result)
         }
@@ -258,7 +262,8 @@ public enum ConformanceSuite {
     /// Runs the extension with extra arguments, collecting stdout, without the protocol.
     static func runToCompletion(_ launch: ExtensionLaunch, extraArguments: [String], timeout: Duration) throws -> Completed {
         let process = try ChildProcess.spawn(
-            launch.executable, arguments: launch.arguments + extraArguments, environment: launch.environment ?? ProcessInfo.processInfo.environment)
+            launch.executable, arguments: launch.arguments + extraArguments,
+            environment: launch.environment ?? ProcessInfo.processInfo.environment)
         process.closeStdin()
         let errThread = Thread { LineReader.readLoop(fd: process.stderrFD, maxLineBytes: 1 << 20) { _ in } }
         errThread.start()

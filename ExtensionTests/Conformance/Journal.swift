@@ -65,7 +65,9 @@ struct FrameValidator {
             guard let value = try? JSONParser().parse(bytes) else { continue }  // hygiene reports unparsable lines
             let envelopeProblems = envelope.validate(value)
             if !envelopeProblems.isEmpty {
-                out.append("[\(entry.check)] \(who) frame does not match the envelope schema: \(envelopeProblems.prefix(2).map(\.description).joined(separator: "; ")): \(Self.snippet(bytes))")
+                out.append(
+                    "[\(entry.check)] \(who) frame does not match the envelope schema: \(envelopeProblems.prefix(2).map(\.description).joined(separator: "; ")): \(Self.snippet(bytes))"
+                )
                 continue
             }
             guard let message = try? Frame.decode(value) else { continue }

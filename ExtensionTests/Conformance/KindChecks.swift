@@ -8,7 +8,9 @@ func honestAbsence(_ id: String, capability: String, method: String, params: JSO
     Check(id: id, level: .must, title: "\(method) without the \"\(capability)\" capability is refused cleanly", kinds: [kind]) { ctx in
         let session = try await ctx.open()
         defer { Task { await session.close() } }
-        if session.handshake?.capabilities[capability] != nil { throw CheckSkipped("\"\(capability)\" is advertised; its own checks apply") }
+        if session.handshake?.capabilities[capability] != nil {
+            throw CheckSkipped("\"\(capability)\" is advertised; its own checks apply")
+        }
         let start = ContinuousClock.now
         try await session.expectError(method, params, [.notSupported, .methodNotFound], "not advertised")
         if ContinuousClock.now - start > .seconds(1) { throw CheckFailure("the refusal took longer than 1 s") }
@@ -18,7 +20,8 @@ func honestAbsence(_ id: String, capability: String, method: String, params: JSO
 /// Checks for triggers.
 enum TriggerChecks {
     static let all: [Check] = [
-        Check(id: "trigger.validate-unknown-field", level: .must, title: "unknown settings are reported with their path", kinds: [.trigger]) { ctx in
+        Check(id: "trigger.validate-unknown-field", level: .must, title: "unknown settings are reported with their path", kinds: [.trigger])
+        { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             var params = ctx.options.params ?? .emptyObject
@@ -31,7 +34,8 @@ enum TriggerChecks {
                 throw CheckFailure("expected a diagnostic at /params/zz_unknown, got \(error.diagnostics)")
             }
         },
-        Check(id: "trigger.subscribe-requires-id", level: .must, title: "subscribe without subscriptionId gets -32602", kinds: [.trigger]) { ctx in
+        Check(id: "trigger.subscribe-requires-id", level: .must, title: "subscribe without subscriptionId gets -32602", kinds: [.trigger]) {
+            ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             try await session.expectError("trigger/subscribe", ["params": ctx.options.params ?? .emptyObject], [.invalidParams])
@@ -87,11 +91,13 @@ enum TriggerChecks {
 /// Checks for common tasks.
 enum TaskChecks {
     static let all: [Check] = [
-        Check(id: "task.run-streams-output", level: .must, title: "run streams output in order and ends with a status", kinds: [.task]) { ctx in
+        Check(id: "task.run-streams-output", level: .must, title: "run streams output in order and ends with a status", kinds: [.task]) {
+            ctx in
             guard let params = ctx.options.params else { throw CheckSkipped("no valid task params given (--config {\"params\": …})") }
             let session = try await ctx.open()
             defer { Task { await session.close() } }
-            let (chunks, result) = session.connection.requestStream("task/run", ["params": params, "variables": ["GOFER_RUN": "1"]], windowBytes: 4096)
+            let (chunks, result) = session.connection.requestStream(
+                "task/run", ["params": params, "variables": ["GOFER_RUN": "1"]], windowBytes: 4096)
             var seqs: [Int64] = []
             for await chunk in chunks { seqs.append(chunk.seq) }
             let value = try await result.value
@@ -99,7 +105,9 @@ enum TaskChecks {
                 throw CheckFailure("task/run result has no status: \(value)")
             }
             let unique = Array(Set(seqs)).sorted()
-            if unique != Array(0..<Int64(unique.count)) { throw CheckFailure("stream seq numbers are not 0,1,2,… without gaps: \(unique.prefix(10))") }
+            if unique != Array(0..<Int64(unique.count)) {
+                throw CheckFailure("stream seq numbers are not 0,1,2,… without gaps: \(unique.prefix(10))")
+            }
         },
         Check(id: "task.bad-params", level: .must, title: "invalid inputs get -32602 with the field path", kinds: [.task]) { ctx in
             let session = try await ctx.open()
@@ -117,7 +125,10 @@ enum SecretsChecks {
     static func prefix(_ ctx: CheckContext) -> String { "conformance/\(ctx.canary.suffix(12))/" }
 
     static let all: [Check] = [
-        Check(id: "secrets.round-trip", level: .must, title: "put then get returns the value; put again overwrites; delete removes", kinds: [.secrets]) { ctx in
+        Check(
+            id: "secrets.round-trip", level: .must, title: "put then get returns the value; put again overwrites; delete removes",
+            kinds: [.secrets]
+        ) { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             let key = prefix(ctx) + "round-trip"
@@ -151,11 +162,15 @@ enum SecretsChecks {
             guard got["value"]?.stringValue == value else { throw CheckFailure("the 1 MiB value did not come back intact") }
             _ = try await session.call("secrets/delete", ["key": .string(key)])
         },
-        Check(id: "secrets.list-names-only", level: .must, title: "list returns the names under a prefix and never values", kinds: [.secrets]) { ctx in
+        Check(
+            id: "secrets.list-names-only", level: .must, title: "list returns the names under a prefix and never values", kinds: [.secrets]
+        ) { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             let base = prefix(ctx) + "list/"
-            for name in ["b", "a"] { _ = try await session.call("secrets/put", ["key": .string(base + name), "value": .string(ctx.canary)]) }
+            for name in ["b", "a"] {
+                _ = try await session.call("secrets/put", ["key": .string(base + name), "value": .string(ctx.canary)])
+            }
             let listed = try await session.call("secrets/list", ["prefix": .string(base)])
             let keys = listed["keys"]?.arrayValue?.compactMap(\.stringValue) ?? []
             guard Set(keys) == [base + "a", base + "b"] else { throw CheckFailure("list returned \(keys), expected \(base)a and \(base)b") }
@@ -167,16 +182,23 @@ enum SecretsChecks {
             defer { Task { await session.close() } }
             try await session.expectError("secrets/get", ["key": .string(prefix(ctx) + "missing")], [.notFound])
         },
-        Check(id: "secrets.bad-keys", level: .must, title: "traversal, absolute, empty, NUL/newline and over-long keys get -32602", kinds: [.secrets]) { ctx in
+        Check(
+            id: "secrets.bad-keys", level: .must, title: "traversal, absolute, empty, NUL/newline and over-long keys get -32602",
+            kinds: [.secrets]
+        ) { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }
             for key in ["../../etc/passwd", "a/../b", "/abs", "", "a\u{0}b", "a\nb", String(repeating: "k", count: 1100)] {
-                try await session.expectError("secrets/put", ["key": .string(key), "value": "v"], [.invalidParams], "key \(key.prefix(20).debugDescription)")
-                try await session.expectError("secrets/get", ["key": .string(key)], [.invalidParams], "key \(key.prefix(20).debugDescription)")
+                try await session.expectError(
+                    "secrets/put", ["key": .string(key), "value": "v"], [.invalidParams], "key \(key.prefix(20).debugDescription)")
+                try await session.expectError(
+                    "secrets/get", ["key": .string(key)], [.invalidParams], "key \(key.prefix(20).debugDescription)")
             }
             try await session.expectError("secrets/put", ["key": .string(prefix(ctx) + "x")], [.invalidParams], "no value")
         },
-        Check(id: "secrets.canary-only-in-get", level: .must, title: "a secret value appears only in secrets/get results", kinds: [.secrets]) { ctx in
+        Check(
+            id: "secrets.canary-only-in-get", level: .must, title: "a secret value appears only in secrets/get results", kinds: [.secrets]
+        ) { ctx in
             let session = try await ctx.open()
             let key = prefix(ctx) + "canary"
             _ = try await session.call("secrets/put", ["key": .string(key), "value": .string(ctx.canary)])

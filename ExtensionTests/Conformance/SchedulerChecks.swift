@@ -30,7 +30,9 @@ enum SchedulerChecks {
     }
 
     static func cleanup(_ session: Session, _ ctx: CheckContext) async {
-        guard let listed = try? await session.call("scheduler/list", ["labels": ["gofer-conformance/run": .string(runLabel(ctx))]]) else { return }
+        guard let listed = try? await session.call("scheduler/list", ["labels": ["gofer-conformance/run": .string(runLabel(ctx))]]) else {
+            return
+        }
         for job in listed["jobs"]?.arrayValue ?? [] {
             guard let handle = job["handle"] else { continue }
             _ = try? await session.call("scheduler/stop", ["handle": handle, "graceMs": 500])
@@ -40,16 +42,23 @@ enum SchedulerChecks {
 
     static func start(_ session: Session, _ spec: JSONValue) async throws -> JSONValue {
         let result = try await session.call("scheduler/start", spec, timeout: .seconds(20))
-        guard let handle = result["handle"], handle.stringValue?.isEmpty == false else { throw CheckFailure("start returned no handle: \(result)") }
+        guard let handle = result["handle"], handle.stringValue?.isEmpty == false else {
+            throw CheckFailure("start returned no handle: \(result)")
+        }
         return handle
     }
 
     static let all: [Check] = [
-        Check(id: "scheduler.exit-code", level: .must, title: "wait reports the job's exit code and the engine's start/finish times", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.exit-code", level: .must, title: "wait reports the job's exit code and the engine's start/finish times",
+            kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "exit-code", "exit 3"))
                 let status = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(20))
-                guard status["state"] == "exited", status["exitCode"] == 3 else { throw CheckFailure("wait returned \(status), expected exited with exitCode 3") }
+                guard status["state"] == "exited", status["exitCode"] == 3 else {
+                    throw CheckFailure("wait returned \(status), expected exited with exitCode 3")
+                }
                 guard status["startedAt"]?.stringValue != nil, status["finishedAt"]?.stringValue != nil else {
                     throw CheckFailure("wait must report startedAt and finishedAt: \(status)")
                 }
@@ -59,46 +68,73 @@ enum SchedulerChecks {
         },
         Check(id: "scheduler.env-passed", level: .must, title: "env variables reach the job", kinds: [.scheduler]) { ctx in
             try await withScheduler(ctx) { session in
-                let handle = try await start(session, job(ctx, "env", "test \"$GOFER_CONF_VALUE\" = 'a b=c' && exit 0 || exit 9", env: ["GOFER_CONF_VALUE": "a b=c"]))
+                let handle = try await start(
+                    session, job(ctx, "env", "test \"$GOFER_CONF_VALUE\" = 'a b=c' && exit 0 || exit 9", env: ["GOFER_CONF_VALUE": "a b=c"])
+                )
                 let status = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(20))
-                guard status["exitCode"] == 0 else { throw CheckFailure("the job did not see its env variable (exit \(status["exitCode"] ?? .null))") }
+                guard status["exitCode"] == 0 else {
+                    throw CheckFailure("the job did not see its env variable (exit \(status["exitCode"] ?? .null))")
+                }
             }
         },
-        Check(id: "scheduler.logs-separate-fds", level: .must, title: "logs keep stdout and stderr apart, in order, with gap-free seq", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.logs-separate-fds", level: .must, title: "logs keep stdout and stderr apart, in order, with gap-free seq",
+            kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "logs", "echo out-1; echo err-1 >&2; echo out-2; exit 0"))
                 _ = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(20))
-                let (chunks, result) = session.connection.requestStream("scheduler/logs", ["handle": handle, "follow": false], timeout: .seconds(10))
+                let (chunks, result) = session.connection.requestStream(
+                    "scheduler/logs", ["handle": handle, "follow": false], timeout: .seconds(10))
                 var out = ""
                 var err = ""
                 var seqs: [Int64] = []
                 for await c in chunks {
                     seqs.append(c.seq)
-                    if c.fd == "stderr" { err += String(decoding: c.bytes, as: UTF8.self) } else { out += String(decoding: c.bytes, as: UTF8.self) }
+                    if c.fd == "stderr" {
+                        err += String(decoding: c.bytes, as: UTF8.self)
+                    } else {
+                        out += String(decoding: c.bytes, as: UTF8.self)
+                    }
                 }
                 _ = try await result.value
-                guard out == "out-1\nout-2\n" else { throw CheckFailure("stdout was \(out.debugDescription), expected \"out-1\\nout-2\\n\"") }
+                guard out == "out-1\nout-2\n" else {
+                    throw CheckFailure("stdout was \(out.debugDescription), expected \"out-1\\nout-2\\n\"")
+                }
                 guard err == "err-1\n" else { throw CheckFailure("stderr was \(err.debugDescription), expected \"err-1\\n\"") }
                 let unique = Array(Set(seqs)).sorted()
                 if unique != Array(0..<Int64(unique.count)) { throw CheckFailure("seq numbers have gaps: \(unique)") }
             }
         },
-        Check(id: "scheduler.logs-follow", level: .must, title: "following logs delivers output live and ends when the job exits", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.logs-follow", level: .must, title: "following logs delivers output live and ends when the job exits",
+            kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "follow", "echo first; sleep 1; echo second"))
-                let (chunks, result) = session.connection.requestStream("scheduler/logs", ["handle": handle, "follow": true], timeout: .seconds(20))
+                let (chunks, result) = session.connection.requestStream(
+                    "scheduler/logs", ["handle": handle, "follow": true], timeout: .seconds(20))
                 var text = ""
                 for await c in chunks { text += String(decoding: c.bytes, as: UTF8.self) }
                 _ = try await result.value
                 guard text == "first\nsecond\n" else { throw CheckFailure("followed logs were \(text.debugDescription)") }
             }
         },
-        Check(id: "scheduler.flow-control", level: .must, title: "a 2 MiB log through a 16 KiB window arrives whole while pings are answered", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.flow-control", level: .must, title: "a 2 MiB log through a 16 KiB window arrives whole while pings are answered",
+            kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 // 2 MiB of 64-byte lines.
-                let handle = try await start(session, job(ctx, "flow", "i=0; while [ $i -lt 32768 ]; do echo 0123456789012345678901234567890123456789012345678901234567890; i=$((i+1)); done"))
+                let handle = try await start(
+                    session,
+                    job(
+                        ctx, "flow",
+                        "i=0; while [ $i -lt 32768 ]; do echo 0123456789012345678901234567890123456789012345678901234567890; i=$((i+1)); done"
+                    ))
                 _ = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(30))
-                let (chunks, result) = session.connection.requestStream("scheduler/logs", ["handle": handle, "follow": false], windowBytes: 16384, timeout: .seconds(30))
+                let (chunks, result) = session.connection.requestStream(
+                    "scheduler/logs", ["handle": handle, "follow": false], windowBytes: 16384, timeout: .seconds(30))
                 var total = 0
                 var count = 0
                 var worstPing = Duration.zero
@@ -117,13 +153,18 @@ enum SchedulerChecks {
                 if worstPing > .seconds(1) { throw CheckFailure("a ping took \(worstPing) during streaming") }
             }
         },
-        Check(id: "scheduler.idempotent-start", level: .must, title: "starting the same task execution twice starts one job", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.idempotent-start", level: .must, title: "starting the same task execution twice starts one job",
+            kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 let spec = job(ctx, "idempotent", "sleep 2")
                 let a = try await start(session, spec)
                 let b = try await start(session, spec)
                 guard a == b else { throw CheckFailure("two starts returned different handles: \(a) and \(b)") }
-                let listed = try await session.call("scheduler/list", ["labels": ["gofer-conformance/check": "idempotent", "gofer-conformance/run": .string(runLabel(ctx))]])
+                let listed = try await session.call(
+                    "scheduler/list",
+                    ["labels": ["gofer-conformance/check": "idempotent", "gofer-conformance/run": .string(runLabel(ctx))]])
                 let n = listed["jobs"]?.arrayValue?.count ?? 0
                 guard n == 1 else { throw CheckFailure("list shows \(n) jobs for one task execution") }
             }
@@ -141,7 +182,10 @@ enum SchedulerChecks {
                 _ = try await session.call("scheduler/stop", ["handle": handle, "graceMs": 100])  // stopping again succeeds
             }
         },
-        Check(id: "scheduler.invalid-spec", level: .must, title: "invalid job specs get -32602 with the field path and create nothing", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.invalid-spec", level: .must, title: "invalid job specs get -32602 with the field path and create nothing",
+            kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 let base = job(ctx, "invalid", "true")
                 let cases: [(String, JSONValue, String)] = [
@@ -160,7 +204,10 @@ enum SchedulerChecks {
                 if let jobs = listed["jobs"]?.arrayValue, !jobs.isEmpty { throw CheckFailure("invalid specs created \(jobs.count) job(s)") }
             }
         },
-        Check(id: "scheduler.not-found", level: .must, title: "unknown handles get -32053; stop and remove of unknown handles succeed", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.not-found", level: .must, title: "unknown handles get -32053; stop and remove of unknown handles succeed",
+            kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 try await session.expectError("scheduler/inspect", ["handle": .string("no-such-job-\(runLabel(ctx))")], [.notFound])
                 try await session.expectError("scheduler/wait", ["handle": .string("no-such-job-\(runLabel(ctx))")], [.notFound])
@@ -168,19 +215,26 @@ enum SchedulerChecks {
                 _ = try await session.call("scheduler/remove", ["handle": .string("no-such-job-\(runLabel(ctx))")])
             }
         },
-        Check(id: "scheduler.cancel-wait", level: .must, title: "cancelling a wait answers it exactly once with -32050", kinds: [.scheduler]) { ctx in
+        Check(
+            id: "scheduler.cancel-wait", level: .must, title: "cancelling a wait answers it exactly once with -32050", kinds: [.scheduler]
+        ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "cancel", "sleep 20"))
                 let id = session.nextRawID()
-                var line = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + Array(String(id).utf8) + Array(#","method":"scheduler/wait","params":{"handle":"#.utf8)
+                var line =
+                    Array(#"{"jsonrpc":"2.0","id":"#.utf8) + Array(String(id).utf8)
+                    + Array(#","method":"scheduler/wait","params":{"handle":"#.utf8)
                 handle.write(to: &line)
                 line += Array("}}\n".utf8)
                 session.connection.sendRaw(line)
                 try await Task.sleep(for: .milliseconds(300))
                 let answer = try await session.sendRaw(
-                    Array(#"{"jsonrpc":"2.0","method":"$/cancel","params":{"id":\#(id)}}"#.utf8) + [0x0A], waitFor: { $0["id"] == .int(id) })
+                    Array(#"{"jsonrpc":"2.0","method":"$/cancel","params":{"id":\#(id)}}"#.utf8) + [0x0A], waitFor: { $0["id"] == .int(id) }
+                )
                 guard let answer else { throw CheckFailure("no response to the cancelled wait within 5 s") }
-                guard answer["error"]?["code"] == .int(Int64(ErrorCode.cancelled.rawValue)) else { throw CheckFailure("cancelled wait answered \(answer)") }
+                guard answer["error"]?["code"] == .int(Int64(ErrorCode.cancelled.rawValue)) else {
+                    throw CheckFailure("cancelled wait answered \(answer)")
+                }
                 try await Task.sleep(for: .milliseconds(300))
                 let responses = session.receivedFrames.compactMap { try? JSONParser().parse($0) }.filter { $0["id"] == .int(id) }
                 if responses.count != 1 { throw CheckFailure("the cancelled request got \(responses.count) responses") }
@@ -191,22 +245,29 @@ enum SchedulerChecks {
                 let handle = try await start(session, job(ctx, "deadline", "sleep 20"))
                 let start = ContinuousClock.now
                 do {
-                    let r = try await session.connection.request("scheduler/wait", ["handle": handle], timeout: .milliseconds(300), cancelGrace: .seconds(3))
+                    let r = try await session.connection.request(
+                        "scheduler/wait", ["handle": handle], timeout: .milliseconds(300), cancelGrace: .seconds(3))
                     throw CheckFailure("wait with timeoutMs 300 returned \(r)")
                 } catch let error as ProtocolError {
-                    guard error.code == .deadlineExceeded || error.code == .cancelled else { throw CheckFailure("expected -32051, got \(error)") }
+                    guard error.code == .deadlineExceeded || error.code == .cancelled else {
+                        throw CheckFailure("expected -32051, got \(error)")
+                    }
                     if error.code == .cancelled { throw CheckFailure("expected -32051 (deadline), got -32050 (cancelled)") }
                 } catch let failure as ExtensionFailure {
                     throw CheckFailure("no answer after the deadline: \(failure)")
                 }
-                if ContinuousClock.now - start > .seconds(3) { throw CheckFailure("the deadline error came after \(ContinuousClock.now - start)") }
+                if ContinuousClock.now - start > .seconds(3) {
+                    throw CheckFailure("the deadline error came after \(ContinuousClock.now - start)")
+                }
             }
         },
-        Check(id: "scheduler.list-by-label", level: .must, title: "list by label returns exactly the matching jobs", kinds: [.scheduler]) { ctx in
+        Check(id: "scheduler.list-by-label", level: .must, title: "list by label returns exactly the matching jobs", kinds: [.scheduler]) {
+            ctx in
             try await withScheduler(ctx) { session in
                 _ = try await start(session, job(ctx, "list-a", "true"))
                 _ = try await start(session, job(ctx, "list-b", "true"))
-                let listed = try await session.call("scheduler/list", ["labels": ["gofer-conformance/check": "list-a", "gofer-conformance/run": .string(runLabel(ctx))]])
+                let listed = try await session.call(
+                    "scheduler/list", ["labels": ["gofer-conformance/check": "list-a", "gofer-conformance/run": .string(runLabel(ctx))]])
                 let jobs = listed["jobs"]?.arrayValue ?? []
                 guard jobs.count == 1, jobs[0]["labels"]?["gofer-conformance/check"] == "list-a" else {
                     throw CheckFailure("list by label returned \(jobs.count) job(s): \(listed)")

@@ -99,13 +99,19 @@ final class Session: Sendable {
 
     /// Calls a method that must fail with one of `codes`; returns the error.
     @discardableResult
-    func expectError(_ method: String, _ params: JSONValue = .emptyObject, _ codes: [ErrorCode], _ why: String = "") async throws -> ProtocolError {
+    func expectError(_ method: String, _ params: JSONValue = .emptyObject, _ codes: [ErrorCode], _ why: String = "") async throws
+        -> ProtocolError
+    {
         do {
             let result = try await call(method, params)
-            throw CheckFailure("\(method) should fail with \(codes.map(\.description).joined(separator: " or "))\(why.isEmpty ? "" : " (\(why))") but succeeded: \(result)")
+            throw CheckFailure(
+                "\(method) should fail with \(codes.map(\.description).joined(separator: " or "))\(why.isEmpty ? "" : " (\(why))") but succeeded: \(result)"
+            )
         } catch let error as ProtocolError {
             guard codes.contains(error.code) else {
-                throw CheckFailure("\(method)\(why.isEmpty ? "" : " (\(why))"): expected error \(codes.map(\.description).joined(separator: " or ")), got \(error.code): \(error.message)")
+                throw CheckFailure(
+                    "\(method)\(why.isEmpty ? "" : " (\(why))"): expected error \(codes.map(\.description).joined(separator: " or ")), got \(error.code): \(error.message)"
+                )
             }
             return error
         }
@@ -131,7 +137,9 @@ final class Session: Sendable {
 
     /// Sends raw bytes, then waits for the first frame from the extension that arrives after them
     /// and satisfies `match`.
-    func sendRaw(_ bytes: [UInt8], waitFor match: @escaping @Sendable (JSONValue) -> Bool, timeout: Duration = .seconds(5)) async throws -> JSONValue? {
+    func sendRaw(_ bytes: [UInt8], waitFor match: @escaping @Sendable (JSONValue) -> Bool, timeout: Duration = .seconds(5)) async throws
+        -> JSONValue?
+    {
         let before = context.journal.frames(session: id).count
         connection.sendRaw(bytes)
         let deadline = ContinuousClock.now + timeout
@@ -156,7 +164,9 @@ final class Session: Sendable {
         }
         let code = Int(answer["error"]?["code"]?.intValue ?? 0)
         guard codes.map(\.rawValue).contains(code) else {
-            throw CheckFailure("\(what): expected error \(codes.map(\.description).joined(separator: " or ")), got \(code): \(answer["error"]?["message"] ?? .null)")
+            throw CheckFailure(
+                "\(what): expected error \(codes.map(\.description).joined(separator: " or ")), got \(code): \(answer["error"]?["message"] ?? .null)"
+            )
         }
         try await assertAlive(what)
     }

@@ -99,7 +99,9 @@ func parse(_ args: [String], command: [String]) -> Invocation {
     var resolved = command[0]
     if !resolved.contains("/") {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        if let hit = path.split(separator: ":").map({ "\($0)/\(resolved)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+        if let hit = path.split(separator: ":").map({ "\($0)/\(resolved)" }).first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }) {
             resolved = hit
         }
     }

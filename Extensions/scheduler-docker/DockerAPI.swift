@@ -32,7 +32,8 @@ final class DockerAPI: Sendable {
         guard response.status == 200, let json = try? JSONParser().parse(response.body), let api = json["ApiVersion"]?.stringValue,
             let v = ProtocolVersion(api)
         else {
-            throw ProtocolError(.unavailable, "unexpected answer from Docker /version: HTTP \(response.status)", reason: "docker.unreachable")
+            throw ProtocolError(
+                .unavailable, "unexpected answer from Docker /version: HTTP \(response.status)", reason: "docker.unreachable")
         }
         guard v >= Self.minimumVersion else {
             throw ProtocolError(
@@ -98,14 +99,17 @@ final class DockerAPI: Sendable {
             headers["X-Registry-Auth"] = Data(json.serialized()).base64EncodedString()
                 .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
         }
-        let r = try await call("POST", "/images/create?fromImage=\(Self.escape(name))&tag=\(Self.escape(tag))", headers: headers, timeout: .seconds(600))
+        let r = try await call(
+            "POST", "/images/create?fromImage=\(Self.escape(name))&tag=\(Self.escape(tag))", headers: headers, timeout: .seconds(600))
         guard r.status == 200 else {
             let msg = Self.message(r)
             let code: ErrorCode = r.status == 404 ? .notFound : (r.status == 401 || r.status == 403 ? .permissionDenied : .notFound)
             throw ProtocolError(code, "cannot pull image \(image): \(msg)", reason: "docker.image_not_found")
         }
         for line in r.body.split(separator: 0x0A) {
-            if let json = try? JSONParser().parse(Array(line)), let error = json["error"]?.stringValue ?? json["errorDetail"]?["message"]?.stringValue {
+            if let json = try? JSONParser().parse(Array(line)),
+                let error = json["error"]?.stringValue ?? json["errorDetail"]?["message"]?.stringValue
+            {
                 throw ProtocolError(.notFound, "cannot pull image \(image): \(error)", reason: "docker.image_not_found")
             }
         }
@@ -130,7 +134,8 @@ final class DockerAPI: Sendable {
         let r = try await call("POST", "/containers/\(id)/start")
         guard r.status == 204 || r.status == 304 else {
             throw ProtocolError(
-                r.status == 404 ? .notFound : .unavailable, "Docker start failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.start_failed")
+                r.status == 404 ? .notFound : .unavailable, "Docker start failed: HTTP \(r.status) \(Self.message(r))",
+                reason: "docker.start_failed")
         }
     }
 
@@ -156,15 +161,19 @@ final class DockerAPI: Sendable {
             return t
         }
         return JobStatus(
-            handle: json["Id"]?.stringValue ?? id, state: mapped, exitCode: mapped == .exited ? state["ExitCode"]?.intValue.map { Int($0) } : nil,
-            oomKilled: state["OOMKilled"]?.boolValue ?? false, startedAt: time("StartedAt"), finishedAt: mapped == .exited ? time("FinishedAt") : nil,
+            handle: json["Id"]?.stringValue ?? id, state: mapped,
+            exitCode: mapped == .exited ? state["ExitCode"]?.intValue.map { Int($0) } : nil,
+            oomKilled: state["OOMKilled"]?.boolValue ?? false, startedAt: time("StartedAt"),
+            finishedAt: mapped == .exited ? time("FinishedAt") : nil,
             labels: labels)
     }
 
     func wait(_ id: String) async throws {
         let r = try await call("POST", "/containers/\(Self.escape(id))/wait", timeout: .seconds(365 * 24 * 3600))
         if r.status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
-        guard r.status == 200 else { throw ProtocolError(.unavailable, "Docker wait failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error") }
+        guard r.status == 200 else {
+            throw ProtocolError(.unavailable, "Docker wait failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error")
+        }
     }
 
     func stop(_ id: String, grace: Duration) async throws {
@@ -218,7 +227,9 @@ final class DockerAPI: Sendable {
                 pending += bytes
                 var offset = 0
                 while pending.count - offset >= 8 {
-                    let size = Int(pending[offset + 4]) << 24 | Int(pending[offset + 5]) << 16 | Int(pending[offset + 6]) << 8 | Int(pending[offset + 7])
+                    let size =
+                        Int(pending[offset + 4]) << 24 | Int(pending[offset + 5]) << 16 | Int(pending[offset + 6]) << 8
+                        | Int(pending[offset + 7])
                     guard pending.count - offset >= 8 + size else { break }
                     let fd = pending[offset] == 2 ? "stderr" : "stdout"
                     if fd != batchFD || batch.count + size > 64 * 1024 { try await flush() }

@@ -75,7 +75,9 @@ struct DockerScheduler: Scheduler {
             id = try await docker.create(name: String(name.prefix(200)), body: body)
         } catch let error as ProtocolError where error.code == .conflict {
             // Created concurrently under the same name: use that one.
-            if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first { return existing.handle }
+            if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
+                return existing.handle
+            }
             throw error
         }
         try await docker.start(id)
@@ -86,7 +88,8 @@ struct DockerScheduler: Scheduler {
         let present = try await docker.imageExists(image)
         if present && pullPolicy != "always" { return }
         if !present && pullPolicy == "never" {
-            throw ProtocolError(.notFound, "image \(image) is not present and the pull policy is \"never\"", reason: "docker.image_not_found")
+            throw ProtocolError(
+                .notFound, "image \(image) is not present and the pull policy is \"never\"", reason: "docker.image_not_found")
         }
         try await docker.pull(image, auth: auth)
     }

@@ -41,7 +41,8 @@ struct ProcessScheduler: Scheduler {
                 throw ProtocolError(.notFound, "cannot run \(executable): \(error)", reason: "process.spawn_failed")
             }
             process.closeStdin()
-            return Job(handle: "proc-\(process.pid)-\(UInt32.random(in: 0...UInt32.max))", spec: spec, process: process, maxLogBytes: maxLogBytes)
+            return Job(
+                handle: "proc-\(process.pid)-\(UInt32.random(in: 0...UInt32.max))", spec: spec, process: process, maxLogBytes: maxLogBytes)
         }
     }
 

@@ -56,7 +56,8 @@ struct IntervalTrigger: Trigger {
             try await Task.sleep(for: every)
             count += 1
             try await subscription.emit(
-                eventID: "\(subscription.id)/\(count)", cursor: String(count), variables: ["GOFER_TRIGGER_INTERVAL": subscription.params.every])
+                eventID: "\(subscription.id)/\(count)", cursor: String(count),
+                variables: ["GOFER_TRIGGER_INTERVAL": subscription.params.every])
         }
     }
 }

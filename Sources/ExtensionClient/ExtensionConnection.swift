@@ -68,8 +68,10 @@ public struct InitializeOptions: Sendable {
     public var timeout: Duration
 
     public init(
-        kind: ExtensionKind?, protocolVersions: [String] = ProtocolVersion.supported.map(\.description), adminConfig: JSONValue = .emptyObject,
-        systemConfig: JSONValue = .emptyObject, stateDirectory: String? = nil, temporaryDirectory: String? = nil, hostVersion: String = "0.1.0",
+        kind: ExtensionKind?, protocolVersions: [String] = ProtocolVersion.supported.map(\.description),
+        adminConfig: JSONValue = .emptyObject,
+        systemConfig: JSONValue = .emptyObject, stateDirectory: String? = nil, temporaryDirectory: String? = nil,
+        hostVersion: String = "0.1.0",
         maxConcurrentRequests: Int = 64, cancelGrace: Duration = .seconds(5), timeout: Duration = .seconds(10)
     ) {
         self.kind = kind
@@ -89,8 +91,14 @@ public struct InitializeOptions: Sendable {
             "protocolVersions": .array(protocolVersions.map(JSONValue.string)),
             "host": ["name": "gofer", "version": .string(hostVersion)],
             "config": ["system": systemConfig, "admin": adminConfig],
-            "limits": ["maxFrameBytes": .int(Int64(ExtensionConnection.maxFrameBytes)), "maxConcurrentRequests": .int(Int64(maxConcurrentRequests))],
-            "timeouts": ["cancelGraceMs": .int(Int64(cancelGrace.components.seconds * 1000 + cancelGrace.components.attoseconds / 1_000_000_000_000_000))],
+            "limits": [
+                "maxFrameBytes": .int(Int64(ExtensionConnection.maxFrameBytes)),
+                "maxConcurrentRequests": .int(Int64(maxConcurrentRequests)),
+            ],
+            "timeouts": [
+                "cancelGraceMs": .int(
+                    Int64(cancelGrace.components.seconds * 1000 + cancelGrace.components.attoseconds / 1_000_000_000_000_000))
+            ],
             "processId": .int(Int64(getpid())),
         ]
         if let kind { p["kind"] = .string(kind.rawValue) }
@@ -252,7 +260,9 @@ public final class ExtensionConnection: Sendable {
                 self.abandon(id)
                 throw ExtensionFailure(
                     kind: .timedOut,
-                    message: "\(method) got no answer within \(DurationText.format(timeout)) (+\(DurationText.format(cancelGrace)) after cancel)")
+                    message:
+                        "\(method) got no answer within \(DurationText.format(timeout)) (+\(DurationText.format(cancelGrace)) after cancel)"
+                )
             }
             throw CancellationError()
         }
@@ -336,10 +346,14 @@ public final class ExtensionConnection: Sendable {
         guard let versionText = result["protocolVersion"]?.stringValue, let version = ProtocolVersion(versionText) else {
             throw violation("\"protocolVersion\" must be a \"MAJOR.MINOR\" string")
         }
-        guard options.protocolVersions.contains(versionText) || options.protocolVersions.compactMap(ProtocolVersion.init).contains(where: {
-            $0.major == version.major && $0.minor >= version.minor
-        }) else {
-            throw violation("it chose protocol \(versionText), which the host did not offer (\(options.protocolVersions.joined(separator: ", ")))")
+        guard
+            options.protocolVersions.contains(versionText)
+                || options.protocolVersions.compactMap(ProtocolVersion.init).contains(where: {
+                    $0.major == version.major && $0.minor >= version.minor
+                })
+        else {
+            throw violation(
+                "it chose protocol \(versionText), which the host did not offer (\(options.protocolVersions.joined(separator: ", ")))")
         }
         guard let ext = result["extension"], let name = ext["name"]?.stringValue, let kindText = ext["kind"]?.stringValue,
             let kind = ExtensionKind(rawValue: kindText), let version = ext["version"]?.stringValue
@@ -351,7 +365,8 @@ public final class ExtensionConnection: Sendable {
         return Handshake(
             protocolVersion: ProtocolVersion(versionText) ?? ProtocolVersion(1, 0), name: name, kind: kind, version: version,
             summary: ext["summary"]?.stringValue ?? "", capabilities: result["capabilities"]?.objectValue ?? [:],
-            configSchema: JSONSchema(result["configSchema"] ?? .bool(true)), paramsSchema: JSONSchema(result["paramsSchema"] ?? .bool(true)),
+            configSchema: JSONSchema(result["configSchema"] ?? .bool(true)),
+            paramsSchema: JSONSchema(result["paramsSchema"] ?? .bool(true)),
             raw: result)
     }
 
@@ -360,7 +375,8 @@ public final class ExtensionConnection: Sendable {
     @discardableResult
     public func shutdown(deadline: Duration = .seconds(10), killGrace: Duration = .seconds(2)) async -> TerminationStatus {
         if process.exitStatus == nil {
-            _ = try? await request("shutdown", ["deadlineMs": .int(Self.milliseconds(deadline))], timeout: deadline, cancelGrace: .milliseconds(500))
+            _ = try? await request(
+                "shutdown", ["deadlineMs": .int(Self.milliseconds(deadline))], timeout: deadline, cancelGrace: .milliseconds(500))
             notify("exit")
             process.closeStdin()
             if let status = await process.waitForExit(timeout: .seconds(2)) {

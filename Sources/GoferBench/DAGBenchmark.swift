@@ -46,8 +46,14 @@ struct DAGBenchmark {
         let gm = median(gofer)
         let sm = median(shell)
         print("gofer-bench dag: 10 busybox tasks in waves 4-4-2, \(rounds) rounds each, alternating, after one warm-up")
-        print(String(format: "  shell script (docker run, same parallelism)  median %.2f s   runs %@", sm, shell.map { String(format: "%.2f", $0) }.joined(separator: " ")))
-        print(String(format: "  gofer (engine + Docker extension)            median %.2f s   runs %@", gm, gofer.map { String(format: "%.2f", $0) }.joined(separator: " ")))
+        print(
+            String(
+                format: "  shell script (docker run, same parallelism)  median %.2f s   runs %@", sm,
+                shell.map { String(format: "%.2f", $0) }.joined(separator: " ")))
+        print(
+            String(
+                format: "  gofer (engine + Docker extension)            median %.2f s   runs %@", gm,
+                gofer.map { String(format: "%.2f", $0) }.joined(separator: " ")))
         print(String(format: "  ratio gofer / script: %.2f× (goal ≤ 1.10×)", gm / sm))
     }
 
@@ -60,7 +66,9 @@ struct DAGBenchmark {
         let start = ContinuousClock.now
         let run = try await server.engine.startRun(namespace: "default", pipeline: "bench-dag", initiator: "bench")
         let done = try await server.engine.waitForRun(namespace: "default", pipeline: "bench-dag", run: run.id)
-        guard done.state == .succeeded else { throw ServerError("benchmark run \(run.id) \(done.state.rawValue): \(done.reason?.message ?? "")") }
+        guard done.state == .succeeded else {
+            throw ServerError("benchmark run \(run.id) \(done.state.rawValue): \(done.reason?.message ?? "")")
+        }
         return seconds(ContinuousClock.now - start)
     }
 

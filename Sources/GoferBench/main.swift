@@ -104,7 +104,8 @@ func protocolBenchmark(iterations: Int) async throws {
     let ping = try await protocolRoundTrips(connection, method: "$/ping", iterations)
     print(
         String(
-            format: "  protocol $/ping round trip          p50 %7.1f µs   p99 %7.1f µs   ratio p50 %.2f× raw (target ≤ 2×)", percentile(ping, 0.5),
+            format: "  protocol $/ping round trip          p50 %7.1f µs   p99 %7.1f µs   ratio p50 %.2f× raw (target ≤ 2×)",
+            percentile(ping, 0.5),
             percentile(ping, 0.99), percentile(ping, 0.5) / p50raw))
     let health = try await protocolRoundTrips(connection, method: "health", iterations)
     print(

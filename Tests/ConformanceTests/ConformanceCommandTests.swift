@@ -34,7 +34,8 @@ struct ConformanceCommandTests {
 
     @Test func failingExtensionExitsOne() throws {
         let (status, output) = try run([
-            "--kind", "secrets", "--quiet", "--only", "run.,secrets.round", "--", BuiltProducts.path("gofer-fixture-broken"), "--faults", "junk-stdout",
+            "--kind", "secrets", "--quiet", "--only", "run.,secrets.round", "--", BuiltProducts.path("gofer-fixture-broken"), "--faults",
+            "junk-stdout",
             "--", BuiltProducts.path("gofer-secrets-memory"),
         ])
         #expect(status == .exited(1), "\(output)")

@@ -17,10 +17,13 @@ struct DockerSchedulerConformsTests {
     @Test func anUnreachableDaemonIsReportedClearly() async throws {
         let connection = try ExtensionConnection.spawn(ExtensionLaunch(executable: BuiltProducts.path("gofer-scheduler-docker")))
         defer { connection.kill() }
-        _ = try await connection.initialize(InitializeOptions(kind: .scheduler, adminConfig: ["endpoint": "unix:///nonexistent/docker.sock"]))
+        _ = try await connection.initialize(
+            InitializeOptions(kind: .scheduler, adminConfig: ["endpoint": "unix:///nonexistent/docker.sock"]))
         let health = try await connection.request("health", timeout: .seconds(10))
         #expect(health["status"] == "unhealthy")
-        #expect(health["detail"]?.stringValue?.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock") == true, "\(health)")
+        #expect(
+            health["detail"]?.stringValue?.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock") == true,
+            "\(health)")
         do {
             _ = try await connection.request("scheduler/start", ["taskExecutionId": "x", "image": "busybox:latest"], timeout: .seconds(10))
             Issue.record("start should fail")
@@ -36,7 +39,11 @@ struct DockerSchedulerConformsTests {
         _ = try await connection.initialize(InitializeOptions(kind: .scheduler))
         do {
             _ = try await connection.request(
-                "scheduler/start", ["taskExecutionId": "missing-image-test", "image": "does-not-exist.invalid/nothing:1", "labels": ["gofer.test": "missing-image"]],
+                "scheduler/start",
+                [
+                    "taskExecutionId": "missing-image-test", "image": "does-not-exist.invalid/nothing:1",
+                    "labels": ["gofer.test": "missing-image"],
+                ],
                 timeout: .seconds(60))
             Issue.record("start should fail")
         } catch let error as ProtocolError {

@@ -9,7 +9,9 @@ import Testing
 /// on exactly the checks its faults break.
 @Suite(.serialized)
 struct InRepoExtensionsConformTests {
-    static func report(_ kind: ExtensionKind, _ executable: String, arguments: [String] = [], config: JSONValue = .emptyObject, params: JSONValue? = nil)
+    static func report(
+        _ kind: ExtensionKind, _ executable: String, arguments: [String] = [], config: JSONValue = .emptyObject, params: JSONValue? = nil
+    )
         async -> ConformanceReport
     {
         await ConformanceSuite.run(
@@ -19,14 +21,16 @@ struct InRepoExtensionsConformTests {
     }
 
     @Test func intervalTriggerConforms() async {
-        let r = await Self.report(.trigger, "gofer-trigger-interval", config: ["minimumInterval": "1s", "jitter": "0s"], params: ["every": "1s"])
+        let r = await Self.report(
+            .trigger, "gofer-trigger-interval", config: ["minimumInterval": "1s", "jitter": "0s"], params: ["every": "1s"])
         #expect(r.conforms, "\(r.text)")
         #expect(r.failed == 0, "\(r.text)")
         #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
     }
 
     @Test func helloWorldTriggerConformsInUnder30Lines() async throws {
-        let source = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("Extensions/hello-trigger/HelloTrigger.swift"), encoding: .utf8)
+        let source = try String(
+            contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("Extensions/hello-trigger/HelloTrigger.swift"), encoding: .utf8)
         #expect(source.split(separator: "\n", omittingEmptySubsequences: false).count <= 30)
         let r = await Self.report(.trigger, "gofer-trigger-hello", params: ["seconds": 1])
         #expect(r.conforms, "\(r.text)")
@@ -63,7 +67,8 @@ struct InRepoExtensionsConformTests {
 
     @Test func theFixtureWithoutFaultsPasses() async {
         // Proves the proxy itself is transparent: the failures above come from the faults alone.
-        let r = await Self.report(.secrets, "gofer-fixture-broken", arguments: ["--faults", "none", "--", BuiltProducts.path("gofer-secrets-memory")])
+        let r = await Self.report(
+            .secrets, "gofer-fixture-broken", arguments: ["--faults", "none", "--", BuiltProducts.path("gofer-secrets-memory")])
         #expect(r.failed == 0, "\(r.text)")
     }
 
@@ -76,7 +81,8 @@ struct InRepoExtensionsConformTests {
     }
 
     @Test func junitReportNamesEveryCheck() async throws {
-        let r = await Self.report(.secrets, "gofer-fixture-broken", arguments: ["--faults", "junk-stdout", "--", BuiltProducts.path("gofer-secrets-memory")])
+        let r = await Self.report(
+            .secrets, "gofer-fixture-broken", arguments: ["--faults", "junk-stdout", "--", BuiltProducts.path("gofer-secrets-memory")])
         let xml = r.junitXML
         #expect(xml.contains("<testsuite name=\"gofer-conformance.secrets\" tests=\"\(r.results.count)\" failures=\"1\""))
         #expect(xml.contains("name=\"run.stdout-hygiene\""))

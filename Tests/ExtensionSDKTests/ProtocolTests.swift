@@ -4,7 +4,8 @@ import Testing
 struct ProtocolVersionTests {
     @Test func negotiatesHighestCommonMajorAtTheLowerMinor() {
         let mine = [ProtocolVersion(1, 3), ProtocolVersion(2, 1)]
-        #expect(ProtocolVersion.negotiate(offered: [ProtocolVersion(2, 4), ProtocolVersion(1, 9)], supported: mine) == ProtocolVersion(2, 1))
+        #expect(
+            ProtocolVersion.negotiate(offered: [ProtocolVersion(2, 4), ProtocolVersion(1, 9)], supported: mine) == ProtocolVersion(2, 1))
         #expect(ProtocolVersion.negotiate(offered: [ProtocolVersion(1, 0)], supported: mine) == ProtocolVersion(1, 0))
         #expect(ProtocolVersion.negotiate(offered: [ProtocolVersion(3, 0)], supported: mine) == nil)
     }
@@ -17,17 +18,22 @@ struct ProtocolVersionTests {
 
 struct FrameTests {
     @Test func decodesRequestsNotificationsAndResponses() throws {
-        guard case .request(.int(7), "health", let params) = try Frame.decode(Array(#"{"jsonrpc":"2.0","id":7,"method":"health"}"#.utf8)) else {
+        guard case .request(.int(7), "health", let params) = try Frame.decode(Array(#"{"jsonrpc":"2.0","id":7,"method":"health"}"#.utf8))
+        else {
             Issue.record("not a request")
             return
         }
         #expect(params == .emptyObject)
-        guard case .notification("$/cancel", _) = try Frame.decode(Array(#"{"jsonrpc":"2.0","method":"$/cancel","params":{"id":1}}"#.utf8)) else {
+        guard case .notification("$/cancel", _) = try Frame.decode(Array(#"{"jsonrpc":"2.0","method":"$/cancel","params":{"id":1}}"#.utf8))
+        else {
             Issue.record("not a notification")
             return
         }
-        guard case .response(.string("e1"), .failure(let error)) = try Frame.decode(
-            Array(#"{"jsonrpc":"2.0","id":"e1","error":{"code":-32053,"message":"gone","data":{"reason":"NOT_FOUND","retryable":false}}}"#.utf8))
+        guard
+            case .response(.string("e1"), .failure(let error)) = try Frame.decode(
+                Array(
+                    #"{"jsonrpc":"2.0","id":"e1","error":{"code":-32053,"message":"gone","data":{"reason":"NOT_FOUND","retryable":false}}}"#
+                        .utf8))
         else {
             Issue.record("not an error response")
             return

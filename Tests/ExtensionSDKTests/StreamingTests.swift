@@ -17,7 +17,8 @@ struct StreamingTests {
         defer { connection.kill() }
         // 2,000 lines of 100 bytes through a 1 KiB window.
         let line = String(repeating: "x", count: 99)
-        let (chunks, result) = connection.requestStream("task/run", ["params": ["message": .string(line), "repeat": 2000]], windowBytes: 1024)
+        let (chunks, result) = connection.requestStream(
+            "task/run", ["params": ["message": .string(line), "repeat": 2000]], windowBytes: 1024)
         var total = 0
         var largest = 0
         for await chunk in chunks {

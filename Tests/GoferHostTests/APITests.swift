@@ -21,7 +21,8 @@ struct APITests {
     func json(_ buffer: ByteBuffer) -> JSONValue { (try? JSONParser().parse(Array(buffer.readableBytesView))) ?? .null }
 
     func post(_ client: any TestClientProtocol, _ uri: String, _ body: JSONValue) async throws -> TestResponse {
-        try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body.serialized()))
+        try await client.execute(
+            uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body.serialized()))
     }
 
     @Test func everyRouteIsInTheOpenAPIDocument() throws {
@@ -50,7 +51,8 @@ struct APITests {
             #expect(json(r.body)["message"] == "namespace \"nope\" not found")
             r = try await client.execute(uri: "/api/namespaces/default/pipelines/ghost/runs/1", method: .get)
             #expect(json(r.body)["message"] == "pipeline \"default/ghost\" not found")
-            _ = try await post(client, "/api/namespaces/default/pipelines", ["config": "id: real\ntasks: [{id: a, image: x, command: [\"true\"]}]\n"])
+            _ = try await post(
+                client, "/api/namespaces/default/pipelines", ["config": "id: real\ntasks: [{id: a, image: x, command: [\"true\"]}]\n"])
             r = try await client.execute(uri: "/api/namespaces/default/pipelines/real/runs/7", method: .get)
             #expect(r.status == .notFound)
             #expect(json(r.body)["message"] == "run \"default/real#7\" not found")
@@ -61,7 +63,11 @@ struct APITests {
         try await withAPI { client in
             let r = try await post(
                 client, "/api/namespaces/default/pipelines",
-                ["config": "id: bad\ntasks:\n  - { id: a, image: x, depends_on: [b] }\n  - { id: b, image: x, depends_on: [a], timeout: forever }\n", "file": "bad.yaml"])
+                [
+                    "config":
+                        "id: bad\ntasks:\n  - { id: a, image: x, depends_on: [b] }\n  - { id: b, image: x, depends_on: [a], timeout: forever }\n",
+                    "file": "bad.yaml",
+                ])
             #expect(r.status == .unprocessableContent)
             let body = json(r.body)
             #expect(body["code"] == "invalid_config")
@@ -126,7 +132,8 @@ struct APITests {
             #expect(state == "succeeded")
             let logs = try await client.execute(uri: "/api/namespaces/default/pipelines/api/runs/1/tasks/hello/logs", method: .get)
             #expect(String(buffer: logs.body) == "hi from hello\n")
-            let followed = try await client.execute(uri: "/api/namespaces/default/pipelines/api/runs/1/tasks/hello/logs?follow=true", method: .get)
+            let followed = try await client.execute(
+                uri: "/api/namespaces/default/pipelines/api/runs/1/tasks/hello/logs?follow=true", method: .get)
             #expect(String(buffer: followed.body) == "hi from hello\n")
             let events = try await client.execute(uri: "/api/namespaces/default/pipelines/api/runs/1/events", method: .get)
             #expect(String(buffer: events.body).hasPrefix("event: snapshot\ndata: {"))

@@ -50,7 +50,8 @@ struct EndToEndTests {
         let port = try await h.server.startHTTP()
         let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
         let file = h.dir.path + "/ok.yaml"
-        try "id: ok\ntasks:\n  - { id: say, image: none, command: [\"echo\", \"hello cli\"] }\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "id: ok\ntasks:\n  - { id: say, image: none, command: [\"echo\", \"hello cli\"] }\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
         var (status, out) = try await gofer(["pipeline", "apply", file], env: host)
         #expect(status == .exited(0) && out.contains("applied pipeline default/ok version 1"), "\(out)")
         (status, out) = try await gofer(["pipeline", "apply", file], env: host)
@@ -64,7 +65,8 @@ struct EndToEndTests {
         (status, out) = try await gofer(["pipeline", "get", "ok", "--json"], env: host)
         #expect(status == .exited(0) && out.contains("\"latest_version\" : 1"), "\(out)")
 
-        try "id: bad\ntasks:\n  - { id: x, image: none, command: [\"sh\", \"-c\", \"exit 4\"] }\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "id: bad\ntasks:\n  - { id: x, image: none, command: [\"sh\", \"-c\", \"exit 4\"] }\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
         _ = try await gofer(["pipeline", "apply", file], env: host)
         (status, out) = try await gofer(["run", "start", "bad", "--wait"], env: host)
         #expect(status == .exited(1), "scripts rely on a failed run exiting non-zero: \(out)")
@@ -90,7 +92,8 @@ struct EndToEndTests {
         let port = try await h.server.startHTTP()
         let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
         let file = h.dir.path + "/slow.yaml"
-        try "id: slow\ntasks:\n  - { id: wait, image: none, command: [\"sleep\", \"30\"] }\n  - { id: after, image: none, depends_on: [wait], command: [\"true\"] }\n"
+        try
+            "id: slow\ntasks:\n  - { id: wait, image: none, command: [\"sleep\", \"30\"] }\n  - { id: after, image: none, depends_on: [wait], command: [\"true\"] }\n"
             .write(toFile: file, atomically: true, encoding: .utf8)
         _ = try await gofer(["pipeline", "apply", file], env: host)
         var (status, out) = try await gofer(["run", "start", "slow"], env: host)
@@ -136,10 +139,18 @@ struct EndToEndTests {
         #expect(h.log("hello", run: run.id, task: "greet") == "Hello from hello run 1\n")
         #expect(h.log("hello", run: run.id, task: "inspect").contains("GREETING=hi there on Linux"))
         // Engine times, not the time we looked.
-        for t in tasks { #expect(t.startedAt != nil && t.endedAt != nil && (t.endedAt ?? .distantPast) >= (t.startedAt ?? .distantFuture), "\(t.task) \(String(describing: t.startedAt?.timeIntervalSince1970)) \(String(describing: t.endedAt?.timeIntervalSince1970))") }
+        for t in tasks {
+            #expect(
+                t.startedAt != nil && t.endedAt != nil && (t.endedAt ?? .distantPast) >= (t.startedAt ?? .distantFuture),
+                "\(t.task) \(String(describing: t.startedAt?.timeIntervalSince1970)) \(String(describing: t.endedAt?.timeIntervalSince1970))"
+            )
+        }
         // Containers are removed after they finish.
         let client = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
-        let left = try await client.send("GET", path: "/v1.41/containers/json?all=1&filters=" + ("{\"label\":[\"gofer.pipeline=hello\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+        let left = try await client.send(
+            "GET",
+            path: "/v1.41/containers/json?all=1&filters="
+                + ("{\"label\":[\"gofer.pipeline=hello\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         #expect(left.text == "[]\n", "\(left.text)")
     }
 
@@ -157,8 +168,11 @@ struct EndToEndTests {
     @Test func theDemoBuiltInPipelineEqualsTheExampleFile() throws {
         // `gofer demo` carries a copy of examples/hello.yaml so it works from any directory.
         let file = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("examples/hello.yaml"), encoding: .utf8)
-        let source = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("Sources/Host/gofer/DemoCommand.swift"), encoding: .utf8)
-        guard let start = source.range(of: "static let builtInHello = #\"\"\"\n"), let end = source.range(of: "\"\"\"#", range: start.upperBound..<source.endIndex) else {
+        let source = try String(
+            contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("Sources/Host/gofer/DemoCommand.swift"), encoding: .utf8)
+        guard let start = source.range(of: "static let builtInHello = #\"\"\"\n"),
+            let end = source.range(of: "\"\"\"#", range: start.upperBound..<source.endIndex)
+        else {
             Issue.record("builtInHello not found")
             return
         }

@@ -27,10 +27,15 @@ struct ExtensionSupervisorTests {
     }
 
     /// The memory secret store, optionally behind the fault-injecting fixture.
-    static func supervisor(faults: [String]? = nil, policy: ExtensionSupervisor.Policy = fastPolicy, versions: [String]? = nil) -> ExtensionSupervisor {
+    static func supervisor(faults: [String]? = nil, policy: ExtensionSupervisor.Policy = fastPolicy, versions: [String]? = nil)
+        -> ExtensionSupervisor
+    {
         let store = BuiltProducts.path("gofer-secrets-memory")
         let launch =
-            faults.map { ExtensionLaunch(executable: BuiltProducts.path("gofer-fixture-broken"), arguments: ["--faults", $0.joined(separator: ","), "--", store]) }
+            faults.map {
+                ExtensionLaunch(
+                    executable: BuiltProducts.path("gofer-fixture-broken"), arguments: ["--faults", $0.joined(separator: ","), "--", store])
+            }
             ?? ExtensionLaunch(executable: store)
         var options = InitializeOptions(kind: .secrets)
         if let versions { options.protocolVersions = versions }
@@ -40,13 +45,14 @@ struct ExtensionSupervisorTests {
     /// True once no live process (zombies awaiting their reaper do not count) is left in the group.
     static func groupIsGone(_ pgid: Int32) async -> Bool {
         for _ in 0..<100 {
-            let live = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.contains { entry in
-                guard Int32(entry) != nil, let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                    let close = stat.lastIndex(of: ")")
-                else { return false }
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                return fields.count > 3 && fields[0] != "Z" && Int32(fields[2]) == pgid
-            } ?? false
+            let live =
+                (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.contains { entry in
+                    guard Int32(entry) != nil, let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                        let close = stat.lastIndex(of: ")")
+                    else { return false }
+                    let fields = stat[stat.index(after: close)...].split(separator: " ")
+                    return fields.count > 3 && fields[0] != "Z" && Int32(fields[2]) == pgid
+                } ?? false
             if !live { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }

@@ -16,7 +16,9 @@ struct PipelineConfigLoaderTests {
     }
 
     @Test func theExamplePipelineLoads() throws {
-        let text = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/hello.yaml"), encoding: .utf8)
+        let text = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/hello.yaml"),
+            encoding: .utf8)
         let config = try loader.load(text, file: "hello.yaml")
         #expect(config.tasks.map(\.id) == ["greet", "count", "inspect", "summary"])
         #expect(config.task("summary")?.dependsOn == ["count": .any, "inspect": .any])
@@ -93,7 +95,8 @@ struct PipelineConfigLoaderTests {
 
     @Test func yamlScalarsKeepTheirTextWhereStringsAreExpected() throws {
         let config = try loader.load(
-            "id: x\ntasks:\n  - id: a\n    image: busybox:1.10\n    env: { V: 1.10, Y: yes, O: 0755, N: null }\n    command: [echo, 1.10]\n", file: "x.yaml")
+            "id: x\ntasks:\n  - id: a\n    image: busybox:1.10\n    env: { V: 1.10, Y: yes, O: 0755, N: null }\n    command: [echo, 1.10]\n",
+            file: "x.yaml")
         #expect(config.tasks[0].env == ["V": "1.10", "Y": "yes", "O": "0755", "N": "null"])
         #expect(config.tasks[0].command == ["echo", "1.10"])
     }
@@ -202,8 +205,12 @@ struct ServerSettingsTests {
         try "listen: 127.0.0.1:9000\nrun_timeout: soon\n".write(toFile: yaml, atomically: true, encoding: .utf8)
         var bad = ServerSettings()
         #expect(throws: ServerSettings.Problem.self) { try bad.load(file: yaml) }
-        do { try bad.load(file: yaml) } catch { #expect("\(error)".contains("gofer.yaml:2: run_timeout \"soon\" is not a duration"), "\(error)") }
-        do { try bad.load(environment: ["GOFER_LISTEN": "nowhere"]) } catch { #expect("\(error)".hasPrefix("GOFER_LISTEN: listen"), "\(error)") }
+        do { try bad.load(file: yaml) } catch {
+            #expect("\(error)".contains("gofer.yaml:2: run_timeout \"soon\" is not a duration"), "\(error)")
+        }
+        do { try bad.load(environment: ["GOFER_LISTEN": "nowhere"]) } catch {
+            #expect("\(error)".hasPrefix("GOFER_LISTEN: listen"), "\(error)")
+        }
         do { try bad.set("colour", "blue", source: "x.yaml:1") } catch { #expect("\(error)".contains("unknown setting \"colour\"")) }
     }
 }

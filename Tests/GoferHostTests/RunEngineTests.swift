@@ -191,7 +191,10 @@ struct RunEngineTests {
         try await Task.sleep(for: .milliseconds(400))
         try await h.server.engine.cancelTask(namespace: "default", pipeline: "partial", run: run.id, task: "slow", by: "bob")
         let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "partial", run: run.id)
-        let tasks = Dictionary(uniqueKeysWithValues: try await h.server.store.tasks(namespace: "default", pipeline: "partial", run: run.id).map { ($0.task, $0) })
+        let tasks = Dictionary(
+            uniqueKeysWithValues: try await h.server.store.tasks(namespace: "default", pipeline: "partial", run: run.id).map {
+                ($0.task, $0)
+            })
         #expect(tasks["slow"]?.state == .cancelled)
         #expect(tasks["on-success"]?.state == .skipped)
         #expect(tasks["on-failure"]?.state == .succeeded)

@@ -56,7 +56,7 @@ close(fromChild[1])
 @Sendable func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
     var off = 0
     while off < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+        let n = bytes.withUnsafeBytes { raw in raw.baseAddress.map { write(fd, $0 + off, bytes.count - off) } ?? 0 }
         if n <= 0 { return }
         off += n
     }

@@ -26,7 +26,9 @@ public enum HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
         var rest = Substring(text)
         if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
         if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
-        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), port >= 0, port < 65536 else { return nil }
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), port >= 0, port < 65536 else {
+            return nil
+        }
         var host = String(rest[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { return nil }
@@ -251,7 +253,9 @@ struct ResponseReader {
                 return
             }
             if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { throw HTTPClientError(endpoint: endpoint, message: "timed out waiting for the server") }
+            if errno == EAGAIN || errno == EWOULDBLOCK {
+                throw HTTPClientError(endpoint: endpoint, message: "timed out waiting for the server")
+            }
             throw HTTPClientError(endpoint: endpoint, message: "read failed: \(String(cString: strerror(errno)))")
         }
     }
@@ -282,7 +286,9 @@ struct ResponseReader {
 
     func find(_ needle: [UInt8]) -> Int? {
         guard buffer.count >= needle.count else { return nil }
-        for i in 0...(buffer.count - needle.count) where buffer[i] == needle[0] && Array(buffer[i..<(i + needle.count)]) == needle { return i }
+        for i in 0...(buffer.count - needle.count) where buffer[i] == needle[0] && Array(buffer[i..<(i + needle.count)]) == needle {
+            return i
+        }
         return nil
     }
 
@@ -292,7 +298,9 @@ struct ResponseReader {
             while true {
                 guard let lineEnd = try line() else { throw HTTPClientError(endpoint: endpoint, message: "truncated chunked body") }
                 let sizeText = lineEnd.split(separator: ";").first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
-                guard let size = Int(sizeText, radix: 16) else { throw HTTPClientError(endpoint: endpoint, message: "bad chunk size \(sizeText)") }
+                guard let size = Int(sizeText, radix: 16) else {
+                    throw HTTPClientError(endpoint: endpoint, message: "bad chunk size \(sizeText)")
+                }
                 if size == 0 { return }
                 var remaining = size
                 while remaining > 0 {

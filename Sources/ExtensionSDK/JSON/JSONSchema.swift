@@ -89,8 +89,12 @@ public struct JSONSchema: Sendable, Hashable {
             }
         case .int, .double:
             let d = value.doubleValue ?? 0
-            if let min = schema["minimum"]?.doubleValue, d < min { out.append(Diagnostic(path: path, message: "must be ≥ \(schema["minimum"] ?? .null)")) }
-            if let max = schema["maximum"]?.doubleValue, d > max { out.append(Diagnostic(path: path, message: "must be ≤ \(schema["maximum"] ?? .null)")) }
+            if let min = schema["minimum"]?.doubleValue, d < min {
+                out.append(Diagnostic(path: path, message: "must be ≥ \(schema["minimum"] ?? .null)"))
+            }
+            if let max = schema["maximum"]?.doubleValue, d > max {
+                out.append(Diagnostic(path: path, message: "must be ≤ \(schema["maximum"] ?? .null)"))
+            }
             if let min = schema["exclusiveMinimum"]?.doubleValue, d <= min {
                 out.append(Diagnostic(path: path, message: "must be > \(schema["exclusiveMinimum"] ?? .null)"))
             }
@@ -98,7 +102,9 @@ public struct JSONSchema: Sendable, Hashable {
             if let min = schema["minItems"]?.intValue, items.count < min {
                 out.append(Diagnostic(path: path, message: min == 1 ? "must not be empty" : "must have at least \(min) items"))
             }
-            if let max = schema["maxItems"]?.intValue, items.count > max { out.append(Diagnostic(path: path, message: "must have at most \(max) items")) }
+            if let max = schema["maxItems"]?.intValue, items.count > max {
+                out.append(Diagnostic(path: path, message: "must have at most \(max) items"))
+            }
             if let itemSchema = schema["items"] {
                 for (i, item) in items.enumerated() { check(item, against: itemSchema, path: "\(path)/\(i)", into: &out, depth: depth + 1) }
             }
@@ -113,7 +119,9 @@ public struct JSONSchema: Sendable, Hashable {
             for name in members.keys.sorted() {
                 let member = members[name] ?? .null
                 let memberPath = path + "/" + Self.escape(name)
-                if let names = schema["propertyNames"] { check(.string(name), against: names, path: memberPath, into: &out, depth: depth + 1) }
+                if let names = schema["propertyNames"] {
+                    check(.string(name), against: names, path: memberPath, into: &out, depth: depth + 1)
+                }
                 if let sub = properties[name] {
                     check(member, against: sub, path: memberPath, into: &out, depth: depth + 1)
                 } else if let additional = schema["additionalProperties"] {

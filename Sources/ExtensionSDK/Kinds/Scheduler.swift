@@ -100,7 +100,9 @@ public struct JobSpec: Sendable, Codable, Hashable {
     func semanticProblems() -> [Diagnostic] {
         var out: [Diagnostic] = []
         for key in env.keys.sorted() where key.isEmpty || key.unicodeScalars.contains(where: { $0 == "=" || $0 == "\0" }) {
-            out.append(Diagnostic(path: "/env/\(JSONSchema.escape(key))", message: "environment variable names cannot be empty or contain '=' or NUL"))
+            out.append(
+                Diagnostic(
+                    path: "/env/\(JSONSchema.escape(key))", message: "environment variable names cannot be empty or contain '=' or NUL"))
         }
         for (key, value) in env.sorted(by: { $0.key < $1.key }) where value.unicodeScalars.contains("\0") {
             out.append(Diagnostic(path: "/env/\(JSONSchema.escape(key))", message: "environment variable values cannot contain NUL"))
@@ -184,7 +186,8 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
         handlers["scheduler/logs"] = { ctx, params in
             let handle = try requireString(params, "handle")
             guard let stream = ctx.stream else {
-                throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/_meta/stream", message: "scheduler/logs needs a stream")])
+                throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/_meta/stream", message: "scheduler/logs needs a stream")]
+                )
             }
             try await ext.logs(handle, follow: params["follow"]?.boolValue ?? false, to: stream)
             return .emptyObject

@@ -37,7 +37,8 @@ public enum SecretKey {
             out.append(Diagnostic(path: path, message: "must not contain NUL, CR or LF"))
         }
         if key.hasPrefix("/") { out.append(Diagnostic(path: path, message: "must not start with '/'")) }
-        if key.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }) && !key.isEmpty
+        if key.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0 == "." || $0.isEmpty })
+            && !key.isEmpty
             && !key.hasPrefix("/")
         {
             out.append(Diagnostic(path: path, message: "must not contain empty, '.' or '..' path segments"))
@@ -76,7 +77,9 @@ struct SecretStoreAdapter<T: SecretStore>: KindAdapter {
                 }
                 value = Array(data)
             } else {
-                throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/value", message: "required: \"value\" (text) or \"valueB64\"")])
+                throw ProtocolError.invalidParams(diagnostics: [
+                    Diagnostic(path: "/value", message: "required: \"value\" (text) or \"valueB64\"")
+                ])
             }
             try await ext.put(k, value: value)
             return .emptyObject

@@ -23,7 +23,9 @@ public enum ProtocolSchemas {
         "type": "object", "required": ["path", "message"],
         "properties": ["severity": ["enum": ["error", "warning"]], "path": string, "message": string],
     ]
-    static let diagnostics: JSONValue = ["type": "object", "required": ["diagnostics"], "properties": ["diagnostics": ["type": "array", "items": diagnostic]]]
+    static let diagnostics: JSONValue = [
+        "type": "object", "required": ["diagnostics"], "properties": ["diagnostics": ["type": "array", "items": diagnostic]],
+    ]
     static let handle: JSONValue = object(["handle": nonEmpty], required: ["handle"])
     static let jobStatus: JSONValue = [
         "type": "object", "required": ["handle", "state", "oomKilled", "labels"],
@@ -64,7 +66,9 @@ public enum ProtocolSchemas {
                     "kind": ["enum": ["trigger", "task", "scheduler", "secrets"]],
                     "host": object(["name": string, "version": string]),
                     "config": object(["system": empty, "admin": empty]),
-                    "limits": object(["maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1]]),
+                    "limits": object([
+                        "maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1],
+                    ]),
                     "timeouts": object(["cancelGraceMs": ["type": "integer", "minimum": 0]]),
                     "paths": object(["state": string, "tmp": string]),
                     "processId": ["type": "integer"],
@@ -74,13 +78,16 @@ public enum ProtocolSchemas {
                     "protocolVersion": version,
                     "extension": object(
                         [
-                            "name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"], "kind": ["enum": ["trigger", "task", "scheduler", "secrets"]],
+                            "name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"],
+                            "kind": ["enum": ["trigger", "task", "scheduler", "secrets"]],
                             "version": nonEmpty, "summary": string, "sdk": empty,
                         ], required: ["name", "kind", "version"]),
                     "capabilities": empty,
                     "configSchema": ["type": ["object", "boolean"]],
                     "paramsSchema": ["type": ["object", "boolean"]],
-                    "limits": object(["maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1]]),
+                    "limits": object([
+                        "maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1],
+                    ]),
                 ], required: ["protocolVersion", "extension", "capabilities", "configSchema", "paramsSchema"])),
         Method(name: "initialized", direction: "host→extension", params: params([:]), result: nil),
         Method(
@@ -109,7 +116,8 @@ public enum ProtocolSchemas {
                 ], required: ["streamId", "seq", "items"]), result: nil),
         Method(
             name: "stream/credit", direction: "host→extension",
-            params: object(["streamId": nonEmpty, "bytes": ["type": "integer", "minimum": 1]], required: ["streamId", "bytes"]), result: nil),
+            params: object(["streamId": nonEmpty, "bytes": ["type": "integer", "minimum": 1]], required: ["streamId", "bytes"]), result: nil
+        ),
 
         // trigger
         Method(name: "trigger/validate", direction: "host→extension", params: params(["params": empty]), result: diagnostics),
@@ -117,10 +125,12 @@ public enum ProtocolSchemas {
             name: "trigger/subscribe", direction: "host→extension",
             params: params(["subscriptionId": nonEmpty, "params": empty, "cursor": string], required: ["subscriptionId"]), result: empty),
         Method(
-            name: "trigger/unsubscribe", direction: "host→extension", params: params(["subscriptionId": nonEmpty], required: ["subscriptionId"]),
+            name: "trigger/unsubscribe", direction: "host→extension",
+            params: params(["subscriptionId": nonEmpty], required: ["subscriptionId"]),
             result: empty),
         Method(
-            name: "trigger/external", direction: "host→extension", params: params(["headers": stringMap, "bodyB64": string], required: ["bodyB64"]),
+            name: "trigger/external", direction: "host→extension",
+            params: params(["headers": stringMap, "bodyB64": string], required: ["bodyB64"]),
             result: object(["status": ["type": "integer", "minimum": 100, "maximum": 599], "body": string], required: ["status"])),
         Method(
             name: "trigger/emit", direction: "extension→host",
@@ -145,12 +155,17 @@ public enum ProtocolSchemas {
                     "cpus": ["type": "number", "exclusiveMinimum": 0], "memoryMB": ["type": "integer", "minimum": 4],
                     "registryAuth": object(["username": string, "password": ["type": "string", "writeOnly": true]]),
                 ], required: ["taskExecutionId", "image"]), result: object(["handle": nonEmpty], required: ["handle"])),
-        Method(name: "scheduler/inspect", direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: jobStatus),
-        Method(name: "scheduler/wait", direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: jobStatus),
+        Method(
+            name: "scheduler/inspect", direction: "host→extension", params: params(["handle": string], required: ["handle"]),
+            result: jobStatus),
+        Method(
+            name: "scheduler/wait", direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: jobStatus
+        ),
         Method(
             name: "scheduler/stop", direction: "host→extension",
             params: params(["handle": string, "graceMs": ["type": "integer", "minimum": 0]], required: ["handle"]), result: empty),
-        Method(name: "scheduler/remove", direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: empty),
+        Method(
+            name: "scheduler/remove", direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: empty),
         Method(
             name: "scheduler/logs", direction: "host→extension",
             params: params(["handle": string, "follow": ["type": "boolean"]], required: ["handle"]), result: empty),
@@ -161,9 +176,13 @@ public enum ProtocolSchemas {
         // secrets
         Method(
             name: "secrets/get", direction: "host→extension", params: params(["key": string], required: ["key"]),
-            result: ["type": "object", "properties": ["value": string, "valueB64": string], "oneOf": [["required": ["value"]], ["required": ["valueB64"]]]]),
+            result: [
+                "type": "object", "properties": ["value": string, "valueB64": string],
+                "oneOf": [["required": ["value"]], ["required": ["valueB64"]]],
+            ]),
         Method(
-            name: "secrets/put", direction: "host→extension", params: params(["key": string, "value": string, "valueB64": string], required: ["key"]),
+            name: "secrets/put", direction: "host→extension",
+            params: params(["key": string, "value": string, "valueB64": string], required: ["key"]),
             result: empty),
         Method(name: "secrets/delete", direction: "host→extension", params: params(["key": string], required: ["key"]), result: empty),
         Method(
@@ -174,7 +193,9 @@ public enum ProtocolSchemas {
     /// The method schemas by name.
     public static let byName: [String: Method] = Dictionary(uniqueKeysWithValues: methods.map { ($0.name, $0) })
 
-    static let id: JSONValue = ["oneOf": [["type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991], ["type": "string", "maxLength": 128]]]
+    static let id: JSONValue = [
+        "oneOf": [["type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991], ["type": "string", "maxLength": 128]]
+    ]
 
     /// The envelope every frame must match: a request, a notification or a response.
     public static let envelope: JSONValue = [
@@ -207,7 +228,8 @@ public enum ProtocolSchemas {
                             "data": [
                                 "type": "object", "required": ["reason", "retryable"],
                                 "properties": [
-                                    "reason": nonEmpty, "retryable": ["type": "boolean"], "retryAfterMs": ["type": "integer", "minimum": 0],
+                                    "reason": nonEmpty, "retryable": ["type": "boolean"],
+                                    "retryAfterMs": ["type": "integer", "minimum": 0],
                                     "diagnostics": ["type": "array", "items": diagnostic],
                                 ],
                             ],

@@ -199,7 +199,8 @@ public final class ExtensionRuntime: Sendable {
                 guard let handler = s.handlers[method] else {
                     if method.hasPrefix("\(adapter.kind.rawValue)/") || method.hasPrefix("$/") || method == "health" {
                         return .reject(
-                            ProtocolError(.methodNotFound, "\"\(method)\" is not offered by this extension (not advertised in its capabilities)"))
+                            ProtocolError(
+                                .methodNotFound, "\"\(method)\" is not offered by this extension (not advertised in its capabilities)"))
                     }
                     return .reject(.methodNotFound(method))
                 }
@@ -372,7 +373,9 @@ public final class ExtensionRuntime: Sendable {
         }
         if let kind = params["kind"]?.stringValue, kind != adapter.kind.rawValue {
             throw ProtocolError.invalidParams(diagnostics: [
-                Diagnostic(path: "/kind", message: "the host expects a \(kind) extension, but \(adapter.manifest.name) is a \(adapter.kind.rawValue)")
+                Diagnostic(
+                    path: "/kind",
+                    message: "the host expects a \(kind) extension, but \(adapter.manifest.name) is a \(adapter.kind.rawValue)")
             ])
         }
         let admin = params["config"]?["admin"] ?? .emptyObject

@@ -33,12 +33,15 @@ struct CLIConfig: Codable {
     static var path: String { (ProcessInfo.processInfo.environment["GOFER_CLI_CONFIG"]) ?? ServerSettings.defaultDataDir + "/cli.json" }
 
     static func load() -> CLIConfig {
-        guard let data = FileManager.default.contents(atPath: path), let c = try? JSONDecoder().decode(CLIConfig.self, from: data) else { return CLIConfig() }
+        guard let data = FileManager.default.contents(atPath: path), let c = try? JSONDecoder().decode(CLIConfig.self, from: data) else {
+            return CLIConfig()
+        }
         return c
     }
 
     func save() throws {
-        try FileManager.default.createDirectory(atPath: (Self.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (Self.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try e.encode(self).write(to: URL(fileURLWithPath: Self.path))

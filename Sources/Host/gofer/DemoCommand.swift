@@ -7,7 +7,8 @@ import GoferHost
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Start an embedded server in a temporary directory, run examples/hello.yaml and show it live; exit with the run's status.")
+        abstract: "Start an embedded server in a temporary directory, run examples/hello.yaml and show it live; exit with the run's status."
+    )
 
     @Option(help: "Pipeline file to run (default: examples/hello.yaml, or the built-in copy of it).") var file: String?
     @Option(help: "Scheduler extension: docker or process.") var scheduler: String = "docker"
@@ -22,7 +23,10 @@ struct DemoCommand: AsyncParsableCommand {
             try settings.set("listen", "127.0.0.1:0", source: "demo")
             try settings.set("scheduler", scheduler, source: "--scheduler")
             try settings.set("log_level", "warning", source: "demo")
-            try settings.load(environment: ProcessInfo.processInfo.environment.filter { $0.key == "GOFER_DOCKER_ENDPOINT" || $0.key == "GOFER_EXTENSIONS_DIR" })
+            try settings.load(
+                environment: ProcessInfo.processInfo.environment.filter {
+                    $0.key == "GOFER_DOCKER_ENDPOINT" || $0.key == "GOFER_EXTENSIONS_DIR"
+                })
         } catch {
             Output.error("\(error)")
             throw ExitCode.validationFailure
@@ -38,13 +42,16 @@ struct DemoCommand: AsyncParsableCommand {
         if health?["status"]?.stringValue != "healthy" {
             Output.error(
                 "the \(scheduler) scheduler is not ready: \(health?["detail"]?.stringValue ?? "no answer")\n"
-                    + (scheduler == "docker" ? "Start dockerd (and import busybox:latest, see README), or try `gofer demo --scheduler process`." : ""))
+                    + (scheduler == "docker"
+                        ? "Start dockerd (and import busybox:latest, see README), or try `gofer demo --scheduler process`." : ""))
             await server.stop()
             throw ExitCode.failure
         }
         let port = try await server.startHTTP()
         let client = try APIClient(address: "127.0.0.1:\(port)")
-        print(Output.color("gofer \(goferVersion) demo", "1") + ": embedded server on 127.0.0.1:\(port), data in \(dir), scheduler \(scheduler)")
+        print(
+            Output.color("gofer \(goferVersion) demo", "1")
+                + ": embedded server on 127.0.0.1:\(port), data in \(dir), scheduler \(scheduler)")
 
         var text = Self.builtInHello
         var name = "hello.yaml"
@@ -61,18 +68,30 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             let applied: ApplyResult = try await client.call(
                 "POST", "/api/namespaces/default/pipelines",
-                body: ["config": .string(text), "file": .string(name), "format": .string(PipelineConfigLoader.format(forFile: name).rawValue)])
+                body: [
+                    "config": .string(text), "file": .string(name), "format": .string(PipelineConfigLoader.format(forFile: name).rawValue),
+                ])
             print("applied pipeline default/\(applied.pipeline.id) version \(applied.version)")
             for change in applied.changes { print("  " + Output.color(change, "32")) }
-            let run: Run = try await client.call("POST", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs", body: ["initiator": "demo"])
+            let run: Run = try await client.call(
+                "POST", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs", body: ["initiator": "demo"])
             print("started run \(run.id)\n")
-            let final = try await RunFollower(client: client, namespace: "default", pipeline: applied.pipeline.id, run: run.id, streamLogs: true).follow()
+            let final = try await RunFollower(
+                client: client, namespace: "default", pipeline: applied.pipeline.id, run: run.id, streamLogs: true
+            ).follow()
             let detail: RunDetail = try await client.call("GET", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs/\(run.id)")
             print("")
             Output.table(
                 ["TASK", "STATE", "EXIT", "DURATION", "REASON"],
-                detail.tasks.map { [$0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-", Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? ""] })
-            print("\nrun \(final.id) \(Output.state(final.state.rawValue)) in \(Output.duration(final.startedAt, final.endedAt))\(final.reason.map { ": \($0.message)" } ?? "")")
+                detail.tasks.map {
+                    [
+                        $0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-",
+                        Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? "",
+                    ]
+                })
+            print(
+                "\nrun \(final.id) \(Output.state(final.state.rawValue)) in \(Output.duration(final.startedAt, final.endedAt))\(final.reason.map { ": \($0.message)" } ?? "")"
+            )
             status = final.state
         } catch let e as APIError {
             Output.error(e.description)

@@ -16,7 +16,8 @@ struct NamespaceCommand: AsyncParsableCommand {
         func run() async throws {
             let ns: Namespace = try await cli {
                 try await options.client.call(
-                    "POST", "/api/namespaces", body: ["id": .string(id), "name": name.map(JSONValue.string) ?? .null, "description": .string(description)])
+                    "POST", "/api/namespaces",
+                    body: ["id": .string(id), "name": name.map(JSONValue.string) ?? .null, "description": .string(description)])
             }
             if options.json { Output.json(ns) } else { print("created namespace \(ns.id)") }
         }
@@ -29,7 +30,8 @@ struct NamespaceCommand: AsyncParsableCommand {
         func run() async throws {
             let p: Page<Namespace> = try await cli { try await options.client.call("GET", "/api/namespaces" + page.query()) }
             if options.json { return Output.json(p) }
-            Output.table(["ID", "NAME", "DESCRIPTION", "CREATED"], p.items.map { [$0.id, $0.name, $0.description, Output.ago($0.createdAt)] })
+            Output.table(
+                ["ID", "NAME", "DESCRIPTION", "CREATED"], p.items.map { [$0.id, $0.name, $0.description, Output.ago($0.createdAt)] })
             printNextCursor(p.nextCursor)
         }
     }

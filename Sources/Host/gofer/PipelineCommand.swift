@@ -8,7 +8,8 @@ struct PipelineCommand: AsyncParsableCommand {
         commandName: "pipeline", abstract: "Manage pipelines.", subcommands: [Apply.self, List.self, Get.self, Delete.self])
 
     struct Apply: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create or update a pipeline from a config file (YAML or JSON); prints what changed.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create or update a pipeline from a config file (YAML or JSON); prints what changed.")
         @OptionGroup var options: ClientOptions
         @Argument(help: "Pipeline config file.") var file: String
 
@@ -21,7 +22,10 @@ struct PipelineCommand: AsyncParsableCommand {
             let result: ApplyResult = try await cli {
                 try await options.client.call(
                     "POST", Paths.ns(options.ns) + "/pipelines",
-                    body: ["config": .string(text), "file": .string((file as NSString).lastPathComponent), "format": .string(PipelineConfigLoader.format(forFile: file).rawValue)])
+                    body: [
+                        "config": .string(text), "file": .string((file as NSString).lastPathComponent),
+                        "format": .string(PipelineConfigLoader.format(forFile: file).rawValue),
+                    ])
             }
             if options.json { return Output.json(result) }
             if !result.created {
@@ -30,7 +34,9 @@ struct PipelineCommand: AsyncParsableCommand {
             }
             print("applied pipeline \(options.ns)/\(result.pipeline.id) version \(result.version)")
             for change in result.changes {
-                let colored = change.hasPrefix("+") ? Output.color(change, "32") : change.hasPrefix("-") ? Output.color(change, "31") : Output.color(change, "33")
+                let colored =
+                    change.hasPrefix("+")
+                    ? Output.color(change, "32") : change.hasPrefix("-") ? Output.color(change, "31") : Output.color(change, "33")
                 print("  " + colored)
             }
         }
@@ -41,7 +47,9 @@ struct PipelineCommand: AsyncParsableCommand {
         @OptionGroup var page: PageOptions
 
         func run() async throws {
-            let p: Page<Pipeline> = try await cli { try await options.client.call("GET", Paths.ns(options.ns) + "/pipelines" + page.query()) }
+            let p: Page<Pipeline> = try await cli {
+                try await options.client.call("GET", Paths.ns(options.ns) + "/pipelines" + page.query())
+            }
             if options.json { return Output.json(p) }
             Output.table(
                 ["ID", "NAME", "STATE", "VERSION", "UPDATED"],
@@ -60,7 +68,9 @@ struct PipelineCommand: AsyncParsableCommand {
         func run() async throws {
             let d: Detail = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id)) }
             if options.json { return Output.json(d) }
-            print("\(Output.color(d.pipeline.namespace + "/" + d.pipeline.id, "1")) — \(d.pipeline.name) (version \(d.pipeline.latestVersion), \(d.pipeline.state.rawValue))")
+            print(
+                "\(Output.color(d.pipeline.namespace + "/" + d.pipeline.id, "1")) — \(d.pipeline.name) (version \(d.pipeline.latestVersion), \(d.pipeline.state.rawValue))"
+            )
             if !d.config.description.isEmpty { print(d.config.description) }
             print("parallelism: \(d.config.parallelism == 0 ? "unlimited" : String(d.config.parallelism))   extensions: scheduler")
             print("")
@@ -68,7 +78,8 @@ struct PipelineCommand: AsyncParsableCommand {
                 ["TASK", "IMAGE", "DEPENDS ON", "TIMEOUT"],
                 d.config.tasks.map { t in
                     [
-                        t.id, t.image, t.dependsOn.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.rawValue))" }.joined(separator: ", "),
+                        t.id, t.image,
+                        t.dependsOn.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.rawValue))" }.joined(separator: ", "),
                         t.timeoutSeconds.map { DurationText.format(.seconds($0)) } ?? "default",
                     ]
                 })

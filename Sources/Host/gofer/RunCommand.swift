@@ -5,7 +5,8 @@ import GoferHost
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Start, inspect and cancel runs.", subcommands: [Start.self, List.self, Get.self, Cancel.self, Watch.self])
+        commandName: "run", abstract: "Start, inspect and cancel runs.",
+        subcommands: [Start.self, List.self, Get.self, Cancel.self, Watch.self])
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start a run. With --wait, follow it and exit 0 only if it succeeded.")
@@ -17,7 +18,8 @@ struct RunCommand: AsyncParsableCommand {
         func run() async throws {
             let user = ProcessInfo.processInfo.environment["USER"] ?? "cli"
             let r: Run = try await cli {
-                try await options.client.call("POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: ["initiator": .string("cli:\(user)")])
+                try await options.client.call(
+                    "POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: ["initiator": .string("cli:\(user)")])
             }
             if !wait {
                 if options.json { return Output.json(r) }
@@ -26,10 +28,16 @@ struct RunCommand: AsyncParsableCommand {
             }
             if !options.json { print("started run \(r.id) of \(options.ns)/\(pipeline) (version \(r.pipelineVersion))") }
             let final = try await cli {
-                try await RunFollower(client: try options.client, namespace: options.ns, pipeline: pipeline, run: r.id, streamLogs: logs && !options.json)
-                    .follow()
+                try await RunFollower(
+                    client: try options.client, namespace: options.ns, pipeline: pipeline, run: r.id, streamLogs: logs && !options.json
+                )
+                .follow()
             }
-            if options.json { Output.json(final) } else { print("run \(final.id) \(Output.state(final.state.rawValue))\(final.reason.map { ": \($0.message)" } ?? "")") }
+            if options.json {
+                Output.json(final)
+            } else {
+                print("run \(final.id) \(Output.state(final.state.rawValue))\(final.reason.map { ": \($0.message)" } ?? "")")
+            }
             if final.state != .succeeded { throw ExitCode.failure }
         }
     }
@@ -40,13 +48,18 @@ struct RunCommand: AsyncParsableCommand {
         @Argument var pipeline: String
 
         func run() async throws {
-            let p: Page<Run> = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, pipeline) + "/runs" + page.query()) }
+            let p: Page<Run> = try await cli {
+                try await options.client.call("GET", Paths.pipeline(options.ns, pipeline) + "/runs" + page.query())
+            }
             if options.json { return Output.json(p) }
             Output.table(
                 ["RUN", "STATE", "VERSION", "STARTED", "DURATION", "BY", "REASON"],
                 p.items.map {
-                    [String($0.id), Output.state($0.state.rawValue), String($0.pipelineVersion), Output.ago($0.startedAt ?? $0.createdAt),
-                     Output.duration($0.startedAt, $0.endedAt), $0.initiator, $0.reason?.message ?? ""]
+                    [
+                        String($0.id), Output.state($0.state.rawValue), String($0.pipelineVersion),
+                        Output.ago($0.startedAt ?? $0.createdAt),
+                        Output.duration($0.startedAt, $0.endedAt), $0.initiator, $0.reason?.message ?? "",
+                    ]
                 })
             printNextCursor(p.nextCursor)
         }
@@ -60,11 +73,18 @@ struct RunCommand: AsyncParsableCommand {
         func run() async throws {
             let d: RunDetail = try await cli { try await options.client.call("GET", Paths.run(options.ns, pipeline, run)) }
             if options.json { return Output.json(d) }
-            print("run \(d.run.id) of \(options.ns)/\(pipeline) (version \(d.run.pipelineVersion)) \(Output.state(d.run.state.rawValue))\(d.run.reason.map { ": \($0.message)" } ?? "")")
+            print(
+                "run \(d.run.id) of \(options.ns)/\(pipeline) (version \(d.run.pipelineVersion)) \(Output.state(d.run.state.rawValue))\(d.run.reason.map { ": \($0.message)" } ?? "")"
+            )
             print("started \(Output.ago(d.run.startedAt)) by \(d.run.initiator), took \(Output.duration(d.run.startedAt, d.run.endedAt))\n")
             Output.table(
                 ["TASK", "STATE", "EXIT", "DURATION", "REASON"],
-                d.tasks.map { [$0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-", Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? ""] })
+                d.tasks.map {
+                    [
+                        $0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-",
+                        Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? "",
+                    ]
+                })
         }
     }
 
@@ -78,7 +98,9 @@ struct RunCommand: AsyncParsableCommand {
             let user = ProcessInfo.processInfo.environment["USER"] ?? "cli"
             var body: JSONValue = ["by": .string("cli:\(user)")]
             if let reason { body["reason"] = .string(reason) }
-            let r: Run = try await cli { try await options.client.call("POST", Paths.run(options.ns, pipeline, run) + "/cancel", body: body) }
+            let r: Run = try await cli {
+                try await options.client.call("POST", Paths.run(options.ns, pipeline, run) + "/cancel", body: body)
+            }
             if options.json { return Output.json(r) }
             print("cancelling run \(run) of \(options.ns)/\(pipeline)")
         }
@@ -100,7 +122,8 @@ struct RunCommand: AsyncParsableCommand {
 }
 
 struct TaskCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "task", abstract: "Inspect task executions and their logs.", subcommands: [List.self, Get.self, Logs.self])
+    static let configuration = CommandConfiguration(
+        commandName: "task", abstract: "Inspect task executions and their logs.", subcommands: [List.self, Get.self, Logs.self])
 
     struct List: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
@@ -108,11 +131,18 @@ struct TaskCommand: AsyncParsableCommand {
         @Argument var run: Int
 
         func run() async throws {
-            let p: Page<TaskExecution> = try await cli { try await options.client.call("GET", Paths.run(options.ns, pipeline, run) + "/tasks") }
+            let p: Page<TaskExecution> = try await cli {
+                try await options.client.call("GET", Paths.run(options.ns, pipeline, run) + "/tasks")
+            }
             if options.json { return Output.json(p) }
             Output.table(
                 ["TASK", "STATE", "EXIT", "IMAGE", "DURATION", "REASON"],
-                p.items.map { [$0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-", $0.image, Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? ""] })
+                p.items.map {
+                    [
+                        $0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-", $0.image,
+                        Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? "",
+                    ]
+                })
         }
     }
 
@@ -127,7 +157,12 @@ struct TaskCommand: AsyncParsableCommand {
             if options.json { return Output.json(t) }
             Output.table(
                 ["TASK", "STATE", "EXIT", "IMAGE", "STARTED", "DURATION", "HANDLE", "REASON"],
-                [[t.task, Output.state(t.state.rawValue), t.exitCode.map(String.init) ?? "-", t.image, Output.ago(t.startedAt), Output.duration(t.startedAt, t.endedAt), String((t.handle ?? "-").prefix(12)), t.reason?.message ?? ""]])
+                [
+                    [
+                        t.task, Output.state(t.state.rawValue), t.exitCode.map(String.init) ?? "-", t.image, Output.ago(t.startedAt),
+                        Output.duration(t.startedAt, t.endedAt), String((t.handle ?? "-").prefix(12)), t.reason?.message ?? "",
+                    ]
+                ])
         }
     }
 
@@ -144,7 +179,8 @@ struct TaskCommand: AsyncParsableCommand {
             // Existence check first, for a clear 404.
             let _: TaskExecution = try await cli { try await client.call("GET", Paths.task(options.ns, pipeline, run, task)) }
             try await cli {
-                for try await event in client.stream(Paths.task(options.ns, pipeline, run, task) + "/logs" + (follow ? "?follow=true" : "")) {
+                for try await event in client.stream(Paths.task(options.ns, pipeline, run, task) + "/logs" + (follow ? "?follow=true" : ""))
+                {
                     switch event {
                     case .head(let status, _) where status != 200:
                         let body = try await client.raw("GET", Paths.task(options.ns, pipeline, run, task) + "/logs")

@@ -45,7 +45,10 @@ struct RunFollower {
                 guard let d = detail else { continue }
                 if streamLogs {
                     // Follow each task's log once it has a container (running, or already ended with one).
-                    for t in d.tasks where followers[t.task] == nil && t.logging && (t.state == .running || ((t.state == .succeeded || t.state == .failed) && t.startedAt != nil)) {
+                    for t in d.tasks
+                    where followers[t.task] == nil && t.logging
+                        && (t.state == .running || ((t.state == .succeeded || t.state == .failed) && t.startedAt != nil))
+                    {
                         followers[t.task] = Task { await followLog(t.task) }
                     }
                 }
@@ -65,13 +68,17 @@ struct RunFollower {
         switch e.kind {
         case .runStateChanged:
             if let s = e.details["state"].flatMap(RunState.init) { d.run.state = s }
-            if let kind = e.details["reason"].flatMap(StateReason.Kind.init) { d.run.reason = StateReason(kind, e.details["message"] ?? "") }
+            if let kind = e.details["reason"].flatMap(StateReason.Kind.init) {
+                d.run.reason = StateReason(kind, e.details["message"] ?? "")
+            }
             if d.run.state == .running && d.run.startedAt == nil { d.run.startedAt = e.at }
             if d.run.state.isTerminal { d.run.endedAt = e.at }
         case .taskStateChanged:
             if let i = d.tasks.firstIndex(where: { $0.task == e.task }), let s = e.details["state"].flatMap(TaskState.init) {
                 d.tasks[i].state = s
-                if let kind = e.details["reason"].flatMap(StateReason.Kind.init) { d.tasks[i].reason = StateReason(kind, e.details["message"] ?? "") }
+                if let kind = e.details["reason"].flatMap(StateReason.Kind.init) {
+                    d.tasks[i].reason = StateReason(kind, e.details["message"] ?? "")
+                }
                 if s == .running { d.tasks[i].startedAt = e.at }
                 if s.isTerminal { d.tasks[i].endedAt = e.at }
                 if let code = e.details["exit_code"].flatMap(Int.init) { d.tasks[i].exitCode = code }

@@ -34,10 +34,14 @@ struct ServiceCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             if let health = try? await server.supervisor.call("health", timeout: .seconds(10)), health["status"]?.stringValue != "healthy" {
-                Output.error("warning: the \(settings.scheduler) scheduler is \(health["status"]?.stringValue ?? "unknown"): \(health["detail"]?.stringValue ?? ""); runs will fail until it is healthy")
+                Output.error(
+                    "warning: the \(settings.scheduler) scheduler is \(health["status"]?.stringValue ?? "unknown"): \(health["detail"]?.stringValue ?? ""); runs will fail until it is healthy"
+                )
             }
             let port = try await server.startHTTP()
-            print("gofer \(goferVersion) listening on \(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port) (data in \(settings.dataDir), scheduler \(settings.scheduler))")
+            print(
+                "gofer \(goferVersion) listening on \(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port) (data in \(settings.dataDir), scheduler \(settings.scheduler))"
+            )
             // Serve until SIGINT/SIGTERM.
             let sig = await SignalWaiter.next([SIGINT, SIGTERM])
             print("received signal \(sig), shutting down")

@@ -9,7 +9,8 @@ public struct APIClient: Sendable {
     /// `address` is `host:port` or `http://host:port`.
     public init(address: String) throws {
         guard let endpoint = HTTPEndpoint(address) else {
-            throw APIError(status: 0, code: "bad_host", message: "\"\(address)\" is not a server address; use host:port such as 127.0.0.1:8080")
+            throw APIError(
+                status: 0, code: "bad_host", message: "\"\(address)\" is not a server address; use host:port such as 127.0.0.1:8080")
         }
         http = SimpleHTTPClient(endpoint: endpoint)
         base = address
@@ -37,18 +38,22 @@ public struct APIClient: Sendable {
         let response: HTTPResponse
         do {
             response = try await http.send(
-                method, path: path, headers: body == nil ? [:] : ["Content-Type": "application/json"], body: body?.serialized(), timeout: .seconds(60))
+                method, path: path, headers: body == nil ? [:] : ["Content-Type": "application/json"], body: body?.serialized(),
+                timeout: .seconds(60))
         } catch {
             throw APIError(
                 status: 0, code: "unreachable",
-                message: "cannot reach the Gofer server at \(base): \(error). Start one with `gofer service start`, or point --host / GOFER_HOST at it.")
+                message:
+                    "cannot reach the Gofer server at \(base): \(error). Start one with `gofer service start`, or point --host / GOFER_HOST at it."
+            )
         }
         guard (200..<300).contains(response.status) else {
             if var error = try? Self.decoder.decode(APIError.self, from: Data(response.body)) {
                 error.status = response.status
                 throw error
             }
-            throw APIError(status: response.status, code: "http_\(response.status)", message: "HTTP \(response.status): \(response.text.prefix(200))")
+            throw APIError(
+                status: response.status, code: "http_\(response.status)", message: "HTTP \(response.status): \(response.text.prefix(200))")
         }
         return response.body
     }

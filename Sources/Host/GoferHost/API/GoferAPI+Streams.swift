@@ -16,7 +16,8 @@ extension GoferAPI {
             if !initial.state.isTerminal {
                 for await event in live where event.namespace == namespace && event.pipeline == pipeline && event.run == run {
                     let data = try Self.encoder.encode(event)
-                    try await writer.write(ByteBuffer(string: "event: \(event.kind.rawValue)\ndata: " + String(decoding: data, as: UTF8.self) + "\n\n"))
+                    try await writer.write(
+                        ByteBuffer(string: "event: \(event.kind.rawValue)\ndata: " + String(decoding: data, as: UTF8.self) + "\n\n"))
                     if event.kind == .runStateChanged, let s = event.details["state"].flatMap(RunState.init), s.isTerminal { break }
                 }
             }

@@ -48,7 +48,10 @@ public struct GoferAPI: Sendable {
     static let task = run + "/tasks/{task}"
 
     static func register(on router: Router<BasicRequestContext>?, api: GoferAPI?, recorder: RouteRecorder) {
-        func add(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping @Sendable (GoferAPI, Request, BasicRequestContext) async throws -> Response) {
+        func add(
+            _ method: HTTPRequest.Method, _ path: String,
+            _ handler: @escaping @Sendable (GoferAPI, Request, BasicRequestContext) async throws -> Response
+        ) {
             recorder.routes.append("\(method.rawValue) \(path)")
             guard let router, let api else { return }
             router.on(RouterPath(path), method: method) { request, context in
@@ -67,7 +70,8 @@ public struct GoferAPI: Sendable {
         add(.post, "/api/namespaces") { api, req, _ in
             let body = try await api.body(req)
             let id = try api.identifier(body["id"]?.stringValue, field: "/id")
-            let ns = try await api.store.createNamespace(id: id, name: body["name"]?.stringValue, description: body["description"]?.stringValue ?? "")
+            let ns = try await api.store.createNamespace(
+                id: id, name: body["name"]?.stringValue, description: body["description"]?.stringValue ?? "")
             return try api.json(ns, status: .created)
         }
         add(.get, ns) { api, _, ctx in try api.json(try await api.store.namespace(try api.param(ctx, "ns"))) }
@@ -82,7 +86,8 @@ public struct GoferAPI: Sendable {
         add(.post, ns + "/pipelines") { api, req, ctx in
             let body = try await api.body(req)
             guard let text = body["config"]?.stringValue else {
-                throw APIError.badRequest("the body needs \"config\": the pipeline config text", details: [.init(field: "/config", message: "required")])
+                throw APIError.badRequest(
+                    "the body needs \"config\": the pipeline config text", details: [.init(field: "/config", message: "required")])
             }
             var format: PipelineConfigLoader.Format?
             if let f = body["format"]?.stringValue {
@@ -108,24 +113,31 @@ public struct GoferAPI: Sendable {
         }
         add(.get, pipe + "/versions/{version}") { api, _, ctx in
             guard let v = Int(try api.param(ctx, "version")), v > 0 else {
-                throw APIError.badRequest("version must be a positive integer", details: [.init(field: "version", message: "not a positive integer")])
+                throw APIError.badRequest(
+                    "version must be a positive integer", details: [.init(field: "version", message: "not a positive integer")])
             }
             return try api.json(
-                try await api.store.pipelineVersion(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), version: v))
+                try await api.store.pipelineVersion(
+                    namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), version: v))
         }
         add(.post, pipe + "/runs") { api, req, ctx in
             let body = try await api.body(req, allowEmpty: true)
             let initiator = body["initiator"]?.stringValue ?? "api"
-            let run = try await api.engine.startRun(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), initiator: initiator)
+            let run = try await api.engine.startRun(
+                namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), initiator: initiator)
             return try api.json(run, status: .created)
         }
         add(.get, pipe + "/runs") { api, req, ctx in
             let (cursor, limit) = try api.paging(req, defaultLimit: 20)
             let before = try cursor.map { c -> Int in
-                guard let n = Int(c) else { throw APIError.badRequest("invalid cursor", details: [.init(field: "cursor", message: "not a cursor from this list")]) }
+                guard let n = Int(c) else {
+                    throw APIError.badRequest("invalid cursor", details: [.init(field: "cursor", message: "not a cursor from this list")])
+                }
                 return n
             }
-            return try api.json(try await api.store.runs(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), before: before, limit: limit))
+            return try api.json(
+                try await api.store.runs(
+                    namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), before: before, limit: limit))
         }
         add(.get, run) { api, _, ctx in
             let (ns, p, r) = try api.runParams(ctx)
@@ -169,7 +181,8 @@ public struct GoferAPI: Sendable {
             let (_, limit) = try api.paging(req, defaultLimit: 100)
             return try api.json(
                 try await api.store.events(
-                    namespace: req.uri.queryParameters.get("namespace").map { String($0) }, pipeline: req.uri.queryParameters.get("pipeline").map { String($0) },
+                    namespace: req.uri.queryParameters.get("namespace").map { String($0) },
+                    pipeline: req.uri.queryParameters.get("pipeline").map { String($0) },
                     after: after, limit: limit))
         }
     }
@@ -186,13 +199,15 @@ public struct GoferAPI: Sendable {
 
     func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try Self.encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     func errorResponse(_ error: APIError) -> Response {
         let data = (try? Self.encoder.encode(error)) ?? Data(#"{"code":"internal","message":"cannot encode error"}"#.utf8)
         return Response(
-            status: HTTPResponse.Status(code: error.status), headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            status: HTTPResponse.Status(code: error.status), headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     static let maxBody = 2 * 1024 * 1024
@@ -205,7 +220,8 @@ public struct GoferAPI: Sendable {
             buffer = try await req.collectBody(upTo: Self.maxBody)
         } catch {
             throw APIError(
-                status: 413, code: "too_large", message: "the request body is larger than \(Self.maxBody / 1024 / 1024) MiB (pipeline configs may be at most 1 MiB)")
+                status: 413, code: "too_large",
+                message: "the request body is larger than \(Self.maxBody / 1024 / 1024) MiB (pipeline configs may be at most 1 MiB)")
         }
         if buffer.readableBytes == 0 {
             if allowEmpty { return .emptyObject }
@@ -224,10 +240,13 @@ public struct GoferAPI: Sendable {
     static let identifierPattern = try? NSRegularExpression(pattern: "^[a-z0-9][a-z0-9_-]{0,62}$")
 
     func identifier(_ value: String?, field: String) throws -> String {
-        guard let value, !value.isEmpty else { throw APIError.badRequest("\(field) is required", details: [.init(field: field, message: "required")]) }
+        guard let value, !value.isEmpty else {
+            throw APIError.badRequest("\(field) is required", details: [.init(field: field, message: "required")])
+        }
         guard Self.identifierPattern?.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil else {
             throw APIError.badRequest(
-                "\"\(value)\" is not a valid id", details: [.init(field: field, message: "use 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")])
+                "\"\(value)\" is not a valid id",
+                details: [.init(field: field, message: "use 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")])
         }
         return value
     }

@@ -4,7 +4,9 @@ import ExtensionSDK
 /// `+ task deploy`, `- task lint`, `~ task build: command ["make"] → ["make","all"]`.
 enum ConfigDiff {
     static func changes(from old: PipelineConfig?, to new: PipelineConfig) -> [String] {
-        guard let old else { return ["+ pipeline \(new.id) with \(new.tasks.count) task(s): \(new.tasks.map(\.id).joined(separator: ", "))"] }
+        guard let old else {
+            return ["+ pipeline \(new.id) with \(new.tasks.count) task(s): \(new.tasks.map(\.id).joined(separator: ", "))"]
+        }
         var out: [String] = []
         for (field, a, b) in [("name", old.name, new.name), ("description", old.description, new.description)] where a != b {
             out.append("~ \(field): \(quoted(a)) → \(quoted(b))")

@@ -42,7 +42,8 @@ public struct PipelineConfigLoader: Sendable {
                 "id": id,
                 "description": .string(),
                 "image": .string(minLength: 1),
-                "registry_auth": .object(["username": .string(minLength: 1), "password": .string(writeOnly: true)], required: ["username", "password"]),
+                "registry_auth": .object(
+                    ["username": .string(minLength: 1), "password": .string(writeOnly: true)], required: ["username", "password"]),
                 "entrypoint": strings,
                 "command": strings,
                 "env": .map(of: .string()),
@@ -72,7 +73,8 @@ public struct PipelineConfigLoader: Sendable {
         let format = format ?? Self.format(forFile: file)
         if text.utf8.count > Self.maxBytes {
             throw ConfigError(problems: [
-                ConfigProblem(file: file, path: "", message: "the config is \(text.utf8.count) bytes; the limit is \(Self.maxBytes) bytes (1 MiB)")
+                ConfigProblem(
+                    file: file, path: "", message: "the config is \(text.utf8.count) bytes; the limit is \(Self.maxBytes) bytes (1 MiB)")
             ])
         }
         var marks: [String: (Int, Int)] = [:]
@@ -83,14 +85,18 @@ public struct PipelineConfigLoader: Sendable {
                 value = try JSONParser().parse(text)
             } catch {
                 let (line, column) = Self.lineColumn(of: error.offset, in: text)
-                throw ConfigError(problems: [ConfigProblem(file: file, line: line, column: column, path: "", message: "invalid JSON: \(error.reason)")])
+                throw ConfigError(problems: [
+                    ConfigProblem(file: file, line: line, column: column, path: "", message: "invalid JSON: \(error.reason)")
+                ])
             }
         case .toml:
             var reader = TOMLReader(text)
             do {
                 value = try reader.read()
             } catch {
-                throw ConfigError(problems: [ConfigProblem(file: file, line: error.line, column: error.column, path: "", message: "invalid TOML: \(error.message)")])
+                throw ConfigError(problems: [
+                    ConfigProblem(file: file, line: error.line, column: error.column, path: "", message: "invalid TOML: \(error.message)")
+                ])
             }
             marks = reader.marks
         case .yaml:
@@ -125,7 +131,8 @@ public struct PipelineConfigLoader: Sendable {
             let path = "/tasks/\(i)"
             let id = t["id"]?.stringValue ?? ""
             if let first = seen[id] {
-                problems.append(locate("\(path)/id", "duplicate task id \"\(id)\" (also task \(first) at /tasks/\(first)); task ids must be unique"))
+                problems.append(
+                    locate("\(path)/id", "duplicate task id \"\(id)\" (also task \(first) at /tasks/\(first)); task ids must be unique"))
             }
             seen[id] = i
             var dependsOn: [String: DependencyCondition] = [:]
@@ -141,7 +148,8 @@ public struct PipelineConfigLoader: Sendable {
                         problems.append(
                             locate(
                                 "\(path)/timeout",
-                                "\(text) is outside the allowed range \(DurationText.format(minTaskTimeout))–\(DurationText.format(maxTaskTimeout))"))
+                                "\(text) is outside the allowed range \(DurationText.format(minTaskTimeout))–\(DurationText.format(maxTaskTimeout))"
+                            ))
                     }
                     timeout = Int(d.components.seconds)
                 } else {
@@ -156,7 +164,8 @@ public struct PipelineConfigLoader: Sendable {
                     if let mb = Self.parseMemory(text), mb >= 4 {
                         memoryMB = mb
                     } else {
-                        problems.append(locate("\(path)/memory", "\"\(text)\" is not a memory size of at least 4MB; write e.g. 512MB or 2GB"))
+                        problems.append(
+                            locate("\(path)/memory", "\"\(text)\" is not a memory size of at least 4MB; write e.g. 512MB or 2GB"))
                     }
                 }
             }
@@ -177,7 +186,8 @@ public struct PipelineConfigLoader: Sendable {
             tasks.append(
                 TaskConfig(
                     id: id, description: t["description"]?.stringValue ?? "", image: t["image"]?.stringValue ?? "", registryAuth: auth,
-                    entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue), command: t["command"]?.arrayValue?.compactMap(\.stringValue),
+                    entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue),
+                    command: t["command"]?.arrayValue?.compactMap(\.stringValue),
                     env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: t["cpu"]?.doubleValue, memoryMB: memoryMB,
                     logging: t["logging"]?.boolValue ?? true))
         }
@@ -231,7 +241,9 @@ public struct PipelineConfigLoader: Sendable {
     /// `512MB`, `2GB`, `1GiB`, `256` (MB).
     static func parseMemory(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Double)] = [("GIB", 1024), ("GB", 1000), ("G", 1024), ("MIB", 1), ("MB", 1), ("M", 1), ("KIB", 1.0 / 1024), ("KB", 1.0 / 1000)]
+        let units: [(String, Double)] = [
+            ("GIB", 1024), ("GB", 1000), ("G", 1024), ("MIB", 1), ("MB", 1), ("M", 1), ("KIB", 1.0 / 1024), ("KB", 1.0 / 1000),
+        ]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
             guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n > 0 else { return nil }
             return Int((n * scale).rounded())
@@ -304,7 +316,9 @@ struct YAMLConverter {
         case .scalar(let scalar):
             return typed(scalar, expected: expectedTypes(sub))
         case .alias:
-            problems.append(ConfigProblem(file: file, line: node.mark?.line, column: node.mark?.column, path: path, message: "YAML aliases are not supported"))
+            problems.append(
+                ConfigProblem(
+                    file: file, line: node.mark?.line, column: node.mark?.column, path: path, message: "YAML aliases are not supported"))
             return .null
         }
     }

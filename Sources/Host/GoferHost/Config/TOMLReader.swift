@@ -46,7 +46,9 @@ struct TOMLReader {
                     current = keys + [String(index)]
                     marks["\(pointer)/\(index)"] = (line - 1, 1)
                 } else {
-                    if defined.contains(pointer) { throw Failure(line: line - 1, column: 1, message: "table [\(keys.joined(separator: "."))] is defined twice") }
+                    if defined.contains(pointer) {
+                        throw Failure(line: line - 1, column: 1, message: "table [\(keys.joined(separator: "."))] is defined twice")
+                    }
                     defined.insert(pointer)
                     try ensureTable(&root, keys)
                     current = keys
@@ -87,8 +89,15 @@ struct TOMLReader {
     // MARK: - Tables
 
     private func ensureTable(_ root: inout [String: JSONValue], _ keys: [String]) throws(Failure) {
-        do { try Self.modify(&root, keys) { if $0 == nil { $0 = .object([:]) } else if $0?.objectValue == nil { throw Message(text: "\(keys.joined(separator: ".")) is not a table") } } }
-        catch let m as Message { throw fail(m.text) } catch { throw fail("\(error)") }
+        do {
+            try Self.modify(&root, keys) {
+                if $0 == nil {
+                    $0 = .object([:])
+                } else if $0?.objectValue == nil {
+                    throw Message(text: "\(keys.joined(separator: ".")) is not a table")
+                }
+            }
+        } catch let m as Message { throw fail(m.text) } catch { throw fail("\(error)") }
     }
 
     private func appendTable(_ root: inout [String: JSONValue], _ keys: [String]) throws(Failure) -> Int {
@@ -96,7 +105,9 @@ struct TOMLReader {
         do {
             try Self.modify(&root, keys) { value in
                 var list = value?.arrayValue ?? []
-                if value != nil && value?.arrayValue == nil { throw Message(text: "\(keys.joined(separator: ".")) is not an array of tables") }
+                if value != nil && value?.arrayValue == nil {
+                    throw Message(text: "\(keys.joined(separator: ".")) is not an array of tables")
+                }
                 index = list.count
                 list.append(.object([:]))
                 value = .array(list)
@@ -123,7 +134,11 @@ struct TOMLReader {
         case .array(var list):
             // An array of tables: `rest` starts with the element index, or addresses the last element.
             if let i = Int(rest[0]), i < list.count, case .object(var o) = list[i] {
-                if rest.count > 1 { try modify(&o, Array(rest.dropFirst()), change) } else { var v: JSONValue? = list[i]; try change(&v); o = v?.objectValue ?? o }
+                if rest.count > 1 {
+                    try modify(&o, Array(rest.dropFirst()), change)
+                } else {
+                    var v: JSONValue? = list[i]; try change(&v); o = v?.objectValue ?? o
+                }
                 list[i] = .object(o)
             } else if case .object(var o)? = list.last {
                 try modify(&o, rest, change)
@@ -311,7 +326,8 @@ struct TOMLReader {
                 case "f": out.append("\u{C}")
                 case "u", "U":
                     let n = chars[pos] == "u" ? 4 : 8
-                    guard pos + n < chars.count, let v = UInt32(String(chars[(pos + 1)...(pos + n)]), radix: 16), let s = Unicode.Scalar(v) else {
+                    guard pos + n < chars.count, let v = UInt32(String(chars[(pos + 1)...(pos + n)]), radix: 16), let s = Unicode.Scalar(v)
+                    else {
                         throw fail("invalid unicode escape")
                     }
                     out.unicodeScalars.append(s)

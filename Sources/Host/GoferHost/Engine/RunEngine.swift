@@ -83,7 +83,9 @@ public actor RunEngine {
         let reason = StateReason(.cancelled, "cancelled by \(who)" + (why.map { ": \($0)" } ?? ""))
         if let index = queued.firstIndex(where: { $0.0 == key }) {
             let (_, r, tasks, _) = queued.remove(at: index)
-            for t in tasks { try await persistTask(t, .cancelled, reason: StateReason(.cancelled, "the run was cancelled before it started")) }
+            for t in tasks {
+                try await persistTask(t, .cancelled, reason: StateReason(.cancelled, "the run was cancelled before it started"))
+            }
             try await persistRun(r, .cancelled, reason: reason)
             resumeWaiters(key)
             return
@@ -135,9 +137,11 @@ public actor RunEngine {
             let key = Key(namespace: run.namespace, pipeline: run.pipeline, run: run.id)
             if active[key] != nil || queued.contains(where: { $0.0 == key }) { continue }
             for t in try await store.tasks(namespace: run.namespace, pipeline: run.pipeline, run: run.id) where !t.state.isTerminal {
-                try await persistTask(t, .failed, reason: StateReason(.orphaned, "the server stopped while this task was \(t.state.rawValue)"))
+                try await persistTask(
+                    t, .failed, reason: StateReason(.orphaned, "the server stopped while this task was \(t.state.rawValue)"))
             }
-            try await persistRun(run, .failed, reason: StateReason(.orphaned, "the server stopped while this run was \(run.state.rawValue)"))
+            try await persistRun(
+                run, .failed, reason: StateReason(.orphaned, "the server stopped while this run was \(run.state.rawValue)"))
         }
     }
 
@@ -155,7 +159,9 @@ public actor RunEngine {
             queued.remove(at: i)
             var states: [String: TaskState] = [:]
             for t in tasks { states[t.task] = t.state }
-            let a = Active(run: run, machine: RunStateMachine(config: config, states: states), tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
+            let a = Active(
+                run: run, machine: RunStateMachine(config: config, states: states),
+                tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
             active[key] = a
             try await persistRun(run, .running)
             a.run.state = .running
@@ -171,7 +177,10 @@ public actor RunEngine {
 
     private func runTimedOut(_ key: Key) async {
         guard let a = active[key] else { return }
-        a.machine.stop(as: .failed, reason: StateReason(.runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))"))
+        a.machine.stop(
+            as: .failed,
+            reason: StateReason(
+                .runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))"))
         for runner in a.runners.values { runner.cancel() }
         try? await advance(key)
     }
@@ -218,7 +227,8 @@ public actor RunEngine {
         runningTasks += 1
         let control = TaskRunner.Control()
         let runner = TaskRunner(
-            execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings, control: control)
+            execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings,
+            control: control)
         a.runners[task] = control
         Task { await runner.run() }
     }
@@ -254,11 +264,13 @@ public actor RunEngine {
     }
 
     func persistTask(
-        _ t: TaskExecution, _ state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil, handle: String? = nil, startedAt: Date? = nil,
+        _ t: TaskExecution, _ state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil, handle: String? = nil,
+        startedAt: Date? = nil,
         endedAt: Date? = nil, deadline: Date? = nil
     ) async throws {
         let event = try await store.setTaskState(
-            t, state, reason: reason, exitCode: exitCode, handle: handle, startedAt: startedAt, endedAt: endedAt ?? (state.isTerminal ? Date() : nil),
+            t, state, reason: reason, exitCode: exitCode, handle: handle, startedAt: startedAt,
+            endedAt: endedAt ?? (state.isTerminal ? Date() : nil),
             deadline: deadline)
         bus.publish(event)
     }

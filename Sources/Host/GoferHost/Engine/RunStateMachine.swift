@@ -32,7 +32,10 @@ struct RunStateMachine: Sendable {
         var actions: [Action] = []
         if let stopping {
             for t in config.tasks where states[t.id] == .waiting {
-                actions.append(.finishTask(task: t.id, state: .cancelled, reason: StateReason(.cancelled, "the run stopped before it started: \(stopping.reason.message)")))
+                actions.append(
+                    .finishTask(
+                        task: t.id, state: .cancelled,
+                        reason: StateReason(.cancelled, "the run stopped before it started: \(stopping.reason.message)")))
                 states[t.id] = .cancelled
             }
         } else {
@@ -41,7 +44,8 @@ struct RunStateMachine: Sendable {
                 if parents.contains(where: { !(states[$0.key]?.isTerminal ?? true) }) { continue }
                 if let unmet = parents.first(where: { !Self.satisfied($0.value, by: states[$0.key] ?? .skipped) }) {
                     let parentState = states[unmet.key]?.rawValue ?? "unknown"
-                    let reason = StateReason(.conditionNotMet, "needs \(unmet.key) to end in \(unmet.value.rawValue), but it \(parentState)")
+                    let reason = StateReason(
+                        .conditionNotMet, "needs \(unmet.key) to end in \(unmet.value.rawValue), but it \(parentState)")
                     actions.append(.finishTask(task: t.id, state: .skipped, reason: reason))
                     states[t.id] = .skipped
                 } else {
@@ -69,6 +73,7 @@ struct RunStateMachine: Sendable {
         if let stopping { return .finishRun(state: stopping.state, reason: stopping.reason) }
         let failed = config.tasks.filter { states[$0.id] == .failed || states[$0.id] == .cancelled }.map(\.id)
         if failed.isEmpty { return .finishRun(state: .succeeded, reason: nil) }
-        return .finishRun(state: .failed, reason: StateReason(.taskFailed, "task\(failed.count > 1 ? "s" : "") \(failed.joined(separator: ", ")) failed"))
+        return .finishRun(
+            state: .failed, reason: StateReason(.taskFailed, "task\(failed.count > 1 ? "s" : "") \(failed.joined(separator: ", ")) failed"))
     }
 }

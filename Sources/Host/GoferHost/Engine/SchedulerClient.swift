@@ -27,12 +27,14 @@ public struct ExtensionSchedulerClient: SchedulerClient {
     }
 
     public func wait(_ handle: String, timeout: Duration) async throws -> JobStatus {
-        try JSONCodec.decode(JobStatus.self, from: try await supervisor.call("scheduler/wait", ["handle": .string(handle)], timeout: timeout))
+        try JSONCodec.decode(
+            JobStatus.self, from: try await supervisor.call("scheduler/wait", ["handle": .string(handle)], timeout: timeout))
     }
 
     public func stop(_ handle: String, grace: Duration) async throws {
         _ = try await supervisor.call(
-            "scheduler/stop", ["handle": .string(handle), "graceMs": .int(Int64(grace.components.seconds * 1000))], timeout: grace + .seconds(30))
+            "scheduler/stop", ["handle": .string(handle), "graceMs": .int(Int64(grace.components.seconds * 1000))],
+            timeout: grace + .seconds(30))
     }
 
     public func remove(_ handle: String) async throws {

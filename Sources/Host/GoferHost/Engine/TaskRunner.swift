@@ -55,7 +55,9 @@ struct TaskRunner: Sendable {
         await engine.taskEnded(key, execution.task, final)
     }
 
-    private func fail(_ state: TaskState, _ reason: StateReason, exitCode: Int? = nil, started: Date? = nil, ended: Date? = nil) async -> TaskState {
+    private func fail(_ state: TaskState, _ reason: StateReason, exitCode: Int? = nil, started: Date? = nil, ended: Date? = nil) async
+        -> TaskState
+    {
         try? await engine.persistTask(execution, state, reason: reason, exitCode: exitCode, startedAt: started, endedAt: ended)
         return state
     }
@@ -105,8 +107,12 @@ struct TaskRunner: Sendable {
         // Let the log stream drain after the container exits, but never hang on it.
         if let logTask {
             let drained = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { await logTask.value; return true }
-                group.addTask { try? await Task.sleep(for: .seconds(10)); return false }
+                group.addTask {
+                    await logTask.value; return true
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(10)); return false
+                }
                 let first = await group.next() ?? false
                 group.cancelAll()
                 return first
@@ -167,7 +173,8 @@ struct TaskRunner: Sendable {
         switch stopReason {
         case .timeout:
             return await fail(
-                .failed, StateReason(.timeout, "ran longer than its timeout of \(DurationText.format(timeout)) and was stopped"), exitCode: code,
+                .failed, StateReason(.timeout, "ran longer than its timeout of \(DurationText.format(timeout)) and was stopped"),
+                exitCode: code,
                 started: started, ended: ended)
         case .cancelled:
             let why = await engine.stopReason(key) ?? StateReason(.cancelled, "cancelled")
@@ -176,13 +183,17 @@ struct TaskRunner: Sendable {
             break
         }
         if status.oomKilled {
-            return await fail(.failed, StateReason(.outOfMemory, "ran out of memory (limit \(config.memoryMB.map { "\($0) MB" } ?? "none"))"), exitCode: code, started: started, ended: ended)
+            return await fail(
+                .failed, StateReason(.outOfMemory, "ran out of memory (limit \(config.memoryMB.map { "\($0) MB" } ?? "none"))"),
+                exitCode: code, started: started, ended: ended)
         }
         if code == 0 {
             try? await engine.persistTask(execution, .succeeded, exitCode: 0, startedAt: started, endedAt: ended)
             return .succeeded
         }
-        return await fail(.failed, StateReason(.exitCode, "exited with code \(code.map(String.init) ?? "unknown")"), exitCode: code, started: started, ended: ended)
+        return await fail(
+            .failed, StateReason(.exitCode, "exited with code \(code.map(String.init) ?? "unknown")"), exitCode: code, started: started,
+            ended: ended)
     }
 
     static func describe(_ error: any Error) -> String {

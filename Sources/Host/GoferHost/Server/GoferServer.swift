@@ -50,10 +50,12 @@ public final class GoferServer: Sendable {
             policy: extensionPolicy, onStderr: { line in logger.debug("\(line)") })
         _ = try await supervisor.start()
         let logs = LogFiles(root: settings.dataDir + "/logs")
-        engine = RunEngine(store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: settings.engine)
+        engine = RunEngine(
+            store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: settings.engine)
         api = GoferAPI(
             store: store, engine: engine, bus: bus, logs: logs,
-            loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax), version: goferVersion)
+            loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
+            version: goferVersion)
         try await engine.failAbandonedRuns()
     }
 

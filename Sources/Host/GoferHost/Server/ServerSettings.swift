@@ -30,11 +30,20 @@ public struct ServerSettings: Sendable, Equatable {
     public static let keys: [(key: String, env: String, type: String, defaultValue: String, required: Bool, summary: String)] = [
         ("listen", "GOFER_LISTEN", "host:port", "127.0.0.1:8080", false, "Address of the REST API."),
         ("data_dir", "GOFER_DATA_DIR", "path", "~/.gofer", false, "SQLite database, task logs and extension state."),
-        ("scheduler", "GOFER_SCHEDULER", "string", "docker", false, "Scheduler extension: docker, or process (runs commands on the host; tests only)."),
-        ("extensions_dir", "GOFER_EXTENSIONS_DIR", "path", "directory of the gofer executable", false, "Where bundled extension executables are found."),
+        (
+            "scheduler", "GOFER_SCHEDULER", "string", "docker", false,
+            "Scheduler extension: docker, or process (runs commands on the host; tests only)."
+        ),
+        (
+            "extensions_dir", "GOFER_EXTENSIONS_DIR", "path", "directory of the gofer executable", false,
+            "Where bundled extension executables are found."
+        ),
         ("docker_endpoint", "GOFER_DOCKER_ENDPOINT", "url", "unix:///var/run/docker.sock", false, "Docker Engine API endpoint."),
         ("task_timeout_min", "GOFER_TASK_TIMEOUT_MIN", "duration", "5m", false, "Shortest timeout a task may set."),
-        ("task_timeout_max", "GOFER_TASK_TIMEOUT_MAX", "duration", "8h", false, "Longest timeout a task may set; also the timeout of tasks that set none."),
+        (
+            "task_timeout_max", "GOFER_TASK_TIMEOUT_MAX", "duration", "8h", false,
+            "Longest timeout a task may set; also the timeout of tasks that set none."
+        ),
         ("run_timeout", "GOFER_RUN_TIMEOUT", "duration", "24h", false, "Longest a whole run may take."),
         ("max_concurrent_tasks", "GOFER_MAX_CONCURRENT_TASKS", "integer", "32", false, "Task executions running at once across all runs."),
         ("stop_grace", "GOFER_STOP_GRACE", "duration", "10s", false, "Time between SIGTERM and SIGKILL when a task is stopped."),
@@ -49,30 +58,42 @@ public struct ServerSettings: Sendable, Equatable {
     /// Applies one setting from any source; `source` names it in errors (`gofer.yaml:3`, `GOFER_LISTEN`, `--listen`).
     public mutating func set(_ key: String, _ value: String, source: String) throws {
         func duration() throws -> Duration {
-            guard let d = DurationText.parse(value), d > .zero else { throw Problem(description: "\(source): \(key) \"\(value)\" is not a duration such as 30s, 5m, 8h") }
+            guard let d = DurationText.parse(value), d > .zero else {
+                throw Problem(description: "\(source): \(key) \"\(value)\" is not a duration such as 30s, 5m, 8h")
+            }
             return d
         }
         switch key {
         case "listen":
-            guard case .tcp = HTTPEndpoint(value) else { throw Problem(description: "\(source): listen \"\(value)\" must be host:port, e.g. 127.0.0.1:8080") }
+            guard case .tcp = HTTPEndpoint(value) else {
+                throw Problem(description: "\(source): listen \"\(value)\" must be host:port, e.g. 127.0.0.1:8080")
+            }
             listen = value
         case "data_dir": dataDir = (value as NSString).expandingTildeInPath
         case "scheduler":
-            guard ["docker", "process"].contains(value) else { throw Problem(description: "\(source): scheduler \"\(value)\" must be docker or process") }
+            guard ["docker", "process"].contains(value) else {
+                throw Problem(description: "\(source): scheduler \"\(value)\" must be docker or process")
+            }
             scheduler = value
         case "extensions_dir": extensionsDir = (value as NSString).expandingTildeInPath
         case "docker_endpoint":
-            guard HTTPEndpoint(value) != nil else { throw Problem(description: "\(source): docker_endpoint \"\(value)\" must be unix:///path or http://host:port") }
+            guard HTTPEndpoint(value) != nil else {
+                throw Problem(description: "\(source): docker_endpoint \"\(value)\" must be unix:///path or http://host:port")
+            }
             dockerEndpoint = value
         case "task_timeout_min": taskTimeoutMin = try duration()
         case "task_timeout_max": taskTimeoutMax = try duration()
         case "run_timeout": runTimeout = try duration()
         case "stop_grace": stopGrace = try duration()
         case "max_concurrent_tasks":
-            guard let n = Int(value), n >= 1 else { throw Problem(description: "\(source): max_concurrent_tasks \"\(value)\" must be a whole number ≥ 1") }
+            guard let n = Int(value), n >= 1 else {
+                throw Problem(description: "\(source): max_concurrent_tasks \"\(value)\" must be a whole number ≥ 1")
+            }
             maxConcurrentTasks = n
         case "log_level":
-            guard ["debug", "info", "warning", "error"].contains(value) else { throw Problem(description: "\(source): log_level must be debug, info, warning or error") }
+            guard ["debug", "info", "warning", "error"].contains(value) else {
+                throw Problem(description: "\(source): log_level must be debug, info, warning or error")
+            }
             logLevel = value
         default:
             throw Problem(description: "\(source): unknown setting \"\(key)\" (known: \(Self.keys.map(\.key).joined(separator: ", ")))")
@@ -81,7 +102,9 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// Loads a config file: TOML when it ends in `.toml`, else YAML.
     public mutating func load(file path: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Problem(description: "cannot read config file \(path)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Problem(description: "cannot read config file \(path)")
+        }
         if path.lowercased().hasSuffix(".toml") {
             var reader = TOMLReader(text)
             let root: JSONValue
@@ -100,7 +123,9 @@ public struct ServerSettings: Sendable, Equatable {
             return
         }
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw Problem(description: "\(path): \(PipelineConfigLoader.yamlProblem(error, file: path).message)") }
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw Problem(description: "\(path): \(PipelineConfigLoader.yamlProblem(error, file: path).message)")
+        }
         guard let mapping = node?.mapping else {
             if node == nil { return }
             throw Problem(description: "\(path): expected a mapping of settings (key: value)")
@@ -124,7 +149,10 @@ public struct ServerSettings: Sendable, Equatable {
     /// Checks settings that depend on each other.
     public func validate() throws {
         if taskTimeoutMin > taskTimeoutMax {
-            throw Problem(description: "task_timeout_min (\(DurationText.format(taskTimeoutMin))) is longer than task_timeout_max (\(DurationText.format(taskTimeoutMax)))")
+            throw Problem(
+                description:
+                    "task_timeout_min (\(DurationText.format(taskTimeoutMin))) is longer than task_timeout_max (\(DurationText.format(taskTimeoutMax)))"
+            )
         }
     }
 

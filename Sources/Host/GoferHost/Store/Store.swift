@@ -43,7 +43,8 @@ public final class Store: Sendable {
         try Self.migrator.migrate(pool)
         try pool.write { db in
             try db.execute(
-                sql: "INSERT OR IGNORE INTO namespaces (id, name, description, created_at) VALUES ('default', 'Default', 'The default namespace', ?)",
+                sql:
+                    "INSERT OR IGNORE INTO namespaces (id, name, description, created_at) VALUES ('default', 'Default', 'The default namespace', ?)",
                 arguments: [Date()])
         }
     }
@@ -96,18 +97,22 @@ public final class Store: Sendable {
         try db.execute(
             sql: "INSERT INTO events (kind, namespace, pipeline, run, task, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             arguments: [kind.rawValue, namespace, pipeline, run, task, text, now])
-        return Event(id: db.lastInsertedRowID, kind: kind, namespace: namespace, pipeline: pipeline, run: run, task: task, details: details, at: now)
+        return Event(
+            id: db.lastInsertedRowID, kind: kind, namespace: namespace, pipeline: pipeline, run: run, task: task, details: details, at: now)
     }
 
     static func event(_ row: Row) -> Event {
         let details = (try? JSONDecoder().decode([String: String].self, from: Data((row["details"] as String? ?? "{}").utf8))) ?? [:]
         return Event(
-            id: row["id"], kind: EventKind(rawValue: row["kind"]) ?? .runStateChanged, namespace: row["namespace"], pipeline: row["pipeline"],
+            id: row["id"], kind: EventKind(rawValue: row["kind"]) ?? .runStateChanged, namespace: row["namespace"],
+            pipeline: row["pipeline"],
             run: row["run"], task: row["task"], details: details, at: row["at"])
     }
 
     /// Events after `cursor` (an event id), oldest first.
-    public func events(namespace: String? = nil, pipeline: String? = nil, after cursor: Int64 = 0, limit: Int = 100) async throws -> Page<Event> {
+    public func events(namespace: String? = nil, pipeline: String? = nil, after cursor: Int64 = 0, limit: Int = 100) async throws -> Page<
+        Event
+    > {
         try await pool.read { db in
             var sql = "SELECT * FROM events WHERE id > ?"
             var args: [(any DatabaseValueConvertible)?] = [cursor]
@@ -140,7 +145,8 @@ public final class Store: Sendable {
             }
             let ns = Namespace(id: id, name: name ?? id, description: description, createdAt: Date())
             try db.execute(
-                sql: "INSERT INTO namespaces (id, name, description, created_at) VALUES (?, ?, ?, ?)", arguments: [ns.id, ns.name, ns.description, ns.createdAt])
+                sql: "INSERT INTO namespaces (id, name, description, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [ns.id, ns.name, ns.description, ns.createdAt])
             _ = try Self.appendEvent(db, .namespaceCreated, namespace: id)
             return ns
         }
@@ -157,7 +163,8 @@ public final class Store: Sendable {
 
     public func namespaces(after cursor: String? = nil, limit: Int = 50) async throws -> Page<Namespace> {
         try await pool.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM namespaces WHERE id > ? ORDER BY id LIMIT ?", arguments: [cursor ?? "", limit + 1])
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM namespaces WHERE id > ? ORDER BY id LIMIT ?", arguments: [cursor ?? "", limit + 1])
             let items = rows.prefix(limit).map(Self.namespace)
             return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
         }
@@ -194,7 +201,8 @@ public final class Store: Sendable {
                 throw StoreError.notFound(what: "namespace", id: namespace)
             }
             let now = Date()
-            let existing = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id])
+            let existing = try Row.fetchOne(
+                db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id])
             var previous: PipelineConfig?
             var version = 1
             if let existing {
@@ -208,7 +216,8 @@ public final class Store: Sendable {
                 previous = try text.map(PipelineConfig.fromCanonical)
                 version = latest + 1
                 try db.execute(
-                    sql: "UPDATE pipelines SET name = ?, description = ?, latest_version = ?, updated_at = ? WHERE namespace = ? AND id = ?",
+                    sql:
+                        "UPDATE pipelines SET name = ?, description = ?, latest_version = ?, updated_at = ? WHERE namespace = ? AND id = ?",
                     arguments: [config.name, config.description, version, now, namespace, config.id])
             } else {
                 try db.execute(
@@ -221,10 +230,14 @@ public final class Store: Sendable {
                 sql: "INSERT INTO pipeline_versions (namespace, pipeline, version, config, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [namespace, config.id, version, canonical, now])
             _ = try Self.appendEvent(db, .pipelineApplied, namespace: namespace, pipeline: config.id, details: ["version": String(version)])
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id])
+            else {
                 throw StoreError.notFound(what: "pipeline", id: config.id)
             }
-            return ApplyResult(pipeline: Self.pipeline(row), version: version, created: true, changes: ConfigDiff.changes(from: previous, to: config))
+            return ApplyResult(
+                pipeline: Self.pipeline(row), version: version, created: true, changes: ConfigDiff.changes(from: previous, to: config))
         }
     }
 
@@ -233,7 +246,8 @@ public final class Store: Sendable {
     }
 
     static func requirePipeline(_ db: Database, _ namespace: String, _ id: String) throws -> Pipeline {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, id]) else {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, id])
+        else {
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) == nil {
                 throw StoreError.notFound(what: "namespace", id: namespace)
             }
@@ -248,7 +262,8 @@ public final class Store: Sendable {
                 throw StoreError.notFound(what: "namespace", id: namespace)
             }
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id > ? ORDER BY id LIMIT ?", arguments: [namespace, cursor ?? "", limit + 1])
+                db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id > ? ORDER BY id LIMIT ?",
+                arguments: [namespace, cursor ?? "", limit + 1])
             let items = rows.prefix(limit).map(Self.pipeline)
             return Page(items: items, nextCursor: rows.count > limit ? items.last?.id : nil)
         }
@@ -261,10 +276,12 @@ public final class Store: Sendable {
             let v = version ?? p.latestVersion
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?", arguments: [namespace, pipeline, v])
+                    db, sql: "SELECT * FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
+                    arguments: [namespace, pipeline, v])
             else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(v)") }
             return PipelineVersion(
-                namespace: namespace, pipeline: pipeline, version: v, config: try PipelineConfig.fromCanonical(row["config"]), createdAt: row["created_at"])
+                namespace: namespace, pipeline: pipeline, version: v, config: try PipelineConfig.fromCanonical(row["config"]),
+                createdAt: row["created_at"])
         }
     }
 
@@ -274,7 +291,8 @@ public final class Store: Sendable {
             _ = try Self.requirePipeline(db, namespace, id)
             let active =
                 try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM runs WHERE namespace = ? AND pipeline = ? AND state IN ('pending', 'running')", arguments: [namespace, id])
+                    db, sql: "SELECT COUNT(*) FROM runs WHERE namespace = ? AND pipeline = ? AND state IN ('pending', 'running')",
+                    arguments: [namespace, id])
                 ?? 0
             if active > 0 { throw StoreError.conflict("pipeline \(namespace)/\(id) has \(active) run(s) in progress; cancel them first") }
             try db.execute(sql: "DELETE FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, id])
@@ -287,7 +305,8 @@ public final class Store: Sendable {
     static func run(_ row: Row) -> Run {
         Run(
             namespace: row["namespace"], pipeline: row["pipeline"], id: row["id"], pipelineVersion: row["pipeline_version"],
-            state: RunState(rawValue: row["state"]) ?? .failed, reason: reason(row), initiator: row["initiator"], createdAt: row["created_at"],
+            state: RunState(rawValue: row["state"]) ?? .failed, reason: reason(row), initiator: row["initiator"],
+            createdAt: row["created_at"],
             startedAt: row["started_at"], endedAt: row["ended_at"])
     }
 
@@ -300,12 +319,15 @@ public final class Store: Sendable {
         TaskExecution(
             namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], task: row["task"],
             state: TaskState(rawValue: row["state"]) ?? .failed, reason: reason(row), exitCode: row["exit_code"], handle: row["handle"],
-            image: row["image"], createdAt: row["created_at"], startedAt: row["started_at"], endedAt: row["ended_at"], deadline: row["deadline"],
+            image: row["image"], createdAt: row["created_at"], startedAt: row["started_at"], endedAt: row["ended_at"],
+            deadline: row["deadline"],
             logging: row["logging"])
     }
 
     /// Creates a pending run of the pipeline's latest version, with one waiting task execution per task.
-    public func createRun(namespace: String, pipeline: String, initiator: String) async throws -> (Run, [TaskExecution], PipelineConfig, Event) {
+    public func createRun(namespace: String, pipeline: String, initiator: String) async throws -> (
+        Run, [TaskExecution], PipelineConfig, Event
+    ) {
         try await pool.write { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
             if p.state == .disabled { throw StoreError.conflict("pipeline \(namespace)/\(pipeline) is disabled; enable it to start runs") }
@@ -315,7 +337,9 @@ public final class Store: Sendable {
                     arguments: [namespace, pipeline, p.latestVersion])
             else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(p.latestVersion)") }
             let config = try PipelineConfig.fromCanonical(text)
-            let id = (try Int.fetchOne(db, sql: "SELECT MAX(id) FROM runs WHERE namespace = ? AND pipeline = ?", arguments: [namespace, pipeline]) ?? 0) + 1
+            let id =
+                (try Int.fetchOne(
+                    db, sql: "SELECT MAX(id) FROM runs WHERE namespace = ? AND pipeline = ?", arguments: [namespace, pipeline]) ?? 0) + 1
             let now = Date()
             try db.execute(
                 sql: """
@@ -331,12 +355,15 @@ public final class Store: Sendable {
                         """, arguments: [namespace, pipeline, id, t.id, t.image, now, t.logging])
                 tasks.append(
                     TaskExecution(
-                        namespace: namespace, pipeline: pipeline, run: id, task: t.id, state: .waiting, image: t.image, createdAt: now, logging: t.logging))
+                        namespace: namespace, pipeline: pipeline, run: id, task: t.id, state: .waiting, image: t.image, createdAt: now,
+                        logging: t.logging))
             }
             let event = try Self.appendEvent(
-                db, .runQueued, namespace: namespace, pipeline: pipeline, run: id, details: ["version": String(p.latestVersion), "initiator": initiator])
+                db, .runQueued, namespace: namespace, pipeline: pipeline, run: id,
+                details: ["version": String(p.latestVersion), "initiator": initiator])
             let run = Run(
-                namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator, createdAt: now)
+                namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator,
+                createdAt: now)
             return (run, tasks, config, event)
         }
     }
@@ -344,7 +371,9 @@ public final class Store: Sendable {
     public func run(namespace: String, pipeline: String, id: Int) async throws -> Run {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, id])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, id])
             else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(id)") }
             return Self.run(row)
         }
@@ -372,17 +401,23 @@ public final class Store: Sendable {
     public func tasks(namespace: String, pipeline: String, run: Int) async throws -> [TaskExecution] {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, run]) != nil
+            guard
+                try Row.fetchOne(
+                    db, sql: "SELECT 1 FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, run])
+                    != nil
             else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(run)") }
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid", arguments: [namespace, pipeline, run]
+                db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid",
+                arguments: [namespace, pipeline, run]
             ).map(Self.task)
         }
     }
 
     public func task(namespace: String, pipeline: String, run: Int, task: String) async throws -> TaskExecution {
         let all = try await tasks(namespace: namespace, pipeline: pipeline, run: run)
-        guard let t = all.first(where: { $0.task == task }) else { throw StoreError.notFound(what: "task", id: "\(namespace)/\(pipeline)#\(run)/\(task)") }
+        guard let t = all.first(where: { $0.task == task }) else {
+            throw StoreError.notFound(what: "task", id: "\(namespace)/\(pipeline)#\(run)/\(task)")
+        }
         return t
     }
 
@@ -406,18 +441,21 @@ public final class Store: Sendable {
                     WHERE namespace = ? AND pipeline = ? AND id = ?
                     """,
                 arguments: [
-                    state.rawValue, reason?.kind.rawValue, reason?.message, state.rawValue, now, state.rawValue, now, run.namespace, run.pipeline, run.id,
+                    state.rawValue, reason?.kind.rawValue, reason?.message, state.rawValue, now, state.rawValue, now, run.namespace,
+                    run.pipeline, run.id,
                 ])
             var details = ["state": state.rawValue]
             if let reason { details["reason"] = reason.kind.rawValue; details["message"] = reason.message }
-            return try Self.appendEvent(db, .runStateChanged, namespace: run.namespace, pipeline: run.pipeline, run: run.id, details: details)
+            return try Self.appendEvent(
+                db, .runStateChanged, namespace: run.namespace, pipeline: run.pipeline, run: run.id, details: details)
         }
     }
 
     /// Records a task execution's new state (and handle, exit code, times) with its event in one transaction.
     @discardableResult
     func setTaskState(
-        _ t: TaskExecution, _ state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil, handle: String? = nil, startedAt: Date? = nil,
+        _ t: TaskExecution, _ state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil, handle: String? = nil,
+        startedAt: Date? = nil,
         endedAt: Date? = nil, deadline: Date? = nil
     ) async throws -> Event {
         try await pool.write { db in
@@ -429,13 +467,15 @@ public final class Store: Sendable {
                     WHERE namespace = ? AND pipeline = ? AND run = ? AND task = ?
                     """,
                 arguments: [
-                    state.rawValue, reason?.kind.rawValue, reason?.message, exitCode, handle, startedAt, endedAt, deadline, t.namespace, t.pipeline, t.run,
+                    state.rawValue, reason?.kind.rawValue, reason?.message, exitCode, handle, startedAt, endedAt, deadline, t.namespace,
+                    t.pipeline, t.run,
                     t.task,
                 ])
             var details = ["state": state.rawValue]
             if let reason { details["reason"] = reason.kind.rawValue; details["message"] = reason.message }
             if let exitCode { details["exit_code"] = String(exitCode) }
-            return try Self.appendEvent(db, .taskStateChanged, namespace: t.namespace, pipeline: t.pipeline, run: t.run, task: t.task, details: details)
+            return try Self.appendEvent(
+                db, .taskStateChanged, namespace: t.namespace, pipeline: t.pipeline, run: t.run, task: t.task, details: details)
         }
     }
 
