@@ -455,7 +455,10 @@ enum CommonChecks {
             var admin = ctx.options.adminConfig
             if case .object = admin {} else { admin = .emptyObject }
             for path in sensitive { admin[String(path.dropFirst())] = .string(ctx.canary) }
-            let session = try await ctx.open(admin: admin)
+            // Whether or not this config is accepted, the canary must not come back — not in an
+            // error either.
+            let session = try await ctx.open(initialize: false)
+            _ = try? await session.call("initialize", ctx.initializeOptions(admin: admin).params)
             _ = try? await session.call("health")
             _ = try? await session.call("\(ctx.options.kind.rawValue)/validate", ["params": ["zz": 1]])
             await session.close()

@@ -15,15 +15,21 @@ struct DockerScheduler: Scheduler {
         config: .object([
             "endpoint": .string(description: "Docker API endpoint.", default: "unix:///var/run/docker.sock"),
             "pull": .string(description: "When to pull images.", enum: ["missing", "always", "never"], default: "missing"),
+            "registryUsername": .string(description: "Registry user for pulls when a task gives no registry_auth."),
+            "registryPassword": .string(description: "Password or token for registryUsername.", writeOnly: true),
         ]))
 
     struct Config: Decodable, Sendable {
         var endpoint: String?
         var pull: String?
+        var registryUsername: String?
+        var registryPassword: String?
     }
 
     let docker: DockerAPI
     let pullPolicy: String
+    /// Admin-level registry credentials, used when a task brings none.
+    let defaultAuth: RegistryAuth?
 
     init(config: Config, context: ExtensionContext) throws {
         let text = config.endpoint ?? "unix:///var/run/docker.sock"
@@ -34,6 +40,19 @@ struct DockerScheduler: Scheduler {
         }
         docker = DockerAPI(client: SimpleHTTPClient(endpoint: endpoint))
         pullPolicy = config.pull ?? "missing"
+        if let user = config.registryUsername, let password = config.registryPassword {
+            defaultAuth = RegistryAuth(username: user, password: password)
+        } else if config.registryUsername != nil || config.registryPassword != nil {
+            throw ProtocolError(
+                .invalidConfig, "registryUsername and registryPassword go together",
+                diagnostics: [
+                    Diagnostic(
+                        path: config.registryUsername == nil ? "/config/admin/registryUsername" : "/config/admin/registryPassword",
+                        message: "set both registryUsername and registryPassword, or neither")
+                ])
+        } else {
+            defaultAuth = nil
+        }
     }
 
     func health() async -> HealthReport {
@@ -51,7 +70,7 @@ struct DockerScheduler: Scheduler {
         if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
             return existing.handle
         }
-        try await ensureImage(job.image, auth: job.registryAuth)
+        try await ensureImage(job.image, auth: job.registryAuth ?? defaultAuth)
         var labels = job.labels
         labels["gofer.task_execution"] = job.taskExecutionID
         var body: JSONValue = [

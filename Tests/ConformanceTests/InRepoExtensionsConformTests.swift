@@ -80,6 +80,23 @@ struct InRepoExtensionsConformTests {
         #expect(leak.failedMust == ["secrets.canary-only-in-get"], "\(leak.text)")
     }
 
+    @Test func aLeakedWriteOnlyConfigValueFailsTheConfigCanaryCheck() async throws {
+        // The Docker scheduler has a writeOnly registryPassword; behind the leaking fixture the
+        // canary put there shows up in stderr.
+        let docker = BuiltProducts.path("gofer-scheduler-docker")
+        let clean = await ConformanceSuite.run(
+            ConformanceOptions(
+                kind: .scheduler, launch: ExtensionLaunch(executable: docker), adminConfig: ["registryUsername": "ci"],
+                only: ["config.canary-not-leaked"]))
+        #expect(clean.results.map(\.outcome) == [.passed], "\(clean.text)")
+        let leaky = await ConformanceSuite.run(
+            ConformanceOptions(
+                kind: .scheduler,
+                launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-fixture-broken"), arguments: ["--faults", "leak", "--", docker]),
+                adminConfig: ["registryUsername": "ci"], only: ["config.canary-not-leaked"]))
+        #expect(leaky.failedMust == ["config.canary-not-leaked"], "\(leaky.text)")
+    }
+
     @Test func junitReportNamesEveryCheck() async throws {
         let r = await Self.report(
             .secrets, "gofer-fixture-broken", arguments: ["--faults", "junk-stdout", "--", BuiltProducts.path("gofer-secrets-memory")])
