@@ -92,7 +92,8 @@ struct InRepoExtensionsConformTests {
         let leaky = await ConformanceSuite.run(
             ConformanceOptions(
                 kind: .scheduler,
-                launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-fixture-broken"), arguments: ["--faults", "leak", "--", docker]),
+                launch: ExtensionLaunch(
+                    executable: BuiltProducts.path("gofer-fixture-broken"), arguments: ["--faults", "leak", "--", docker]),
                 adminConfig: ["registryUsername": "ci"], only: ["config.canary-not-leaked"]))
         #expect(leaky.failedMust == ["config.canary-not-leaked"], "\(leaky.text)")
     }

@@ -4,6 +4,10 @@ import Foundation
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The SDK's flow control against a real extension process.
 struct StreamingTests {
     func echo() async throws -> ExtensionConnection {
@@ -45,5 +49,39 @@ struct StreamingTests {
         #expect(ContinuousClock.now - start < .seconds(1))
         result.cancel()
         _ = chunks
+    }
+}
+
+/// The host's writer to an extension never blocks on an extension that stops reading.
+struct FrameWriterTests {
+    @Test func writesToAPeerThatDoesNotReadAreQueuedNotBlocking() async throws {
+        let child = try ChildProcess.spawn("/bin/sleep", arguments: ["30"])
+        defer { child.signalGroup(SIGKILL) }
+        let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
+        // 4 MiB into a 1 MiB pipe that nobody reads: a blocking writer would hang here.
+        for _ in 0..<64 { #expect(child.stdin.write(chunk)) }
+        #expect(child.stdin.queuedBytes > 0)
+        // Past the queue limit the peer counts as gone.
+        var accepted = true
+        for _ in 0..<400 where accepted { accepted = child.stdin.write(chunk) }
+        #expect(!accepted)
+    }
+
+    @Test func queuedFramesArriveWholeAndInOrder() async throws {
+        let child = try ChildProcess.spawn("/bin/cat")
+        defer { child.signalGroup(SIGKILL) }
+        let reader = Task.detached { () -> Int in
+            var lines = 0
+            LineReader.readLoop(fd: child.stdoutFD, maxLineBytes: 1 << 20) { event in
+                if case .line(let l) = event, l.count == 10_000, l.allSatisfy({ $0 == UInt8(ascii: "0") + UInt8(lines % 10) }) {
+                    lines += 1
+                }
+            }
+            return lines
+        }
+        for i in 0..<500 { child.stdin.write([UInt8](repeating: UInt8(ascii: "0") + UInt8(i % 10), count: 10_000) + [0x0A]) }
+        while child.stdin.queuedBytes > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        child.closeStdin()
+        #expect(await reader.value == 500)
     }
 }

@@ -97,7 +97,7 @@ public final class ChildProcess: Sendable {
             Glibc.close(errPipe[0])
             throw SpawnError(executable: executable, errno: rc)
         }
-        let child = ChildProcess(pid: pid, stdin: FrameWriter(fd: inPipe[1]), stdoutFD: outPipe[0], stderrFD: errPipe[0])
+        let child = ChildProcess(pid: pid, stdin: FrameWriter(fd: inPipe[1], queueing: true), stdoutFD: outPipe[0], stderrFD: errPipe[0])
         child.startReaper()
         return child
     }

@@ -99,43 +99,143 @@ public enum LineReader {
 /// Writes whole frames to a file descriptor, one writer at a time.
 ///
 /// Each direction of the protocol has a single writer that emits whole frames only, so frames from
-/// concurrent handlers never interleave.
+/// concurrent handlers never interleave. In `queueing` mode (the host's writer to an extension's
+/// stdin) a write never blocks the caller: what the pipe cannot take now is queued and drained by
+/// a helper thread, so an extension that stops reading cannot stall the host's few cooperative
+/// threads. Past `maxQueuedBytes` the writer gives up and reports the peer as gone.
 public final class FrameWriter: Sendable {
-    private let fd: Int32
-    private let state = Mutex<Bool>(true)  // open?
-
-    public init(fd: Int32) {
-        self.fd = fd
-        FrameWriter.ignoreSIGPIPE()
+    struct State {
+        var open = true
+        var closed = false
+        var pending: [UInt8] = []
+        var draining = false
     }
 
-    /// Writes `bytes` completely. Returns `false` when the peer is gone (the pipe is closed).
-    @discardableResult
-    public func write(_ bytes: [UInt8]) -> Bool {
-        state.withLock { open in
-            guard open else { return false }
-            var offset = 0
-            let ok = bytes.withUnsafeBytes { raw -> Bool in
-                while offset < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress.unsafelyUnwrapped + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR || errno == EAGAIN { continue }
-                        return false
-                    }
-                    offset += n
-                }
-                return true
-            }
-            if !ok { open = false }
-            return ok
+    private let fd: Int32
+    private let queueing: Bool
+    private let maxQueuedBytes: Int
+    private let state = Mutex(State())
+
+    public init(fd: Int32, queueing: Bool = false, maxQueuedBytes: Int = 16 << 20) {
+        self.fd = fd
+        self.queueing = queueing
+        self.maxQueuedBytes = maxQueuedBytes
+        FrameWriter.ignoreSIGPIPE()
+        if queueing {
+            let flags = fcntl(fd, F_GETFL)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         }
     }
 
+    /// Writes `bytes` completely (or queues them). Returns `false` when the peer is gone.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        state.withLock { s in
+            guard s.open else { return false }
+            if !queueing {
+                if !writeAll(bytes) {
+                    s.open = false
+                    return false
+                }
+                return true
+            }
+            if !s.pending.isEmpty {
+                guard s.pending.count + bytes.count <= maxQueuedBytes else {
+                    s.open = false
+                    s.pending = []
+                    return false
+                }
+                s.pending += bytes
+                return true
+            }
+            guard let written = writeSome(bytes[...]) else {
+                s.open = false
+                return false
+            }
+            if written < bytes.count {
+                s.pending = Array(bytes[written...])
+                if !s.draining {
+                    s.draining = true
+                    startDrain()
+                }
+            }
+            return true
+        }
+    }
+
+    /// Blocking write of everything (the extension side, where stdout backpressure is wanted).
+    private func writeAll(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        return bytes.withUnsafeBytes { raw -> Bool in
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress.unsafelyUnwrapped + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    return false
+                }
+                offset += n
+            }
+            return true
+        }
+    }
+
+    /// Non-blocking write of as much as the pipe takes; `nil` when the peer is gone.
+    private func writeSome(_ bytes: ArraySlice<UInt8>) -> Int? {
+        var offset = 0
+        return bytes.withUnsafeBytes { raw -> Int? in
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress.unsafelyUnwrapped + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { return offset }
+                    return nil
+                }
+                offset += n
+            }
+            return offset
+        }
+    }
+
+    private func startDrain() {
+        let thread = Thread { [self] in
+            while true {
+                var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&p, 1, 100)
+                let done = state.withLock { s -> Bool in
+                    guard s.open else {
+                        s.draining = false
+                        return true
+                    }
+                    guard let written = writeSome(s.pending[...]) else {
+                        s.open = false
+                        s.pending = []
+                        s.draining = false
+                        return true
+                    }
+                    s.pending.removeFirst(written)
+                    if s.pending.isEmpty {
+                        s.draining = false
+                        return true
+                    }
+                    return false
+                }
+                if done { return }
+            }
+        }
+        thread.name = "frame-writer-\(fd)"
+        thread.start()
+    }
+
+    /// Bytes waiting for the peer to read.
+    public var queuedBytes: Int { state.withLock { $0.pending.count } }
+
     /// Closes the descriptor; later writes return `false`.
     public func close() {
-        state.withLock { open in
-            if open {
-                open = false
+        state.withLock { s in
+            s.open = false
+            s.pending = []
+            if !s.closed {
+                s.closed = true
                 _ = Glibc.close(fd)
             }
         }
