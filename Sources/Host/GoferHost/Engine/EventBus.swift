@@ -41,10 +41,11 @@ final class LogWriter: Sendable {
     private let handle: Mutex<FileHandle?>
     let path: String
 
-    init(path: String) throws {
+    /// With `truncate`, starts the file afresh (a re-attached task re-streams its whole log).
+    init(path: String, truncate: Bool = false) throws {
         self.path = path
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if truncate || !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }

@@ -130,19 +130,42 @@ public actor RunEngine {
         return await withCheckedContinuation { c in finishWaiters[key, default: []].append(c) }
     }
 
-    /// Marks runs a previous server process left unfinished as failed. (Re-attaching to their
-    /// containers is the job of run recovery.)
-    public func failAbandonedRuns() async throws {
+    /// Picks up the runs a previous server process left unfinished: pending runs are queued again;
+    /// running runs continue where they were, their running tasks re-attached through the scheduler
+    /// (a running job is followed to its real exit, an exited one harvested, a vanished one marked
+    /// `orphaned`), and never started twice. Returns how many runs were recovered.
+    @discardableResult
+    public func recoverRuns() async throws -> Int {
+        var count = 0
         for run in try await store.unfinishedRuns() {
             let key = Key(namespace: run.namespace, pipeline: run.pipeline, run: run.id)
             if active[key] != nil || queued.contains(where: { $0.0 == key }) { continue }
-            for t in try await store.tasks(namespace: run.namespace, pipeline: run.pipeline, run: run.id) where !t.state.isTerminal {
-                try await persistTask(
-                    t, .failed, reason: StateReason(.orphaned, "the server stopped while this task was \(t.state.rawValue)"))
+            let config = try await store.config(forRun: run)
+            let tasks = try await store.tasks(namespace: run.namespace, pipeline: run.pipeline, run: run.id)
+            count += 1
+            if run.state == .pending {
+                queued.append((key, run, tasks, config))
+                continue
             }
-            try await persistRun(
-                run, .failed, reason: StateReason(.orphaned, "the server stopped while this run was \(run.state.rawValue)"))
+            var states: [String: TaskState] = [:]
+            for t in tasks { states[t.task] = t.state }
+            let a = Active(
+                run: run, machine: RunStateMachine(config: config, states: states),
+                tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
+            active[key] = a
+            // The run timeout counts from when the run started, not from the restart.
+            let elapsed = Date().timeIntervalSince(run.startedAt ?? run.createdAt)
+            let remaining = max(Duration.zero, settings.runTimeout - .milliseconds(Int64(elapsed * 1000)))
+            a.timer = Task { [weak self] in
+                try? await Task.sleep(for: remaining)
+                guard !Task.isCancelled else { return }
+                await self?.runTimedOut(key)
+            }
+            for t in tasks where t.state == .starting || t.state == .running { launch(key, t.task, resume: true) }
+            try await advance(key)
         }
+        try await admitQueued()
+        return count
     }
 
     // MARK: - Scheduling
@@ -222,13 +245,13 @@ public actor RunEngine {
         }
     }
 
-    private func launch(_ key: Key, _ task: String) {
+    private func launch(_ key: Key, _ task: String, resume: Bool = false) {
         guard let a = active[key], let execution = a.tasks[task], let config = a.machine.config.task(task) else { return }
         runningTasks += 1
         let control = TaskRunner.Control()
         let runner = TaskRunner(
             execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings,
-            control: control)
+            control: control, resume: resume)
         a.runners[task] = control
         Task { await runner.run() }
     }

@@ -6,6 +6,10 @@ import Foundation
 public protocol SchedulerClient: Sendable {
     func start(_ job: JobSpec) async throws -> String
     func wait(_ handle: String, timeout: Duration) async throws -> JobStatus
+    /// The job's state now; throws a ``ProtocolError`` with ``ErrorCode/notFound`` when it is gone.
+    func inspect(_ handle: String) async throws -> JobStatus
+    /// Jobs carrying all of `labels`.
+    func list(labels: [String: String]) async throws -> [JobStatus]
     func stop(_ handle: String, grace: Duration) async throws
     func remove(_ handle: String) async throws
     /// Streams logs into `sink` until they end (with `follow`, until the job exits).
@@ -29,6 +33,17 @@ public struct ExtensionSchedulerClient: SchedulerClient {
     public func wait(_ handle: String, timeout: Duration) async throws -> JobStatus {
         try JSONCodec.decode(
             JobStatus.self, from: try await supervisor.call("scheduler/wait", ["handle": .string(handle)], timeout: timeout))
+    }
+
+    public func inspect(_ handle: String) async throws -> JobStatus {
+        try JSONCodec.decode(
+            JobStatus.self, from: try await supervisor.call("scheduler/inspect", ["handle": .string(handle)], timeout: .seconds(60)))
+    }
+
+    public func list(labels: [String: String]) async throws -> [JobStatus] {
+        let result = try await supervisor.call(
+            "scheduler/list", ["labels": .object(labels.mapValues(JSONValue.string))], timeout: .seconds(60))
+        return try JSONCodec.decode([JobStatus].self, from: result["jobs"] ?? .array([]))
     }
 
     public func stop(_ handle: String, grace: Duration) async throws {

@@ -17,6 +17,8 @@ struct TaskRunner: Sendable {
     /// How the engine asks this task to stop. Not Swift task cancellation: the runner must still
     /// record the outcome in the database after being asked to stop.
     let control: Control
+    /// Re-attach to an execution a previous server process started, instead of starting it.
+    var resume = false
 
     /// A stop request, delivered once.
     final class Control: Sendable {
@@ -63,6 +65,7 @@ struct TaskRunner: Sendable {
     }
 
     private func execute() async -> TaskState {
+        if resume { return await reattach() }
         let timeout = config.timeoutSeconds.map { Duration.seconds($0) } ?? settings.defaultTaskTimeout
         let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
         if control.isCancelled { return await fail(.cancelled, StateReason(.cancelled, "cancelled before it started")) }
@@ -81,9 +84,7 @@ struct TaskRunner: Sendable {
         env["GOFER_API_URL"] = settings.apiURL
         let job = JobSpec(
             taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
-            labels: [
-                "gofer.namespace": run.namespace, "gofer.pipeline": run.pipeline, "gofer.run": String(run.id), "gofer.task": execution.task,
-            ], cpus: config.cpus, memoryMB: config.memoryMB,
+            labels: labels, cpus: config.cpus, memoryMB: config.memoryMB,
             registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: $0.password) })
 
         let handle: String
@@ -102,7 +103,53 @@ struct TaskRunner: Sendable {
             return await fail(.failed, StateReason(.schedulerError, "cannot record that the task is running: \(error)"))
         }
 
-        let logTask: Task<Void, Never>? = config.logging ? startLogs(handle) : nil
+        return await attach(handle, timeout: timeout, freshLog: false)
+    }
+
+    var labels: [String: String] {
+        ["gofer.namespace": run.namespace, "gofer.pipeline": run.pipeline, "gofer.run": String(run.id), "gofer.task": execution.task]
+    }
+
+    /// Picks up an execution left running by a previous server process: finds its job (by the
+    /// recorded handle, or by labels if the server died before recording it), then follows it to
+    /// the end. Never starts a second job; if none was ever created, starting is safe because
+    /// starts are idempotent per task execution.
+    private func reattach() async -> TaskState {
+        var handle = execution.handle
+        if handle == nil, let found = try? await scheduler.list(labels: labels).first {
+            handle = found.handle
+        }
+        guard let handle else {
+            if execution.state == .running {
+                return await fail(
+                    .failed, StateReason(.orphaned, "it was running when the server stopped, and the scheduler no longer knows it"))
+            }
+            var fresh = self
+            fresh.resume = false
+            return await fresh.execute()
+        }
+        let status: JobStatus
+        do {
+            status = try await scheduler.inspect(handle)
+        } catch let error as ProtocolError where error.code == .notFound {
+            return await fail(.failed, StateReason(.orphaned, "its container is gone (removed while the server was down)"))
+        } catch {
+            return await fail(.failed, StateReason(.schedulerError, "cannot find the task again after a restart: \(Self.describe(error))"))
+        }
+        if execution.handle == nil || execution.state != .running {
+            try? await engine.persistTask(execution, .running, handle: handle, startedAt: Date())
+        }
+        // The deadline was persisted at start, so a timeout holds across restarts.
+        let deadline = execution.deadline ?? Date().addingTimeInterval(Double(settings.defaultTaskTimeout.components.seconds))
+        let remaining = deadline.timeIntervalSinceNow
+        let timeout: Duration =
+            status.state == .exited ? settings.defaultTaskTimeout : .milliseconds(Int64(max(1, remaining * 1000)))
+        return await attach(handle, timeout: timeout, freshLog: true)
+    }
+
+    /// Streams the job's log to its file and waits for it (stopping it on timeout or cancel).
+    private func attach(_ handle: String, timeout: Duration, freshLog: Bool) async -> TaskState {
+        let logTask: Task<Void, Never>? = config.logging ? startLogs(handle, truncate: freshLog) : nil
         let outcome = await waitOrStop(handle, timeout: timeout)
         // Let the log stream drain after the container exits, but never hang on it.
         if let logTask {
@@ -123,11 +170,11 @@ struct TaskRunner: Sendable {
         return outcome
     }
 
-    private func startLogs(_ handle: String) -> Task<Void, Never> {
+    private func startLogs(_ handle: String, truncate: Bool) -> Task<Void, Never> {
         let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
         let scheduler = self.scheduler
         return Task {
-            guard let writer = try? LogWriter(path: path) else { return }
+            guard let writer = try? LogWriter(path: path, truncate: truncate) else { return }
             defer { writer.close() }
             try? await scheduler.logs(handle, follow: true) { _, bytes in try writer.write(bytes) }
         }

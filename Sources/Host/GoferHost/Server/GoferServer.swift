@@ -56,7 +56,7 @@ public final class GoferServer: Sendable {
             store: store, engine: engine, bus: bus, logs: logs,
             loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
             version: goferVersion)
-        try await engine.failAbandonedRuns()
+        try await engine.recoverRuns()
     }
 
     /// The directory of the running executable (bundled extensions live beside it).

@@ -1,0 +1,126 @@
+import ExtensionSDK
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `kill -9` of the server mid-run, then a restart on the same data directory, on real Docker.
+@Suite(.serialized)
+struct RecoveryTests {
+    /// A `gofer service start` process.
+    final class ServerProcess: Sendable {
+        let process: ChildProcess
+        let client: APIClient
+
+        init(dataDir: String, port: Int) async throws {
+            var env = ProcessInfo.processInfo.environment
+            env["GOFER_EXTENSIONS_DIR"] = BuiltProducts.directory
+            env["GOFER_LOG_LEVEL"] = "warning"
+            process = try ChildProcess.spawn(
+                BuiltProducts.path("gofer"), arguments: ["service", "start", "--data-dir", dataDir, "--listen", "127.0.0.1:\(port)"],
+                environment: env)
+            process.closeStdin()
+            let out = process.stdoutFD
+            let err = process.stderrFD
+            Thread { LineReader.readLoop(fd: out, maxLineBytes: 1 << 20) { _ in } }.start()
+            Thread { LineReader.readLoop(fd: err, maxLineBytes: 1 << 20) { _ in } }.start()
+            client = try APIClient(address: "127.0.0.1:\(port)")
+            for _ in 0..<200 {
+                if (try? await client.raw("GET", "/api/health")) != nil { return }
+                if process.exitStatus != nil { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw ServerError("the server did not come up: \(String(describing: process.exitStatus))")
+        }
+
+        func kill9() async {
+            kill(process.pid, SIGKILL)
+            _ = await process.waitForExit()
+        }
+
+        func stop() async { _ = await process.terminate(grace: .seconds(5)) }
+    }
+
+    static func freePort() -> Int { Int.random(in: 20000...50000) }
+
+    func runDetail(_ c: APIClient, _ p: String, _ r: Int) async throws -> RunDetail {
+        try await c.call("GET", "/api/namespaces/default/pipelines/\(p)/runs/\(r)")
+    }
+
+    func waitFor(_ c: APIClient, _ p: String, _ r: Int, _ done: (RunDetail) -> Bool) async throws -> RunDetail {
+        for _ in 0..<600 {
+            let d = try await runDetail(c, p, r)
+            if done(d) { return d }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await runDetail(c, p, r)
+    }
+
+    func docker(_ args: [String]) async throws {
+        let p = try ChildProcess.spawn("docker", arguments: args)
+        p.closeStdin()
+        Thread { LineReader.readLoop(fd: p.stdoutFD, maxLineBytes: 1 << 20) { _ in } }.start()
+        Thread { LineReader.readLoop(fd: p.stderrFD, maxLineBytes: 1 << 20) { _ in } }.start()
+        _ = await p.waitForExit()
+    }
+
+    @Test func aRunningTaskIsReattachedAndEndsWithItsRealExitCodeAndWholeLog() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let dir = try TemporaryDirectory()
+        let port = Self.freePort()
+        let first = try await ServerProcess(dataDir: dir.path, port: port)
+        let config =
+            "id: survive\ntasks:\n  - { id: slow, image: busybox:latest, command: [\"sh\", \"-c\", \"echo start; sleep 3; echo done; exit 3\"] }\n"
+        let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
+        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/survive/runs", body: [:])
+        _ = try await waitFor(first.client, "survive", run.id) { $0.tasks.first?.state == .running }
+        try await Task.sleep(for: .milliseconds(500))
+        await first.kill9()
+
+        let server = try await ServerProcess(dataDir: dir.path, port: port)
+        defer { Task { [server] in await server.stop() } }
+        let d = try await waitFor(server.client, "survive", run.id) { $0.run.state.isTerminal }
+        #expect(d.run.state == .failed, "\(d.run)")
+        #expect(d.tasks[0].state == .failed && d.tasks[0].exitCode == 3 && d.tasks[0].reason?.kind == .exitCode, "\(d.tasks[0])")
+        let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/survive/runs/\(run.id)/tasks/slow/logs")
+        #expect(String(decoding: log, as: UTF8.self) == "start\ndone\n", "the log is complete, without duplicates")
+    }
+
+    @Test func exitedTasksAreHarvestedAndVanishedOnesMarkedOrphaned() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let dir = try TemporaryDirectory()
+        let port = Self.freePort()
+        let first = try await ServerProcess(dataDir: dir.path, port: port)
+        let config = """
+            id: harvest
+            tasks:
+              - { id: quick, image: busybox:latest, command: ["sh", "-c", "sleep 1; exit 5"] }
+              - { id: gone, image: busybox:latest, command: ["sleep", "30"] }
+              - { id: after, image: busybox:latest, depends_on: { quick: any }, command: ["echo", "after"] }
+
+            """
+        let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
+        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/harvest/runs", body: [:])
+        let d0 = try await waitFor(first.client, "harvest", run.id) { d in
+            d.tasks.filter { $0.state == .running && $0.handle != nil }.count == 2
+        }
+        await first.kill9()
+        if let gone = d0.tasks.first(where: { $0.task == "gone" })?.handle { try await docker(["rm", "-f", gone]) }
+        try await Task.sleep(for: .seconds(2))  // quick exits while the server is down
+        let restartedAt = Date()
+
+        let server = try await ServerProcess(dataDir: dir.path, port: port)
+        defer { Task { [server] in await server.stop() } }
+        let d = try await waitFor(server.client, "harvest", run.id) { $0.run.state.isTerminal }
+        let byID = Dictionary(uniqueKeysWithValues: d.tasks.map { ($0.task, $0) })
+        #expect(byID["quick"]?.exitCode == 5 && byID["quick"]?.reason?.kind == .exitCode, "\(String(describing: byID["quick"]))")
+        #expect((byID["quick"]?.endedAt ?? .distantFuture) < restartedAt, "the engine's finish time, not the restart's")
+        #expect(byID["gone"]?.state == .failed && byID["gone"]?.reason?.kind == .orphaned, "\(String(describing: byID["gone"]))")
+        #expect(byID["after"]?.state == .succeeded, "the DAG carries on after recovery")
+        #expect(d.run.state == .failed)
+    }
+}
