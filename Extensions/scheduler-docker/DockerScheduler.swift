@@ -68,6 +68,9 @@ struct DockerScheduler: Scheduler {
         // Idempotent: a container for this task execution may already exist (a retried start,
         // or a host that crashed between start and recording the handle).
         if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
+            // Created but never started (a crash between create and start): start it now. Never
+            // start one that has run: Docker would run it again.
+            if try await docker.inspect(existing.handle).state == .created { try await docker.start(existing.handle) }
             return existing.handle
         }
         try await ensureImage(job.image, auth: job.registryAuth ?? defaultAuth)

@@ -123,4 +123,27 @@ struct RecoveryTests {
         #expect(byID["after"]?.state == .succeeded, "the DAG carries on after recovery")
         #expect(d.run.state == .failed)
     }
+
+    @Test func killingTheSchedulerExtensionMidRunLosesNothing() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let h = try await ServerHarness(scheduler: "docker")
+        defer { Task { await h.stop() } }
+        _ = try await h.apply("id: ext-crash\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"echo a; sleep 3; echo b; exit 2\"] }\n")
+        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "ext-crash", initiator: "test")
+        for _ in 0..<100 {
+            if try await h.server.store.tasks(namespace: "default", pipeline: "ext-crash", run: run.id).first?.state == .running { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        guard case .running(let pid) = await h.server.supervisor.status else {
+            Issue.record("the extension is not running")
+            return
+        }
+        kill(pid, SIGKILL)
+        let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "ext-crash", run: run.id)
+        let task = try await h.server.store.tasks(namespace: "default", pipeline: "ext-crash", run: run.id)[0]
+        #expect(await h.server.supervisor.restarts >= 1)
+        #expect(done.state == .failed && task.exitCode == 2 && task.reason?.kind == .exitCode, "\(task)")
+        #expect(h.log("ext-crash", run: run.id, task: "t") == "a\nb\n")
+    }
 }

@@ -174,9 +174,37 @@ struct TaskRunner: Sendable {
         let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
         let scheduler = self.scheduler
         return Task {
-            guard let writer = try? LogWriter(path: path, truncate: truncate) else { return }
-            defer { writer.close() }
-            try? await scheduler.logs(handle, follow: true) { _, bytes in try writer.write(bytes) }
+            // If the scheduler extension restarts mid-stream, stream the whole log again into a
+            // fresh file: the job (and its log) lives on in the engine.
+            var fresh = truncate
+            for attempt in 0..<20 {
+                guard let writer = try? LogWriter(path: path, truncate: fresh) else { return }
+                do {
+                    try await scheduler.logs(handle, follow: true) { _, bytes in try writer.write(bytes) }
+                    writer.close()
+                    return
+                } catch let failure as ExtensionFailure where failure.kind == .exited {
+                    writer.close()
+                    fresh = true
+                    try? await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
+                } catch {
+                    writer.close()
+                    return
+                }
+            }
+        }
+    }
+
+    /// Waits for the job, riding out restarts of the scheduler extension (the job does not depend
+    /// on it), until `timeout`.
+    static func waitSurvivingRestarts(_ scheduler: any SchedulerClient, _ handle: String, timeout: Duration) async throws -> JobStatus {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            do {
+                return try await scheduler.wait(handle, timeout: max(deadline - ContinuousClock.now, .seconds(1)))
+            } catch let failure as ExtensionFailure where failure.kind == .exited && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
         }
     }
 
@@ -188,7 +216,7 @@ struct TaskRunner: Sendable {
         let grace = settings.stopGrace
         // The wait runs unstructured so that cancelling this runner does not cancel the wait:
         // we stop the container instead and still collect its real exit.
-        let wait = Task { try await scheduler.wait(handle, timeout: timeout + grace + .seconds(120)) }
+        let wait = Task { try await Self.waitSurvivingRestarts(scheduler, handle, timeout: timeout + grace + .seconds(120)) }
         let first = FirstOf<Stop?>()
         let reason: Stop? = await withCheckedContinuation { (c: CheckedContinuation<Stop?, Never>) in
             first.set(c)
