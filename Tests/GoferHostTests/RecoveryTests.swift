@@ -128,7 +128,8 @@ struct RecoveryTests {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker")
         defer { Task { await h.stop() } }
-        _ = try await h.apply("id: ext-crash\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"echo a; sleep 3; echo b; exit 2\"] }\n")
+        _ = try await h.apply(
+            "id: ext-crash\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"echo a; sleep 3; echo b; exit 2\"] }\n")
         let run = try await h.server.engine.startRun(namespace: "default", pipeline: "ext-crash", initiator: "test")
         for _ in 0..<100 {
             if try await h.server.store.tasks(namespace: "default", pipeline: "ext-crash", run: run.id).first?.state == .running { break }

@@ -200,4 +200,22 @@ struct RunEngineTests {
         #expect(tasks["on-failure"]?.state == .succeeded)
         #expect(done.state == .failed && done.reason?.message.contains("slow") == true, "\(done)")
     }
+
+    @Test func anEndlessLogIsCappedWithAMarkerAndKeepsItsTail() async throws {
+        let h = try await ServerHarness { $0.maxLogBytes = 1 << 20 }
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: chatty
+            tasks:
+              - { id: yes, image: none, command: ["sh", "-c", "yes 0123456789 | head -c 8000000; echo; echo THE-END"] }
+            """)
+        let (run, _) = try await h.runToEnd("chatty")
+        #expect(run.state == .succeeded)
+        let log = h.log("chatty", run: run.id, task: "yes")
+        #expect(log.utf8.count < (1 << 20) + 200, "\(log.utf8.count) bytes stored")
+        #expect(log.contains("[gofer: log truncated: "), "the truncation is visible")
+        #expect(log.hasSuffix("THE-END\n"), "the tail is kept")
+        #expect(log.hasPrefix("0123456789\n"), "the head is kept")
+    }
 }

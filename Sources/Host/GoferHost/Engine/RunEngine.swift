@@ -12,6 +12,8 @@ public struct EngineSettings: Sendable {
     public var defaultTaskTimeout: Duration = .seconds(8 * 3600)
     /// How long a stopped task gets between SIGTERM and SIGKILL.
     public var stopGrace: Duration = .seconds(10)
+    /// Bytes of output stored per task; past it the log keeps its head and tail around a marker.
+    public var maxLogBytes = 64 << 20
     /// The API address tasks can reach, given to them as GOFER_API_URL.
     public var apiURL = "http://127.0.0.1:8080"
 

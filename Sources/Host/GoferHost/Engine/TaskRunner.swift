@@ -173,12 +173,13 @@ struct TaskRunner: Sendable {
     private func startLogs(_ handle: String, truncate: Bool) -> Task<Void, Never> {
         let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
         let scheduler = self.scheduler
+        let limit = settings.maxLogBytes
         return Task {
             // If the scheduler extension restarts mid-stream, stream the whole log again into a
             // fresh file: the job (and its log) lives on in the engine.
             var fresh = truncate
             for attempt in 0..<20 {
-                guard let writer = try? LogWriter(path: path, truncate: fresh) else { return }
+                guard let writer = try? LogWriter(path: path, truncate: fresh, limit: limit) else { return }
                 do {
                     try await scheduler.logs(handle, follow: true) { _, bytes in try writer.write(bytes) }
                     writer.close()

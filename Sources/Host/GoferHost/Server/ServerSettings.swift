@@ -17,6 +17,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var runTimeout: Duration = .seconds(24 * 3600)
     public var maxConcurrentTasks = 32
     public var stopGrace: Duration = .seconds(10)
+    /// Bytes of output stored per task.
+    public var maxLogBytes = 64 << 20
     /// Log level of the server's own log: debug, info, warning, error.
     public var logLevel = "info"
 
@@ -47,6 +49,10 @@ public struct ServerSettings: Sendable, Equatable {
         ("run_timeout", "GOFER_RUN_TIMEOUT", "duration", "24h", false, "Longest a whole run may take."),
         ("max_concurrent_tasks", "GOFER_MAX_CONCURRENT_TASKS", "integer", "32", false, "Task executions running at once across all runs."),
         ("stop_grace", "GOFER_STOP_GRACE", "duration", "10s", false, "Time between SIGTERM and SIGKILL when a task is stopped."),
+        (
+            "max_log_bytes", "GOFER_MAX_LOG_BYTES", "size", "64MB", false,
+            "Output stored per task; beyond it the head and the last 1 MiB are kept, with a marker."
+        ),
         ("log_level", "GOFER_LOG_LEVEL", "string", "info", false, "debug, info, warning or error."),
     ]
 
@@ -90,6 +96,11 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): max_concurrent_tasks \"\(value)\" must be a whole number ≥ 1")
             }
             maxConcurrentTasks = n
+        case "max_log_bytes":
+            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
+                throw Problem(description: "\(source): max_log_bytes \"\(value)\" must be a size such as 64MB or 1GB")
+            }
+            maxLogBytes = mb << 20
         case "log_level":
             guard ["debug", "info", "warning", "error"].contains(value) else {
                 throw Problem(description: "\(source): log_level must be debug, info, warning or error")
@@ -162,6 +173,7 @@ public struct ServerSettings: Sendable, Equatable {
         e.runTimeout = runTimeout
         e.defaultTaskTimeout = taskTimeoutMax
         e.stopGrace = stopGrace
+        e.maxLogBytes = maxLogBytes
         e.apiURL = "http://\(listen)"
         return e
     }
