@@ -167,7 +167,23 @@ public actor RunEngine {
             try await advance(key)
         }
         try await admitQueued()
+        await removeLeftoverJobs()
         return count
+    }
+
+    /// Removes finished jobs of task executions that already ended (the server died between
+    /// recording the end and removing the container).
+    private func removeLeftoverJobs() async {
+        guard let jobs = try? await scheduler.list(labels: ["gofer.managed": "true"]) else { return }
+        for job in jobs where job.state == .exited {
+            guard let ns = job.labels["gofer.namespace"], let p = job.labels["gofer.pipeline"], let r = job.labels["gofer.run"].flatMap(Int.init),
+                let t = job.labels["gofer.task"]
+            else { continue }
+            let key = Key(namespace: ns, pipeline: p, run: r)
+            if active[key]?.machine.states[t]?.isTerminal == false { continue }
+            let execution = try? await store.task(namespace: ns, pipeline: p, run: r, task: t)
+            if execution == nil || execution?.state.isTerminal == true { try? await scheduler.remove(job.handle) }
+        }
     }
 
     // MARK: - Scheduling

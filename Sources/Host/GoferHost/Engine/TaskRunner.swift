@@ -74,19 +74,7 @@ struct TaskRunner: Sendable {
         } catch {
             return await fail(.failed, StateReason(.schedulerError, "cannot record the task start: \(error)"))
         }
-        var env = config.env
-        env["GOFER_NAMESPACE"] = run.namespace
-        env["GOFER_PIPELINE"] = run.pipeline
-        env["GOFER_PIPELINE_VERSION"] = String(run.pipelineVersion)
-        env["GOFER_RUN"] = String(run.id)
-        env["GOFER_TASK"] = execution.task
-        env["GOFER_TASK_IMAGE"] = config.image
-        env["GOFER_API_URL"] = settings.apiURL
-        let job = JobSpec(
-            taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
-            labels: labels, cpus: config.cpus, memoryMB: config.memoryMB,
-            registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: $0.password) })
-
+        let job = jobSpec
         let handle: String
         do {
             handle = try await scheduler.start(job)
@@ -107,7 +95,26 @@ struct TaskRunner: Sendable {
     }
 
     var labels: [String: String] {
-        ["gofer.namespace": run.namespace, "gofer.pipeline": run.pipeline, "gofer.run": String(run.id), "gofer.task": execution.task]
+        [
+            "gofer.managed": "true", "gofer.namespace": run.namespace, "gofer.pipeline": run.pipeline, "gofer.run": String(run.id),
+            "gofer.task": execution.task,
+        ]
+    }
+
+    /// What the scheduler runs: the task's config plus the baseline GOFER_* variables.
+    var jobSpec: JobSpec {
+        var env = config.env
+        env["GOFER_NAMESPACE"] = run.namespace
+        env["GOFER_PIPELINE"] = run.pipeline
+        env["GOFER_PIPELINE_VERSION"] = String(run.pipelineVersion)
+        env["GOFER_RUN"] = String(run.id)
+        env["GOFER_TASK"] = execution.task
+        env["GOFER_TASK_IMAGE"] = config.image
+        env["GOFER_API_URL"] = settings.apiURL
+        return JobSpec(
+            taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
+            labels: labels, cpus: config.cpus, memoryMB: config.memoryMB,
+            registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: $0.password) })
     }
 
     /// Picks up an execution left running by a previous server process: finds its job (by the
@@ -135,6 +142,11 @@ struct TaskRunner: Sendable {
             return await fail(.failed, StateReason(.orphaned, "its container is gone (removed while the server was down)"))
         } catch {
             return await fail(.failed, StateReason(.schedulerError, "cannot find the task again after a restart: \(Self.describe(error))"))
+        }
+        if status.state == .created {
+            // Created but never started (the server died between the two): starting is
+            // idempotent per task execution, and the scheduler starts only a never-run job.
+            _ = try? await scheduler.start(jobSpec)
         }
         if execution.handle == nil || execution.state != .running {
             try? await engine.persistTask(execution, .running, handle: handle, startedAt: Date())

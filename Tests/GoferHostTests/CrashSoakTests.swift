@@ -1,0 +1,102 @@
+import ExtensionSDK
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Kill -9 the server at random moments while runs of a DAG with random sleeps execute on real
+/// Docker; restart it each time; then check the invariants. The seed is printed (and can be set
+/// with GOFER_SOAK_SEED) so a failure reproduces. Bounded: 6 runs, 3 kills, about a minute.
+struct CrashSoakTests {
+    struct SeededRandom: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func serverKillsLoseNoRunAndStartNoTaskTwice() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let seed = ProcessInfo.processInfo.environment["GOFER_SOAK_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
+        print("crash soak: seed \(seed) (rerun with GOFER_SOAK_SEED=\(seed))")
+        var rng = SeededRandom(state: seed)
+        let dir = try TemporaryDirectory()
+        let port = Int.random(in: 20000...50000, using: &rng)
+        let pipeline = "soak-\(seed)"
+        func sleepFor() -> String { String(format: "%.1f", Double.random(in: 0.2...1.5, using: &rng)) }
+        let tasks = [("a", [String]()), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]
+        let config =
+            "id: \(pipeline)\ntasks:\n"
+            + tasks.map { id, deps in
+                "  - { id: \(id), image: busybox:latest, depends_on: [\(deps.joined(separator: ", "))], command: [\"sh\", \"-c\", \"echo start-\(id); sleep \(sleepFor()); echo end-\(id)\"] }"
+            }.joined(separator: "\n") + "\n"
+        let started = Int(Date().timeIntervalSince1970) - 1
+
+        var server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
+        let _: ApplyResult = try await server.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
+        var runs: [Int] = []
+        let kills = 3
+        for k in 0..<kills {
+            for _ in 0..<2 {
+                let r: Run = try await server.client.call("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs", body: [:])
+                runs.append(r.id)
+            }
+            try await Task.sleep(for: .milliseconds(Int64.random(in: 300...2500, using: &rng)))
+            print("crash soak: kill -9 #\(k + 1)")
+            await server.kill9()
+            server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
+        }
+        let client = server.client
+        var details: [RunDetail] = []
+        for r in runs {
+            var d: RunDetail = try await client.call("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(r)")
+            for _ in 0..<600 where !d.run.state.isTerminal {
+                try await Task.sleep(for: .milliseconds(100))
+                d = try await client.call("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(r)")
+            }
+            details.append(d)
+        }
+        await server.stop()
+
+        // Every run reached a terminal state, and (nothing failed on its own) succeeded.
+        for d in details {
+            #expect(d.run.state == .succeeded, "run \(d.run.id): \(d.run.state) \(String(describing: d.run.reason)) \(d.tasks.map { "\($0.task)=\($0.state)" })")
+            for t in d.tasks {
+                // States match exit codes.
+                #expect((t.state == .succeeded) == (t.exitCode == 0), "run \(d.run.id) task \(t.task): \(t.state) exit \(String(describing: t.exitCode))")
+                // Logs of finished tasks are complete (no loss, no duplicates after re-attach).
+                let log = (try? String(contentsOfFile: "\(dir.path)/logs/default/\(pipeline)/\(d.run.id)/\(t.task).log", encoding: .utf8)) ?? ""
+                #expect(log == "start-\(t.task)\nend-\(t.task)\n", "run \(d.run.id) task \(t.task) log: \(log.debugDescription)")
+            }
+        }
+        // Each task execution ran in exactly one container.
+        let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
+        let filter = "{\"type\":[\"container\"],\"event\":[\"create\"],\"label\":[\"gofer.pipeline=\(pipeline)\"]}"
+        let events = try await docker.send(
+            "GET", path: "/v1.41/events?since=\(started)&until=\(Int(Date().timeIntervalSince1970) + 1)&filters="
+                + (filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+        var creates: [String: Int] = [:]
+        for line in events.body.split(separator: 0x0A) {
+            guard let e = try? JSONParser().parse(Array(line)), let attrs = e["Actor"]?["Attributes"] else { continue }
+            creates["\(attrs["gofer.run"]?.stringValue ?? "?")/\(attrs["gofer.task"]?.stringValue ?? "?")", default: 0] += 1
+        }
+        #expect(creates.count == runs.count * tasks.count, "\(creates.count) task executions created containers, expected \(runs.count * tasks.count)")
+        #expect(creates.values.allSatisfy { $0 == 1 }, "a task execution ran in more than one container: \(creates.filter { $0.value > 1 })")
+        // No container is left behind, and the database is intact.
+        let left = try await docker.send(
+            "GET", path: "/v1.41/containers/json?all=1&filters="
+                + ("{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+        #expect(left.text == "[]\n", "containers left: \(left.text.prefix(300))")
+        let store = try Store(path: dir.path + "/gofer.sqlite")
+        #expect(try await store.integrityCheck() == "ok")
+        print("crash soak: seed \(seed), \(runs.count) runs, \(kills) kills, \(creates.count) task executions, all invariants checked")
+    }
+}
