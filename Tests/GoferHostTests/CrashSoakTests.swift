@@ -23,6 +23,19 @@ struct CrashSoakTests {
         }
     }
 
+    /// A child process of `parent` whose command name starts with `name`.
+    static func child(of parent: Int32, named name: String) -> Int32? {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+            else { continue }
+            let comm = stat[stat.index(after: open)..<close]
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 2, Int32(fields[1]) == parent, comm.hasPrefix(name.prefix(15)) { return pid }
+        }
+        return nil
+    }
+
     @Test func serverKillsLoseNoRunAndStartNoTaskTwice() async throws {
         guard try await DockerAvailability.check() else { return }
         let seed = ProcessInfo.processInfo.environment["GOFER_SOAK_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
@@ -53,6 +66,12 @@ struct CrashSoakTests {
             print("crash soak: kill -9 #\(k + 1)")
             await server.kill9()
             server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
+            // And the scheduler extension, under the restarted server.
+            try await Task.sleep(for: .milliseconds(Int64.random(in: 200...1200, using: &rng)))
+            if let ext = Self.child(of: server.process.pid, named: "gofer-scheduler") {
+                print("crash soak: kill -9 of the scheduler extension (pid \(ext))")
+                kill(ext, SIGKILL)
+            }
         }
         let client = server.client
         var details: [RunDetail] = []
@@ -68,12 +87,18 @@ struct CrashSoakTests {
 
         // Every run reached a terminal state, and (nothing failed on its own) succeeded.
         for d in details {
-            #expect(d.run.state == .succeeded, "run \(d.run.id): \(d.run.state) \(String(describing: d.run.reason)) \(d.tasks.map { "\($0.task)=\($0.state)" })")
+            #expect(
+                d.run.state == .succeeded,
+                "run \(d.run.id): \(d.run.state) \(String(describing: d.run.reason)) \(d.tasks.map { "\($0.task)=\($0.state) \($0.reason?.message ?? "")" })"
+            )
             for t in d.tasks {
                 // States match exit codes.
-                #expect((t.state == .succeeded) == (t.exitCode == 0), "run \(d.run.id) task \(t.task): \(t.state) exit \(String(describing: t.exitCode))")
+                #expect(
+                    (t.state == .succeeded) == (t.exitCode == 0),
+                    "run \(d.run.id) task \(t.task): \(t.state) exit \(String(describing: t.exitCode))")
                 // Logs of finished tasks are complete (no loss, no duplicates after re-attach).
-                let log = (try? String(contentsOfFile: "\(dir.path)/logs/default/\(pipeline)/\(d.run.id)/\(t.task).log", encoding: .utf8)) ?? ""
+                let log =
+                    (try? String(contentsOfFile: "\(dir.path)/logs/default/\(pipeline)/\(d.run.id)/\(t.task).log", encoding: .utf8)) ?? ""
                 #expect(log == "start-\(t.task)\nend-\(t.task)\n", "run \(d.run.id) task \(t.task) log: \(log.debugDescription)")
             }
         }
@@ -81,22 +106,29 @@ struct CrashSoakTests {
         let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
         let filter = "{\"type\":[\"container\"],\"event\":[\"create\"],\"label\":[\"gofer.pipeline=\(pipeline)\"]}"
         let events = try await docker.send(
-            "GET", path: "/v1.41/events?since=\(started)&until=\(Int(Date().timeIntervalSince1970) + 1)&filters="
+            "GET",
+            path: "/v1.41/events?since=\(started)&until=\(Int(Date().timeIntervalSince1970) + 1)&filters="
                 + (filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         var creates: [String: Int] = [:]
         for line in events.body.split(separator: 0x0A) {
             guard let e = try? JSONParser().parse(Array(line)), let attrs = e["Actor"]?["Attributes"] else { continue }
             creates["\(attrs["gofer.run"]?.stringValue ?? "?")/\(attrs["gofer.task"]?.stringValue ?? "?")", default: 0] += 1
         }
-        #expect(creates.count == runs.count * tasks.count, "\(creates.count) task executions created containers, expected \(runs.count * tasks.count)")
-        #expect(creates.values.allSatisfy { $0 == 1 }, "a task execution ran in more than one container: \(creates.filter { $0.value > 1 })")
+        #expect(
+            creates.count == runs.count * tasks.count,
+            "\(creates.count) task executions created containers, expected \(runs.count * tasks.count)")
+        #expect(
+            creates.values.allSatisfy { $0 == 1 }, "a task execution ran in more than one container: \(creates.filter { $0.value > 1 })")
         // No container is left behind, and the database is intact.
         let left = try await docker.send(
-            "GET", path: "/v1.41/containers/json?all=1&filters="
+            "GET",
+            path: "/v1.41/containers/json?all=1&filters="
                 + ("{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         #expect(left.text == "[]\n", "containers left: \(left.text.prefix(300))")
         let store = try Store(path: dir.path + "/gofer.sqlite")
         #expect(try await store.integrityCheck() == "ok")
-        print("crash soak: seed \(seed), \(runs.count) runs, \(kills) kills, \(creates.count) task executions, all invariants checked")
+        print(
+            "crash soak: seed \(seed), \(runs.count) runs, \(kills) server kills + \(kills) extension kills, \(creates.count) task executions, all invariants checked"
+        )
     }
 }

@@ -175,8 +175,9 @@ public actor RunEngine {
     /// recording the end and removing the container).
     private func removeLeftoverJobs() async {
         guard let jobs = try? await scheduler.list(labels: ["gofer.managed": "true"]) else { return }
-        for job in jobs where job.state == .exited {
-            guard let ns = job.labels["gofer.namespace"], let p = job.labels["gofer.pipeline"], let r = job.labels["gofer.run"].flatMap(Int.init),
+        for job in jobs where job.state == .exited || job.state == .created {
+            guard let ns = job.labels["gofer.namespace"], let p = job.labels["gofer.pipeline"],
+                let r = job.labels["gofer.run"].flatMap(Int.init),
                 let t = job.labels["gofer.task"]
             else { continue }
             let key = Key(namespace: ns, pipeline: p, run: r)

@@ -17,13 +17,29 @@ public protocol SchedulerClient: Sendable {
 }
 
 /// A scheduler extension behind a supervisor.
+///
+/// Calls that are safe to repeat (start is idempotent per task execution; inspect, list, stop and
+/// remove are idempotent by contract) are retried when the extension dies under them: the
+/// supervisor restarts it and the jobs live on in the engine.
 public struct ExtensionSchedulerClient: SchedulerClient {
     public let supervisor: ExtensionSupervisor
 
     public init(supervisor: ExtensionSupervisor) { self.supervisor = supervisor }
 
+    func call(_ method: String, _ params: JSONValue, timeout: Duration) async throws -> JSONValue {
+        var attempt = 0
+        while true {
+            do {
+                return try await supervisor.call(method, params, timeout: timeout)
+            } catch let failure as ExtensionFailure where failure.kind == .exited && attempt < 10 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
+    }
+
     public func start(_ job: JobSpec) async throws -> String {
-        let result = try await supervisor.call("scheduler/start", try JSONCodec.encode(job), timeout: .seconds(600))
+        let result = try await call("scheduler/start", try JSONCodec.encode(job), timeout: .seconds(600))
         guard let handle = result["handle"]?.stringValue else {
             throw ExtensionFailure(kind: .protocolViolation, message: "scheduler/start returned no handle")
         }
@@ -37,23 +53,23 @@ public struct ExtensionSchedulerClient: SchedulerClient {
 
     public func inspect(_ handle: String) async throws -> JobStatus {
         try JSONCodec.decode(
-            JobStatus.self, from: try await supervisor.call("scheduler/inspect", ["handle": .string(handle)], timeout: .seconds(60)))
+            JobStatus.self, from: try await call("scheduler/inspect", ["handle": .string(handle)], timeout: .seconds(60)))
     }
 
     public func list(labels: [String: String]) async throws -> [JobStatus] {
-        let result = try await supervisor.call(
+        let result = try await call(
             "scheduler/list", ["labels": .object(labels.mapValues(JSONValue.string))], timeout: .seconds(60))
         return try JSONCodec.decode([JobStatus].self, from: result["jobs"] ?? .array([]))
     }
 
     public func stop(_ handle: String, grace: Duration) async throws {
-        _ = try await supervisor.call(
+        _ = try await call(
             "scheduler/stop", ["handle": .string(handle), "graceMs": .int(Int64(grace.components.seconds * 1000))],
             timeout: grace + .seconds(30))
     }
 
     public func remove(_ handle: String) async throws {
-        _ = try await supervisor.call("scheduler/remove", ["handle": .string(handle)], timeout: .seconds(60))
+        _ = try await call("scheduler/remove", ["handle": .string(handle)], timeout: .seconds(60))
     }
 
     public func logs(_ handle: String, follow: Bool, sink: @Sendable (String, [UInt8]) async throws -> Void) async throws {

@@ -43,6 +43,9 @@ public struct StateReason: Codable, Sendable, Hashable, CustomStringConvertible 
         case imageNotFound = "image_not_found"
         /// The scheduler could not start or watch the task.
         case schedulerError = "scheduler_error"
+        /// The container engine went away while the task ran and killed it (a dockerd restart):
+        /// infrastructure, not the task's code.
+        case schedulerLost = "scheduler_lost"
         /// Someone cancelled it.
         case cancelled
         /// A dependency ended in a way the condition does not accept.

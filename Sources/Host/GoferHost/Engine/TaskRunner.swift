@@ -209,16 +209,31 @@ struct TaskRunner: Sendable {
     }
 
     /// Waits for the job, riding out restarts of the scheduler extension (the job does not depend
-    /// on it), until `timeout`.
-    static func waitSurvivingRestarts(_ scheduler: any SchedulerClient, _ handle: String, timeout: Duration) async throws -> JobStatus {
+    /// on it) and outages of the engine behind it, until `timeout`. `outage` records whether the
+    /// engine was unreachable meanwhile.
+    static func waitSurvivingRestarts(
+        _ scheduler: any SchedulerClient, _ handle: String, timeout: Duration, outage: Outage
+    ) async throws -> JobStatus {
         let deadline = ContinuousClock.now + timeout
+        var attempt = 0
         while true {
             do {
                 return try await scheduler.wait(handle, timeout: max(deadline - ContinuousClock.now, .seconds(1)))
             } catch let failure as ExtensionFailure where failure.kind == .exited && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(200))
+            } catch let error as ProtocolError where error.code == .unavailable && ContinuousClock.now < deadline {
+                outage.seen()
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(min(5000, 250 * attempt)))
             }
         }
+    }
+
+    /// Whether the engine was unreachable while a task ran.
+    final class Outage: Sendable {
+        private let flag = Mutex(false)
+        func seen() { flag.withLock { $0 = true } }
+        var wasSeen: Bool { flag.withLock { $0 } }
     }
 
     enum Stop { case timeout, cancelled }
@@ -229,7 +244,10 @@ struct TaskRunner: Sendable {
         let grace = settings.stopGrace
         // The wait runs unstructured so that cancelling this runner does not cancel the wait:
         // we stop the container instead and still collect its real exit.
-        let wait = Task { try await Self.waitSurvivingRestarts(scheduler, handle, timeout: timeout + grace + .seconds(120)) }
+        let outage = Outage()
+        let wait = Task {
+            try await Self.waitSurvivingRestarts(scheduler, handle, timeout: timeout + grace + .seconds(120), outage: outage)
+        }
         let first = FirstOf<Stop?>()
         let reason: Stop? = await withCheckedContinuation { (c: CheckedContinuation<Stop?, Never>) in
             first.set(c)
@@ -269,6 +287,15 @@ struct TaskRunner: Sendable {
             return await fail(.cancelled, why, exitCode: code, started: started, ended: ended)
         case nil:
             break
+        }
+        if outage.wasSeen && (code == 137 || code == 143) {
+            return await fail(
+                .failed,
+                StateReason(
+                    .schedulerLost,
+                    "the container engine went away while the task ran and stopped it (exit \(code ?? 0)); not a failure of the task itself"
+                ),
+                exitCode: code, started: started, ended: ended)
         }
         if status.oomKilled {
             return await fail(
