@@ -14,6 +14,9 @@ public struct EngineSettings: Sendable {
     public var stopGrace: Duration = .seconds(10)
     /// Bytes of output stored per task; past it the log keeps its head and tail around a marker.
     public var maxLogBytes = 64 << 20
+    /// Identifies this server's jobs (label `gofer.server`) so that servers sharing one container
+    /// engine never touch each other's containers. Kept in the data directory.
+    public var serverID = "default"
     /// The API address tasks can reach, given to them as GOFER_API_URL.
     public var apiURL = "http://127.0.0.1:8080"
 
@@ -174,7 +177,7 @@ public actor RunEngine {
     /// Removes finished jobs of task executions that already ended (the server died between
     /// recording the end and removing the container).
     private func removeLeftoverJobs() async {
-        guard let jobs = try? await scheduler.list(labels: ["gofer.managed": "true"]) else { return }
+        guard let jobs = try? await scheduler.list(labels: ["gofer.server": settings.serverID]) else { return }
         for job in jobs where job.state == .exited || job.state == .created {
             guard let ns = job.labels["gofer.namespace"], let p = job.labels["gofer.pipeline"],
                 let r = job.labels["gofer.run"].flatMap(Int.init),

@@ -50,7 +50,7 @@ struct TaskRunner: Sendable {
     var key: RunEngine.Key { RunEngine.Key(namespace: run.namespace, pipeline: run.pipeline, run: run.id) }
 
     /// Unique per task execution: the scheduler's idempotency key.
-    var executionID: String { "\(run.namespace)-\(run.pipeline)-\(run.id)-\(execution.task)" }
+    var executionID: String { "\(settings.serverID.prefix(8))-\(run.namespace)-\(run.pipeline)-\(run.id)-\(execution.task)" }
 
     func run() async {
         let final = await execute()
@@ -96,7 +96,8 @@ struct TaskRunner: Sendable {
 
     var labels: [String: String] {
         [
-            "gofer.managed": "true", "gofer.namespace": run.namespace, "gofer.pipeline": run.pipeline, "gofer.run": String(run.id),
+            "gofer.server": settings.serverID, "gofer.namespace": run.namespace, "gofer.pipeline": run.pipeline,
+            "gofer.run": String(run.id),
             "gofer.task": execution.task,
         ]
     }

@@ -50,13 +50,27 @@ public final class GoferServer: Sendable {
             policy: extensionPolicy, onStderr: { line in logger.debug("\(line)") })
         _ = try await supervisor.start()
         let logs = LogFiles(root: settings.dataDir + "/logs")
+        var engineSettings = settings.engine
+        engineSettings.serverID = try GoferServer.serverID(dataDir: settings.dataDir)
         engine = RunEngine(
-            store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: settings.engine)
+            store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings)
         api = GoferAPI(
             store: store, engine: engine, bus: bus, logs: logs,
             loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
             version: goferVersion)
         try await engine.recoverRuns()
+    }
+
+    /// This server's identity, created once and kept in the data directory.
+    static func serverID(dataDir: String) throws -> String {
+        let path = dataDir + "/server-id"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !id.isEmpty { return id }
+        }
+        let id = UUID().uuidString.lowercased()
+        try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return id
     }
 
     /// The directory of the running executable (bundled extensions live beside it).
