@@ -166,6 +166,7 @@ public final class ExtensionConnection: Sendable {
         var stderrTail: [UInt8] = []
         var violations: [String] = []
         var lastActivity = ContinuousClock.now
+        var stderrClosed = false
     }
 
     public let process: ChildProcess
@@ -397,6 +398,15 @@ public final class ExtensionConnection: Sendable {
     /// The last 64 KiB the extension wrote to stderr.
     public var stderrTail: String { state.withLock { String(decoding: $0.stderrTail, as: UTF8.self) } }
 
+    /// Waits (at most `timeout`) until everything the extension wrote to stderr has been read,
+    /// so a crash message is in ``stderrTail``.
+    public func drainStderr(timeout: Duration = .milliseconds(500)) async {
+        let deadline = ContinuousClock.now + timeout
+        while !state.withLock({ $0.stderrClosed }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Protocol violations seen on stdout so far (junk, invalid frames).
     public var violations: [String] { state.withLock { $0.violations } }
 
@@ -430,7 +440,7 @@ public final class ExtensionConnection: Sendable {
         case .oversized(let prefix, let size):
             onStderr?(String(decoding: prefix.prefix(1024), as: UTF8.self) + "… (\(size) bytes, cut)")
         case .eof:
-            break
+            state.withLock { $0.stderrClosed = true }
         }
     }
 

@@ -135,6 +135,7 @@ public actor ExtensionSupervisor {
             guard let connection else { return }
             let exit = await watch(connection)
             if stopping { return }
+            await connection.drainStderr()
             self.connection = nil
             let now = ContinuousClock.now
             crashTimes = crashTimes.filter { now - $0 < policy.crashWindow } + [now]
