@@ -20,6 +20,8 @@ struct RecoveryTests {
             var env = ProcessInfo.processInfo.environment
             env["GOFER_EXTENSIONS_DIR"] = BuiltProducts.directory
             env["GOFER_LOG_LEVEL"] = "warning"
+            env["GOFER_TASK_TIMEOUT_MIN"] = "1s"
+            env["GOFER_STOP_GRACE"] = "1s"
             process = try ChildProcess.spawn(
                 BuiltProducts.path("gofer"), arguments: ["service", "start", "--data-dir", dataDir, "--listen", "127.0.0.1:\(port)"],
                 environment: env)
@@ -146,5 +148,25 @@ struct RecoveryTests {
         #expect(await h.server.supervisor.restarts >= 1)
         #expect(done.state == .failed && task.exitCode == 2 && task.reason?.kind == .exitCode, "\(task)")
         #expect(h.log("ext-crash", run: run.id, task: "t") == "a\nb\n")
+    }
+
+    @Test func aTaskWhoseDeadlinePassedWhileTheServerWasDownIsStoppedOnRestart() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let dir = try TemporaryDirectory()
+        let port = Self.freePort()
+        let first = try await ServerProcess(dataDir: dir.path, port: port)
+        let config = "id: late\ntasks:\n  - { id: sleeper, image: busybox:latest, command: [\"sleep\", \"60\"], timeout: 2s }\n"
+        let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
+        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/late/runs", body: [:])
+        _ = try await waitFor(first.client, "late", run.id) { $0.tasks.first?.state == .running }
+        await first.kill9()
+        try await Task.sleep(for: .seconds(3))  // the 2 s deadline passes while no server runs
+
+        let server = try await ServerProcess(dataDir: dir.path, port: port)
+        defer { Task { [server] in await server.stop() } }
+        let start = ContinuousClock.now
+        let d = try await waitFor(server.client, "late", run.id) { $0.run.state.isTerminal }
+        #expect(ContinuousClock.now - start < .seconds(30), "stopped promptly, not after the 60 s sleep")
+        #expect(d.tasks[0].state == .failed && d.tasks[0].reason?.kind == .timeout, "\(d.tasks[0])")
     }
 }
