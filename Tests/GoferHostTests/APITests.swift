@@ -45,6 +45,10 @@ struct APITests {
 
     @Test func missingThingsAre404sNamingWhichOne() async throws {
         try await withAPI { client in
+            let unknown = try await client.execute(uri: "/api/nothing-here", method: .get)
+            #expect(unknown.status == .notFound)
+            #expect(json(unknown.body)["code"] == "not_found")
+            #expect(json(unknown.body)["message"]?.stringValue?.hasPrefix("no such endpoint: GET /api/nothing-here") == true)
             var r = try await client.execute(uri: "/api/namespaces/nope/pipelines", method: .get)
             #expect(r.status == .notFound)
             #expect(json(r.body)["code"] == "not_found")

@@ -34,6 +34,8 @@ public struct GoferAPI: Sendable {
     /// Builds the router.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        // Before the routes: it must wrap them and the not-found responder.
+        router.add(middleware: JSONErrorMiddleware(api: self))
         GoferAPI.register(on: router, api: self, recorder: RouteRecorder())
         return router
     }
@@ -273,6 +275,28 @@ public struct GoferAPI: Sendable {
             limit = n
         }
         return (req.uri.queryParameters.get("cursor").map { String($0) }, limit)
+    }
+}
+
+/// Gives errors raised outside the handlers (an unknown route, a framework error) the same JSON
+/// body as everything else.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let api: GoferAPI
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let message =
+                error.status == .notFound
+                ? "no such endpoint: \(request.method.rawValue) \(request.uri.path) (see docs/openapi.yaml)"
+                : (error.body ?? "\(error.status)")
+            return api.errorResponse(
+                APIError(
+                    status: Int(error.status.code), code: error.status == .notFound ? "not_found" : "http_\(error.status.code)",
+                    message: message))
+        }
     }
 }
 
