@@ -81,14 +81,7 @@ struct DemoCommand: AsyncParsableCommand {
             ).follow()
             let detail: RunDetail = try await client.call("GET", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs/\(run.id)")
             print("")
-            Output.table(
-                ["TASK", "STATE", "EXIT", "DURATION", "REASON"],
-                detail.tasks.map {
-                    [
-                        $0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-",
-                        Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? "",
-                    ]
-                })
+            Output.taskTable(detail.tasks)
             print(
                 "\nrun \(final.id) \(Output.state(final.state.rawValue)) in \(Output.duration(final.startedAt, final.endedAt))\(final.reason.map { ": \($0.message)" } ?? "")"
             )

@@ -45,6 +45,18 @@ enum Output {
         return count
     }
 
+    /// The task table of a run (`run get`, the demo's summary).
+    static func taskTable(_ tasks: [TaskExecution]) {
+        table(
+            ["TASK", "STATE", "EXIT", "DURATION", "REASON"],
+            tasks.map {
+                [
+                    $0.task, state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-", duration($0.startedAt, $0.endedAt),
+                    $0.reason?.message ?? "",
+                ]
+            })
+    }
+
     static func ago(_ date: Date?) -> String {
         guard let date else { return "-" }
         let s = Int(Date().timeIntervalSince(date))

@@ -77,14 +77,7 @@ struct RunCommand: AsyncParsableCommand {
                 "run \(d.run.id) of \(options.ns)/\(pipeline) (version \(d.run.pipelineVersion)) \(Output.state(d.run.state.rawValue))\(d.run.reason.map { ": \($0.message)" } ?? "")"
             )
             print("started \(Output.ago(d.run.startedAt)) by \(d.run.initiator), took \(Output.duration(d.run.startedAt, d.run.endedAt))\n")
-            Output.table(
-                ["TASK", "STATE", "EXIT", "DURATION", "REASON"],
-                d.tasks.map {
-                    [
-                        $0.task, Output.state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-",
-                        Output.duration($0.startedAt, $0.endedAt), $0.reason?.message ?? "",
-                    ]
-                })
+            Output.taskTable(d.tasks)
         }
     }
 

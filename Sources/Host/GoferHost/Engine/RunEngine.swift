@@ -152,20 +152,9 @@ public actor RunEngine {
                 queued.append((key, run, tasks, config))
                 continue
             }
-            var states: [String: TaskState] = [:]
-            for t in tasks { states[t.task] = t.state }
-            let a = Active(
-                run: run, machine: RunStateMachine(config: config, states: states),
-                tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
-            active[key] = a
             // The run timeout counts from when the run started, not from the restart.
             let elapsed = Date().timeIntervalSince(run.startedAt ?? run.createdAt)
-            let remaining = max(Duration.zero, settings.runTimeout - .milliseconds(Int64(elapsed * 1000)))
-            a.timer = Task { [weak self] in
-                try? await Task.sleep(for: remaining)
-                guard !Task.isCancelled else { return }
-                await self?.runTimedOut(key)
-            }
+            activate(key, run, tasks, config, timeout: max(Duration.zero, settings.runTimeout - .milliseconds(Int64(elapsed * 1000))))
             for t in tasks where t.state == .starting || t.state == .running { launch(key, t.task, resume: true) }
             try await advance(key)
         }
@@ -202,22 +191,28 @@ public actor RunEngine {
                 continue
             }
             queued.remove(at: i)
-            var states: [String: TaskState] = [:]
-            for t in tasks { states[t.task] = t.state }
-            let a = Active(
-                run: run, machine: RunStateMachine(config: config, states: states),
-                tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
-            active[key] = a
+            let a = activate(key, run, tasks, config, timeout: settings.runTimeout)
             try await persistRun(run, .running)
             a.run.state = .running
-            let timeout = settings.runTimeout
-            a.timer = Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                guard !Task.isCancelled else { return }
-                await self?.runTimedOut(key)
-            }
             try await advance(key)
         }
+    }
+
+    /// Makes a run active: its state machine from its tasks' states, and its run-timeout timer.
+    @discardableResult
+    private func activate(_ key: Key, _ run: Run, _ tasks: [TaskExecution], _ config: PipelineConfig, timeout: Duration) -> Active {
+        var states: [String: TaskState] = [:]
+        for t in tasks { states[t.task] = t.state }
+        let a = Active(
+            run: run, machine: RunStateMachine(config: config, states: states),
+            tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
+        active[key] = a
+        a.timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            await self?.runTimedOut(key)
+        }
+        return a
     }
 
     private func runTimedOut(_ key: Key) async {
