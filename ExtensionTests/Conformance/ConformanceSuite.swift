@@ -193,7 +193,7 @@ public enum ConformanceSuite {
     public static func run(_ options: ConformanceOptions, progress: (@Sendable (CheckResult) -> Void)? = nil) async -> ConformanceReport {
         let journal = Journal()
         let canary = "GOFER-CANARY-\(UUID().uuidString)"
-        let manifest = describe(options.launch)
+        let manifest = await describe(options.launch)
         var results: [CheckResult] = []
         let checks = allChecks.filter { check in
             (check.kinds?.contains(options.kind) ?? true)
@@ -248,37 +248,16 @@ public enum ConformanceSuite {
     }
 
     /// Runs `--describe` and parses its output.
-    static func describe(_ launch: ExtensionLaunch) -> JSONValue? {
-        guard let result = try? runToCompletion(launch, extraArguments: ["--describe"], timeout: .seconds(10)) else { return nil }
+    static func describe(_ launch: ExtensionLaunch) async -> JSONValue? {
+        guard let result = try? await runToCompletion(launch, extraArguments: ["--describe"], timeout: .seconds(10)) else { return nil }
         guard result.status == .exited(0) else { return nil }
         return try? JSONParser().parse(result.stdout)
     }
 
-    struct Completed {
-        var status: TerminationStatus
-        var stdout: [UInt8]
-    }
-
-    /// Runs the extension with extra arguments, collecting stdout, without the protocol.
-    static func runToCompletion(_ launch: ExtensionLaunch, extraArguments: [String], timeout: Duration) throws -> Completed {
-        let process = try ChildProcess.spawn(
+    /// Runs the extension with extra arguments, without the protocol.
+    static func runToCompletion(_ launch: ExtensionLaunch, extraArguments: [String], timeout: Duration) async throws -> ChildProcess.Completed {
+        try await ChildProcess.run(
             launch.executable, arguments: launch.arguments + extraArguments,
-            environment: launch.environment ?? ProcessInfo.processInfo.environment)
-        process.closeStdin()
-        let errThread = Thread { LineReader.readLoop(fd: process.stderrFD, maxLineBytes: 1 << 20) { _ in } }
-        errThread.start()
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(process.stdoutFD, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            out.append(contentsOf: buffer[0..<n])
-            if out.count > 16 << 20 { break }
-        }
-        let deadline = ContinuousClock.now + timeout
-        while process.exitStatus == nil && ContinuousClock.now < deadline { usleep(2000) }
-        if process.exitStatus == nil { process.signalGroup(SIGKILL) }
-        while process.exitStatus == nil { usleep(2000) }
-        return Completed(status: process.exitStatus ?? .signaled(9), stdout: out)
+            environment: launch.environment ?? ProcessInfo.processInfo.environment, timeout: timeout)
     }
 }

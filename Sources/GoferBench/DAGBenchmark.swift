@@ -38,9 +38,9 @@ struct DAGBenchmark {
         var shell: [Double] = []
         // One warm-up of each, not counted.
         _ = try await timeGofer(server)
-        _ = try timeShell()
+        _ = try await timeShell()
         for _ in 0..<rounds {
-            shell.append(try timeShell())
+            shell.append(try await timeShell())
             gofer.append(try await timeGofer(server))
         }
         let gm = median(gofer)
@@ -72,12 +72,10 @@ struct DAGBenchmark {
         return seconds(ContinuousClock.now - start)
     }
 
-    func timeShell() throws -> Double {
+    func timeShell() async throws -> Double {
         let start = ContinuousClock.now
-        let p = try ChildProcess.spawn("/bin/sh", arguments: ["-c", Self.script])
-        p.closeStdin()
-        while p.exitStatus == nil { usleep(1000) }
-        guard p.exitStatus == .exited(0) else { throw ServerError("the shell baseline failed: \(String(describing: p.exitStatus))") }
+        let result = try await ChildProcess.run("/bin/sh", arguments: ["-c", Self.script])
+        guard result.status == .exited(0) else { throw ServerError("the shell baseline failed: \(result.status)") }
         return seconds(ContinuousClock.now - start)
     }
 

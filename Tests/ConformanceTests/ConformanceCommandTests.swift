@@ -5,35 +5,25 @@ import Testing
 
 /// The `gofer-conformance` executable as extension authors run it in their CI.
 struct ConformanceCommandTests {
-    func run(_ args: [String]) throws -> (status: TerminationStatus, output: String) {
-        let child = try ChildProcess.spawn(BuiltProducts.path("gofer-conformance"), arguments: args)
-        child.closeStdin()
-        var out: [UInt8] = []
-        let errFD = child.stderrFD
-        let drain = Thread { LineReader.readLoop(fd: errFD, maxLineBytes: 1 << 20) { _ in } }
-        drain.start()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(child.stdoutFD, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        while child.exitStatus == nil { usleep(5000) }
-        return (child.exitStatus ?? .exited(-1), String(decoding: out, as: UTF8.self))
+    func run(_ args: [String]) async throws -> (status: TerminationStatus, output: String) {
+        let result = try await ChildProcess.run(BuiltProducts.path("gofer-conformance"), arguments: args)
+        return (result.status, String(decoding: result.stdout, as: UTF8.self))
     }
 
-    @Test func passingExtensionExitsZeroWithSummaryLastAndJUnit() throws {
+    @Test func passingExtensionExitsZeroWithSummaryLastAndJUnit() async throws {
         let dir = try TemporaryDirectory()
         let junit = dir.path + "/junit.xml"
-        let (status, output) = try run(["--kind", "secrets", "--quiet", "--junit", junit, "--", BuiltProducts.path("gofer-secrets-memory")])
+        let (status, output) = try await run([
+            "--kind", "secrets", "--quiet", "--junit", junit, "--", BuiltProducts.path("gofer-secrets-memory"),
+        ])
         #expect(status == .exited(0), "\(output)")
         let last = output.split(separator: "\n").last.map(String.init) ?? ""
         #expect(last.range(of: #"^\d+ passed, 0 failed, \d+ skipped$"#, options: .regularExpression) != nil, "last line: \(last)")
         #expect(FileManager.default.contents(atPath: junit).map { String(decoding: $0, as: UTF8.self) }?.contains("<testsuite") == true)
     }
 
-    @Test func failingExtensionExitsOne() throws {
-        let (status, output) = try run([
+    @Test func failingExtensionExitsOne() async throws {
+        let (status, output) = try await run([
             "--kind", "secrets", "--quiet", "--only", "run.,secrets.round", "--", BuiltProducts.path("gofer-fixture-broken"), "--faults",
             "junk-stdout",
             "--", BuiltProducts.path("gofer-secrets-memory"),
@@ -42,10 +32,10 @@ struct ConformanceCommandTests {
         #expect(output.contains("FAIL  run.stdout-hygiene"))
     }
 
-    @Test func usageErrorsExitTwo() throws {
-        #expect(try run(["--kind", "plugin", "--", "/bin/true"]).status == .exited(2))
-        #expect(try run(["--kind", "task"]).status == .exited(2))
-        #expect(try run(["--kind", "task", "--", "/no/such/file"]).status == .exited(2))
+    @Test func usageErrorsExitTwo() async throws {
+        #expect(try await run(["--kind", "plugin", "--", "/bin/true"]).status == .exited(2))
+        #expect(try await run(["--kind", "task"]).status == .exited(2))
+        #expect(try await run(["--kind", "task", "--", "/no/such/file"]).status == .exited(2))
     }
 
     @Test func docsSchemasMatchTheCode() throws {

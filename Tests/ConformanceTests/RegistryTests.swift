@@ -9,20 +9,11 @@ import Testing
 
 /// registry/index.json lists every in-repo extension, and agrees with each binary's manifest.
 struct RegistryTests {
-    func describe(_ binary: String) throws -> JSONValue {
-        let child = try ChildProcess.spawn(BuiltProducts.path(binary), arguments: ["--describe"])
-        child.closeStdin()
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(child.stdoutFD, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return try JSONParser().parse(out)
+    func describe(_ binary: String) async throws -> JSONValue {
+        try JSONParser().parse(try await ChildProcess.run(BuiltProducts.path(binary), arguments: ["--describe"]).stdout)
     }
 
-    @Test func everyExtensionIsListedAndMatchesItsManifest() throws {
+    @Test func everyExtensionIsListedAndMatchesItsManifest() async throws {
         let root = BuiltProducts.repositoryRoot
         let index = try JSONParser().parse(try Data(contentsOf: root.appendingPathComponent("registry/index.json")))
         let entries = index["extensions"]?.arrayValue ?? []
@@ -34,7 +25,7 @@ struct RegistryTests {
                     continue
                 }
                 products.insert(product)
-                let manifest = try describe(product)
+                let manifest = try await describe(product)
                 #expect(manifest["name"] == entry["name"], "\(product)")
                 #expect(manifest["kind"] == entry["kind"], "\(product)")
                 #expect(manifest["version"] == version["version"], "\(product)")

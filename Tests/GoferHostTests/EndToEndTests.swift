@@ -7,41 +7,16 @@ import Testing
 /// The `gofer` binary against a live server, and the example pipeline on the real Docker engine.
 @Suite(.serialized)
 struct EndToEndTests {
-    /// Runs the gofer CLI; returns its exit status and stdout+stderr.
+    /// Runs the gofer CLI; returns its exit status and its output lines (stdout, then stderr).
     func gofer(_ args: [String], env: [String: String] = [:]) async throws -> (TerminationStatus, String) {
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         environment["NO_COLOR"] = "1"
-        let child = try ChildProcess.spawn(BuiltProducts.path("gofer"), arguments: args, environment: environment)
-        child.closeStdin()
-        let out = Output()
-        let errFD = child.stderrFD
-        let outFD = child.stdoutFD
-        let t1 = Thread { LineReader.readLoop(fd: outFD, maxLineBytes: 1 << 20) { if case .line(let l) = $0 { out.append(l) } } }
-        let t2 = Thread { LineReader.readLoop(fd: errFD, maxLineBytes: 1 << 20) { if case .line(let l) = $0 { out.append(l) } } }
-        t1.start()
-        t2.start()
-        guard let status = await child.waitForExit(timeout: .seconds(120)) else {
-            child.signalGroup(SIGKILL)
-            throw CancellationError()
+        let result = try await ChildProcess.run(BuiltProducts.path("gofer"), arguments: args, environment: environment)
+        let lines = (result.stdout.split(separator: 0x0A) + result.stderr.split(separator: 0x0A)).map {
+            String(decoding: $0, as: UTF8.self)
         }
-        try await Task.sleep(for: .milliseconds(50))
-        return (status, out.text)
-    }
-
-    final class Output: @unchecked Sendable {
-        private let lock = NSLock()
-        private var lines: [String] = []
-        func append(_ bytes: [UInt8]) {
-            lock.lock()
-            lines.append(String(decoding: bytes, as: UTF8.self))
-            lock.unlock()
-        }
-        var text: String {
-            lock.lock()
-            defer { lock.unlock() }
-            return lines.joined(separator: "\n")
-        }
+        return (result.status, lines.joined(separator: "\n"))
     }
 
     @Test func theCLIAppliesRunsWaitsAndReadsLogs() async throws {

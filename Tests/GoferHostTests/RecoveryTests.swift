@@ -63,11 +63,7 @@ struct RecoveryTests {
     }
 
     func docker(_ args: [String]) async throws {
-        let p = try ChildProcess.spawn("docker", arguments: args)
-        p.closeStdin()
-        Thread { LineReader.readLoop(fd: p.stdoutFD, maxLineBytes: 1 << 20) { _ in } }.start()
-        Thread { LineReader.readLoop(fd: p.stderrFD, maxLineBytes: 1 << 20) { _ in } }.start()
-        _ = await p.waitForExit()
+        _ = try await ChildProcess.run("docker", arguments: args)
     }
 
     @Test func aRunningTaskIsReattachedAndEndsWithItsRealExitCodeAndWholeLog() async throws {

@@ -302,31 +302,11 @@ struct ResponseReader {
                     throw HTTPClientError(endpoint: endpoint, message: "bad chunk size \(sizeText)")
                 }
                 if size == 0 { return }
-                var remaining = size
-                while remaining > 0 {
-                    if buffer.isEmpty {
-                        try fill()
-                        if eof && buffer.isEmpty { throw HTTPClientError(endpoint: endpoint, message: "truncated chunk") }
-                    }
-                    let take = min(remaining, buffer.count)
-                    onData(Array(buffer[..<take]))
-                    buffer.removeFirst(take)
-                    remaining -= take
-                }
+                try readExactly(size, shortMessage: "truncated chunk", onData: onData)
                 _ = try line()  // CRLF after the chunk
             }
         } else if let length = headers["content-length"].flatMap({ Int($0) }) {
-            var remaining = length
-            while remaining > 0 {
-                if buffer.isEmpty {
-                    try fill()
-                    if eof && buffer.isEmpty { throw HTTPClientError(endpoint: endpoint, message: "body shorter than Content-Length") }
-                }
-                let take = min(remaining, buffer.count)
-                onData(Array(buffer[..<take]))
-                buffer.removeFirst(take)
-                remaining -= take
-            }
+            try readExactly(length, shortMessage: "body shorter than Content-Length", onData: onData)
         } else {
             while true {
                 if !buffer.isEmpty {
@@ -339,6 +319,21 @@ struct ResponseReader {
                     return
                 }
             }
+        }
+    }
+
+    /// Passes exactly `count` body bytes to `onData`, reading more as needed.
+    mutating func readExactly(_ count: Int, shortMessage: String, onData: ([UInt8]) -> Void) throws {
+        var remaining = count
+        while remaining > 0 {
+            if buffer.isEmpty {
+                try fill()
+                if eof && buffer.isEmpty { throw HTTPClientError(endpoint: endpoint, message: shortMessage) }
+            }
+            let take = min(remaining, buffer.count)
+            onData(Array(buffer[..<take]))
+            buffer.removeFirst(take)
+            remaining -= take
         }
     }
 

@@ -174,6 +174,51 @@ public final class ChildProcess: Sendable {
         return await waitForExit()
     }
 
+    /// What ``run(_:arguments:environment:timeout:)`` collected.
+    public struct Completed: Sendable {
+        public var status: TerminationStatus
+        public var stdout: [UInt8]
+        public var stderr: [UInt8]
+    }
+
+    /// Runs a command to completion with no stdin, collecting stdout and stderr (each at most
+    /// 16 MiB). After `timeout` the process group is killed.
+    public static func run(
+        _ executable: String, arguments: [String] = [], environment: [String: String]? = nil, timeout: Duration = .seconds(120)
+    ) async throws(SpawnError) -> Completed {
+        let child = try spawn(executable, arguments: arguments, environment: environment)
+        child.closeStdin()
+        async let out = Self.readAll(child.stdoutFD)
+        async let err = Self.readAll(child.stderrFD)
+        let status: TerminationStatus
+        if let exited = await child.waitForExit(timeout: timeout) {
+            status = exited
+        } else {
+            child.signalGroup(SIGKILL)
+            status = await child.waitForExit()
+        }
+        return Completed(status: status, stdout: await out, stderr: await err)
+    }
+
+    /// Reads a descriptor to EOF on a dedicated thread, then closes it.
+    static func readAll(_ fd: Int32, limit: Int = 16 << 20) async -> [UInt8] {
+        await withCheckedContinuation { (c: CheckedContinuation<[UInt8], Never>) in
+            let thread = Thread {
+                var out: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    if out.count < limit { out += buffer[0..<min(n, limit - out.count)] }
+                }
+                Glibc.close(fd)
+                c.resume(returning: out)
+            }
+            thread.start()
+        }
+    }
+
     /// Closes our ends of the pipes (stdin first, which the child sees as EOF).
     public func closeStdin() { stdin.close() }
 }

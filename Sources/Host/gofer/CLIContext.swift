@@ -85,3 +85,29 @@ struct PageOptions: ParsableArguments {
 func printNextCursor(_ cursor: String?) {
     if let cursor { print(Output.color("more: --cursor \(cursor)", "2")) }
 }
+
+/// Starting a server from the CLI (`service start`, `demo`), with its errors said plainly.
+enum ServerStartup {
+    /// Applies settings with `configure`, then starts the server. Bad settings exit 64, a failed start 1.
+    static func start(_ what: String, configure: (inout ServerSettings) throws -> Void) async throws -> GoferServer {
+        var settings = ServerSettings()
+        do {
+            try configure(&settings)
+        } catch {
+            Output.error("\(error)")
+            throw ExitCode.validationFailure
+        }
+        do {
+            return try await GoferServer(settings: settings)
+        } catch {
+            Output.error("cannot start \(what): \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The scheduler extension's `health` answer: status and detail.
+    static func schedulerHealth(_ server: GoferServer) async -> (status: String, detail: String) {
+        let health = try? await server.supervisor.call("health", timeout: .seconds(10))
+        return (health?["status"]?.stringValue ?? "unknown", health?["detail"]?.stringValue ?? "no answer")
+    }
+}

@@ -17,8 +17,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let dir = dataDir ?? NSTemporaryDirectory() + "gofer-demo-\(UUID().uuidString.prefix(8))"
         defer { if dataDir == nil { try? FileManager.default.removeItem(atPath: dir) } }
-        var settings = ServerSettings()
-        do {
+        let server = try await ServerStartup.start("the embedded server") { settings in
             try settings.set("data_dir", dir, source: "demo")
             try settings.set("listen", "127.0.0.1:0", source: "demo")
             try settings.set("scheduler", scheduler, source: "--scheduler")
@@ -27,21 +26,11 @@ struct DemoCommand: AsyncParsableCommand {
                 environment: ProcessInfo.processInfo.environment.filter {
                     $0.key == "GOFER_DOCKER_ENDPOINT" || $0.key == "GOFER_EXTENSIONS_DIR"
                 })
-        } catch {
-            Output.error("\(error)")
-            throw ExitCode.validationFailure
         }
-        let server: GoferServer
-        do {
-            server = try await GoferServer(settings: settings)
-        } catch {
-            Output.error("cannot start the embedded server: \(error)")
-            throw ExitCode.failure
-        }
-        let health = try? await server.supervisor.call("health", timeout: .seconds(10))
-        if health?["status"]?.stringValue != "healthy" {
+        let health = await ServerStartup.schedulerHealth(server)
+        if health.status != "healthy" {
             Output.error(
-                "the \(scheduler) scheduler is not ready: \(health?["detail"]?.stringValue ?? "no answer")\n"
+                "the \(scheduler) scheduler is not ready: \(health.detail)\n"
                     + (scheduler == "docker"
                         ? "Start dockerd (and import busybox:latest, see README), or try `gofer demo --scheduler process`." : ""))
             await server.stop()

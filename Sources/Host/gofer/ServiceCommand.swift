@@ -15,27 +15,18 @@ struct ServiceCommand: AsyncParsableCommand {
         @Option(help: "Scheduler extension: docker or process.") var scheduler: String?
 
         func run() async throws {
-            var settings = ServerSettings()
-            do {
+            let server = try await ServerStartup.start("the server") { settings in
                 if let config { try settings.load(file: config) }
                 try settings.load(environment: ProcessInfo.processInfo.environment)
                 if let dataDir { try settings.set("data_dir", dataDir, source: "--data-dir") }
                 if let listen { try settings.set("listen", listen, source: "--listen") }
                 if let scheduler { try settings.set("scheduler", scheduler, source: "--scheduler") }
-            } catch {
-                Output.error("\(error)")
-                throw ExitCode.validationFailure
             }
-            let server: GoferServer
-            do {
-                server = try await GoferServer(settings: settings)
-            } catch {
-                Output.error("cannot start: \(error)")
-                throw ExitCode.failure
-            }
-            if let health = try? await server.supervisor.call("health", timeout: .seconds(10)), health["status"]?.stringValue != "healthy" {
+            let settings = server.settings
+            let health = await ServerStartup.schedulerHealth(server)
+            if health.status != "healthy" {
                 Output.error(
-                    "warning: the \(settings.scheduler) scheduler is \(health["status"]?.stringValue ?? "unknown"): \(health["detail"]?.stringValue ?? ""); runs will fail until it is healthy"
+                    "warning: the \(settings.scheduler) scheduler is \(health.status): \(health.detail); runs will fail until it is healthy"
                 )
             }
             let port = try await server.startHTTP()

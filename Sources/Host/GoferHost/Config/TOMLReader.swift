@@ -289,13 +289,20 @@ struct TOMLReader {
         }
     }
 
-    private mutating func readBasicString() throws(Failure) -> String {
-        let multi = pos + 2 < chars.count && chars[pos + 1] == "\"" && chars[pos + 2] == "\""
+    /// Consumes a string's opening quote(s); true for a multi-line (tripled) one, whose first
+    /// newline is dropped as TOML says.
+    private mutating func openString(_ quote: Character) -> Bool {
+        let multi = pos + 2 < chars.count && chars[pos + 1] == quote && chars[pos + 2] == quote
         pos += multi ? 3 : 1
         if multi && pos < chars.count && chars[pos] == "\n" {
             pos += 1
             newline()
         }
+        return multi
+    }
+
+    private mutating func readBasicString() throws(Failure) -> String {
+        let multi = openString("\"")
         var out = ""
         while pos < chars.count {
             let c = chars[pos]
@@ -351,12 +358,7 @@ struct TOMLReader {
     }
 
     private mutating func readLiteralString() throws(Failure) -> String {
-        let multi = pos + 2 < chars.count && chars[pos + 1] == "'" && chars[pos + 2] == "'"
-        pos += multi ? 3 : 1
-        if multi && pos < chars.count && chars[pos] == "\n" {
-            pos += 1
-            newline()
-        }
+        let multi = openString("'")
         var out = ""
         while pos < chars.count {
             let c = chars[pos]
