@@ -218,4 +218,70 @@ struct RunEngineTests {
         #expect(log.hasSuffix("THE-END\n"), "the tail is kept")
         #expect(log.hasPrefix("0123456789\n"), "the head is kept")
     }
+
+    /// /dev/full answers every write with ENOSPC: the task's log lives on a full disk.
+    @Test func aLogThatCannotBeWrittenStopsTheTaskWithAStorageError() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: fulldisk
+            tasks:
+              - { id: talker, image: none, command: ["sh", "-c", "echo hello; sleep 30"] }
+            """)
+        let path = LogFiles(root: h.dir.path + "/logs").path(namespace: "default", pipeline: "fulldisk", run: 1, task: "talker")
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/full")
+        let start = ContinuousClock.now
+        let (run, tasks) = try await h.runToEnd("fulldisk")
+        #expect(ContinuousClock.now - start < .seconds(20), "the task was stopped, not left to sleep")
+        #expect(run.state == .failed && run.reason?.kind == .taskFailed, "\(run)")
+        let t = try #require(tasks.first)
+        #expect(t.state == .failed && t.reason?.kind == .storageError, "\(t)")
+        #expect(t.reason?.message.contains("No space left on device") == true, "\(String(describing: t.reason))")
+        #expect(t.reason?.message.contains(path) == true, "names the file")
+        // The server still records and serves everything else.
+        _ = try await h.apply("id: fine\ntasks:\n  - { id: t, image: none, command: [\"echo\", \"ok\"] }\n")
+        let (ok, _) = try await h.runToEnd("fine")
+        #expect(ok.state == .succeeded)
+        #expect(try await h.server.store.integrityCheck() == "ok")
+    }
+
+    /// The database caps its size as a full disk would: starting runs fails with a clear error,
+    /// nothing half-stored, reads keep working, and runs start again once there is room.
+    @Test func aFullDatabaseRefusesNewRunsClearlyAndLosesNothing() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply("id: p\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
+        let (first, _) = try await h.runToEnd("p")
+        #expect(first.state == .succeeded)
+        let store = h.server.store
+        try await store.limitSizeForTesting(pages: try await store.pageCount())
+        var refusal: (any Error)?
+        var started: [Int] = []
+        for _ in 0..<500 {
+            do {
+                let r = try await h.server.engine.startRun(namespace: "default", pipeline: "p", initiator: "test")
+                started.append(r.id)
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        let error = try #require(refusal, "the database never filled up")
+        guard case StoreError.storageFull = error else {
+            Issue.record("expected storageFull, got \(error)")
+            return
+        }
+        #expect("\(error)".contains("out of space") && "\(error)".contains("gofer.sqlite"), "\(error)")
+        // Reads still work and what was stored before is intact.
+        let kept = try await store.run(namespace: "default", pipeline: "p", id: first.id)
+        #expect(kept.state == .succeeded)
+        #expect(try await store.integrityCheck() == "ok")
+        // Room again: runs start and finish.
+        try await store.limitSizeForTesting(pages: 1_000_000)
+        for id in started { _ = try await h.server.engine.waitForRun(namespace: "default", pipeline: "p", run: id) }
+        let (again, _) = try await h.runToEnd("p")
+        #expect(again.state == .succeeded)
+    }
 }

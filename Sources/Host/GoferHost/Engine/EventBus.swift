@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Synchronization
 
 /// Fans out events, after they are stored, to live subscribers (run watch, log follow, SSE).
@@ -42,9 +46,12 @@ public struct LogFiles: Sendable {
 /// memory, written after a visible truncation marker when the task ends, so an endless `yes` costs
 /// neither unbounded disk nor memory and the end of the output — usually what explains a failure —
 /// is kept.
+///
+/// Writes go straight to the file descriptor so a failure (a full disk above all) comes out as a
+/// ``LogWriteError`` naming the file and the system's reason.
 final class LogWriter: Sendable {
     struct State {
-        var handle: FileHandle?
+        var fd: Int32
         var written = 0
         var tail: [UInt8] = []
         var omitted = 0
@@ -56,25 +63,44 @@ final class LogWriter: Sendable {
     let tailBytes: Int
 
     /// With `truncate`, starts the file afresh (a re-attached task re-streams its whole log).
-    init(path: String, truncate: Bool = false, limit: Int = 64 << 20) throws {
+    init(path: String, truncate: Bool = false, limit: Int = 64 << 20) throws(LogWriteError) {
         self.path = path
         self.limit = max(limit, 1024)
         self.tailBytes = min(1 << 20, self.limit / 2)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if truncate || !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            throw LogWriteError(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
         }
-        let size = h.seekToEndOfFile()
-        state = Mutex(State(handle: h, written: Int(size)))
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
+        guard fd >= 0 else { throw LogWriteError(path: path, errno: errno) }
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        state = Mutex(State(fd: fd, written: size))
     }
 
-    func write(_ bytes: [UInt8]) throws {
-        try state.withLock { s in
+    deinit { state.withLock { s in if s.fd >= 0 { _ = Glibc.close(s.fd) } } }
+
+    private static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, path: String) throws(LogWriteError) {
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogWriteError(path: path, errno: errno)
+            }
+            offset += n
+        }
+    }
+
+    func write(_ bytes: [UInt8]) throws(LogWriteError) {
+        try state.withLock { (s: inout State) throws(LogWriteError) in
+            guard s.fd >= 0 else { return }
             let room = max(0, limit - tailBytes - s.written)
             if room > 0 {
-                let head = Array(bytes.prefix(room))
-                try s.handle?.write(contentsOf: Data(head))
+                let head = bytes.prefix(room)
+                try Self.writeAll(s.fd, head, path: path)
                 s.written += head.count
                 if head.count == bytes.count { return }
                 s.tail += bytes[head.count...]
@@ -89,22 +115,42 @@ final class LogWriter: Sendable {
         }
     }
 
+    /// Writes the kept tail (after the truncation marker, if output was dropped), fsyncs and
+    /// closes. Best effort: the task's outcome is already decided.
     func close() {
         state.withLock { s in
+            guard s.fd >= 0 else { return }
             if !s.tail.isEmpty {
                 let keep = min(s.tail.count, tailBytes)
                 s.omitted += s.tail.count - keep
                 if s.omitted > 0 {
                     let marker =
                         "\n[gofer: log truncated: \(s.omitted) bytes omitted; each task keeps \(limit) bytes, the last \(keep) follow]\n"
-                    try? s.handle?.write(contentsOf: Data(marker.utf8))
+                    try? Self.writeAll(s.fd, ArraySlice(marker.utf8), path: path)
                 }
-                try? s.handle?.write(contentsOf: Data(s.tail.suffix(keep)))
+                try? Self.writeAll(s.fd, s.tail.suffix(keep), path: path)
                 s.tail = []
             }
-            try? s.handle?.synchronize()
-            try? s.handle?.close()
-            s.handle = nil
+            _ = fsync(s.fd)
+            _ = Glibc.close(s.fd)
+            s.fd = -1
         }
     }
+}
+
+/// A task's log could not be written (a full disk, most often).
+struct LogWriteError: Error, Sendable, CustomStringConvertible {
+    let path: String
+    let reason: String
+
+    init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    init(path: String, errno code: Int32) {
+        self.init(path: path, reason: String(cString: strerror(code)))
+    }
+
+    var description: String { "cannot write the task's log \(path): \(reason)" }
 }

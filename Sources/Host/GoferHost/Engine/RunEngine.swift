@@ -1,6 +1,7 @@
 import ExtensionClient
 import ExtensionSDK
 import Foundation
+import Logging
 
 /// Settings of the run engine (server settings).
 public struct EngineSettings: Sendable {
@@ -78,7 +79,9 @@ public actor RunEngine {
         bus.publish(event)
         let key = Key(namespace: namespace, pipeline: pipeline, run: run.id)
         queued.append((key, run, tasks, config))
-        try await admitQueued()
+        // The run is stored: from here on nothing about it may fail the request. Admitting it
+        // (which writes again) waits out a full disk on its own time.
+        Task { try? await self.admitQueued() }
         return run
     }
 
@@ -299,8 +302,32 @@ public actor RunEngine {
     // MARK: - Persistence (every transition: store first, then tell listeners)
 
     func persistRun(_ run: Run, _ state: RunState, reason: StateReason? = nil) async throws {
-        let event = try await store.setRunState(run, state, reason: reason)
+        let event = try await durably("run \(run.namespace)/\(run.pipeline)#\(run.id) → \(state.rawValue)") {
+            try await store.setRunState(run, state, reason: reason)
+        }
         bus.publish(event)
+    }
+
+    private let logger = Logger(label: "gofer.engine")
+
+    /// Writes a transition of a run in progress, waiting out storage failures (a full disk): the
+    /// transition happened and must be recorded, not dropped, and the admin freeing space must
+    /// be enough for every run to catch up. Other errors are thrown.
+    private func durably<T: Sendable>(_ what: String, _ write: () async throws -> T) async throws -> T {
+        var delay = Duration.milliseconds(200)
+        var warned = false
+        while true {
+            do {
+                return try await write()
+            } catch let error as StoreError where error.isStorageFailure {
+                if !warned {
+                    logger.error("cannot record \(what), retrying until it can be stored: \(error)")
+                    warned = true
+                }
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
     }
 
     func persistTask(
@@ -308,10 +335,12 @@ public actor RunEngine {
         startedAt: Date? = nil,
         endedAt: Date? = nil, deadline: Date? = nil
     ) async throws {
-        let event = try await store.setTaskState(
-            t, state, reason: reason, exitCode: exitCode, handle: handle, startedAt: startedAt,
-            endedAt: endedAt ?? (state.isTerminal ? Date() : nil),
-            deadline: deadline)
+        let event = try await durably("task \(t.namespace)/\(t.pipeline)#\(t.run)/\(t.task) → \(state.rawValue)") {
+            try await store.setTaskState(
+                t, state, reason: reason, exitCode: exitCode, handle: handle, startedAt: startedAt,
+                endedAt: endedAt ?? (state.isTerminal ? Date() : nil),
+                deadline: deadline)
+        }
         bus.publish(event)
     }
 }

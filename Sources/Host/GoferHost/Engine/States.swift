@@ -54,6 +54,9 @@ public struct StateReason: Codable, Sendable, Hashable, CustomStringConvertible 
         case taskFailed = "task_failed"
         /// The scheduler no longer knows the task (found on recovery).
         case orphaned
+        /// The server could not store what the task produced (its log), most often because the
+        /// disk is full; the task was stopped.
+        case storageError = "storage_error"
     }
 
     public var kind: Kind

@@ -162,8 +162,9 @@ struct TaskRunner: Sendable {
 
     /// Streams the job's log to its file and waits for it (stopping it on timeout or cancel).
     private func attach(_ handle: String, timeout: Duration, freshLog: Bool) async -> TaskState {
-        let logTask: Task<Void, Never>? = config.logging ? startLogs(handle, truncate: freshLog) : nil
-        let outcome = await waitOrStop(handle, timeout: timeout)
+        let logFailure = LogFailure()
+        let logTask: Task<Void, Never>? = config.logging ? startLogs(handle, truncate: freshLog, failure: logFailure) : nil
+        let outcome = await waitOrStop(handle, timeout: timeout, logFailure: logFailure)
         // Let the log stream drain after the container exits, but never hang on it.
         if let logTask {
             let drained = await withTaskGroup(of: Bool.self) { group in
@@ -183,7 +184,21 @@ struct TaskRunner: Sendable {
         return outcome
     }
 
-    private func startLogs(_ handle: String, truncate: Bool) -> Task<Void, Never> {
+    /// Set when the task's log cannot be written; the task is then stopped, because output
+    /// nobody can read defeats the point of running it.
+    final class LogFailure: Sendable {
+        let control = Control()
+        private let message = Mutex<String?>(nil)
+
+        func report(_ text: String) {
+            message.withLock { if $0 == nil { $0 = text } }
+            control.cancel()
+        }
+
+        var text: String? { message.withLock { $0 } }
+    }
+
+    private func startLogs(_ handle: String, truncate: Bool, failure: LogFailure) -> Task<Void, Never> {
         let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
         let scheduler = self.scheduler
         let limit = settings.maxLogBytes
@@ -192,10 +207,20 @@ struct TaskRunner: Sendable {
             // fresh file: the job (and its log) lives on in the engine.
             var fresh = truncate
             for attempt in 0..<20 {
-                guard let writer = try? LogWriter(path: path, truncate: fresh, limit: limit) else { return }
+                let writer: LogWriter
+                do {
+                    writer = try LogWriter(path: path, truncate: fresh, limit: limit)
+                } catch {
+                    failure.report("\(error)")
+                    return
+                }
                 do {
                     try await scheduler.logs(handle, follow: true) { _, bytes in try writer.write(bytes) }
                     writer.close()
+                    return
+                } catch let error as LogWriteError {
+                    writer.close()
+                    failure.report(error.description)
                     return
                 } catch let failure as ExtensionFailure where failure.kind == .exited {
                     writer.close()
@@ -237,10 +262,10 @@ struct TaskRunner: Sendable {
         var wasSeen: Bool { flag.withLock { $0 } }
     }
 
-    enum Stop { case timeout, cancelled }
+    enum Stop { case timeout, cancelled, storage }
 
     /// Waits for the job, stopping it on timeout or cancellation. Returns the final state (stored).
-    private func waitOrStop(_ handle: String, timeout: Duration) async -> TaskState {
+    private func waitOrStop(_ handle: String, timeout: Duration, logFailure: LogFailure) async -> TaskState {
         let scheduler = self.scheduler
         let grace = settings.stopGrace
         // The wait runs unstructured so that cancelling this runner does not cancel the wait:
@@ -262,6 +287,10 @@ struct TaskRunner: Sendable {
             }
             control.onCancel {
                 first.resume(.cancelled)
+                Task { try? await scheduler.stop(handle, grace: grace) }
+            }
+            logFailure.control.onCancel {
+                first.resume(.storage)
                 Task { try? await scheduler.stop(handle, grace: grace) }
             }
         }
@@ -286,6 +315,14 @@ struct TaskRunner: Sendable {
         case .cancelled:
             let why = await engine.stopReason(key) ?? StateReason(.cancelled, "cancelled")
             return await fail(.cancelled, why, exitCode: code, started: started, ended: ended)
+        case .storage:
+            return await fail(
+                .failed,
+                StateReason(
+                    .storageError,
+                    "\(logFailure.text ?? "cannot write the task's log"); the task was stopped. Free disk space in the server's data directory"
+                ),
+                exitCode: code, started: started, ended: ended)
         case nil:
             break
         }

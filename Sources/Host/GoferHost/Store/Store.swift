@@ -6,11 +6,28 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     /// `what` is e.g. `namespace`, `pipeline`, `run`; `id` names it.
     case notFound(what: String, id: String)
     case conflict(String)
+    /// The disk holding the database is full (or the database hit its size limit): nothing of the
+    /// failed change was stored.
+    case storageFull(path: String)
+    /// The database could not be written for another I/O reason.
+    case storageFailed(path: String, detail: String)
+
+    /// A full disk or an I/O error: the change can succeed later, once the admin made room.
+    public var isStorageFailure: Bool {
+        switch self {
+        case .storageFull, .storageFailed: return true
+        case .notFound, .conflict: return false
+        }
+    }
 
     public var description: String {
         switch self {
         case .notFound(let what, let id): return "\(what) \"\(id)\" not found"
         case .conflict(let message): return message
+        case .storageFull(let path):
+            return "the server's database at \(path) is out of space; nothing of this change was stored. Free disk space there and retry"
+        case .storageFailed(let path, let detail):
+            return "the server could not write its database at \(path): \(detail); nothing of this change was stored"
         }
     }
 }
@@ -47,6 +64,28 @@ public final class Store: Sendable {
                     "INSERT OR IGNORE INTO namespaces (id, name, description, created_at) VALUES ('default', 'Default', 'The default namespace', ?)",
                 arguments: [Date()])
         }
+    }
+
+    /// Runs one write transaction. A full disk or an I/O error rolls the whole transaction back
+    /// (SQLite guarantees it) and comes out as a ``StoreError`` that says so.
+    func write<T: Sendable>(_ updates: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(updates)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw StoreError.storageFull(path: pool.path)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_IOERR {
+            throw StoreError.storageFailed(path: pool.path, detail: error.message ?? "I/O error")
+        }
+    }
+
+    /// Caps the database at `pages` pages, as a full disk would; tests use it to play disk-full.
+    public func limitSizeForTesting(pages: Int) async throws {
+        try await pool.write { db in _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)") }
+    }
+
+    /// The database's size in pages.
+    public func pageCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
     }
 
     static var migrator: DatabaseMigrator {
@@ -139,7 +178,7 @@ public final class Store: Sendable {
     }
 
     public func createNamespace(id: String, name: String?, description: String) async throws -> Namespace {
-        try await pool.write { db in
+        try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil {
                 throw StoreError.conflict("namespace \"\(id)\" already exists")
             }
@@ -172,7 +211,7 @@ public final class Store: Sendable {
 
     /// Deletes an empty namespace. Refuses while it has pipelines (delete those first).
     public func deleteNamespace(_ id: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil else {
                 throw StoreError.notFound(what: "namespace", id: id)
             }
@@ -196,7 +235,7 @@ public final class Store: Sendable {
     /// Stores `config` as the pipeline's next version, unless it equals the current one.
     public func apply(namespace: String, config: PipelineConfig) async throws -> ApplyResult {
         let canonical = try config.canonicalJSON()
-        return try await pool.write { db in
+        return try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
                 throw StoreError.notFound(what: "namespace", id: namespace)
             }
@@ -287,7 +326,7 @@ public final class Store: Sendable {
 
     /// Deletes a pipeline with its versions, runs and task executions. Refuses while runs are in progress.
     public func deletePipeline(namespace: String, id: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             _ = try Self.requirePipeline(db, namespace, id)
             let active =
                 try Int.fetchOne(
@@ -328,7 +367,7 @@ public final class Store: Sendable {
     public func createRun(namespace: String, pipeline: String, initiator: String) async throws -> (
         Run, [TaskExecution], PipelineConfig, Event
     ) {
-        try await pool.write { db in
+        try await write { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
             if p.state == .disabled { throw StoreError.conflict("pipeline \(namespace)/\(pipeline) is disabled; enable it to start runs") }
             guard
@@ -431,7 +470,7 @@ public final class Store: Sendable {
     /// Records a run's new state and its event in one transaction.
     @discardableResult
     func setRunState(_ run: Run, _ state: RunState, reason: StateReason? = nil) async throws -> Event {
-        try await pool.write { db in
+        try await write { db in
             let now = Date()
             try db.execute(
                 sql: """
@@ -458,7 +497,7 @@ public final class Store: Sendable {
         startedAt: Date? = nil,
         endedAt: Date? = nil, deadline: Date? = nil
     ) async throws -> Event {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     UPDATE task_executions SET state = ?, reason_kind = COALESCE(?, reason_kind), reason_message = COALESCE(?, reason_message),
