@@ -16,7 +16,8 @@ enum CommonChecks {
 
     static let describe: [Check] = [
         Check(id: "describe.manifest", level: .must, title: "--describe prints the manifest and exits 0") { ctx in
-            let result = try await ConformanceSuite.runToCompletion(ctx.options.launch, extraArguments: ["--describe"], timeout: .seconds(10))
+            let result = try await ConformanceSuite.runToCompletion(
+                ctx.options.launch, extraArguments: ["--describe"], timeout: .seconds(10))
             guard result.status == .exited(0) else { throw CheckFailure("--describe \(result.status), expected exit 0") }
             let lines = result.stdout.split(separator: 0x0A)
             guard lines.count == 1, let manifest = try? JSONParser().parse(lines[0]) else {

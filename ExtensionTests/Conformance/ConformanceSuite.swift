@@ -255,7 +255,9 @@ public enum ConformanceSuite {
     }
 
     /// Runs the extension with extra arguments, without the protocol.
-    static func runToCompletion(_ launch: ExtensionLaunch, extraArguments: [String], timeout: Duration) async throws -> ChildProcess.Completed {
+    static func runToCompletion(_ launch: ExtensionLaunch, extraArguments: [String], timeout: Duration) async throws
+        -> ChildProcess.Completed
+    {
         try await ChildProcess.run(
             launch.executable, arguments: launch.arguments + extraArguments,
             environment: launch.environment ?? ProcessInfo.processInfo.environment, timeout: timeout)

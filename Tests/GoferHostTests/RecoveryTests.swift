@@ -16,12 +16,12 @@ struct RecoveryTests {
         let process: ChildProcess
         let client: APIClient
 
-        init(dataDir: String, port: Int) async throws {
+        init(dataDir: String, port: Int, stopGrace: String = "1s") async throws {
             var env = ProcessInfo.processInfo.environment
             env["GOFER_EXTENSIONS_DIR"] = BuiltProducts.directory
             env["GOFER_LOG_LEVEL"] = "warning"
             env["GOFER_TASK_TIMEOUT_MIN"] = "1s"
-            env["GOFER_STOP_GRACE"] = "1s"
+            env["GOFER_STOP_GRACE"] = stopGrace
             process = try ChildProcess.spawn(
                 BuiltProducts.path("gofer"), arguments: ["service", "start", "--data-dir", dataDir, "--listen", "127.0.0.1:\(port)"],
                 environment: env)
@@ -164,5 +164,37 @@ struct RecoveryTests {
         let d = try await waitFor(server.client, "late", run.id) { $0.run.state.isTerminal }
         #expect(ContinuousClock.now - start < .seconds(30), "stopped promptly, not after the 60 s sleep")
         #expect(d.tasks[0].state == .failed && d.tasks[0].reason?.kind == .timeout, "\(d.tasks[0])")
+    }
+
+    /// The server dies while a cancel is in progress (the task ignores SIGTERM, so it is still
+    /// inside its grace period): the restarted server finishes the stop and the run ends cancelled
+    /// with who and why, instead of the task running on to success.
+    @Test func aCancelInProgressWhenTheServerDiesIsCarriedOutOnRestart() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let dir = try TemporaryDirectory()
+        let port = Self.freePort()
+        let first = try await ServerProcess(dataDir: dir.path, port: port, stopGrace: "4s")
+        // PID 1 in a container ignores SIGTERM unless it handles it: only SIGKILL ends this task.
+        let config = "id: stubborn\ntasks:\n  - { id: sleeper, image: busybox:latest, command: [\"sleep\", \"25\"] }\n"
+        let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
+        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/stubborn/runs", body: [:])
+        _ = try await waitFor(first.client, "stubborn", run.id) { $0.tasks.first?.state == .running }
+        _ = try await first.client.raw(
+            "POST", "/api/namespaces/default/pipelines/stubborn/runs/\(run.id)/cancel",
+            body: ["reason": "wrong branch", "by": "alice"])
+        try await Task.sleep(for: .milliseconds(500))
+        await first.kill9()
+
+        let server = try await ServerProcess(dataDir: dir.path, port: port, stopGrace: "4s")
+        defer { Task { [server] in await server.stop() } }
+        let start = ContinuousClock.now
+        let d = try await waitFor(server.client, "stubborn", run.id) { $0.run.state.isTerminal }
+        #expect(ContinuousClock.now - start < .seconds(15), "stopped within the grace period, not after the 25 s sleep")
+        #expect(d.run.state == .cancelled, "\(d.run)")
+        #expect(
+            d.run.reason?.kind == .cancelled && d.run.reason?.message == "cancelled by alice: wrong branch",
+            "\(String(describing: d.run.reason))")
+        #expect(d.run.stopRequested?.kind == .cancelled)
+        #expect(d.tasks[0].state == .cancelled, "\(d.tasks[0])")
     }
 }

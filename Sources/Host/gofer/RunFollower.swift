@@ -83,6 +83,10 @@ struct RunFollower {
                 if s.isTerminal { d.tasks[i].endedAt = e.at }
                 if let code = e.details["exit_code"].flatMap(Int.init) { d.tasks[i].exitCode = code }
             }
+        case .runStopRequested:
+            if let kind = e.details["reason"].flatMap(StateReason.Kind.init) {
+                d.run.stopRequested = StateReason(kind, e.details["message"] ?? "")
+            }
         default: break
         }
         detail = d
@@ -94,6 +98,7 @@ struct RunFollower {
         switch e.kind {
         case .runStateChanged: print(Output.color("▶ run \(run) \(Output.state(state))\(reason)", "1"))
         case .taskStateChanged: print("  task \(e.task ?? "?") \(Output.state(state))\(reason)")
+        case .runStopRequested: print(Output.color("■ run \(run) stopping\(reason)", "1"))
         default: break
         }
     }

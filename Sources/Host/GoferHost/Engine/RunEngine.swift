@@ -103,11 +103,9 @@ public actor RunEngine {
             if r.state.isTerminal { throw StoreError.conflict("run \(key) already ended (\(r.state.rawValue))") }
             throw StoreError.notFound(what: "active run", id: key.description)
         }
-        a.machine.stop(as: .cancelled, reason: reason)
-        for (task, runner) in a.runners {
-            _ = task
-            runner.cancel()
-        }
+        // Stored before any task hears of it, so a restart in the middle finishes the stop.
+        if a.machine.stopping == nil { bus.publish(try await store.requestRunStop(a.run, reason: reason)) }
+        stop(a, reason)
         try await advance(key)
     }
 
@@ -157,8 +155,11 @@ public actor RunEngine {
             }
             // The run timeout counts from when the run started, not from the restart.
             let elapsed = Date().timeIntervalSince(run.startedAt ?? run.createdAt)
-            activate(key, run, tasks, config, timeout: max(Duration.zero, settings.runTimeout - .milliseconds(Int64(elapsed * 1000))))
+            let remaining = max(Duration.zero, settings.runTimeout - .milliseconds(Int64(elapsed * 1000)))
+            let a = activate(key, run, tasks, config, timeout: remaining)
             for t in tasks where t.state == .starting || t.state == .running { launch(key, t.task, resume: true) }
+            // A stop that was requested before the restart is carried out now.
+            if let reason = run.stopRequested { stop(a, reason) }
             try await advance(key)
         }
         try await admitQueued()
@@ -219,13 +220,21 @@ public actor RunEngine {
     }
 
     private func runTimedOut(_ key: Key) async {
-        guard let a = active[key] else { return }
-        a.machine.stop(
-            as: .failed,
-            reason: StateReason(
-                .runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))"))
-        for runner in a.runners.values { runner.cancel() }
+        guard let a = active[key], a.machine.stopping == nil else { return }
+        let reason = StateReason(
+            .runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))")
+        if let event = try? await durably("the stop of run \(key)", { try await store.requestRunStop(a.run, reason: reason) }) {
+            bus.publish(event)
+        }
+        stop(a, reason)
         try? await advance(key)
+    }
+
+    /// Stops a run in memory: nothing new starts, running tasks are told to stop. The state it
+    /// ends in follows from the reason: cancelled for a cancel, failed for anything else.
+    private func stop(_ a: Active, _ reason: StateReason) {
+        a.machine.stop(as: reason.kind == .cancelled ? .cancelled : .failed, reason: reason)
+        for runner in a.runners.values { runner.cancel() }
     }
 
     /// Applies what the state machine decides until nothing changes.

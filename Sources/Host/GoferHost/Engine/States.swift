@@ -78,5 +78,7 @@ public enum EventKind: String, Codable, Sendable {
     case pipelineDeleted = "pipeline_deleted"
     case runQueued = "run_queued"
     case runStateChanged = "run_state_changed"
+    /// A cancel or the run timeout began stopping a run.
+    case runStopRequested = "run_stop_requested"
     case taskStateChanged = "task_state_changed"
 }

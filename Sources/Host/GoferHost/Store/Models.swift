@@ -38,6 +38,9 @@ public struct Run: Codable, Sendable, Equatable {
     public var pipelineVersion: Int
     public var state: RunState
     public var reason: StateReason?
+    /// Set once the run is being stopped (a cancel or the run timeout), before any task is told:
+    /// a server that restarts meanwhile finishes the stop instead of letting the tasks run on.
+    public var stopRequested: StateReason?
     /// Who or what started it (`cli:alice`, `api`, `trigger:interval`).
     public var initiator: String
     public var createdAt: Date

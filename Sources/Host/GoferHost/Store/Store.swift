@@ -122,6 +122,10 @@ public final class Store: Sendable {
                     CREATE INDEX events_by_pipeline ON events(namespace, pipeline, id);
                     """)
         }
+        m.registerMigration("v2: persisted stop requests") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN stop_reason_kind TEXT")
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN stop_reason_message TEXT")
+        }
         return m
     }
 
@@ -344,7 +348,11 @@ public final class Store: Sendable {
     static func run(_ row: Row) -> Run {
         Run(
             namespace: row["namespace"], pipeline: row["pipeline"], id: row["id"], pipelineVersion: row["pipeline_version"],
-            state: RunState(rawValue: row["state"]) ?? .failed, reason: reason(row), initiator: row["initiator"],
+            state: RunState(rawValue: row["state"]) ?? .failed, reason: reason(row),
+            stopRequested: (row["stop_reason_kind"] as String?).flatMap(StateReason.Kind.init).map {
+                StateReason($0, row["stop_reason_message"] ?? "")
+            },
+            initiator: row["initiator"],
             createdAt: row["created_at"],
             startedAt: row["started_at"], endedAt: row["ended_at"])
     }
@@ -469,6 +477,21 @@ public final class Store: Sendable {
 
     /// Records a run's new state and its event in one transaction.
     @discardableResult
+    /// Records that a run is being stopped and why (first request wins), with its event.
+    func requestRunStop(_ run: Run, reason: StateReason) async throws -> Event {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE runs SET stop_reason_kind = ?, stop_reason_message = ?
+                    WHERE namespace = ? AND pipeline = ? AND id = ? AND stop_reason_kind IS NULL
+                    """,
+                arguments: [reason.kind.rawValue, reason.message, run.namespace, run.pipeline, run.id])
+            return try Self.appendEvent(
+                db, .runStopRequested, namespace: run.namespace, pipeline: run.pipeline, run: run.id,
+                details: ["reason": reason.kind.rawValue, "message": reason.message])
+        }
+    }
+
     func setRunState(_ run: Run, _ state: RunState, reason: StateReason? = nil) async throws -> Event {
         try await write { db in
             let now = Date()
