@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "ExtensionConformance", targets: ["ExtensionConformance"]),
         .executable(name: "gofer-conformance", targets: ["gofer-conformance"]),
         .executable(name: "gofer-trigger-interval", targets: ["gofer-trigger-interval"]),
+        .executable(name: "gofer-trigger-cron", targets: ["gofer-trigger-cron"]),
+        .executable(name: "gofer-trigger-github", targets: ["gofer-trigger-github"]),
         .executable(name: "gofer-task-echo", targets: ["gofer-task-echo"]),
         .executable(name: "gofer-scheduler-process", targets: ["gofer-scheduler-process"]),
         .executable(name: "gofer-secrets-memory", targets: ["gofer-secrets-memory"]),
@@ -25,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // What extension authors build against: wire types, framing, dispatch, kinds. Foundation only.
@@ -49,7 +52,8 @@ let package = Package(
             dependencies: [
                 "GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // Bundled extensions: built with `gofer` so `swift run gofer demo` finds them beside it.
-                "gofer-scheduler-docker", "gofer-scheduler-process",
+                "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron",
+                "gofer-trigger-github",
             ],
             path: "Sources/Host/gofer", swiftSettings: strict),
         .executableTarget(
@@ -60,6 +64,13 @@ let package = Package(
         .executableTarget(
             name: "gofer-trigger-interval", dependencies: ["ExtensionSDK"], path: "Extensions/trigger-interval",
             swiftSettings: strict),
+        .target(name: "CronSchedule", path: "Extensions/trigger-cron/Schedule", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-trigger-cron", dependencies: ["ExtensionSDK", "CronSchedule"], path: "Extensions/trigger-cron/Trigger",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-trigger-github", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Extensions/trigger-github", swiftSettings: strict),
         .executableTarget(
             name: "gofer-trigger-hello", dependencies: ["ExtensionSDK"], path: "Extensions/hello-trigger", swiftSettings: strict),
         .executableTarget(
@@ -84,14 +95,16 @@ let package = Package(
             name: "gofer-fixture-broken", dependencies: [], path: "ExtensionTests/Fixtures/broken-extension",
             swiftSettings: strict),
 
-        .target(name: "TestSupport", dependencies: ["ExtensionSDK"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "TestSupport", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "ExtensionSDKTests", dependencies: ["ExtensionSDK", "ExtensionClient", "TestSupport"], path: "Tests/ExtensionSDKTests",
             swiftSettings: strict),
         .testTarget(
             name: "GoferHostTests",
             dependencies: [
-                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Tests/GoferHostTests",

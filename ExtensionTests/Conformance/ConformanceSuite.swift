@@ -19,6 +19,15 @@ public struct ConformanceOptions: Sendable {
     public var skip: [String]
     public var checkTimeout: Duration
     public var stateDirectory: String?
+    /// Trigger: a cursor to subscribe with (`cursor` in the `--config` file), for triggers that
+    /// emit on resume, such as a cron schedule catching up a missed time.
+    public var cursor: String?
+    /// Trigger: how many events the emit check waits for (`minEvents`; default 2).
+    public var minEvents = 2
+    /// Trigger with `external`: two forwarded requests (`externalSamples`: `[{headers, bodyB64}]`),
+    /// each of which should make the subscription emit; the first is sent while subscribed, the
+    /// second after unsubscribe, when nothing may be emitted.
+    public var externalSamples: [JSONValue] = []
 
     public init(
         kind: ExtensionKind, launch: ExtensionLaunch, adminConfig: JSONValue = .emptyObject, params: JSONValue? = nil,
@@ -36,14 +45,19 @@ public struct ConformanceOptions: Sendable {
         self.stateDirectory = stateDirectory
     }
 
-    /// Reads a `--config` file: `{"config": {…}, "params": {…}, "image": "…"}`.
+    /// Reads a `--config` file: `{"config": {…}, "params": {…}, "image": "…", "cursor": "…",
+    /// "minEvents": 1, "externalSamples": [{"headers": {…}, "bodyB64": "…"}, …]}`.
     public mutating func load(configFile path: String) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let value = try JSONParser().parse(data)
         guard case .object(let o) = value else { throw CheckFailure("\(path): expected a JSON object with config, params, image") }
-        for key in o.keys where !["config", "params", "image"].contains(key) {
-            throw CheckFailure("\(path): unknown member \"\(key)\" (known: config, params, image)")
+        let known = ["config", "params", "image", "cursor", "minEvents", "externalSamples"]
+        for key in o.keys where !known.contains(key) {
+            throw CheckFailure("\(path): unknown member \"\(key)\" (known: \(known.joined(separator: ", ")))")
         }
+        if let c = o["cursor"]?.stringValue { cursor = c }
+        if let n = o["minEvents"]?.intValue { minEvents = max(1, Int(n)) }
+        if let samples = o["externalSamples"]?.arrayValue { externalSamples = samples }
         if let c = o["config"] { adminConfig = c }
         if let p = o["params"] { params = p }
         if let i = o["image"]?.stringValue { image = i }

@@ -61,16 +61,24 @@ enum TriggerChecks {
                 return ["accepted": true]
             })
             defer { Task { await session.close() } }
-            _ = try await session.call("trigger/subscribe", ["subscriptionId": "conformance-1", "params": params])
+            var subscribe: JSONValue = ["subscriptionId": "conformance-1", "params": params]
+            if let cursor = ctx.options.cursor { subscribe["cursor"] = .string(cursor) }
+            _ = try await session.call("trigger/subscribe", subscribe)
+            let samples = ctx.options.externalSamples
+            if let first = samples.first {
+                _ = try await session.call("trigger/external", first)
+            }
+            let wanted = samples.isEmpty ? ctx.options.minEvents : 1
             let deadline = ContinuousClock.now + .seconds(8)
-            while events.withLock({ $0.count }) < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            while events.withLock({ $0.count }) < wanted && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
             let got = events.withLock { $0 }
-            if got.count < 2 { throw CheckFailure("expected at least 2 events within 8 s, got \(got.count)") }
+            if got.count < wanted { throw CheckFailure("expected at least \(wanted) event(s) within 8 s, got \(got.count)") }
             if Set(got.map(\.id)).count != got.count { throw CheckFailure("event ids repeat: \(got.map(\.id))") }
             if overlap.withLock({ $0 }) { throw CheckFailure("a second emit was sent for the subscription before the first was answered") }
             _ = try await session.call("trigger/unsubscribe", ["subscriptionId": "conformance-1"])
             let after = ContinuousClock.now + .milliseconds(100)
             let countAtUnsubscribe = events.withLock { $0.count }
+            if samples.count > 1 { _ = try await session.call("trigger/external", samples[1]) }
             try await Task.sleep(for: .seconds(2))
             let late = events.withLock { $0.filter { $0.at > after + .milliseconds(400) } }
             if events.withLock({ $0.count }) > countAtUnsubscribe + 1 || !late.isEmpty {

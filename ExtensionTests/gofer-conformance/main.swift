@@ -12,7 +12,9 @@ let usage = """
            gofer-conformance checks                  list every check (id, level, kinds)
 
     options:
-      --config FILE     JSON: {"config": <admin config>, "params": <valid per-use params>, "image": "<test image>"}
+      --config FILE     JSON: {"config": <admin config>, "params": <valid per-use params>, "image": "<test image>",
+                        "cursor": "<trigger resume cursor>", "minEvents": N,
+                        "externalSamples": [{"headers": {…}, "bodyB64": "…"}, …]}  (see docs/extensions.md)
       --junit FILE      also write JUnit XML
       --only IDS        run only checks whose id starts with one of these (comma-separated)
       --skip IDS        skip checks whose id starts with one of these

@@ -1,14 +1,17 @@
 import ExtensionSDK
 
 /// Starts runs every `every` (for example `5m`). After each (re)subscribe it waits a random delay
-/// of up to `jitter` before counting, so a restart does not fire every pipeline at the same instant.
+/// within `jitter` (default 2m-5m) before counting, so a restart does not fire every pipeline at
+/// the same instant.
 @main
 struct IntervalTrigger: Trigger {
     static let manifest = Manifest(
         name: "interval", version: "0.1.0", summary: "Starts runs on a fixed interval.",
         config: .object([
             "minimumInterval": .string(description: "Shortest interval a pipeline may ask for.", default: "1m"),
-            "jitter": .string(description: "Largest random delay before a subscription starts counting.", default: "2m"),
+            "jitter": .string(
+                description: "Random delay before a subscription starts counting: a range such as 2m-5m, or one duration (0s: none).",
+                default: "2m-5m"),
         ]),
         params: .object(["every": .string(description: "How often to fire, e.g. 5m or 1h30m.", minLength: 1)], required: ["every"]))
 
@@ -20,7 +23,7 @@ struct IntervalTrigger: Trigger {
     struct Params: Decodable, Sendable { var every: String }
 
     let minimum: Duration
-    let jitter: Duration
+    let jitter: ClosedRange<Duration>
 
     init(config: Config, context: ExtensionContext) throws {
         func duration(_ text: String?, _ fallback: Duration, _ field: String) throws -> Duration {
@@ -33,7 +36,15 @@ struct IntervalTrigger: Trigger {
             return d
         }
         minimum = try duration(config.minimumInterval, .seconds(60), "minimumInterval")
-        jitter = try duration(config.jitter, .seconds(120), "jitter")
+        let parts = (config.jitter ?? "2m-5m").split(separator: "-", maxSplits: 1).map(String.init)
+        let low = try duration(parts.first, .seconds(120), "jitter")
+        let high = try duration(parts.count > 1 ? parts[1] : parts.first, .seconds(300), "jitter")
+        guard low <= high else {
+            throw ProtocolError(
+                .invalidConfig, "jitter: \"\(config.jitter ?? "")\" runs backwards; write the shorter delay first, e.g. 2m-5m",
+                diagnostics: [Diagnostic(path: "/config/admin/jitter", message: "range runs backwards")])
+        }
+        jitter = low...high
     }
 
     func validate(_ params: Params) async throws -> [Diagnostic] {
@@ -50,8 +61,9 @@ struct IntervalTrigger: Trigger {
     func subscribe(_ subscription: Subscription<Params>) async throws {
         guard let every = DurationText.parse(subscription.params.every) else { return }
         var count = Int(subscription.cursor ?? "") ?? 0
-        let jitterMs = Int64(jitter.components.seconds * 1000)
-        if jitterMs > 0 { try await Task.sleep(for: .milliseconds(Int64.random(in: 0...jitterMs))) }
+        let low = jitter.lowerBound.components.seconds * 1000
+        let high = jitter.upperBound.components.seconds * 1000
+        if high > 0 { try await Task.sleep(for: .milliseconds(Int64.random(in: low...high))) }
         while true {
             try await Task.sleep(for: every)
             count += 1

@@ -10,14 +10,45 @@ import Testing
 @Suite(.serialized)
 struct InRepoExtensionsConformTests {
     static func report(
-        _ kind: ExtensionKind, _ executable: String, arguments: [String] = [], config: JSONValue = .emptyObject, params: JSONValue? = nil
+        _ kind: ExtensionKind, _ executable: String, arguments: [String] = [], config: JSONValue = .emptyObject, params: JSONValue? = nil,
+        adjust: (inout ConformanceOptions) -> Void = { _ in }
     )
         async -> ConformanceReport
     {
-        await ConformanceSuite.run(
-            ConformanceOptions(
-                kind: kind, launch: ExtensionLaunch(executable: BuiltProducts.path(executable), arguments: arguments), adminConfig: config,
-                params: params))
+        var options = ConformanceOptions(
+            kind: kind, launch: ExtensionLaunch(executable: BuiltProducts.path(executable), arguments: arguments), adminConfig: config,
+            params: params)
+        adjust(&options)
+        return await ConformanceSuite.run(options)
+    }
+
+    /// Cron fires on minute boundaries; subscribing with yesterday's cursor makes it catch up the
+    /// missed time at once, which the emit check then sees.
+    @Test func cronTriggerConforms() async {
+        let yesterday = String(Int(Date().timeIntervalSince1970) - 86400)
+        let r = await Self.report(.trigger, "gofer-trigger-cron", params: ["schedule": "*/5 * * * *", "timezone": "Europe/Berlin"]) {
+            $0.cursor = yesterday
+            $0.minEvents = 1
+        }
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
+    }
+
+    /// Two signed pushes: the first (subscribed) must emit, the second (after unsubscribe) must not.
+    @Test func githubTriggerConforms() async {
+        let secret = "conformance-secret"
+        let samples: [JSONValue] = (1...2).map { i in
+            let body = GitHubWebhook.push(repository: "acme/app", branch: "main", sha: String(repeating: "\(i)", count: 40))
+            return GitHubWebhook.forwarded(event: "push", delivery: "delivery-\(i)", body: body, secret: secret)
+        }
+        let r = await Self.report(
+            .trigger, "gofer-trigger-github", config: ["webhookSecret": .string(secret)], params: ["repository": "acme/app"]
+        ) { $0.externalSamples = samples }
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
+        #expect(r.results.contains { $0.id == "config.canary-not-leaked" && $0.outcome == .passed }, "\(r.text)")
     }
 
     @Test func intervalTriggerConforms() async {

@@ -72,6 +72,10 @@ public struct Subscription<Params: Sendable>: Sendable {
 
     /// Hands an event to the host and waits until it is stored.
     ///
+    /// If the host answers that it cannot store events right now (a retryable error, such as a
+    /// full disk), the event is offered again with backoff until it is stored or the subscription
+    /// is cancelled; any other error is thrown.
+    ///
     /// - Parameters:
     ///   - eventID: Unique per subscription; the host acknowledges a repeated id without starting
     ///     a second run, so resending after a crash is safe.
@@ -85,8 +89,16 @@ public struct Subscription<Params: Sendable>: Sendable {
             "occurredAt": .string(Date().formatted(.iso8601)), "variables": .object(variables.mapValues(JSONValue.string)),
         ]
         if let cursor { params["cursor"] = .string(cursor) }
-        let answer = try await context.callHost("trigger/emit", .object(params))
-        return answer["duplicate"] != .bool(true)
+        var delay = Duration.milliseconds(250)
+        while true {
+            do {
+                let answer = try await context.callHost("trigger/emit", .object(params))
+                return answer["duplicate"] != .bool(true)
+            } catch let error as ProtocolError where error.retryable && error.message != "the host is gone" {
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(30))
+            }
+        }
     }
 }
 

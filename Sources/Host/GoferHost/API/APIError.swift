@@ -60,6 +60,8 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
                 status: 422, code: "invalid_config",
                 message: "the pipeline config is invalid (\(e.problems.count) problem\(e.problems.count == 1 ? "" : "s"))",
                 details: e.problems.map { Detail(field: $0.path, message: $0.message, line: $0.line, column: $0.column) })
+        case let e as SubscriptionError:
+            return APIError(status: 409, code: "subscription_failed", message: e.description)
         case let e as SupervisorError:
             return APIError(status: 503, code: "scheduler_unavailable", message: e.description)
         case let e as ExtensionFailure:

@@ -12,10 +12,18 @@ public struct GoferAPI: Sendable {
     public let logs: LogFiles
     public let loader: PipelineConfigLoader
     public let version: String
+    public let triggers: Triggers
+    /// The largest webhook body `POST /api/external/{trigger}` accepts.
+    public let maxExternalBody: Int
 
-    public init(store: Store, engine: RunEngine, bus: EventBus, logs: LogFiles, loader: PipelineConfigLoader, version: String) {
+    public init(
+        store: Store, engine: RunEngine, triggers: Triggers, bus: EventBus, logs: LogFiles, loader: PipelineConfigLoader, version: String,
+        maxExternalBody: Int = 25 << 20
+    ) {
         self.store = store
         self.engine = engine
+        self.triggers = triggers
+        self.maxExternalBody = maxExternalBody
         self.bus = bus
         self.logs = logs
         self.loader = loader
@@ -99,19 +107,64 @@ public struct GoferAPI: Sendable {
                 format = parsed
             }
             let file = body["file"]?.stringValue ?? "pipeline.yaml"
-            let config = try api.loader.load(text, file: file, format: format)
-            let result = try await api.store.apply(namespace: try api.param(ctx, "ns"), config: config)
+            let (config, locator) = try api.loader.loadLocated(text, file: file, format: format)
+            let problems = await api.triggers.validate(config, locator: locator)
+            if !problems.isEmpty { throw ConfigError(problems: problems) }
+            let result = try await api.triggers.apply(namespace: try api.param(ctx, "ns"), config: config)
             return try api.json(result, status: result.created ? .created : .ok)
         }
         add(.get, pipe) { api, _, ctx in
             let (ns, p) = (try api.param(ctx, "ns"), try api.param(ctx, "pipeline"))
             let pipeline = try await api.store.pipeline(namespace: ns, id: p)
             let version = try await api.store.pipelineVersion(namespace: ns, pipeline: p)
-            return try api.json(PipelineDetail(pipeline: pipeline, config: version.config))
+            return try api.json(
+                PipelineDetail(
+                    pipeline: pipeline, config: version.config, errors: try await api.store.pipelineErrors(namespace: ns, pipeline: p)))
         }
         add(.delete, pipe) { api, _, ctx in
-            try await api.store.deletePipeline(namespace: try api.param(ctx, "ns"), id: try api.param(ctx, "pipeline"))
+            try await api.triggers.delete(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"))
             return Response(status: .noContent)
+        }
+        add(.post, pipe + "/disable") { api, _, ctx in
+            try api.json(
+                try await api.triggers.setEnabled(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), false))
+        }
+        add(.post, pipe + "/enable") { api, _, ctx in
+            try api.json(
+                try await api.triggers.setEnabled(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), true))
+        }
+        add(.get, pipe + "/errors") { api, _, ctx in
+            try api.json(
+                ["items": try await api.store.pipelineErrors(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"))])
+        }
+        add(.get, pipe + "/triggers") { api, _, ctx in
+            try api.json(
+                ["items": try await api.store.subscriptions(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"))])
+        }
+        add(.get, pipe + "/trigger-events") { api, req, ctx in
+            let (_, limit) = try api.paging(req, defaultLimit: 100)
+            return try api.json(
+                [
+                    "items": try await api.store.triggerEvents(
+                        namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), limit: limit)
+                ])
+        }
+        add(.get, "/api/triggers") { api, _, _ in try api.json(["items": await api.triggers.info()]) }
+        add(.post, "/api/external/{trigger}") { api, req, ctx in
+            let name = try api.param(ctx, "trigger")
+            var req = req
+            let buffer: ByteBuffer
+            do {
+                buffer = try await req.collectBody(upTo: api.maxExternalBody)
+            } catch {
+                throw APIError(status: 413, code: "too_large", message: "the request body is larger than \(api.maxExternalBody) bytes")
+            }
+            var headers: [String: String] = [:]
+            for field in req.headers { headers[field.name.canonicalName] = field.value }
+            let answer = try await api.triggers.external(name, headers: headers, body: Array(buffer.readableBytesView))
+            return Response(
+                status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))
         }
         add(.get, pipe + "/versions/{version}") { api, _, ctx in
             guard let v = Int(try api.param(ctx, "version")), v > 0 else {
@@ -125,8 +178,29 @@ public struct GoferAPI: Sendable {
         add(.post, pipe + "/runs") { api, req, ctx in
             let body = try await api.body(req, allowEmpty: true)
             let initiator = body["initiator"]?.stringValue ?? "api"
+            var variables: [String: String] = [:]
+            if let given = body["variables"], given != .null {
+                guard let object = given.objectValue else {
+                    throw APIError.badRequest(
+                        "variables must be an object of strings", details: [.init(field: "/variables", message: "not an object")])
+                }
+                for (k, v) in object {
+                    guard !k.isEmpty, !k.contains("="), !k.contains("\0"), !k.uppercased().hasPrefix("GOFER_") else {
+                        throw APIError.badRequest(
+                            "invalid variable name \"\(k)\"",
+                            details: [
+                                .init(field: "/variables/\(k)", message: "names cannot be empty, contain '=' or NUL, or start with GOFER_")
+                            ])
+                    }
+                    guard let s = v.stringValue else {
+                        throw APIError.badRequest(
+                            "variable \(k) must be a string", details: [.init(field: "/variables/\(k)", message: "not a string")])
+                    }
+                    variables[k] = s
+                }
+            }
             let run = try await api.engine.startRun(
-                namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), initiator: initiator)
+                namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), initiator: initiator, variables: variables)
             return try api.json(run, status: .created)
         }
         add(.get, pipe + "/runs") { api, req, ctx in
@@ -301,9 +375,24 @@ struct JSONErrorMiddleware: RouterMiddleware {
 }
 
 /// `GET …/pipelines/{pipeline}`.
-struct PipelineDetail: Codable, Sendable {
-    var pipeline: Pipeline
-    var config: PipelineConfig
+public struct PipelineDetail: Codable, Sendable {
+    public var pipeline: Pipeline
+    public var config: PipelineConfig
+    /// Current problems (a trigger missing or refusing the subscription).
+    public var errors: [PipelineError]
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pipeline = try c.decode(Pipeline.self, forKey: .pipeline)
+        config = try c.decode(PipelineConfig.self, forKey: .config)
+        errors = try c.decodeIfPresent([PipelineError].self, forKey: .errors) ?? []
+    }
+
+    init(pipeline: Pipeline, config: PipelineConfig, errors: [PipelineError]) {
+        self.pipeline = pipeline
+        self.config = config
+        self.errors = errors
+    }
 }
 
 /// `GET …/runs/{run}`.

@@ -19,8 +19,40 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
     /// Runs of this pipeline that may be in progress at once; 0 means no limit.
     public var parallelism: Int
     public var tasks: [TaskConfig]
+    /// What starts runs besides people: one subscription per entry.
+    public var triggers: [TriggerUse]
 
     public func task(_ id: String) -> TaskConfig? { tasks.first { $0.id == id } }
+
+    public init(id: String, name: String, description: String, parallelism: Int, tasks: [TaskConfig], triggers: [TriggerUse] = []) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.parallelism = parallelism
+        self.tasks = tasks
+        self.triggers = triggers
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decode(String.self, forKey: .description)
+        parallelism = try c.decode(Int.self, forKey: .parallelism)
+        tasks = try c.decode([TaskConfig].self, forKey: .tasks)
+        // Versions stored before triggers existed have none.
+        triggers = try c.decodeIfPresent([TriggerUse].self, forKey: .triggers) ?? []
+    }
+}
+
+/// A pipeline's use of a trigger extension: `{trigger: interval, label: nightly, settings: {every: 24h}}`.
+public struct TriggerUse: Codable, Sendable, Equatable {
+    /// The installed trigger's name.
+    public var trigger: String
+    /// Unique within the pipeline; names the subscription. Defaults to the trigger's name.
+    public var label: String
+    /// Per-use settings, validated against the trigger's params schema when the config is applied.
+    public var settings: JSONValue
 }
 
 /// One task of a pipeline.

@@ -65,11 +65,39 @@ public struct PipelineConfigLoader: Sendable {
                 "description": .string(),
                 "parallelism": .integer(minimum: 0),
                 "tasks": JSONSchema(["type": "array", "minItems": 1, "items": task.json]),
+                "triggers": JSONSchema.array(
+                    of: .object(
+                        [
+                            "trigger": JSONSchema(["type": "string", "pattern": .string(idPattern)]),
+                            "label": JSONSchema(["type": "string", "pattern": .string(idPattern)]),
+                            "settings": JSONSchema(["type": "object"]),
+                        ], required: ["trigger"])),
             ], required: ["id", "tasks"])
     }()
 
     /// Loads a config. `file` names the source in error messages.
     public func load(_ text: String, file: String, format: Format? = nil) throws(ConfigError) -> PipelineConfig {
+        try loadLocated(text, file: file, format: format).config
+    }
+
+    /// Finds where a JSON Pointer path of a loaded config was written (file:line), for problems
+    /// found after loading (trigger settings are checked against the trigger's own schema).
+    public struct Locator: Sendable {
+        let file: String
+        let marks: [String: (Int, Int)]
+
+        public func problem(_ path: String, _ message: String) -> ConfigProblem {
+            var p = path
+            while !p.isEmpty && marks[p] == nil { p = String(p[..<(p.lastIndex(of: "/") ?? p.startIndex)]) }
+            let mark = marks[p]
+            return ConfigProblem(file: file, line: mark?.0, column: mark?.1, path: path, message: message)
+        }
+    }
+
+    /// Loads a config and keeps where each part was written.
+    public func loadLocated(_ text: String, file: String, format: Format? = nil) throws(ConfigError) -> (
+        config: PipelineConfig, locator: Locator
+    ) {
         let format = format ?? Self.format(forFile: file)
         if text.utf8.count > Self.maxBytes {
             throw ConfigError(problems: [
@@ -112,15 +140,10 @@ public struct PipelineConfigLoader: Sendable {
             marks = converter.marks
             if !converter.problems.isEmpty { throw ConfigError(problems: converter.problems) }
         }
-        func locate(_ path: String, _ message: String) -> ConfigProblem {
-            var p = path
-            while !p.isEmpty && marks[p] == nil { p = String(p[..<(p.lastIndex(of: "/") ?? p.startIndex)]) }
-            let mark = marks[p]
-            return ConfigProblem(file: file, line: mark?.0, column: mark?.1, path: path, message: message)
-        }
+        let locator = Locator(file: file, marks: marks)
         let structural = Self.schema.validate(value)
-        if !structural.isEmpty { throw ConfigError(problems: structural.map { locate($0.path, $0.message) }) }
-        return try build(value, locate: locate)
+        if !structural.isEmpty { throw ConfigError(problems: structural.map { locator.problem($0.path, $0.message) }) }
+        return (try build(value, locate: locator.problem), locator)
     }
 
     private func build(_ value: JSONValue, locate: (String, String) -> ConfigProblem) throws(ConfigError) -> PipelineConfig {
@@ -206,11 +229,25 @@ public struct PipelineConfigLoader: Sendable {
             let index = seen[cycle[0]] ?? 0
             problems.append(locate("/tasks/\(index)/depends_on", "dependency cycle: \(cycle.joined(separator: " → "))"))
         }
+        var triggers: [TriggerUse] = []
+        var labels: [String: Int] = [:]
+        for (i, t) in (value["triggers"]?.arrayValue ?? []).enumerated() {
+            let name = t["trigger"]?.stringValue ?? ""
+            let label = t["label"]?.stringValue ?? name
+            if let first = labels[label] {
+                problems.append(
+                    locate(
+                        "/triggers/\(i)/label",
+                        "duplicate trigger label \"\(label)\" (also /triggers/\(first)); give each use of a trigger its own label"))
+            }
+            labels[label] = i
+            triggers.append(TriggerUse(trigger: name, label: label, settings: t["settings"] ?? .emptyObject))
+        }
         if !problems.isEmpty { throw ConfigError(problems: problems) }
         let id = value["id"]?.stringValue ?? ""
         return PipelineConfig(
             id: id, name: value["name"]?.stringValue ?? id, description: value["description"]?.stringValue ?? "",
-            parallelism: Int(value["parallelism"]?.intValue ?? 0), tasks: tasks)
+            parallelism: Int(value["parallelism"]?.intValue ?? 0), tasks: tasks, triggers: triggers)
     }
 
     static func findCycle(_ tasks: [TaskConfig]) -> [String]? {

@@ -74,15 +74,23 @@ public actor RunEngine {
     // MARK: - Public API
 
     /// Queues a run of the pipeline's latest version and starts it when limits allow.
-    public func startRun(namespace: String, pipeline: String, initiator: String) async throws -> Run {
-        let (run, tasks, config, event) = try await store.createRun(namespace: namespace, pipeline: pipeline, initiator: initiator)
-        bus.publish(event)
-        let key = Key(namespace: namespace, pipeline: pipeline, run: run.id)
-        queued.append((key, run, tasks, config))
+    public func startRun(namespace: String, pipeline: String, initiator: String, variables: [String: String] = [:]) async throws -> Run {
+        let created = try await store.createRun(namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables)
+        enqueue(created)
+        return created.run
+    }
+
+    /// Takes a run that is already stored (by ``startRun`` or a trigger's event) and starts it
+    /// when limits allow.
+    public func enqueue(_ created: CreatedRun) {
+        bus.publish(created.event)
+        let run = created.run
+        let key = Key(namespace: run.namespace, pipeline: run.pipeline, run: run.id)
+        if active[key] != nil || queued.contains(where: { $0.0 == key }) { return }
+        queued.append((key, run, created.tasks, created.config))
         // The run is stored: from here on nothing about it may fail the request. Admitting it
         // (which writes again) waits out a full disk on its own time.
         Task { try? await self.admitQueued() }
-        return run
     }
 
     /// Cancels a run: waiting tasks are cancelled, running ones stopped (grace, then kill).

@@ -80,5 +80,9 @@ public enum EventKind: String, Codable, Sendable {
     case runStateChanged = "run_state_changed"
     /// A cancel or the run timeout began stopping a run.
     case runStopRequested = "run_stop_requested"
+    /// A trigger delivered an event (details: trigger, label, event_id, outcome, run).
+    case triggerFired = "trigger_fired"
+    /// A pipeline became active, updating or disabled.
+    case pipelineStateChanged = "pipeline_state_changed"
     case taskStateChanged = "task_state_changed"
 }

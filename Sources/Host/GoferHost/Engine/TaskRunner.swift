@@ -104,7 +104,8 @@ struct TaskRunner: Sendable {
 
     /// What the scheduler runs: the task's config plus the baseline GOFER_* variables.
     var jobSpec: JobSpec {
-        var env = config.env
+        // The run's variables (from a trigger or the API), then the task's own env, then Gofer's.
+        var env = run.variables.merging(config.env) { _, task in task }
         env["GOFER_NAMESPACE"] = run.namespace
         env["GOFER_PIPELINE"] = run.pipeline
         env["GOFER_PIPELINE_VERSION"] = String(run.pipelineVersion)

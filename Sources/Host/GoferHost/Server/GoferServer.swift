@@ -17,6 +17,7 @@ public final class GoferServer: Sendable {
     public let engine: RunEngine
     public let bus: EventBus
     public let supervisor: ExtensionSupervisor
+    public let triggers: Triggers
     public let api: GoferAPI
     private let boundPort = Mutex<Int?>(nil)
     private let serviceTask = Mutex<Task<Void, any Error>?>(nil)
@@ -54,11 +55,41 @@ public final class GoferServer: Sendable {
         engineSettings.serverID = try GoferServer.serverID(dataDir: settings.dataDir)
         engine = RunEngine(
             store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings)
+        triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
         api = GoferAPI(
-            store: store, engine: engine, bus: bus, logs: logs,
+            store: store, engine: engine, triggers: triggers, bus: bus, logs: logs,
             loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
-            version: goferVersion)
+            version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes)
         try await engine.recoverRuns()
+        // After recovery: events arriving now start runs on a settled engine.
+        await triggers.start(try Self.triggerSpecs(settings, extensionsDir: dir))
+    }
+
+    /// The trigger extensions to run, with their admin configuration from the server settings.
+    /// A configured trigger whose executable is missing is skipped with a warning.
+    static func triggerSpecs(_ settings: ServerSettings, extensionsDir dir: String) throws -> [TriggerSpec] {
+        var specs: [TriggerSpec] = []
+        for name in settings.triggers {
+            let path = dir + "/gofer-trigger-" + name
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                Logger(label: "gofer").warning("trigger \(name) is configured but \(path) does not exist; build it or remove it from triggers")
+                continue
+            }
+            var admin: [String: JSONValue] = [:]
+            switch name {
+            case "interval":
+                admin["minimumInterval"] = .string(DurationText.format(settings.triggerIntervalMin))
+                admin["jitter"] = .string(settings.triggerIntervalJitter)
+            case "github":
+                if let secret = settings.githubWebhookSecret { admin["webhookSecret"] = .string(secret) }
+                admin["maxBodyBytes"] = .int(Int64(settings.externalMaxBodyBytes))
+            default: break
+            }
+            let state = settings.dataDir + "/extensions/trigger-" + name
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            specs.append(TriggerSpec(name: name, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state))
+        }
+        return specs
     }
 
     /// This server's identity, created once and kept in the data directory.
@@ -115,6 +146,7 @@ public final class GoferServer: Sendable {
             await g.triggerGracefulShutdown()
             _ = await serviceTask.withLock({ $0 })?.result
         }
+        await triggers.stop()
         await supervisor.stop()
     }
 }

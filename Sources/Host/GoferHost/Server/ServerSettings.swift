@@ -21,6 +21,16 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxLogBytes = 64 << 20
     /// Log level of the server's own log: debug, info, warning, error.
     public var logLevel = "info"
+    /// Trigger extensions to run (`gofer-trigger-NAME` in the extensions directory).
+    public var triggers = ["interval", "cron", "github"]
+    /// The shortest `every` an interval trigger accepts.
+    public var triggerIntervalMin: Duration = .seconds(60)
+    /// Random delay before an interval subscription starts counting: `2m-5m`, or one duration (`0s` for none).
+    public var triggerIntervalJitter = "2m-5m"
+    /// The secret GitHub signs webhooks with (X-Hub-Signature-256). Never printed.
+    public var githubWebhookSecret: String?
+    /// Largest body `POST /api/external/{trigger}` accepts.
+    public var externalMaxBodyBytes = 25 << 20
 
     public init() {}
 
@@ -54,6 +64,17 @@ public struct ServerSettings: Sendable, Equatable {
             "Output stored per task; beyond it the head and the last 1 MiB are kept, with a marker."
         ),
         ("log_level", "GOFER_LOG_LEVEL", "string", "info", false, "debug, info, warning or error."),
+        ("triggers", "GOFER_TRIGGERS", "list", "interval,cron,github", false, "Trigger extensions to run, comma-separated."),
+        ("trigger_interval_min", "GOFER_TRIGGER_INTERVAL_MIN", "duration", "1m", false, "Shortest interval an interval trigger accepts."),
+        (
+            "trigger_interval_jitter", "GOFER_TRIGGER_INTERVAL_JITTER", "duration range", "2m-5m", false,
+            "Random delay before an interval subscription starts counting after a (re)start; 0s for none."
+        ),
+        (
+            "github_webhook_secret", "GOFER_GITHUB_WEBHOOK_SECRET", "secret", "none", false,
+            "Secret of the GitHub webhook (verifies X-Hub-Signature-256). Without it, the github trigger refuses every delivery."
+        ),
+        ("external_max_body_bytes", "GOFER_EXTERNAL_MAX_BODY_BYTES", "size", "25MB", false, "Largest webhook body accepted."),
     ]
 
     /// A problem with a setting, naming its source.
@@ -106,6 +127,27 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): log_level must be debug, info, warning or error")
             }
             logLevel = value
+        case "triggers":
+            let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for n in names where n.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) == nil {
+                throw Problem(description: "\(source): triggers: \"\(n)\" is not a trigger name (lower-case letters, digits, - and _)")
+            }
+            triggers = names
+        case "trigger_interval_min": triggerIntervalMin = try duration()
+        case "trigger_interval_jitter":
+            let parts = value.split(separator: "-", maxSplits: 1).map(String.init)
+            guard !parts.isEmpty, parts.allSatisfy({ DurationText.parse($0) != nil }) else {
+                throw Problem(description: "\(source): trigger_interval_jitter \"\(value)\" must be a duration or a range such as 2m-5m")
+            }
+            triggerIntervalJitter = value
+        case "github_webhook_secret":
+            guard !value.isEmpty else { throw Problem(description: "\(source): github_webhook_secret is empty") }
+            githubWebhookSecret = value
+        case "external_max_body_bytes":
+            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
+                throw Problem(description: "\(source): external_max_body_bytes \"\(value)\" must be a size such as 25MB")
+            }
+            externalMaxBodyBytes = mb << 20
         default:
             throw Problem(description: "\(source): unknown setting \"\(key)\" (known: \(Self.keys.map(\.key).joined(separator: ", ")))")
         }

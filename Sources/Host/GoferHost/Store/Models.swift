@@ -10,7 +10,13 @@ public struct Namespace: Codable, Sendable, Equatable {
 
 /// A pipeline: its identity, state and latest version.
 public struct Pipeline: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable { case active, disabled }
+    public enum State: String, Codable, Sendable {
+        case active
+        /// Its triggers are being subscribed after an apply.
+        case updating
+        /// Starts no runs; its triggers are unsubscribed.
+        case disabled
+    }
     public var namespace: String
     public var id: String
     public var name: String
@@ -41,8 +47,10 @@ public struct Run: Codable, Sendable, Equatable {
     /// Set once the run is being stopped (a cancel or the run timeout), before any task is told:
     /// a server that restarts meanwhile finishes the stop instead of letting the tasks run on.
     public var stopRequested: StateReason?
-    /// Who or what started it (`cli:alice`, `api`, `trigger:interval`).
+    /// Who or what started it (`cli:alice`, `api`, `trigger:interval/nightly`).
     public var initiator: String
+    /// Given to every task as environment variables (a trigger's `GOFER_GIT_SHA`, or from the API).
+    public var variables: [String: String] = [:]
     public var createdAt: Date
     public var startedAt: Date?
     public var endedAt: Date?

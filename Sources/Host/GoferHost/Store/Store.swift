@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Foundation
 import GRDB
 
@@ -125,6 +126,30 @@ public final class Store: Sendable {
         m.registerMigration("v2: persisted stop requests") { db in
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN stop_reason_kind TEXT")
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN stop_reason_message TEXT")
+        }
+        m.registerMigration("v3: triggers") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
+                    CREATE TABLE subscriptions (
+                        id TEXT PRIMARY KEY, namespace TEXT NOT NULL, pipeline TEXT NOT NULL, label TEXT NOT NULL, trigger TEXT NOT NULL,
+                        settings TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', cursor TEXT,
+                        created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL,
+                        UNIQUE (namespace, pipeline, label),
+                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
+                    CREATE INDEX subscriptions_by_trigger ON subscriptions(trigger);
+                    CREATE TABLE trigger_events (
+                        subscription TEXT NOT NULL, event_id TEXT NOT NULL, trigger TEXT NOT NULL, namespace TEXT NOT NULL,
+                        pipeline TEXT NOT NULL, label TEXT NOT NULL, run INTEGER, outcome TEXT NOT NULL, variables TEXT NOT NULL,
+                        occurred_at TEXT, received_at DATETIME NOT NULL,
+                        PRIMARY KEY (subscription, event_id));
+                    CREATE INDEX trigger_events_by_pipeline ON trigger_events(namespace, pipeline, received_at);
+                    CREATE TABLE pipeline_errors (
+                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, source TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL,
+                        at DATETIME NOT NULL,
+                        PRIMARY KEY (namespace, pipeline, source),
+                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
+                    """)
         }
         return m
     }
@@ -353,6 +378,7 @@ public final class Store: Sendable {
                 StateReason($0, row["stop_reason_message"] ?? "")
             },
             initiator: row["initiator"],
+            variables: (try? JSONDecoder().decode([String: String].self, from: Data((row["variables"] as String? ?? "{}").utf8))) ?? [:],
             createdAt: row["created_at"],
             startedAt: row["started_at"], endedAt: row["ended_at"])
     }
@@ -372,11 +398,17 @@ public final class Store: Sendable {
     }
 
     /// Creates a pending run of the pipeline's latest version, with one waiting task execution per task.
-    public func createRun(namespace: String, pipeline: String, initiator: String) async throws -> (
-        Run, [TaskExecution], PipelineConfig, Event
-    ) {
-        try await write { db in
-            let p = try Self.requirePipeline(db, namespace, pipeline)
+    public func createRun(namespace: String, pipeline: String, initiator: String, variables: [String: String] = [:]) async throws
+        -> CreatedRun
+    {
+        try await write { db in try Self.insertRun(db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables) }
+    }
+
+    /// Inserts a pending run of the pipeline's current version with its task executions and event.
+    static func insertRun(_ db: Database, namespace: String, pipeline: String, initiator: String, variables: [String: String]) throws
+        -> CreatedRun
+    {
+        let p = try Self.requirePipeline(db, namespace, pipeline)
             if p.state == .disabled { throw StoreError.conflict("pipeline \(namespace)/\(pipeline) is disabled; enable it to start runs") }
             guard
                 let text = try String.fetchOne(
@@ -390,9 +422,9 @@ public final class Store: Sendable {
             let now = Date()
             try db.execute(
                 sql: """
-                    INSERT INTO runs (namespace, pipeline, id, pipeline_version, state, initiator, created_at)
-                    VALUES (?, ?, ?, ?, 'pending', ?, ?)
-                    """, arguments: [namespace, pipeline, id, p.latestVersion, initiator, now])
+                    INSERT INTO runs (namespace, pipeline, id, pipeline_version, state, initiator, created_at, variables)
+                    VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
+                    """, arguments: [namespace, pipeline, id, p.latestVersion, initiator, now, try JSONCodec.encode(variables).description])
             var tasks: [TaskExecution] = []
             for t in config.tasks {
                 try db.execute(
@@ -410,9 +442,8 @@ public final class Store: Sendable {
                 details: ["version": String(p.latestVersion), "initiator": initiator])
             let run = Run(
                 namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator,
-                createdAt: now)
-            return (run, tasks, config, event)
-        }
+                variables: variables, createdAt: now)
+            return CreatedRun(run: run, tasks: tasks, config: config, event: event)
     }
 
     public func run(namespace: String, pipeline: String, id: Int) async throws -> Run {

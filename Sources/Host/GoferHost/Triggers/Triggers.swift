@@ -1,0 +1,491 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+import Logging
+
+/// How to run one trigger extension.
+public struct TriggerSpec: Sendable {
+    public var name: String
+    public var launch: ExtensionLaunch
+    /// The admin layer of its configuration.
+    public var adminConfig: JSONValue
+    public var stateDirectory: String
+
+    public init(name: String, launch: ExtensionLaunch, adminConfig: JSONValue = .emptyObject, stateDirectory: String) {
+        self.name = name
+        self.launch = launch
+        self.adminConfig = adminConfig
+        self.stateDirectory = stateDirectory
+    }
+}
+
+/// A trigger as the API shows it.
+public struct TriggerInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var status: String
+    public var version: String?
+    public var summary: String?
+    /// Whether it accepts `POST /api/external/{name}`.
+    public var external: Bool
+    public var subscriptions: Int
+    public var restarts: Int
+}
+
+/// Why a pipeline's triggers could not be set up; the apply was undone.
+public struct SubscriptionError: Error, Sendable, CustomStringConvertible {
+    public var label: String
+    public var trigger: String
+    public var reason: String
+    public var description: String {
+        "trigger \"\(label)\" (\(trigger)) refused the subscription: \(reason); the pipeline keeps its previous version and triggers"
+    }
+}
+
+/// Owns every trigger extension and every pipeline's subscriptions to them.
+///
+/// The order of things is what makes delivery exactly-once: a subscription is stored before the
+/// trigger hears of it (so its first event finds it), an event is stored with its run before the
+/// trigger is answered, and after any restart the trigger is subscribed again from the stored
+/// cursor, so an event it never saw acknowledged is sent again and recognised if it was stored.
+public actor Triggers {
+    let store: Store
+    let engine: RunEngine
+    let policy: ExtensionSupervisor.Policy
+    let hostVersion: String
+    private var supervisors: [String: ExtensionSupervisor] = [:]
+    /// Triggers that are configured but could not be started, with why.
+    private var unavailable: [String: String] = [:]
+    /// Pipelines whose triggers are being changed (applies are serialised per pipeline).
+    private var busy: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private let logger = Logger(label: "gofer.triggers")
+
+    /// How long a trigger may take to answer a subscribe or validate.
+    let callTimeout: Duration = .seconds(10)
+    /// GitHub gives up on a webhook after 10 s; answer before that.
+    let externalTimeout: Duration = .seconds(9)
+
+    public init(store: Store, engine: RunEngine, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String) {
+        self.store = store
+        self.engine = engine
+        self.policy = policy
+        self.hostVersion = hostVersion
+    }
+
+    // MARK: - Extensions
+
+    /// Starts the trigger extensions; one that fails to start is recorded (and its pipelines get
+    /// an error) without stopping the others.
+    public func start(_ specs: [TriggerSpec]) async {
+        for spec in specs {
+            let name = spec.name
+            let stderrLogger = Logger(label: "gofer.extension.\(name)")
+            let supervisor = ExtensionSupervisor(
+                name: name, launch: spec.launch,
+                options: InitializeOptions(
+                    kind: .trigger, adminConfig: spec.adminConfig, systemConfig: .emptyObject, stateDirectory: spec.stateDirectory,
+                    hostVersion: hostVersion),
+                policy: policy,
+                requestHandler: { [weak self] method, params in
+                    guard let self else { throw ProtocolError(.unavailable, "the host is stopping", retryable: true) }
+                    return try await self.handle(trigger: name, method: method, params: params)
+                },
+                onReady: { [weak self] connection in await self?.resubscribeAll(name, connection) },
+                onStderr: { line in stderrLogger.debug("\(line)") })
+            supervisors[name] = supervisor
+            do {
+                _ = try await supervisor.start()
+                unavailable[name] = nil
+            } catch {
+                supervisors[name] = nil
+                unavailable[name] = "\(error)"
+                logger.error("trigger \(name) did not start: \(error)")
+                await markPipelines(of: name, kind: "trigger_unreachable", message: "trigger \(name) is not running: \(error)")
+            }
+        }
+    }
+
+    public func stop() async {
+        for s in supervisors.values { await s.stop() }
+        supervisors = [:]
+    }
+
+    public func info() async -> [TriggerInfo] {
+        var out: [TriggerInfo] = []
+        let subs = (try? await store.allSubscriptions()) ?? []
+        for (name, s) in supervisors.sorted(by: { $0.key < $1.key }) {
+            let shake = await s.handshake
+            out.append(
+                TriggerInfo(
+                    name: name, status: "\(await s.status)", version: shake?.version, summary: shake?.summary,
+                    external: shake?.capabilities["external"] != nil, subscriptions: subs.filter { $0.trigger == name }.count,
+                    restarts: await s.restarts))
+        }
+        for (name, why) in unavailable.sorted(by: { $0.key < $1.key }) {
+            out.append(
+                TriggerInfo(
+                    name: name, status: "failed: \(why)", version: nil, summary: nil, external: false,
+                    subscriptions: subs.filter { $0.trigger == name }.count, restarts: 0))
+        }
+        return out
+    }
+
+    // MARK: - Events from triggers
+
+    func handle(trigger: String, method: String, params: JSONValue) async throws -> JSONValue {
+        guard method == "trigger/emit" else { throw ProtocolError.methodNotFound(method) }
+        let event = try EmitParams(params)
+        guard let sub = try await store.subscription(id: event.subscriptionID), sub.trigger == trigger else {
+            throw ProtocolError(
+                .notFound, "no subscription \"\(event.subscriptionID)\" of trigger \(trigger) (it was removed); stop emitting for it")
+        }
+        let delivery: EventDelivery
+        do {
+            delivery = try await store.deliver(
+                subscription: event.subscriptionID, eventID: event.eventID, occurredAt: event.occurredAt, variables: event.variables,
+                cursor: event.cursor)
+        } catch let error as StoreError where error.isStorageFailure {
+            // Not stored, so not acknowledged: the trigger sends it again.
+            throw ProtocolError(.unavailable, "the host cannot store events right now: \(error)", retryable: true)
+        }
+        switch delivery {
+        case .started(let created):
+            await engine.enqueue(created)
+            return ["accepted": true, "duplicate": false, "run": .int(Int64(created.run.id))]
+        case .recorded:
+            return ["accepted": true, "duplicate": false]
+        case .duplicate:
+            return ["accepted": true, "duplicate": true]
+        }
+    }
+
+    /// `trigger/emit` params, checked: a trigger is input like any other.
+    struct EmitParams {
+        var subscriptionID: String
+        var eventID: String
+        var occurredAt: String?
+        var variables: [String: String]
+        var cursor: String?
+
+        init(_ params: JSONValue) throws {
+            var problems: [Diagnostic] = []
+            func text(_ key: String, required: Bool) -> String? {
+                guard let v = params[key], v != .null else {
+                    if required { problems.append(Diagnostic(path: "/\(key)", message: "required")) }
+                    return nil
+                }
+                guard let s = v.stringValue, !s.isEmpty, s.utf8.count <= 512 else {
+                    problems.append(Diagnostic(path: "/\(key)", message: "must be a non-empty string of at most 512 bytes"))
+                    return nil
+                }
+                return s
+            }
+            subscriptionID = text("subscriptionId", required: true) ?? ""
+            eventID = text("eventId", required: true) ?? ""
+            occurredAt = text("occurredAt", required: false)
+            cursor = text("cursor", required: false)
+            variables = [:]
+            if let vars = params["variables"], vars != .null {
+                if let object = vars.objectValue {
+                    for (k, v) in object {
+                        if k.isEmpty || k.contains("=") || k.contains("\0") || k.utf8.count > 256 {
+                            problems.append(Diagnostic(path: "/variables/\(k)", message: "not a valid environment variable name"))
+                        } else if let s = v.stringValue, !s.contains("\0"), s.utf8.count <= 65536 {
+                            variables[k] = s
+                        } else {
+                            problems.append(Diagnostic(path: "/variables/\(k)", message: "must be a string (no NUL, at most 64 KiB)"))
+                        }
+                    }
+                } else {
+                    problems.append(Diagnostic(path: "/variables", message: "must be an object of strings"))
+                }
+            }
+            if !problems.isEmpty { throw ProtocolError.invalidParams(diagnostics: problems) }
+        }
+    }
+
+    // MARK: - Subscribing
+
+    private func subscribeParams(_ s: Subscription) -> JSONValue {
+        var p: [String: JSONValue] = ["subscriptionId": .string(s.id), "params": s.settings]
+        if let cursor = s.cursor { p["cursor"] = .string(cursor) }
+        return .object(p)
+    }
+
+    /// After every (re)start of a trigger: subscribe everything it serves again, from the stored cursors.
+    private func resubscribeAll(_ name: String, _ connection: ExtensionConnection) async {
+        guard let subs = try? await store.subscriptions(trigger: name) else { return }
+        for s in subs {
+            do {
+                _ = try await connection.request("trigger/subscribe", subscribeParams(s), timeout: callTimeout)
+                if s.state != .active { try? await store.setSubscriptionState(s.id, .active, detail: "") }
+                try? await store.clearPipelineErrors(namespace: s.namespace, pipeline: s.pipeline, sourcePrefix: "trigger:\(s.label)")
+            } catch {
+                let why = Self.describe(error)
+                try? await store.setSubscriptionState(s.id, .failed, detail: why)
+                try? await store.setPipelineError(
+                    namespace: s.namespace, pipeline: s.pipeline, source: "trigger:\(s.label)", kind: "subscription_failed",
+                    message: "trigger \(name) refused subscription \"\(s.label)\" after it restarted: \(why)")
+            }
+        }
+    }
+
+    private func markPipelines(of trigger: String, kind: String, message: String) async {
+        for s in (try? await store.subscriptions(trigger: trigger)) ?? [] {
+            try? await store.setPipelineError(
+                namespace: s.namespace, pipeline: s.pipeline, source: "trigger:\(s.label)", kind: kind, message: message)
+        }
+    }
+
+    private func supervisor(_ name: String) -> ExtensionSupervisor? { supervisors[name] }
+
+    private func call(_ trigger: String, _ method: String, _ params: JSONValue, timeout: Duration? = nil) async throws -> JSONValue {
+        guard let s = supervisors[trigger] else {
+            throw SupervisorError(extensionName: trigger, message: unavailable[trigger] ?? "not installed")
+        }
+        return try await s.call(method, params, timeout: timeout ?? callTimeout)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let p = error as? ProtocolError {
+            let details = p.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "; ")
+            return p.message + (details.isEmpty ? "" : " (\(details))")
+        }
+        return "\(error)"
+    }
+
+    // MARK: - Validation (apply time)
+
+    /// Checks each `triggers:` entry: the trigger is installed and running, its settings pass the
+    /// trigger's schema and the trigger's own checks. Problems name the config path and line.
+    public func validate(_ config: PipelineConfig, locator: PipelineConfigLoader.Locator) async -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        for (i, use) in config.triggers.enumerated() {
+            let base = "/triggers/\(i)"
+            guard let s = supervisors[use.trigger] else {
+                if let why = unavailable[use.trigger] {
+                    problems.append(locator.problem(base + "/trigger", "trigger \"\(use.trigger)\" is installed but not running: \(why)"))
+                } else {
+                    let known = (Array(supervisors.keys) + Array(unavailable.keys)).sorted().joined(separator: ", ")
+                    problems.append(
+                        locator.problem(
+                            base + "/trigger",
+                            "no trigger named \"\(use.trigger)\" is installed (installed: \(known.isEmpty ? "none" : known))"))
+                }
+                continue
+            }
+            guard let shake = await s.handshake else { continue }
+            let structural = shake.paramsSchema.validate(use.settings, basePath: base + "/settings")
+            if !structural.isEmpty {
+                problems += structural.map { locator.problem($0.path, $0.message) }
+                continue
+            }
+            func mapped(_ d: Diagnostic) -> ConfigProblem {
+                var path = d.path
+                if path.hasPrefix("/params") { path.removeFirst("/params".count) }
+                return locator.problem(base + "/settings" + path, d.message)
+            }
+            do {
+                let answer = try await s.call("trigger/validate", ["params": use.settings], timeout: callTimeout)
+                for d in (answer["diagnostics"]?.arrayValue ?? []).compactMap(Diagnostic.init(json:)) where d.severity == "error" {
+                    problems.append(mapped(d))
+                }
+            } catch let error as ProtocolError where error.code == .invalidParams && !error.diagnostics.isEmpty {
+                problems += error.diagnostics.map(mapped)
+            } catch {
+                problems.append(locator.problem(base + "/trigger", "trigger \"\(use.trigger)\" could not check the settings: \(Self.describe(error))"))
+            }
+        }
+        return problems
+    }
+
+    // MARK: - Pipeline lifecycle
+
+    private func lock(_ key: String) async {
+        if busy[key] == nil {
+            busy[key] = []
+            return
+        }
+        await withCheckedContinuation { busy[key, default: []].append($0) }
+    }
+
+    private func unlock(_ key: String) {
+        guard var waiters = busy[key] else { return }
+        if waiters.isEmpty {
+            busy[key] = nil
+        } else {
+            let next = waiters.removeFirst()
+            busy[key] = waiters
+            next.resume()
+        }
+    }
+
+    /// Applies a validated config: stores the version, then subscribes new trigger entries and
+    /// unsubscribes removed ones while the pipeline is `updating`. If a subscribe fails, the
+    /// version is undone, the previous subscriptions stay, and a pipeline error says why.
+    public func apply(namespace: String, config: PipelineConfig) async throws -> ApplyResult {
+        let key = "\(namespace)/\(config.id)"
+        await lock(key)
+        defer { unlock(key) }
+        let before = try? await store.pipeline(namespace: namespace, id: config.id)
+        var result = try await store.apply(namespace: namespace, config: config)
+        let existing = try await store.subscriptions(namespace: namespace, pipeline: config.id)
+        // Nothing to do when the triggers are already what the config says.
+        let current = existing.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
+        let wanted = config.triggers.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
+        if current == wanted && existing.allSatisfy({ $0.state == .active }) { return result }
+
+        let disabled = before?.state == .disabled
+        if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .updating) }
+        do {
+            try await reconcile(namespace: namespace, pipeline: config.id, existing: existing, wanted: config.triggers, dormant: disabled)
+        } catch let failure as SubscriptionError {
+            if result.created {
+                try await store.revertApply(namespace: namespace, pipeline: config.id, version: result.version)
+            }
+            if before != nil || !result.created {
+                try? await store.setPipelineState(namespace: namespace, pipeline: config.id, disabled ? .disabled : .active)
+                try? await store.setPipelineError(
+                    namespace: namespace, pipeline: config.id, source: "trigger:\(failure.label)", kind: "subscription_failed",
+                    message: failure.description)
+            }
+            throw failure
+        }
+        if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .active) }
+        try await store.clearPipelineErrors(namespace: namespace, pipeline: config.id, sourcePrefix: "trigger:")
+        result.pipeline = try await store.pipeline(namespace: namespace, id: config.id)
+        return result
+    }
+
+    /// Makes the stored and live subscriptions match `wanted`. New ones are stored, then
+    /// subscribed; only when all succeeded are removed ones unsubscribed and forgotten.
+    private func reconcile(
+        namespace: String, pipeline: String, existing: [Subscription], wanted: [TriggerUse], dormant: Bool
+    ) async throws {
+        let now = Date()
+        var keep: [Subscription] = []
+        var fresh: [Subscription] = []
+        for use in wanted {
+            if let same = existing.first(where: { $0.label == use.label && $0.trigger == use.trigger && $0.settings == use.settings }) {
+                keep.append(same)
+            } else {
+                let id = "\(namespace)/\(pipeline)/\(use.label)/\(UUID().uuidString.prefix(8).lowercased())"
+                fresh.append(
+                    Subscription(
+                        id: id, namespace: namespace, pipeline: pipeline, label: use.label, trigger: use.trigger, settings: use.settings,
+                        state: .active, detail: "", cursor: nil, createdAt: now, updatedAt: now))
+            }
+        }
+        let removed = existing.filter { e in !keep.contains { $0.id == e.id } }
+        // Keep the old ones stored while the new ones are subscribed, so both can deliver.
+        try await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: existing + fresh)
+        if !dormant {
+            var done: [Subscription] = []
+            // Kept ones that had failed are retried too.
+            for s in fresh + keep.filter({ $0.state != .active }) {
+                do {
+                    _ = try await call(s.trigger, "trigger/subscribe", subscribeParams(s))
+                    done.append(s)
+                } catch {
+                    for d in done where fresh.contains(where: { $0.id == d.id }) {
+                        _ = try? await call(d.trigger, "trigger/unsubscribe", ["subscriptionId": .string(d.id)])
+                    }
+                    try? await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: existing)
+                    throw SubscriptionError(label: s.label, trigger: s.trigger, reason: Self.describe(error))
+                }
+            }
+            for s in removed {
+                _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)])
+            }
+        }
+        var final = keep.map { s -> Subscription in
+            var s = s
+            s.state = .active
+            s.detail = ""
+            return s
+        }
+        final += fresh
+        try await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: final)
+    }
+
+    /// Deletes a pipeline and unsubscribes its triggers.
+    public func delete(namespace: String, pipeline: String) async throws {
+        let key = "\(namespace)/\(pipeline)"
+        await lock(key)
+        defer { unlock(key) }
+        let subs = try await store.subscriptions(namespace: namespace, pipeline: pipeline)
+        try await store.deletePipeline(namespace: namespace, id: pipeline)
+        for s in subs { _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)]) }
+    }
+
+    /// Disables a pipeline (no runs, triggers unsubscribed) or enables it (triggers subscribed
+    /// again; a failure there is recorded as a pipeline error, the pipeline is still enabled).
+    public func setEnabled(namespace: String, pipeline: String, _ enabled: Bool) async throws -> Pipeline {
+        let key = "\(namespace)/\(pipeline)"
+        await lock(key)
+        defer { unlock(key) }
+        let subs = try await store.subscriptions(namespace: namespace, pipeline: pipeline)
+        try await store.setPipelineState(namespace: namespace, pipeline: pipeline, enabled ? .active : .disabled)
+        for s in subs {
+            if enabled {
+                do {
+                    _ = try await call(s.trigger, "trigger/subscribe", subscribeParams(s))
+                    try await store.setSubscriptionState(s.id, .active, detail: "")
+                    try await store.clearPipelineErrors(namespace: namespace, pipeline: pipeline, sourcePrefix: "trigger:\(s.label)")
+                } catch {
+                    let why = Self.describe(error)
+                    try? await store.setSubscriptionState(s.id, .failed, detail: why)
+                    try? await store.setPipelineError(
+                        namespace: namespace, pipeline: pipeline, source: "trigger:\(s.label)", kind: "subscription_failed",
+                        message: "trigger \(s.trigger) refused subscription \"\(s.label)\": \(why)")
+                }
+            } else {
+                _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)])
+            }
+        }
+        return try await store.pipeline(namespace: namespace, id: pipeline)
+    }
+
+    // MARK: - External events
+
+    /// What a trigger answered to a forwarded HTTP request.
+    public struct ExternalAnswer: Sendable {
+        public var status: Int
+        public var body: String
+    }
+
+    /// Forwards a webhook to the trigger that owns `name` and returns its answer.
+    public func external(_ name: String, headers: [String: String], body: [UInt8]) async throws -> ExternalAnswer {
+        guard let s = supervisors[name] else {
+            if let why = unavailable[name] {
+                throw APIError(status: 503, code: "trigger_unavailable", message: "trigger \(name) is not running: \(why)")
+            }
+            throw APIError(status: 404, code: "not_found", message: "no trigger named \"\(name)\" is installed")
+        }
+        guard await s.handshake?.capabilities["external"] != nil else {
+            throw APIError(status: 404, code: "not_found", message: "trigger \(name) does not accept external events")
+        }
+        let params: JSONValue = [
+            "headers": .object(headers.mapValues(JSONValue.string)), "bodyB64": .string(Data(body).base64EncodedString()),
+        ]
+        do {
+            let answer = try await s.call("trigger/external", params, timeout: externalTimeout)
+            let status = Int(answer["status"]?.intValue ?? 0)
+            guard (100...599).contains(status) else {
+                throw APIError(status: 502, code: "bad_trigger_answer", message: "trigger \(name) answered without a valid HTTP status")
+            }
+            return ExternalAnswer(status: status, body: answer["body"]?.stringValue ?? "")
+        } catch let error as ProtocolError {
+            let status: Int
+            switch error.code {
+            case .permissionDenied: status = 401
+            case .invalidParams: status = 400
+            case .resourceExhausted: status = 413
+            case .deadlineExceeded: status = 504
+            default: status = 502
+            }
+            throw APIError(status: status, code: "trigger_refused", message: "trigger \(name): \(Self.describe(error))")
+        } catch let failure as ExtensionFailure where failure.kind == .timedOut {
+            throw APIError(status: 504, code: "trigger_timeout", message: "trigger \(name) did not answer within 9 s")
+        }
+    }
+}
