@@ -27,6 +27,8 @@ public struct ConfigProblem: Sendable, Hashable, Codable, CustomStringConvertibl
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var problems: [ConfigProblem]
 
+    public init(problems: [ConfigProblem]) { self.problems = problems }
+
     public var description: String {
         "invalid pipeline config (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
             + problems.map { "  \($0)" }.joined(separator: "\n")

@@ -135,8 +135,8 @@ public final class Store: Sendable {
                         id TEXT PRIMARY KEY, namespace TEXT NOT NULL, pipeline TEXT NOT NULL, label TEXT NOT NULL, trigger TEXT NOT NULL,
                         settings TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', cursor TEXT,
                         created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL,
-                        UNIQUE (namespace, pipeline, label),
                         FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
+                    CREATE INDEX subscriptions_by_pipeline ON subscriptions(namespace, pipeline, label);
                     CREATE INDEX subscriptions_by_trigger ON subscriptions(trigger);
                     CREATE TABLE trigger_events (
                         subscription TEXT NOT NULL, event_id TEXT NOT NULL, trigger TEXT NOT NULL, namespace TEXT NOT NULL,

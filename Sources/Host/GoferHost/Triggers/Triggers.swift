@@ -338,17 +338,20 @@ public actor Triggers {
         if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .updating) }
         do {
             try await reconcile(namespace: namespace, pipeline: config.id, existing: existing, wanted: config.triggers, dormant: disabled)
-        } catch let failure as SubscriptionError {
+        } catch {
+            // Nothing half-applied: the version goes, the previous subscriptions stay.
             if result.created {
                 try await store.revertApply(namespace: namespace, pipeline: config.id, version: result.version)
             }
             if before != nil || !result.created {
                 try? await store.setPipelineState(namespace: namespace, pipeline: config.id, disabled ? .disabled : .active)
-                try? await store.setPipelineError(
-                    namespace: namespace, pipeline: config.id, source: "trigger:\(failure.label)", kind: "subscription_failed",
-                    message: failure.description)
+                if let failure = error as? SubscriptionError {
+                    try? await store.setPipelineError(
+                        namespace: namespace, pipeline: config.id, source: "trigger:\(failure.label)", kind: "subscription_failed",
+                        message: failure.description)
+                }
             }
-            throw failure
+            throw error
         }
         if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .active) }
         try await store.clearPipelineErrors(namespace: namespace, pipeline: config.id, sourcePrefix: "trigger:")
