@@ -96,6 +96,43 @@ struct EndToEndTests {
         #expect(status == .exited(1) && out.contains("cannot be deleted"), "\(out)")
     }
 
+    @Test func theCLIShowsTriggersEventsAndPipelineErrors() async throws {
+        let h = try await ServerHarness {
+            $0.triggerIntervalMin = .seconds(1)
+            $0.triggerIntervalJitter = "0s"
+        }
+        defer { Task { await h.stop() } }
+        let port = try await h.server.startHTTP()
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let file = h.dir.path + "/tick.yaml"
+        try
+            "id: tick\ntriggers:\n  - { trigger: interval, label: fast, settings: { every: 1s } }\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        var (status, out) = try await gofer(["pipeline", "apply", file], env: host)
+        #expect(status == .exited(0), "\(out)")
+        (status, out) = try await gofer(["pipeline", "triggers", "tick"], env: host)
+        #expect(out.contains("fast") && out.contains("interval") && out.contains("active"), "\(out)")
+        (status, out) = try await gofer(["trigger", "list"], env: host)
+        #expect(out.contains("github") && out.contains("POST /api/external/github") && out.contains("cron"), "\(out)")
+        try await Task.sleep(for: .seconds(2.5))
+        (status, out) = try await gofer(["pipeline", "trigger-events", "tick"], env: host)
+        #expect(out.contains("interval/fast") && out.contains("started run 1"), "\(out)")
+        (status, out) = try await gofer(["event", "list", "--pipeline", "tick"], env: host)
+        #expect(out.contains("trigger_fired") && out.contains("run_queued"), "\(out)")
+        (status, out) = try await gofer(["pipeline", "disable", "tick"], env: host)
+        #expect(status == .exited(0) && out.contains("disabled"), "\(out)")
+        (status, out) = try await gofer(["pipeline", "errors", "tick"], env: host)
+        #expect(status == .exited(0) && out.contains("no errors"), "\(out)")
+
+        // A bad trigger setting: the CLI shows the path and line.
+        try "id: bad\ntriggers:\n  - trigger: cron\n    settings: { schedule: \"* * *\" }\ntasks:\n  - { id: t, image: none }\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        (status, out) = try await gofer(["pipeline", "apply", file], env: host)
+        #expect(status == .exited(1) && out.contains("/triggers/0/settings/schedule") && out.contains("line 4"), "\(out)")
+        (status, out) = try await gofer(["pipeline", "get", "tick"], env: host)
+        #expect(out.contains("TRIGGER") && out.contains("fast"), "\(out)")
+    }
+
     @Test func anUnreachableServerIsExplained() async throws {
         let (status, out) = try await gofer(["pipeline", "list", "--host", "127.0.0.1:9"])
         #expect(status == .exited(1))

@@ -16,8 +16,8 @@ struct RecoveryTests {
         let process: ChildProcess
         let client: APIClient
 
-        init(dataDir: String, port: Int, stopGrace: String = "1s") async throws {
-            var env = ProcessInfo.processInfo.environment
+        init(dataDir: String, port: Int, stopGrace: String = "1s", environment: [String: String] = [:]) async throws {
+            var env = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
             env["GOFER_EXTENSIONS_DIR"] = BuiltProducts.directory
             env["GOFER_LOG_LEVEL"] = "warning"
             env["GOFER_TASK_TIMEOUT_MIN"] = "1s"

@@ -119,7 +119,9 @@ struct TriggerTests {
         p = await problems(h, config("  - { trigger: interval, settings: { every: 5s, colour: red } }\n"))
         #expect(p.contains { $0.path == "/triggers/0/settings/colour" }, "\(p)")
         p = await problems(h, config("  - { trigger: cron, settings: { schedule: \"61 * * * *\" } }\n"))
-        #expect(p.first?.path == "/triggers/0/settings/schedule" && p.first?.message.contains("minute: 61 is out of range 0-59") == true, "\(p)")
+        #expect(
+            p.first?.path == "/triggers/0/settings/schedule" && p.first?.message.contains("minute: 61 is out of range 0-59") == true, "\(p)"
+        )
         p = await problems(h, config("  - { trigger: cron, settings: { schedule: \"0 3 * *\" } }\n"))
         #expect(p.first?.message.contains("cron needs 5") == true, "\(p)")
         p = await problems(h, config("  - { trigger: cron, settings: { schedule: \"@daily\", timezone: Mars/Olympus } }\n"))
@@ -129,12 +131,16 @@ struct TriggerTests {
         p = await problems(h, config("  - { trigger: github, settings: { repository: \"not a repo\" } }\n"))
         #expect(p.first?.path == "/triggers/0/settings/repository", "\(p)")
         p = await problems(
-            h, config("  - { trigger: interval, label: x, settings: { every: 5s } }\n  - { trigger: cron, label: x, settings: { schedule: \"@hourly\" } }\n"))
+            h,
+            config(
+                "  - { trigger: interval, label: x, settings: { every: 5s } }\n  - { trigger: cron, label: x, settings: { schedule: \"@hourly\" } }\n"
+            ))
         #expect(p.first?.path == "/triggers/1/label", "\(p)")
         // Nothing was stored.
         await #expect(throws: StoreError.self) { try await h.server.store.pipeline(namespace: "default", id: "bad") }
         // A valid cron entry subscribes.
-        _ = try await apply(h, config("  - { trigger: cron, label: nightly, settings: { schedule: \"0 3 * * MON-FRI\", timezone: Europe/Berlin } }\n"))
+        _ = try await apply(
+            h, config("  - { trigger: cron, label: nightly, settings: { schedule: \"0 3 * * MON-FRI\", timezone: Europe/Berlin } }\n"))
         let subs = try await h.server.store.subscriptions(namespace: "default", pipeline: "bad")
         #expect(subs.map(\.label) == ["nightly"] && subs[0].state == .active)
     }
@@ -228,7 +234,8 @@ struct TriggerTests {
                     arguments: ["--faults", "crash-on:trigger/subscribe", "--", BuiltProducts.path("gofer-trigger-interval")]),
                 adminConfig: ["minimumInterval": "1s", "jitter": "0s"], stateDirectory: dir.path)
         ])
-        let v1 = "id: careful\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\ntriggers:\n  - { trigger: cron, label: nightly, settings: { schedule: \"@daily\" } }\n"
+        let v1 =
+            "id: careful\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\ntriggers:\n  - { trigger: cron, label: nightly, settings: { schedule: \"@daily\" } }\n"
         _ = try await apply(h, v1)
         let v2 = v1.replacingOccurrences(of: "@daily", with: "@hourly") + "  - { trigger: flaky, label: shaky, settings: { every: 1s } }\n"
         await #expect(throws: SubscriptionError.self) { _ = try await apply(h, v2) }
@@ -242,5 +249,22 @@ struct TriggerTests {
         _ = try await apply(h, v1.replacingOccurrences(of: "@daily", with: "@hourly"))
         #expect(try await h.server.store.pipelineErrors(namespace: "default", pipeline: "careful").isEmpty)
         #expect(try await h.server.store.pipeline(namespace: "default", id: "careful").latestVersion == 2)
+    }
+
+    @Test func aPipelineWhoseTriggerIsNoLongerInstalledShowsAnError() async throws {
+        let h = try await Self.harness()
+        _ = try await apply(
+            h,
+            "id: orphan\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\ntriggers:\n  - { trigger: interval, settings: { every: 1h } }\n"
+        )
+        await h.stop()
+        let again = try await ServerHarness {
+            $0.dataDir = h.dir.path
+            $0.triggers = ["cron"]
+        }
+        defer { Task { await again.stop() } }
+        let errors = try await again.server.store.pipelineErrors(namespace: "default", pipeline: "orphan")
+        #expect(errors.map(\.kind) == ["trigger_not_installed"], "\(errors)")
+        #expect(errors.first?.message.contains("trigger interval is not installed") == true, "\(errors)")
     }
 }

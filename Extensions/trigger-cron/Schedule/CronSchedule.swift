@@ -50,7 +50,9 @@ public struct CronSchedule: Sendable, Equatable {
         guard fields.count == 5 else {
             throw ParseError(
                 field: "schedule",
-                message: "\"\(expression)\" has \(fields.count) field\(fields.count == 1 ? "" : "s"); cron needs 5: minute hour day-of-month month day-of-week")
+                message:
+                    "\"\(expression)\" has \(fields.count) field\(fields.count == 1 ? "" : "s"); cron needs 5: minute hour day-of-month month day-of-week"
+            )
         }
         self.expression = trimmed
         self.timeZone = zone

@@ -5,7 +5,10 @@ import GoferHost
 
 struct PipelineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pipeline", abstract: "Manage pipelines.", subcommands: [Apply.self, List.self, Get.self, Delete.self])
+        commandName: "pipeline", abstract: "Manage pipelines.",
+        subcommands: [
+            Apply.self, List.self, Get.self, Delete.self, Triggers.self, Errors.self, Enable.self, Disable.self, Events.self,
+        ])
 
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -63,10 +66,8 @@ struct PipelineCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
         @Argument var id: String
 
-        struct Detail: Codable { var pipeline: Pipeline; var config: PipelineConfig }
-
         func run() async throws {
-            let d: Detail = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id)) }
+            let d: PipelineDetail = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id)) }
             if options.json { return Output.json(d) }
             print(
                 "\(Output.color(d.pipeline.namespace + "/" + d.pipeline.id, "1")) — \(d.pipeline.name) (version \(d.pipeline.latestVersion), \(d.pipeline.state.rawValue))"
@@ -83,7 +84,99 @@ struct PipelineCommand: AsyncParsableCommand {
                         t.timeoutSeconds.map { DurationText.format(.seconds($0)) } ?? "default",
                     ]
                 })
-            print("\ntriggers: none")
+            print("")
+            if d.config.triggers.isEmpty {
+                print("triggers: none")
+            } else {
+                Output.table(
+                    ["TRIGGER", "LABEL", "SETTINGS"], d.config.triggers.map { [$0.trigger, $0.label, $0.settings.description] })
+            }
+            if !d.errors.isEmpty {
+                print("")
+                print(Output.color("errors:", "31"))
+                for e in d.errors { print("  \(e.source): \(e.message)") }
+            }
+        }
+    }
+
+    struct Triggers: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a pipeline's trigger subscriptions: state, last cursor, and why one failed.")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+
+        struct Items: Codable { var items: [TriggerSubscription] }
+
+        func run() async throws {
+            let list: Items = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/triggers") }
+            if options.json { return Output.json(list) }
+            if list.items.isEmpty { return print("pipeline \(options.ns)/\(id) has no triggers") }
+            Output.table(
+                ["LABEL", "TRIGGER", "STATE", "SETTINGS", "CURSOR", "DETAIL"],
+                list.items.map {
+                    [$0.label, $0.trigger, Output.state($0.state.rawValue), $0.settings.description, $0.cursor ?? "-", $0.detail]
+                })
+        }
+    }
+
+    struct Errors: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a pipeline's current problems (a trigger missing, unreachable or refusing the subscription).")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+
+        struct Items: Codable { var items: [PipelineError] }
+
+        func run() async throws {
+            let list: Items = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/errors") }
+            if options.json { return Output.json(list) }
+            if list.items.isEmpty { return print("pipeline \(options.ns)/\(id) has no errors") }
+            Output.table(["SOURCE", "KIND", "SINCE", "MESSAGE"], list.items.map { [$0.source, $0.kind, Output.ago($0.at), $0.message] })
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a pipeline: runs may start and its triggers are subscribed.")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let p: Pipeline = try await cli { try await options.client.call("POST", Paths.pipeline(options.ns, id) + "/enable") }
+            if options.json { return Output.json(p) }
+            print("enabled pipeline \(options.ns)/\(id) (\(p.state.rawValue)); see `gofer pipeline errors \(id)` if a trigger refused")
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disable a pipeline: no new runs, triggers unsubscribed (runs in progress finish).")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let p: Pipeline = try await cli { try await options.client.call("POST", Paths.pipeline(options.ns, id) + "/disable") }
+            if options.json { return Output.json(p) }
+            print("disabled pipeline \(options.ns)/\(id)")
+        }
+    }
+
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "trigger-events", abstract: "Show the events a pipeline's triggers delivered and the run each started.")
+        @OptionGroup var options: ClientOptions
+        @Argument var id: String
+        @Option(help: "How many, newest first.") var limit = 20
+
+        struct Items: Codable { var items: [TriggerEvent] }
+
+        func run() async throws {
+            let list: Items = try await cli {
+                try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/trigger-events?limit=\(limit)")
+            }
+            if options.json { return Output.json(list) }
+            Output.table(
+                ["RECEIVED", "TRIGGER", "EVENT", "OUTCOME"],
+                list.items.map { [Output.ago($0.receivedAt), "\($0.trigger)/\($0.label)", $0.eventID, $0.outcome] })
         }
     }
 

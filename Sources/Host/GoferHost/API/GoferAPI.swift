@@ -135,7 +135,8 @@ public struct GoferAPI: Sendable {
         }
         add(.get, pipe + "/errors") { api, _, ctx in
             try api.json(
-                ["items": try await api.store.pipelineErrors(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"))])
+                ["items": try await api.store.pipelineErrors(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"))]
+            )
         }
         add(.get, pipe + "/triggers") { api, _, ctx in
             try api.json(

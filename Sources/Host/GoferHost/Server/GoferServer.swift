@@ -72,7 +72,8 @@ public final class GoferServer: Sendable {
         for name in settings.triggers {
             let path = dir + "/gofer-trigger-" + name
             guard FileManager.default.isExecutableFile(atPath: path) else {
-                Logger(label: "gofer").warning("trigger \(name) is configured but \(path) does not exist; build it or remove it from triggers")
+                Logger(label: "gofer").warning(
+                    "trigger \(name) is configured but \(path) does not exist; build it or remove it from triggers")
                 continue
             }
             var admin: [String: JSONValue] = [:]
@@ -87,7 +88,8 @@ public final class GoferServer: Sendable {
             }
             let state = settings.dataDir + "/extensions/trigger-" + name
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-            specs.append(TriggerSpec(name: name, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state))
+            specs.append(
+                TriggerSpec(name: name, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state))
         }
         return specs
     }

@@ -11,7 +11,7 @@ public struct CreatedRun: Sendable {
 }
 
 /// A pipeline's subscription to a trigger: one per `triggers:` entry of its current version.
-public struct Subscription: Codable, Sendable, Equatable {
+public struct TriggerSubscription: Codable, Sendable, Equatable {
     public enum State: String, Codable, Sendable {
         /// The trigger confirmed it is watching.
         case active
@@ -49,6 +49,12 @@ public struct TriggerEvent: Codable, Sendable, Equatable {
     public var variables: [String: String]
     public var occurredAt: String?
     public var receivedAt: Date
+
+    // "eventId" so that the API's snake_case (`event_id`) round-trips.
+    enum CodingKeys: String, CodingKey {
+        case subscription, trigger, namespace, pipeline, label, run, outcome, variables, occurredAt, receivedAt
+        case eventID = "eventId"
+    }
 }
 
 /// A current problem of a pipeline (a trigger missing or failing, a subscription refused).
@@ -77,25 +83,26 @@ public enum EventDelivery: Sendable {
 extension Store {
     // MARK: - Subscriptions
 
-    static func subscription(_ row: Row) -> Subscription {
-        Subscription(
+    static func subscription(_ row: Row) -> TriggerSubscription {
+        TriggerSubscription(
             id: row["id"], namespace: row["namespace"], pipeline: row["pipeline"], label: row["label"], trigger: row["trigger"],
             settings: (try? JSONParser().parse(row["settings"] as String? ?? "{}")) ?? .emptyObject,
-            state: Subscription.State(rawValue: row["state"]) ?? .failed, detail: row["detail"], cursor: row["cursor"],
+            state: TriggerSubscription.State(rawValue: row["state"]) ?? .failed, detail: row["detail"], cursor: row["cursor"],
             createdAt: row["created_at"], updatedAt: row["updated_at"])
     }
 
-    public func subscriptions(namespace: String, pipeline: String) async throws -> [Subscription] {
+    public func subscriptions(namespace: String, pipeline: String) async throws -> [TriggerSubscription] {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM subscriptions WHERE namespace = ? AND pipeline = ? ORDER BY label", arguments: [namespace, pipeline]
+                db, sql: "SELECT * FROM subscriptions WHERE namespace = ? AND pipeline = ? ORDER BY label",
+                arguments: [namespace, pipeline]
             ).map(Self.subscription)
         }
     }
 
     /// Every subscription to `trigger` of an enabled pipeline: what a (re)started trigger must serve.
-    public func subscriptions(trigger: String) async throws -> [Subscription] {
+    public func subscriptions(trigger: String) async throws -> [TriggerSubscription] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
@@ -108,16 +115,18 @@ extension Store {
     }
 
     /// Every subscription (any trigger).
-    public func allSubscriptions() async throws -> [Subscription] {
+    public func allSubscriptions() async throws -> [TriggerSubscription] {
         try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM subscriptions ORDER BY id").map(Self.subscription) }
     }
 
-    public func subscription(id: String) async throws -> Subscription? {
-        try await pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id]).map(Self.subscription) }
+    public func subscription(id: String) async throws -> TriggerSubscription? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id]).map(Self.subscription)
+        }
     }
 
     /// Replaces the pipeline's subscriptions with `subscriptions` (kept ones keep their cursor).
-    func replaceSubscriptions(namespace: String, pipeline: String, with subscriptions: [Subscription]) async throws {
+    func replaceSubscriptions(namespace: String, pipeline: String, with subscriptions: [TriggerSubscription]) async throws {
         try await write { db in
             let keep = subscriptions.map(\.id)
             let existing = try String.fetchAll(
@@ -140,7 +149,7 @@ extension Store {
         }
     }
 
-    func setSubscriptionState(_ id: String, _ state: Subscription.State, detail: String) async throws {
+    func setSubscriptionState(_ id: String, _ state: TriggerSubscription.State, detail: String) async throws {
         try await write { db in
             try db.execute(
                 sql: "UPDATE subscriptions SET state = ?, detail = ?, updated_at = ? WHERE id = ?",
@@ -200,7 +209,8 @@ extension Store {
             if let cursor { try db.execute(sql: "UPDATE subscriptions SET cursor = ? WHERE id = ?", arguments: [cursor, id]) }
             var details = ["trigger": sub.trigger, "label": sub.label, "event_id": eventID, "outcome": outcome]
             if let runID { details["run"] = String(runID) }
-            let fired = try Self.appendEvent(db, .triggerFired, namespace: sub.namespace, pipeline: sub.pipeline, run: runID, details: details)
+            let fired = try Self.appendEvent(
+                db, .triggerFired, namespace: sub.namespace, pipeline: sub.pipeline, run: runID, details: details)
             if case .started(var c) = delivery {
                 c.event = fired
                 delivery = .started(c)
@@ -244,7 +254,8 @@ extension Store {
 
     func setPipelineError(namespace: String, pipeline: String, source: String, kind: String, message: String) async throws {
         try await write { db in
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, pipeline]) != nil
+            guard
+                try Row.fetchOne(db, sql: "SELECT 1 FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, pipeline]) != nil
             else { return }
             try db.execute(
                 sql: """
@@ -271,7 +282,8 @@ extension Store {
             try db.execute(
                 sql: "UPDATE pipelines SET state = ?, updated_at = ? WHERE namespace = ? AND id = ?",
                 arguments: [state.rawValue, Date(), namespace, pipeline])
-            _ = try Self.appendEvent(db, .pipelineStateChanged, namespace: namespace, pipeline: pipeline, details: ["state": state.rawValue])
+            _ = try Self.appendEvent(
+                db, .pipelineStateChanged, namespace: namespace, pipeline: pipeline, details: ["state": state.rawValue])
         }
     }
 

@@ -401,7 +401,8 @@ public final class Store: Sendable {
     public func createRun(namespace: String, pipeline: String, initiator: String, variables: [String: String] = [:]) async throws
         -> CreatedRun
     {
-        try await write { db in try Self.insertRun(db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables) }
+        try await write { db in try Self.insertRun(db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables)
+        }
     }
 
     /// Inserts a pending run of the pipeline's current version with its task executions and event.
@@ -409,41 +410,41 @@ public final class Store: Sendable {
         -> CreatedRun
     {
         let p = try Self.requirePipeline(db, namespace, pipeline)
-            if p.state == .disabled { throw StoreError.conflict("pipeline \(namespace)/\(pipeline) is disabled; enable it to start runs") }
-            guard
-                let text = try String.fetchOne(
-                    db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
-                    arguments: [namespace, pipeline, p.latestVersion])
-            else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(p.latestVersion)") }
-            let config = try PipelineConfig.fromCanonical(text)
-            let id =
-                (try Int.fetchOne(
-                    db, sql: "SELECT MAX(id) FROM runs WHERE namespace = ? AND pipeline = ?", arguments: [namespace, pipeline]) ?? 0) + 1
-            let now = Date()
+        if p.state == .disabled { throw StoreError.conflict("pipeline \(namespace)/\(pipeline) is disabled; enable it to start runs") }
+        guard
+            let text = try String.fetchOne(
+                db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
+                arguments: [namespace, pipeline, p.latestVersion])
+        else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(p.latestVersion)") }
+        let config = try PipelineConfig.fromCanonical(text)
+        let id =
+            (try Int.fetchOne(
+                db, sql: "SELECT MAX(id) FROM runs WHERE namespace = ? AND pipeline = ?", arguments: [namespace, pipeline]) ?? 0) + 1
+        let now = Date()
+        try db.execute(
+            sql: """
+                INSERT INTO runs (namespace, pipeline, id, pipeline_version, state, initiator, created_at, variables)
+                VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
+                """, arguments: [namespace, pipeline, id, p.latestVersion, initiator, now, try JSONCodec.encode(variables).description])
+        var tasks: [TaskExecution] = []
+        for t in config.tasks {
             try db.execute(
                 sql: """
-                    INSERT INTO runs (namespace, pipeline, id, pipeline_version, state, initiator, created_at, variables)
-                    VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
-                    """, arguments: [namespace, pipeline, id, p.latestVersion, initiator, now, try JSONCodec.encode(variables).description])
-            var tasks: [TaskExecution] = []
-            for t in config.tasks {
-                try db.execute(
-                    sql: """
-                        INSERT INTO task_executions (namespace, pipeline, run, task, state, image, created_at, logging)
-                        VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?)
-                        """, arguments: [namespace, pipeline, id, t.id, t.image, now, t.logging])
-                tasks.append(
-                    TaskExecution(
-                        namespace: namespace, pipeline: pipeline, run: id, task: t.id, state: .waiting, image: t.image, createdAt: now,
-                        logging: t.logging))
-            }
-            let event = try Self.appendEvent(
-                db, .runQueued, namespace: namespace, pipeline: pipeline, run: id,
-                details: ["version": String(p.latestVersion), "initiator": initiator])
-            let run = Run(
-                namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator,
-                variables: variables, createdAt: now)
-            return CreatedRun(run: run, tasks: tasks, config: config, event: event)
+                    INSERT INTO task_executions (namespace, pipeline, run, task, state, image, created_at, logging)
+                    VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?)
+                    """, arguments: [namespace, pipeline, id, t.id, t.image, now, t.logging])
+            tasks.append(
+                TaskExecution(
+                    namespace: namespace, pipeline: pipeline, run: id, task: t.id, state: .waiting, image: t.image, createdAt: now,
+                    logging: t.logging))
+        }
+        let event = try Self.appendEvent(
+            db, .runQueued, namespace: namespace, pipeline: pipeline, run: id,
+            details: ["version": String(p.latestVersion), "initiator": initiator])
+        let run = Run(
+            namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator,
+            variables: variables, createdAt: now)
+        return CreatedRun(run: run, tasks: tasks, config: config, event: event)
     }
 
     public func run(namespace: String, pipeline: String, id: Int) async throws -> Run {

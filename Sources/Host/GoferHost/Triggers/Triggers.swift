@@ -102,6 +102,13 @@ public actor Triggers {
                 await markPipelines(of: name, kind: "trigger_unreachable", message: "trigger \(name) is not running: \(error)")
             }
         }
+        // Pipelines subscribed to a trigger this server does not have (removed from `triggers`,
+        // its executable gone) are told so instead of silently never firing.
+        for s in (try? await store.allSubscriptions()) ?? [] where supervisors[s.trigger] == nil && unavailable[s.trigger] == nil {
+            try? await store.setPipelineError(
+                namespace: s.namespace, pipeline: s.pipeline, source: "trigger:\(s.label)", kind: "trigger_not_installed",
+                message: "trigger \(s.trigger) is not installed on this server; install it or remove \"\(s.label)\" from the pipeline")
+        }
     }
 
     public func stop() async {
@@ -146,6 +153,10 @@ public actor Triggers {
         } catch let error as StoreError where error.isStorageFailure {
             // Not stored, so not acknowledged: the trigger sends it again.
             throw ProtocolError(.unavailable, "the host cannot store events right now: \(error)", retryable: true)
+        }
+        if Failpoint.emitCrashAfterStore.fires { kill(getpid(), SIGKILL) }
+        if Failpoint.emitKillTriggerAfterStore.fires, case .running(let pid) = await supervisors[trigger]?.status {
+            kill(pid, SIGKILL)
         }
         switch delivery {
         case .started(let created):
@@ -205,7 +216,7 @@ public actor Triggers {
 
     // MARK: - Subscribing
 
-    private func subscribeParams(_ s: Subscription) -> JSONValue {
+    private func subscribeParams(_ s: TriggerSubscription) -> JSONValue {
         var p: [String: JSONValue] = ["subscriptionId": .string(s.id), "params": s.settings]
         if let cursor = s.cursor { p["cursor"] = .string(cursor) }
         return .object(p)
@@ -292,7 +303,8 @@ public actor Triggers {
             } catch let error as ProtocolError where error.code == .invalidParams && !error.diagnostics.isEmpty {
                 problems += error.diagnostics.map(mapped)
             } catch {
-                problems.append(locator.problem(base + "/trigger", "trigger \"\(use.trigger)\" could not check the settings: \(Self.describe(error))"))
+                problems.append(
+                    locator.problem(base + "/trigger", "trigger \"\(use.trigger)\" could not check the settings: \(Self.describe(error))"))
             }
         }
         return problems
@@ -362,18 +374,18 @@ public actor Triggers {
     /// Makes the stored and live subscriptions match `wanted`. New ones are stored, then
     /// subscribed; only when all succeeded are removed ones unsubscribed and forgotten.
     private func reconcile(
-        namespace: String, pipeline: String, existing: [Subscription], wanted: [TriggerUse], dormant: Bool
+        namespace: String, pipeline: String, existing: [TriggerSubscription], wanted: [TriggerUse], dormant: Bool
     ) async throws {
         let now = Date()
-        var keep: [Subscription] = []
-        var fresh: [Subscription] = []
+        var keep: [TriggerSubscription] = []
+        var fresh: [TriggerSubscription] = []
         for use in wanted {
             if let same = existing.first(where: { $0.label == use.label && $0.trigger == use.trigger && $0.settings == use.settings }) {
                 keep.append(same)
             } else {
                 let id = "\(namespace)/\(pipeline)/\(use.label)/\(UUID().uuidString.prefix(8).lowercased())"
                 fresh.append(
-                    Subscription(
+                    TriggerSubscription(
                         id: id, namespace: namespace, pipeline: pipeline, label: use.label, trigger: use.trigger, settings: use.settings,
                         state: .active, detail: "", cursor: nil, createdAt: now, updatedAt: now))
             }
@@ -382,7 +394,7 @@ public actor Triggers {
         // Keep the old ones stored while the new ones are subscribed, so both can deliver.
         try await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: existing + fresh)
         if !dormant {
-            var done: [Subscription] = []
+            var done: [TriggerSubscription] = []
             // Kept ones that had failed are retried too.
             for s in fresh + keep.filter({ $0.state != .active }) {
                 do {
@@ -400,7 +412,7 @@ public actor Triggers {
                 _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)])
             }
         }
-        var final = keep.map { s -> Subscription in
+        var final = keep.map { s -> TriggerSubscription in
             var s = s
             s.state = .active
             s.detail = ""
