@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "gofer-task-echo", targets: ["gofer-task-echo"]),
         .executable(name: "gofer-scheduler-process", targets: ["gofer-scheduler-process"]),
         .executable(name: "gofer-secrets-memory", targets: ["gofer-secrets-memory"]),
+        .executable(name: "gofer-secrets-embedded", targets: ["gofer-secrets-embedded"]),
+        .executable(name: "gofer-secrets-vault", targets: ["gofer-secrets-vault"]),
         .executable(name: "gofer-scheduler-docker", targets: ["gofer-scheduler-docker"]),
         .executable(name: "gofer-bench", targets: ["gofer-bench"]),
     ],
@@ -53,7 +55,7 @@ let package = Package(
                 "GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // Bundled extensions: built with `gofer` so `swift run gofer demo` finds them beside it.
                 "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron",
-                "gofer-trigger-github",
+                "gofer-trigger-github", "gofer-secrets-embedded", "gofer-secrets-vault",
             ],
             path: "Sources/Host/gofer", swiftSettings: strict),
         .executableTarget(
@@ -71,6 +73,10 @@ let package = Package(
         .executableTarget(
             name: "gofer-trigger-github", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")],
             path: "Extensions/trigger-github", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-secrets-embedded", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Extensions/secrets-embedded", swiftSettings: strict),
+        .executableTarget(name: "gofer-secrets-vault", dependencies: ["ExtensionSDK"], path: "Extensions/secrets-vault", swiftSettings: strict),
         .executableTarget(
             name: "gofer-trigger-hello", dependencies: ["ExtensionSDK"], path: "Extensions/hello-trigger", swiftSettings: strict),
         .executableTarget(
