@@ -100,7 +100,8 @@ actor SealedFile {
         var entries: [String: String] = [:]
         for (name, value) in object {
             guard let text = value.stringValue else {
-                throw ProtocolError(.failedPrecondition, "the secret store file \(path) is damaged at entry \"\(name)\"; it was left untouched")
+                throw ProtocolError(
+                    .failedPrecondition, "the secret store file \(path) is damaged at entry \"\(name)\"; it was left untouched")
             }
             entries[name] = text
         }

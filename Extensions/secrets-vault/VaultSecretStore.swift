@@ -189,7 +189,8 @@ actor VaultClient {
             "POST", "/v1/auth/approle/login", body: ["role_id": .string(role), "secret_id": .string(secret)], authenticated: false)
         guard answer.status == 200, let t = answer.body["auth"]?["client_token"]?.stringValue else {
             throw ProtocolError(
-                .permissionDenied, "AppRole login failed (\(answer.status): \(answer.errors.joined(separator: "; "))); check roleId and secretId")
+                .permissionDenied,
+                "AppRole login failed (\(answer.status): \(answer.errors.joined(separator: "; "))); check roleId and secretId")
         }
         token = t
         scheduleRenewal(lease: answer.body["auth"]?["lease_duration"]?.intValue ?? 0, renewable: answer.body["auth"]?["renewable"] == true)

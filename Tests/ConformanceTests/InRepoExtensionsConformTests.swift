@@ -35,6 +35,22 @@ struct InRepoExtensionsConformTests {
         #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
     }
 
+    @Test func embeddedSecretStoreConforms() async throws {
+        let dir = try TemporaryDirectory()
+        let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+        let r = await Self.report(.secrets, "gofer-secrets-embedded", config: ["key": .string(key), "path": .string(dir.path + "/s.json")])
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0 && r.skipped == 0, "\(r.text)")
+    }
+
+    @Test func vaultSecretStoreConformsAgainstOpenBao() async throws {
+        guard let bao = try await OpenBao.start() else { return }
+        defer { Task { await bao.stop() } }
+        let r = await Self.report(.secrets, "gofer-secrets-vault", config: ["address": .string(bao.address), "token": "root"])
+        #expect(r.conforms, "\(r.text)")
+        #expect(r.failed == 0 && r.skipped == 0, "\(r.text)")
+    }
+
     /// Two signed pushes: the first (subscribed) must emit, the second (after unsubscribe) must not.
     @Test func githubTriggerConforms() async {
         let secret = "conformance-secret"

@@ -133,6 +133,47 @@ struct EndToEndTests {
         #expect(out.contains("TRIGGER") && out.contains("fast"), "\(out)")
     }
 
+    @Test func theCLIManagesSecretsAndTaskLogsShowThemMasked() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        let port = try await h.server.startHTTP()
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let file = h.dir.path + "/p.yaml"
+        try
+            "id: p\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"echo the key is $KEY\"], env: { KEY: \"secret{{key}}\" } }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        var (status, out) = try await gofer(["pipeline", "apply", file], env: host)
+        #expect(status == .exited(0) && out.contains("warning: ") && out.contains("secret{{key}} does not exist"), "\(out)")
+        let valueFile = h.dir.path + "/value"
+        try "hunter2-\(UUID().uuidString.prefix(8))".write(toFile: valueFile, atomically: true, encoding: .utf8)
+        let value = try String(contentsOfFile: valueFile, encoding: .utf8)
+        (status, out) = try await gofer(["secret", "pipeline", "put", "p", "key", "--file", valueFile], env: host)
+        #expect(status == .exited(0) && out.contains("stored secret key"), "\(out)")
+        (status, out) = try await gofer(["secret", "pipeline", "list", "p"], env: host)
+        #expect(out.contains("key") && !out.contains(value), "\(out)")
+        (status, out) = try await gofer(["secret", "pipeline", "get", "p", "key"], env: host)
+        #expect(status == .exited(0) && !out.contains(value) && out.contains("--reveal"), "\(out)")
+        (status, out) = try await gofer(["secret", "pipeline", "get", "p", "key", "--reveal"], env: host)
+        #expect(out == value, "\(out)")
+        (status, out) = try await gofer(["run", "start", "p", "--wait"], env: host)
+        #expect(status == .exited(0), "\(out)")
+        (status, out) = try await gofer(["task", "logs", "p", "1", "t"], env: host)
+        #expect(out == "the key is ********", "\(out)")
+        (status, out) = try await gofer(
+            ["secret", "global", "put", "shared", "--value", "v4lue-shared", "--namespaces", "team-*"], env: host)
+        #expect(status == .exited(0), "\(out)")
+        (status, out) = try await gofer(["secret", "global", "list"], env: host)
+        #expect(out.contains("shared") && out.contains("team-*") && !out.contains("v4lue"), "\(out)")
+        (status, out) = try await gofer(["secret", "pipeline", "put", "p", "bad/..", "--value", "x"], env: host)
+        #expect(status == .exited(1), "\(out)")
+        (status, out) = try await gofer(["secret", "pipeline", "put", "p", "empty"], env: host)
+        #expect(status != .exited(0) && out.contains("empty"), "no stdin: \(out)")
+        (status, out) = try await gofer(["secret", "global", "delete", "shared"], env: host)
+        #expect(status == .exited(0))
+        (status, out) = try await gofer(["secret", "global", "get", "shared"], env: host)
+        #expect(status == .exited(1) && out.contains("no global secret"), "\(out)")
+    }
+
     @Test func anUnreachableServerIsExplained() async throws {
         let (status, out) = try await gofer(["pipeline", "list", "--host", "127.0.0.1:9"])
         #expect(status == .exited(1))

@@ -31,6 +31,7 @@ struct PipelineCommand: AsyncParsableCommand {
                     ])
             }
             if options.json { return Output.json(result) }
+            for warning in result.warnings ?? [] { print(Output.color("warning: ", "33") + warning) }
             if !result.created {
                 print("pipeline \(options.ns)/\(result.pipeline.id) is unchanged (version \(result.version)); nothing applied")
                 return

@@ -60,6 +60,14 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
                 status: 422, code: "invalid_config",
                 message: "the pipeline config is invalid (\(e.problems.count) problem\(e.problems.count == 1 ? "" : "s"))",
                 details: e.problems.map { Detail(field: $0.path, message: $0.message, line: $0.line, column: $0.column) })
+        case let e as SecretError:
+            switch e.kind {
+            case .notFound: return APIError(status: 404, code: "not_found", message: e.message)
+            case .denied: return APIError(status: 403, code: "forbidden", message: e.message)
+            case .invalid: return APIError(status: 400, code: "invalid_request", message: e.message)
+            case .tooLarge: return APIError(status: 413, code: "too_large", message: e.message)
+            case .unavailable: return APIError(status: 503, code: "secret_store_unavailable", message: e.message)
+            }
         case let e as SubscriptionError:
             return APIError(status: 409, code: "subscription_failed", message: e.description)
         case let e as SupervisorError:

@@ -13,16 +13,19 @@ public struct GoferAPI: Sendable {
     public let loader: PipelineConfigLoader
     public let version: String
     public let triggers: Triggers
+    public let secrets: Secrets
     /// The largest webhook body `POST /api/external/{trigger}` accepts.
     public let maxExternalBody: Int
 
     public init(
-        store: Store, engine: RunEngine, triggers: Triggers, bus: EventBus, logs: LogFiles, loader: PipelineConfigLoader, version: String,
+        store: Store, engine: RunEngine, triggers: Triggers, secrets: Secrets, bus: EventBus, logs: LogFiles, loader: PipelineConfigLoader,
+        version: String,
         maxExternalBody: Int = 25 << 20
     ) {
         self.store = store
         self.engine = engine
         self.triggers = triggers
+        self.secrets = secrets
         self.maxExternalBody = maxExternalBody
         self.bus = bus
         self.logs = logs
@@ -86,7 +89,9 @@ public struct GoferAPI: Sendable {
         }
         add(.get, ns) { api, _, ctx in try api.json(try await api.store.namespace(try api.param(ctx, "ns"))) }
         add(.delete, ns) { api, _, ctx in
-            try await api.store.deleteNamespace(try api.param(ctx, "ns"))
+            let ns = try api.param(ctx, "ns")
+            try await api.store.deleteNamespace(ns)
+            await api.secrets.namespaceDeleted(ns)
             return Response(status: .noContent)
         }
         add(.get, ns + "/pipelines") { api, req, ctx in
@@ -110,7 +115,10 @@ public struct GoferAPI: Sendable {
             let (config, locator) = try api.loader.loadLocated(text, file: file, format: format)
             let problems = await api.triggers.validate(config, locator: locator)
             if !problems.isEmpty { throw ConfigError(problems: problems) }
-            let result = try await api.triggers.apply(namespace: try api.param(ctx, "ns"), config: config)
+            let ns = try api.param(ctx, "ns")
+            var result = try await api.triggers.apply(namespace: ns, config: config)
+            let warnings = await api.secrets.problems(namespace: ns, config: config)
+            if !warnings.isEmpty { result.warnings = warnings }
             return try api.json(result, status: result.created ? .created : .ok)
         }
         add(.get, pipe) { api, _, ctx in
@@ -122,7 +130,9 @@ public struct GoferAPI: Sendable {
                     pipeline: pipeline, config: version.config, errors: try await api.store.pipelineErrors(namespace: ns, pipeline: p)))
         }
         add(.delete, pipe) { api, _, ctx in
-            try await api.triggers.delete(namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"))
+            let (ns, p) = (try api.param(ctx, "ns"), try api.param(ctx, "pipeline"))
+            try await api.triggers.delete(namespace: ns, pipeline: p)
+            await api.secrets.pipelineDeleted(namespace: ns, pipeline: p)
             return Response(status: .noContent)
         }
         add(.post, pipe + "/disable") { api, _, ctx in
@@ -149,6 +159,57 @@ public struct GoferAPI: Sendable {
                     "items": try await api.store.triggerEvents(
                         namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), limit: limit)
                 ])
+        }
+        add(.get, pipe + "/secrets") { api, _, ctx in
+            let names = try await api.secrets.pipelineSecretNames(
+                namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"))
+            return try api.json(["items": names.map { ["name": $0] }])
+        }
+        add(.put, pipe + "/secrets/{secret}") { api, req, ctx in
+            let (ns, p) = (try api.param(ctx, "ns"), try api.param(ctx, "pipeline"))
+            let name = try api.secretName(ctx)
+            let body = try await api.body(req)
+            try await api.secrets.putPipelineSecret(namespace: ns, pipeline: p, name: name, value: try api.secretValue(body))
+            return try api.json(["name": name], status: .ok)
+        }
+        add(.get, pipe + "/secrets/{secret}") { api, req, ctx in
+            let (ns, p) = (try api.param(ctx, "ns"), try api.param(ctx, "pipeline"))
+            let name = try api.secretName(ctx)
+            let value = try await api.secrets.pipelineSecret(namespace: ns, pipeline: p, name: name)
+            return try api.json(api.revealed(["name": .string(name)], value, req))
+        }
+        add(.delete, pipe + "/secrets/{secret}") { api, _, ctx in
+            try await api.secrets.deletePipelineSecret(
+                namespace: try api.param(ctx, "ns"), pipeline: try api.param(ctx, "pipeline"), name: try api.secretName(ctx))
+            return Response(status: .noContent)
+        }
+        add(.get, "/api/secrets") { api, _, _ in try api.json(["items": try await api.secrets.globalSecrets()]) }
+        add(.put, "/api/secrets/{secret}") { api, req, ctx in
+            let body = try await api.body(req)
+            var namespaces: [String] = []
+            if let given = body["namespaces"], given != .null {
+                guard let list = given.arrayValue?.compactMap(\.stringValue), list.count == given.arrayValue?.count else {
+                    throw APIError.badRequest(
+                        "namespaces must be a list of namespace patterns",
+                        details: [.init(field: "/namespaces", message: "not a list of strings")])
+                }
+                namespaces = list
+            }
+            return try api.json(
+                try await api.secrets.putGlobalSecret(
+                    name: try api.secretName(ctx), value: try api.secretValue(body), namespaces: namespaces))
+        }
+        add(.get, "/api/secrets/{secret}") { api, req, ctx in
+            let (meta, value) = try await api.secrets.globalSecret(name: try api.secretName(ctx))
+            let fields: JSONValue = [
+                "name": .string(meta.name), "namespaces": .array(meta.namespaces.map(JSONValue.string)),
+                "created_at": .string(meta.createdAt.formatted(.iso8601)), "updated_at": .string(meta.updatedAt.formatted(.iso8601)),
+            ]
+            return try api.json(api.revealed(fields, value, req))
+        }
+        add(.delete, "/api/secrets/{secret}") { api, _, ctx in
+            try await api.secrets.deleteGlobalSecret(name: try api.secretName(ctx))
+            return Response(status: .noContent)
         }
         add(.get, "/api/triggers") { api, _, _ in try api.json(["items": await api.triggers.info()]) }
         add(.post, "/api/external/{trigger}") { api, req, ctx in
@@ -326,6 +387,42 @@ public struct GoferAPI: Sendable {
                 details: [.init(field: field, message: "use 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")])
         }
         return value
+    }
+
+    /// The `{secret}` path parameter, checked like every secret name.
+    func secretName(_ ctx: BasicRequestContext) throws -> String {
+        let name = ctx.parameters.get("secret") ?? ""
+        guard SecretReference.isValidName(name) else {
+            throw APIError.badRequest(
+                "\"\(name)\" is not a valid secret name",
+                details: [.init(field: "secret", message: "use 1–128 letters, digits, '_', '-' or '.'")])
+        }
+        return name
+    }
+
+    /// A secret's value from a body: `value` (text) or `value_b64` (any bytes).
+    func secretValue(_ body: JSONValue) throws -> [UInt8] {
+        if let text = body["value"]?.stringValue { return Array(text.utf8) }
+        if let b64 = body["value_b64"]?.stringValue {
+            guard let data = Data(base64Encoded: b64) else {
+                throw APIError.badRequest("value_b64 is not valid base64", details: [.init(field: "/value_b64", message: "not base64")])
+            }
+            return Array(data)
+        }
+        throw APIError.badRequest(
+            "the body needs \"value\" (text) or \"value_b64\" (base64)", details: [.init(field: "/value", message: "required")])
+    }
+
+    /// Adds the value only when the caller asked with `?reveal=true`.
+    func revealed(_ fields: JSONValue, _ value: [UInt8], _ req: Request) -> JSONValue {
+        var out = fields
+        guard req.uri.queryParameters.get("reveal") == "true" else { return out }
+        if let text = String(validating: value, as: UTF8.self) {
+            out["value"] = .string(text)
+        } else {
+            out["value_b64"] = .string(Data(value).base64EncodedString())
+        }
+        return out
     }
 
     func param(_ ctx: BasicRequestContext, _ name: String) throws -> String {

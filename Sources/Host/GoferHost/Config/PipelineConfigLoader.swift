@@ -201,6 +201,12 @@ public struct PipelineConfigLoader: Sendable {
                     problems.append(locate("\(path)/env/\(k)", "names starting with GOFER_ are reserved for variables Gofer sets"))
                 }
                 env[k] = v.stringValue ?? ""
+                do {
+                    _ = try SecretReference.parse(env[k] ?? "")
+                } catch {
+                    problems.append(
+                        locate("\(path)/env/\(k)", "bad secret reference: \(error.message); write secret{{name}} or global_secret{{name}}"))
+                }
             }
             var auth: RegistryAuthConfig?
             if let a = t["registry_auth"], let u = a["username"]?.stringValue, let p = a["password"]?.stringValue {

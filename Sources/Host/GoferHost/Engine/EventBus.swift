@@ -55,6 +55,7 @@ final class LogWriter: Sendable {
         var written = 0
         var tail: [UInt8] = []
         var omitted = 0
+        var masker: SecretMasker
     }
 
     private let state: Mutex<State>
@@ -63,7 +64,8 @@ final class LogWriter: Sendable {
     let tailBytes: Int
 
     /// With `truncate`, starts the file afresh (a re-attached task re-streams its whole log).
-    init(path: String, truncate: Bool = false, limit: Int = 64 << 20) throws(LogWriteError) {
+    /// `masks`: secret values to replace with `********` before anything is written.
+    init(path: String, truncate: Bool = false, limit: Int = 64 << 20, masks: [[UInt8]] = []) throws(LogWriteError) {
         self.path = path
         self.limit = max(limit, 1024)
         self.tailBytes = min(1 << 20, self.limit / 2)
@@ -77,7 +79,7 @@ final class LogWriter: Sendable {
         guard fd >= 0 else { throw LogWriteError(path: path, errno: errno) }
         var info = stat()
         let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
-        state = Mutex(State(fd: fd, written: size))
+        state = Mutex(State(fd: fd, written: size, masker: SecretMasker(values: masks)))
     }
 
     deinit { state.withLock { s in if s.fd >= 0 { _ = Glibc.close(s.fd) } } }
@@ -97,21 +99,25 @@ final class LogWriter: Sendable {
     func write(_ bytes: [UInt8]) throws(LogWriteError) {
         try state.withLock { (s: inout State) throws(LogWriteError) in
             guard s.fd >= 0 else { return }
-            let room = max(0, limit - tailBytes - s.written)
-            if room > 0 {
-                let head = bytes.prefix(room)
-                try Self.writeAll(s.fd, head, path: path)
-                s.written += head.count
-                if head.count == bytes.count { return }
-                s.tail += bytes[head.count...]
-            } else {
-                s.tail += bytes
-            }
-            if s.tail.count > 2 * tailBytes {
-                let drop = s.tail.count - tailBytes
-                s.omitted += drop
-                s.tail.removeFirst(drop)
-            }
+            try append(s.masker.feed(bytes), to: &s)
+        }
+    }
+
+    private func append(_ bytes: [UInt8], to s: inout State) throws(LogWriteError) {
+        let room = max(0, limit - tailBytes - s.written)
+        if room > 0 {
+            let head = bytes.prefix(room)
+            try Self.writeAll(s.fd, head, path: path)
+            s.written += head.count
+            if head.count == bytes.count { return }
+            s.tail += bytes[head.count...]
+        } else {
+            s.tail += bytes
+        }
+        if s.tail.count > 2 * tailBytes {
+            let drop = s.tail.count - tailBytes
+            s.omitted += drop
+            s.tail.removeFirst(drop)
         }
     }
 
@@ -120,6 +126,7 @@ final class LogWriter: Sendable {
     func close() {
         state.withLock { s in
             guard s.fd >= 0 else { return }
+            try? append(s.masker.flush(), to: &s)
             if !s.tail.isEmpty {
                 let keep = min(s.tail.count, tailBytes)
                 s.omitted += s.tail.count - keep

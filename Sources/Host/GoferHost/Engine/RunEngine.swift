@@ -54,6 +54,8 @@ public actor RunEngine {
     let bus: EventBus
     let logs: LogFiles
     let settings: EngineSettings
+    /// Resolves `secret{{…}}` references when a task starts; nil when no secret store is set up.
+    let secrets: (any SecretResolving)?
 
     var active: [Key: Active] = [:]
     /// Runs waiting for their pipeline's parallelism, oldest first.
@@ -63,7 +65,11 @@ public actor RunEngine {
     private var runningTasks = 0
     private var finishWaiters: [Key: [CheckedContinuation<Run, Never>]] = [:]
 
-    public init(store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings) {
+    public init(
+        store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings,
+        secrets: (any SecretResolving)? = nil
+    ) {
+        self.secrets = secrets
         self.store = store
         self.scheduler = scheduler
         self.bus = bus
@@ -288,6 +294,7 @@ public actor RunEngine {
         let control = TaskRunner.Control()
         let runner = TaskRunner(
             execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings,
+            pipelineSecrets: Set(SecretReference.all(in: a.machine.config).map(\.reference)),
             control: control, resume: resume)
         a.runners[task] = control
         Task { await runner.run() }

@@ -57,6 +57,9 @@ public struct StateReason: Codable, Sendable, Hashable, CustomStringConvertible 
         /// The server could not store what the task produced (its log), most often because the
         /// disk is full; the task was stopped.
         case storageError = "storage_error"
+        /// A secret the task's env references does not exist, is not allowed for the pipeline's
+        /// namespace, or the secret store could not be reached.
+        case secretError = "secret_error"
     }
 
     public var kind: Kind

@@ -14,6 +14,8 @@ struct TaskRunner: Sendable {
     let scheduler: any SchedulerClient
     let logs: LogFiles
     let settings: EngineSettings
+    /// Every secret the pipeline's tasks reference: their values are masked in this task's log.
+    let pipelineSecrets: Set<SecretReference>
     /// How the engine asks this task to stop. Not Swift task cancellation: the runner must still
     /// record the outcome in the database after being asked to stop.
     let control: Control
@@ -74,7 +76,13 @@ struct TaskRunner: Sendable {
         } catch {
             return await fail(.failed, StateReason(.schedulerError, "cannot record the task start: \(error)"))
         }
-        let job = jobSpec
+        let resolved: ResolvedSecrets
+        do {
+            resolved = try await resolveSecrets()
+        } catch {
+            return await fail(.failed, StateReason(.secretError, "\(error)"))
+        }
+        let job = jobSpec(env: resolved.env)
         let handle: String
         do {
             handle = try await scheduler.start(job)
@@ -91,7 +99,61 @@ struct TaskRunner: Sendable {
             return await fail(.failed, StateReason(.schedulerError, "cannot record that the task is running: \(error)"))
         }
 
-        return await attach(handle, timeout: timeout, freshLog: false)
+        return await attach(handle, timeout: timeout, freshLog: false, masks: resolved.masks)
+    }
+
+    struct ResolvedSecrets {
+        var env: [String: String]
+        var masks: [[UInt8]]
+    }
+
+    /// The task's env with `secret{{…}}` references replaced by their values (throws naming the
+    /// first that cannot be used), and the values of every secret the pipeline references, to
+    /// mask in the log. Values live only in memory and in the job given to the scheduler.
+    func resolveSecrets(strict: Bool = true) async throws -> ResolvedSecrets {
+        var env = config.env
+        let own = Set(
+            env.values.flatMap { v in
+                ((try? SecretReference.parse(v)) ?? []).compactMap { p -> SecretReference? in
+                    if case .reference(let r) = p { return r }
+                    return nil
+                }
+            })
+        if own.isEmpty && pipelineSecrets.isEmpty { return ResolvedSecrets(env: env, masks: []) }
+        guard let secrets = engine.secrets else {
+            if strict && !own.isEmpty {
+                throw SecretError(kind: .unavailable, message: "the task uses secrets but no secret store is configured")
+            }
+            return ResolvedSecrets(env: env, masks: [])
+        }
+        var values: [SecretReference: [UInt8]] = [:]
+        if !own.isEmpty {
+            do {
+                values = try await secrets.resolve(namespace: run.namespace, pipeline: run.pipeline, own)
+            } catch  where !strict {}
+        }
+        for r in pipelineSecrets where values[r] == nil {
+            // Other tasks' secrets: masked too if they resolve; their absence is their task's problem.
+            if let v = try? await secrets.resolve(namespace: run.namespace, pipeline: run.pipeline, [r])[r] { values[r] = v }
+        }
+        for (k, v) in env {
+            guard let parts = try? SecretReference.parse(v), parts.contains(where: { if case .reference = $0 { true } else { false } })
+            else { continue }
+            var text = ""
+            for part in parts {
+                switch part {
+                case .text(let t): text += t
+                case .reference(let r):
+                    guard let bytes = values[r] else { continue }
+                    guard let s = String(validating: bytes, as: UTF8.self), !s.contains("\0") else {
+                        throw SecretError(kind: .invalid, message: "\(r) is binary; environment variables can only hold text")
+                    }
+                    text += s
+                }
+            }
+            env[k] = text
+        }
+        return ResolvedSecrets(env: env, masks: Array(values.values))
     }
 
     var labels: [String: String] {
@@ -102,10 +164,11 @@ struct TaskRunner: Sendable {
         ]
     }
 
-    /// What the scheduler runs: the task's config plus the baseline GOFER_* variables.
-    var jobSpec: JobSpec {
+    /// What the scheduler runs: the task's config (its env with secrets resolved) plus the
+    /// baseline GOFER_* variables.
+    func jobSpec(env taskEnv: [String: String]) -> JobSpec {
         // The run's variables (from a trigger or the API), then the task's own env, then Gofer's.
-        var env = run.variables.merging(config.env) { _, task in task }
+        var env = run.variables.merging(taskEnv) { _, task in task }
         env["GOFER_NAMESPACE"] = run.namespace
         env["GOFER_PIPELINE"] = run.pipeline
         env["GOFER_PIPELINE_VERSION"] = String(run.pipelineVersion)
@@ -145,10 +208,11 @@ struct TaskRunner: Sendable {
         } catch {
             return await fail(.failed, StateReason(.schedulerError, "cannot find the task again after a restart: \(Self.describe(error))"))
         }
+        let resolved = (try? await resolveSecrets(strict: false)) ?? ResolvedSecrets(env: config.env, masks: [])
         if status.state == .created {
             // Created but never started (the server died between the two): starting is
             // idempotent per task execution, and the scheduler starts only a never-run job.
-            _ = try? await scheduler.start(jobSpec)
+            _ = try? await scheduler.start(jobSpec(env: resolved.env))
         }
         if execution.handle == nil || execution.state != .running {
             try? await engine.persistTask(execution, .running, handle: handle, startedAt: Date())
@@ -158,13 +222,13 @@ struct TaskRunner: Sendable {
         let remaining = deadline.timeIntervalSinceNow
         let timeout: Duration =
             status.state == .exited ? settings.defaultTaskTimeout : .milliseconds(Int64(max(1, remaining * 1000)))
-        return await attach(handle, timeout: timeout, freshLog: true)
+        return await attach(handle, timeout: timeout, freshLog: true, masks: resolved.masks)
     }
 
     /// Streams the job's log to its file and waits for it (stopping it on timeout or cancel).
-    private func attach(_ handle: String, timeout: Duration, freshLog: Bool) async -> TaskState {
+    private func attach(_ handle: String, timeout: Duration, freshLog: Bool, masks: [[UInt8]]) async -> TaskState {
         let logFailure = LogFailure()
-        let logTask: Task<Void, Never>? = config.logging ? startLogs(handle, truncate: freshLog, failure: logFailure) : nil
+        let logTask: Task<Void, Never>? = config.logging ? startLogs(handle, truncate: freshLog, failure: logFailure, masks: masks) : nil
         let outcome = await waitOrStop(handle, timeout: timeout, logFailure: logFailure)
         // Let the log stream drain after the container exits, but never hang on it.
         if let logTask {
@@ -199,7 +263,7 @@ struct TaskRunner: Sendable {
         var text: String? { message.withLock { $0 } }
     }
 
-    private func startLogs(_ handle: String, truncate: Bool, failure: LogFailure) -> Task<Void, Never> {
+    private func startLogs(_ handle: String, truncate: Bool, failure: LogFailure, masks: [[UInt8]]) -> Task<Void, Never> {
         let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
         let scheduler = self.scheduler
         let limit = settings.maxLogBytes
@@ -210,7 +274,7 @@ struct TaskRunner: Sendable {
             for attempt in 0..<20 {
                 let writer: LogWriter
                 do {
-                    writer = try LogWriter(path: path, truncate: fresh, limit: limit)
+                    writer = try LogWriter(path: path, truncate: fresh, limit: limit, masks: masks)
                 } catch {
                     failure.report("\(error)")
                     return

@@ -18,6 +18,7 @@ public final class GoferServer: Sendable {
     public let bus: EventBus
     public let supervisor: ExtensionSupervisor
     public let triggers: Triggers
+    public let secrets: Secrets
     public let api: GoferAPI
     private let boundPort = Mutex<Int?>(nil)
     private let serviceTask = Mutex<Task<Void, any Error>?>(nil)
@@ -50,19 +51,86 @@ public final class GoferServer: Sendable {
                 hostVersion: goferVersion),
             policy: extensionPolicy, onStderr: { line in logger.debug("\(line)") })
         _ = try await supervisor.start()
+        secrets = Secrets(
+            store: store, spec: try Self.secretStoreSpec(settings, extensionsDir: dir), policy: extensionPolicy, hostVersion: goferVersion,
+            cleanup: settings.secretCleanup)
+        do {
+            try await secrets.start()
+        } catch {
+            await supervisor.stop()
+            throw ServerError("the secret store (\(settings.secretStore)) did not start: \(error)")
+        }
         let logs = LogFiles(root: settings.dataDir + "/logs")
         var engineSettings = settings.engine
         engineSettings.serverID = try GoferServer.serverID(dataDir: settings.dataDir)
         engine = RunEngine(
-            store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings)
+            store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
+            secrets: secrets)
         triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
         api = GoferAPI(
-            store: store, engine: engine, triggers: triggers, bus: bus, logs: logs,
+            store: store, engine: engine, triggers: triggers, secrets: secrets, bus: bus, logs: logs,
             loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
             version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes)
         try await engine.recoverRuns()
         // After recovery: events arriving now start runs on a settled engine.
         await triggers.start(try Self.triggerSpecs(settings, extensionsDir: dir))
+    }
+
+    /// The secret store extension and its admin configuration from the server settings. The
+    /// embedded store's key goes to the extension in its configuration (over stdin), never argv.
+    static func secretStoreSpec(_ settings: ServerSettings, extensionsDir dir: String) throws -> SecretStoreSpec? {
+        let binary: String
+        var admin: [String: JSONValue] = [:]
+        switch settings.secretStore {
+        case "none": return nil
+        case "memory": binary = "gofer-secrets-memory"
+        case "vault":
+            binary = "gofer-secrets-vault"
+            admin["address"] = settings.vaultAddress.map(JSONValue.string)
+            admin["token"] = settings.vaultToken.map(JSONValue.string)
+            admin["roleId"] = settings.vaultRoleID.map(JSONValue.string)
+            admin["secretId"] = settings.vaultSecretID.map(JSONValue.string)
+            admin["mount"] = .string(settings.vaultMount)
+            admin["prefix"] = .string(settings.vaultPrefix)
+            admin["namespace"] = settings.vaultNamespace.map(JSONValue.string)
+        default:
+            binary = "gofer-secrets-embedded"
+            admin["key"] = .string(try settings.secretStoreKey ?? Self.embeddedKey(dataDir: settings.dataDir))
+        }
+        let path = dir + "/" + binary
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ServerError("the secret store extension \(binary) is not at \(path); build it (swift build) or set secret_store: none")
+        }
+        let state = settings.dataDir + "/extensions/secrets-" + settings.secretStore
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        return SecretStoreSpec(
+            name: settings.secretStore, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state)
+    }
+
+    /// The embedded store's key when the admin gave none: created once, readable by the server's
+    /// user only. Losing it loses the secrets; back it up with the data directory, or set
+    /// `secret_store_key` from your own secret management.
+    static func embeddedKey(dataDir: String) throws -> String {
+        let path = dataDir + "/secrets.key"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let raw = Data(base64Encoded: key), raw.count == 32 else {
+                throw ServerError("\(path) does not hold a 32-byte base64 key; restore it from a backup")
+            }
+            return key
+        }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let key = Data(bytes).base64EncodedString()
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ServerError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let line = Array((key + "\n").utf8)
+        guard line.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == line.count, fsync(fd) == 0 else {
+            throw ServerError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        return key
     }
 
     /// The trigger extensions to run, with their admin configuration from the server settings.
@@ -149,6 +217,7 @@ public final class GoferServer: Sendable {
             _ = await serviceTask.withLock({ $0 })?.result
         }
         await triggers.stop()
+        await secrets.stop()
         await supervisor.stop()
     }
 }

@@ -31,6 +31,21 @@ public struct ServerSettings: Sendable, Equatable {
     public var githubWebhookSecret: String?
     /// Largest body `POST /api/external/{trigger}` accepts.
     public var externalMaxBodyBytes = 25 << 20
+    /// The secret store: `embedded` (an encrypted file in the data directory), `vault`, `memory`
+    /// (lost on restart; tests) or `none`.
+    public var secretStore = "embedded"
+    /// The embedded store's key (32 bytes, base64). Without it a key is created once in
+    /// `DATA_DIR/secrets.key` (mode 0600). Never printed.
+    public var secretStoreKey: String?
+    public var vaultAddress: String?
+    public var vaultToken: String?
+    public var vaultRoleID: String?
+    public var vaultSecretID: String?
+    public var vaultMount = "secret"
+    public var vaultPrefix = "gofer"
+    public var vaultNamespace: String?
+    /// Delete a pipeline's secrets when the pipeline (or its namespace) is deleted.
+    public var secretCleanup = true
 
     public init() {}
 
@@ -75,6 +90,19 @@ public struct ServerSettings: Sendable, Equatable {
             "Secret of the GitHub webhook (verifies X-Hub-Signature-256). Without it, the github trigger refuses every delivery."
         ),
         ("external_max_body_bytes", "GOFER_EXTERNAL_MAX_BODY_BYTES", "size", "25MB", false, "Largest webhook body accepted."),
+        ("secret_store", "GOFER_SECRET_STORE", "string", "embedded", false, "embedded, vault, memory (tests) or none."),
+        (
+            "secret_store_key", "GOFER_SECRET_STORE_KEY", "secret", "DATA_DIR/secrets.key", false,
+            "Key of the embedded store: 32 bytes, base64. Without it one is created in DATA_DIR/secrets.key (0600)."
+        ),
+        ("vault_address", "GOFER_VAULT_ADDRESS", "url", "none", false, "Vault/OpenBao address for secret_store: vault."),
+        ("vault_token", "GOFER_VAULT_TOKEN", "secret", "none", false, "Vault token (or vault_role_id + vault_secret_id)."),
+        ("vault_role_id", "GOFER_VAULT_ROLE_ID", "string", "none", false, "AppRole role id."),
+        ("vault_secret_id", "GOFER_VAULT_SECRET_ID", "secret", "none", false, "AppRole secret id."),
+        ("vault_mount", "GOFER_VAULT_MOUNT", "string", "secret", false, "KV v2 mount."),
+        ("vault_prefix", "GOFER_VAULT_PREFIX", "string", "gofer", false, "Path under the mount that Gofer owns."),
+        ("vault_namespace", "GOFER_VAULT_NAMESPACE", "string", "none", false, "Vault namespace."),
+        ("secret_cleanup", "GOFER_SECRET_CLEANUP", "boolean", "true", false, "Delete a pipeline's secrets with the pipeline."),
     ]
 
     /// A problem with a setting, naming its source.
@@ -143,6 +171,31 @@ public struct ServerSettings: Sendable, Equatable {
         case "github_webhook_secret":
             guard !value.isEmpty else { throw Problem(description: "\(source): github_webhook_secret is empty") }
             githubWebhookSecret = value
+        case "secret_store":
+            guard ["embedded", "vault", "memory", "none"].contains(value) else {
+                throw Problem(description: "\(source): secret_store \"\(value)\" must be embedded, vault, memory or none")
+            }
+            secretStore = value
+        case "secret_store_key":
+            guard let raw = Data(base64Encoded: value.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32 else {
+                throw Problem(
+                    description: "\(source): secret_store_key must be 32 random bytes in base64 (head -c 32 /dev/urandom | base64)")
+            }
+            secretStoreKey = value
+        case "vault_address":
+            guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
+                throw Problem(description: "\(source): vault_address \"\(value)\" must start with https:// (or http://)")
+            }
+            vaultAddress = value
+        case "vault_token": vaultToken = value
+        case "vault_role_id": vaultRoleID = value
+        case "vault_secret_id": vaultSecretID = value
+        case "vault_mount": vaultMount = value
+        case "vault_prefix": vaultPrefix = value
+        case "vault_namespace": vaultNamespace = value
+        case "secret_cleanup":
+            guard let b = Bool(value.lowercased()) else { throw Problem(description: "\(source): secret_cleanup must be true or false") }
+            secretCleanup = b
         case "external_max_body_bytes":
             guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
                 throw Problem(description: "\(source): external_max_body_bytes \"\(value)\" must be a size such as 25MB")
@@ -201,6 +254,14 @@ public struct ServerSettings: Sendable, Equatable {
 
     /// Checks settings that depend on each other.
     public func validate() throws {
+        if secretStore == "vault" {
+            if vaultAddress == nil {
+                throw Problem(description: "secret_store is vault but vault_address is not set")
+            }
+            if vaultToken == nil && (vaultRoleID == nil || vaultSecretID == nil) {
+                throw Problem(description: "secret_store is vault: set vault_token, or vault_role_id and vault_secret_id")
+            }
+        }
         if taskTimeoutMin > taskTimeoutMax {
             throw Problem(
                 description:

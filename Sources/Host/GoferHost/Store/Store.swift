@@ -42,6 +42,9 @@ public struct ApplyResult: Sendable, Codable {
     public var created: Bool
     /// What changed against the previous version, one line per change.
     public var changes: [String]
+    /// Things that will fail at run time unless fixed first (a referenced secret that does not
+    /// exist yet). The config was applied.
+    public var warnings: [String]?
 }
 
 /// All state, in SQLite (WAL). Every SQL statement of the host lives here, and every state change
@@ -149,6 +152,13 @@ public final class Store: Sendable {
                         at DATETIME NOT NULL,
                         PRIMARY KEY (namespace, pipeline, source),
                         FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
+                    """)
+        }
+        m.registerMigration("v4: global secrets") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE global_secrets (
+                        name TEXT PRIMARY KEY, namespaces TEXT NOT NULL, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
                     """)
         }
         return m

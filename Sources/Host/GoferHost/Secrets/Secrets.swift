@@ -1,0 +1,334 @@
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+import GRDB
+import Logging
+
+/// How to run the secret store extension.
+public struct SecretStoreSpec: Sendable {
+    public var name: String
+    public var launch: ExtensionLaunch
+    public var adminConfig: JSONValue
+    public var stateDirectory: String
+
+    public init(name: String, launch: ExtensionLaunch, adminConfig: JSONValue, stateDirectory: String) {
+        self.name = name
+        self.launch = launch
+        self.adminConfig = adminConfig
+        self.stateDirectory = stateDirectory
+    }
+}
+
+/// An admin's secret, usable by pipelines in the namespaces its patterns allow. The value lives
+/// in the secret store; only this description is in the database.
+public struct GlobalSecret: Codable, Sendable, Equatable {
+    public var name: String
+    /// Namespace patterns (`*` matches any run of characters): `["*"]`, `["team-*", "default"]`.
+    public var namespaces: [String]
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public func allows(namespace: String) -> Bool {
+        namespaces.contains { Self.match(Array($0)[...], Array(namespace)[...]) }
+    }
+
+    static func match(_ p: ArraySlice<Character>, _ s: ArraySlice<Character>) -> Bool {
+        guard let first = p.first else { return s.isEmpty }
+        if first == "*" {
+            for i in s.indices + [s.endIndex] where match(p.dropFirst(), s[i...]) { return true }
+            return false
+        }
+        return s.first == first && match(p.dropFirst(), s.dropFirst())
+    }
+}
+
+/// Why a secret could not be used.
+public struct SecretError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, denied, invalid, unavailable, tooLarge }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}
+
+/// Resolves a task's secret references when it starts (see ``Secrets``).
+public protocol SecretResolving: Sendable {
+    /// Values of `references` for a task of `namespace/pipeline`. Throws ``SecretError`` naming
+    /// the first reference that does not exist or is not allowed.
+    func resolve(namespace: String, pipeline: String, _ references: Set<SecretReference>) async throws -> [SecretReference: [UInt8]]
+}
+
+/// Pipeline and global secrets, kept in one secret store extension. The host owns the key
+/// naming, so one store serves both scopes: `pipelines/<namespace>/<pipeline>/<name>` and
+/// `global/<name>`.
+public actor Secrets: SecretResolving {
+    let store: Store
+    let spec: SecretStoreSpec?
+    let policy: ExtensionSupervisor.Policy
+    let hostVersion: String
+    /// Delete a pipeline's secrets with the pipeline (admin setting).
+    let cleanup: Bool
+    private var supervisor: ExtensionSupervisor?
+    private let logger = Logger(label: "gofer.secrets")
+    /// The largest value accepted.
+    public static let maxValueBytes = 1 << 20
+
+    public init(
+        store: Store, spec: SecretStoreSpec?, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String, cleanup: Bool = true
+    ) {
+        self.store = store
+        self.spec = spec
+        self.policy = policy
+        self.hostVersion = hostVersion
+        self.cleanup = cleanup
+    }
+
+    /// Starts the store. A store that cannot start (wrong key, damaged file) stops the server
+    /// with its message: running without the configured secrets would fail every run using them.
+    public func start() async throws {
+        guard let spec else { return }
+        let stderrLogger = Logger(label: "gofer.extension.\(spec.name)")
+        let s = ExtensionSupervisor(
+            name: spec.name, launch: spec.launch,
+            options: InitializeOptions(
+                kind: .secrets, adminConfig: spec.adminConfig, systemConfig: .emptyObject, stateDirectory: spec.stateDirectory,
+                hostVersion: hostVersion),
+            policy: policy, onStderr: { line in stderrLogger.debug("\(line)") })
+        _ = try await s.start()
+        supervisor = s
+    }
+
+    public func stop() async {
+        await supervisor?.stop()
+        supervisor = nil
+    }
+
+    static func pipelineKey(_ namespace: String, _ pipeline: String, _ name: String) -> String {
+        "pipelines/\(namespace)/\(pipeline)/\(name)"
+    }
+
+    static func globalKey(_ name: String) -> String { "global/\(name)" }
+
+    // MARK: - Store calls
+
+    private func call(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+        guard let supervisor else {
+            throw SecretError(kind: .unavailable, message: "no secret store is configured (server setting secret_store)")
+        }
+        do {
+            return try await supervisor.call(method, params, timeout: .seconds(30))
+        } catch let error as ProtocolError where error.code == .notFound {
+            throw SecretError(kind: .notFound, message: error.message)
+        } catch let error as ProtocolError {
+            throw SecretError(kind: .unavailable, message: "the secret store \(spec?.name ?? ""): \(error.message)")
+        } catch {
+            throw SecretError(kind: .unavailable, message: "the secret store \(spec?.name ?? "") is not available: \(error)")
+        }
+    }
+
+    private func get(_ key: String) async throws -> [UInt8] {
+        let answer = try await call("secrets/get", ["key": .string(key)])
+        if let text = answer["value"]?.stringValue { return Array(text.utf8) }
+        if let b64 = answer["valueB64"]?.stringValue, let data = Data(base64Encoded: b64) { return Array(data) }
+        throw SecretError(kind: .unavailable, message: "the secret store answered without a value for \(key)")
+    }
+
+    private func put(_ key: String, _ value: [UInt8]) async throws {
+        guard value.count <= Self.maxValueBytes else {
+            throw SecretError(kind: .tooLarge, message: "the value is \(value.count) bytes; secrets may be at most 1 MiB")
+        }
+        var params: [String: JSONValue] = ["key": .string(key)]
+        if let text = String(validating: value, as: UTF8.self) {
+            params["value"] = .string(text)
+        } else {
+            params["valueB64"] = .string(Data(value).base64EncodedString())
+        }
+        _ = try await call("secrets/put", .object(params))
+    }
+
+    private func list(_ prefix: String) async throws -> [String] {
+        let answer = try await call("secrets/list", ["prefix": .string(prefix)])
+        return (answer["keys"]?.arrayValue ?? []).compactMap(\.stringValue).map { String($0.dropFirst(prefix.count)) }
+    }
+
+    static func checkName(_ name: String) throws {
+        guard SecretReference.isValidName(name) else {
+            throw SecretError(
+                kind: .invalid,
+                message: "\"\(name)\" is not a valid secret name: use 1–128 letters, digits, '_', '-' or '.'")
+        }
+    }
+
+    // MARK: - Pipeline secrets
+
+    public func putPipelineSecret(namespace: String, pipeline: String, name: String, value: [UInt8]) async throws {
+        try Self.checkName(name)
+        _ = try await store.pipeline(namespace: namespace, id: pipeline)
+        try await put(Self.pipelineKey(namespace, pipeline, name), value)
+    }
+
+    public func pipelineSecretNames(namespace: String, pipeline: String) async throws -> [String] {
+        _ = try await store.pipeline(namespace: namespace, id: pipeline)
+        return try await list(Self.pipelineKey(namespace, pipeline, ""))
+    }
+
+    public func pipelineSecret(namespace: String, pipeline: String, name: String) async throws -> [UInt8] {
+        try Self.checkName(name)
+        _ = try await store.pipeline(namespace: namespace, id: pipeline)
+        do {
+            return try await get(Self.pipelineKey(namespace, pipeline, name))
+        } catch let e as SecretError where e.kind == .notFound {
+            throw SecretError(kind: .notFound, message: "pipeline \(namespace)/\(pipeline) has no secret \"\(name)\"")
+        }
+    }
+
+    public func deletePipelineSecret(namespace: String, pipeline: String, name: String) async throws {
+        try Self.checkName(name)
+        _ = try await pipelineSecret(namespace: namespace, pipeline: pipeline, name: name)
+        _ = try await call("secrets/delete", ["key": .string(Self.pipelineKey(namespace, pipeline, name))])
+    }
+
+    /// Deletes every secret of a pipeline (it was deleted), unless the admin turned cleanup off.
+    public func pipelineDeleted(namespace: String, pipeline: String) async {
+        guard cleanup, supervisor != nil else { return }
+        let prefix = Self.pipelineKey(namespace, pipeline, "")
+        do {
+            for name in try await list(prefix) { _ = try await call("secrets/delete", ["key": .string(prefix + name)]) }
+        } catch {
+            logger.error("could not delete the secrets of deleted pipeline \(namespace)/\(pipeline): \(error)")
+        }
+    }
+
+    /// Deletes whatever is left under a deleted namespace.
+    public func namespaceDeleted(_ namespace: String) async {
+        guard cleanup, supervisor != nil else { return }
+        let prefix = "pipelines/\(namespace)/"
+        do {
+            for name in try await list(prefix) { _ = try await call("secrets/delete", ["key": .string(prefix + name)]) }
+        } catch {
+            logger.error("could not delete the secrets of deleted namespace \(namespace): \(error)")
+        }
+    }
+
+    // MARK: - Global secrets
+
+    public func putGlobalSecret(name: String, value: [UInt8], namespaces: [String]) async throws -> GlobalSecret {
+        try Self.checkName(name)
+        let patterns = namespaces.isEmpty ? ["*"] : namespaces
+        for p in patterns where p.isEmpty || p.utf8.count > 128 || p.contains("/") {
+            throw SecretError(kind: .invalid, message: "\"\(p)\" is not a namespace pattern (e.g. *, team-*, default)")
+        }
+        // Value first: a description without a value would promise a secret that is not there.
+        try await put(Self.globalKey(name), value)
+        return try await store.saveGlobalSecret(name: name, namespaces: patterns)
+    }
+
+    public func globalSecrets() async throws -> [GlobalSecret] { try await store.globalSecrets() }
+
+    public func globalSecret(name: String) async throws -> (GlobalSecret, [UInt8]) {
+        try Self.checkName(name)
+        guard let meta = try await store.globalSecret(name: name) else {
+            throw SecretError(kind: .notFound, message: "there is no global secret \"\(name)\"")
+        }
+        return (meta, try await get(Self.globalKey(name)))
+    }
+
+    public func deleteGlobalSecret(name: String) async throws {
+        try Self.checkName(name)
+        guard try await store.globalSecret(name: name) != nil else {
+            throw SecretError(kind: .notFound, message: "there is no global secret \"\(name)\"")
+        }
+        _ = try await call("secrets/delete", ["key": .string(Self.globalKey(name))])
+        try await store.deleteGlobalSecret(name: name)
+    }
+
+    // MARK: - Use in runs
+
+    public func resolve(namespace: String, pipeline: String, _ references: Set<SecretReference>) async throws -> [SecretReference: [UInt8]]
+    {
+        var out: [SecretReference: [UInt8]] = [:]
+        for r in references.sorted(by: { $0.description < $1.description }) {
+            switch r.scope {
+            case .pipeline:
+                do {
+                    out[r] = try await get(Self.pipelineKey(namespace, pipeline, r.name))
+                } catch let e as SecretError where e.kind == .notFound {
+                    throw SecretError(
+                        kind: .notFound,
+                        message:
+                            "\(r) does not exist in pipeline \(namespace)/\(pipeline); add it with `gofer secret pipeline put \(pipeline) \(r.name)`"
+                    )
+                }
+            case .global:
+                guard let meta = try await store.globalSecret(name: r.name) else {
+                    throw SecretError(
+                        kind: .notFound, message: "\(r) does not exist; an admin adds it with `gofer secret global put \(r.name)`")
+                }
+                guard meta.allows(namespace: namespace) else {
+                    throw SecretError(
+                        kind: .denied,
+                        message: "\(r) is not allowed in namespace \(namespace) (allowed: \(meta.namespaces.joined(separator: ", ")))")
+                }
+                out[r] = try await get(Self.globalKey(r.name))
+            }
+        }
+        return out
+    }
+
+    /// References in `config` that cannot be resolved now, each with why (apply-time warnings).
+    public func problems(namespace: String, config: PipelineConfig) async -> [String] {
+        guard supervisor != nil else {
+            return SecretReference.all(in: config).isEmpty ? [] : ["the pipeline uses secrets but no secret store is configured"]
+        }
+        var out: [String] = []
+        var seen: Set<SecretReference> = []
+        for (task, variable, r) in SecretReference.all(in: config) where seen.insert(r).inserted {
+            do {
+                _ = try await resolve(namespace: namespace, pipeline: config.id, [r])
+            } catch {
+                out.append("task \(task) env \(variable): \(error)")
+            }
+        }
+        return out
+    }
+}
+
+// MARK: - Store: global secret descriptions
+
+extension Store {
+    static func globalSecret(_ row: Row) -> GlobalSecret {
+        GlobalSecret(
+            name: row["name"],
+            namespaces: (try? JSONDecoder().decode([String].self, from: Data((row["namespaces"] as String? ?? "[]").utf8))) ?? [],
+            createdAt: row["created_at"], updatedAt: row["updated_at"])
+    }
+
+    func saveGlobalSecret(name: String, namespaces: [String]) async throws -> GlobalSecret {
+        let text = try JSONCodec.encode(namespaces).description
+        return try await write { db in
+            let now = Date()
+            try db.execute(
+                sql: """
+                    INSERT INTO global_secrets (name, namespaces, created_at, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET namespaces = excluded.namespaces, updated_at = excluded.updated_at
+                    """, arguments: [name, text, now, now])
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM global_secrets WHERE name = ?", arguments: [name]) else {
+                throw StoreError.notFound(what: "global secret", id: name)
+            }
+            return Self.globalSecret(row)
+        }
+    }
+
+    func globalSecrets() async throws -> [GlobalSecret] {
+        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM global_secrets ORDER BY name").map(Self.globalSecret) }
+    }
+
+    func globalSecret(name: String) async throws -> GlobalSecret? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM global_secrets WHERE name = ?", arguments: [name]).map(Self.globalSecret)
+        }
+    }
+
+    func deleteGlobalSecret(name: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM global_secrets WHERE name = ?", arguments: [name]) }
+    }
+}
