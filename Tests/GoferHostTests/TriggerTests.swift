@@ -227,7 +227,7 @@ struct TriggerTests {
         // A trigger that passes validation but crashes when asked to subscribe.
         let dir = try TemporaryDirectory()
         await h.server.triggers.start([
-            TriggerSpec(
+            ExtensionSpec(
                 name: "flaky",
                 launch: ExtensionLaunch(
                     executable: BuiltProducts.path("gofer-fixture-broken"),

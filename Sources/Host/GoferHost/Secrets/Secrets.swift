@@ -4,21 +4,6 @@ import Foundation
 import GRDB
 import Logging
 
-/// How to run the secret store extension.
-public struct SecretStoreSpec: Sendable {
-    public var name: String
-    public var launch: ExtensionLaunch
-    public var adminConfig: JSONValue
-    public var stateDirectory: String
-
-    public init(name: String, launch: ExtensionLaunch, adminConfig: JSONValue, stateDirectory: String) {
-        self.name = name
-        self.launch = launch
-        self.adminConfig = adminConfig
-        self.stateDirectory = stateDirectory
-    }
-}
-
 /// An admin's secret, usable by pipelines in the namespaces its patterns allow. The value lives
 /// in the secret store; only this description is in the database.
 public struct GlobalSecret: Codable, Sendable, Equatable {
@@ -62,7 +47,7 @@ public protocol SecretResolving: Sendable {
 /// `global/<name>`.
 public actor Secrets: SecretResolving {
     let store: Store
-    let spec: SecretStoreSpec?
+    let spec: ExtensionSpec?
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
     /// Delete a pipeline's secrets with the pipeline (admin setting).
@@ -73,7 +58,7 @@ public actor Secrets: SecretResolving {
     public static let maxValueBytes = 1 << 20
 
     public init(
-        store: Store, spec: SecretStoreSpec?, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String, cleanup: Bool = true
+        store: Store, spec: ExtensionSpec?, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String, cleanup: Bool = true
     ) {
         self.store = store
         self.spec = spec

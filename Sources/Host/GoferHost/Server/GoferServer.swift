@@ -78,7 +78,7 @@ public final class GoferServer: Sendable {
 
     /// The secret store extension and its admin configuration from the server settings. The
     /// embedded store's key goes to the extension in its configuration (over stdin), never argv.
-    static func secretStoreSpec(_ settings: ServerSettings, extensionsDir dir: String) throws -> SecretStoreSpec? {
+    static func secretStoreSpec(_ settings: ServerSettings, extensionsDir dir: String) throws -> ExtensionSpec? {
         let binary: String
         var admin: [String: JSONValue] = [:]
         switch settings.secretStore {
@@ -103,7 +103,7 @@ public final class GoferServer: Sendable {
         }
         let state = settings.dataDir + "/extensions/secrets-" + settings.secretStore
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        return SecretStoreSpec(
+        return ExtensionSpec(
             name: settings.secretStore, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state)
     }
 
@@ -135,8 +135,8 @@ public final class GoferServer: Sendable {
 
     /// The trigger extensions to run, with their admin configuration from the server settings.
     /// A configured trigger whose executable is missing is skipped with a warning.
-    static func triggerSpecs(_ settings: ServerSettings, extensionsDir dir: String) throws -> [TriggerSpec] {
-        var specs: [TriggerSpec] = []
+    static func triggerSpecs(_ settings: ServerSettings, extensionsDir dir: String) throws -> [ExtensionSpec] {
+        var specs: [ExtensionSpec] = []
         for name in settings.triggers {
             let path = dir + "/gofer-trigger-" + name
             guard FileManager.default.isExecutableFile(atPath: path) else {
@@ -157,7 +157,7 @@ public final class GoferServer: Sendable {
             let state = settings.dataDir + "/extensions/trigger-" + name
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
             specs.append(
-                TriggerSpec(name: name, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state))
+                ExtensionSpec(name: name, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state))
         }
         return specs
     }

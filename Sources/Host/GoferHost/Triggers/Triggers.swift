@@ -3,22 +3,6 @@ import ExtensionSDK
 import Foundation
 import Logging
 
-/// How to run one trigger extension.
-public struct TriggerSpec: Sendable {
-    public var name: String
-    public var launch: ExtensionLaunch
-    /// The admin layer of its configuration.
-    public var adminConfig: JSONValue
-    public var stateDirectory: String
-
-    public init(name: String, launch: ExtensionLaunch, adminConfig: JSONValue = .emptyObject, stateDirectory: String) {
-        self.name = name
-        self.launch = launch
-        self.adminConfig = adminConfig
-        self.stateDirectory = stateDirectory
-    }
-}
-
 /// A trigger as the API shows it.
 public struct TriggerInfo: Codable, Sendable, Equatable {
     public var name: String
@@ -75,7 +59,7 @@ public actor Triggers {
 
     /// Starts the trigger extensions; one that fails to start is recorded (and its pipelines get
     /// an error) without stopping the others.
-    public func start(_ specs: [TriggerSpec]) async {
+    public func start(_ specs: [ExtensionSpec]) async {
         for spec in specs {
             let name = spec.name
             let stderrLogger = Logger(label: "gofer.extension.\(name)")
