@@ -100,6 +100,7 @@ struct EndToEndTests {
         let h = try await ServerHarness {
             $0.triggerIntervalMin = .seconds(1)
             $0.triggerIntervalJitter = "0s"
+            $0.firstStartExtensions = ["github"]
         }
         defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()

@@ -14,7 +14,7 @@ import Testing
 @Suite(.serialized)
 struct TriggerDeliveryKillTests {
     static let environment = [
-        "GOFER_SCHEDULER": "process", "GOFER_TRIGGERS": "interval", "GOFER_TRIGGER_INTERVAL_MIN": "1s",
+        "GOFER_SCHEDULER": "process", "GOFER_TRIGGER_INTERVAL_MIN": "1s",
         "GOFER_TRIGGER_INTERVAL_JITTER": "0s",
     ]
     static let pipeline = """

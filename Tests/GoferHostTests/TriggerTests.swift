@@ -20,6 +20,7 @@ struct TriggerTests {
             $0.triggerIntervalMin = .seconds(1)
             $0.triggerIntervalJitter = "0s"
             $0.githubWebhookSecret = Self.secret
+            $0.firstStartExtensions = ["github"]
         }
     }
 
@@ -251,20 +252,27 @@ struct TriggerTests {
         #expect(try await h.server.store.pipeline(namespace: "default", id: "careful").latestVersion == 2)
     }
 
-    @Test func aPipelineWhoseTriggerIsNoLongerInstalledShowsAnError() async throws {
+    @Test func uninstallingATriggerDisablesItsPipelinesWithAnError() async throws {
         let h = try await Self.harness()
         _ = try await apply(
             h,
             "id: orphan\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\ntriggers:\n  - { trigger: interval, settings: { every: 1h } }\n"
         )
+        let preview = try await h.server.extensions.uninstall("interval", confirmed: false)
+        #expect(preview.pipelines == ["default/orphan"] && !preview.removed, "\(preview)")
+        #expect(try await h.server.store.pipeline(namespace: "default", id: "orphan").state == .active, "nothing changes unconfirmed")
+        let done = try await h.server.extensions.uninstall("interval", confirmed: true)
+        #expect(done.removed)
+        #expect(try await h.server.store.pipeline(namespace: "default", id: "orphan").state == .disabled)
+        var errors = try await h.server.store.pipelineErrors(namespace: "default", pipeline: "orphan")
+        #expect(
+            errors.map(\.kind) == ["extension_uninstalled"] && errors[0].message.contains("extension interval was uninstalled"), "\(errors)"
+        )
         await h.stop()
-        let again = try await ServerHarness {
-            $0.dataDir = h.dir.path
-            $0.triggers = ["cron"]
-        }
+        // After a restart the missing trigger is reported too.
+        let again = try await ServerHarness { $0.dataDir = h.dir.path }
         defer { Task { await again.stop() } }
-        let errors = try await again.server.store.pipelineErrors(namespace: "default", pipeline: "orphan")
-        #expect(errors.map(\.kind) == ["trigger_not_installed"], "\(errors)")
-        #expect(errors.first?.message.contains("trigger interval is not installed") == true, "\(errors)")
+        errors = try await again.server.store.pipelineErrors(namespace: "default", pipeline: "orphan")
+        #expect(Set(errors.map(\.kind)) == ["extension_uninstalled", "trigger_not_installed"], "\(errors)")
     }
 }

@@ -12,6 +12,10 @@ import Foundation
 //   leak             copies every frame the host sends to stderr (leaking secrets)
 //   crash-on:METHOD  exits with code 70 when the host sends METHOD (for supervisor tests)
 //   hang-on:METHOD   swallows METHOD requests: they are never answered
+//   version:X.Y.Z    reports version X.Y.Z (in --describe and the initialize result): two
+//                    "versions" of one extension for registry tests
+//   protocol-major:N speaks only protocol N.0: --describe says so and initialize is refused
+//                    with -32000 and exit code 3, as the protocol prescribes
 //
 //   gofer-fixture-broken [--faults junk-stdout,ignore-shutdown,leak|none] -- <extension> [args…]
 //
@@ -30,11 +34,35 @@ if let f = args.firstIndex(of: "--faults"), f + 1 < args.count {
 }
 
 signal(SIGPIPE, SIG_IGN)
+let versionOverride = faults.first { $0.hasPrefix("version:") }.map { String($0.dropFirst(8)) }
+let protocolMajor = faults.first { $0.hasPrefix("protocol-major:") }.map { String($0.dropFirst(15)) }
+
+/// Rewrites a manifest the way the faults say.
+@Sendable func rewrite(_ manifest: inout [String: Any]) {
+    if let versionOverride { manifest["version"] = versionOverride }
+    if let protocolMajor, manifest["protocolVersions"] != nil { manifest["protocolVersions"] = ["\(protocolMajor).0"] }
+}
+
 if args.contains("--describe") || inner.contains("--describe") {
     let argv = inner.contains("--describe") ? inner : inner + ["--describe"]
-    var cargs = argv.map { strdup($0) } + [nil]
-    execv(argv[0], &cargs)
-    exit(127)
+    if versionOverride == nil && protocolMajor == nil {
+        var cargs = argv.map { strdup($0) } + [nil]
+        execv(argv[0], &cargs)
+        exit(127)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: argv[0])
+    process.arguments = Array(argv.dropFirst())
+    let out = Pipe()
+    process.standardOutput = out
+    try? process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard var manifest = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { exit(1) }
+    rewrite(&manifest)
+    let text = (try? JSONSerialization.data(withJSONObject: manifest, options: [.sortedKeys])) ?? Data()
+    FileHandle.standardOutput.write(text + Data("\n".utf8))
+    exit(0)
 }
 
 var toChild: [Int32] = [0, 0]
@@ -64,15 +92,34 @@ close(fromChild[1])
 
 if faults.contains("junk-stdout") { writeAll(1, Array("broken-fixture: starting up, hello from stdout!\n".utf8)) }
 
-// Child stdout → our stdout, untouched.
+// Child stdout → our stdout, untouched (but for the initialize result under version:).
 let childOut = fromChild[0]
 let childPID = pid
 let pump = Thread {
     var buf = [UInt8](repeating: 0, count: 65536)
+    var line: [UInt8] = []
     while true {
         let n = read(childOut, &buf, buf.count)
         if n <= 0 { break }
-        writeAll(1, Array(buf[0..<n]))
+        guard versionOverride != nil else {
+            writeAll(1, Array(buf[0..<n]))
+            continue
+        }
+        line += buf[0..<n]
+        while let lf = line.firstIndex(of: 0x0A) {
+            var frame = Array(line[...lf])
+            line.removeSubrange(...lf)
+            if String(decoding: frame, as: UTF8.self).contains("\"protocolVersion\""),
+                var object = (try? JSONSerialization.jsonObject(with: Data(frame))) as? [String: Any],
+                var result = object["result"] as? [String: Any], var ext = result["extension"] as? [String: Any]
+            {
+                rewrite(&ext)
+                result["extension"] = ext
+                object["result"] = result
+                frame = Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data()) + [0x0A]
+            }
+            writeAll(1, frame)
+        }
     }
     // The wrapped extension is gone: leave with its exit code, so only the faults differ.
     var status: Int32 = 0
@@ -100,6 +147,21 @@ while true {
             exit(70)
         }
         if faults.contains(where: { $0.hasPrefix("hang-on:") && text.contains("\"method\":\"\($0.dropFirst(8))\"") }) { continue }
+        if let protocolMajor, text.contains(#""method":"initialize""#),
+            let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]
+        {
+            let id =
+                (try? JSONSerialization.data(withJSONObject: [object["id"] ?? NSNull()])).map {
+                    String(decoding: $0.dropFirst().dropLast(), as: UTF8.self)
+                } ?? "null"
+            let answer =
+                #"{"jsonrpc":"2.0","id":"# + id
+                + #","error":{"code":-32000,"message":"unsupported protocol version: this extension speaks "#
+                + protocolMajor + #".0","data":{"supported":[""# + protocolMajor + #".0"]}}}"# + "\n"
+            writeAll(1, Array(answer.utf8))
+            kill(pid, SIGKILL)
+            exit(3)
+        }
         writeAll(toChild[1], line)
     }
 }

@@ -60,6 +60,15 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
                 status: 422, code: "invalid_config",
                 message: "the pipeline config is invalid (\(e.problems.count) problem\(e.problems.count == 1 ? "" : "s"))",
                 details: e.problems.map { Detail(field: $0.path, message: $0.message, line: $0.line, column: $0.column) })
+        case let e as ExtensionError:
+            let details = e.details.map { Detail(field: $0.path, message: $0.message) }
+            switch e.kind {
+            case .notFound: return APIError(status: 404, code: "not_found", message: e.message, details: details)
+            case .conflict: return APIError(status: 409, code: "conflict", message: e.message, details: details)
+            case .invalid: return APIError(status: 422, code: "invalid_extension", message: e.message, details: details)
+            case .incompatible: return APIError(status: 422, code: "incompatible_protocol", message: e.message, details: details)
+            case .failed: return APIError(status: 502, code: "extension_failed", message: e.message, details: details)
+            }
         case let e as SecretError:
             switch e.kind {
             case .notFound: return APIError(status: 404, code: "not_found", message: e.message)

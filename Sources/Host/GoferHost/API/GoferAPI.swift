@@ -14,11 +14,13 @@ public struct GoferAPI: Sendable {
     public let version: String
     public let triggers: Triggers
     public let secrets: Secrets
+    public let extensions: ExtensionManager
     /// The largest webhook body `POST /api/external/{trigger}` accepts.
     public let maxExternalBody: Int
 
     public init(
-        store: Store, engine: RunEngine, triggers: Triggers, secrets: Secrets, bus: EventBus, logs: LogFiles, loader: PipelineConfigLoader,
+        store: Store, engine: RunEngine, triggers: Triggers, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
+        loader: PipelineConfigLoader,
         version: String,
         maxExternalBody: Int = 25 << 20
     ) {
@@ -26,6 +28,7 @@ public struct GoferAPI: Sendable {
         self.engine = engine
         self.triggers = triggers
         self.secrets = secrets
+        self.extensions = extensions
         self.maxExternalBody = maxExternalBody
         self.bus = bus
         self.logs = logs
@@ -210,6 +213,58 @@ public struct GoferAPI: Sendable {
         add(.delete, "/api/secrets/{secret}") { api, _, ctx in
             try await api.secrets.deleteGlobalSecret(name: try api.secretName(ctx))
             return Response(status: .noContent)
+        }
+        add(.get, "/api/extensions") { api, _, _ in try api.json(["items": try await api.extensions.list()]) }
+        add(.post, "/api/extensions") { api, req, _ in
+            let body = try await api.body(req)
+            guard let text = body["name"]?.stringValue, let (name, request) = VersionRequest.split(text) else {
+                throw APIError.badRequest(
+                    "name is required: NAME, NAME@1.2.3 or NAME@^1", details: [.init(field: "/name", message: "required")])
+            }
+            _ = try api.identifier(name, field: "/name")
+            var strings: [String: String] = [:]
+            for (k, v) in body["config_strings"]?.objectValue ?? [:] { strings[k] = v.stringValue ?? v.description }
+            let config = body["config"] ?? .emptyObject
+            guard config.objectValue != nil else {
+                throw APIError.badRequest("config must be an object", details: [.init(field: "/config", message: "not an object")])
+            }
+            _ = try await api.extensions.install(name, request, config: config, configStrings: strings)
+            return try api.json(try await api.extensions.get(name), status: .created)
+        }
+        add(.get, "/api/extensions/{extension}") { api, _, ctx in
+            try api.json(try await api.extensions.get(try api.param(ctx, "extension")))
+        }
+        add(.get, "/api/extensions/{extension}/logs") { api, _, ctx in
+            let text = try await api.extensions.logs(try api.param(ctx, "extension"))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        add(.post, "/api/extensions/{extension}/upgrade") { api, req, ctx in
+            let name = try api.param(ctx, "extension")
+            let body = try await api.body(req, allowEmpty: true)
+            var request = VersionRequest.latest
+            if let v = body["version"]?.stringValue {
+                guard let parsed = VersionRequest.split("\(name)@\(v)")?.request else {
+                    throw APIError.badRequest(
+                        "version must be 1.2.3 or ^1", details: [.init(field: "/version", message: "not a version")])
+                }
+                request = parsed
+            }
+            return try api.json(
+                try await api.extensions.upgrade(name, request, allowMajor: body["allow_major"]?.boolValue ?? false))
+        }
+        add(.delete, "/api/extensions/{extension}") { api, req, ctx in
+            let confirmed = req.uri.queryParameters.get("yes") == "true"
+            let result = try await api.extensions.uninstall(try api.param(ctx, "extension"), confirmed: confirmed)
+            if !confirmed && !result.pipelines.isEmpty {
+                throw APIError(
+                    status: 409, code: "confirmation_required",
+                    message:
+                        "\(result.name) is used by \(result.pipelines.count) pipeline(s): \(result.pipelines.joined(separator: ", ")); they will be disabled. Confirm with ?yes=true (gofer extension uninstall \(result.name) --yes)",
+                    details: result.pipelines.map { .init(field: "pipelines", message: $0) })
+            }
+            let final = confirmed ? result : try await api.extensions.uninstall(result.name, confirmed: true)
+            return try api.json(final)
         }
         add(.get, "/api/triggers") { api, _, _ in try api.json(["items": await api.triggers.info()]) }
         add(.post, "/api/external/{trigger}") { api, req, ctx in

@@ -85,6 +85,9 @@ public enum EventKind: String, Codable, Sendable {
     case runStopRequested = "run_stop_requested"
     /// A trigger delivered an event (details: trigger, label, event_id, outcome, run).
     case triggerFired = "trigger_fired"
+    /// An extension was installed or upgraded (details: name, version, upgrade).
+    case extensionInstalled = "extension_installed"
+    case extensionUninstalled = "extension_uninstalled"
     /// A pipeline became active, updating or disabled.
     case pipelineStateChanged = "pipeline_state_changed"
     case taskStateChanged = "task_state_changed"

@@ -82,6 +82,9 @@ public actor Secrets: SecretResolving {
         supervisor = s
     }
 
+    /// The store's supervisor (status, restarts, stderr), if one runs.
+    public var runningSupervisor: ExtensionSupervisor? { supervisor }
+
     public func stop() async {
         await supervisor?.stop()
         supervisor = nil

@@ -19,6 +19,7 @@ public final class GoferServer: Sendable {
     public let supervisor: ExtensionSupervisor
     public let triggers: Triggers
     public let secrets: Secrets
+    public let extensions: ExtensionManager
     public let api: GoferAPI
     private let boundPort = Mutex<Int?>(nil)
     private let serviceTask = Mutex<Task<Void, any Error>?>(nil)
@@ -34,26 +35,31 @@ public final class GoferServer: Sendable {
         }
         store = try Store(path: settings.dataDir + "/gofer.sqlite")
         bus = EventBus()
-        let binary = "gofer-scheduler-\(settings.scheduler)"
         let dir = settings.extensionsDir ?? GoferServer.executableDirectory
-        let path = dir + "/" + binary
-        guard fm.isExecutableFile(atPath: path) else {
-            throw ServerError("the scheduler extension \(binary) is not at \(path); build it (swift build) or set extensions_dir")
-        }
-        let stateDir = settings.dataDir + "/extensions/" + settings.scheduler
-        try fm.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
-        let admin: JSONValue = settings.scheduler == "docker" ? ["endpoint": .string(settings.dockerEndpoint)] : .emptyObject
+        let embeddedKey =
+            settings.secretStore == "embedded" ? try settings.secretStoreKey ?? Self.embeddedKey(dataDir: settings.dataDir) : nil
+        extensions = ExtensionManager(
+            store: store, dataDir: settings.dataDir, productsDir: dir, registries: settings.registries,
+            configDefaults: { name in Self.adminDefaults(settings, extension: name, embeddedKey: embeddedKey) })
+        // Everything the server runs is an installed extension; the first start installs the
+        // bundled defaults so the quick start needs no install step.
+        try await extensions.installDefaults(extra: settings.firstStartExtensions)
+        let scheduler = try await extensions.ensureBundled(settings.scheduler)
+        let schedulerSpec = try await extensions.spec(scheduler)
         let logger = Logger(label: "gofer.extension.\(settings.scheduler)")
         supervisor = ExtensionSupervisor(
-            name: settings.scheduler, launch: ExtensionLaunch(executable: path),
+            name: settings.scheduler, launch: schedulerSpec.launch,
             options: InitializeOptions(
-                kind: .scheduler, adminConfig: admin, systemConfig: ["dataDir": .string(settings.dataDir)], stateDirectory: stateDir,
-                hostVersion: goferVersion),
+                kind: .scheduler, adminConfig: schedulerSpec.adminConfig, systemConfig: ["dataDir": .string(settings.dataDir)],
+                stateDirectory: schedulerSpec.stateDirectory, hostVersion: goferVersion),
             policy: extensionPolicy, onStderr: { line in logger.debug("\(line)") })
         _ = try await supervisor.start()
+        var storeSpec: ExtensionSpec?
+        if let storeName = Self.secretStoreExtension[settings.secretStore] {
+            storeSpec = try await extensions.spec(try await extensions.ensureBundled(storeName))
+        }
         secrets = Secrets(
-            store: store, spec: try Self.secretStoreSpec(settings, extensionsDir: dir), policy: extensionPolicy, hostVersion: goferVersion,
-            cleanup: settings.secretCleanup)
+            store: store, spec: storeSpec, policy: extensionPolicy, hostVersion: goferVersion, cleanup: settings.secretCleanup)
         do {
             try await secrets.start()
         } catch {
@@ -67,25 +73,42 @@ public final class GoferServer: Sendable {
             store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
             secrets: secrets)
         triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
+        await extensions.attach(triggers: triggers)
+        let schedulerSupervisor = supervisor
+        await extensions.register(settings.scheduler) { schedulerSupervisor }
+        if let storeName = Self.secretStoreExtension[settings.secretStore] {
+            let secrets = self.secrets
+            await extensions.register(storeName) { await secrets.runningSupervisor }
+        }
         api = GoferAPI(
-            store: store, engine: engine, triggers: triggers, secrets: secrets, bus: bus, logs: logs,
+            store: store, engine: engine, triggers: triggers, secrets: secrets, extensions: extensions, bus: bus, logs: logs,
             loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
             version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes)
         try await engine.recoverRuns()
         // After recovery: events arriving now start runs on a settled engine.
-        await triggers.start(try Self.triggerSpecs(settings, extensionsDir: dir))
+        var triggerSpecs: [ExtensionSpec] = []
+        for e in try await store.installedExtensions() where e.kind == "trigger" { triggerSpecs.append(try await extensions.spec(e)) }
+        await triggers.start(triggerSpecs)
     }
 
-    /// The secret store extension and its admin configuration from the server settings. The
-    /// embedded store's key goes to the extension in its configuration (over stdin), never argv.
-    static func secretStoreSpec(_ settings: ServerSettings, extensionsDir dir: String) throws -> ExtensionSpec? {
-        let binary: String
+    /// The installed extension behind each `secret_store` setting.
+    static let secretStoreExtension = ["embedded": "embedded-secrets", "vault": "vault-secrets", "memory": "memory-secrets"]
+
+    /// The admin configuration the server settings give an extension (the layer under what was
+    /// set at install). Secrets here (the store key, tokens) go to the extension over stdin at
+    /// its handshake; they are never stored with the installed extension.
+    static func adminDefaults(_ settings: ServerSettings, extension name: String, embeddedKey: String?) -> [String: JSONValue] {
         var admin: [String: JSONValue] = [:]
-        switch settings.secretStore {
-        case "none": return nil
-        case "memory": binary = "gofer-secrets-memory"
-        case "vault":
-            binary = "gofer-secrets-vault"
+        switch name {
+        case "docker": admin["endpoint"] = .string(settings.dockerEndpoint)
+        case "interval":
+            admin["minimumInterval"] = .string(DurationText.format(settings.triggerIntervalMin))
+            admin["jitter"] = .string(settings.triggerIntervalJitter)
+        case "github":
+            if let secret = settings.githubWebhookSecret { admin["webhookSecret"] = .string(secret) }
+            admin["maxBodyBytes"] = .int(Int64(settings.externalMaxBodyBytes))
+        case "embedded-secrets": admin["key"] = embeddedKey.map(JSONValue.string)
+        case "vault-secrets":
             admin["address"] = settings.vaultAddress.map(JSONValue.string)
             admin["token"] = settings.vaultToken.map(JSONValue.string)
             admin["roleId"] = settings.vaultRoleID.map(JSONValue.string)
@@ -93,18 +116,9 @@ public final class GoferServer: Sendable {
             admin["mount"] = .string(settings.vaultMount)
             admin["prefix"] = .string(settings.vaultPrefix)
             admin["namespace"] = settings.vaultNamespace.map(JSONValue.string)
-        default:
-            binary = "gofer-secrets-embedded"
-            admin["key"] = .string(try settings.secretStoreKey ?? Self.embeddedKey(dataDir: settings.dataDir))
+        default: break
         }
-        let path = dir + "/" + binary
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw ServerError("the secret store extension \(binary) is not at \(path); build it (swift build) or set secret_store: none")
-        }
-        let state = settings.dataDir + "/extensions/secrets-" + settings.secretStore
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        return ExtensionSpec(
-            name: settings.secretStore, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state)
+        return admin
     }
 
     /// The embedded store's key when the admin gave none: created once, readable by the server's
@@ -131,35 +145,6 @@ public final class GoferServer: Sendable {
             throw ServerError("cannot write \(path): \(String(cString: strerror(errno)))")
         }
         return key
-    }
-
-    /// The trigger extensions to run, with their admin configuration from the server settings.
-    /// A configured trigger whose executable is missing is skipped with a warning.
-    static func triggerSpecs(_ settings: ServerSettings, extensionsDir dir: String) throws -> [ExtensionSpec] {
-        var specs: [ExtensionSpec] = []
-        for name in settings.triggers {
-            let path = dir + "/gofer-trigger-" + name
-            guard FileManager.default.isExecutableFile(atPath: path) else {
-                Logger(label: "gofer").warning(
-                    "trigger \(name) is configured but \(path) does not exist; build it or remove it from triggers")
-                continue
-            }
-            var admin: [String: JSONValue] = [:]
-            switch name {
-            case "interval":
-                admin["minimumInterval"] = .string(DurationText.format(settings.triggerIntervalMin))
-                admin["jitter"] = .string(settings.triggerIntervalJitter)
-            case "github":
-                if let secret = settings.githubWebhookSecret { admin["webhookSecret"] = .string(secret) }
-                admin["maxBodyBytes"] = .int(Int64(settings.externalMaxBodyBytes))
-            default: break
-            }
-            let state = settings.dataDir + "/extensions/trigger-" + name
-            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-            specs.append(
-                ExtensionSpec(name: name, launch: ExtensionLaunch(executable: path), adminConfig: .object(admin), stateDirectory: state))
-        }
-        return specs
     }
 
     /// This server's identity, created once and kept in the data directory.

@@ -21,8 +21,11 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxLogBytes = 64 << 20
     /// Log level of the server's own log: debug, info, warning, error.
     public var logLevel = "info"
-    /// Trigger extensions to run (`gofer-trigger-NAME` in the extensions directory).
-    public var triggers = ["interval", "cron", "github"]
+    /// Extensions to install on the first start, besides the bundled registry's defaults
+    /// (docker, embedded-secrets, interval, cron).
+    public var firstStartExtensions: [String] = []
+    /// Registry indexes besides the bundled one (file paths or https URLs), searched in order.
+    public var registries: [String] = []
     /// The shortest `every` an interval trigger accepts.
     public var triggerIntervalMin: Duration = .seconds(60)
     /// Random delay before an interval subscription starts counting: `2m-5m`, or one duration (`0s` for none).
@@ -79,7 +82,11 @@ public struct ServerSettings: Sendable, Equatable {
             "Output stored per task; beyond it the head and the last 1 MiB are kept, with a marker."
         ),
         ("log_level", "GOFER_LOG_LEVEL", "string", "info", false, "debug, info, warning or error."),
-        ("triggers", "GOFER_TRIGGERS", "list", "interval,cron,github", false, "Trigger extensions to run, comma-separated."),
+        (
+            "first_start_extensions", "GOFER_FIRST_START_EXTENSIONS", "list", "none", false,
+            "Extensions to install on the first start besides the bundled defaults (e.g. github)."
+        ),
+        ("registries", "GOFER_REGISTRIES", "list", "none", false, "Extra registry indexes (paths or https URLs), comma-separated."),
         ("trigger_interval_min", "GOFER_TRIGGER_INTERVAL_MIN", "duration", "1m", false, "Shortest interval an interval trigger accepts."),
         (
             "trigger_interval_jitter", "GOFER_TRIGGER_INTERVAL_JITTER", "duration range", "2m-5m", false,
@@ -155,12 +162,14 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): log_level must be debug, info, warning or error")
             }
             logLevel = value
-        case "triggers":
+        case "first_start_extensions":
             let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             for n in names where n.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) == nil {
-                throw Problem(description: "\(source): triggers: \"\(n)\" is not a trigger name (lower-case letters, digits, - and _)")
+                throw Problem(description: "\(source): first_start_extensions: \"\(n)\" is not an extension name")
             }
-            triggers = names
+            firstStartExtensions = names
+        case "registries":
+            registries = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case "trigger_interval_min": triggerIntervalMin = try duration()
         case "trigger_interval_jitter":
             let parts = value.split(separator: "-", maxSplits: 1).map(String.init)

@@ -161,6 +161,16 @@ public final class Store: Sendable {
                         name TEXT PRIMARY KEY, namespaces TEXT NOT NULL, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
                     """)
         }
+        m.registerMigration("v5: installed extensions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE extensions (
+                        name TEXT PRIMARY KEY, kind TEXT NOT NULL, version TEXT NOT NULL, registry TEXT NOT NULL, source TEXT NOT NULL,
+                        executable TEXT NOT NULL, sha256 TEXT, config TEXT NOT NULL, installed_at DATETIME NOT NULL,
+                        updated_at DATETIME NOT NULL);
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    """)
+        }
         return m
     }
 

@@ -61,29 +61,12 @@ public actor Triggers {
     /// an error) without stopping the others.
     public func start(_ specs: [ExtensionSpec]) async {
         for spec in specs {
-            let name = spec.name
-            let stderrLogger = Logger(label: "gofer.extension.\(name)")
-            let supervisor = ExtensionSupervisor(
-                name: name, launch: spec.launch,
-                options: InitializeOptions(
-                    kind: .trigger, adminConfig: spec.adminConfig, systemConfig: .emptyObject, stateDirectory: spec.stateDirectory,
-                    hostVersion: hostVersion),
-                policy: policy,
-                requestHandler: { [weak self] method, params in
-                    guard let self else { throw ProtocolError(.unavailable, "the host is stopping", retryable: true) }
-                    return try await self.handle(trigger: name, method: method, params: params)
-                },
-                onReady: { [weak self] connection in await self?.resubscribeAll(name, connection) },
-                onStderr: { line in stderrLogger.debug("\(line)") })
-            supervisors[name] = supervisor
             do {
-                _ = try await supervisor.start()
-                unavailable[name] = nil
+                try await add(spec)
             } catch {
-                supervisors[name] = nil
-                unavailable[name] = "\(error)"
-                logger.error("trigger \(name) did not start: \(error)")
-                await markPipelines(of: name, kind: "trigger_unreachable", message: "trigger \(name) is not running: \(error)")
+                unavailable[spec.name] = "\(error)"
+                logger.error("trigger \(spec.name) did not start: \(error)")
+                await markPipelines(of: spec.name, kind: "trigger_unreachable", message: "trigger \(spec.name) is not running: \(error)")
             }
         }
         // Pipelines subscribed to a trigger this server does not have (removed from `triggers`,
@@ -93,6 +76,57 @@ public actor Triggers {
                 namespace: s.namespace, pipeline: s.pipeline, source: "trigger:\(s.label)", kind: "trigger_not_installed",
                 message: "trigger \(s.trigger) is not installed on this server; install it or remove \"\(s.label)\" from the pipeline")
         }
+    }
+
+    private func supervisor(for spec: ExtensionSpec) -> ExtensionSupervisor {
+        let name = spec.name
+        let stderrLogger = Logger(label: "gofer.extension.\(name)")
+        return ExtensionSupervisor(
+            name: name, launch: spec.launch,
+            options: InitializeOptions(
+                kind: .trigger, adminConfig: spec.adminConfig, systemConfig: .emptyObject, stateDirectory: spec.stateDirectory,
+                hostVersion: hostVersion),
+            policy: policy,
+            requestHandler: { [weak self] method, params in
+                guard let self else { throw ProtocolError(.unavailable, "the host is stopping", retryable: true) }
+                return try await self.handle(trigger: name, method: method, params: params)
+            },
+            onReady: { [weak self] connection in await self?.resubscribeAll(name, connection) },
+            onStderr: { line in stderrLogger.debug("\(line)") })
+    }
+
+    /// Starts one trigger (installed now or at server start); its subscriptions are subscribed
+    /// as soon as its handshake is done.
+    public func add(_ spec: ExtensionSpec) async throws {
+        let s = supervisor(for: spec)
+        _ = try await s.start()
+        supervisors[spec.name] = s
+        unavailable[spec.name] = nil
+    }
+
+    /// An online upgrade: the new executable is started and handed every subscription before
+    /// the old one stops. If the new one fails its handshake, the old one keeps running.
+    public func replace(_ spec: ExtensionSpec) async throws {
+        let fresh = supervisor(for: spec)
+        _ = try await fresh.start()
+        let old = supervisors[spec.name]
+        supervisors[spec.name] = fresh
+        unavailable[spec.name] = nil
+        await old?.stop()
+    }
+
+    /// Stops a trigger that is being uninstalled.
+    public func remove(_ name: String) async {
+        await supervisors.removeValue(forKey: name)?.stop()
+        unavailable[name] = nil
+    }
+
+    /// The supervisor of a running trigger (status, restarts, stderr).
+    public func runningSupervisor(_ name: String) -> ExtensionSupervisor? { supervisors[name] }
+
+    /// Pipelines with a subscription to `trigger`, as `namespace/pipeline`.
+    public func pipelinesUsing(_ trigger: String) async throws -> [String] {
+        Array(Set(try await store.allSubscriptions().filter { $0.trigger == trigger }.map { "\($0.namespace)/\($0.pipeline)" })).sorted()
     }
 
     public func stop() async {

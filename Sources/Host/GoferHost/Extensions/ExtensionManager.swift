@@ -1,0 +1,605 @@
+import Crypto
+import ExtensionClient
+import ExtensionSDK
+import Foundation
+import Logging
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// An extension as `gofer extension list|get` shows it.
+public struct ExtensionInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: String
+    public var version: String
+    public var registry: String
+    public var source: String
+    /// running, restarting, failed, stopped, or `not started` (not used by this server's settings).
+    public var status: String
+    public var startedAt: Date?
+    public var restarts: Int
+    public var subscriptions: Int?
+    /// The admin configuration with sensitive (`writeOnly`) values replaced by `********`.
+    public var config: JSONValue
+    public var installedAt: Date
+    public var updatedAt: Date
+}
+
+/// A refused install, upgrade or uninstall, saying why and how to go on.
+public struct ExtensionError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, conflict, invalid, incompatible, failed }
+    public var kind: Kind
+    public var message: String
+    public var details: [Diagnostic] = []
+    public var description: String { message }
+}
+
+/// What uninstall did (or, unconfirmed, would do).
+public struct UninstallResult: Codable, Sendable {
+    public var name: String
+    /// Pipelines that used it: disabled, each with a pipeline error.
+    public var pipelines: [String]
+    public var removed: Bool
+}
+
+/// Installs, upgrades and uninstalls extensions by name from registries, and knows every
+/// installed one. Nothing is half-installed: an executable is fetched into a staging directory,
+/// checked (SHA-256, `--describe`, protocol major, admin config, a handshake) and only then moved
+/// into place and recorded.
+public actor ExtensionManager {
+    let store: Store
+    private var attachedTriggers: Triggers?
+    let dataDir: String
+    /// Where bundled build products are (beside `gofer`).
+    let productsDir: String
+    /// Registries besides the bundled one (paths or URLs), from the server settings.
+    let registryLocations: [String]
+    /// Settings-derived admin config (`trigger_interval_min` → `minimumInterval`), applied where
+    /// the installed config sets nothing.
+    let configDefaults: @Sendable (String) -> [String: JSONValue]
+    private var runtime: [String: @Sendable () async -> ExtensionSupervisor?] = [:]
+    private let logger = Logger(label: "gofer.extensions")
+
+    public init(
+        store: Store, dataDir: String, productsDir: String, registries: [String],
+        configDefaults: @escaping @Sendable (String) -> [String: JSONValue] = { _ in [:] }
+    ) {
+        self.store = store
+        self.dataDir = dataDir
+        self.productsDir = productsDir
+        self.registryLocations = registries
+        self.configDefaults = configDefaults
+    }
+
+    /// The trigger host (created after the scheduler and store, which come from this manager).
+    public func attach(triggers: Triggers) { attachedTriggers = triggers }
+
+    var triggers: Triggers {
+        get throws {
+            guard let attachedTriggers else { throw ExtensionError(kind: .failed, message: "the server is still starting") }
+            return attachedTriggers
+        }
+    }
+
+    /// Lets `list` and `logs` see extensions the server runs outside triggers (scheduler, store).
+    public func register(_ name: String, supervisor: @escaping @Sendable () async -> ExtensionSupervisor?) {
+        runtime[name] = supervisor
+    }
+
+    // MARK: - Registries
+
+    func registries() async throws -> [RegistryIndex] {
+        var out = [RegistryIndex.bundled]
+        for location in registryLocations {
+            let bytes: [UInt8]
+            if location.hasPrefix("https://") || location.hasPrefix("http://") {
+                guard let url = URL(string: location) else {
+                    throw ExtensionError(kind: .invalid, message: "registry \(location) is not a URL")
+                }
+                bytes = try await Self.download(url, limit: 16 << 20)
+            } else {
+                guard let data = FileManager.default.contents(atPath: location) else {
+                    throw ExtensionError(kind: .invalid, message: "cannot read registry \(location); check the registries setting")
+                }
+                bytes = Array(data)
+            }
+            do {
+                out.append(try RegistryIndex.parse(bytes, origin: location))
+            } catch {
+                throw ExtensionError(kind: .invalid, message: "\(error)")
+            }
+        }
+        return out
+    }
+
+    /// The registry entry and version to install for `name@request`, newest first among those
+    /// whose protocol major this host speaks.
+    func resolve(_ name: String, _ request: VersionRequest) async throws -> (RegistryIndex, RegistryIndex.Entry, RegistryIndex.Version) {
+        let indexes = try await registries()
+        guard let (index, entry) = indexes.lazy.compactMap({ i in i.extensions.first { $0.name == name }.map { (i, $0) } }).first else {
+            throw ExtensionError(
+                kind: .notFound,
+                message: "no registry lists an extension named \"\(name)\" (registries: \(indexes.map(\.origin).joined(separator: ", ")))")
+        }
+        let listed = entry.versions.map(\.version.description).joined(separator: ", ")
+        var candidates = entry.versions
+        switch request {
+        case .latest: break
+        case .exact(let v):
+            candidates = candidates.filter { $0.version == v }
+            if candidates.isEmpty { throw ExtensionError(kind: .notFound, message: "\(name) has no version \(v) (versions: \(listed))") }
+        case .major(let m):
+            candidates = candidates.filter { $0.version.major == m }
+            if candidates.isEmpty { throw ExtensionError(kind: .notFound, message: "\(name) has no version ^\(m) (versions: \(listed))") }
+        }
+        let majors = Set(ProtocolVersion.supported.map(\.major))
+        guard let chosen = candidates.first(where: { $0.protocolVersions.contains { majors.contains($0.major) } }) else {
+            let speaks = candidates.first?.protocolVersions.map(\.description).joined(separator: ", ") ?? "?"
+            throw ExtensionError(
+                kind: .incompatible,
+                message:
+                    "\(name) \(candidates.first?.version.description ?? "") speaks protocol \(speaks); this Gofer speaks \(ProtocolVersion.supported.map(\.description).joined(separator: ", ")). Pick a version that speaks \(majors.sorted().map { "\($0).x" }.joined(separator: " or ")) (versions: \(listed)), or upgrade Gofer"
+            )
+        }
+        return (index, entry, chosen)
+    }
+
+    // MARK: - Fetch and check
+
+    static func download(_ url: URL, limit: Int) async throws -> [UInt8] {
+        let (data, response): (Data, URLResponse)
+        do {
+            (data, response) = try await URLSession.shared.data(from: url)
+        } catch {
+            throw ExtensionError(kind: .failed, message: "cannot download \(url.absoluteString): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard status == 200 else {
+            throw ExtensionError(kind: .failed, message: "downloading \(url.absoluteString) answered HTTP \(status)")
+        }
+        guard data.count <= limit else {
+            throw ExtensionError(kind: .failed, message: "\(url.absoluteString) is larger than \(limit) bytes")
+        }
+        return Array(data)
+    }
+
+    static func sha256(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
+
+    /// Puts the chosen version's executable in a fresh staging directory, checked against its
+    /// SHA-256. Returns the staged path and the hash.
+    func stage(_ index: RegistryIndex, _ entry: RegistryIndex.Entry, _ version: RegistryIndex.Version) async throws -> (
+        path: String, sha256: String?, bundled: String?
+    ) {
+        let bytes: [UInt8]
+        let base: String
+        switch version.source {
+        case .buildProduct(let product):
+            let path = productsDir + "/" + product
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw ExtensionError(
+                    kind: .failed, message: "\(entry.name) is a build product (\(product)) but \(path) does not exist; build it")
+            }
+            if version.sha256 == nil { return (path, nil, product) }
+            bytes = Array(FileManager.default.contents(atPath: path) ?? Data())
+            base = product
+        case .path(let p):
+            let resolved =
+                p.hasPrefix("/") ? p : ((index.origin as NSString).deletingLastPathComponent as NSString).appendingPathComponent(p)
+            guard let data = FileManager.default.contents(atPath: resolved) else {
+                throw ExtensionError(
+                    kind: .failed, message: "cannot read \(resolved) (\(entry.name) \(version.version) in \(index.origin))")
+            }
+            bytes = Array(data)
+            base = (p as NSString).lastPathComponent
+        case .url(let url):
+            bytes = try await Self.download(url, limit: 512 << 20)
+            base = url.lastPathComponent.isEmpty ? entry.name : url.lastPathComponent
+        }
+        let actual = Self.sha256(bytes)
+        if let expected = version.sha256, actual != expected {
+            throw ExtensionError(
+                kind: .invalid,
+                message:
+                    "checksum mismatch for \(entry.name) \(version.version) from \(version.source): the registry says sha256 \(expected), the file is \(actual). Nothing was installed"
+            )
+        }
+        let dir = dataDir + "/extensions/.staging/" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/" + base
+        // O_CLOEXEC: a child forked meanwhile must not keep it open for writing, or running it
+        // fails with "Text file busy".
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw ExtensionError(kind: .failed, message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == bytes.count, synced == 0 else { throw ExtensionError(kind: .failed, message: "cannot write \(path)") }
+        return (path, actual, nil)
+    }
+
+    /// `--describe`, then a handshake with the admin config: proves it is an extension of the
+    /// expected kind and version that accepts its configuration.
+    func check(
+        path: String, entry: RegistryIndex.Entry, version: RegistryIndex.Version, config: JSONValue, handshake: Bool,
+        validateConfig: Bool = true
+    ) async throws -> JSONValue {
+        let described = try await Self.describe(path, "\(entry.name) \(version.version)")
+        guard described.status == .exited(0), let manifest = try? JSONParser().parse(described.stdout), manifest["name"] != nil else {
+            let said = String(decoding: (described.stdout + described.stderr).prefix(200), as: UTF8.self)
+            throw ExtensionError(
+                kind: .invalid,
+                message:
+                    "\(path) is not a Gofer extension: `--describe` \(described.status == .exited(0) ? "printed" : "exited \(described.status) with") \(said.debugDescription)"
+            )
+        }
+        guard manifest["kind"]?.stringValue == entry.kind.rawValue else {
+            throw ExtensionError(
+                kind: .invalid,
+                message:
+                    "the registry lists \(entry.name) as a \(entry.kind.rawValue), but the executable says \(manifest["kind"]?.stringValue ?? "nothing")"
+            )
+        }
+        guard manifest["version"]?.stringValue == version.version.description else {
+            throw ExtensionError(
+                kind: .invalid,
+                message:
+                    "the registry says \(entry.name) \(version.version), but the executable reports version \(manifest["version"]?.stringValue ?? "none")"
+            )
+        }
+        let majors = Set(ProtocolVersion.supported.map(\.major))
+        let speaks = (manifest["protocolVersions"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(ProtocolVersion.init) }
+        guard speaks.contains(where: { majors.contains($0.major) }) else {
+            throw ExtensionError(
+                kind: .incompatible,
+                message:
+                    "\(entry.name) \(version.version) speaks protocol \(speaks.map(\.description).joined(separator: ", ")); this Gofer speaks \(ProtocolVersion.supported.map(\.description).joined(separator: ", "))"
+            )
+        }
+        let schema = JSONSchema(manifest["configSchema"] ?? .emptyObject)
+        // With the settings layer under it: a required key the server settings provide is set.
+        let problems = validateConfig ? schema.validate(withDefaults(entry.name, config), basePath: "/config") : []
+        if !problems.isEmpty {
+            throw ExtensionError(
+                kind: .invalid, message: "invalid configuration for \(entry.name): \(problems.map(\.description).joined(separator: "; "))",
+                details: problems)
+        }
+        guard handshake else { return manifest }
+        let state = try stateDirectory(entry.name)
+        var spawned: ExtensionConnection?
+        for attempt in 0..<20 where spawned == nil {
+            do {
+                spawned = try ExtensionConnection.spawn(ExtensionLaunch(executable: path))
+            } catch let error as ExtensionFailure
+                where error.kind == .spawnFailed && error.message.contains(String(cString: strerror(ETXTBSY))) && attempt < 19
+            {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw ExtensionError(kind: .invalid, message: "\(entry.name) cannot be started: \(error)")
+            }
+        }
+        guard let connection = spawned else { throw ExtensionError(kind: .invalid, message: "\(entry.name) cannot be started") }
+        do {
+            _ = try await connection.initialize(
+                InitializeOptions(
+                    kind: entry.kind, adminConfig: withDefaults(entry.name, config), stateDirectory: state, timeout: .seconds(10)))
+        } catch {
+            connection.kill()
+            _ = await connection.process.waitForExit(timeout: .seconds(2))
+            let tail = connection.stderrTail.split(separator: "\n").suffix(3).joined(separator: "\n")
+            let why =
+                (error as? ProtocolError).map {
+                    $0.message + ($0.diagnostics.isEmpty ? "" : " (\($0.diagnostics.map(\.description).joined(separator: "; ")))")
+                } ?? "\(error)"
+            throw ExtensionError(
+                kind: .invalid, message: "\(entry.name) \(version.version) failed its handshake: \(why)" + (tail.isEmpty ? "" : "\n\(tail)")
+            )
+        }
+        _ = await connection.shutdown(deadline: .seconds(5))
+        return manifest
+    }
+
+    /// Runs `--describe`. A just-written executable can be briefly "busy" while a process forked
+    /// elsewhere in the server still holds it; that is retried.
+    static func describe(_ path: String, _ what: String) async throws -> ChildProcess.Completed {
+        var attempt = 0
+        while true {
+            do {
+                return try await ChildProcess.run(path, arguments: ["--describe"], timeout: .seconds(10))
+            } catch  where error.errno == ETXTBSY && attempt < 20 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw ExtensionError(kind: .invalid, message: "\(what) cannot be run: \(error)")
+            }
+        }
+    }
+
+    func stateDirectory(_ name: String) throws -> String {
+        let dir = dataDir + "/extensions/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func withDefaults(_ name: String, _ config: JSONValue) -> JSONValue {
+        var merged = configDefaults(name)
+        for (k, v) in config.objectValue ?? [:] { merged[k] = v }
+        return .object(merged)
+    }
+
+    /// Turns `KEY=VALUE` strings into the types the extension's config schema asks for.
+    static func typedConfig(_ given: JSONValue, strings: [String: String], schema: JSONValue?) throws -> JSONValue {
+        var out = given.objectValue ?? [:]
+        for (key, text) in strings {
+            switch schema?["properties"]?[key]?["type"]?.stringValue {
+            case "integer":
+                guard let n = Int64(text) else {
+                    throw ExtensionError(kind: .invalid, message: "config \(key): \"\(text)\" is not a whole number")
+                }
+                out[key] = .int(n)
+            case "number":
+                guard let d = Double(text) else {
+                    throw ExtensionError(kind: .invalid, message: "config \(key): \"\(text)\" is not a number")
+                }
+                out[key] = .double(d)
+            case "boolean":
+                guard let b = Bool(text.lowercased()) else {
+                    throw ExtensionError(kind: .invalid, message: "config \(key): use true or false")
+                }
+                out[key] = .bool(b)
+            default: out[key] = .string(text)
+            }
+        }
+        return .object(out)
+    }
+
+    /// Moves a staged executable to `extensions/installed/NAME/VERSION/`.
+    func place(_ staged: String, name: String, version: String) throws -> String {
+        let dir = dataDir + "/extensions/installed/\(name)/\(version)"
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let target = dir + "/" + (staged as NSString).lastPathComponent
+        try FileManager.default.moveItem(atPath: staged, toPath: target)
+        try? FileManager.default.removeItem(atPath: (staged as NSString).deletingLastPathComponent)
+        return target
+    }
+
+    func executablePath(_ e: InstalledExtension) -> String {
+        e.executable.hasPrefix("bundled:") ? productsDir + "/" + e.executable.dropFirst("bundled:".count) : e.executable
+    }
+
+    /// How to run an installed extension.
+    public func spec(_ e: InstalledExtension) throws -> ExtensionSpec {
+        ExtensionSpec(
+            name: e.name, launch: ExtensionLaunch(executable: executablePath(e)), adminConfig: withDefaults(e.name, e.config),
+            stateDirectory: try stateDirectory(e.name))
+    }
+
+    // MARK: - Install
+
+    /// Installs `name` (a `name@version` request) with admin `config`, and starts it if it is a trigger.
+    @discardableResult
+    public func install(_ name: String, _ request: VersionRequest, config: JSONValue = .emptyObject, configStrings: [String: String] = [:])
+        async throws -> InstalledExtension
+    {
+        if let existing = try await store.installedExtension(name) {
+            throw ExtensionError(
+                kind: .conflict, message: "\(name) \(existing.version) is already installed; use `gofer extension upgrade \(name)`")
+        }
+        let (index, entry, version) = try await resolve(name, request)
+        let staged = try await stage(index, entry, version)
+        var ok = false
+        defer {
+            if !ok && staged.bundled == nil {
+                try? FileManager.default.removeItem(atPath: (staged.path as NSString).deletingLastPathComponent)
+            }
+        }
+        let describedSchema = try await describeSchema(staged.path)
+        let typed = try Self.typedConfig(config, strings: configStrings, schema: describedSchema)
+        _ = try await check(path: staged.path, entry: entry, version: version, config: typed, handshake: true)
+        let executable = try staged.bundled.map { "bundled:\($0)" } ?? place(staged.path, name: name, version: version.version.description)
+        let now = Date()
+        let installed = InstalledExtension(
+            name: name, kind: entry.kind.rawValue, version: version.version.description, registry: index.origin,
+            source: version.source.description, executable: executable, sha256: staged.sha256, config: typed, installedAt: now,
+            updatedAt: now)
+        try await store.saveExtension(installed, replacing: false)
+        ok = true
+        if entry.kind == .trigger {
+            do {
+                try await (try triggers).add(try spec(installed))
+            } catch {
+                try? await store.removeExtension(name)
+                throw ExtensionError(kind: .failed, message: "\(name) was checked but did not start: \(error); nothing was installed")
+            }
+        }
+        logger.info("installed \(name) \(version.version) from \(index.origin)")
+        return installed
+    }
+
+    func describeSchema(_ path: String) async throws -> JSONValue? {
+        guard let out = try? await Self.describe(path, path), out.status == .exited(0) else {
+            return nil
+        }
+        return (try? JSONParser().parse(out.stdout))?["configSchema"]
+    }
+
+    /// First start: installs the registry's bundled defaults and `extra` (names), without a
+    /// handshake (they are started right after, which is one).
+    public func installDefaults(extra: [String]) async throws {
+        if try await store.meta("defaults_installed") != nil {
+            return
+        }
+        let bundled = RegistryIndex.bundled
+        let names = bundled.extensions.filter(\.bundledDefault).map(\.name) + extra
+        for name in names where try await store.installedExtension(name) == nil {
+            try await installBundled(name)
+        }
+        try await store.setMeta("defaults_installed", ISO8601DateFormatter().string(from: Date()))
+    }
+
+    /// Installs a bundled extension the server's settings need (the scheduler, the secret store)
+    /// if it is not installed yet.
+    public func ensureBundled(_ name: String) async throws -> InstalledExtension {
+        if let e = try await store.installedExtension(name) { return e }
+        return try await installBundled(name)
+    }
+
+    @discardableResult
+    func installBundled(_ name: String) async throws -> InstalledExtension {
+        guard let entry = RegistryIndex.bundled.extensions.first(where: { $0.name == name }), let version = entry.versions.first,
+            case .buildProduct(let product) = version.source
+        else { throw ExtensionError(kind: .notFound, message: "\(name) is not a bundled extension") }
+        // Its configuration comes from the server settings when it is used; not checked here.
+        _ = try await check(
+            path: productsDir + "/" + product, entry: entry, version: version, config: .emptyObject, handshake: false, validateConfig: false
+        )
+        let now = Date()
+        let e = InstalledExtension(
+            name: name, kind: entry.kind.rawValue, version: version.version.description, registry: "bundled",
+            source: version.source.description,
+            executable: "bundled:\(product)", sha256: nil, config: .emptyObject, installedAt: now, updatedAt: now)
+        try await store.saveExtension(e, replacing: false)
+        return e
+    }
+
+    // MARK: - Upgrade
+
+    public struct UpgradeResult: Codable, Sendable {
+        public var name: String
+        public var from: String
+        public var to: String
+        /// False for a scheduler or secret store: the new version runs after the next server start.
+        public var live: Bool
+    }
+
+    /// Upgrades in place: the new version is fetched and checked like an install, then (triggers)
+    /// started and handed every subscription before the old one stops. Any failure leaves the
+    /// old version running and recorded.
+    public func upgrade(_ name: String, _ request: VersionRequest, allowMajor: Bool) async throws -> UpgradeResult {
+        guard let current = try await store.installedExtension(name) else {
+            throw ExtensionError(kind: .notFound, message: "\(name) is not installed; use `gofer extension install \(name)`")
+        }
+        let (index, entry, version) = try await resolve(name, request)
+        guard let from = SemVer(current.version) else {
+            throw ExtensionError(kind: .invalid, message: "installed version \(current.version) is not semver")
+        }
+        if version.version == from {
+            throw ExtensionError(kind: .conflict, message: "\(name) is already at \(from); nothing to upgrade")
+        }
+        if version.version.major != from.major && !allowMajor {
+            throw ExtensionError(
+                kind: .conflict,
+                message:
+                    "\(name) \(from) → \(version.version) changes the major version (possibly breaking settings); pass --allow-major to do it"
+            )
+        }
+        let staged = try await stage(index, entry, version)
+        var ok = false
+        defer {
+            if !ok && staged.bundled == nil {
+                try? FileManager.default.removeItem(atPath: (staged.path as NSString).deletingLastPathComponent)
+            }
+        }
+        _ = try await check(path: staged.path, entry: entry, version: version, config: current.config, handshake: true)
+        let executable = try staged.bundled.map { "bundled:\($0)" } ?? place(staged.path, name: name, version: version.version.description)
+        var next = current
+        next.version = version.version.description
+        next.registry = index.origin
+        next.source = version.source.description
+        next.executable = executable
+        next.sha256 = staged.sha256
+        next.updatedAt = Date()
+        ok = true
+        var live = false
+        if entry.kind == .trigger {
+            do {
+                try await (try triggers).replace(try spec(next))
+                live = true
+            } catch {
+                throw ExtensionError(
+                    kind: .failed, message: "\(name) \(version.version) did not start: \(error); \(current.version) keeps running")
+            }
+        }
+        try await store.saveExtension(next, replacing: true)
+        if current.executable != executable && !current.executable.hasPrefix("bundled:") {
+            try? FileManager.default.removeItem(atPath: (current.executable as NSString).deletingLastPathComponent)
+        }
+        return UpgradeResult(name: name, from: current.version, to: version.version.description, live: live)
+    }
+
+    // MARK: - Uninstall
+
+    /// Uninstalls `name`. Pipelines using it are listed; only with `confirmed` are they disabled
+    /// (each with a pipeline error saying why) and the extension removed.
+    public func uninstall(_ name: String, confirmed: Bool) async throws -> UninstallResult {
+        guard let e = try await store.installedExtension(name) else {
+            throw ExtensionError(kind: .notFound, message: "\(name) is not installed")
+        }
+        if runtime[name] != nil {
+            throw ExtensionError(
+                kind: .conflict,
+                message:
+                    "\(name) is this server's \(e.kind == "scheduler" ? "scheduler" : "secret store") (server settings); switch to another one first"
+            )
+        }
+        let pipelines = e.kind == "trigger" ? try await (try triggers).pipelinesUsing(name) : []
+        guard confirmed else { return UninstallResult(name: name, pipelines: pipelines, removed: false) }
+        for p in pipelines {
+            let parts = p.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            _ = try? await (try triggers).setEnabled(namespace: parts[0], pipeline: parts[1], false)
+            try? await store.setPipelineError(
+                namespace: parts[0], pipeline: parts[1], source: "extension:\(name)", kind: "extension_uninstalled",
+                message:
+                    "extension \(name) was uninstalled; the pipeline was disabled. Install it again or remove it from the config, then enable the pipeline"
+            )
+        }
+        await (try triggers).remove(name)
+        try await store.removeExtension(name)
+        if !e.executable.hasPrefix("bundled:") {
+            try? FileManager.default.removeItem(atPath: dataDir + "/extensions/installed/\(name)")
+        }
+        return UninstallResult(name: name, pipelines: pipelines, removed: true)
+    }
+
+    // MARK: - Reading
+
+    func supervisor(_ name: String) async -> ExtensionSupervisor? {
+        if let s = await (try? triggers)?.runningSupervisor(name) { return s }
+        return await runtime[name]?()
+    }
+
+    public func list() async throws -> [ExtensionInfo] {
+        var out: [ExtensionInfo] = []
+        let subs = try await store.allSubscriptions()
+        for e in try await store.installedExtensions() { out.append(await info(e, subscriptions: subs)) }
+        return out
+    }
+
+    public func get(_ name: String) async throws -> ExtensionInfo {
+        guard let e = try await store.installedExtension(name) else {
+            throw ExtensionError(kind: .notFound, message: "\(name) is not installed")
+        }
+        return await info(e, subscriptions: try await store.allSubscriptions())
+    }
+
+    func info(_ e: InstalledExtension, subscriptions: [TriggerSubscription]) async -> ExtensionInfo {
+        let s = await supervisor(e.name)
+        let status = await s?.status.description ?? "not started (not used by this server's settings)"
+        let schema = await s?.handshake?.configSchema.json
+        return ExtensionInfo(
+            name: e.name, kind: e.kind, version: e.version, registry: e.registry, source: e.source, status: status,
+            startedAt: await s?.startedAt, restarts: await s?.restarts ?? 0,
+            subscriptions: e.kind == "trigger" ? subscriptions.filter { $0.trigger == e.name }.count : nil,
+            config: e.redactedConfig(schema: schema), installedAt: e.installedAt, updatedAt: e.updatedAt)
+    }
+
+    /// The extension's recent stderr (its log), at most 64 KiB.
+    public func logs(_ name: String) async throws -> String {
+        guard try await store.installedExtension(name) != nil else {
+            throw ExtensionError(kind: .notFound, message: "\(name) is not installed")
+        }
+        return await supervisor(name)?.stderrTail ?? ""
+    }
+}

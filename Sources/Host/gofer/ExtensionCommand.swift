@@ -1,0 +1,146 @@
+import ArgumentParser
+import ExtensionSDK
+import Foundation
+import GoferHost
+
+/// `gofer extension install|upgrade|uninstall|list|get|logs`.
+struct ExtensionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extension", abstract: "Install, upgrade and uninstall extensions by name from registries.",
+        subcommands: [Install.self, Upgrade.self, Uninstall.self, List.self, Get.self, Logs.self])
+
+    static func path(_ name: String? = nil) -> String { "/api/extensions" + (name.map { "/" + APIClient.segment($0) } ?? "") }
+
+    struct Install: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Install NAME, NAME@1.2.3 or NAME@^1: fetched, checksum-verified, described, handshaken, then started.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "NAME[@VERSION|@^MAJOR]") var name: String
+        @Option(name: .customLong("config"), help: "Admin configuration KEY=VALUE (repeatable); typed by the extension's schema.")
+        var config: [String] = []
+        @Option(help: "Admin configuration as a JSON object in a file.") var configFile: String?
+
+        func run() async throws {
+            var strings: [String: JSONValue] = [:]
+            for pair in config {
+                guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+                    throw ValidationError("--config \(pair): write KEY=VALUE")
+                }
+                strings[String(pair[..<eq])] = .string(String(pair[pair.index(after: eq)...]))
+            }
+            var body: JSONValue = ["name": .string(name), "config_strings": .object(strings)]
+            if let configFile {
+                guard let data = FileManager.default.contents(atPath: configFile) else {
+                    throw ValidationError("cannot read \(configFile)")
+                }
+                do { body["config"] = try JSONParser().parse(Array(data)) } catch {
+                    throw ValidationError("\(configFile) is not JSON: \(error)")
+                }
+            }
+            let info: ExtensionInfo = try await cli { try await options.client.call("POST", ExtensionCommand.path(), body: body) }
+            if options.json { return Output.json(info) }
+            print("installed \(info.name) \(info.version) (\(info.kind)) from \(info.registry): \(info.status)")
+            if info.config.objectValue?.isEmpty == false { print("config: \(info.config.description)") }
+        }
+    }
+
+    struct Upgrade: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Upgrade online: the new version is started and handed the old one's subscriptions; on failure the old one keeps running.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "NAME[@VERSION|@^MAJOR]") var name: String
+        @Flag(help: "Allow a new major version of the extension itself.") var allowMajor = false
+
+        func run() async throws {
+            guard let (n, request) = VersionRequest.split(name) else { throw ValidationError("\(name): write NAME, NAME@1.2.3 or NAME@^1") }
+            var body: JSONValue = ["allow_major": .bool(allowMajor)]
+            if request != .latest { body["version"] = .string(request.description) }
+            let r: ExtensionManager.UpgradeResult = try await cli {
+                try await options.client.call("POST", ExtensionCommand.path(n) + "/upgrade", body: body)
+            }
+            if options.json { return Output.json(r) }
+            print("upgraded \(r.name) \(r.from) → \(r.to)" + (r.live ? "" : "; restart the server to run it"))
+        }
+    }
+
+    struct Uninstall: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Uninstall an extension; pipelines using it are listed, then (with confirmation or --yes) disabled with an error.")
+        @OptionGroup var options: ClientOptions
+        @Argument var name: String
+        @Flag(help: "Do not ask; disable the pipelines that use it.") var yes = false
+
+        func run() async throws {
+            var confirmed = yes
+            if !confirmed {
+                let info: ExtensionInfo = try await cli { try await options.client.call("GET", ExtensionCommand.path(name)) }
+                if info.kind == "trigger", (info.subscriptions ?? 0) > 0 {
+                    guard isatty(STDIN_FILENO) != 0 else {
+                        Output.error("\(name) is used by pipelines, which will be disabled; rerun with --yes to confirm")
+                        throw ExitCode.failure
+                    }
+                    print(
+                        "\(name) has \(info.subscriptions ?? 0) subscription(s); the pipelines using it will be disabled. Continue? [y/N] ",
+                        terminator: "")
+                    guard readLine()?.lowercased().hasPrefix("y") == true else { throw ExitCode.failure }
+                }
+                confirmed = true
+            }
+            let r: UninstallResult = try await cli {
+                try await options.client.call("DELETE", ExtensionCommand.path(name) + (confirmed ? "?yes=true" : ""))
+            }
+            if options.json { return Output.json(r) }
+            print("uninstalled \(r.name)")
+            for p in r.pipelines { print("  disabled pipeline \(p) (see `gofer pipeline errors`)") }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Installed extensions: version, kind, health, uptime, restarts, subscriptions.")
+        @OptionGroup var options: ClientOptions
+
+        struct Items: Codable { var items: [ExtensionInfo] }
+
+        func run() async throws {
+            let list: Items = try await cli { try await options.client.call("GET", ExtensionCommand.path()) }
+            if options.json { return Output.json(list) }
+            Output.table(
+                ["NAME", "KIND", "VERSION", "STATUS", "UP", "RESTARTS", "SUBSCRIPTIONS"],
+                list.items.map {
+                    [
+                        $0.name, $0.kind, $0.version, $0.status, $0.startedAt.map(Output.ago) ?? "-", String($0.restarts),
+                        $0.subscriptions.map(String.init) ?? "-",
+                    ]
+                })
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        @OptionGroup var options: ClientOptions
+        @Argument var name: String
+
+        func run() async throws {
+            let info: ExtensionInfo = try await cli { try await options.client.call("GET", ExtensionCommand.path(name)) }
+            if options.json { return Output.json(info) }
+            print("\(Output.color(info.name, "1")) \(info.version) — \(info.kind)")
+            print("status:        \(info.status)")
+            print("started:       \(info.startedAt.map(Output.ago) ?? "-")   restarts: \(info.restarts)")
+            if let subs = info.subscriptions { print("subscriptions: \(subs)") }
+            print("from:          \(info.registry) (\(info.source))")
+            print("config:        \(info.config.description)")
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The extension's recent stderr (its own log), up to 64 KiB.")
+        @OptionGroup var options: ClientOptions
+        @Argument var name: String
+
+        func run() async throws {
+            let bytes = try await cli { try await options.client.raw("GET", ExtensionCommand.path(name) + "/logs") }
+            FileHandle.standardOutput.write(Data(bytes))
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import Crypto
+import ExtensionSDK
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+/// Installing, upgrading and uninstalling extensions by name, end to end through the CLI against
+/// a running server, from a local registry whose "versions" of a test trigger are the hello
+/// trigger behind the fault-injecting proxy: 1.0.0, 1.1.0 and 2.0.0 are good, 1.2.0 has a wrong
+/// checksum, 3.0.0 speaks protocol 2.0; plus a binary that is not an extension and one that
+/// crashes in its handshake.
+@Suite(.serialized)
+struct ExtensionRegistryTests {
+    struct Registry {
+        let dir: TemporaryDirectory
+        var index: String { dir.path + "/index.json" }
+    }
+
+    static func sha256(_ path: String) -> String {
+        SHA256.hash(data: FileManager.default.contents(atPath: path) ?? Data()).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Writes one wrapper script per version and the index listing them.
+    static func makeRegistry() throws -> Registry {
+        let dir = try TemporaryDirectory()
+        let fixture = BuiltProducts.path("gofer-fixture-broken")
+        let hello = BuiltProducts.path("gofer-trigger-hello")
+        func script(_ name: String, _ body: String) throws -> String {
+            let path = dir.path + "/" + name
+            try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+            return path
+        }
+        var versions: [JSONValue] = []
+        for (v, faults, protocols, corrupt) in [
+            ("1.0.0", "none", "1.0", false), ("1.1.0", "version:1.1.0", "1.0", false), ("1.2.0", "version:1.2.0", "1.0", true),
+            ("2.0.0", "version:2.0.0", "1.0", false), ("3.0.0", "version:3.0.0,protocol-major:2", "2.0", false),
+        ] {
+            let path = try script("ticker-\(v)", "exec \(fixture) --faults \(faults) -- \(hello) \"$@\"")
+            let sha = corrupt ? String(repeating: "0", count: 64) : sha256(path)
+            versions.append([
+                "version": .string(v), "protocolVersions": [.string(protocols)], "source": ["path": .string("ticker-\(v)")],
+                "sha256": .string(sha),
+            ])
+        }
+        let notExtension = try script("notext", "echo 'hello, I am a shell script'")
+        let crasher = try script("crasher", "exec \(fixture) --faults crash-on:initialize -- \(hello) \"$@\"")
+        let index: JSONValue = [
+            "registry": "test-registry",
+            "extensions": [
+                [
+                    "name": "ticker", "kind": "trigger", "description": "a test trigger", "maintainers": ["tests"],
+                    "versions": .array(versions),
+                ],
+                [
+                    "name": "notext", "kind": "trigger",
+                    "versions": [
+                        [
+                            "version": "1.0.0", "protocolVersions": ["1.0"], "source": ["path": "notext"],
+                            "sha256": .string(sha256(notExtension)),
+                        ]
+                    ],
+                ],
+                [
+                    "name": "crasher", "kind": "trigger",
+                    "versions": [
+                        [
+                            "version": "1.0.0", "protocolVersions": ["1.0"], "source": ["path": "crasher"],
+                            "sha256": .string(sha256(crasher)),
+                        ]
+                    ],
+                ],
+            ],
+        ]
+        try index.description.write(toFile: dir.path + "/index.json", atomically: true, encoding: .utf8)
+        return Registry(dir: dir)
+    }
+
+    @Test func installUpgradeAndUninstallFromTheCLI() async throws {
+        let registry = try Self.makeRegistry()
+        let h = try await ServerHarness { $0.registries = [registry.dir.path + "/index.json"] }
+        defer { Task { await h.stop() } }
+        let port = try await h.server.startHTTP()
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let gofer = { (args: [String]) in try await EndToEndTests().gofer(args, env: host) }
+
+        // The quick start needs no install step: the bundled defaults are there.
+        var (status, out) = try await gofer(["extension", "list"])
+        for name in ["docker", "embedded-secrets", "interval", "cron"] { #expect(out.contains(name), "\(name) missing: \(out)") }
+
+        (status, out) = try await gofer(["extension", "install", "ticker@1.0.0"])
+        #expect(status == .exited(0) && out.contains("installed ticker 1.0.0 (trigger) from"), "\(out)")
+        (status, out) = try await gofer(["extension", "install", "ticker"])
+        #expect(status == .exited(1) && out.contains("already installed") && out.contains("gofer extension upgrade ticker"), "\(out)")
+
+        // A pipeline uses it.
+        let file = h.dir.path + "/p.yaml"
+        try
+            "id: ticking\ntriggers:\n  - { trigger: ticker, settings: { seconds: 1 } }\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        (status, out) = try await gofer(["pipeline", "apply", file])
+        #expect(status == .exited(0), "\(out)")
+        func runCount() async throws -> Int {
+            try await h.server.store.runs(namespace: "default", pipeline: "ticking", limit: 1000).items.count
+        }
+        func waitForMoreRuns(than n: Int) async throws -> Bool {
+            for _ in 0..<50 {
+                if try await runCount() > n { return true }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+        #expect(try await waitForMoreRuns(than: 0), "the installed trigger fires")
+
+        // Refused upgrades leave 1.0.0 running.
+        (status, out) = try await gofer(["extension", "upgrade", "ticker@1.2.0"])
+        #expect(status == .exited(1) && out.contains("checksum mismatch") && out.contains("Nothing was installed"), "\(out)")
+        (status, out) = try await gofer(["extension", "upgrade", "ticker@3.0.0", "--allow-major"])
+        #expect(status == .exited(1) && out.contains("speaks protocol 2.0") && out.contains("this Gofer speaks 1.0"), "\(out)")
+        (status, out) = try await gofer(["extension", "upgrade", "ticker"])
+        #expect(status == .exited(1) && out.contains("--allow-major"), "latest compatible is 2.0.0, a major change: \(out)")
+        (status, out) = try await gofer(["extension", "upgrade", "ticker@9.9.9"])
+        #expect(status == .exited(1) && out.contains("has no version 9.9.9") && out.contains("1.1.0"), "\(out)")
+        (status, out) = try await gofer(["extension", "get", "ticker"])
+        #expect(out.contains("ticker 1.0.0") && out.contains("running"), "\(out)")
+
+        // Online upgrade: the new version takes over the subscription.
+        (status, out) = try await gofer(["extension", "upgrade", "ticker@1.1.0"])
+        #expect(status == .exited(0) && out.contains("upgraded ticker 1.0.0 → 1.1.0"), "\(out)")
+        var before = try await runCount()
+        #expect(try await waitForMoreRuns(than: before), "runs go on after the upgrade")
+        (status, out) = try await gofer(["extension", "upgrade", "ticker@2.0.0", "--allow-major"])
+        #expect(status == .exited(0) && out.contains("1.1.0 → 2.0.0"), "\(out)")
+        before = try await runCount()
+        #expect(try await waitForMoreRuns(than: before), "runs go on after the major upgrade")
+        (status, out) = try await gofer(["extension", "list"])
+        #expect(out.contains("ticker") && out.contains("2.0.0"), "\(out)")
+
+        // Bad binaries: refused precisely, nothing half-installed.
+        (status, out) = try await gofer(["extension", "install", "notext"])
+        #expect(status == .exited(1) && out.contains("is not a Gofer extension"), "\(out)")
+        (status, out) = try await gofer(["extension", "install", "crasher"])
+        #expect(status == .exited(1) && out.contains("failed its handshake"), "\(out)")
+        (status, out) = try await gofer(["extension", "install", "nonesuch"])
+        #expect(status == .exited(1) && out.contains("no registry lists an extension named \"nonesuch\""), "\(out)")
+        (status, out) = try await gofer(["extension", "install", "interval", "--config", "bogus=1"])
+        #expect(status == .exited(1), "already installed: \(out)")
+        (status, out) = try await gofer(["extension", "list"])
+        #expect(!out.contains("notext") && !out.contains("crasher"), "\(out)")
+        let staging = (try? FileManager.default.contentsOfDirectory(atPath: h.dir.path + "/extensions/.staging")) ?? []
+        #expect(staging.isEmpty, "staging left behind: \(staging)")
+
+        // Uninstall: without confirmation it only explains; with --yes the pipeline is disabled with an error.
+        (status, out) = try await gofer(["extension", "uninstall", "ticker"])
+        #expect(status == .exited(1) && out.contains("--yes"), "\(out)")
+        (status, out) = try await gofer(["extension", "uninstall", "ticker", "--yes"])
+        #expect(status == .exited(0) && out.contains("disabled pipeline default/ticking"), "\(out)")
+        (status, out) = try await gofer(["pipeline", "errors", "ticking"])
+        #expect(out.contains("extension ticker was uninstalled"), "\(out)")
+        (status, out) = try await gofer(["extension", "uninstall", "docker", "--yes"])
+        #expect(status == .exited(0) && out.contains("uninstalled docker"), "not this server's scheduler, so it can go: \(out)")
+        (status, out) = try await gofer(["extension", "uninstall", "process", "--yes"])
+        #expect(status == .exited(1) && out.contains("this server's scheduler"), "the scheduler in use stays: \(out)")
+    }
+
+    @Test func installChecksTheAdminConfigAgainstTheSchemaAndHidesSensitiveValues() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        let m = h.server.extensions
+        do {
+            try await m.install("github", .latest, configStrings: ["maxBodyBytes": "lots"])
+            Issue.record("a non-number for an integer setting was accepted")
+        } catch { #expect("\(error)".contains("maxBodyBytes: \"lots\" is not a whole number"), "\(error)") }
+        do {
+            try await m.install("github", .latest, configStrings: ["colour": "red"])
+            Issue.record("an unknown setting was accepted")
+        } catch { #expect("\(error)".contains("/config/colour"), "\(error)") }
+        try await m.install("github", .latest, configStrings: ["webhookSecret": "s3cr3t-value", "maxBodyBytes": "2048"])
+        let info = try await m.get("github")
+        #expect(info.config["webhookSecret"] == "********" && info.config["maxBodyBytes"] == 2048, "\(info.config)")
+        #expect(!(try await m.list()).description.contains("s3cr3t-value"))
+    }
+
+    @Test func aMalformedRegistryIsRefusedNamingTheFileAndPlace() async throws {
+        let dir = try TemporaryDirectory()
+        let bad = dir.path + "/bad.json"
+        try
+            #"{"extensions": [{"name": "x", "kind": "trigger", "versions": [{"version": "one", "protocolVersions": ["1.0"], "source": {"path": "x"}}]}]}"#
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        let h = try await ServerHarness { $0.registries = [bad] }
+        defer { Task { await h.stop() } }
+        do {
+            try await h.server.extensions.install("x", .latest)
+            Issue.record("installed from a malformed registry")
+        } catch {
+            #expect("\(error)".contains("registry \(bad) at /extensions/0/versions/0/version"), "\(error)")
+        }
+        for (text, path) in [
+            ("not json", ""), (#"{"extensions": {}}"#, "/extensions"),
+            (#"{"extensions": [{"name": "x", "kind": "gadget", "versions": []}]}"#, "/extensions/0/kind"),
+            (
+                #"{"extensions": [{"name": "x", "kind": "trigger", "versions": [{"version": "1.0.0", "protocolVersions": ["1.0"], "source": {"path": "x"}}]}]}"#,
+                "/extensions/0/versions/0/sha256"
+            ),
+        ] {
+            do {
+                _ = try RegistryIndex.parse(Array(text.utf8), origin: "r.json")
+                Issue.record("accepted: \(text)")
+            } catch { #expect(error.path == path, "\(error)") }
+        }
+    }
+
+    @Test func theBundledRegistryIsRegistryIndexJSON() throws {
+        let file = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("registry/index.json"), encoding: .utf8)
+        let fromFile = try RegistryIndex.parse(Array(file.utf8), origin: "bundled")
+        #expect(
+            RegistryIndex.bundled == fromFile,
+            "run the snippet in docs/registry.md to refresh Sources/Host/GoferHost/Extensions/BundledRegistry.swift")
+        #expect(Set(fromFile.extensions.filter(\.bundledDefault).map(\.name)) == ["docker", "embedded-secrets", "interval", "cron"])
+    }
+}
