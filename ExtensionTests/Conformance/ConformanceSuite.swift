@@ -28,6 +28,9 @@ public struct ConformanceOptions: Sendable {
     /// each of which should make the subscription emit; the first is sent while subscribed, the
     /// second after unsubscribe, when nothing may be emitted.
     public var externalSamples: [JSONValue] = []
+    /// Secret store: an admin config whose backend does not answer (`unreachableConfig`), for
+    /// the retryable-error check; stores without a remote backend leave it out.
+    public var unreachableConfig: JSONValue?
 
     public init(
         kind: ExtensionKind, launch: ExtensionLaunch, adminConfig: JSONValue = .emptyObject, params: JSONValue? = nil,
@@ -51,13 +54,14 @@ public struct ConformanceOptions: Sendable {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let value = try JSONParser().parse(data)
         guard case .object(let o) = value else { throw CheckFailure("\(path): expected a JSON object with config, params, image") }
-        let known = ["config", "params", "image", "cursor", "minEvents", "externalSamples"]
+        let known = ["config", "params", "image", "cursor", "minEvents", "externalSamples", "unreachableConfig"]
         for key in o.keys where !known.contains(key) {
             throw CheckFailure("\(path): unknown member \"\(key)\" (known: \(known.joined(separator: ", ")))")
         }
         if let c = o["cursor"]?.stringValue { cursor = c }
         if let n = o["minEvents"]?.intValue { minEvents = max(1, Int(n)) }
         if let samples = o["externalSamples"]?.arrayValue { externalSamples = samples }
+        if let c = o["unreachableConfig"] { unreachableConfig = c }
         if let c = o["config"] { adminConfig = c }
         if let p = o["params"] { params = p }
         if let i = o["image"]?.stringValue { image = i }

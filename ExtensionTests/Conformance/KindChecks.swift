@@ -185,6 +185,23 @@ enum SecretsChecks {
             if listed.description.contains(ctx.canary) { throw CheckFailure("list returned a value") }
             for name in ["a", "b"] { _ = try await session.call("secrets/delete", ["key": .string(base + name)]) }
         },
+        Check(
+            id: "secrets.unreachable-is-retryable", level: .must,
+            title: "with its backend unreachable (or sealed), get and put fail with a retryable -32059 Unavailable", kinds: [.secrets]
+        ) { ctx in
+            guard let config = ctx.options.unreachableConfig else {
+                throw CheckSkipped("no unreachableConfig given (an admin config pointing at a backend that does not answer)")
+            }
+            let session = try await ctx.open(admin: config)
+            defer { Task { await session.close() } }
+            for (method, params) in [
+                ("secrets/get", ["key": .string(prefix(ctx) + "any")]),
+                ("secrets/put", ["key": .string(prefix(ctx) + "any"), "value": "v"]),
+            ] as [(String, JSONValue)] {
+                let error = try await session.expectError(method, params, [.unavailable], "the backend does not answer")
+                if !error.retryable { throw CheckFailure("\(method): -32059 without data.retryable: true") }
+            }
+        },
         Check(id: "secrets.not-found", level: .must, title: "a missing secret gets -32053", kinds: [.secrets]) { ctx in
             let session = try await ctx.open()
             defer { Task { await session.close() } }

@@ -14,7 +14,8 @@ let usage = """
     options:
       --config FILE     JSON: {"config": <admin config>, "params": <valid per-use params>, "image": "<test image>",
                         "cursor": "<trigger resume cursor>", "minEvents": N,
-                        "externalSamples": [{"headers": {…}, "bodyB64": "…"}, …]}  (see docs/extensions.md)
+                        "externalSamples": [{"headers": {…}, "bodyB64": "…"}, …],
+                        "unreachableConfig": <admin config whose backend does not answer>}  (see docs/extensions.md)
       --junit FILE      also write JUnit XML
       --only IDS        run only checks whose id starts with one of these (comma-separated)
       --skip IDS        skip checks whose id starts with one of these

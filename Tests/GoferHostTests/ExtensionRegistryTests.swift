@@ -123,7 +123,7 @@ struct ExtensionRegistryTests {
         (status, out) = try await gofer(["extension", "upgrade", "ticker@9.9.9"])
         #expect(status == .exited(1) && out.contains("has no version 9.9.9") && out.contains("1.1.0"), "\(out)")
         (status, out) = try await gofer(["extension", "get", "ticker"])
-        #expect(out.contains("ticker 1.0.0") && out.contains("running"), "\(out)")
+        #expect(out.contains("ticker 1.0.0") && out.contains("running") && out.contains("health:        healthy"), "\(out)")
 
         // Online upgrade: the new version takes over the subscription.
         (status, out) = try await gofer(["extension", "upgrade", "ticker@1.1.0"])

@@ -107,10 +107,10 @@ struct ExtensionCommand: AsyncParsableCommand {
             let list: Items = try await cli { try await options.client.call("GET", ExtensionCommand.path()) }
             if options.json { return Output.json(list) }
             Output.table(
-                ["NAME", "KIND", "VERSION", "STATUS", "UP", "RESTARTS", "SUBSCRIPTIONS"],
+                ["NAME", "KIND", "VERSION", "STATUS", "HEALTH", "UP", "RESTARTS", "SUBSCRIPTIONS"],
                 list.items.map {
                     [
-                        $0.name, $0.kind, $0.version, $0.status, $0.startedAt.map(Output.ago) ?? "-", String($0.restarts),
+                        $0.name, $0.kind, $0.version, $0.status, $0.health ?? "-", $0.startedAt.map(Output.ago) ?? "-", String($0.restarts),
                         $0.subscriptions.map(String.init) ?? "-",
                     ]
                 })
@@ -126,6 +126,7 @@ struct ExtensionCommand: AsyncParsableCommand {
             if options.json { return Output.json(info) }
             print("\(Output.color(info.name, "1")) \(info.version) — \(info.kind)")
             print("status:        \(info.status)")
+            print("health:        \(info.health ?? "-")")
             print("started:       \(info.startedAt.map(Output.ago) ?? "-")   restarts: \(info.restarts)")
             if let subs = info.subscriptions { print("subscriptions: \(subs)") }
             print("from:          \(info.registry) (\(info.source))")

@@ -17,6 +17,8 @@ public struct ExtensionInfo: Codable, Sendable, Equatable {
     public var source: String
     /// running, restarting, failed, stopped, or `not started` (not used by this server's settings).
     public var status: String
+    /// What the extension says of itself (`health`): healthy, degraded or unhealthy, with why.
+    public var health: String?
     public var startedAt: Date?
     public var restarts: Int
     public var subscriptions: Int?
@@ -270,7 +272,7 @@ public actor ExtensionManager {
         for attempt in 0..<20 where spawned == nil {
             do {
                 spawned = try ExtensionConnection.spawn(ExtensionLaunch(executable: path))
-            } catch let error as ExtensionFailure
+            } catch
                 where error.kind == .spawnFailed && error.message.contains(String(cString: strerror(ETXTBSY))) && attempt < 19
             {
                 try await Task.sleep(for: .milliseconds(50))
@@ -588,8 +590,12 @@ public actor ExtensionManager {
         let s = await supervisor(e.name)
         let status = await s?.status.description ?? "not started (not used by this server's settings)"
         let schema = await s?.handshake?.configSchema.json
+        var health: String?
+        if let s, case .running = await s.status, let answer = try? await s.call("health", timeout: .seconds(2)) {
+            health = (answer["status"]?.stringValue ?? "unknown") + (answer["detail"]?.stringValue.map { ": \($0)" } ?? "")
+        }
         return ExtensionInfo(
-            name: e.name, kind: e.kind, version: e.version, registry: e.registry, source: e.source, status: status,
+            name: e.name, kind: e.kind, version: e.version, registry: e.registry, source: e.source, status: status, health: health,
             startedAt: await s?.startedAt, restarts: await s?.restarts ?? 0,
             subscriptions: e.kind == "trigger" ? subscriptions.filter { $0.trigger == e.name }.count : nil,
             config: e.redactedConfig(schema: schema), installedAt: e.installedAt, updatedAt: e.updatedAt)
