@@ -60,8 +60,14 @@ let package = Package(
             ],
             path: "Sources/Host/gofer", swiftSettings: strict),
         .executableTarget(
-            name: "gofer-bench", dependencies: ["ExtensionSDK", "ExtensionClient", "GoferHost"], path: "Sources/GoferBench",
-            swiftSettings: strict),
+            name: "gofer-bench",
+            dependencies: [
+                "ExtensionSDK", "ExtensionClient", "GoferHost", .product(name: "Crypto", package: "swift-crypto"),
+                // The server it starts runs these, found beside the binary.
+                "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron", "gofer-trigger-github",
+                "gofer-secrets-embedded", "gofer-task-echo",
+            ],
+            path: "Sources/GoferBench", swiftSettings: strict),
 
         // Extensions: each depends on ExtensionSDK only.
         .executableTarget(

@@ -9,6 +9,8 @@ import Foundation
 // gofer-bench: benchmarks that print figures, each against a baseline measured in the same run.
 //
 //   swift run -c release gofer-bench protocol [--iterations N]
+//   swift run -c release gofer-bench dag [--rounds N]
+//   swift run -c release gofer-bench webhook [--deliveries N]
 
 let args = Array(CommandLine.arguments.dropFirst())
 
@@ -137,7 +139,17 @@ case "protocol":
         FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
         exit(1)
     }
+case "webhook":
+    var deliveries = 500
+    if let i = args.firstIndex(of: "--deliveries"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 { deliveries = n }
+    do {
+        try await WebhookBenchmark(deliveries: deliveries).run()
+    } catch {
+        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        exit(1)
+    }
 default:
-    FileHandle.standardError.write(Data("usage: gofer-bench protocol [--iterations N] | dag [--rounds N]\n".utf8))
+    FileHandle.standardError.write(
+        Data("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] | webhook [--deliveries N]\n".utf8))
     exit(2)
 }
