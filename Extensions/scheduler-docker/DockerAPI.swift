@@ -204,23 +204,71 @@ final class DockerAPI: Sendable {
 
     /// Streams logs, demultiplexing Docker's 8-byte frame headers into stdout and stderr, and
     /// batching small frames into chunks of up to 64 KiB.
+    ///
+    /// dockerd can end a follow early (seen under load with the json-file driver: output written
+    /// after a pause never arrives). So a follow asks for timestamps, and when the stream ends
+    /// while the container still runs — or ended before its last output — it picks up again
+    /// from the last timestamp seen, skipping what was already delivered.
     func logs(_ id: String, follow: Bool, into write: (String, [UInt8]) async throws -> Void) async throws {
+        var last = ""
+        for attempt in 0..<1000 {
+            try await logStream(id, follow: follow, resumingAfter: last.isEmpty ? nil : last) { fd, ts, bytes in
+                if let ts { last = ts }
+                try await write(fd, bytes)
+            }
+            guard follow else { return }
+            let state = (try? await inspect(id))?.state
+            if state == .running {
+                try await Task.sleep(for: .milliseconds(min(1000, 50 * (attempt + 1))))
+                continue
+            }
+            // Exited: one last read from where we were catches output an early end cut off.
+            if state == nil { return }
+            try await logStream(id, follow: false, resumingAfter: last.isEmpty ? nil : last) { fd, _, bytes in try await write(fd, bytes) }
+            return
+        }
+    }
+
+    /// `2026-11-29T12:00:00.1234Z` → sortable text with 9 fraction digits.
+    static func normalized(_ ts: String) -> String {
+        guard let dot = ts.firstIndex(of: "."), let end = ts[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) else { return ts }
+        let fraction = ts[ts.index(after: dot)..<end]
+        return String(ts[..<dot]) + "." + fraction.padding(toLength: 9, withPad: "0", startingAt: 0) + String(ts[end...])
+    }
+
+    /// Whole seconds since 1970 of an RFC 3339 time, one second early (Docker's `since` is inclusive
+    /// and whole seconds are enough: later frames are filtered by their own timestamp).
+    static func unixSeconds(_ ts: String) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        let whole = ts.firstIndex(of: ".").map { String(ts[..<$0]) + "Z" } ?? ts
+        return f.date(from: whole).map { String(Int($0.timeIntervalSince1970) - 1) } ?? "0"
+    }
+
+    /// One logs request; calls `deliver(fd, timestamp of its newest frame, bytes)` per batch.
+    /// With `resumingAfter`, frames up to and including that timestamp were delivered before and
+    /// are skipped.
+    private func logStream(
+        _ id: String, follow: Bool, resumingAfter: String?, deliver: (String, String?, [UInt8]) async throws -> Void
+    ) async throws {
         let v = try await negotiate()
-        let path = "/v\(v)/containers/\(Self.escape(id))/logs?stdout=1&stderr=1\(follow ? "&follow=1" : "")"
+        let since = resumingAfter.map(Self.unixSeconds)
+        let skipThrough = resumingAfter.map(Self.normalized)
+        let path =
+            "/v\(v)/containers/\(Self.escape(id))/logs?stdout=1&stderr=1&timestamps=1\(follow ? "&follow=1" : "")\(since.map { "&since=\($0)" } ?? "")"
         var pending: [UInt8] = []
-        var head: (Int, [String: String])?
         var batchFD = "stdout"
         var batch: [UInt8] = []
+        var batchTS: String?
         func flush() async throws {
             if !batch.isEmpty {
-                try await write(batchFD, batch)
+                try await deliver(batchFD, batchTS, batch)
                 batch.removeAll(keepingCapacity: true)
             }
         }
         for try await event in client.stream("GET", path: path, timeout: follow ? nil : .seconds(60)) {
             switch event {
-            case .head(let status, let headers):
-                head = (status, headers)
+            case .head(let status, _):
                 if status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
                 if status != 200 { throw ProtocolError(.unavailable, "Docker logs failed: HTTP \(status)", reason: "docker.error") }
             case .body(let bytes):
@@ -232,16 +280,27 @@ final class DockerAPI: Sendable {
                         | Int(pending[offset + 7])
                     guard pending.count - offset >= 8 + size else { break }
                     let fd = pending[offset] == 2 ? "stderr" : "stdout"
-                    if fd != batchFD || batch.count + size > 64 * 1024 { try await flush() }
+                    var payload = pending[(offset + 8)..<(offset + 8 + size)]
+                    // "<RFC 3339 nano timestamp> <output>"
+                    var ts: String?
+                    if let space = payload.firstIndex(of: 0x20), space - payload.startIndex <= 40 {
+                        ts = String(decoding: payload[..<space], as: UTF8.self)
+                        payload = payload[(space + 1)...]
+                    }
+                    if let skipThrough, let ts, Self.normalized(ts) <= skipThrough {
+                        offset += 8 + size
+                        continue
+                    }
+                    if fd != batchFD || batch.count + payload.count > 64 * 1024 { try await flush() }
                     batchFD = fd
-                    batch += pending[(offset + 8)..<(offset + 8 + size)]
+                    batchTS = ts
+                    batch += payload
                     offset += 8 + size
                 }
                 pending.removeFirst(offset)
                 try await flush()
             }
         }
-        _ = head
         try await flush()
     }
 }
