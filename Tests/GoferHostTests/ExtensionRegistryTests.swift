@@ -182,6 +182,59 @@ struct ExtensionRegistryTests {
         #expect(!(try await m.list()).description.contains("s3cr3t-value"))
     }
 
+    /// An index served over HTTP with `url` sources (a real HTTP server: python3 -m http.server).
+    @Test func installsFromAURLSourceAndReportsDownloadFailures() async throws {
+        let registry = try Self.makeRegistry()
+        let port = Int.random(in: 20000...50000)
+        let server = try ChildProcess.spawn(
+            "python3", arguments: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", registry.dir.path])
+        server.closeStdin()
+        defer { Task { _ = await server.terminate(grace: .seconds(2)) } }
+        let base = "http://127.0.0.1:\(port)"
+        let sha = Self.sha256(registry.dir.path + "/ticker-1.0.0")
+        let index: JSONValue = [
+            "extensions": [
+                [
+                    "name": "remote-ticker", "kind": "trigger",
+                    "versions": [
+                        [
+                            "version": "1.0.0", "protocolVersions": ["1.0"], "source": ["url": .string(base + "/ticker-1.0.0")],
+                            "sha256": .string(sha),
+                        ]
+                    ],
+                ],
+                [
+                    "name": "missing", "kind": "trigger",
+                    "versions": [
+                        [
+                            "version": "1.0.0", "protocolVersions": ["1.0"], "source": ["url": .string(base + "/nope")],
+                            "sha256": .string(sha),
+                        ]
+                    ],
+                ],
+            ]
+        ]
+        try index.description.write(toFile: registry.dir.path + "/remote.json", atomically: true, encoding: .utf8)
+        for _ in 0..<100 {
+            if (try? await SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port)).send("GET", path: "/remote.json"))?.status == 200
+            {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let h = try await ServerHarness { $0.registries = [base + "/remote.json"] }
+        defer { Task { await h.stop() } }
+        let installed = try await h.server.extensions.install("remote-ticker", .latest)
+        #expect(
+            installed.version == "1.0.0" && installed.sha256 == sha && installed.executable.hasPrefix(h.dir.path + "/extensions/installed/")
+        )
+        #expect(try await h.server.extensions.get("remote-ticker").status.hasPrefix("running"))
+        do {
+            try await h.server.extensions.install("missing", .latest)
+            Issue.record("installed from a URL that answers 404")
+        } catch { #expect("\(error)".contains("answered HTTP 404"), "\(error)") }
+    }
+
     @Test func aMalformedRegistryIsRefusedNamingTheFileAndPlace() async throws {
         let dir = try TemporaryDirectory()
         let bad = dir.path + "/bad.json"
