@@ -21,6 +21,7 @@ struct TriggerTests {
             $0.triggerIntervalJitter = "0s"
             $0.githubWebhookSecret = Self.secret
             $0.firstStartExtensions = ["github"]
+            $0.externalMaxBodyBytes = 8 << 20
         }
     }
 
@@ -206,6 +207,11 @@ struct TriggerTests {
                 uri: "/api/external/github", method: .post, headers: [.contentType: "application/json"],
                 body: ByteBuffer(repeating: 0x20, count: 30 << 20))
             #expect(huge.status == .contentTooLarge)
+            // Within the server's cap but too big for one protocol frame: a clear 413, not a broken pipe.
+            let big = try await deliver(client, delivery: "d-8", body: Array(repeating: 0x20, count: 3_500_000))
+            #expect(
+                big.status == .contentTooLarge && String(buffer: big.body).contains("protocol frame"),
+                "\(String(buffer: big.body).prefix(300))")
             let unknown = try await client.execute(uri: "/api/external/nope", method: .post, body: ByteBuffer(string: "{}"))
             #expect(unknown.status == .notFound)
             let notExternal = try await client.execute(uri: "/api/external/interval", method: .post, body: ByteBuffer(string: "{}"))

@@ -32,8 +32,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var triggerIntervalJitter = "2m-5m"
     /// The secret GitHub signs webhooks with (X-Hub-Signature-256). Never printed.
     public var githubWebhookSecret: String?
-    /// Largest body `POST /api/external/{trigger}` accepts.
-    public var externalMaxBodyBytes = 25 << 20
+    /// Largest body `POST /api/external/{trigger}` accepts. A forwarded request travels in one
+    /// protocol frame (4 MiB, base64), so about 3 MB is the most a trigger can take anyway.
+    public var externalMaxBodyBytes = 2 << 20
     /// The secret store: `embedded` (an encrypted file in the data directory), `vault`, `memory`
     /// (lost on restart; tests) or `none`.
     public var secretStore = "embedded"
@@ -96,7 +97,10 @@ public struct ServerSettings: Sendable, Equatable {
             "github_webhook_secret", "GOFER_GITHUB_WEBHOOK_SECRET", "secret", "none", false,
             "Secret of the GitHub webhook (verifies X-Hub-Signature-256). Without it, the github trigger refuses every delivery."
         ),
-        ("external_max_body_bytes", "GOFER_EXTERNAL_MAX_BODY_BYTES", "size", "25MB", false, "Largest webhook body accepted."),
+        (
+            "external_max_body_bytes", "GOFER_EXTERNAL_MAX_BODY_BYTES", "size", "2MB", false,
+            "Largest webhook body accepted (at most about 3 MB fits the protocol's 4 MiB frame)."
+        ),
         ("secret_store", "GOFER_SECRET_STORE", "string", "embedded", false, "embedded, vault, memory (tests) or none."),
         (
             "secret_store_key", "GOFER_SECRET_STORE_KEY", "secret", "DATA_DIR/secrets.key", false,
@@ -207,7 +211,7 @@ public struct ServerSettings: Sendable, Equatable {
             secretCleanup = b
         case "external_max_body_bytes":
             guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
-                throw Problem(description: "\(source): external_max_body_bytes \"\(value)\" must be a size such as 25MB")
+                throw Problem(description: "\(source): external_max_body_bytes \"\(value)\" must be a size such as 2MB")
             }
             externalMaxBodyBytes = mb << 20
         default:

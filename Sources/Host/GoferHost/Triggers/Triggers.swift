@@ -497,6 +497,16 @@ public actor Triggers {
         guard await s.handshake?.capabilities["external"] != nil else {
             throw APIError(status: 404, code: "not_found", message: "trigger \(name) does not accept external events")
         }
+        // The request travels in one protocol frame, base64-encoded: refuse what cannot fit, clearly.
+        let frameLimit = await s.handshake?.raw["limits"]?["maxFrameBytes"]?.intValue.map { Int($0) } ?? ExtensionConnection.maxFrameBytes
+        let overhead = headers.reduce(512) { $0 + $1.key.utf8.count + $1.value.utf8.count * 2 + 8 }
+        if (body.count + 2) / 3 * 4 + overhead > frameLimit {
+            throw APIError(
+                status: 413, code: "too_large",
+                message:
+                    "the request body is \(body.count) bytes; trigger \(name) takes at most \(max(0, (frameLimit - overhead) / 4 * 3)) bytes per request (one protocol frame of \(frameLimit) bytes)"
+            )
+        }
         let params: JSONValue = [
             "headers": .object(headers.mapValues(JSONValue.string)), "bodyB64": .string(Data(body).base64EncodedString()),
         ]
