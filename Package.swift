@@ -3,6 +3,13 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .enableUpcomingFeature("ExistentialAny")]
 
+/// Extensions shipped beside `gofer` (the bundled registry's build products that a server may
+/// run): whatever starts a server depends on them, so `swift run` builds them too.
+let bundledExtensions: [Target.Dependency] = [
+    "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron", "gofer-trigger-github",
+    "gofer-secrets-embedded", "gofer-secrets-vault", "gofer-secrets-memory",
+]
+
 let package = Package(
     name: "gofer",
     platforms: [.macOS(.v15)],
@@ -52,21 +59,13 @@ let package = Package(
             path: "Sources/Host/GoferHost", swiftSettings: strict),
         .executableTarget(
             name: "gofer",
-            dependencies: [
-                "GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                // Bundled extensions: built with `gofer` so `swift run gofer demo` finds them beside it.
-                "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron",
-                "gofer-trigger-github", "gofer-secrets-embedded", "gofer-secrets-vault",
-            ],
+            dependencies: ["GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser")] + bundledExtensions,
             path: "Sources/Host/gofer", swiftSettings: strict),
         .executableTarget(
             name: "gofer-bench",
             dependencies: [
-                "ExtensionSDK", "ExtensionClient", "GoferHost", .product(name: "Crypto", package: "swift-crypto"),
-                // The server it starts runs these, found beside the binary.
-                "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron", "gofer-trigger-github",
-                "gofer-secrets-embedded", "gofer-task-echo",
-            ],
+                "ExtensionSDK", "ExtensionClient", "GoferHost", .product(name: "Crypto", package: "swift-crypto"), "gofer-task-echo",
+            ] + bundledExtensions,
             path: "Sources/GoferBench", swiftSettings: strict),
 
         // Extensions: each depends on ExtensionSDK only.

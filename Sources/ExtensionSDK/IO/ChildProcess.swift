@@ -79,10 +79,17 @@ public final class ChildProcess: Sendable {
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         let argv = [executable] + arguments
         var pid: pid_t = 0
-        let rc = withCStrings(argv) { argvp in
-            withCStrings(env) { envp in
-                posix_spawnp(&pid, executable, &actions, &attr, argvp, envp)
+        var rc: Int32 = 0
+        // ETXTBSY: the executable was just written and a process forked elsewhere in this one
+        // still holds it open between its fork and exec. That lasts microseconds; wait it out.
+        for attempt in 0..<50 {
+            rc = withCStrings(argv) { argvp in
+                withCStrings(env) { envp in
+                    posix_spawnp(&pid, executable, &actions, &attr, argvp, envp)
+                }
             }
+            guard rc == ETXTBSY, attempt < 49 else { break }
+            usleep(10_000)
         }
         // 1 MiB pipes (best effort; limited by /proc/sys/fs/pipe-max-size): a 64 KiB frame then
         // crosses in one write instead of several context switches.

@@ -256,15 +256,14 @@ public struct GoferAPI: Sendable {
         add(.delete, "/api/extensions/{extension}") { api, req, ctx in
             let confirmed = req.uri.queryParameters.get("yes") == "true"
             let result = try await api.extensions.uninstall(try api.param(ctx, "extension"), confirmed: confirmed)
-            if !confirmed && !result.pipelines.isEmpty {
+            if !result.removed {
                 throw APIError(
                     status: 409, code: "confirmation_required",
                     message:
                         "\(result.name) is used by \(result.pipelines.count) pipeline(s): \(result.pipelines.joined(separator: ", ")); they will be disabled. Confirm with ?yes=true (gofer extension uninstall \(result.name) --yes)",
                     details: result.pipelines.map { .init(field: "pipelines", message: $0) })
             }
-            let final = confirmed ? result : try await api.extensions.uninstall(result.name, confirmed: true)
-            return try api.json(final)
+            return try api.json(result)
         }
         add(.get, "/api/triggers") { api, _, _ in try api.json(["items": await api.triggers.info()]) }
         add(.post, "/api/external/{trigger}") { api, req, ctx in

@@ -41,11 +41,14 @@ public actor RunEngine {
         var tasks: [String: TaskExecution]
         var runners: [String: TaskRunner.Control] = [:]
         var timer: Task<Void, Never>?
+        /// Every secret the run's tasks reference (their values are masked in every task's log).
+        let secretReferences: Set<SecretReference>
 
         init(run: Run, machine: RunStateMachine, tasks: [String: TaskExecution]) {
             self.run = run
             self.machine = machine
             self.tasks = tasks
+            secretReferences = Set(SecretReference.all(in: machine.config).map(\.reference))
         }
     }
 
@@ -294,7 +297,7 @@ public actor RunEngine {
         let control = TaskRunner.Control()
         let runner = TaskRunner(
             execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings,
-            pipelineSecrets: Set(SecretReference.all(in: a.machine.config).map(\.reference)),
+            pipelineSecrets: a.secretReferences,
             control: control, resume: resume)
         a.runners[task] = control
         Task { await runner.run() }

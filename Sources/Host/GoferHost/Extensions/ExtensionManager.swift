@@ -221,10 +221,11 @@ public actor ExtensionManager {
     }
 
     /// `--describe`, then a handshake with the admin config: proves it is an extension of the
-    /// expected kind and version that accepts its configuration.
+    /// expected kind and version that accepts its configuration. `configStrings` (`KEY=VALUE`)
+    /// are typed by the described schema and merged into `config`; returns the typed config.
     func check(
-        path: String, entry: RegistryIndex.Entry, version: RegistryIndex.Version, config: JSONValue, handshake: Bool,
-        validateConfig: Bool = true
+        path: String, entry: RegistryIndex.Entry, version: RegistryIndex.Version, config given: JSONValue,
+        configStrings: [String: String] = [:], handshake: Bool, validateConfig: Bool = true
     ) async throws -> JSONValue {
         let described = try await Self.describe(path, "\(entry.name) \(version.version)")
         guard described.status == .exited(0), let manifest = try? JSONParser().parse(described.stdout), manifest["name"] != nil else {
@@ -258,6 +259,7 @@ public actor ExtensionManager {
                     "\(entry.name) \(version.version) speaks protocol \(speaks.map(\.description).joined(separator: ", ")); this Gofer speaks \(ProtocolVersion.supported.map(\.description).joined(separator: ", "))"
             )
         }
+        let config = try Self.typedConfig(given, strings: configStrings, schema: manifest["configSchema"])
         let schema = JSONSchema(manifest["configSchema"] ?? .emptyObject)
         // With the settings layer under it: a required key the server settings provide is set.
         let problems = validateConfig ? schema.validate(withDefaults(entry.name, config), basePath: "/config") : []
@@ -266,21 +268,14 @@ public actor ExtensionManager {
                 kind: .invalid, message: "invalid configuration for \(entry.name): \(problems.map(\.description).joined(separator: "; "))",
                 details: problems)
         }
-        guard handshake else { return manifest }
+        guard handshake else { return config }
         let state = try stateDirectory(entry.name)
-        var spawned: ExtensionConnection?
-        for attempt in 0..<20 where spawned == nil {
-            do {
-                spawned = try ExtensionConnection.spawn(ExtensionLaunch(executable: path))
-            } catch
-                where error.kind == .spawnFailed && error.message.contains(String(cString: strerror(ETXTBSY))) && attempt < 19
-            {
-                try await Task.sleep(for: .milliseconds(50))
-            } catch {
-                throw ExtensionError(kind: .invalid, message: "\(entry.name) cannot be started: \(error)")
-            }
+        let connection: ExtensionConnection
+        do {
+            connection = try ExtensionConnection.spawn(ExtensionLaunch(executable: path))
+        } catch {
+            throw ExtensionError(kind: .invalid, message: "\(entry.name) cannot be started: \(error)")
         }
-        guard let connection = spawned else { throw ExtensionError(kind: .invalid, message: "\(entry.name) cannot be started") }
         do {
             _ = try await connection.initialize(
                 InitializeOptions(
@@ -298,22 +293,15 @@ public actor ExtensionManager {
             )
         }
         _ = await connection.shutdown(deadline: .seconds(5))
-        return manifest
+        return config
     }
 
-    /// Runs `--describe`. A just-written executable can be briefly "busy" while a process forked
-    /// elsewhere in the server still holds it; that is retried.
+    /// Runs `--describe`.
     static func describe(_ path: String, _ what: String) async throws -> ChildProcess.Completed {
-        var attempt = 0
-        while true {
-            do {
-                return try await ChildProcess.run(path, arguments: ["--describe"], timeout: .seconds(10))
-            } catch  where error.errno == ETXTBSY && attempt < 20 {
-                attempt += 1
-                try await Task.sleep(for: .milliseconds(50))
-            } catch {
-                throw ExtensionError(kind: .invalid, message: "\(what) cannot be run: \(error)")
-            }
+        do {
+            return try await ChildProcess.run(path, arguments: ["--describe"], timeout: .seconds(10))
+        } catch {
+            throw ExtensionError(kind: .invalid, message: "\(what) cannot be run: \(error)")
         }
     }
 
@@ -391,22 +379,24 @@ public actor ExtensionManager {
         let (index, entry, version) = try await resolve(name, request)
         let staged = try await stage(index, entry, version)
         var ok = false
+        var placed: String?
         defer {
+            // Nothing half-installed: the staged or placed executable goes with any failure.
             if !ok && staged.bundled == nil {
                 try? FileManager.default.removeItem(atPath: (staged.path as NSString).deletingLastPathComponent)
+                if let placed { try? FileManager.default.removeItem(atPath: (placed as NSString).deletingLastPathComponent) }
             }
         }
-        let describedSchema = try await describeSchema(staged.path)
-        let typed = try Self.typedConfig(config, strings: configStrings, schema: describedSchema)
-        _ = try await check(path: staged.path, entry: entry, version: version, config: typed, handshake: true)
-        let executable = try staged.bundled.map { "bundled:\($0)" } ?? place(staged.path, name: name, version: version.version.description)
+        let typed = try await check(
+            path: staged.path, entry: entry, version: version, config: config, configStrings: configStrings, handshake: true)
+        if staged.bundled == nil { placed = try place(staged.path, name: name, version: version.version.description) }
+        let executable = placed ?? "bundled:\(staged.bundled ?? name)"
         let now = Date()
         let installed = InstalledExtension(
             name: name, kind: entry.kind.rawValue, version: version.version.description, registry: index.origin,
             source: version.source.description, executable: executable, sha256: staged.sha256, config: typed, installedAt: now,
             updatedAt: now)
         try await store.saveExtension(installed, replacing: false)
-        ok = true
         if entry.kind == .trigger {
             do {
                 try await (try triggers).add(try spec(installed))
@@ -415,15 +405,9 @@ public actor ExtensionManager {
                 throw ExtensionError(kind: .failed, message: "\(name) was checked but did not start: \(error); nothing was installed")
             }
         }
+        ok = true
         logger.info("installed \(name) \(version.version) from \(index.origin)")
         return installed
-    }
-
-    func describeSchema(_ path: String) async throws -> JSONValue? {
-        guard let out = try? await Self.describe(path, path), out.status == .exited(0) else {
-            return nil
-        }
-        return (try? JSONParser().parse(out.stdout))?["configSchema"]
     }
 
     /// First start: installs the registry's bundled defaults and `extra` (names), without a
@@ -532,8 +516,9 @@ public actor ExtensionManager {
 
     // MARK: - Uninstall
 
-    /// Uninstalls `name`. Pipelines using it are listed; only with `confirmed` are they disabled
-    /// (each with a pipeline error saying why) and the extension removed.
+    /// Uninstalls `name`. If pipelines use it, only with `confirmed` are they disabled (each with
+    /// a pipeline error saying why) and the extension removed; unconfirmed, nothing changes and
+    /// the result lists them.
     public func uninstall(_ name: String, confirmed: Bool) async throws -> UninstallResult {
         guard let e = try await store.installedExtension(name) else {
             throw ExtensionError(kind: .notFound, message: "\(name) is not installed")
@@ -546,7 +531,7 @@ public actor ExtensionManager {
             )
         }
         let pipelines = e.kind == "trigger" ? try await (try triggers).pipelinesUsing(name) : []
-        guard confirmed else { return UninstallResult(name: name, pipelines: pipelines, removed: false) }
+        if !confirmed && !pipelines.isEmpty { return UninstallResult(name: name, pipelines: pipelines, removed: false) }
         for p in pipelines {
             let parts = p.split(separator: "/", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }

@@ -1,5 +1,6 @@
 import ExtensionClient
 import ExtensionSDK
+import Logging
 
 /// How to run one extension: which executable, and the admin layer of its configuration.
 public struct ExtensionSpec: Sendable {
@@ -15,5 +16,22 @@ public struct ExtensionSpec: Sendable {
         self.launch = launch
         self.adminConfig = adminConfig
         self.stateDirectory = stateDirectory
+    }
+}
+
+extension ExtensionSupervisor {
+    /// A supervisor for `spec`, as a `kind` extension of this host, its stderr going to the log
+    /// `gofer.extension.NAME` at debug level.
+    public init(
+        spec: ExtensionSpec, kind: ExtensionKind, system: JSONValue = .emptyObject, hostVersion: String, policy: Policy,
+        requestHandler: ExtensionConnection.RequestHandler? = nil, onReady: (@Sendable (ExtensionConnection) async -> Void)? = nil
+    ) {
+        let logger = Logger(label: "gofer.extension.\(spec.name)")
+        self.init(
+            name: spec.name, launch: spec.launch,
+            options: InitializeOptions(
+                kind: kind, adminConfig: spec.adminConfig, systemConfig: system, stateDirectory: spec.stateDirectory,
+                hostVersion: hostVersion),
+            policy: policy, requestHandler: requestHandler, onReady: onReady, onStderr: { line in logger.debug("\(line)") })
     }
 }

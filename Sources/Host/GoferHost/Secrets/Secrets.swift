@@ -71,13 +71,7 @@ public actor Secrets: SecretResolving {
     /// with its message: running without the configured secrets would fail every run using them.
     public func start() async throws {
         guard let spec else { return }
-        let stderrLogger = Logger(label: "gofer.extension.\(spec.name)")
-        let s = ExtensionSupervisor(
-            name: spec.name, launch: spec.launch,
-            options: InitializeOptions(
-                kind: .secrets, adminConfig: spec.adminConfig, systemConfig: .emptyObject, stateDirectory: spec.stateDirectory,
-                hostVersion: hostVersion),
-            policy: policy, onStderr: { line in stderrLogger.debug("\(line)") })
+        let s = ExtensionSupervisor(spec: spec, kind: .secrets, hostVersion: hostVersion, policy: policy)
         _ = try await s.start()
         supervisor = s
     }
@@ -286,7 +280,7 @@ extension Store {
     static func globalSecret(_ row: Row) -> GlobalSecret {
         GlobalSecret(
             name: row["name"],
-            namespaces: (try? JSONDecoder().decode([String].self, from: Data((row["namespaces"] as String? ?? "[]").utf8))) ?? [],
+            namespaces: json(row, "namespaces", [String]()),
             createdAt: row["created_at"], updatedAt: row["updated_at"])
     }
 

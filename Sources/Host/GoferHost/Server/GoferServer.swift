@@ -45,14 +45,9 @@ public final class GoferServer: Sendable {
         // bundled defaults so the quick start needs no install step.
         try await extensions.installDefaults(extra: settings.firstStartExtensions)
         let scheduler = try await extensions.ensureBundled(settings.scheduler)
-        let schedulerSpec = try await extensions.spec(scheduler)
-        let logger = Logger(label: "gofer.extension.\(settings.scheduler)")
         supervisor = ExtensionSupervisor(
-            name: settings.scheduler, launch: schedulerSpec.launch,
-            options: InitializeOptions(
-                kind: .scheduler, adminConfig: schedulerSpec.adminConfig, systemConfig: ["dataDir": .string(settings.dataDir)],
-                stateDirectory: schedulerSpec.stateDirectory, hostVersion: goferVersion),
-            policy: extensionPolicy, onStderr: { line in logger.debug("\(line)") })
+            spec: try await extensions.spec(scheduler), kind: .scheduler, system: ["dataDir": .string(settings.dataDir)],
+            hostVersion: goferVersion, policy: extensionPolicy)
         _ = try await supervisor.start()
         var storeSpec: ExtensionSpec?
         if let storeName = Self.secretStoreExtension[settings.secretStore] {

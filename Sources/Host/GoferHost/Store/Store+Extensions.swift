@@ -32,7 +32,7 @@ extension Store {
         InstalledExtension(
             name: row["name"], kind: row["kind"], version: row["version"], registry: row["registry"], source: row["source"],
             executable: row["executable"], sha256: row["sha256"],
-            config: (try? JSONParser().parse(row["config"] as String? ?? "{}")) ?? .emptyObject, installedAt: row["installed_at"],
+            config: jsonValue(row, "config"), installedAt: row["installed_at"],
             updatedAt: row["updated_at"])
     }
 

@@ -86,7 +86,7 @@ extension Store {
     static func subscription(_ row: Row) -> TriggerSubscription {
         TriggerSubscription(
             id: row["id"], namespace: row["namespace"], pipeline: row["pipeline"], label: row["label"], trigger: row["trigger"],
-            settings: (try? JSONParser().parse(row["settings"] as String? ?? "{}")) ?? .emptyObject,
+            settings: jsonValue(row, "settings"),
             state: TriggerSubscription.State(rawValue: row["state"]) ?? .failed, detail: row["detail"], cursor: row["cursor"],
             createdAt: row["created_at"], updatedAt: row["updated_at"])
     }
@@ -117,12 +117,6 @@ extension Store {
     /// Every subscription (any trigger).
     public func allSubscriptions() async throws -> [TriggerSubscription] {
         try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM subscriptions ORDER BY id").map(Self.subscription) }
-    }
-
-    public func subscription(id: String) async throws -> TriggerSubscription? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id]).map(Self.subscription)
-        }
     }
 
     /// Replaces the pipeline's subscriptions with `subscriptions` (kept ones keep their cursor).
@@ -162,11 +156,13 @@ extension Store {
     /// Stores a trigger's event and the run it starts, in one transaction, before the trigger is
     /// answered: a crash on either side can then neither lose it nor start it twice (a repeat of
     /// the same `(subscription, eventID)` is recognised as a duplicate).
+    /// A subscription that is gone, or belongs to another trigger, is `notFound`.
     public func deliver(
-        subscription id: String, eventID: String, occurredAt: String?, variables: [String: String], cursor: String?
+        subscription id: String, of trigger: String, eventID: String, occurredAt: String?, variables: [String: String], cursor: String?
     ) async throws -> EventDelivery {
         try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM subscriptions WHERE id = ?", arguments: [id]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM subscriptions WHERE id = ? AND trigger = ?", arguments: [id, trigger])
+            else {
                 throw StoreError.notFound(what: "subscription", id: id)
             }
             let sub = Self.subscription(row)
@@ -229,8 +225,7 @@ extension Store {
                 TriggerEvent(
                     subscription: row["subscription"], eventID: row["event_id"], trigger: row["trigger"], namespace: row["namespace"],
                     pipeline: row["pipeline"], label: row["label"], run: row["run"], outcome: row["outcome"],
-                    variables: (try? JSONDecoder().decode([String: String].self, from: Data((row["variables"] as String? ?? "{}").utf8)))
-                        ?? [:],
+                    variables: Self.json(row, "variables", [String: String]()),
                     occurredAt: row["occurred_at"], receivedAt: row["received_at"])
             }
         }

@@ -189,8 +189,20 @@ public final class Store: Sendable {
             id: db.lastInsertedRowID, kind: kind, namespace: namespace, pipeline: pipeline, run: run, task: task, details: details, at: now)
     }
 
+    /// A JSON column decoded, or `fallback` when it is empty or unreadable: stored data never
+    /// crashes a read.
+    static func json<T: Decodable>(_ row: Row, _ column: String, _ fallback: T) -> T {
+        guard let text: String = row[column] else { return fallback }
+        return (try? JSONDecoder().decode(T.self, from: Data(text.utf8))) ?? fallback
+    }
+
+    /// A JSON column as a ``JSONValue`` (settings, configs), `{}` when unreadable.
+    static func jsonValue(_ row: Row, _ column: String) -> JSONValue {
+        (try? JSONParser().parse(row[column] as String? ?? "{}")) ?? .emptyObject
+    }
+
     static func event(_ row: Row) -> Event {
-        let details = (try? JSONDecoder().decode([String: String].self, from: Data((row["details"] as String? ?? "{}").utf8))) ?? [:]
+        let details = json(row, "details", [String: String]())
         return Event(
             id: row["id"], kind: EventKind(rawValue: row["kind"]) ?? .runStateChanged, namespace: row["namespace"],
             pipeline: row["pipeline"],
@@ -398,7 +410,7 @@ public final class Store: Sendable {
                 StateReason($0, row["stop_reason_message"] ?? "")
             },
             initiator: row["initiator"],
-            variables: (try? JSONDecoder().decode([String: String].self, from: Data((row["variables"] as String? ?? "{}").utf8))) ?? [:],
+            variables: json(row, "variables", [String: String]()),
             createdAt: row["created_at"],
             startedAt: row["started_at"], endedAt: row["ended_at"])
     }

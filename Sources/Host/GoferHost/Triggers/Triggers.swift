@@ -80,19 +80,13 @@ public actor Triggers {
 
     private func supervisor(for spec: ExtensionSpec) -> ExtensionSupervisor {
         let name = spec.name
-        let stderrLogger = Logger(label: "gofer.extension.\(name)")
         return ExtensionSupervisor(
-            name: name, launch: spec.launch,
-            options: InitializeOptions(
-                kind: .trigger, adminConfig: spec.adminConfig, systemConfig: .emptyObject, stateDirectory: spec.stateDirectory,
-                hostVersion: hostVersion),
-            policy: policy,
+            spec: spec, kind: .trigger, hostVersion: hostVersion, policy: policy,
             requestHandler: { [weak self] method, params in
                 guard let self else { throw ProtocolError(.unavailable, "the host is stopping", retryable: true) }
                 return try await self.handle(trigger: name, method: method, params: params)
             },
-            onReady: { [weak self] connection in await self?.resubscribeAll(name, connection) },
-            onStderr: { line in stderrLogger.debug("\(line)") })
+            onReady: { [weak self] connection in await self?.resubscribeAll(name, connection) })
     }
 
     /// Starts one trigger (installed now or at server start); its subscriptions are subscribed
@@ -159,15 +153,14 @@ public actor Triggers {
     func handle(trigger: String, method: String, params: JSONValue) async throws -> JSONValue {
         guard method == "trigger/emit" else { throw ProtocolError.methodNotFound(method) }
         let event = try EmitParams(params)
-        guard let sub = try await store.subscription(id: event.subscriptionID), sub.trigger == trigger else {
-            throw ProtocolError(
-                .notFound, "no subscription \"\(event.subscriptionID)\" of trigger \(trigger) (it was removed); stop emitting for it")
-        }
         let delivery: EventDelivery
         do {
             delivery = try await store.deliver(
-                subscription: event.subscriptionID, eventID: event.eventID, occurredAt: event.occurredAt, variables: event.variables,
-                cursor: event.cursor)
+                subscription: event.subscriptionID, of: trigger, eventID: event.eventID, occurredAt: event.occurredAt,
+                variables: event.variables, cursor: event.cursor)
+        } catch StoreError.notFound(what: "subscription", _) {
+            throw ProtocolError(
+                .notFound, "no subscription \"\(event.subscriptionID)\" of trigger \(trigger) (it was removed); stop emitting for it")
         } catch let error as StoreError where error.isStorageFailure {
             // Not stored, so not acknowledged: the trigger sends it again.
             throw ProtocolError(.unavailable, "the host cannot store events right now: \(error)", retryable: true)
