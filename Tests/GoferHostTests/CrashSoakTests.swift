@@ -42,7 +42,7 @@ struct CrashSoakTests {
         print("crash soak: seed \(seed) (rerun with GOFER_SOAK_SEED=\(seed))")
         var rng = SeededRandom(state: seed)
         let dir = try TemporaryDirectory()
-        let port = Int.random(in: 20000...50000, using: &rng)
+        let port = FreePort.next()
         let pipeline = "soak-\(seed)-\(UUID().uuidString.prefix(4).lowercased())"
         func sleepFor() -> String { String(format: "%.1f", Double.random(in: 0.2...1.5, using: &rng)) }
         let tasks = [("a", [String]()), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]

@@ -185,7 +185,7 @@ struct ExtensionRegistryTests {
     /// An index served over HTTP with `url` sources (a real HTTP server: python3 -m http.server).
     @Test func installsFromAURLSourceAndReportsDownloadFailures() async throws {
         let registry = try Self.makeRegistry()
-        let port = Int.random(in: 20000...50000)
+        let port = FreePort.next()
         let server = try ChildProcess.spawn(
             "python3", arguments: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", registry.dir.path])
         server.closeStdin()

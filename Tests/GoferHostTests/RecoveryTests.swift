@@ -1,6 +1,7 @@
 import ExtensionSDK
 import Foundation
 import GoferHost
+import Synchronization
 import TestSupport
 import Testing
 
@@ -11,7 +12,8 @@ import Testing
 /// `kill -9` of the server mid-run, then a restart on the same data directory, on real Docker.
 @Suite(.serialized)
 struct RecoveryTests {
-    /// A `gofer service start` process.
+    /// A `gofer service start` process. Its clients follow it: a restarted server may listen on
+    /// another port (one taken meanwhile is retried with a fresh one).
     final class ServerProcess: Sendable {
         let process: ChildProcess
         let client: APIClient
@@ -22,21 +24,41 @@ struct RecoveryTests {
             env["GOFER_LOG_LEVEL"] = "warning"
             env["GOFER_TASK_TIMEOUT_MIN"] = "1s"
             env["GOFER_STOP_GRACE"] = stopGrace
-            process = try ChildProcess.spawn(
-                BuiltProducts.path("gofer"), arguments: ["service", "start", "--data-dir", dataDir, "--listen", "127.0.0.1:\(port)"],
-                environment: env)
-            process.closeStdin()
-            let out = process.stdoutFD
-            let err = process.stderrFD
-            Thread { LineReader.readLoop(fd: out, maxLineBytes: 1 << 20) { _ in } }.start()
-            Thread { LineReader.readLoop(fd: err, maxLineBytes: 1 << 20) { _ in } }.start()
-            client = try APIClient(address: "127.0.0.1:\(port)")
-            for _ in 0..<200 {
-                if (try? await client.raw("GET", "/api/health")) != nil { return }
-                if process.exitStatus != nil { break }
-                try await Task.sleep(for: .milliseconds(50))
+            var port = port
+            var failure = ""
+            for _ in 0..<3 {
+                let process = try ChildProcess.spawn(
+                    BuiltProducts.path("gofer"), arguments: ["service", "start", "--data-dir", dataDir, "--listen", "127.0.0.1:\(port)"],
+                    environment: env)
+                process.closeStdin()
+                let out = process.stdoutFD
+                let err = process.stderrFD
+                let stderr = Mutex<[String]>([])
+                Thread { LineReader.readLoop(fd: out, maxLineBytes: 1 << 20) { _ in } }.start()
+                Thread {
+                    LineReader.readLoop(fd: err, maxLineBytes: 1 << 20) { event in
+                        if case .line(let bytes) = event {
+                            stderr.withLock { $0 = Array(($0 + [String(decoding: bytes, as: UTF8.self)]).suffix(20)) }
+                        }
+                    }
+                }.start()
+                let client = try APIClient(address: "127.0.0.1:\(port)")
+                for _ in 0..<200 {
+                    if (try? await client.raw("GET", "/api/health")) != nil {
+                        self.process = process
+                        self.client = client
+                        return
+                    }
+                    if process.exitStatus != nil { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                _ = await process.terminate(grace: .seconds(2))
+                try await Task.sleep(for: .milliseconds(100))  // the stderr reader's last lines
+                failure = "exit \(String(describing: process.exitStatus)); stderr:\n" + stderr.withLock { $0.joined(separator: "\n") }
+                guard failure.contains("cannot listen") else { break }
+                port = FreePort.next()
             }
-            throw ServerError("the server did not come up: \(String(describing: process.exitStatus))")
+            throw ServerError("the server did not come up: \(failure)")
         }
 
         func kill9() async {
@@ -47,7 +69,7 @@ struct RecoveryTests {
         func stop() async { _ = await process.terminate(grace: .seconds(5)) }
     }
 
-    static func freePort() -> Int { Int.random(in: 20000...50000) }
+    static func freePort() -> Int { FreePort.next() }
 
     func runDetail(_ c: APIClient, _ p: String, _ r: Int) async throws -> RunDetail {
         try await c.call("GET", "/api/namespaces/default/pipelines/\(p)/runs/\(r)")

@@ -32,7 +32,7 @@ public final class OpenBao: Sendable {
             return nil
         }
         for _ in 0..<5 {
-            let port = Int.random(in: 20000...50000)
+            let port = FreePort.next()
             let child = try ChildProcess.spawn(
                 bao,
                 arguments: [
