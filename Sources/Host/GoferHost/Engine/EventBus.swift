@@ -56,16 +56,22 @@ final class LogWriter: Sendable {
         var tail: [UInt8] = []
         var omitted = 0
         var masker: SecretMasker
+        /// Empty the file before the first bytes are written (a re-streamed log).
+        var truncatePending = false
     }
+
+    /// When to start the file afresh.
+    enum Truncate { case no, now, onFirstWrite }
 
     private let state: Mutex<State>
     let path: String
     let limit: Int
     let tailBytes: Int
 
-    /// With `truncate`, starts the file afresh (a re-attached task re-streams its whole log).
+    /// With `truncate`, starts the file afresh (a re-attached task re-streams its whole log);
+    /// `.onFirstWrite` keeps the old content until new output arrives.
     /// `masks`: secret values to replace with `********` before anything is written.
-    init(path: String, truncate: Bool = false, limit: Int = 64 << 20, masks: [[UInt8]] = []) throws(LogWriteError) {
+    init(path: String, truncate: Truncate = .no, limit: Int = 64 << 20, masks: [[UInt8]] = []) throws(LogWriteError) {
         self.path = path
         self.limit = max(limit, 1024)
         self.tailBytes = min(1 << 20, self.limit / 2)
@@ -75,11 +81,14 @@ final class LogWriter: Sendable {
         } catch {
             throw LogWriteError(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
         }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate == .now ? O_TRUNC : 0), 0o644)
         guard fd >= 0 else { throw LogWriteError(path: path, errno: errno) }
         var info = stat()
         let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
-        state = Mutex(State(fd: fd, written: size, masker: SecretMasker(values: masks)))
+        state = Mutex(
+            State(
+                fd: fd, written: truncate == .onFirstWrite ? 0 : size, masker: SecretMasker(values: masks),
+                truncatePending: truncate == .onFirstWrite))
     }
 
     deinit { state.withLock { s in if s.fd >= 0 { _ = Glibc.close(s.fd) } } }
@@ -104,6 +113,10 @@ final class LogWriter: Sendable {
     }
 
     private func append(_ bytes: [UInt8], to s: inout State) throws(LogWriteError) {
+        if s.truncatePending && !bytes.isEmpty {
+            guard ftruncate(s.fd, 0) == 0 else { throw LogWriteError(path: path, errno: errno) }
+            s.truncatePending = false
+        }
         let room = max(0, limit - tailBytes - s.written)
         if room > 0 {
             let head = bytes.prefix(room)

@@ -268,13 +268,15 @@ struct TaskRunner: Sendable {
         let scheduler = self.scheduler
         let limit = settings.maxLogBytes
         return Task {
-            // If the scheduler extension restarts mid-stream, stream the whole log again into a
-            // fresh file: the job (and its log) lives on in the engine.
+            // If the stream breaks (the scheduler extension restarts, the engine is briefly away),
+            // stream the whole log again: the job and its log live on in the engine. The file is
+            // replaced only once the new stream delivers, so a failed retry never empties it.
             var fresh = truncate
             for attempt in 0..<20 {
+                if Task.isCancelled { return }
                 let writer: LogWriter
                 do {
-                    writer = try LogWriter(path: path, truncate: fresh, limit: limit, masks: masks)
+                    writer = try LogWriter(path: path, truncate: fresh ? .onFirstWrite : .no, limit: limit, masks: masks)
                 } catch {
                     failure.report("\(error)")
                     return
@@ -287,13 +289,13 @@ struct TaskRunner: Sendable {
                     writer.close()
                     failure.report(error.description)
                     return
-                } catch let failure as ExtensionFailure where failure.kind == .exited {
+                } catch let error as ProtocolError where error.code == .notFound {
+                    writer.close()
+                    return
+                } catch {
                     writer.close()
                     fresh = true
                     try? await Task.sleep(for: .milliseconds(100 * (attempt + 1)))
-                } catch {
-                    writer.close()
-                    return
                 }
             }
         }
