@@ -64,7 +64,7 @@ struct DAGBenchmark {
 
     func timeGofer(_ server: GoferServer) async throws -> Double {
         let start = ContinuousClock.now
-        let run = try await server.engine.startRun(namespace: "default", pipeline: "bench-dag", initiator: "bench")
+        let run = try await server.engine.startRun(namespace: "default", pipeline: "bench-dag", initiator: .system)
         let done = try await server.engine.waitForRun(namespace: "default", pipeline: "bench-dag", run: run.id)
         guard done.state == .succeeded else {
             throw ServerError("benchmark run \(run.id) \(done.state.rawValue): \(done.reason?.message ?? "")")

@@ -11,6 +11,7 @@ import Foundation
 //   swift run -c release gofer-bench protocol [--iterations N]
 //   swift run -c release gofer-bench dag [--rounds N]
 //   swift run -c release gofer-bench webhook [--deliveries N]
+//   swift run -c release gofer-bench auth [--requests N]
 
 let args = Array(CommandLine.arguments.dropFirst())
 
@@ -148,8 +149,17 @@ case "webhook":
         FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
         exit(1)
     }
+case "auth":
+    var requests = 2000
+    if let i = args.firstIndex(of: "--requests"), i + 1 < args.count, let n = Int(args[i + 1]), n >= 10 { requests = n }
+    do {
+        try await AuthBenchmark(requests: requests).run()
+    } catch {
+        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        exit(1)
+    }
 default:
     FileHandle.standardError.write(
-        Data("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] | webhook [--deliveries N]\n".utf8))
+        Data("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] | webhook [--deliveries N] | auth [--requests N]\n".utf8))
     exit(2)
 }

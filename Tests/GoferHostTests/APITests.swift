@@ -11,36 +11,43 @@ import Yams
 /// The REST API through its real router.
 @Suite(.serialized)
 struct APITests {
-    func withAPI(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func withAPI(_ body: @Sendable (AuthorizedClient) async throws -> Void) async throws {
         let h = try await ServerHarness()
         defer { Task { await h.stop() } }
-        let app = Application(router: h.server.api.router())
-        try await app.test(.router, body)
+        try await h.withRouter(body)
     }
 
     func json(_ buffer: ByteBuffer) -> JSONValue { (try? JSONParser().parse(Array(buffer.readableBytesView))) ?? .null }
 
-    func post(_ client: any TestClientProtocol, _ uri: String, _ body: JSONValue) async throws -> TestResponse {
+    func post(_ client: AuthorizedClient, _ uri: String, _ body: JSONValue) async throws -> TestResponse {
         try await client.execute(
             uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body.serialized()))
     }
 
-    @Test func everyRouteIsInTheOpenAPIDocument() throws {
+    @Test func everyRouteIsInTheOpenAPIDocumentWithItsPermission() throws {
         let text = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
         guard let doc = try Yams.compose(yaml: text), let paths = doc["paths"]?.mapping else {
             Issue.record("docs/openapi.yaml has no paths")
             return
         }
-        var documented: Set<String> = []
+        var documented: [String: String] = [:]
+        var open: Set<String> = []
         for (path, item) in paths {
-            for (method, _) in item.mapping ?? [:] where ["get", "post", "put", "patch", "delete"].contains(method.string ?? "") {
-                documented.insert("\(method.string?.uppercased() ?? "") \(path.string ?? "")")
+            for (method, op) in item.mapping ?? [:] where ["get", "post", "put", "patch", "delete"].contains(method.string ?? "") {
+                let name = "\(method.string?.uppercased() ?? "") \(path.string ?? "")"
+                documented[name] = op["x-gofer-permission"]?.string ?? "(none)"
+                if op["security"]?.sequence?.isEmpty == true { open.insert(name) }
             }
         }
         let routes = Set(GoferAPI.routes)
         #expect(routes.count == GoferAPI.routes.count, "a route is registered twice")
-        #expect(routes.subtracting(documented).isEmpty, "missing from docs/openapi.yaml: \(routes.subtracting(documented).sorted())")
-        #expect(documented.subtracting(routes).isEmpty, "documented but not served: \(documented.subtracting(routes).sorted())")
+        #expect(routes.subtracting(documented.keys).isEmpty, "missing from docs/openapi.yaml: \(routes.subtracting(documented.keys).sorted())")
+        #expect(Set(documented.keys).subtracting(routes).isEmpty, "documented but not served: \(Set(documented.keys).subtracting(routes).sorted())")
+        // Who may call each route: the document says exactly what the code enforces.
+        for route in GoferAPI.routeTable {
+            #expect(documented[route.name] == route.access.description, "\(route.name): x-gofer-permission: \(route.access.description)")
+            #expect(open.contains(route.name) == (route.access == .open), "\(route.name): security: [] exactly when public")
+        }
     }
 
     @Test func missingThingsAre404sNamingWhichOne() async throws {
@@ -124,8 +131,12 @@ struct APITests {
             #expect(r.status == .created)
             r = try await post(client, "/api/namespaces/default/pipelines", ["config": .string(config)])
             #expect(r.status == .ok && json(r.body)["created"] == false)
-            r = try await post(client, "/api/namespaces/default/pipelines/api/runs", ["initiator": "test"])
+            // Who started a run is the caller's token, never a string the client chose.
+            r = try await post(client, "/api/namespaces/default/pipelines/api/runs", ["initiator": "mallory"])
+            #expect(r.status == .badRequest && json(r.body)["details"]?.arrayValue?.first?["field"] == "/initiator", "\(String(buffer: r.body))")
+            r = try await post(client, "/api/namespaces/default/pipelines/api/runs", [:])
             #expect(r.status == .created && json(r.body)["id"] == 1)
+            #expect(json(r.body)["initiator"]?["kind"] == "token" && json(r.body)["initiator"]?["name"] == "admin (first start)", "\(String(buffer: r.body))")
             var state = ""
             for _ in 0..<100 {
                 let d = try await client.execute(uri: "/api/namespaces/default/pipelines/api/runs/1", method: .get)

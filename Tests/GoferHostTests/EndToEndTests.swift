@@ -23,7 +23,7 @@ struct EndToEndTests {
         let h = try await ServerHarness()
         defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()
-        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json", "GOFER_TOKEN": h.adminToken]
         let file = h.dir.path + "/ok.yaml"
         try "id: ok\ntasks:\n  - { id: say, image: none, command: [\"echo\", \"hello cli\"] }\n".write(
             toFile: file, atomically: true, encoding: .utf8)
@@ -65,7 +65,7 @@ struct EndToEndTests {
         let h = try await ServerHarness()
         defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()
-        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json", "GOFER_TOKEN": h.adminToken]
         let file = h.dir.path + "/slow.yaml"
         try
             "id: slow\ntasks:\n  - { id: wait, image: none, command: [\"sleep\", \"30\"] }\n  - { id: after, image: none, depends_on: [wait], command: [\"true\"] }\n"
@@ -104,7 +104,7 @@ struct EndToEndTests {
         }
         defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()
-        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json", "GOFER_TOKEN": h.adminToken]
         let file = h.dir.path + "/tick.yaml"
         try
             "id: tick\ntriggers:\n  - { trigger: interval, label: fast, settings: { every: 1s } }\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n"
@@ -138,7 +138,7 @@ struct EndToEndTests {
         let h = try await ServerHarness()
         defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()
-        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json", "GOFER_TOKEN": h.adminToken]
         let file = h.dir.path + "/p.yaml"
         try
             "id: p\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"echo the key is $KEY\"], env: { KEY: \"secret{{key}}\" } }\n"

@@ -82,7 +82,7 @@ struct ExtensionRegistryTests {
         let h = try await ServerHarness { $0.registries = [registry.dir.path + "/index.json"] }
         defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()
-        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+        let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json", "GOFER_TOKEN": h.adminToken]
         let gofer = { (args: [String]) in try await EndToEndTests().gofer(args, env: host) }
 
         // The quick start needs no install step: the bundled defaults are there.

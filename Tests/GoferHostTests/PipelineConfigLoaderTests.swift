@@ -181,36 +181,3 @@ struct TOMLConfigTests {
         }
     }
 }
-
-/// Server settings from a file, the environment and flags, in that order.
-struct ServerSettingsTests {
-    @Test func laterSourcesWinAndBadValuesNameTheirSource() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gofer-settings-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let yaml = dir.appendingPathComponent("gofer.yaml").path
-        try "listen: 127.0.0.1:9000\nmax_concurrent_tasks: 4\nrun_timeout: 2h\n".write(toFile: yaml, atomically: true, encoding: .utf8)
-        var s = ServerSettings()
-        try s.load(file: yaml)
-        try s.load(environment: ["GOFER_MAX_CONCURRENT_TASKS": "8"])
-        try s.set("listen", "127.0.0.1:9100", source: "--listen")
-        #expect(s.listen == "127.0.0.1:9100" && s.maxConcurrentTasks == 8 && s.runTimeout == .seconds(7200))
-
-        let toml = dir.appendingPathComponent("gofer.toml").path
-        try "scheduler = \"process\"\nstop_grace = \"3s\"\n".write(toFile: toml, atomically: true, encoding: .utf8)
-        var t = ServerSettings()
-        try t.load(file: toml)
-        #expect(t.scheduler == "process" && t.stopGrace == .seconds(3))
-
-        try "listen: 127.0.0.1:9000\nrun_timeout: soon\n".write(toFile: yaml, atomically: true, encoding: .utf8)
-        var bad = ServerSettings()
-        #expect(throws: ServerSettings.Problem.self) { try bad.load(file: yaml) }
-        do { try bad.load(file: yaml) } catch {
-            #expect("\(error)".contains("gofer.yaml:2: run_timeout \"soon\" is not a duration"), "\(error)")
-        }
-        do { try bad.load(environment: ["GOFER_LISTEN": "nowhere"]) } catch {
-            #expect("\(error)".hasPrefix("GOFER_LISTEN: listen"), "\(error)")
-        }
-        do { try bad.set("colour", "blue", source: "x.yaml:1") } catch { #expect("\(error)".contains("unknown setting \"colour\"")) }
-    }
-}

@@ -94,14 +94,14 @@ struct RunEngineTests {
               - { id: long, image: none, command: ["sleep", "30"] }
               - { id: after, image: none, depends_on: [long], command: ["true"] }
             """)
-        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "cancel-me", initiator: "test")
+        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "cancel-me", initiator: .system)
         try await Task.sleep(for: .milliseconds(500))
         let start = ContinuousClock.now
-        try await h.server.engine.cancelRun(namespace: "default", pipeline: "cancel-me", run: run.id, by: "alice", why: "wrong branch")
+        try await h.server.engine.cancelRun(namespace: "default", pipeline: "cancel-me", run: run.id, by: Principal(kind: .token, id: "tok_alice", name: "alice"), why: "wrong branch")
         let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "cancel-me", run: run.id)
         #expect(ContinuousClock.now - start < .seconds(5))
         #expect(done.state == .cancelled)
-        #expect(done.reason == StateReason(.cancelled, "cancelled by alice: wrong branch"))
+        #expect(done.reason == StateReason(.cancelled, "cancelled by alice (tok_alice): wrong branch"))
         let tasks = try await h.server.store.tasks(namespace: "default", pipeline: "cancel-me", run: run.id)
         #expect(tasks.map(\.state) == [.cancelled, .cancelled], "\(tasks)")
     }
@@ -116,8 +116,8 @@ struct RunEngineTests {
             tasks:
               - { id: t, image: none, command: ["sleep", "0.5"] }
             """)
-        let r1 = try await h.server.engine.startRun(namespace: "default", pipeline: "one-at-a-time", initiator: "test")
-        let r2 = try await h.server.engine.startRun(namespace: "default", pipeline: "one-at-a-time", initiator: "test")
+        let r1 = try await h.server.engine.startRun(namespace: "default", pipeline: "one-at-a-time", initiator: .system)
+        let r2 = try await h.server.engine.startRun(namespace: "default", pipeline: "one-at-a-time", initiator: .system)
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await h.server.store.run(namespace: "default", pipeline: "one-at-a-time", id: r2.id).state == .pending)
         let d1 = try await h.server.engine.waitForRun(namespace: "default", pipeline: "one-at-a-time", run: r1.id)
@@ -187,9 +187,9 @@ struct RunEngineTests {
               - { id: on-success, image: none, depends_on: { slow: success }, command: ["true"] }
               - { id: on-failure, image: none, depends_on: { slow: failure }, command: ["true"] }
             """)
-        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "partial", initiator: "test")
+        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "partial", initiator: .system)
         try await Task.sleep(for: .milliseconds(400))
-        try await h.server.engine.cancelTask(namespace: "default", pipeline: "partial", run: run.id, task: "slow", by: "bob")
+        try await h.server.engine.cancelTask(namespace: "default", pipeline: "partial", run: run.id, task: "slow", by: Principal(kind: .token, id: "tok_bob", name: "bob"))
         let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "partial", run: run.id)
         let tasks = Dictionary(
             uniqueKeysWithValues: try await h.server.store.tasks(namespace: "default", pipeline: "partial", run: run.id).map {
@@ -261,7 +261,7 @@ struct RunEngineTests {
         var started: [Int] = []
         for _ in 0..<500 {
             do {
-                let r = try await h.server.engine.startRun(namespace: "default", pipeline: "p", initiator: "test")
+                let r = try await h.server.engine.startRun(namespace: "default", pipeline: "p", initiator: .system)
                 started.append(r.id)
             } catch {
                 refusal = error

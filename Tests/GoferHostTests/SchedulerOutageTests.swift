@@ -44,7 +44,7 @@ struct SchedulerOutageTests {
             logs: LogFiles(root: dir.path + "/logs"), settings: EngineSettings())
         let config = try PipelineConfigLoader().load("id: p\ntasks:\n  - { id: t, image: x, logging: false }\n", file: "p.yaml")
         _ = try await store.apply(namespace: "default", config: config)
-        let run = try await engine.startRun(namespace: "default", pipeline: "p", initiator: "test")
+        let run = try await engine.startRun(namespace: "default", pipeline: "p", initiator: .system)
         _ = try await engine.waitForRun(namespace: "default", pipeline: "p", run: run.id)
         return try await store.tasks(namespace: "default", pipeline: "p", run: run.id)[0]
     }

@@ -81,7 +81,7 @@ struct SecretsTests {
             #expect(!log.contains(value), "\(value) leaked into the log")
         }
         // Through the API too (stored and followed logs are the same file).
-        try await Application(router: h.server.api.router()).test(.router) { client in
+        try await h.withRouter { client in
             let logs = try await client.execute(
                 uri: "/api/namespaces/default/pipelines/deploy/runs/\(run.id)/tasks/show/logs", method: .get)
             #expect(String(buffer: logs.body) == log)

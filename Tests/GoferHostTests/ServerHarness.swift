@@ -2,6 +2,10 @@ import ExtensionClient
 import ExtensionSDK
 import Foundation
 import GoferHost
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
 import TestSupport
 
 /// A real Gofer server (store, scheduler extension, engine, API) in a temporary data directory.
@@ -22,13 +26,42 @@ final class ServerHarness: Sendable {
         server = try await GoferServer(settings: settings)
     }
 
+    /// The admin token the server wrote on its first start.
+    var adminToken: String {
+        ((try? String(contentsOfFile: AdminBootstrap.tokenFile(dataDir: dir.path), encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// An API client of the live server (after `startHTTP`), with the admin token unless told otherwise.
+    func client(port: Int, token: String? = nil) throws -> APIClient {
+        try APIClient(address: "127.0.0.1:\(port)", token: token ?? adminToken)
+    }
+
+    /// The router, driven in-process, with `token` (default: the admin token) on every request.
+    func withRouter(token: String? = nil, _ body: @Sendable (AuthorizedClient) async throws -> Void) async throws {
+        let app = Application(router: server.api.router())
+        let token = token ?? adminToken
+        try await app.test(.router) { client in try await body(AuthorizedClient(base: client, token: token.isEmpty ? nil : token)) }
+    }
+
+    /// Makes a token with these roles (through the store, as `gofer token create` would) and returns its secret.
+    func makeToken(_ name: String, roles: [String], namespaces: [String] = ["*"]) async throws -> String {
+        let secret = TokenSecret.generate()
+        try await server.store.createToken(
+            APIToken(
+                id: "tok_" + name.filter { $0.isLetter || $0.isNumber }.lowercased(), name: name, kind: .user, roles: roles,
+                namespaces: namespaces, createdAt: Date()),
+            hash: secret.hash)
+        return secret.text
+    }
+
     func apply(_ yaml: String, namespace: String = "default") async throws -> ApplyResult {
         let config = try server.api.loader.load(yaml, file: "test.yaml")
         return try await server.store.apply(namespace: namespace, config: config)
     }
 
     func runToEnd(_ pipeline: String, namespace: String = "default") async throws -> (Run, [TaskExecution]) {
-        let run = try await server.engine.startRun(namespace: namespace, pipeline: pipeline, initiator: "test")
+        let run = try await server.engine.startRun(namespace: namespace, pipeline: pipeline, initiator: .system)
         let done = try await server.engine.waitForRun(namespace: namespace, pipeline: pipeline, run: run.id)
         return (done, try await server.store.tasks(namespace: namespace, pipeline: pipeline, run: run.id))
     }
@@ -39,4 +72,17 @@ final class ServerHarness: Sendable {
     }
 
     func stop() async { await server.stop() }
+}
+
+/// A HummingbirdTesting client that sends `Authorization: Bearer <token>` with every request
+/// (unless the request sets its own).
+struct AuthorizedClient: Sendable {
+    let base: any TestClientProtocol
+    let token: String?
+
+    func execute(uri: String, method: HTTPRequest.Method, headers: HTTPFields = [:], body: ByteBuffer? = nil) async throws -> TestResponse {
+        var h = headers
+        if let token, h[.authorization] == nil { h[.authorization] = "Bearer \(token)" }
+        return try await base.execute(uri: uri, method: method, headers: h, body: body)
+    }
 }

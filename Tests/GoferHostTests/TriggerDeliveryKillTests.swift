@@ -47,7 +47,7 @@ struct TriggerDeliveryKillTests {
         #expect(Set(runIDs).count == runIDs.count, "an event started two runs")
         #expect(runs.count == events.count, "\(runs.count) runs for \(events.count) events")
         for r in runs {
-            #expect(r.initiator == "trigger:interval/every-second")
+            #expect(r.initiator == .trigger("interval", label: "every-second"))
             #expect(r.state.isTerminal, "run \(r.id) is \(r.state)")
         }
         return events.count

@@ -71,7 +71,7 @@ struct TriggerTests {
         }
         #expect(found.count >= 2, "an every-1s trigger fired \(found.count) times in 10 s")
         let first = try #require(found.last)
-        #expect(first.initiator == "trigger:interval/fast")
+        #expect(first.initiator == .trigger("interval", label: "fast"))
         #expect(first.variables["GOFER_TRIGGER_INTERVAL"] == "1s" && first.variables["GOFER_TRIGGER_EVENT"] != nil, "\(first.variables)")
         let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "ticker", run: first.id)
         #expect(done.state == .succeeded)
@@ -147,13 +147,12 @@ struct TriggerTests {
         #expect(subs.map(\.label) == ["nightly"] && subs[0].state == .active)
     }
 
-    func withAPI(_ h: ServerHarness, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: h.server.api.router())
-        try await app.test(.router, body)
+    func withAPI(_ h: ServerHarness, _ body: @Sendable (AuthorizedClient) async throws -> Void) async throws {
+        try await h.withRouter(body)
     }
 
     func deliver(
-        _ client: any TestClientProtocol, delivery: String, body: [UInt8], secret: String? = TriggerTests.secret, event: String = "push",
+        _ client: AuthorizedClient, delivery: String, body: [UInt8], secret: String? = TriggerTests.secret, event: String = "push",
         signature: String? = nil
     ) async throws -> TestResponse {
         var headers = HTTPFields()
@@ -220,7 +219,7 @@ struct TriggerTests {
         let all = try await runs(h, "web")
         #expect(all.count == 2, "exactly one run per accepted delivery: \(all.map(\.initiator))")
         let run = try #require(all.last)
-        #expect(run.initiator == "trigger:github/main")
+        #expect(run.initiator == .trigger("github", label: "main"))
         #expect(run.variables["GOFER_GIT_SHA"] == sha && run.variables["GOFER_GIT_REF"] == "refs/heads/main", "\(run.variables)")
         #expect(run.variables["GOFER_GITHUB_DELIVERY"] == "d-1" && run.variables["GOFER_GIT_ACTOR"] == "alice")
         let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "web", run: run.id)

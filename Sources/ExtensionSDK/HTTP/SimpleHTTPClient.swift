@@ -49,6 +49,13 @@ public struct HTTPResponse: Sendable {
     public var headers: [String: String]
     public var body: [UInt8]
 
+    /// A response: status code, headers (lower-case names) and body.
+    public init(status: Int, headers: [String: String], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     /// The body as text.
     public var text: String { String(decoding: body, as: UTF8.self) }
 }

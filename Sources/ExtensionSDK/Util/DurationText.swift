@@ -18,7 +18,10 @@ public enum DurationText {
             case "d": scale = 86400
             default: return false
             }
-            total += .milliseconds(Int64((value * scale * 1000).rounded()))
+            let ms = (value * scale * 1000).rounded()
+            // Beyond ~292 million years an Int64 of milliseconds overflows: not a duration anyone means.
+            guard ms.isFinite, ms < 9e18, Duration.milliseconds(Int64(9e18)) - total > .milliseconds(Int64(ms)) else { return false }
+            total += .milliseconds(Int64(ms))
             number = ""
             unit = ""
             sawAny = true

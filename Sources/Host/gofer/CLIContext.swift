@@ -4,10 +4,18 @@ import Foundation
 import GoferHost
 
 /// Options every client command takes. The server is found by `--host`, then `GOFER_HOST`, then
-/// the CLI config file (`~/.gofer/cli.json`), then 127.0.0.1:8080; the namespace likewise.
+/// the CLI config file (`~/.gofer/cli.json`), then 127.0.0.1:8080; the namespace likewise. The
+/// token: `--token`, then `GOFER_TOKEN`, then the CLI config (`gofer login`), then — for a server
+/// on this machine — the first admin token the server wrote to its data directory, if readable.
 struct ClientOptions: ParsableArguments {
     @Option(help: "Gofer server address (host:port). Default: GOFER_HOST, the CLI config, or 127.0.0.1:8080.")
     var host: String?
+
+    @Option(help: "API token. Default: GOFER_TOKEN, the CLI config (gofer login), or a local server's admin-token file.")
+    var token: String?
+
+    @Option(help: "For an https:// server: PEM file of the CA that signed its certificate. Default: GOFER_CA_CERT, the CLI config, or the system's CAs.")
+    var caCert: String?
 
     @Option(name: [.short, .long], help: "Namespace. Default: GOFER_NAMESPACE, the CLI config (`gofer namespace set`), or default.")
     var namespace: String?
@@ -15,11 +23,31 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
+    var address: String { host ?? ProcessInfo.processInfo.environment["GOFER_HOST"] ?? CLIConfig.load().host ?? "127.0.0.1:8080" }
+
     var client: APIClient {
         get throws {
-            let address = host ?? ProcessInfo.processInfo.environment["GOFER_HOST"] ?? CLIConfig.load().host ?? "127.0.0.1:8080"
-            do { return try APIClient(address: address) } catch let e as APIError { throw ValidationError(e.message) }
+            let ca = caCert ?? ProcessInfo.processInfo.environment["GOFER_CA_CERT"] ?? CLIConfig.load().caCert
+            do { return try APIClient(address: address, token: resolvedToken, caCertificate: ca) } catch let e as APIError {
+                throw ValidationError(e.message)
+            }
         }
+    }
+
+    var resolvedToken: String? {
+        let env = ProcessInfo.processInfo.environment
+        if let token { return token }
+        if let t = env["GOFER_TOKEN"], !t.isEmpty { return t }
+        if let t = CLIConfig.load().token { return t }
+        // A server on this machine: its first admin token, if this user may read it.
+        let host = URL(string: address.contains("://") ? address : "http://" + address)?.host ?? ""
+        if host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]" {
+            let dir = env["GOFER_DATA_DIR"].map { ($0 as NSString).expandingTildeInPath } ?? ServerSettings.defaultDataDir
+            if let text = try? String(contentsOfFile: AdminBootstrap.tokenFile(dataDir: dir), encoding: .utf8) {
+                return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+        }
+        return nil
     }
 
     var ns: String { namespace ?? ProcessInfo.processInfo.environment["GOFER_NAMESPACE"] ?? CLIConfig.load().namespace ?? "default" }
@@ -29,6 +57,10 @@ struct ClientOptions: ParsableArguments {
 struct CLIConfig: Codable {
     var host: String?
     var namespace: String?
+    /// From `gofer login`; the file is kept 0600.
+    var token: String?
+    /// CA certificate for an https:// server (`gofer login --ca-cert`).
+    var caCert: String?
 
     static var path: String { (ProcessInfo.processInfo.environment["GOFER_CLI_CONFIG"]) ?? ServerSettings.defaultDataDir + "/cli.json" }
 
@@ -44,7 +76,14 @@ struct CLIConfig: Codable {
             atPath: (Self.path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try e.encode(self).write(to: URL(fileURLWithPath: Self.path))
+        // It may hold a token: readable by this user only, replaced whole.
+        let data = try e.encode(self)
+        let tmp = Self.path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(tmp)")
+        }
+        chmod(tmp, 0o600)
+        guard rename(tmp, Self.path) == 0 else { throw ValidationError("cannot replace \(Self.path): \(String(cString: strerror(errno)))") }
     }
 }
 

@@ -37,7 +37,9 @@ struct DemoCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let port = try await server.startHTTP()
-        let client = try APIClient(address: "127.0.0.1:\(port)")
+        // The embedded server's first admin token (written to its data directory on first start).
+        let token = try? String(contentsOfFile: AdminBootstrap.tokenFile(dataDir: dir), encoding: .utf8)
+        let client = try APIClient(address: "127.0.0.1:\(port)", token: token?.trimmingCharacters(in: .whitespacesAndNewlines))
         print(
             Output.color("gofer \(goferVersion) demo", "1")
                 + ": embedded server on 127.0.0.1:\(port), data in \(dir), scheduler \(scheduler)")
@@ -63,7 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
             print("applied pipeline default/\(applied.pipeline.id) version \(applied.version)")
             for change in applied.changes { print("  " + Output.color(change, "32")) }
             let run: Run = try await client.call(
-                "POST", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs", body: ["initiator": "demo"])
+                "POST", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs", body: .emptyObject)
             print("started run \(run.id)\n")
             let final = try await RunFollower(
                 client: client, namespace: "default", pipeline: applied.pipeline.id, run: run.id, streamLogs: true

@@ -16,10 +16,8 @@ struct RunCommand: AsyncParsableCommand {
         @Flag(help: "With --wait, also stream task logs.") var logs = false
 
         func run() async throws {
-            let user = ProcessInfo.processInfo.environment["USER"] ?? "cli"
             let r: Run = try await cli {
-                try await options.client.call(
-                    "POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: ["initiator": .string("cli:\(user)")])
+                try await options.client.call("POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: .emptyObject)
             }
             if !wait {
                 if options.json { return Output.json(r) }
@@ -58,7 +56,7 @@ struct RunCommand: AsyncParsableCommand {
                     [
                         String($0.id), Output.state($0.state.rawValue), String($0.pipelineVersion),
                         Output.ago($0.startedAt ?? $0.createdAt),
-                        Output.duration($0.startedAt, $0.endedAt), $0.initiator, $0.reason?.message ?? "",
+                        Output.duration($0.startedAt, $0.endedAt), $0.initiator.description, $0.reason?.message ?? "",
                     ]
                 })
             printNextCursor(p.nextCursor)
@@ -88,8 +86,7 @@ struct RunCommand: AsyncParsableCommand {
         @Option(help: "Why (recorded with the run).") var reason: String?
 
         func run() async throws {
-            let user = ProcessInfo.processInfo.environment["USER"] ?? "cli"
-            var body: JSONValue = ["by": .string("cli:\(user)")]
+            var body: JSONValue = .emptyObject
             if let reason { body["reason"] = .string(reason) }
             let r: Run = try await cli {
                 try await options.client.call("POST", Paths.run(options.ns, pipeline, run) + "/cancel", body: body)
@@ -116,7 +113,27 @@ struct RunCommand: AsyncParsableCommand {
 
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "task", abstract: "Inspect task executions and their logs.", subcommands: [List.self, Get.self, Logs.self])
+        commandName: "task", abstract: "Inspect and cancel task executions, read their logs.",
+        subcommands: [List.self, Get.self, Logs.self, Cancel.self])
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel one task of a running run; its dependents follow their conditions.")
+        @OptionGroup var options: ClientOptions
+        @Argument var pipeline: String
+        @Argument var run: Int
+        @Argument var task: String
+        @Option(help: "Why (recorded with the task).") var reason: String?
+
+        func run() async throws {
+            var body: JSONValue = .emptyObject
+            if let reason { body["reason"] = .string(reason) }
+            let t: TaskExecution = try await cli {
+                try await options.client.call("POST", Paths.task(options.ns, pipeline, run, task) + "/cancel", body: body)
+            }
+            if options.json { return Output.json(t) }
+            print("cancelling task \(task) of run \(run) of \(options.ns)/\(pipeline)")
+        }
+    }
 
     struct List: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions

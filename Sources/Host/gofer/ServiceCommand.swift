@@ -3,7 +3,35 @@ import Foundation
 import GoferHost
 
 struct ServiceCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "service", abstract: "Run the Gofer server.", subcommands: [Start.self])
+    static let configuration = CommandConfiguration(
+        commandName: "service", abstract: "Run the Gofer server.", subcommands: [Start.self, ResetAdmin.self])
+
+    struct ResetAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reset-admin",
+            abstract: "Make a new admin token and write it to DATA_DIR/admin-token (0600): the way back in when every admin token is lost.",
+            discussion:
+                "Run it on the server's machine as the server's user: it needs write access to the data directory. It works whether the server runs or not; existing tokens are untouched (revoke lost ones afterwards with `gofer token revoke`)."
+        )
+        @Option(help: "Data directory of the server (default: GOFER_DATA_DIR or ~/.gofer).") var dataDir: String?
+
+        func run() async throws {
+            let dir =
+                (dataDir ?? ProcessInfo.processInfo.environment["GOFER_DATA_DIR"]).map { ($0 as NSString).expandingTildeInPath }
+                ?? ServerSettings.defaultDataDir
+            guard FileManager.default.fileExists(atPath: dir + "/gofer.sqlite") else {
+                Output.error("no Gofer database in \(dir); pass the server's --data-dir")
+                throw ExitCode.failure
+            }
+            do {
+                let path = try await AdminBootstrap.reset(dataDir: dir)
+                print("wrote a new admin token to \(path) (mode 0600); use it with: gofer login --token-file \(path)")
+            } catch {
+                Output.error("cannot make an admin token: \(error)")
+                throw ExitCode.failure
+            }
+        }
+    }
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -30,6 +58,9 @@ struct ServiceCommand: AsyncParsableCommand {
                 )
             }
             let port = try await server.startHTTP()
+            if let file = server.bootstrapTokenFile {
+                print("first start: wrote an admin token to \(file) (mode 0600); log in with: gofer login --token-file \(file)")
+            }
             print(
                 "gofer \(goferVersion) listening on \(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port) (data in \(settings.dataDir), scheduler \(settings.scheduler))"
             )

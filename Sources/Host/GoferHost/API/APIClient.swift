@@ -3,18 +3,30 @@ import Foundation
 
 /// A client of the Gofer REST API (used by the CLI and tests).
 public struct APIClient: Sendable {
-    public let http: SimpleHTTPClient
+    let transport: any APITransport
     public let base: String
+    /// Sent as `Authorization: Bearer …`.
+    public let token: String?
 
-    /// `address` is `host:port` or `http://host:port`.
-    public init(address: String) throws {
-        guard let endpoint = HTTPEndpoint(address) else {
-            throw APIError(
-                status: 0, code: "bad_host", message: "\"\(address)\" is not a server address; use host:port such as 127.0.0.1:8080")
+    /// `address` is `host:port`, `http://host:port` or `https://host:port`. For HTTPS,
+    /// `caCertificate` is a PEM file of the authority that signed the server's certificate
+    /// (default: the system's trusted authorities).
+    public init(address: String, token: String? = nil, caCertificate: String? = nil) throws {
+        if address.lowercased().hasPrefix("https://") {
+            transport = try TLSTransport(base: address, caCertificate: caCertificate)
+        } else {
+            guard let endpoint = HTTPEndpoint(address) else {
+                throw APIError(
+                    status: 0, code: "bad_host",
+                    message: "\"\(address)\" is not a server address; use host:port such as 127.0.0.1:8080, or https://host:port")
+            }
+            transport = SimpleHTTPClient(endpoint: endpoint)
         }
-        http = SimpleHTTPClient(endpoint: endpoint)
         base = address
+        self.token = token
     }
+
+    var authorization: [String: String] { token.map { ["Authorization": "Bearer \($0)"] } ?? [:] }
 
     public static let decoder: JSONDecoder = {
         let d = JSONDecoder()
@@ -37,8 +49,9 @@ public struct APIClient: Sendable {
     public func raw(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> [UInt8] {
         let response: HTTPResponse
         do {
-            response = try await http.send(
-                method, path: path, headers: body == nil ? [:] : ["Content-Type": "application/json"], body: body?.serialized(),
+            response = try await transport.send(
+                method, path: path,
+                headers: authorization.merging(body == nil ? [:] : ["Content-Type": "application/json"]) { a, _ in a }, body: body?.serialized(),
                 timeout: .seconds(60))
         } catch {
             throw APIError(
@@ -60,7 +73,7 @@ public struct APIClient: Sendable {
 
     /// Streams a response body (logs, server-sent events).
     public func stream(_ path: String) -> AsyncThrowingStream<SimpleHTTPClient.Event, any Error> {
-        http.stream("GET", path: path, timeout: nil)
+        transport.stream("GET", path: path, headers: authorization, body: nil, timeout: nil)
     }
 
     /// Percent-encodes one path segment.

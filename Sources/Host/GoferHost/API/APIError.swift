@@ -17,6 +17,8 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
     public var code: String
     public var message: String
     public var details: [Detail]
+    /// Sent as `Retry-After` (429s).
+    public var retryAfterSeconds: Int?
 
     public init(status: Int, code: String, message: String, details: [Detail] = []) {
         self.status = status

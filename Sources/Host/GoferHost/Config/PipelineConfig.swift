@@ -21,10 +21,17 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
     public var tasks: [TaskConfig]
     /// What starts runs besides people: one subscription per entry.
     public var triggers: [TriggerUse]
+    /// Give each run its own API token (`GOFER_API_TOKEN`), scoped to this pipeline and revoked
+    /// when the run ends. Tasks may opt out.
+    public var injectAPIToken: Bool
 
     public func task(_ id: String) -> TaskConfig? { tasks.first { $0.id == id } }
 
-    public init(id: String, name: String, description: String, parallelism: Int, tasks: [TaskConfig], triggers: [TriggerUse] = []) {
+    public init(
+        id: String, name: String, description: String, parallelism: Int, tasks: [TaskConfig], triggers: [TriggerUse] = [],
+        injectAPIToken: Bool = false
+    ) {
+        self.injectAPIToken = injectAPIToken
         self.id = id
         self.name = name
         self.description = description
@@ -42,7 +49,11 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
         tasks = try c.decode([TaskConfig].self, forKey: .tasks)
         // Versions stored before triggers existed have none.
         triggers = try c.decodeIfPresent([TriggerUse].self, forKey: .triggers) ?? []
+        injectAPIToken = try c.decodeIfPresent(Bool.self, forKey: .injectAPIToken) ?? false
     }
+
+    /// Whether a task gets the run's API token.
+    public func injectsToken(_ task: TaskConfig) -> Bool { task.injectAPIToken ?? injectAPIToken }
 }
 
 /// A pipeline's use of a trigger extension: `{trigger: interval, label: nightly, settings: {every: 24h}}`.
@@ -71,12 +82,21 @@ public struct TaskConfig: Codable, Sendable, Equatable {
     public var memoryMB: Int?
     /// When false, the task's output is not stored.
     public var logging: Bool
+    /// Overrides the pipeline's `inject_api_token` for this task (false: opt out).
+    public var injectAPIToken: Bool?
 }
 
-/// Credentials for pulling a task's image.
+/// Credentials for pulling a task's image. The password is a `secret{{…}}` or
+/// `global_secret{{…}}` reference, resolved when the task starts; plain passwords are refused.
 public struct RegistryAuthConfig: Codable, Sendable, Equatable {
     public var username: String
     public var password: String
+
+    /// The reference a password consists of, or nil when it is anything else (a plain password).
+    public static func passwordReference(_ password: String) -> SecretReference? {
+        guard let parts = try? SecretReference.parse(password), parts.count == 1, case .reference(let r) = parts[0] else { return nil }
+        return r
+    }
 }
 
 extension PipelineConfig {

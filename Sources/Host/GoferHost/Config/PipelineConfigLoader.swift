@@ -57,6 +57,7 @@ public struct PipelineConfigLoader: Sendable {
                 "cpu": JSONSchema(["type": "number", "exclusiveMinimum": 0]),
                 "memory": JSONSchema(["oneOf": [["type": "string"], ["type": "integer", "minimum": 4]]]),
                 "logging": .boolean(),
+                "inject_api_token": .boolean(),
             ], required: ["id", "image"])
         return .object(
             [
@@ -64,6 +65,7 @@ public struct PipelineConfigLoader: Sendable {
                 "name": .string(),
                 "description": .string(),
                 "parallelism": .integer(minimum: 0),
+                "inject_api_token": .boolean(),
                 "tasks": JSONSchema(["type": "array", "minItems": 1, "items": task.json]),
                 "triggers": JSONSchema.array(
                     of: .object(
@@ -210,6 +212,14 @@ public struct PipelineConfigLoader: Sendable {
             }
             var auth: RegistryAuthConfig?
             if let a = t["registry_auth"], let u = a["username"]?.stringValue, let p = a["password"]?.stringValue {
+                // A password is never stored: only a reference to a secret, resolved at task start.
+                if RegistryAuthConfig.passwordReference(p) == nil {
+                    problems.append(
+                        locate(
+                            "\(path)/registry_auth/password",
+                            "write the password as secret{{name}} or global_secret{{name}} (store it with `gofer secret pipeline put`); plain passwords are not stored"
+                        ))
+                }
                 auth = RegistryAuthConfig(username: u, password: p)
             }
             tasks.append(
@@ -218,7 +228,7 @@ public struct PipelineConfigLoader: Sendable {
                     entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue),
                     command: t["command"]?.arrayValue?.compactMap(\.stringValue),
                     env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: t["cpu"]?.doubleValue, memoryMB: memoryMB,
-                    logging: t["logging"]?.boolValue ?? true))
+                    logging: t["logging"]?.boolValue ?? true, injectAPIToken: t["inject_api_token"]?.boolValue))
         }
         // Dependencies: dangling, self and cycles.
         for (i, task) in tasks.enumerated() {
@@ -253,7 +263,8 @@ public struct PipelineConfigLoader: Sendable {
         let id = value["id"]?.stringValue ?? ""
         return PipelineConfig(
             id: id, name: value["name"]?.stringValue ?? id, description: value["description"]?.stringValue ?? "",
-            parallelism: Int(value["parallelism"]?.intValue ?? 0), tasks: tasks, triggers: triggers)
+            parallelism: Int(value["parallelism"]?.intValue ?? 0), tasks: tasks, triggers: triggers,
+            injectAPIToken: value["inject_api_token"]?.boolValue ?? false)
     }
 
     static func findCycle(_ tasks: [TaskConfig]) -> [String]? {
@@ -342,6 +353,15 @@ struct YAMLConverter {
 
     mutating func convert(_ node: Node, schema sub: JSONValue?, path: String) -> JSONValue {
         if let mark = node.mark, marks[path] == nil { marks[path] = (mark.line, mark.column) }
+        // An anchored node is an anchor or an alias of one: refused before descending, so an
+        // alias bomb (aliases of aliases, exponentially many nodes) is never expanded.
+        if let anchor = node.anchor {
+            problems.append(
+                ConfigProblem(
+                    file: file, line: node.mark?.line, column: node.mark?.column, path: path,
+                    message: "YAML anchors and aliases (&\(anchor.rawValue) / *\(anchor.rawValue)) are not supported; write the value out"))
+            return .null
+        }
         switch node {
         case .mapping(let mapping):
             var members: [String: JSONValue] = [:]

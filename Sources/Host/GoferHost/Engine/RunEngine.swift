@@ -2,6 +2,7 @@ import ExtensionClient
 import ExtensionSDK
 import Foundation
 import Logging
+import Synchronization
 
 /// Settings of the run engine (server settings).
 public struct EngineSettings: Sendable {
@@ -18,10 +19,25 @@ public struct EngineSettings: Sendable {
     /// Identifies this server's jobs (label `gofer.server`) so that servers sharing one container
     /// engine never touch each other's containers. Kept in the data directory.
     public var serverID = "default"
-    /// The API address tasks can reach, given to them as GOFER_API_URL.
-    public var apiURL = "http://127.0.0.1:8080"
+    /// The API address tasks can reach, given to them as GOFER_API_URL. Set once the server
+    /// listens (its port may be chosen then).
+    public var taskAPI = TaskAPIAddress("http://127.0.0.1:8080")
+    public var apiURL: String {
+        get { taskAPI.url }
+        set { taskAPI = TaskAPIAddress(newValue) }
+    }
 
     public init() {}
+}
+
+/// Where tasks reach the API; known for sure only once the server listens.
+public final class TaskAPIAddress: Sendable {
+    private let value: Mutex<String>
+    public init(_ url: String) { value = Mutex(url) }
+    public var url: String {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }
 
 /// Runs pipelines: turns runs into task executions on a scheduler, following the DAG, the
@@ -59,6 +75,8 @@ public actor RunEngine {
     let settings: EngineSettings
     /// Resolves `secret{{…}}` references when a task starts; nil when no secret store is set up.
     let secrets: (any SecretResolving)?
+    /// Issues run tokens (`inject_api_token`); nil when the server issues none.
+    public nonisolated let runTokens: RunTokenIssuer?
 
     var active: [Key: Active] = [:]
     /// Runs waiting for their pipeline's parallelism, oldest first.
@@ -70,9 +88,10 @@ public actor RunEngine {
 
     public init(
         store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings,
-        secrets: (any SecretResolving)? = nil
+        secrets: (any SecretResolving)? = nil, runTokens: RunTokenIssuer? = nil
     ) {
         self.secrets = secrets
+        self.runTokens = runTokens
         self.store = store
         self.scheduler = scheduler
         self.bus = bus
@@ -83,7 +102,7 @@ public actor RunEngine {
     // MARK: - Public API
 
     /// Queues a run of the pipeline's latest version and starts it when limits allow.
-    public func startRun(namespace: String, pipeline: String, initiator: String, variables: [String: String] = [:]) async throws -> Run {
+    public func startRun(namespace: String, pipeline: String, initiator: Principal, variables: [String: String] = [:]) async throws -> Run {
         let created = try await store.createRun(namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables)
         enqueue(created)
         return created.run
@@ -103,7 +122,7 @@ public actor RunEngine {
     }
 
     /// Cancels a run: waiting tasks are cancelled, running ones stopped (grace, then kill).
-    public func cancelRun(namespace: String, pipeline: String, run: Int, by who: String, why: String?) async throws {
+    public func cancelRun(namespace: String, pipeline: String, run: Int, by who: Principal, why: String?) async throws {
         let key = Key(namespace: namespace, pipeline: pipeline, run: run)
         let reason = StateReason(.cancelled, "cancelled by \(who)" + (why.map { ": \($0)" } ?? ""))
         if let index = queued.firstIndex(where: { $0.0 == key }) {
@@ -121,13 +140,13 @@ public actor RunEngine {
             throw StoreError.notFound(what: "active run", id: key.description)
         }
         // Stored before any task hears of it, so a restart in the middle finishes the stop.
-        if a.machine.stopping == nil { bus.publish(try await store.requestRunStop(a.run, reason: reason)) }
+        if a.machine.stopping == nil { bus.publish(try await store.requestRunStop(a.run, reason: reason, by: who)) }
         stop(a, reason)
         try await advance(key)
     }
 
     /// Cancels one task of a running run. Its dependents then follow their conditions.
-    public func cancelTask(namespace: String, pipeline: String, run: Int, task: String, by who: String) async throws {
+    public func cancelTask(namespace: String, pipeline: String, run: Int, task: String, by who: Principal, why: String? = nil) async throws {
         let key = Key(namespace: namespace, pipeline: pipeline, run: run)
         guard let a = active[key] else { throw StoreError.conflict("run \(key) is not in progress") }
         guard let t = a.tasks[task] else { throw StoreError.notFound(what: "task", id: "\(key)/\(task)") }
@@ -135,7 +154,7 @@ public actor RunEngine {
         if state.isTerminal { throw StoreError.conflict("task \(task) already ended (\(state.rawValue))") }
         if state == .waiting {
             a.machine.record(task, .cancelled)
-            try await persistTask(t, .cancelled, reason: StateReason(.cancelled, "cancelled by \(who)"))
+            try await persistTask(t, .cancelled, reason: StateReason(.cancelled, "cancelled by \(who)" + (why.map { ": \($0)" } ?? "")))
             try await advance(key)
         } else {
             a.runners[task]?.cancel()
@@ -240,7 +259,7 @@ public actor RunEngine {
         guard let a = active[key], a.machine.stopping == nil else { return }
         let reason = StateReason(
             .runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))")
-        if let event = try? await durably("the stop of run \(key)", { try await store.requestRunStop(a.run, reason: reason) }) {
+        if let event = try? await durably("the stop of run \(key)", { try await store.requestRunStop(a.run, reason: reason, by: .system) }) {
             bus.publish(event)
         }
         stop(a, reason)
@@ -297,7 +316,7 @@ public actor RunEngine {
         let control = TaskRunner.Control()
         let runner = TaskRunner(
             execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings,
-            pipelineSecrets: a.secretReferences,
+            pipelineSecrets: a.secretReferences, injectToken: a.machine.config.injectsToken(config),
             control: control, resume: resume)
         a.runners[task] = control
         Task { await runner.run() }

@@ -91,4 +91,12 @@ public enum EventKind: String, Codable, Sendable {
     /// A pipeline became active, updating or disabled.
     case pipelineStateChanged = "pipeline_state_changed"
     case taskStateChanged = "task_state_changed"
+    /// A pipeline secret or global secret was written or deleted (details: scope, name, actor).
+    case secretWritten = "secret_written"
+    case secretDeleted = "secret_deleted"
+    /// API tokens and roles (details: token_id/token_name or role, actor).
+    case tokenCreated = "token_created"
+    case tokenRevoked = "token_revoked"
+    case roleCreated = "role_created"
+    case roleDeleted = "role_deleted"
 }

@@ -16,6 +16,8 @@ struct TaskRunner: Sendable {
     let settings: EngineSettings
     /// Every secret the pipeline's tasks reference: their values are masked in this task's log.
     let pipelineSecrets: Set<SecretReference>
+    /// Give the task the run's API token (`GOFER_API_TOKEN`).
+    let injectToken: Bool
     /// How the engine asks this task to stop. Not Swift task cancellation: the runner must still
     /// record the outcome in the database after being asked to stop.
     let control: Control
@@ -82,7 +84,7 @@ struct TaskRunner: Sendable {
         } catch {
             return await fail(.failed, StateReason(.secretError, "\(error)"))
         }
-        let job = jobSpec(env: resolved.env)
+        let job = jobSpec(resolved)
         let handle: String
         do {
             handle = try await scheduler.start(job)
@@ -105,26 +107,48 @@ struct TaskRunner: Sendable {
     struct ResolvedSecrets {
         var env: [String: String]
         var masks: [[UInt8]]
+        /// The registry password, from its secret reference.
+        var registryPassword: String?
+        /// The run's API token, when the task gets one.
+        var apiToken: String?
     }
 
     /// The task's env with `secret{{…}}` references replaced by their values (throws naming the
-    /// first that cannot be used), and the values of every secret the pipeline references, to
-    /// mask in the log. Values live only in memory and in the job given to the scheduler.
+    /// first that cannot be used), its registry password, the run's API token if it gets one, and
+    /// the values of every secret the pipeline references (and the token), to mask in the log.
+    /// Values live only in memory and in the job given to the scheduler.
     func resolveSecrets(strict: Bool = true) async throws -> ResolvedSecrets {
         var env = config.env
-        let own = Set(
+        let passwordReference = config.registryAuth.flatMap { RegistryAuthConfig.passwordReference($0.password) }
+        if config.registryAuth != nil && passwordReference == nil {
+            throw SecretError(
+                kind: .invalid,
+                message:
+                    "registry_auth.password of task \(config.id) is not a secret reference (a plain password stored by an older Gofer was removed); store it as a secret, write password: secret{{NAME}} and apply again"
+            )
+        }
+        var own = Set(
             env.values.flatMap { v in
                 ((try? SecretReference.parse(v)) ?? []).compactMap { p -> SecretReference? in
                     if case .reference(let r) = p { return r }
                     return nil
                 }
             })
-        if own.isEmpty && pipelineSecrets.isEmpty { return ResolvedSecrets(env: env, masks: []) }
+        if let passwordReference { own.insert(passwordReference) }
+        var apiToken: String?
+        if injectToken {
+            guard let issuer = engine.runTokens else {
+                throw SecretError(kind: .unavailable, message: "the task asks for an API token but this server issues none")
+            }
+            apiToken = try await issuer.token(for: run).text
+        }
+        let tokenMask = apiToken.map { [Array($0.utf8)] } ?? []
+        if own.isEmpty && pipelineSecrets.isEmpty { return ResolvedSecrets(env: env, masks: tokenMask, apiToken: apiToken) }
         guard let secrets = engine.secrets else {
             if strict && !own.isEmpty {
                 throw SecretError(kind: .unavailable, message: "the task uses secrets but no secret store is configured")
             }
-            return ResolvedSecrets(env: env, masks: [])
+            return ResolvedSecrets(env: env, masks: tokenMask, apiToken: apiToken)
         }
         var values: [SecretReference: [UInt8]] = [:]
         if !own.isEmpty {
@@ -136,24 +160,27 @@ struct TaskRunner: Sendable {
             // Other tasks' secrets: masked too if they resolve; their absence is their task's problem.
             if let v = try? await secrets.resolve(namespace: run.namespace, pipeline: run.pipeline, [r])[r] { values[r] = v }
         }
+        func text(_ r: SecretReference) throws -> String? {
+            guard let bytes = values[r] else { return nil }
+            guard let s = String(validating: bytes, as: UTF8.self), !s.contains("\0") else {
+                throw SecretError(kind: .invalid, message: "\(r) is binary; environment variables and passwords can only hold text")
+            }
+            return s
+        }
         for (k, v) in env {
             guard let parts = try? SecretReference.parse(v), parts.contains(where: { if case .reference = $0 { true } else { false } })
             else { continue }
-            var text = ""
+            var out = ""
             for part in parts {
                 switch part {
-                case .text(let t): text += t
-                case .reference(let r):
-                    guard let bytes = values[r] else { continue }
-                    guard let s = String(validating: bytes, as: UTF8.self), !s.contains("\0") else {
-                        throw SecretError(kind: .invalid, message: "\(r) is binary; environment variables can only hold text")
-                    }
-                    text += s
+                case .text(let t): out += t
+                case .reference(let r): out += try text(r) ?? ""
                 }
             }
-            env[k] = text
+            env[k] = out
         }
-        return ResolvedSecrets(env: env, masks: Array(values.values))
+        return ResolvedSecrets(
+            env: env, masks: Array(values.values) + tokenMask, registryPassword: try passwordReference.flatMap(text), apiToken: apiToken)
     }
 
     var labels: [String: String] {
@@ -166,9 +193,9 @@ struct TaskRunner: Sendable {
 
     /// What the scheduler runs: the task's config (its env with secrets resolved) plus the
     /// baseline GOFER_* variables.
-    func jobSpec(env taskEnv: [String: String]) -> JobSpec {
+    func jobSpec(_ resolved: ResolvedSecrets) -> JobSpec {
         // The run's variables (from a trigger or the API), then the task's own env, then Gofer's.
-        var env = run.variables.merging(taskEnv) { _, task in task }
+        var env = run.variables.merging(resolved.env) { _, task in task }
         env["GOFER_NAMESPACE"] = run.namespace
         env["GOFER_PIPELINE"] = run.pipeline
         env["GOFER_PIPELINE_VERSION"] = String(run.pipelineVersion)
@@ -176,10 +203,11 @@ struct TaskRunner: Sendable {
         env["GOFER_TASK"] = execution.task
         env["GOFER_TASK_IMAGE"] = config.image
         env["GOFER_API_URL"] = settings.apiURL
+        if let token = resolved.apiToken { env["GOFER_API_TOKEN"] = token }
         return JobSpec(
             taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
             labels: labels, cpus: config.cpus, memoryMB: config.memoryMB,
-            registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: $0.password) })
+            registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: resolved.registryPassword ?? "") })
     }
 
     /// Picks up an execution left running by a previous server process: finds its job (by the
@@ -208,11 +236,11 @@ struct TaskRunner: Sendable {
         } catch {
             return await fail(.failed, StateReason(.schedulerError, "cannot find the task again after a restart: \(Self.describe(error))"))
         }
-        let resolved = (try? await resolveSecrets(strict: false)) ?? ResolvedSecrets(env: config.env, masks: [])
+        let resolved = (try? await resolveSecrets(strict: false)) ?? ResolvedSecrets(env: config.env, masks: [], registryPassword: nil, apiToken: nil)
         if status.state == .created {
             // Created but never started (the server died between the two): starting is
             // idempotent per task execution, and the scheduler starts only a never-run job.
-            _ = try? await scheduler.start(jobSpec(env: resolved.env))
+            _ = try? await scheduler.start(jobSpec(resolved))
         }
         if execution.handle == nil || execution.state != .running {
             try? await engine.persistTask(execution, .running, handle: handle, startedAt: Date())

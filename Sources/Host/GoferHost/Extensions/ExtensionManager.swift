@@ -369,8 +369,10 @@ public actor ExtensionManager {
 
     /// Installs `name` (a `name@version` request) with admin `config`, and starts it if it is a trigger.
     @discardableResult
-    public func install(_ name: String, _ request: VersionRequest, config: JSONValue = .emptyObject, configStrings: [String: String] = [:])
-        async throws -> InstalledExtension
+    public func install(
+        _ name: String, _ request: VersionRequest, config: JSONValue = .emptyObject, configStrings: [String: String] = [:],
+        by: Principal = .system
+    ) async throws -> InstalledExtension
     {
         if let existing = try await store.installedExtension(name) {
             throw ExtensionError(
@@ -396,7 +398,7 @@ public actor ExtensionManager {
             name: name, kind: entry.kind.rawValue, version: version.version.description, registry: index.origin,
             source: version.source.description, executable: executable, sha256: staged.sha256, config: typed, installedAt: now,
             updatedAt: now)
-        try await store.saveExtension(installed, replacing: false)
+        try await store.saveExtension(installed, replacing: false, by: by)
         if entry.kind == .trigger {
             do {
                 try await (try triggers).add(try spec(installed))
@@ -462,7 +464,7 @@ public actor ExtensionManager {
     /// Upgrades in place: the new version is fetched and checked like an install, then (triggers)
     /// started and handed every subscription before the old one stops. Any failure leaves the
     /// old version running and recorded.
-    public func upgrade(_ name: String, _ request: VersionRequest, allowMajor: Bool) async throws -> UpgradeResult {
+    public func upgrade(_ name: String, _ request: VersionRequest, allowMajor: Bool, by: Principal = .system) async throws -> UpgradeResult {
         guard let current = try await store.installedExtension(name) else {
             throw ExtensionError(kind: .notFound, message: "\(name) is not installed; use `gofer extension install \(name)`")
         }
@@ -507,7 +509,7 @@ public actor ExtensionManager {
                     kind: .failed, message: "\(name) \(version.version) did not start: \(error); \(current.version) keeps running")
             }
         }
-        try await store.saveExtension(next, replacing: true)
+        try await store.saveExtension(next, replacing: true, by: by)
         if current.executable != executable && !current.executable.hasPrefix("bundled:") {
             try? FileManager.default.removeItem(atPath: (current.executable as NSString).deletingLastPathComponent)
         }
@@ -519,7 +521,7 @@ public actor ExtensionManager {
     /// Uninstalls `name`. If pipelines use it, only with `confirmed` are they disabled (each with
     /// a pipeline error saying why) and the extension removed; unconfirmed, nothing changes and
     /// the result lists them.
-    public func uninstall(_ name: String, confirmed: Bool) async throws -> UninstallResult {
+    public func uninstall(_ name: String, confirmed: Bool, by: Principal = .system) async throws -> UninstallResult {
         guard let e = try await store.installedExtension(name) else {
             throw ExtensionError(kind: .notFound, message: "\(name) is not installed")
         }
@@ -543,7 +545,7 @@ public actor ExtensionManager {
             )
         }
         await (try triggers).remove(name)
-        try await store.removeExtension(name)
+        try await store.removeExtension(name, by: by)
         if !e.executable.hasPrefix("bundled:") {
             try? FileManager.default.removeItem(atPath: dataDir + "/extensions/installed/\(name)")
         }

@@ -50,12 +50,16 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible {
         return parts
     }
 
-    /// Every reference in a config's task env values.
+    /// Every reference in a config's task env values and registry passwords (`variable` is then
+    /// `registry_auth.password`).
     public static func all(in config: PipelineConfig) -> [(task: String, variable: String, reference: SecretReference)] {
         var out: [(String, String, SecretReference)] = []
         for t in config.tasks {
             for (k, v) in t.env.sorted(by: { $0.key < $1.key }) {
                 for case .reference(let r) in (try? parse(v)) ?? [] { out.append((t.id, k, r)) }
+            }
+            if let p = t.registryAuth?.password, let r = RegistryAuthConfig.passwordReference(p) {
+                out.append((t.id, "registry_auth.password", r))
             }
         }
         return out

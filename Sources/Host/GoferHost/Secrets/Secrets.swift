@@ -13,18 +13,7 @@ public struct GlobalSecret: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    public func allows(namespace: String) -> Bool {
-        namespaces.contains { Self.match(Array($0)[...], Array(namespace)[...]) }
-    }
-
-    static func match(_ p: ArraySlice<Character>, _ s: ArraySlice<Character>) -> Bool {
-        guard let first = p.first else { return s.isEmpty }
-        if first == "*" {
-            for i in s.indices + [s.endIndex] where match(p.dropFirst(), s[i...]) { return true }
-            return false
-        }
-        return s.first == first && match(p.dropFirst(), s.dropFirst())
-    }
+    public func allows(namespace: String) -> Bool { NamespacePattern.matchesAny(namespaces, namespace) }
 }
 
 /// Why a secret could not be used.

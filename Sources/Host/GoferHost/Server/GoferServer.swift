@@ -1,7 +1,10 @@
 import ExtensionClient
 import ExtensionSDK
 import Foundation
+import Crypto
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import ServiceLifecycle
 import NIOCore
@@ -21,9 +24,13 @@ public final class GoferServer: Sendable {
     public let secrets: Secrets
     public let extensions: ExtensionManager
     public let api: GoferAPI
+    /// Set when this start created the first admin token: the file holding it (0600).
+    public let bootstrapTokenFile: String?
+    /// The URL tasks get as GOFER_API_URL, once listening.
+    public var taskAPIURL: String { engine.settings.taskAPI.url }
     private let boundPort = Mutex<Int?>(nil)
-    private let serviceTask = Mutex<Task<Void, any Error>?>(nil)
-    private let group = Mutex<ServiceGroup?>(nil)
+    /// Every listener's service group and the task running it.
+    private let listeners = Mutex<[(ServiceGroup, Task<Void, any Error>)]>([])
 
     /// Prepares the data directory, opens the store and starts the scheduler extension.
     public init(settings: ServerSettings, extensionPolicy: ExtensionSupervisor.Policy = .init()) async throws {
@@ -34,6 +41,7 @@ public final class GoferServer: Sendable {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
         store = try Store(path: settings.dataDir + "/gofer.sqlite")
+        bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
         bus = EventBus()
         let dir = settings.extensionsDir ?? GoferServer.executableDirectory
         let embeddedKey =
@@ -64,9 +72,11 @@ public final class GoferServer: Sendable {
         let logs = LogFiles(root: settings.dataDir + "/logs")
         var engineSettings = settings.engine
         engineSettings.serverID = try GoferServer.serverID(dataDir: settings.dataDir)
+        let runTokens = RunTokenIssuer(
+            store: store, key: SymmetricKey(data: try SecretFile.key(at: settings.dataDir + "/run-tokens.key")))
         engine = RunEngine(
             store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
-            secrets: secrets)
+            secrets: secrets, runTokens: runTokens)
         triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
         await extensions.attach(triggers: triggers)
         let schedulerSupervisor = supervisor
@@ -78,7 +88,9 @@ public final class GoferServer: Sendable {
         api = GoferAPI(
             store: store, engine: engine, triggers: triggers, secrets: secrets, extensions: extensions, bus: bus, logs: logs,
             loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
-            version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes)
+            version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
+            auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
+            trustedProxies: settings.trustedProxies)
         try await engine.recoverRuns()
         // After recovery: events arriving now start runs on a settled engine.
         var triggerSpecs: [ExtensionSpec] = []
@@ -120,26 +132,7 @@ public final class GoferServer: Sendable {
     /// user only. Losing it loses the secrets; back it up with the data directory, or set
     /// `secret_store_key` from your own secret management.
     static func embeddedKey(dataDir: String) throws -> String {
-        let path = dataDir + "/secrets.key"
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let raw = Data(base64Encoded: key), raw.count == 32 else {
-                throw ServerError("\(path) does not hold a 32-byte base64 key; restore it from a backup")
-            }
-            return key
-        }
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var rng = SystemRandomNumberGenerator()
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
-        let key = Data(bytes).base64EncodedString()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ServerError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let line = Array((key + "\n").utf8)
-        guard line.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == line.count, fsync(fd) == 0 else {
-            throw ServerError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        return key
+        try SecretFile.key(at: dataDir + "/secrets.key").base64EncodedString()
     }
 
     /// This server's identity, created once and kept in the data directory.
@@ -160,18 +153,52 @@ public final class GoferServer: Sendable {
         return (exe as NSString).deletingLastPathComponent
     }
 
-    /// Starts serving HTTP in the background; returns the bound port (useful with port 0).
+    /// Starts serving HTTP(S) in the background; returns the bound port (useful with port 0).
+    /// Also listens where tasks can reach it (``ServerSettings/taskListen``) and settles the URL
+    /// tasks get as GOFER_API_URL.
     public func startHTTP() async throws -> Int {
         guard case .tcp(let host, let port) = HTTPEndpoint(settings.listen) else { throw ServerError("listen must be host:port") }
         var logger = Logger(label: "gofer")
         logger.logLevel = Logger.Level(rawValue: settings.logLevel == "warning" ? "warning" : settings.logLevel) ?? .info
+        let tls = try tlsConfiguration()
+        let bound = try await serve(host: host, port: port, tls: tls, logger: logger)
+        boundPort.withLock { $0 = bound }
+
+        let scheme = tls == nil ? "http" : "https"
+        let bridge = settings.scheduler == "docker" ? Self.ipv4Address(ofInterface: "docker0") : nil
+        var taskHost = Self.isWildcard(host) ? (bridge ?? "127.0.0.1") : host
+        var taskPort = bound
+        if settings.taskListen != "off" {
+            var extra: (String, Int)?
+            if settings.taskListen == "auto" {
+                if let bridge, Self.isLoopback(host) { extra = (bridge, bound) }
+            } else if case .tcp(let h, let p) = HTTPEndpoint(settings.taskListen) {
+                extra = (h, p)
+            }
+            if let (h, p) = extra {
+                do {
+                    taskPort = try await serve(host: h, port: p, tls: tls, logger: logger)
+                    taskHost = h
+                } catch {
+                    logger.warning(
+                        "cannot listen for tasks on \(h):\(p) (\(error)); tasks get \(scheme)://\(taskHost):\(taskPort), which containers may not reach. Set task_listen or task_api_url."
+                    )
+                }
+            }
+        }
+        engine.settings.taskAPI.url = settings.taskAPIURL ?? "\(scheme)://\(taskHost.contains(":") ? "[\(taskHost)]" : taskHost):\(taskPort)"
+        return bound
+    }
+
+    /// Runs one listener in its own service group; returns its bound port.
+    private func serve(host: String, port: Int, tls: TLSConfiguration?, logger: Logger) async throws -> Int {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: api.router(), configuration: .init(address: .hostname(host, port: port), serverName: "gofer/\(goferVersion)"),
+            router: api.router(), server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "gofer/\(goferVersion)"),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? port) }, logger: logger)
         // A service group, so stopping is a graceful shutdown rather than a cancellation.
         let serviceGroup = ServiceGroup(services: [app], logger: logger)
-        group.withLock { $0 = serviceGroup }
         let task = Task {
             do {
                 try await serviceGroup.run()
@@ -180,21 +207,54 @@ public final class GoferServer: Sendable {
                 throw error
             }
         }
-        serviceTask.withLock { $0 = task }
         var iterator = portStream.makeAsyncIterator()
         guard let bound = await iterator.next() else {
             let error = await task.result
-            throw ServerError("cannot listen on \(settings.listen): \(String(describing: error))")
+            throw ServerError("cannot listen on \(host):\(port): \(String(describing: error))")
         }
-        boundPort.withLock { $0 = bound }
+        listeners.withLock { $0.append((serviceGroup, task)) }
         return bound
+    }
+
+    /// The server's TLS settings, when `tls_cert` and `tls_key` are set.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        guard let cert = settings.tlsCert, let key = settings.tlsKey else { return nil }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            guard !chain.isEmpty else { throw ServerError("no certificate in the file") }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+        } catch {
+            throw ServerError("cannot use tls_cert \(cert) / tls_key \(key): \(error)")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+    static func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" || host.isEmpty }
+
+    /// The IPv4 address of a network interface (`docker0`: the Docker bridge's gateway, which
+    /// containers on the default bridge reach the host by).
+    static func ipv4Address(ofInterface name: String) -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        defer { freeifaddrs(list) }
+        for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
+            guard let sa = entry.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET),
+                String(cString: entry.pointee.ifa_name) == name
+            else { continue }
+            var address = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            guard inet_ntop(AF_INET, &address, &buffer, socklen_t(INET_ADDRSTRLEN)) != nil else { return nil }
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return nil
     }
 
     /// Stops HTTP and the extension.
     public func stop() async {
-        if let g = group.withLock({ $0 }) {
+        for (g, task) in listeners.withLock({ $0 }) {
             await g.triggerGracefulShutdown()
-            _ = await serviceTask.withLock({ $0 })?.result
+            _ = await task.result
         }
         await triggers.stop()
         await secrets.stop()

@@ -50,6 +50,20 @@ public struct ServerSettings: Sendable, Equatable {
     public var vaultNamespace: String?
     /// Delete a pipeline's secrets when the pipeline (or its namespace) is deleted.
     public var secretCleanup = true
+    /// Requests to open routes (health, webhooks) per client address.
+    public var rateLimitPublic = RateLimit(count: 300, per: .seconds(60))
+    /// Failed authentications per client address; past it every request from there gets 429.
+    public var rateLimitAuthFailures = RateLimit(count: 30, per: .seconds(60))
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
+    public var trustedProxies: [CIDR] = []
+    /// The API address given to tasks as GOFER_API_URL; nil: worked out from `listen` and the scheduler.
+    public var taskAPIURL: String?
+    /// An extra address the API listens on for tasks: `auto` (the Docker bridge's gateway, when
+    /// the scheduler is docker and `listen` is a loopback address), `off`, or host:port.
+    public var taskListen = "auto"
+    /// PEM certificate chain and private key: with both, the server speaks HTTPS.
+    public var tlsCert: String?
+    public var tlsKey: String?
 
     public init() {}
 
@@ -114,6 +128,28 @@ public struct ServerSettings: Sendable, Equatable {
         ("vault_prefix", "GOFER_VAULT_PREFIX", "string", "gofer", false, "Path under the mount that Gofer owns."),
         ("vault_namespace", "GOFER_VAULT_NAMESPACE", "string", "none", false, "Vault namespace."),
         ("secret_cleanup", "GOFER_SECRET_CLEANUP", "boolean", "true", false, "Delete a pipeline's secrets with the pipeline."),
+        (
+            "rate_limit_public", "GOFER_RATE_LIMIT_PUBLIC", "rate", "300/1m", false,
+            "Requests to the routes that need no token (health, webhooks) per client address; over it: 429 with Retry-After."
+        ),
+        (
+            "rate_limit_auth_failures", "GOFER_RATE_LIMIT_AUTH_FAILURES", "rate", "30/1m", false,
+            "Failed authentications per client address; over it every request from that address gets 429 until the bucket refills."
+        ),
+        (
+            "trusted_proxies", "GOFER_TRUSTED_PROXIES", "list", "none", false,
+            "Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client."
+        ),
+        (
+            "task_api_url", "GOFER_TASK_API_URL", "url", "worked out", false,
+            "GOFER_API_URL given to tasks. Default: the Docker bridge gateway (docker scheduler) or the listen address (process scheduler)."
+        ),
+        (
+            "task_listen", "GOFER_TASK_LISTEN", "host:port | auto | off", "auto", false,
+            "An extra address for tasks to reach the API. auto: the Docker bridge gateway, same port, when listen is loopback."
+        ),
+        ("tls_cert", "GOFER_TLS_CERT", "path", "none", false, "PEM certificate chain; with tls_key the server speaks HTTPS only."),
+        ("tls_key", "GOFER_TLS_KEY", "path", "none", false, "PEM private key for tls_cert."),
     ]
 
     /// A problem with a setting, naming its source.
@@ -209,6 +245,32 @@ public struct ServerSettings: Sendable, Equatable {
         case "secret_cleanup":
             guard let b = Bool(value.lowercased()) else { throw Problem(description: "\(source): secret_cleanup must be true or false") }
             secretCleanup = b
+        case "rate_limit_public", "rate_limit_auth_failures":
+            guard let rate = RateLimit(value) else {
+                throw Problem(description: "\(source): \(key) \"\(value)\" must be COUNT/DURATION such as 300/1m")
+            }
+            if key == "rate_limit_public" { rateLimitPublic = rate } else { rateLimitAuthFailures = rate }
+        case "trusted_proxies":
+            var list: [CIDR] = []
+            for item in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                guard let c = CIDR(item) else {
+                    throw Problem(description: "\(source): trusted_proxies: \"\(item)\" is not an IP address or CIDR range such as 10.0.0.0/8")
+                }
+                list.append(c)
+            }
+            trustedProxies = list
+        case "task_api_url":
+            guard value.hasPrefix("http://") || value.hasPrefix("https://"), URL(string: value)?.host != nil else {
+                throw Problem(description: "\(source): task_api_url \"\(value)\" must be a URL such as http://172.17.0.1:8080")
+            }
+            taskAPIURL = value.hasSuffix("/") ? String(value.dropLast()) : value
+        case "task_listen":
+            guard value == "auto" || value == "off" || { if case .tcp = HTTPEndpoint(value) { return true } else { return false } }() else {
+                throw Problem(description: "\(source): task_listen \"\(value)\" must be auto, off or host:port")
+            }
+            taskListen = value
+        case "tls_cert": tlsCert = (value as NSString).expandingTildeInPath
+        case "tls_key": tlsKey = (value as NSString).expandingTildeInPath
         case "external_max_body_bytes":
             guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
                 throw Problem(description: "\(source): external_max_body_bytes \"\(value)\" must be a size such as 2MB")
@@ -275,6 +337,14 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "secret_store is vault: set vault_token, or vault_role_id and vault_secret_id")
             }
         }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw Problem(description: "tls_cert and tls_key go together: set both for HTTPS, or neither")
+        }
+        for (key, path) in [("tls_cert", tlsCert), ("tls_key", tlsKey)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw Problem(description: "\(key): cannot read \(path)")
+            }
+        }
         if taskTimeoutMin > taskTimeoutMax {
             throw Problem(
                 description:
@@ -290,7 +360,7 @@ public struct ServerSettings: Sendable, Equatable {
         e.defaultTaskTimeout = taskTimeoutMax
         e.stopGrace = stopGrace
         e.maxLogBytes = maxLogBytes
-        e.apiURL = "http://\(listen)"
+        e.apiURL = taskAPIURL ?? "\(tlsCert == nil ? "http" : "https")://\(listen)"
         return e
     }
 }

@@ -47,8 +47,8 @@ public struct Run: Codable, Sendable, Equatable {
     /// Set once the run is being stopped (a cancel or the run timeout), before any task is told:
     /// a server that restarts meanwhile finishes the stop instead of letting the tasks run on.
     public var stopRequested: StateReason?
-    /// Who or what started it (`cli:alice`, `api`, `trigger:interval/nightly`).
-    public var initiator: String
+    /// Who or what started it: a token (id and name), a trigger, or the server.
+    public var initiator: Principal
     /// Given to every task as environment variables (a trigger's `GOFER_GIT_SHA`, or from the API).
     public var variables: [String: String] = [:]
     public var createdAt: Date

@@ -47,7 +47,7 @@ extension Store {
     }
 
     /// Records an install (refused if the name is taken) or, with `replacing`, an upgrade.
-    func saveExtension(_ e: InstalledExtension, replacing: Bool) async throws {
+    func saveExtension(_ e: InstalledExtension, replacing: Bool, by: Principal = .system) async throws {
         try await write { db in
             let exists = try Row.fetchOne(db, sql: "SELECT 1 FROM extensions WHERE name = ?", arguments: [e.name]) != nil
             if exists && !replacing {
@@ -65,14 +65,15 @@ extension Store {
                     e.updatedAt,
                 ])
             _ = try Self.appendEvent(
-                db, .extensionInstalled, details: ["name": e.name, "version": e.version, "upgrade": String(exists)])
+                db, .extensionInstalled,
+                details: by.eventDetails.merging(["name": e.name, "version": e.version, "upgrade": String(exists)]) { a, _ in a })
         }
     }
 
-    func removeExtension(_ name: String) async throws {
+    func removeExtension(_ name: String, by: Principal = .system) async throws {
         try await write { db in
             try db.execute(sql: "DELETE FROM extensions WHERE name = ?", arguments: [name])
-            _ = try Self.appendEvent(db, .extensionUninstalled, details: ["name": name])
+            _ = try Self.appendEvent(db, .extensionUninstalled, details: by.eventDetails.merging(["name": name]) { a, _ in a })
         }
     }
 

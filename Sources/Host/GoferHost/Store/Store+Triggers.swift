@@ -182,7 +182,7 @@ extension Store {
                 all["GOFER_TRIGGER_LABEL"] = sub.label
                 all["GOFER_TRIGGER_EVENT"] = eventID
                 let created = try Self.insertRun(
-                    db, namespace: sub.namespace, pipeline: sub.pipeline, initiator: "trigger:\(sub.trigger)/\(sub.label)", variables: all)
+                    db, namespace: sub.namespace, pipeline: sub.pipeline, initiator: .trigger(sub.trigger, label: sub.label), variables: all)
                 runID = created.run.id
                 delivery = .started(created)
             }

@@ -62,6 +62,9 @@ public final class Store: Sendable {
         config.busyMode = .timeout(10)
         pool = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(pool)
+        // Migrations may have removed secrets from rows (v7): fold the WAL into the database so no
+        // copy of the old pages stays behind in it.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         try pool.write { db in
             try db.execute(
                 sql:
@@ -85,6 +88,11 @@ public final class Store: Sendable {
     /// Caps the database at `pages` pages, as a full disk would; tests use it to play disk-full.
     public func limitSizeForTesting(pages: Int) async throws {
         try await pool.write { db in _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)") }
+    }
+
+    /// Runs SQL as it is; tests use it to put the database into states older servers left behind.
+    public func executeForTesting(_ sql: String) async throws {
+        try await pool.write { db in try db.execute(sql: sql) }
     }
 
     /// The database's size in pages.
@@ -171,6 +179,7 @@ public final class Store: Sendable {
                     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
                     """)
         }
+        registerAuthMigrations(&m)
         return m
     }
 
@@ -232,13 +241,23 @@ public final class Store: Sendable {
         }
     }
 
+    /// Appends an event on its own (for changes stored elsewhere, such as secret values).
+    public func recordEvent(
+        _ kind: EventKind, namespace: String? = nil, pipeline: String? = nil, by: Principal, details: [String: String] = [:]
+    ) async throws {
+        _ = try await write { db in
+            try Self.appendEvent(
+                db, kind, namespace: namespace, pipeline: pipeline, details: by.eventDetails.merging(details) { a, _ in a })
+        }
+    }
+
     // MARK: - Namespaces
 
     static func namespace(_ row: Row) -> Namespace {
         Namespace(id: row["id"], name: row["name"], description: row["description"], createdAt: row["created_at"])
     }
 
-    public func createNamespace(id: String, name: String?, description: String) async throws -> Namespace {
+    public func createNamespace(id: String, name: String?, description: String, by: Principal = .system) async throws -> Namespace {
         try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil {
                 throw StoreError.conflict("namespace \"\(id)\" already exists")
@@ -247,7 +266,7 @@ public final class Store: Sendable {
             try db.execute(
                 sql: "INSERT INTO namespaces (id, name, description, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [ns.id, ns.name, ns.description, ns.createdAt])
-            _ = try Self.appendEvent(db, .namespaceCreated, namespace: id)
+            _ = try Self.appendEvent(db, .namespaceCreated, namespace: id, details: by.eventDetails)
             return ns
         }
     }
@@ -271,7 +290,7 @@ public final class Store: Sendable {
     }
 
     /// Deletes an empty namespace. Refuses while it has pipelines (delete those first).
-    public func deleteNamespace(_ id: String) async throws {
+    public func deleteNamespace(_ id: String, by: Principal = .system) async throws {
         try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil else {
                 throw StoreError.notFound(what: "namespace", id: id)
@@ -280,7 +299,7 @@ public final class Store: Sendable {
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pipelines WHERE namespace = ?", arguments: [id]) ?? 0
             if count > 0 { throw StoreError.conflict("namespace \"\(id)\" still has \(count) pipeline(s); delete them first") }
             try db.execute(sql: "DELETE FROM namespaces WHERE id = ?", arguments: [id])
-            _ = try Self.appendEvent(db, .namespaceDeleted, namespace: id)
+            _ = try Self.appendEvent(db, .namespaceDeleted, namespace: id, details: by.eventDetails)
         }
     }
 
@@ -294,7 +313,7 @@ public final class Store: Sendable {
     }
 
     /// Stores `config` as the pipeline's next version, unless it equals the current one.
-    public func apply(namespace: String, config: PipelineConfig) async throws -> ApplyResult {
+    public func apply(namespace: String, config: PipelineConfig, by: Principal = .system) async throws -> ApplyResult {
         let canonical = try config.canonicalJSON()
         return try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
@@ -329,7 +348,13 @@ public final class Store: Sendable {
             try db.execute(
                 sql: "INSERT INTO pipeline_versions (namespace, pipeline, version, config, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [namespace, config.id, version, canonical, now])
-            _ = try Self.appendEvent(db, .pipelineApplied, namespace: namespace, pipeline: config.id, details: ["version": String(version)])
+            // A new version has only references: a removed plain password is no longer a problem.
+            try db.execute(
+                sql: "DELETE FROM pipeline_errors WHERE namespace = ? AND pipeline = ? AND source = ?",
+                arguments: [namespace, config.id, Self.registryPasswordErrorSource])
+            _ = try Self.appendEvent(
+                db, .pipelineApplied, namespace: namespace, pipeline: config.id,
+                details: by.eventDetails.merging(["version": String(version)]) { a, _ in a })
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id])
@@ -386,7 +411,7 @@ public final class Store: Sendable {
     }
 
     /// Deletes a pipeline with its versions, runs and task executions. Refuses while runs are in progress.
-    public func deletePipeline(namespace: String, id: String) async throws {
+    public func deletePipeline(namespace: String, id: String, by: Principal = .system) async throws {
         try await write { db in
             _ = try Self.requirePipeline(db, namespace, id)
             let active =
@@ -396,7 +421,7 @@ public final class Store: Sendable {
                 ?? 0
             if active > 0 { throw StoreError.conflict("pipeline \(namespace)/\(id) has \(active) run(s) in progress; cancel them first") }
             try db.execute(sql: "DELETE FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, id])
-            _ = try Self.appendEvent(db, .pipelineDeleted, namespace: namespace, pipeline: id)
+            _ = try Self.appendEvent(db, .pipelineDeleted, namespace: namespace, pipeline: id, details: by.eventDetails)
         }
     }
 
@@ -409,7 +434,7 @@ public final class Store: Sendable {
             stopRequested: (row["stop_reason_kind"] as String?).flatMap(StateReason.Kind.init).map {
                 StateReason($0, row["stop_reason_message"] ?? "")
             },
-            initiator: row["initiator"],
+            initiator: Principal.stored(row["initiator"] ?? ""),
             variables: json(row, "variables", [String: String]()),
             createdAt: row["created_at"],
             startedAt: row["started_at"], endedAt: row["ended_at"])
@@ -430,7 +455,7 @@ public final class Store: Sendable {
     }
 
     /// Creates a pending run of the pipeline's latest version, with one waiting task execution per task.
-    public func createRun(namespace: String, pipeline: String, initiator: String, variables: [String: String] = [:]) async throws
+    public func createRun(namespace: String, pipeline: String, initiator: Principal, variables: [String: String] = [:]) async throws
         -> CreatedRun
     {
         try await write { db in try Self.insertRun(db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables)
@@ -438,7 +463,7 @@ public final class Store: Sendable {
     }
 
     /// Inserts a pending run of the pipeline's current version with its task executions and event.
-    static func insertRun(_ db: Database, namespace: String, pipeline: String, initiator: String, variables: [String: String]) throws
+    static func insertRun(_ db: Database, namespace: String, pipeline: String, initiator: Principal, variables: [String: String]) throws
         -> CreatedRun
     {
         let p = try Self.requirePipeline(db, namespace, pipeline)
@@ -457,7 +482,8 @@ public final class Store: Sendable {
             sql: """
                 INSERT INTO runs (namespace, pipeline, id, pipeline_version, state, initiator, created_at, variables)
                 VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
-                """, arguments: [namespace, pipeline, id, p.latestVersion, initiator, now, try JSONCodec.encode(variables).description])
+                """,
+            arguments: [namespace, pipeline, id, p.latestVersion, initiator.storedText, now, try JSONCodec.encode(variables).description])
         var tasks: [TaskExecution] = []
         for t in config.tasks {
             try db.execute(
@@ -472,7 +498,7 @@ public final class Store: Sendable {
         }
         let event = try Self.appendEvent(
             db, .runQueued, namespace: namespace, pipeline: pipeline, run: id,
-            details: ["version": String(p.latestVersion), "initiator": initiator])
+            details: initiator.eventDetails.merging(["version": String(p.latestVersion)]) { a, _ in a })
         let run = Run(
             namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator,
             variables: variables, createdAt: now)
@@ -542,7 +568,7 @@ public final class Store: Sendable {
     /// Records a run's new state and its event in one transaction.
     @discardableResult
     /// Records that a run is being stopped and why (first request wins), with its event.
-    func requestRunStop(_ run: Run, reason: StateReason) async throws -> Event {
+    func requestRunStop(_ run: Run, reason: StateReason, by: Principal) async throws -> Event {
         try await write { db in
             try db.execute(
                 sql: """
@@ -552,7 +578,7 @@ public final class Store: Sendable {
                 arguments: [reason.kind.rawValue, reason.message, run.namespace, run.pipeline, run.id])
             return try Self.appendEvent(
                 db, .runStopRequested, namespace: run.namespace, pipeline: run.pipeline, run: run.id,
-                details: ["reason": reason.kind.rawValue, "message": reason.message])
+                details: by.eventDetails.merging(["reason": reason.kind.rawValue, "message": reason.message]) { a, _ in a })
         }
     }
 
@@ -570,6 +596,7 @@ public final class Store: Sendable {
                     state.rawValue, reason?.kind.rawValue, reason?.message, state.rawValue, now, state.rawValue, now, run.namespace,
                     run.pipeline, run.id,
                 ])
+            if state.isTerminal { try Self.revokeRunTokens(db, namespace: run.namespace, pipeline: run.pipeline, run: run.id, at: now) }
             var details = ["state": state.rawValue]
             if let reason { details["reason"] = reason.kind.rawValue; details["message"] = reason.message }
             return try Self.appendEvent(

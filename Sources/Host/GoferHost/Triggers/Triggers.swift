@@ -345,12 +345,12 @@ public actor Triggers {
     /// Applies a validated config: stores the version, then subscribes new trigger entries and
     /// unsubscribes removed ones while the pipeline is `updating`. If a subscribe fails, the
     /// version is undone, the previous subscriptions stay, and a pipeline error says why.
-    public func apply(namespace: String, config: PipelineConfig) async throws -> ApplyResult {
+    public func apply(namespace: String, config: PipelineConfig, by: Principal = .system) async throws -> ApplyResult {
         let key = "\(namespace)/\(config.id)"
         await lock(key)
         defer { unlock(key) }
         let before = try? await store.pipeline(namespace: namespace, id: config.id)
-        var result = try await store.apply(namespace: namespace, config: config)
+        var result = try await store.apply(namespace: namespace, config: config, by: by)
         let existing = try await store.subscriptions(namespace: namespace, pipeline: config.id)
         // Nothing to do when the triggers are already what the config says.
         let current = existing.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
@@ -434,12 +434,12 @@ public actor Triggers {
     }
 
     /// Deletes a pipeline and unsubscribes its triggers.
-    public func delete(namespace: String, pipeline: String) async throws {
+    public func delete(namespace: String, pipeline: String, by: Principal = .system) async throws {
         let key = "\(namespace)/\(pipeline)"
         await lock(key)
         defer { unlock(key) }
         let subs = try await store.subscriptions(namespace: namespace, pipeline: pipeline)
-        try await store.deletePipeline(namespace: namespace, id: pipeline)
+        try await store.deletePipeline(namespace: namespace, id: pipeline, by: by)
         for s in subs { _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)]) }
     }
 

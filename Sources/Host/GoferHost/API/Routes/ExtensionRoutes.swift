@@ -1,0 +1,80 @@
+import ExtensionSDK
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// `POST /api/extensions`.
+struct InstallExtensionRequest: RequestBody {
+    static let fields = ["name", "config", "config_strings"]
+    /// `NAME`, `NAME@1.2.3` or `NAME@^1`.
+    var name: String
+    /// Admin configuration, typed.
+    var config: JSONValue?
+    /// Admin configuration as `KEY=VALUE` strings (the CLI's `--config`), typed by the extension's schema.
+    var configStrings: [String: JSONValue]?
+}
+
+/// `POST /api/extensions/{extension}/upgrade`.
+struct UpgradeExtensionRequest: RequestBody {
+    static let fields = ["version", "allow_major"]
+    var version: String?
+    var allowMajor: Bool?
+}
+
+/// Installed extensions: admins only (they run code on the server's machine).
+enum ExtensionRoutes: RouteCollection {
+    static let read = Access.permission(Permission(.extensions, .read), .path)
+
+    static let routes: [Route] = [
+        Route(.get, "/api/extensions", read) { api, _, _ in try api.json(["items": try await api.extensions.list()]) },
+        Route(.post, "/api/extensions", .permission(Permission(.extensions, .write), .path)) { api, req, ctx in
+            let body = try await RequestBodyReader.decode(InstallExtensionRequest.self, from: req)
+            guard let (name, request) = VersionRequest.split(body.name) else {
+                throw APIError.badRequest(
+                    "name must be NAME, NAME@1.2.3 or NAME@^1", details: [.init(field: "/name", message: "not a name with a version")])
+            }
+            _ = try api.identifier(name, field: "/name")
+            var strings: [String: String] = [:]
+            for (k, v) in body.configStrings ?? [:] { strings[k] = v.stringValue ?? v.description }
+            let config = body.config ?? .emptyObject
+            guard config.objectValue != nil else {
+                throw APIError.badRequest("config must be an object", details: [.init(field: "/config", message: "not an object")])
+            }
+            _ = try await api.extensions.install(name, request, config: config, configStrings: strings, by: ctx.principal)
+            return try api.json(try await api.extensions.get(name), status: .created)
+        },
+        Route(.get, "/api/extensions/{extension}", read) { api, _, ctx in
+            try api.json(try await api.extensions.get(try api.param(ctx, "extension")))
+        },
+        Route(.get, "/api/extensions/{extension}/logs", read) { api, _, ctx in
+            let text = try await api.extensions.logs(try api.param(ctx, "extension"))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        },
+        Route(.post, "/api/extensions/{extension}/upgrade", .permission(Permission(.extensions, .write), .path)) { api, req, ctx in
+            let name = try api.param(ctx, "extension")
+            let body = try await RequestBodyReader.decode(UpgradeExtensionRequest.self, from: req, allowEmpty: true)
+            var request = VersionRequest.latest
+            if let v = body.version {
+                guard let parsed = VersionRequest.split("\(name)@\(v)")?.request else {
+                    throw APIError.badRequest("version must be 1.2.3 or ^1", details: [.init(field: "/version", message: "not a version")])
+                }
+                request = parsed
+            }
+            return try api.json(
+                try await api.extensions.upgrade(name, request, allowMajor: body.allowMajor ?? false, by: ctx.principal))
+        },
+        Route(.delete, "/api/extensions/{extension}", .permission(Permission(.extensions, .delete), .path)) { api, req, ctx in
+            let confirmed = req.uri.queryParameters.get("yes") == "true"
+            let result = try await api.extensions.uninstall(try api.param(ctx, "extension"), confirmed: confirmed, by: ctx.principal)
+            if !result.removed {
+                throw APIError(
+                    status: 409, code: "confirmation_required",
+                    message:
+                        "\(result.name) is used by \(result.pipelines.count) pipeline(s): \(result.pipelines.joined(separator: ", ")); they will be disabled. Confirm with ?yes=true (gofer extension uninstall \(result.name) --yes)",
+                    details: result.pipelines.map { .init(field: "pipelines", message: $0) })
+            }
+            return try api.json(result)
+        },
+    ]
+}

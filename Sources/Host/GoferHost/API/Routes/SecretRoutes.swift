@@ -1,0 +1,121 @@
+import ExtensionSDK
+import Foundation
+import Hummingbird
+
+/// `PUT …/secrets/{secret}`: `value` (text) or `value_b64` (any bytes); global secrets also take
+/// the namespace patterns that may use them.
+struct PutSecretRequest: RequestBody {
+    static let fields = ["value", "value_b64", "namespaces"]
+    var value: String?
+    var valueB64: String?
+    var namespaces: [String]?
+
+    func bytes() throws -> [UInt8] {
+        if let value { return Array(value.utf8) }
+        if let valueB64 {
+            guard let data = Data(base64Encoded: valueB64) else {
+                throw APIError.badRequest("value_b64 is not valid base64", details: [.init(field: "/value_b64", message: "not base64")])
+            }
+            return Array(data)
+        }
+        throw APIError.badRequest(
+            "the body needs \"value\" (text) or \"value_b64\" (base64)", details: [.init(field: "/value", message: "required")])
+    }
+}
+
+/// Pipeline secrets (namespaced) and global secrets (admins). Values are returned only with
+/// `?reveal=true`, which needs the permission to write the secret.
+enum SecretRoutes: RouteCollection {
+    static let routes: [Route] = [
+        Route(.get, APIPath.pipe + "/secrets", .permission(Permission(.secrets, .read), .path)) { api, _, ctx in
+            let (ns, p) = try api.pipelineParams(ctx)
+            let names = try await api.secrets.pipelineSecretNames(namespace: ns, pipeline: p)
+            return try api.json(["items": names.map { ["name": $0] }])
+        },
+        Route(.put, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .write), .path)) { api, req, ctx in
+            let (ns, p) = try api.pipelineParams(ctx)
+            let name = try api.secretName(ctx)
+            let body = try await RequestBodyReader.decode(PutSecretRequest.self, from: req)
+            if body.namespaces != nil {
+                throw APIError.badRequest(
+                    "namespaces applies to global secrets only", details: [.init(field: "/namespaces", message: "not for pipeline secrets")])
+            }
+            try await api.secrets.putPipelineSecret(namespace: ns, pipeline: p, name: name, value: try body.bytes())
+            try await api.store.recordEvent(
+                .secretWritten, namespace: ns, pipeline: p, by: ctx.principal, details: ["scope": "pipeline", "name": name])
+            return try api.json(["name": name], status: .ok)
+        },
+        Route(.get, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .read), .path)) { api, req, ctx in
+            let (ns, p) = try api.pipelineParams(ctx)
+            let name = try api.secretName(ctx)
+            if api.wantsReveal(req) { try ctx.caller().require(Permission(.secrets, .write), on: try api.target(ctx)) }
+            let value = try await api.secrets.pipelineSecret(namespace: ns, pipeline: p, name: name)
+            return try api.json(api.revealed(["name": .string(name)], value, req))
+        },
+        Route(.delete, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .delete), .path)) { api, _, ctx in
+            let (ns, p) = try api.pipelineParams(ctx)
+            let name = try api.secretName(ctx)
+            try await api.secrets.deletePipelineSecret(namespace: ns, pipeline: p, name: name)
+            try await api.store.recordEvent(
+                .secretDeleted, namespace: ns, pipeline: p, by: ctx.principal, details: ["scope": "pipeline", "name": name])
+            return Response(status: .noContent)
+        },
+        Route(.get, "/api/secrets", .permission(Permission(.globalSecrets, .read), .path)) { api, _, _ in
+            try api.json(["items": try await api.secrets.globalSecrets()])
+        },
+        Route(.put, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .write), .path)) { api, req, ctx in
+            let name = try api.secretName(ctx)
+            let body = try await RequestBodyReader.decode(PutSecretRequest.self, from: req)
+            for (i, pattern) in (body.namespaces ?? []).enumerated() where !NamespacePattern.isValid(pattern) {
+                throw APIError.badRequest(
+                    "\"\(pattern)\" is not a namespace pattern",
+                    details: [.init(field: "/namespaces/\(i)", message: "use namespace ids, where * stands for any part")])
+            }
+            let meta = try await api.secrets.putGlobalSecret(name: name, value: try body.bytes(), namespaces: body.namespaces ?? [])
+            try await api.store.recordEvent(.secretWritten, by: ctx.principal, details: ["scope": "global", "name": name])
+            return try api.json(meta)
+        },
+        Route(.get, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .read), .path)) { api, req, ctx in
+            if api.wantsReveal(req) { try ctx.caller().require(Permission(.globalSecrets, .write), on: .server) }
+            let (meta, value) = try await api.secrets.globalSecret(name: try api.secretName(ctx))
+            let fields: JSONValue = [
+                "name": .string(meta.name), "namespaces": .array(meta.namespaces.map(JSONValue.string)),
+                "created_at": .string(meta.createdAt.formatted(.iso8601)), "updated_at": .string(meta.updatedAt.formatted(.iso8601)),
+            ]
+            return try api.json(api.revealed(fields, value, req))
+        },
+        Route(.delete, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .delete), .path)) { api, _, ctx in
+            let name = try api.secretName(ctx)
+            try await api.secrets.deleteGlobalSecret(name: name)
+            try await api.store.recordEvent(.secretDeleted, by: ctx.principal, details: ["scope": "global", "name": name])
+            return Response(status: .noContent)
+        },
+    ]
+}
+
+extension GoferAPI {
+    /// The `{secret}` path parameter, checked like every secret name.
+    func secretName(_ ctx: GoferRequestContext) throws -> String {
+        let name = ctx.parameters.get("secret") ?? ""
+        guard SecretReference.isValidName(name) else {
+            throw APIError.badRequest(
+                "\"\(name)\" is not a valid secret name",
+                details: [.init(field: "secret", message: "use 1–128 letters, digits, '_', '-' or '.'")])
+        }
+        return name
+    }
+
+    func wantsReveal(_ req: Request) -> Bool { req.uri.queryParameters.get("reveal") == "true" }
+
+    /// Adds the value only when the caller asked with `?reveal=true`.
+    func revealed(_ fields: JSONValue, _ value: [UInt8], _ req: Request) -> JSONValue {
+        var out = fields
+        guard wantsReveal(req) else { return out }
+        if let text = String(validating: value, as: UTF8.self) {
+            out["value"] = .string(text)
+        } else {
+            out["value_b64"] = .string(Data(value).base64EncodedString())
+        }
+        return out
+    }
+}

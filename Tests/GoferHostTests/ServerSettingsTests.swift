@@ -1,0 +1,64 @@
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+/// Server settings from a file, the environment and flags, in that order: every one documented,
+/// bad values named with their source.
+struct ServerSettingsTests {
+    @Test func laterSourcesWinAndBadValuesNameTheirSource() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gofer-settings-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let yaml = dir.appendingPathComponent("gofer.yaml").path
+        try "listen: 127.0.0.1:9000\nmax_concurrent_tasks: 4\nrun_timeout: 2h\n".write(toFile: yaml, atomically: true, encoding: .utf8)
+        var s = ServerSettings()
+        try s.load(file: yaml)
+        try s.load(environment: ["GOFER_MAX_CONCURRENT_TASKS": "8"])
+        try s.set("listen", "127.0.0.1:9100", source: "--listen")
+        #expect(s.listen == "127.0.0.1:9100" && s.maxConcurrentTasks == 8 && s.runTimeout == .seconds(7200))
+
+        let toml = dir.appendingPathComponent("gofer.toml").path
+        try "scheduler = \"process\"\nstop_grace = \"3s\"\n".write(toFile: toml, atomically: true, encoding: .utf8)
+        var t = ServerSettings()
+        try t.load(file: toml)
+        #expect(t.scheduler == "process" && t.stopGrace == .seconds(3))
+
+        try "listen: 127.0.0.1:9000\nrun_timeout: soon\n".write(toFile: yaml, atomically: true, encoding: .utf8)
+        var bad = ServerSettings()
+        #expect(throws: ServerSettings.Problem.self) { try bad.load(file: yaml) }
+        do { try bad.load(file: yaml) } catch {
+            #expect("\(error)".contains("gofer.yaml:2: run_timeout \"soon\" is not a duration"), "\(error)")
+        }
+        do { try bad.load(environment: ["GOFER_LISTEN": "nowhere"]) } catch {
+            #expect("\(error)".hasPrefix("GOFER_LISTEN: listen"), "\(error)")
+        }
+        do { try bad.set("colour", "blue", source: "x.yaml:1") } catch { #expect("\(error)".contains("unknown setting \"colour\"")) }
+    }
+
+    @Test func everySettingIsInServerConfigMarkdown() throws {
+        let doc = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("docs/server-config.md"), encoding: .utf8)
+        let rows = doc.split(separator: "\n").filter { $0.hasPrefix("| `") }
+        for entry in ServerSettings.keys {
+            #expect(rows.contains { $0.contains("`\(entry.key)`") && $0.contains("`\(entry.env)`") }, "docs/server-config.md has no row for \(entry.key)")
+        }
+    }
+
+    @Test func securitySettingsAreCheckedWithTheirSource() throws {
+        var s = ServerSettings()
+        try s.set("rate_limit_public", "10/1s", source: "test")
+        #expect(s.rateLimitPublic == RateLimit(count: 10, per: .seconds(1)))
+        try s.set("trusted_proxies", "10.0.0.0/8, ::1", source: "test")
+        #expect(s.trustedProxies.count == 2 && s.trustedProxies[0].contains("10.200.3.4") && !s.trustedProxies[0].contains("11.0.0.1"))
+        #expect(s.trustedProxies[1].contains("::1"))
+        for (key, value, expected) in [
+            ("rate_limit_public", "lots", "COUNT/DURATION"), ("rate_limit_auth_failures", "0/1m", "COUNT/DURATION"),
+            ("trusted_proxies", "10.0.0.0/33", "not an IP address or CIDR"), ("trusted_proxies", "proxy.local", "not an IP address"),
+            ("task_api_url", "172.17.0.1:8080", "must be a URL"), ("task_listen", "everywhere", "auto, off or host:port"),
+        ] {
+            #expect { try s.set(key, value, source: "gofer.yaml:7") } throws: { error in
+                "\(error)".hasPrefix("gofer.yaml:7: ") && "\(error)".contains(expected)
+            }
+        }
+    }
+}
