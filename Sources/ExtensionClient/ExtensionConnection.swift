@@ -172,6 +172,8 @@ public final class ExtensionConnection: Sendable {
     public let process: ChildProcess
     public let launch: ExtensionLaunch
     let state = Mutex(State())
+    /// Keeps calls in flight within the extension's `maxConcurrentRequests` (64 until it says).
+    let callGate = CallGate(limit: 64)
     let requestHandler: RequestHandler?
     let onStderr: (@Sendable (String) -> Void)?
     let tap: (@Sendable (TappedFrame) -> Void)?
@@ -243,6 +245,11 @@ public final class ExtensionConnection: Sendable {
             return .int(s.nextID)
         }
         let frame = Frame.request(id: id, method: method, params: params)
+        // Calls beyond the extension's advertised limit wait their turn here rather than being
+        // refused with -32057: a burst of task starts never fails on the host's own account.
+        let gated = RequestClass(method: method, params: params) == .call && method != "initialize" && method != "shutdown"
+        if gated { try await callGate.acquire() }
+        defer { if gated { callGate.release() } }
         guard let timeout else { return try await send(id: id, frame: frame) }
         return try await withThrowingTaskGroup(of: JSONValue?.self) { group in
             group.addTask { try await self.send(id: id, frame: frame) }
@@ -362,6 +369,7 @@ public final class ExtensionConnection: Sendable {
         if let expected = options.kind, expected != kind {
             throw violation("expected a \(expected.rawValue) extension, but \(name) is a \(kind.rawValue)")
         }
+        if let limit = result["limits"]?["maxConcurrentRequests"]?.intValue, limit >= 1 { callGate.setLimit(Int(min(limit, 1 << 20))) }
         notify("initialized")
         return Handshake(
             protocolVersion: ProtocolVersion(versionText) ?? ProtocolVersion(1, 0), name: name, kind: kind, version: version,

@@ -223,3 +223,43 @@ struct RecoveryTests {
         #expect(d.tasks[0].state == .cancelled, "\(d.tasks[0])")
     }
 }
+
+/// A restart with many running tasks: every one is found again and ends with its real exit code.
+/// Each running task holds a wait and a log stream on the scheduler connection; none of them may
+/// fail because of Gofer's own limits.
+@Suite(.serialized)
+struct ManyRunningTasksRecoveryTests {
+    @Test(.timeLimit(.minutes(5))) func aRestartWith100RunningTasksReattachesThemAll() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let dir = try TemporaryDirectory()
+        let port = FreePort.next()
+        let env = ["GOFER_MAX_CONCURRENT_TASKS": "128"]
+        let first = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: env)
+        var yaml = "id: many\ntasks:\n"
+        for i in 0..<100 { yaml += "  - { id: t\(i), image: busybox:latest, command: [\"sh\", \"-c\", \"echo t\(i); sleep 15; exit \(i % 3)\"] }\n" }
+        let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(yaml)])
+        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/many/runs", body: [:])
+        let before = try await RecoveryTests().waitFor(first.client, "many", run.id) { d in
+            d.tasks.filter { $0.state == .running && $0.handle != nil }.count == 100 || d.tasks.contains { $0.state.isTerminal }
+        }
+        #expect(before.tasks.filter { $0.state == .running }.count == 100, "\(before.tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
+        await first.kill9()
+
+        let server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: env)
+        defer { Task { [server] in await server.stop() } }
+        var d = try await RecoveryTests().runDetail(server.client, "many", run.id)
+        for _ in 0..<1200 where !d.run.state.isTerminal {
+            try await Task.sleep(for: .milliseconds(100))
+            d = try await RecoveryTests().runDetail(server.client, "many", run.id)
+        }
+        let wrong = d.tasks.filter { t in
+            let i = Int(t.task.dropFirst()) ?? -1
+            return t.exitCode != i % 3 || (i % 3 == 0 ? t.state != .succeeded : t.reason?.kind != .exitCode)
+        }
+        #expect(d.run.state.isTerminal && wrong.isEmpty, "\(wrong.map { "\($0.task) \($0.state) \($0.exitCode.map(String.init) ?? "-") \($0.reason?.message ?? "")" })")
+        let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/many/runs/\(run.id)/tasks/t42/logs")
+        #expect(String(decoding: log, as: UTF8.self) == "t42\n")
+        let left = try await ChildProcess.run("docker", arguments: ["ps", "-aq", "--filter", "label=gofer.pipeline=many"])
+        #expect(left.stdout.isEmpty, "no container left behind")
+    }
+}

@@ -87,6 +87,7 @@ public enum ProtocolSchemas {
                     "paramsSchema": ["type": ["object", "boolean"]],
                     "limits": object([
                         "maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1],
+                        "maxConcurrentWatches": ["type": "integer", "minimum": 1],
                     ]),
                 ], required: ["protocolVersion", "extension", "capabilities", "configSchema", "paramsSchema"])),
         Method(name: "initialized", direction: "host→extension", params: params([:]), result: nil),

@@ -27,6 +27,8 @@ public final class ExtensionRuntime: Sendable {
         var task: Task<Void, Never>?
         var cancelReason: ErrorCode?
         var deadline: ContinuousClock.Instant?
+        /// A long-lived request (a stream, `scheduler/wait`): counted against the watch limit.
+        var watch = false
     }
 
     struct StreamState {
@@ -57,6 +59,8 @@ public final class ExtensionRuntime: Sendable {
     /// Largest frame this extension accepts.
     public static let maxFrameBytes = 4 * 1024 * 1024
     static let maxConcurrentRequests = 64
+    /// Long-lived requests in flight at once: one stream and one wait per running task.
+    static let maxConcurrentWatches = 4096
 
     init(adapter: any KindAdapter, output: FrameWriter) {
         self.adapter = adapter
@@ -204,13 +208,19 @@ public final class ExtensionRuntime: Sendable {
                     }
                     return .reject(.methodNotFound(method))
                 }
-                if s.inFlight.count >= s.maxConcurrent {
+                let watch = RequestClass(method: method, params: params) == .watch
+                let (count, limit) =
+                    watch
+                    ? (s.inFlight.values.lazy.filter(\.watch).count, Self.maxConcurrentWatches)
+                    : (s.inFlight.values.lazy.filter { !$0.watch }.count, s.maxConcurrent)
+                if count >= limit {
                     return .reject(
                         ProtocolError(
-                            .resourceExhausted, "too many concurrent requests (limit \(s.maxConcurrent)); retry later",
+                            .resourceExhausted,
+                            "too many concurrent \(watch ? "long-lived requests" : "requests") (limit \(limit)); retry later",
                             extra: ["retryAfterMs": 100]))
                 }
-                s.inFlight[id] = InFlight()
+                s.inFlight[id] = InFlight(watch: watch)
                 return .run(handler)
             }
         }
@@ -409,7 +419,10 @@ public final class ExtensionRuntime: Sendable {
             "capabilities": capabilities,
             "configSchema": configSchema,
             "paramsSchema": paramsSchema,
-            "limits": ["maxFrameBytes": .int(Int64(Self.maxFrameBytes)), "maxConcurrentRequests": .int(Int64(Self.maxConcurrentRequests))],
+            "limits": [
+                "maxFrameBytes": .int(Int64(Self.maxFrameBytes)), "maxConcurrentRequests": .int(Int64(Self.maxConcurrentRequests)),
+                "maxConcurrentWatches": .int(Int64(Self.maxConcurrentWatches)),
+            ],
         ]
         let limits = Limits(
             maxConcurrent: params["limits"]?["maxConcurrentRequests"]?.intValue.map { Int($0) },

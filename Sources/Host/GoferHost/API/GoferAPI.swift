@@ -52,6 +52,16 @@ public struct GoferAPI: Sendable {
     /// Every route as `METHOD /path/{param}`.
     public static var routes: [String] { routeTable.map(\.name) }
 
+    /// The methods the route table has for a concrete path (`{param}` matches one segment).
+    static func methods(forPath path: String) -> [String] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return routeTable.filter { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            return pattern.count == parts.count
+                && zip(pattern, parts).allSatisfy { p, s in (p.hasPrefix("{") && p.hasSuffix("}") && !s.isEmpty) || p == s }
+        }.map(\.method.rawValue).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+    }
+
     /// Builds the router.
     public func router() -> Router<GoferRequestContext> {
         let router = Router(context: GoferRequestContext.self)
@@ -191,6 +201,19 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
+            if error.status == .notFound {
+                // A known path with another method: 405 and what it does allow.
+                let allowed = GoferAPI.methods(forPath: request.uri.path)
+                if !allowed.isEmpty {
+                    var response = api.errorResponse(
+                        APIError(
+                            status: 405, code: "method_not_allowed",
+                            message:
+                                "\(request.method.rawValue) is not allowed on \(request.uri.path); it allows \(allowed.joined(separator: ", "))"))
+                    response.headers[.allow] = allowed.joined(separator: ", ")
+                    return response
+                }
+            }
             let message =
                 error.status == .notFound
                 ? "no such endpoint: \(request.method.rawValue) \(request.uri.path) (see docs/openapi.yaml)"

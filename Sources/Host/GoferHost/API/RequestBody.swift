@@ -54,6 +54,12 @@ enum RequestBodyReader {
             throw APIError.badRequest("the body is not valid JSON: \(error)")
         }
         guard let object = value.objectValue else { throw APIError.badRequest("the body must be a JSON object") }
+        let nul = value.pathsWithNUL()
+        if !nul.isEmpty {
+            throw APIError.badRequest(
+                "NUL characters (\\u0000) are not allowed: \(nul.joined(separator: ", "))",
+                details: nul.map { .init(field: $0.replacingOccurrences(of: "\u{0}", with: "\\u0000"), message: "contains NUL") })
+        }
         let unknown = object.keys.filter { !T.fields.contains($0) }.sorted()
         if !unknown.isEmpty {
             throw APIError.badRequest(

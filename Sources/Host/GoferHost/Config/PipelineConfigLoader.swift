@@ -130,19 +130,28 @@ public struct PipelineConfigLoader: Sendable {
             }
             marks = reader.marks
         case .yaml:
+            // The parser must outlive the conversion: Yams holds nodes' anchors weakly and the
+            // parser keeps them, and the anchors are how the converter refuses aliases before
+            // expanding them.
+            let parser: Parser
             let node: Node?
             do {
-                node = try Yams.compose(yaml: text)
+                parser = try Parser(yaml: text)
+                node = try parser.singleRoot()
             } catch {
                 throw ConfigError(problems: [Self.yamlProblem(error, file: file)])
             }
             guard let node else { throw ConfigError(problems: [ConfigProblem(file: file, path: "", message: "the file is empty")]) }
             var converter = YAMLConverter(schema: Self.schema, file: file)
-            value = converter.convert(node, schema: Self.schema.json, path: "")
+            value = withExtendedLifetime(parser) { converter.convert(node, schema: Self.schema.json, path: "") }
             marks = converter.marks
             if !converter.problems.isEmpty { throw ConfigError(problems: converter.problems) }
         }
         let locator = Locator(file: file, marks: marks)
+        let nul = value.pathsWithNUL()
+        if !nul.isEmpty {
+            throw ConfigError(problems: nul.map { locator.problem($0.replacingOccurrences(of: "\u{0}", with: "\\u0000"), "NUL characters (\\u0000) are not allowed") })
+        }
         let structural = Self.schema.validate(value)
         if !structural.isEmpty { throw ConfigError(problems: structural.map { locator.problem($0.path, $0.message) }) }
         return (try build(value, locate: locator.problem), locator)

@@ -19,6 +19,11 @@ struct TOMLReader {
     private var lineStart = 0
     /// JSON Pointer → (line, column) of the key that set it.
     private(set) var marks: [String: (Int, Int)] = [:]
+    /// Arrays and inline tables open at the position being read.
+    private var depth = 0
+    /// Deepest nesting of arrays and inline tables, and most parts of a dotted key: what a
+    /// pipeline or a setting needs is a handful; the reader recurses once per level.
+    static let maxDepth = 64
 
     init(_ text: String) { chars = Array(text.replacingOccurrences(of: "\r\n", with: "\n")) }
 
@@ -220,6 +225,7 @@ struct TOMLReader {
             skipSpaces()
             if pos < chars.count, chars[pos] == "." {
                 pos += 1
+                if keys.count >= Self.maxDepth { throw fail("a dotted key has more than \(Self.maxDepth) parts") }
                 continue
             }
             return keys
@@ -250,7 +256,14 @@ struct TOMLReader {
         throw fail(word.isEmpty ? "expected a value" : "invalid value \(word) (strings need quotes)")
     }
 
+    private mutating func enter() throws(Failure) {
+        depth += 1
+        if depth > Self.maxDepth { throw fail("arrays and inline tables nest deeper than \(Self.maxDepth) levels") }
+    }
+
     private mutating func readArray() throws(Failure) -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
         pos += 1
         var items: [JSONValue] = []
         while true {
@@ -270,6 +283,8 @@ struct TOMLReader {
     }
 
     private mutating func readInlineTable() throws(Failure) -> JSONValue {
+        try enter()
+        defer { depth -= 1 }
         pos += 1
         var table: [String: JSONValue] = [:]
         skipSpaces()

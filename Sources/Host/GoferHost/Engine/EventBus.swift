@@ -77,11 +77,12 @@ final class LogWriter: Sendable {
         self.tailBytes = min(1 << 20, self.limit / 2)
         do {
             try FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
             throw LogWriteError(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
         }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate == .now ? O_TRUNC : 0), 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate == .now ? O_TRUNC : 0), 0o600)
         guard fd >= 0 else { throw LogWriteError(path: path, errno: errno) }
         var info = stat()
         let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
@@ -135,10 +136,17 @@ final class LogWriter: Sendable {
     }
 
     /// Writes the kept tail (after the truncation marker, if output was dropped), fsyncs and
-    /// closes. Best effort: the task's outcome is already decided.
-    func close() {
+    /// closes. Best effort: the task's outcome is already decided. `incomplete` says why the
+    /// output stops short (a marker at the end).
+    func close(incomplete: String? = nil) {
         state.withLock { s in
             guard s.fd >= 0 else { return }
+            defer {
+                if let incomplete { try? Self.writeAll(s.fd, ArraySlice("\n[gofer: log incomplete: \(incomplete)]\n".utf8), path: path) }
+                _ = fsync(s.fd)
+                _ = Glibc.close(s.fd)
+                s.fd = -1
+            }
             try? append(s.masker.flush(), to: &s)
             if !s.tail.isEmpty {
                 let keep = min(s.tail.count, tailBytes)
@@ -151,9 +159,6 @@ final class LogWriter: Sendable {
                 try? Self.writeAll(s.fd, s.tail.suffix(keep), path: path)
                 s.tail = []
             }
-            _ = fsync(s.fd)
-            _ = Glibc.close(s.fd)
-            s.fd = -1
         }
     }
 }

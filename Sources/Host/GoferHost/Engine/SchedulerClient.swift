@@ -76,12 +76,20 @@ public struct ExtensionSchedulerClient: SchedulerClient {
         let connection = try await supervisor.ready(timeout: .seconds(30))
         let (chunks, result) = connection.requestStream(
             "scheduler/logs", ["handle": .string(handle), "follow": .bool(follow)], windowBytes: 1 << 20)
-        do {
-            for await chunk in chunks { try await sink(chunk.fd, chunk.bytes) }
-        } catch {
+        // The request runs in its own task: a caller that gives up must cancel it too, or it
+        // waits for an answer that comes only once the extension has sent everything — which it
+        // cannot, since nobody grants it credit any more.
+        try await withTaskCancellationHandler {
+            do {
+                for await chunk in chunks { try await sink(chunk.fd, chunk.bytes) }
+            } catch {
+                result.cancel()
+                throw error
+            }
+            try Task.checkCancellation()
+            _ = try await result.value
+        } onCancel: {
             result.cancel()
-            throw error
         }
-        _ = try await result.value
     }
 }

@@ -258,20 +258,23 @@ struct TaskRunner: Sendable {
         let logFailure = LogFailure()
         let logTask: Task<Void, Never>? = config.logging ? startLogs(handle, truncate: freshLog, failure: logFailure, masks: masks) : nil
         let outcome = await waitOrStop(handle, timeout: timeout, logFailure: logFailure)
-        // Let the log stream drain after the container exits, but never hang on it.
+        // Let the log stream drain after the container exits, but never hang on it: past the
+        // bound the log task is cancelled (its log gets a marker saying so). Awaiting a task's
+        // value does not end when the waiter is cancelled, so the log task itself is cancelled
+        // before the group waits for its children.
         if let logTask {
-            let drained = await withTaskGroup(of: Bool.self) { group in
+            await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
-                    await logTask.value; return true
+                    await logTask.value
+                    return true
                 }
                 group.addTask {
-                    try? await Task.sleep(for: .seconds(10)); return false
+                    try? await Task.sleep(for: Self.logDrainBound)
+                    return false
                 }
-                let first = await group.next() ?? false
+                if await group.next() == false { logTask.cancel() }
                 group.cancelAll()
-                return first
             }
-            if !drained { logTask.cancel() }
         }
         try? await scheduler.remove(handle)
         return outcome
@@ -291,6 +294,9 @@ struct TaskRunner: Sendable {
         var text: String? { message.withLock { $0 } }
     }
 
+    /// How long a task's end waits for the rest of its output to be read.
+    static let logDrainBound: Duration = .seconds(10)
+
     private func startLogs(_ handle: String, truncate: Bool, failure: LogFailure, masks: [[UInt8]]) -> Task<Void, Never> {
         let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
         let scheduler = self.scheduler
@@ -309,9 +315,14 @@ struct TaskRunner: Sendable {
                     failure.report("\(error)")
                     return
                 }
+                let cut =
+                    "its output was not read to the end within \(DurationText.format(Self.logDrainBound)) of the task ending; the rest was not stored"
                 do {
                     try await scheduler.logs(handle, follow: true) { _, bytes in try writer.write(bytes) }
-                    writer.close()
+                    writer.close(incomplete: Task.isCancelled ? cut : nil)
+                    return
+                } catch _ where Task.isCancelled {
+                    writer.close(incomplete: cut)
                     return
                 } catch let error as LogWriteError {
                     writer.close()

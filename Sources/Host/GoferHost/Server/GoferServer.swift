@@ -36,10 +36,14 @@ public final class GoferServer: Sendable {
     public init(settings: ServerSettings, extensionPolicy: ExtensionSupervisor.Policy = .init()) async throws {
         try settings.validate()
         self.settings = settings
+        // Everything the server (and the extensions it starts) creates is its user's alone: the
+        // data directory holds logs, state and keys.
+        umask(0o077)
         let fm = FileManager.default
         for dir in [settings.dataDir, settings.dataDir + "/logs", settings.dataDir + "/extensions"] {
-            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        DataDirPermissions.tighten(settings.dataDir)
         store = try Store(path: settings.dataDir + "/gofer.sqlite")
         bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
         bus = EventBus()
@@ -259,6 +263,32 @@ public final class GoferServer: Sendable {
         await triggers.stop()
         await secrets.stop()
         await supervisor.stop()
+    }
+}
+
+/// Files and directories in the data directory: 0600 and 0700. Older servers created them 0644
+/// and 0755; the first start of this version tightens what it finds (one walk, remembered by a
+/// marker file), and everything created since is born that way (umask 077).
+enum DataDirPermissions {
+    static let marker = ".permissions-tightened"
+
+    static func tighten(_ root: String) {
+        let done = root + "/" + marker
+        if FileManager.default.fileExists(atPath: done) { return }
+        defer { FileManager.default.createFile(atPath: done, contents: Data("1\n".utf8), attributes: [.posixPermissions: 0o600]) }
+        var info = stat()
+        func fix(_ path: String) {
+            guard lstat(path, &info) == 0 else { return }
+            let mode = info.st_mode & 0o7777
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR: if mode & 0o077 != 0 { chmod(path, mode & 0o700) }
+            case S_IFREG: if mode & 0o077 != 0 { chmod(path, mode & 0o700) }
+            default: break  // symlinks: their target's mode is what counts, and it may not be ours
+            }
+        }
+        fix(root)
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return }
+        while let relative = walker.nextObject() as? String { fix(root + "/" + relative) }
     }
 }
 

@@ -1,0 +1,18 @@
+/// How a request counts against the receiver's limits (protocol.md §6).
+///
+/// A **call** does some work and answers: at most `maxConcurrentRequests` of them are in flight.
+/// A **watch** is long-lived — it opens a stream (`_meta.stream`) or waits for something to
+/// happen (`scheduler/wait`) — and counts against `maxConcurrentWatches` instead, so a host
+/// following hundreds of running jobs can still make calls.
+public enum RequestClass: Sendable, Equatable {
+    case call
+    case watch
+
+    /// Methods that wait for an event rather than do work.
+    public static let waitingMethods: Set<String> = ["scheduler/wait"]
+
+    /// The class of a request with this method and params.
+    public init(method: String, params: JSONValue) {
+        self = params["_meta"]?["stream"] != nil || Self.waitingMethods.contains(method) ? .watch : .call
+    }
+}
