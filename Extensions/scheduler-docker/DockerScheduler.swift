@@ -17,6 +17,14 @@ struct DockerScheduler: Scheduler {
             "pull": .string(description: "When to pull images.", enum: ["missing", "always", "never"], default: "missing"),
             "registryUsername": .string(description: "Registry user for pulls when a task gives no registry_auth."),
             "registryPassword": .string(description: "Password or token for registryUsername.", writeOnly: true),
+            "logMaxSize": .string(
+                description: "Size of the engine's own json-file log of a task container before it rotates (Docker's max-size).",
+                default: "64m"),
+            "logMaxFiles": .integer(description: "Rotated files the engine keeps per task container.", minimum: 1, default: 2),
+            "pidsLimit": .integer(description: "Processes a task container may have at once (fork bombs stop there).", minimum: 16, default: 4096),
+            "memoryDefaultMB": .integer(
+                description: "Memory limit of tasks that set none, in MB; 0 for none.", minimum: 0, default: 4096),
+            "user": .string(description: "Run task containers as this user (uid:gid or name) instead of the image's."),
         ]))
 
     struct Config: Decodable, Sendable {
@@ -24,12 +32,28 @@ struct DockerScheduler: Scheduler {
         var pull: String?
         var registryUsername: String?
         var registryPassword: String?
+        var logMaxSize: String?
+        var logMaxFiles: Int?
+        var pidsLimit: Int?
+        var memoryDefaultMB: Int?
+        var user: String?
+    }
+
+    /// What every task container gets, whatever its pipeline says: a pipeline config can ask for
+    /// CPU and memory, never for privileges, devices, host mounts or host namespaces.
+    struct ContainerDefaults: Sendable {
+        var logMaxSize = "64m"
+        var logMaxFiles = 2
+        var pidsLimit = 4096
+        var memoryDefaultMB = 4096
+        var user: String?
     }
 
     let docker: DockerAPI
     let pullPolicy: String
     /// Admin-level registry credentials, used when a task brings none.
     let defaultAuth: RegistryAuth?
+    let defaults: ContainerDefaults
 
     init(config: Config, context: ExtensionContext) throws {
         let text = config.endpoint ?? "unix:///var/run/docker.sock"
@@ -40,6 +64,20 @@ struct DockerScheduler: Scheduler {
         }
         docker = DockerAPI(client: SimpleHTTPClient(endpoint: endpoint))
         pullPolicy = config.pull ?? "missing"
+        var d = ContainerDefaults()
+        if let size = config.logMaxSize {
+            guard size.range(of: "^[0-9]+[kmg]?$", options: .regularExpression) != nil else {
+                throw ProtocolError(
+                    .invalidConfig, "logMaxSize \"\(size)\" is not a size such as 64m",
+                    diagnostics: [Diagnostic(path: "/config/admin/logMaxSize", message: "a number with k, m or g, e.g. 64m")])
+            }
+            d.logMaxSize = size
+        }
+        if let n = config.logMaxFiles { d.logMaxFiles = n }
+        if let n = config.pidsLimit { d.pidsLimit = n }
+        if let n = config.memoryDefaultMB { d.memoryDefaultMB = n }
+        if let u = config.user, !u.isEmpty { d.user = u }
+        defaults = d
         if let user = config.registryUsername, let password = config.registryPassword {
             defaultAuth = RegistryAuth(username: user, password: password)
         } else if config.registryUsername != nil || config.registryPassword != nil {
@@ -84,9 +122,15 @@ struct DockerScheduler: Scheduler {
         ]
         if let command = job.command { body["Cmd"] = .array(command.map(JSONValue.string)) }
         if let entrypoint = job.entrypoint { body["Entrypoint"] = .array(entrypoint.map(JSONValue.string)) }
-        var host: [String: JSONValue] = ["AutoRemove": false]
+        if let user = defaults.user { body["User"] = .string(user) }
+        var host: [String: JSONValue] = [
+            "AutoRemove": false, "Privileged": false, "PidsLimit": .int(Int64(defaults.pidsLimit)),
+            "LogConfig": [
+                "Type": "json-file", "Config": ["max-size": .string(defaults.logMaxSize), "max-file": .string(String(defaults.logMaxFiles))],
+            ],
+        ]
         if let cpus = job.cpus { host["NanoCpus"] = .int(Int64(cpus * 1e9)) }
-        if let mb = job.memoryMB {
+        if let mb = job.memoryMB ?? (defaults.memoryDefaultMB > 0 ? defaults.memoryDefaultMB : nil) {
             host["Memory"] = .int(Int64(mb) * 1_048_576)
             host["MemorySwap"] = .int(Int64(mb) * 1_048_576)
         }

@@ -212,12 +212,15 @@ extension JSONSchema {
         return JSONSchema(.object(o))
     }
 
-    /// An integer schema.
-    public static func integer(description: String? = nil, minimum: Int? = nil, maximum: Int? = nil) -> JSONSchema {
+    /// An integer schema, with the value used when none is given (`default`, for documentation).
+    public static func integer(
+        description: String? = nil, minimum: Int? = nil, maximum: Int? = nil, default defaultValue: Int? = nil
+    ) -> JSONSchema {
         var o: [String: JSONValue] = ["type": "integer"]
         if let description { o["description"] = .string(description) }
         if let minimum { o["minimum"] = .int(Int64(minimum)) }
         if let maximum { o["maximum"] = .int(Int64(maximum)) }
+        if let defaultValue { o["default"] = .int(Int64(defaultValue)) }
         return JSONSchema(.object(o))
     }
 

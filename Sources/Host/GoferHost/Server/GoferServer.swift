@@ -111,7 +111,13 @@ public final class GoferServer: Sendable {
     static func adminDefaults(_ settings: ServerSettings, extension name: String, embeddedKey: String?) -> [String: JSONValue] {
         var admin: [String: JSONValue] = [:]
         switch name {
-        case "docker": admin["endpoint"] = .string(settings.dockerEndpoint)
+        case "docker":
+            admin["endpoint"] = .string(settings.dockerEndpoint)
+            admin["logMaxSize"] = .string(settings.taskLogMaxSize)
+            admin["logMaxFiles"] = .int(Int64(settings.taskLogMaxFiles))
+            admin["pidsLimit"] = .int(Int64(settings.taskPidsLimit))
+            admin["memoryDefaultMB"] = .int(Int64(settings.taskMemoryDefaultMB))
+            admin["user"] = settings.taskUser.map(JSONValue.string)
         case "interval":
             admin["minimumInterval"] = .string(DurationText.format(settings.triggerIntervalMin))
             admin["jitter"] = .string(settings.triggerIntervalJitter)

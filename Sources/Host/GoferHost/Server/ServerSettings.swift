@@ -61,6 +61,13 @@ public struct ServerSettings: Sendable, Equatable {
     /// An extra address the API listens on for tasks: `auto` (the Docker bridge's gateway, when
     /// the scheduler is docker and `listen` is a loopback address), `off`, or host:port.
     public var taskListen = "auto"
+    /// Task containers (docker scheduler): the engine's own log of each (rotated at this size,
+    /// this many files), processes at once, memory of tasks that set none (MB, 0 = none), user.
+    public var taskLogMaxSize = "64m"
+    public var taskLogMaxFiles = 2
+    public var taskPidsLimit = 4096
+    public var taskMemoryDefaultMB = 4096
+    public var taskUser: String?
     /// PEM certificate chain and private key: with both, the server speaks HTTPS.
     public var tlsCert: String?
     public var tlsKey: String?
@@ -148,6 +155,17 @@ public struct ServerSettings: Sendable, Equatable {
             "task_listen", "GOFER_TASK_LISTEN", "host:port | auto | off", "auto", false,
             "An extra address for tasks to reach the API. auto: the Docker bridge gateway, same port, when listen is loopback."
         ),
+        (
+            "task_log_max_size", "GOFER_TASK_LOG_MAX_SIZE", "size", "64m", false,
+            "Docker scheduler: size at which the engine's own json-file log of a task container rotates."
+        ),
+        ("task_log_max_files", "GOFER_TASK_LOG_MAX_FILES", "integer", "2", false, "Docker scheduler: rotated engine log files kept per task container."),
+        ("task_pids_limit", "GOFER_TASK_PIDS_LIMIT", "integer", "4096", false, "Docker scheduler: processes a task container may have at once."),
+        (
+            "task_memory_default", "GOFER_TASK_MEMORY_DEFAULT", "size", "4GB", false,
+            "Docker scheduler: memory limit of tasks that set no memory; 0 for none."
+        ),
+        ("task_user", "GOFER_TASK_USER", "string", "the image's", false, "Docker scheduler: run task containers as this user (uid:gid)."),
         ("tls_cert", "GOFER_TLS_CERT", "path", "none", false, "PEM certificate chain; with tls_key the server speaks HTTPS only."),
         ("tls_key", "GOFER_TLS_KEY", "path", "none", false, "PEM private key for tls_cert."),
     ]
@@ -269,6 +287,31 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): task_listen \"\(value)\" must be auto, off or host:port")
             }
             taskListen = value
+        case "task_log_max_size":
+            guard value.range(of: "^[0-9]+[kmg]$", options: .regularExpression) != nil else {
+                throw Problem(description: "\(source): task_log_max_size \"\(value)\" must be a size such as 64m (k, m or g)")
+            }
+            taskLogMaxSize = value
+        case "task_log_max_files", "task_pids_limit":
+            let minimum = key == "task_pids_limit" ? 16 : 1
+            guard let n = Int(value), n >= minimum else {
+                throw Problem(description: "\(source): \(key) \"\(value)\" must be a whole number ≥ \(minimum)")
+            }
+            if key == "task_pids_limit" { taskPidsLimit = n } else { taskLogMaxFiles = n }
+        case "task_memory_default":
+            if value == "0" {
+                taskMemoryDefaultMB = 0
+            } else {
+                guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 4 else {
+                    throw Problem(description: "\(source): task_memory_default \"\(value)\" must be a size such as 4GB, or 0 for none")
+                }
+                taskMemoryDefaultMB = mb
+            }
+        case "task_user":
+            guard !value.isEmpty, value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 }) else {
+                throw Problem(description: "\(source): task_user \"\(value)\" must be a user name or uid[:gid]")
+            }
+            taskUser = value
         case "tls_cert": tlsCert = (value as NSString).expandingTildeInPath
         case "tls_key": tlsKey = (value as NSString).expandingTildeInPath
         case "external_max_body_bytes":
