@@ -183,7 +183,23 @@ public struct GoferAPI: Sendable {
             }
             limit = n
         }
-        return (req.uri.queryParameters.get("cursor").map { String($0) }, limit)
+        let cursor = req.uri.queryParameters.get("cursor").map { String($0) }
+        if cursor == "" {
+            throw APIError.badRequest("cursor is empty", details: [.init(field: "cursor", message: "pass next_cursor of the previous page, or leave it out")])
+        }
+        return (cursor, limit)
+    }
+
+    /// A boolean query parameter: `true`/`1` or `false`/`0`; absent is `false`.
+    func flag(_ req: Request, _ name: String) throws -> Bool {
+        guard let text = req.uri.queryParameters.get(name) else { return false }
+        switch text {
+        case "true", "1": return true
+        case "false", "0": return false
+        default:
+            throw APIError.badRequest(
+                "\(name) must be true or false", details: [.init(field: name, message: "got \"\(text)\"; use true, false, 1 or 0")])
+        }
     }
 }
 

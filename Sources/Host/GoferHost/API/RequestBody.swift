@@ -54,6 +54,12 @@ enum RequestBodyReader {
             throw APIError.badRequest("the body is not valid JSON: \(error)")
         }
         guard let object = value.objectValue else { throw APIError.badRequest("the body must be a JSON object") }
+        let nulls = object.filter { $0.value == .null }.keys.sorted()
+        if !nulls.isEmpty {
+            throw APIError.badRequest(
+                "null is not a value here: \(nulls.joined(separator: ", ")); leave the field out instead",
+                details: nulls.map { .init(field: "/\($0)", message: "null") })
+        }
         let nul = value.pathsWithNUL()
         if !nul.isEmpty {
             throw APIError.badRequest(

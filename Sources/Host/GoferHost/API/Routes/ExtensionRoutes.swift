@@ -65,7 +65,7 @@ enum ExtensionRoutes: RouteCollection {
                 try await api.extensions.upgrade(name, request, allowMajor: body.allowMajor ?? false, by: ctx.principal))
         },
         Route(.delete, "/api/extensions/{extension}", .permission(Permission(.extensions, .delete), .path)) { api, req, ctx in
-            let confirmed = req.uri.queryParameters.get("yes") == "true"
+            let confirmed = try api.flag(req, "yes")
             let result = try await api.extensions.uninstall(try api.param(ctx, "extension"), confirmed: confirmed, by: ctx.principal)
             if !result.removed {
                 throw APIError(

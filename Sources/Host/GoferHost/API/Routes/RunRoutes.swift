@@ -82,7 +82,7 @@ enum RunRoutes: RouteCollection {
         Route(.get, APIPath.task + "/logs", read) { api, req, ctx in
             let (ns, p, r) = try api.runParams(ctx)
             let t = try api.param(ctx, "task")
-            let follow = req.uri.queryParameters.get("follow").map { $0 == "true" || $0 == "1" } ?? false
+            let follow = try api.flag(req, "follow")
             return try await api.taskLogs(namespace: ns, pipeline: p, run: r, task: t, follow: follow)
         },
     ]

@@ -11,6 +11,10 @@ struct PutSecretRequest: RequestBody {
     var namespaces: [String]?
 
     func bytes() throws -> [UInt8] {
+        if value != nil && valueB64 != nil {
+            throw APIError.badRequest(
+                "give value or value_b64, not both", details: [.init(field: "/value_b64", message: "value is given too")])
+        }
         if let value { return Array(value.utf8) }
         if let valueB64 {
             guard let data = Data(base64Encoded: valueB64) else {
@@ -48,9 +52,9 @@ enum SecretRoutes: RouteCollection {
         Route(.get, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .read), .path)) { api, req, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
             let name = try api.secretName(ctx)
-            if api.wantsReveal(req) { try ctx.caller().require(Permission(.secrets, .write), on: try api.target(ctx)) }
+            if try api.wantsReveal(req) { try ctx.caller().require(Permission(.secrets, .write), on: try api.target(ctx)) }
             let value = try await api.secrets.pipelineSecret(namespace: ns, pipeline: p, name: name)
-            return try api.json(api.revealed(["name": .string(name)], value, req))
+            return try api.json(try api.revealed(["name": .string(name)], value, req))
         },
         Route(.delete, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .delete), .path)) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
@@ -76,13 +80,13 @@ enum SecretRoutes: RouteCollection {
             return try api.json(meta)
         },
         Route(.get, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .read), .path)) { api, req, ctx in
-            if api.wantsReveal(req) { try ctx.caller().require(Permission(.globalSecrets, .write), on: .server) }
+            if try api.wantsReveal(req) { try ctx.caller().require(Permission(.globalSecrets, .write), on: .server) }
             let (meta, value) = try await api.secrets.globalSecret(name: try api.secretName(ctx))
             let fields: JSONValue = [
                 "name": .string(meta.name), "namespaces": .array(meta.namespaces.map(JSONValue.string)),
                 "created_at": .string(meta.createdAt.formatted(.iso8601)), "updated_at": .string(meta.updatedAt.formatted(.iso8601)),
             ]
-            return try api.json(api.revealed(fields, value, req))
+            return try api.json(try api.revealed(fields, value, req))
         },
         Route(.delete, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .delete), .path)) { api, _, ctx in
             let name = try api.secretName(ctx)
@@ -105,12 +109,12 @@ extension GoferAPI {
         return name
     }
 
-    func wantsReveal(_ req: Request) -> Bool { req.uri.queryParameters.get("reveal") == "true" }
+    func wantsReveal(_ req: Request) throws -> Bool { try flag(req, "reveal") }
 
     /// Adds the value only when the caller asked with `?reveal=true`.
-    func revealed(_ fields: JSONValue, _ value: [UInt8], _ req: Request) -> JSONValue {
+    func revealed(_ fields: JSONValue, _ value: [UInt8], _ req: Request) throws -> JSONValue {
         var out = fields
-        guard wantsReveal(req) else { return out }
+        guard try wantsReveal(req) else { return out }
         if let text = String(validating: value, as: UTF8.self) {
             out["value"] = .string(text)
         } else {

@@ -14,10 +14,9 @@ enum SystemRoutes: RouteCollection {
                 throw APIError.badRequest("invalid cursor", details: [.init(field: "cursor", message: "not a cursor from this list")])
             }
             let (_, limit) = try api.paging(req, defaultLimit: 100)
-            return try api.json(
-                try await api.store.events(
-                    namespace: q.get("namespace").map { String($0) }, pipeline: q.get("pipeline").map { String($0) }, after: after,
-                    limit: limit))
+            let namespace = try q.get("namespace").map { try api.identifier(String($0), field: "namespace") }
+            let pipeline = try q.get("pipeline").map { try api.identifier(String($0), field: "pipeline") }
+            return try api.json(try await api.store.events(namespace: namespace, pipeline: pipeline, after: after, limit: limit))
         },
         Route(.get, "/api/triggers", .permission(Permission(.triggers, .read), .path)) { api, _, _ in
             try api.json(["items": await api.triggers.info()])

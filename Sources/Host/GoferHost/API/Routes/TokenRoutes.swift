@@ -27,8 +27,8 @@ enum TokenRoutes: RouteCollection {
         Route(.post, "/api/tokens", .permission(Permission(.tokens, .write), .path)) { api, req, ctx in
             let body = try await RequestBodyReader.decode(CreateTokenRequest.self, from: req)
             let caller = try ctx.caller()
-            let name = body.name.trimmingCharacters(in: .whitespaces)
-            guard !name.isEmpty, name.count <= 64, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            let name = body.name
+            guard !name.isEmpty, name.unicodeScalars.count <= 64, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
                 throw APIError.badRequest(
                     "name must be 1–64 printable characters", details: [.init(field: "/name", message: "empty, too long or has control characters")])
             }
@@ -73,14 +73,14 @@ enum TokenRoutes: RouteCollection {
             return try api.json(CreatedToken(token: token, secret: secret.text), status: .created)
         },
         Route(.get, "/api/tokens", .permission(Permission(.tokens, .read), .path)) { api, req, _ in
-            let all = req.uri.queryParameters.get("revoked") == "true"
+            let all = try api.flag(req, "revoked")
             return try api.json(["items": try await api.store.tokens(includeRevoked: all)])
         },
         Route(.get, "/api/tokens/{token}", .permission(Permission(.tokens, .read), .path)) { api, _, ctx in
             try api.json(try await api.store.token(id: try api.tokenID(ctx)))
         },
         Route(.delete, "/api/tokens/{token}", .permission(Permission(.tokens, .delete), .path)) { api, req, ctx in
-            let reason = req.uri.queryParameters.get("reason").map { String($0) } ?? "revoked by \(ctx.principal)"
+            let reason = req.uri.queryParameters.get("reason").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "revoked by \(ctx.principal)"
             let token = try await api.store.revokeToken(id: try api.tokenID(ctx), by: ctx.principal, reason: reason)
             api.auth.forget(tokenID: token.id)
             return try api.json(token)
