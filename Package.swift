@@ -1,4 +1,5 @@
 // swift-tools-version: 6.2
+import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .enableUpcomingFeature("ExistentialAny")]
@@ -47,10 +48,15 @@ let package = Package(
         // The host end of the protocol: spawning an extension and talking to it. Shared by the host and
         // the conformance suite so both see an extension exactly the same way.
         .target(name: "ExtensionClient", dependencies: ["ExtensionSDK"], path: "Sources/ExtensionClient", swiftSettings: strict),
+        // Pipeline configs: the model, the YAML/JSON/TOML loader, secret references. No server
+        // dependencies, so it can be fuzzed on its own.
+        .target(
+            name: "GoferConfig", dependencies: ["ExtensionSDK", .product(name: "Yams", package: "Yams")], path: "Sources/Host/GoferConfig",
+            swiftSettings: strict),
         .target(
             name: "GoferHost",
             dependencies: [
-                "ExtensionSDK", "ExtensionClient",
+                "ExtensionSDK", "ExtensionClient", "GoferConfig",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -80,9 +86,14 @@ let package = Package(
         .executableTarget(
             name: "gofer-trigger-cron", dependencies: ["ExtensionSDK", "CronSchedule"], path: "Extensions/trigger-cron/Trigger",
             swiftSettings: strict),
+        // What GitHub sends, checked and understood: signatures, changes, filters. Pure, so it is fuzzed.
+        .target(
+            name: "GitHubWebhook", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Extensions/trigger-github/Webhook", swiftSettings: strict),
         .executableTarget(
-            name: "gofer-trigger-github", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")],
-            path: "Extensions/trigger-github", swiftSettings: strict),
+            name: "gofer-trigger-github",
+            dependencies: ["ExtensionSDK", "GitHubWebhook", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Extensions/trigger-github/Trigger", swiftSettings: strict),
         .executableTarget(
             name: "gofer-secrets-embedded", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")],
             path: "Extensions/secrets-embedded", swiftSettings: strict),
@@ -119,7 +130,7 @@ let package = Package(
         .testTarget(
             name: "GoferHostTests",
             dependencies: [
-                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule",
+                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -130,3 +141,23 @@ let package = Package(
             path: "Tests/ConformanceTests", swiftSettings: strict),
     ]
 )
+
+// libFuzzer targets (Tests/Fuzz/run.sh builds them with GOFER_FUZZ=1 into .build-fuzz, with
+// -sanitize=fuzzer,address on everything they use). They have no main of their own, so they exist
+// only in that build.
+if ProcessInfo.processInfo.environment["GOFER_FUZZ"] == "1" {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("fuzz-json", ["ExtensionSDK"]),
+        ("fuzz-frame", ["ExtensionSDK"]),
+        ("fuzz-pipeline-config", ["GoferConfig"]),
+        ("fuzz-cron", ["CronSchedule"]),
+        ("fuzz-github-webhook", ["GitHubWebhook", "ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: name, dependencies: dependencies, path: "Tests/Fuzz/\(name)",
+                swiftSettings: strict + [.unsafeFlags(["-parse-as-library"])]))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

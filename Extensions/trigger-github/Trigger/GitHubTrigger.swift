@@ -1,5 +1,6 @@
 import Crypto
 import ExtensionSDK
+import GitHubWebhook
 import Foundation
 import Synchronization
 
@@ -41,6 +42,10 @@ struct GitHubTrigger: Trigger {
         var branches: [String]?
         var tags: [String]?
         var actions: [String]?
+
+        var filter: ChangeFilter {
+            ChangeFilter(repository: repository, events: events, branches: branches, tags: tags, actions: actions)
+        }
     }
 
     /// Live subscriptions, by id.
@@ -108,9 +113,7 @@ struct GitHubTrigger: Trigger {
         guard let header = request.headers["x-hub-signature-256"] else {
             return Self.answer(401, ["error": "missing X-Hub-Signature-256; set a secret on the webhook in GitHub"])
         }
-        guard header.hasPrefix("sha256="), let given = Self.hex(header.dropFirst("sha256=".count)),
-            HMAC<SHA256>.isValidAuthenticationCode(given, authenticating: request.body, using: secret)
-        else {
+        guard WebhookSignature.isValid(header, body: request.body, secret: secret) else {
             return Self.answer(401, ["error": "X-Hub-Signature-256 does not match the body; check the webhook secret"])
         }
         guard let delivery = request.headers["x-github-delivery"], !delivery.isEmpty, delivery.utf8.count <= 128 else {
@@ -130,7 +133,7 @@ struct GitHubTrigger: Trigger {
             return Self.answer(202, ["runs": 0, "ignored": .string("\(event) events do not start runs")])
         }
         if registry.seen(delivery) { return Self.answer(200, ["runs": 0, "duplicate": true, "delivery": .string(delivery)]) }
-        let matching = registry.subscriptions.withLock { Array($0.values) }.filter { change.matches($0.params) }
+        let matching = registry.subscriptions.withLock { Array($0.values) }.filter { change.matches($0.params.filter) }
         var runs = 0
         do {
             for s in matching where try await s.emit(eventID: delivery, variables: change.variables(delivery: delivery)) { runs += 1 }
@@ -140,143 +143,5 @@ struct GitHubTrigger: Trigger {
             return Self.answer(503, ["error": .string("could not hand the event to Gofer: \(error)")])
         }
         return Self.answer(202, ["runs": .int(Int64(runs)), "delivery": .string(delivery)])
-    }
-
-    static func hex(_ text: Substring) -> [UInt8]? {
-        guard text.utf8.count == 64 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        var high: UInt8?
-        for c in text.utf8 {
-            let v: UInt8
-            switch c {
-            case 0x30...0x39: v = c - 0x30
-            case 0x61...0x66: v = c - 0x61 + 10
-            case 0x41...0x46: v = c - 0x41 + 10
-            default: return nil
-            }
-            if let h = high {
-                out.append(h << 4 | v)
-                high = nil
-            } else {
-                high = v
-            }
-        }
-        return out
-    }
-}
-
-/// What a delivery is about, reduced to what filters and variables need.
-struct Change {
-    var kind: String
-    var repository: String
-    var ref: String
-    var branch: String?
-    var tag: String?
-    var sha: String
-    var actor: String
-    var event: String
-    var action: String?
-    var pullRequest: Int64?
-
-    init?(event: String, payload p: JSONValue) {
-        self.event = event
-        repository = p["repository"]?["full_name"]?.stringValue ?? ""
-        actor = p["sender"]?["login"]?.stringValue ?? ""
-        action = p["action"]?.stringValue
-        switch event {
-        case "push":
-            ref = p["ref"]?.stringValue ?? ""
-            sha = p["after"]?.stringValue ?? ""
-            if p["deleted"]?.boolValue == true { return nil }
-            if ref.hasPrefix("refs/tags/") {
-                kind = "tag"
-                tag = String(ref.dropFirst("refs/tags/".count))
-            } else if ref.hasPrefix("refs/heads/") {
-                kind = "push"
-                branch = String(ref.dropFirst("refs/heads/".count))
-            } else {
-                return nil
-            }
-        case "pull_request":
-            kind = "pull_request"
-            branch = p["pull_request"]?["base"]?["ref"]?.stringValue
-            ref = p["pull_request"]?["head"]?["ref"]?.stringValue.map { "refs/heads/\($0)" } ?? ""
-            sha = p["pull_request"]?["head"]?["sha"]?.stringValue ?? ""
-            pullRequest = p["number"]?.intValue
-        case "release":
-            kind = "release"
-            tag = p["release"]?["tag_name"]?.stringValue
-            ref = tag.map { "refs/tags/\($0)" } ?? ""
-            sha = p["release"]?["target_commitish"]?.stringValue ?? ""
-        default:
-            return nil
-        }
-        if repository.isEmpty { return nil }
-    }
-
-    func matches(_ params: GitHubTrigger.Params) -> Bool {
-        guard params.repository.lowercased() == repository.lowercased() else { return false }
-        guard (params.events ?? ["push"]).contains(kind) else { return false }
-        switch kind {
-        case "pull_request":
-            guard (params.actions ?? ["opened", "synchronize", "reopened"]).contains(action ?? "") else { return false }
-            return Self.any(params.branches, branch)
-        case "release":
-            guard action == "published" else { return false }
-            return Self.any(params.tags, tag)
-        case "tag": return Self.any(params.tags, tag)
-        default: return Self.any(params.branches, branch)
-        }
-    }
-
-    static func any(_ patterns: [String]?, _ value: String?) -> Bool {
-        guard let patterns, !patterns.isEmpty else { return true }
-        guard let value else { return false }
-        return patterns.contains { Glob($0)?.matches(value) == true }
-    }
-
-    func variables(delivery: String) -> [String: String] {
-        var v = [
-            "GOFER_GIT_REPOSITORY": repository, "GOFER_GIT_SHA": sha, "GOFER_GIT_REF": ref, "GOFER_GIT_ACTOR": actor,
-            "GOFER_GITHUB_EVENT": event, "GOFER_GITHUB_DELIVERY": delivery,
-        ]
-        if let branch { v["GOFER_GIT_BRANCH"] = branch }
-        if let tag { v["GOFER_GIT_TAG"] = tag }
-        if let action { v["GOFER_GITHUB_ACTION"] = action }
-        if let pullRequest { v["GOFER_GIT_PULL_REQUEST"] = String(pullRequest) }
-        return v
-    }
-}
-
-/// A branch or tag pattern: `*` matches within one path segment, `**` across segments, `?` one character.
-struct Glob {
-    let pattern: [Character]
-
-    init?(_ text: String) {
-        guard !text.isEmpty, text.utf8.count <= 256, !text.contains("\0") else { return nil }
-        pattern = Array(text)
-    }
-
-    func matches(_ value: String) -> Bool { Self.match(pattern[...], Array(value)[...]) }
-
-    static func match(_ p: ArraySlice<Character>, _ s: ArraySlice<Character>) -> Bool {
-        guard let first = p.first else { return s.isEmpty }
-        if first == "*" {
-            let rest = p.dropFirst()
-            if rest.first == "*" {
-                let after = rest.dropFirst()
-                for i in s.indices + [s.endIndex] where match(after, s[i...]) { return true }
-                return false
-            }
-            for i in s.indices + [s.endIndex] {
-                if match(rest, s[i...]) { return true }
-                if i < s.endIndex && s[i] == "/" { return false }
-            }
-            return false
-        }
-        guard let c = s.first else { return false }
-        if first == "?" ? c != "/" : first == c { return match(p.dropFirst(), s.dropFirst()) }
-        return false
     }
 }

@@ -6,11 +6,11 @@ import ExtensionSDK
 /// Supported: comments, bare/quoted/dotted keys, basic and literal strings (also multi-line), integers
 /// (with `_`, hex/octal/binary), floats (incl. inf/nan refused, as JSON has none), booleans, arrays,
 /// inline tables, `[tables]` and `[[arrays of tables]]`. Dates are kept as their text.
-struct TOMLReader {
-    struct Failure: Error {
-        var line: Int
-        var column: Int
-        var message: String
+public struct TOMLReader {
+    public struct Failure: Error {
+        public var line: Int
+        public var column: Int
+        public var message: String
     }
 
     private var chars: [Character]
@@ -18,19 +18,19 @@ struct TOMLReader {
     private var line = 1
     private var lineStart = 0
     /// JSON Pointer → (line, column) of the key that set it.
-    private(set) var marks: [String: (Int, Int)] = [:]
+    public private(set) var marks: [String: (Int, Int)] = [:]
     /// Arrays and inline tables open at the position being read.
     private var depth = 0
     /// Deepest nesting of arrays and inline tables, and most parts of a dotted key: what a
     /// pipeline or a setting needs is a handful; the reader recurses once per level.
     static let maxDepth = 64
 
-    init(_ text: String) { chars = Array(text.replacingOccurrences(of: "\r\n", with: "\n")) }
+    public init(_ text: String) { chars = Array(text.replacingOccurrences(of: "\r\n", with: "\n")) }
 
     private var column: Int { pos - lineStart + 1 }
     private func fail(_ message: String) -> Failure { Failure(line: line, column: column, message: message) }
 
-    mutating func read() throws(Failure) -> JSONValue {
+    public mutating func read() throws(Failure) -> JSONValue {
         var root: [String: JSONValue] = [:]
         var current: [String] = []  // path of the table being filled (array-of-table entries use their index)
         var defined: Set<String> = []

@@ -4,7 +4,7 @@ extension JSONValue {
     /// JSON Pointers of the strings (values or member names) that contain a NUL character, at
     /// most `limit` of them. NUL ends a C string: stored, it would silently cut a name short or
     /// fail much later (at a task's start); refused where it comes in, it is a clear error.
-    func pathsWithNUL(limit: Int = 20) -> [String] {
+    public func pathsWithNUL(limit: Int = 20) -> [String] {
         var out: [String] = []
         func visit(_ v: JSONValue, _ path: String) {
             guard out.count < limit else { return }

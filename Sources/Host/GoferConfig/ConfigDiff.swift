@@ -2,8 +2,8 @@ import ExtensionSDK
 
 /// What changed between two versions of a pipeline, one readable line per change:
 /// `+ task deploy`, `- task lint`, `~ task build: command ["make"] → ["make","all"]`.
-enum ConfigDiff {
-    static func changes(from old: PipelineConfig?, to new: PipelineConfig) -> [String] {
+public enum ConfigDiff {
+    public static func changes(from old: PipelineConfig?, to new: PipelineConfig) -> [String] {
         guard let old else {
             return ["+ pipeline \(new.id) with \(new.tasks.count) task(s): \(new.tasks.map(\.id).joined(separator: ", "))"]
         }

@@ -31,7 +31,7 @@ public struct PipelineConfigLoader: Sendable {
         return .yaml
     }
 
-    static let idPattern = "^[a-z0-9][a-z0-9_-]{0,62}$"
+    public static let idPattern = "^[a-z0-9][a-z0-9_-]{0,62}$"
 
     /// The JSON Schema of a pipeline config (published in docs/pipeline-config.md).
     public static let schema: JSONSchema = {
@@ -302,7 +302,7 @@ public struct PipelineConfigLoader: Sendable {
     }
 
     /// `512MB`, `2GB`, `1GiB`, `256` (MB).
-    static func parseMemory(_ text: String) -> Int? {
+    public static func parseMemory(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased()
         let units: [(String, Double)] = [
             ("GIB", 1024), ("GB", 1000), ("G", 1024), ("MIB", 1), ("MB", 1), ("M", 1), ("KIB", 1.0 / 1024), ("KB", 1.0 / 1000),
@@ -329,7 +329,7 @@ public struct PipelineConfigLoader: Sendable {
         return (line, column)
     }
 
-    static func yamlProblem(_ error: any Error, file: String) -> ConfigProblem {
+    public static func yamlProblem(_ error: any Error, file: String) -> ConfigProblem {
         switch error {
         case YamlError.scanner(let context, let problem, let mark, _), YamlError.parser(let context, let problem, let mark, _),
             YamlError.composer(let context, let problem, let mark, _):
