@@ -43,7 +43,7 @@ struct RecoveryTests {
                     }
                 }.start()
                 let client = try APIClient(address: "127.0.0.1:\(port)")
-                for _ in 0..<200 {
+                for _ in 0..<600 {  // 30 s: a loaded machine starts slowly
                     if (try? await client.raw("GET", "/api/health")) != nil {
                         self.process = process
                         // The first start wrote an admin token before it began to listen.
@@ -236,11 +236,17 @@ struct ManyRunningTasksRecoveryTests {
         let env = ["GOFER_MAX_CONCURRENT_TASKS": "128"]
         let first = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: env)
         var yaml = "id: many\ntasks:\n"
-        for i in 0..<100 { yaml += "  - { id: t\(i), image: busybox:latest, command: [\"sh\", \"-c\", \"echo t\(i); sleep 15; exit \(i % 3)\"] }\n" }
+        for i in 0..<100 { yaml += "  - { id: t\(i), image: busybox:latest, command: [\"sh\", \"-c\", \"echo t\(i); sleep 60; exit \(i % 3)\"] }\n" }
         let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(yaml)])
         let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/many/runs", body: [:])
-        let before = try await RecoveryTests().waitFor(first.client, "many", run.id) { d in
-            d.tasks.filter { $0.state == .running && $0.handle != nil }.count == 100 || d.tasks.contains { $0.state.isTerminal }
+        // Starting 100 containers takes a while on a small machine: up to two minutes.
+        var before = try await RecoveryTests().runDetail(first.client, "many", run.id)
+        for _ in 0..<1200 {
+            if before.tasks.filter({ $0.state == .running && $0.handle != nil }).count == 100 || before.tasks.contains(where: { $0.state.isTerminal }) {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            before = try await RecoveryTests().runDetail(first.client, "many", run.id)
         }
         #expect(before.tasks.filter { $0.state == .running }.count == 100, "\(before.tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
         await first.kill9()
@@ -248,7 +254,7 @@ struct ManyRunningTasksRecoveryTests {
         let server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: env)
         defer { Task { [server] in await server.stop() } }
         var d = try await RecoveryTests().runDetail(server.client, "many", run.id)
-        for _ in 0..<1200 where !d.run.state.isTerminal {
+        for _ in 0..<1800 where !d.run.state.isTerminal {
             try await Task.sleep(for: .milliseconds(100))
             d = try await RecoveryTests().runDetail(server.client, "many", run.id)
         }

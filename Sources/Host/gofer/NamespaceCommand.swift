@@ -17,7 +17,8 @@ struct NamespaceCommand: AsyncParsableCommand {
             let ns: Namespace = try await cli {
                 try await options.client.call(
                     "POST", "/api/namespaces",
-                    body: ["id": .string(id), "name": name.map(JSONValue.string) ?? .null, "description": .string(description)])
+                    body: name.map { ["id": .string(id), "name": .string($0), "description": .string(description)] }
+                        ?? ["id": .string(id), "description": .string(description)])
             }
             if options.json { Output.json(ns) } else { print("created namespace \(ns.id)") }
         }
