@@ -86,7 +86,7 @@ struct AuthMatrixTests {
             _ = try await h.server.store.createNamespace(id: "team-a", name: nil, description: "")
             _ = try await h.server.store.createNamespace(id: "team-b", name: nil, description: "")
             for (ns, p) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
-                _ = try await h.apply("id: \(p)\ntasks:\n  - { id: t, image: x, command: [\"sh\", \"-c\", \"echo hi; sleep 30\"] }\n", namespace: ns)
+                _ = try await h.apply("id: \(p)\ntasks:\n  - { id: t, image: x, command: [\"sh\", \"-c\", \"echo hi; sleep 600\"] }\n", namespace: ns)
                 try await h.server.secrets.putPipelineSecret(namespace: ns, pipeline: p, name: "s", value: Array("v".utf8))
             }
             _ = api
@@ -119,7 +119,15 @@ struct AuthMatrixTests {
         let ops = try Self.operations()
         #expect(ops.count >= 50, "the document lists every route")
         let world = try await World()
-        defer { Task { await world.h.stop() } }
+        defer {
+            Task {
+                // The runs were kept running for the run token; end them before the server stops.
+                for (ns, p) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
+                    try? await world.h.server.engine.cancelRun(namespace: ns, pipeline: p, run: 1, by: .system, why: "test over")
+                }
+                await world.h.stop()
+            }
+        }
         let before = try await world.h.server.store.events(after: 0, limit: 1000).items.count
         let checked = Mutex(0)
         try await world.h.withRouter(token: "") { client in

@@ -2,6 +2,7 @@ import ExtensionSDK
 import Foundation
 import GoferHost
 import TestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -51,7 +52,29 @@ struct CrashSoakTests {
             + tasks.map { id, deps in
                 "  - { id: \(id), image: busybox:latest, depends_on: [\(deps.joined(separator: ", "))], command: [\"sh\", \"-c\", \"echo start-\(id); sleep \(sleepFor()); echo end-\(id)\"] }"
             }.joined(separator: "\n") + "\n"
-        let started = Int(Date().timeIntervalSince1970) - 1
+        // Container creates, from a live event stream: dockerd keeps only a short history of events,
+        // which other tests' containers can push out before the soak ends.
+        let creates = Mutex<[String: Int]>([:])
+        let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
+        let filter = "{\"type\":[\"container\"],\"event\":[\"create\"],\"label\":[\"gofer.pipeline=\(pipeline)\"]}"
+        let watcher = Task {
+            var pending: [UInt8] = []
+            for try await event in docker.stream(
+                "GET", path: "/v1.41/events?filters=" + (filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""), timeout: nil)
+            {
+                guard case .body(let bytes) = event else { continue }
+                pending += bytes
+                while let nl = pending.firstIndex(of: 0x0A) {
+                    let line = Array(pending[..<nl])
+                    pending.removeSubrange(...nl)
+                    guard let e = try? JSONParser().parse(line), let attrs = e["Actor"]?["Attributes"] else { continue }
+                    let key = "\(attrs["gofer.run"]?.stringValue ?? "?")/\(attrs["gofer.task"]?.stringValue ?? "?")"
+                    creates.withLock { $0[key, default: 0] += 1 }
+                }
+            }
+        }
+        defer { watcher.cancel() }
+        try await Task.sleep(for: .milliseconds(300))  // the stream is open before the first container
 
         var server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
         let _: ApplyResult = try await server.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
@@ -103,22 +126,13 @@ struct CrashSoakTests {
             }
         }
         // Each task execution ran in exactly one container.
-        let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
-        let filter = "{\"type\":[\"container\"],\"event\":[\"create\"],\"label\":[\"gofer.pipeline=\(pipeline)\"]}"
-        let events = try await docker.send(
-            "GET",
-            path: "/v1.41/events?since=\(started)&until=\(Int(Date().timeIntervalSince1970) + 1)&filters="
-                + (filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
-        var creates: [String: Int] = [:]
-        for line in events.body.split(separator: 0x0A) {
-            guard let e = try? JSONParser().parse(Array(line)), let attrs = e["Actor"]?["Attributes"] else { continue }
-            creates["\(attrs["gofer.run"]?.stringValue ?? "?")/\(attrs["gofer.task"]?.stringValue ?? "?")", default: 0] += 1
-        }
+        try await Task.sleep(for: .milliseconds(300))  // the last events reach the watcher
+        let created = creates.withLock { $0 }
         #expect(
-            creates.count == runs.count * tasks.count,
-            "\(creates.count) task executions created containers, expected \(runs.count * tasks.count)")
+            created.count == runs.count * tasks.count,
+            "\(created.count) task executions created containers, expected \(runs.count * tasks.count)")
         #expect(
-            creates.values.allSatisfy { $0 == 1 }, "a task execution ran in more than one container: \(creates.filter { $0.value > 1 })")
+            created.values.allSatisfy { $0 == 1 }, "a task execution ran in more than one container: \(created.filter { $0.value > 1 })")
         // No container is left behind, and the database is intact.
         let left = try await docker.send(
             "GET",
@@ -128,7 +142,7 @@ struct CrashSoakTests {
         let store = try Store(path: dir.path + "/gofer.sqlite")
         #expect(try await store.integrityCheck() == "ok")
         print(
-            "crash soak: seed \(seed), \(runs.count) runs, \(kills) server kills + \(kills) extension kills, \(creates.count) task executions, all invariants checked"
+            "crash soak: seed \(seed), \(runs.count) runs, \(kills) server kills + \(kills) extension kills, \(created.count) task executions, all invariants checked"
         )
     }
 }

@@ -10,7 +10,7 @@ import Testing
 struct RunawayOutputTests {
     static let spew = "yes 0123456789012345678901234567890123456789012345678901234567890123456789"
 
-    @Test func aTaskPrinting100MBEndsItsRunWithTheLogCappedAndMarked() async throws {
+    @Test(.timeLimit(.minutes(3))) func aTaskPrinting100MBEndsItsRunWithTheLogCappedAndMarked() async throws {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker") { $0.maxLogBytes = 8 << 20 }
         defer { Task { await h.stop() } }
@@ -20,16 +20,17 @@ struct RunawayOutputTests {
         let (run, tasks) = try await h.runToEnd("spew")
         let took = ContinuousClock.now - start
         #expect(run.state == .succeeded && tasks[0].exitCode == 0, "\(run) \(tasks)")
-        // The container's own time, plus at most the drain bound (10 s) and some slack.
+        // The container's own time, plus at most the drain bound (10 s) and slack for a loaded
+        // machine; before the bound, such a run never ended.
         let taskTime = (tasks[0].endedAt ?? Date()).timeIntervalSince(tasks[0].startedAt ?? Date())
-        #expect(took < .seconds(Int64(taskTime) + 25), "the run took \(took) for a task of \(taskTime) s")
+        #expect(took < .seconds(Int64(taskTime) + 60), "the run took \(took) for a task of \(taskTime) s")
         let log = h.log("spew", run: run.id, task: "t")
         #expect(log.utf8.count <= (8 << 20) + 4096, "capped: \(log.utf8.count) bytes")
         #expect(log.contains("[gofer: log truncated:") || log.contains("[gofer: log incomplete:"), "marked")
         #expect(log.hasSuffix("done\n") || log.contains("[gofer: log incomplete:"), "either whole to the end or saying it is not")
     }
 
-    @Test func cancelEndsARunWhoseTaskPrintsWithoutEnd() async throws {
+    @Test(.timeLimit(.minutes(3))) func cancelEndsARunWhoseTaskPrintsWithoutEnd() async throws {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker") { $0.stopGrace = .seconds(2) }
         defer { Task { await h.stop() } }
@@ -45,6 +46,6 @@ struct RunawayOutputTests {
         let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "endless", run: run.id)
         let took = ContinuousClock.now - start
         #expect(done.state == .cancelled)
-        #expect(took < .seconds(2 + 10 + 8), "stop grace (2 s) + drain bound (10 s) + slack; took \(took)")
+        #expect(took < .seconds(2 + 10 + 30), "stop grace (2 s) + drain bound (10 s) + slack for a loaded machine; took \(took)")
     }
 }
