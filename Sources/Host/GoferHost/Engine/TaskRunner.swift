@@ -276,7 +276,17 @@ struct TaskRunner: Sendable {
                 group.cancelAll()
             }
         }
-        try? await scheduler.remove(handle)
+        // The job has ended and its outcome is decided: removing it is housekeeping, retried once
+        // (a busy engine may refuse or time out); whatever is left is removed by the next start's
+        // recovery.
+        for attempt in 0..<2 {
+            do {
+                try await scheduler.remove(handle)
+                break
+            } catch {
+                if attempt == 0 { try? await Task.sleep(for: .seconds(2)) }
+            }
+        }
         return outcome
     }
 
