@@ -19,8 +19,9 @@ public protocol SchedulerClient: Sendable {
 /// A scheduler extension behind a supervisor.
 ///
 /// Calls that are safe to repeat (start is idempotent per task execution; inspect, list, stop and
-/// remove are idempotent by contract) are retried when the extension dies under them: the
-/// supervisor restarts it and the jobs live on in the engine.
+/// remove are idempotent by contract) are retried when the extension dies under them (the
+/// supervisor restarts it and the jobs live on in the engine) and when it answers that it is at
+/// its concurrency limit.
 public struct ExtensionSchedulerClient: SchedulerClient {
     public let supervisor: ExtensionSupervisor
 
@@ -34,6 +35,12 @@ public struct ExtensionSchedulerClient: SchedulerClient {
             } catch let failure as ExtensionFailure where failure.kind == .exited && attempt < 10 {
                 attempt += 1
                 try await Task.sleep(for: .milliseconds(200 * attempt))
+            } catch let error as ProtocolError where error.code == .resourceExhausted && attempt < 50 {
+                // The extension is at its limit (calls the host gave up on may still be running
+                // there): wait as it asks and try again, rather than fail a task on Gofer's account.
+                attempt += 1
+                let wait = error.extra["retryAfterMs"]?.intValue ?? 100
+                try await Task.sleep(for: .milliseconds(min(max(wait, 50), 2000)))
             }
         }
     }
