@@ -7,8 +7,8 @@ import Synchronization
 public final class Authenticator: Sendable {
     let store: Store
     let failures: RateLimiter
-    /// Last-use times not yet written (written at most once a minute per token, in one batch).
-    private let pendingUses = Mutex<(uses: [String: Date], written: [String: Date], flushing: Bool)>(([:], [:], false))
+    /// When each token's last use was last written (at most once a minute per token).
+    private let lastWritten = Mutex<[String: Date]>([:])
     /// Recently verified user tokens by hash, for `cacheFor`: a revocation through the API drops
     /// its entry at once (``forget(tokenID:)``). Run tokens are never cached: their run's end
     /// revokes them in the database, and that must hold from the next request on.
@@ -90,25 +90,12 @@ public final class Authenticator: Sendable {
     /// Remembers that a token was used; writes at most once a minute per token.
     func noteUse(_ id: String) async {
         let now = Date()
-        let batch: [String: Date]? = pendingUses.withLock { state in
-            if let last = state.written[id], now.timeIntervalSince(last) < 60 { return nil }
-            state.uses[id] = now
-            state.written[id] = now
-            if state.flushing { return nil }
-            state.flushing = true
-            defer { state.uses = [:] }
-            return state.uses
+        let due = lastWritten.withLock { written -> Bool in
+            if let last = written[id], now.timeIntervalSince(last) < 60 { return false }
+            written[id] = now
+            return true
         }
-        guard let batch else { return }
-        try? await store.touchTokens(batch)
-        let rest: [String: Date] = pendingUses.withLock { state in
-            defer {
-                state.uses = [:]
-                state.flushing = false
-            }
-            return state.uses
-        }
-        if !rest.isEmpty { try? await store.touchTokens(rest) }
+        if due { try? await store.touchTokens([id: now]) }
     }
 }
 
