@@ -41,7 +41,7 @@ enum SchedulerChecks {
     }
 
     static func start(_ session: Session, _ spec: JSONValue) async throws -> JSONValue {
-        let result = try await session.call("scheduler/start", spec, timeout: .seconds(20))
+        let result = try await session.call("scheduler/start", spec, timeout: session.context.jobTimeout)
         guard let handle = result["handle"], handle.stringValue?.isEmpty == false else {
             throw CheckFailure("start returned no handle: \(result)")
         }
@@ -55,7 +55,7 @@ enum SchedulerChecks {
         ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "exit-code", "exit 3"))
-                let status = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(20))
+                let status = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
                 guard status["state"] == "exited", status["exitCode"] == 3 else {
                     throw CheckFailure("wait returned \(status), expected exited with exitCode 3")
                 }
@@ -71,7 +71,7 @@ enum SchedulerChecks {
                 let handle = try await start(
                     session, job(ctx, "env", "test \"$GOFER_CONF_VALUE\" = 'a b=c' && exit 0 || exit 9", env: ["GOFER_CONF_VALUE": "a b=c"])
                 )
-                let status = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(20))
+                let status = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
                 guard status["exitCode"] == 0 else {
                     throw CheckFailure("the job did not see its env variable (exit \(status["exitCode"] ?? .null))")
                 }
@@ -83,7 +83,7 @@ enum SchedulerChecks {
         ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "logs", "echo out-1; echo err-1 >&2; echo out-2; exit 0"))
-                _ = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(20))
+                _ = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
                 let (chunks, result) = session.connection.requestStream(
                     "scheduler/logs", ["handle": handle, "follow": false], timeout: .seconds(10))
                 var out = ""
@@ -113,7 +113,7 @@ enum SchedulerChecks {
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "follow", "echo first; sleep 1; echo second"))
                 let (chunks, result) = session.connection.requestStream(
-                    "scheduler/logs", ["handle": handle, "follow": true], timeout: .seconds(20))
+                    "scheduler/logs", ["handle": handle, "follow": true], timeout: ctx.jobTimeout)
                 var text = ""
                 for await c in chunks { text += String(decoding: c.bytes, as: UTF8.self) }
                 _ = try await result.value
@@ -132,9 +132,9 @@ enum SchedulerChecks {
                         ctx, "flow",
                         "i=0; while [ $i -lt 32768 ]; do echo 0123456789012345678901234567890123456789012345678901234567890; i=$((i+1)); done"
                     ))
-                _ = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(30))
+                _ = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
                 let (chunks, result) = session.connection.requestStream(
-                    "scheduler/logs", ["handle": handle, "follow": false], windowBytes: 16384, timeout: .seconds(30))
+                    "scheduler/logs", ["handle": handle, "follow": false], windowBytes: 16384, timeout: ctx.jobTimeout)
                 var total = 0
                 var count = 0
                 var worstPing = Duration.zero
@@ -174,7 +174,7 @@ enum SchedulerChecks {
                 let handle = try await start(session, job(ctx, "stop", "trap '' TERM; sleep 30"))
                 try await Task.sleep(for: .milliseconds(300))
                 let start = ContinuousClock.now
-                _ = try await session.call("scheduler/stop", ["handle": handle, "graceMs": 1000], timeout: .seconds(15))
+                _ = try await session.call("scheduler/stop", ["handle": handle, "graceMs": 1000], timeout: ctx.jobTimeout)
                 let status = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(10))
                 let took = ContinuousClock.now - start
                 guard status["state"] == "exited" else { throw CheckFailure("after stop the job is \(status)") }

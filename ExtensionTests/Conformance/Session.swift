@@ -28,6 +28,11 @@ struct CheckContext: Sendable {
     /// `--describe` output, when it parsed.
     let manifest: JSONValue?
 
+    /// How long one job-level call (start, wait, a whole log stream) may take: most of the
+    /// check's time limit, so a slow engine fails the call with its own message rather than the
+    /// check with "did not finish", and never less than 20 seconds.
+    var jobTimeout: Duration { max(.seconds(20), options.checkTimeout * 2 / 3) }
+
     /// Starts the extension. With `initialize`, also handshakes (using the suite's admin config
     /// unless `admin` is given) and fails the check if that does not work.
     func open(

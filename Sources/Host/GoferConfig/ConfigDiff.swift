@@ -12,6 +12,21 @@ public enum ConfigDiff {
             out.append("~ \(field): \(quoted(a)) → \(quoted(b))")
         }
         if old.parallelism != new.parallelism { out.append("~ parallelism: \(old.parallelism) → \(new.parallelism)") }
+        if old.injectAPIToken != new.injectAPIToken { out.append("~ inject_api_token: \(old.injectAPIToken) → \(new.injectAPIToken)") }
+        if old.logging != new.logging { out.append("~ logging: \(old.logging) → \(new.logging)") }
+        if old.keepVersions != new.keepVersions {
+            out.append("~ keep_versions: \(old.keepVersions.map(String.init) ?? "(server default)") → \(new.keepVersions.map(String.init) ?? "(server default)")")
+        }
+        let oldLabels = Dictionary(old.triggers.map { ($0.label, $0) }, uniquingKeysWith: { a, _ in a })
+        let newLabels = Dictionary(new.triggers.map { ($0.label, $0) }, uniquingKeysWith: { a, _ in a })
+        for t in new.triggers {
+            if let before = oldLabels[t.label] {
+                if before != t { out.append("~ trigger \(t.label): \(before.trigger) \(before.settings) → \(t.trigger) \(t.settings)") }
+            } else {
+                out.append("+ trigger \(t.label) (\(t.trigger) \(t.settings))")
+            }
+        }
+        for t in old.triggers where newLabels[t.label] == nil { out.append("- trigger \(t.label)") }
         let oldIDs = Set(old.tasks.map(\.id))
         let newIDs = Set(new.tasks.map(\.id))
         for t in new.tasks where !oldIDs.contains(t.id) { out.append("+ task \(t.id) (\(t.image))") }

@@ -24,14 +24,21 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
     /// Give each run its own API token (`GOFER_API_TOKEN`), scoped to this pipeline and revoked
     /// when the run ends. Tasks may opt out.
     public var injectAPIToken: Bool
+    /// The pipeline-level `logging` setting: false stores no task's output unless the task says
+    /// `logging: true` itself (already folded into each task's `logging`).
+    public var logging: Bool
+    /// How many versions to keep (overrides the server's `keep_versions`); nil: the server's.
+    public var keepVersions: Int?
 
     public func task(_ id: String) -> TaskConfig? { tasks.first { $0.id == id } }
 
     public init(
         id: String, name: String, description: String, parallelism: Int, tasks: [TaskConfig], triggers: [TriggerUse] = [],
-        injectAPIToken: Bool = false
+        injectAPIToken: Bool = false, logging: Bool = true, keepVersions: Int? = nil
     ) {
         self.injectAPIToken = injectAPIToken
+        self.logging = logging
+        self.keepVersions = keepVersions
         self.id = id
         self.name = name
         self.description = description
@@ -50,6 +57,8 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
         // Versions stored before triggers existed have none.
         triggers = try c.decodeIfPresent([TriggerUse].self, forKey: .triggers) ?? []
         injectAPIToken = try c.decodeIfPresent(Bool.self, forKey: .injectAPIToken) ?? false
+        logging = try c.decodeIfPresent(Bool.self, forKey: .logging) ?? true
+        keepVersions = try c.decodeIfPresent(Int.self, forKey: .keepVersions)
     }
 
     /// Whether a task gets the run's API token.

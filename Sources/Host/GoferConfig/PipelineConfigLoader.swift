@@ -66,6 +66,8 @@ public struct PipelineConfigLoader: Sendable {
                 "description": .string(),
                 "parallelism": .integer(minimum: 0),
                 "inject_api_token": .boolean(),
+                "logging": .boolean(),
+                "keep_versions": .integer(minimum: 1),
                 "tasks": JSONSchema(["type": "array", "minItems": 1, "items": task.json]),
                 "triggers": JSONSchema.array(
                     of: .object(
@@ -237,7 +239,7 @@ public struct PipelineConfigLoader: Sendable {
                     entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue),
                     command: t["command"]?.arrayValue?.compactMap(\.stringValue),
                     env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: t["cpu"]?.doubleValue, memoryMB: memoryMB,
-                    logging: t["logging"]?.boolValue ?? true, injectAPIToken: t["inject_api_token"]?.boolValue))
+                    logging: t["logging"]?.boolValue ?? value["logging"]?.boolValue ?? true, injectAPIToken: t["inject_api_token"]?.boolValue))
         }
         // Dependencies: dangling, self and cycles.
         for (i, task) in tasks.enumerated() {
@@ -273,7 +275,8 @@ public struct PipelineConfigLoader: Sendable {
         return PipelineConfig(
             id: id, name: value["name"]?.stringValue ?? id, description: value["description"]?.stringValue ?? "",
             parallelism: Int(value["parallelism"]?.intValue ?? 0), tasks: tasks, triggers: triggers,
-            injectAPIToken: value["inject_api_token"]?.boolValue ?? false)
+            injectAPIToken: value["inject_api_token"]?.boolValue ?? false, logging: value["logging"]?.boolValue ?? true,
+            keepVersions: value["keep_versions"]?.intValue.flatMap { Int(exactly: $0) })
     }
 
     static func findCycle(_ tasks: [TaskConfig]) -> [String]? {

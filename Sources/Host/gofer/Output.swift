@@ -52,7 +52,7 @@ enum Output {
             tasks.map {
                 [
                     $0.task, state($0.state.rawValue), $0.exitCode.map(String.init) ?? "-", duration($0.startedAt, $0.endedAt),
-                    $0.reason?.message ?? "",
+                    $0.carriedFrom.map { "carried over from run \($0)" } ?? $0.reason?.message ?? "",
                 ]
             })
     }

@@ -8,6 +8,7 @@ struct PipelineCommand: AsyncParsableCommand {
         commandName: "pipeline", abstract: "Manage pipelines.",
         subcommands: [
             Apply.self, List.self, Get.self, Delete.self, Triggers.self, Errors.self, Enable.self, Disable.self, Events.self,
+            Versions.self, Version.self, Diff.self, Rollback.self, Rollouts.self, Promote.self, Abort.self,
         ])
 
     struct Apply: AsyncParsableCommand {
@@ -15,6 +16,7 @@ struct PipelineCommand: AsyncParsableCommand {
             abstract: "Create or update a pipeline from a config file (YAML or JSON); prints what changed.")
         @OptionGroup var options: ClientOptions
         @Argument(help: "Pipeline config file.") var file: String
+        @OptionGroup var canary: CanaryOptions
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -22,13 +24,13 @@ struct PipelineCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             let text = String(decoding: data, as: UTF8.self)
+            var body: [String: JSONValue] = [
+                "config": .string(text), "file": .string((file as NSString).lastPathComponent),
+                "format": .string(PipelineConfigLoader.format(forFile: file).rawValue),
+            ]
+            if let rollout = try canary.rollout() { body["rollout"] = rollout }
             let result: ApplyResult = try await cli {
-                try await options.client.call(
-                    "POST", Paths.ns(options.ns) + "/pipelines",
-                    body: [
-                        "config": .string(text), "file": .string((file as NSString).lastPathComponent),
-                        "format": .string(PipelineConfigLoader.format(forFile: file).rawValue),
-                    ])
+                try await options.client.call("POST", Paths.ns(options.ns) + "/pipelines", body: .object(body))
             }
             if options.json { return Output.json(result) }
             for warning in result.warnings ?? [] { print(Output.color("warning: ", "33") + warning) }
@@ -36,7 +38,16 @@ struct PipelineCommand: AsyncParsableCommand {
                 print("pipeline \(options.ns)/\(result.pipeline.id) is unchanged (version \(result.version)); nothing applied")
                 return
             }
-            print("applied pipeline \(options.ns)/\(result.pipeline.id) version \(result.version)")
+            if let r = result.rollout {
+                print(
+                    "applied pipeline \(options.ns)/\(result.pipeline.id) version \(result.version) as a canary: \(r.strategy.share) use it, version \(r.baseVersion) stays live"
+                )
+                print(
+                    "  promoted after \(r.strategy.window); rolled back if more than \(r.strategy.maxFailurePercent)% of its runs fail (gofer pipeline rollouts \(result.pipeline.id))"
+                )
+            } else {
+                print("applied pipeline \(options.ns)/\(result.pipeline.id) version \(result.version)")
+            }
             for change in result.changes {
                 let colored =
                     change.hasPrefix("+")
@@ -56,8 +67,10 @@ struct PipelineCommand: AsyncParsableCommand {
             }
             if options.json { return Output.json(p) }
             Output.table(
-                ["ID", "NAME", "STATE", "VERSION", "UPDATED"],
-                p.items.map { [$0.id, $0.name, $0.state.rawValue, String($0.latestVersion), Output.ago($0.updatedAt)] })
+                ["ID", "NAME", "STATE", "LIVE", "LATEST", "UPDATED"],
+                p.items.map {
+                    [$0.id, $0.name, $0.state.rawValue, String($0.liveVersion), String($0.latestVersion), Output.ago($0.updatedAt)]
+                })
             printNextCursor(p.nextCursor)
         }
     }
@@ -71,8 +84,14 @@ struct PipelineCommand: AsyncParsableCommand {
             let d: PipelineDetail = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id)) }
             if options.json { return Output.json(d) }
             print(
-                "\(Output.color(d.pipeline.namespace + "/" + d.pipeline.id, "1")) — \(d.pipeline.name) (version \(d.pipeline.latestVersion), \(d.pipeline.state.rawValue))"
+                "\(Output.color(d.pipeline.namespace + "/" + d.pipeline.id, "1")) — \(d.pipeline.name) (live version \(d.pipeline.liveVersion), \(d.pipeline.state.rawValue))"
             )
+            if let r = d.rollout {
+                print(
+                    Output.color("canary: ", "33")
+                        + "version \(r.version) gets \(r.strategy.share); \(r.stats.canaryRuns) run(s) so far, \(r.stats.failed) failed of \(r.stats.measured) finished"
+                )
+            }
             if !d.config.description.isEmpty { print(d.config.description) }
             print("parallelism: \(d.config.parallelism == 0 ? "unlimited" : String(d.config.parallelism))   extensions: scheduler")
             print("")

@@ -6,7 +6,7 @@ import GoferHost
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Start, inspect and cancel runs.",
-        subcommands: [Start.self, List.self, Get.self, Cancel.self, Watch.self])
+        subcommands: [Start.self, List.self, Get.self, Cancel.self, Watch.self, Rerun.self])
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start a run. With --wait, follow it and exit 0 only if it succeeded.")
@@ -14,30 +14,62 @@ struct RunCommand: AsyncParsableCommand {
         @Argument var pipeline: String
         @Flag(help: "Follow the run until it ends; exit 0 only if it succeeded.") var wait = false
         @Flag(help: "With --wait, also stream task logs.") var logs = false
+        @Option(help: "Run this version instead of the live one (old and new side by side).") var version: Int?
+
+        func validate() throws {
+            if let version, version < 1 { throw ValidationError("--version must be a positive version number (gofer pipeline versions PIPELINE)") }
+        }
+
+        func run() async throws {
+            var body: [String: JSONValue] = [:]
+            if let version { body["version"] = .int(Int64(version)) }
+            let r: Run = try await cli {
+                try await options.client.call("POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: .object(body))
+            }
+            try await startedOrFollow(r, options: options, pipeline: pipeline, wait: wait, logs: logs)
+        }
+    }
+
+    struct Rerun: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rerun a finished run with its version and variables; with --failed, only its failed and cancelled tasks and what depends on them.")
+        @OptionGroup var options: ClientOptions
+        @Argument var pipeline: String
+        @Argument var run: Int
+        @Flag(help: "Rerun only the failed and cancelled tasks and their dependents; the rest are carried over.") var failed = false
+        @Flag(help: "Follow the run until it ends; exit 0 only if it succeeded.") var wait = false
+        @Flag(help: "With --wait, also stream task logs.") var logs = false
 
         func run() async throws {
             let r: Run = try await cli {
-                try await options.client.call("POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: .emptyObject)
+                try await options.client.call(
+                    "POST", Paths.run(options.ns, pipeline, run) + "/rerun", body: ["failed_only": .bool(failed)])
             }
-            if !wait {
-                if options.json { return Output.json(r) }
-                print("started run \(r.id) of \(options.ns)/\(pipeline) (version \(r.pipelineVersion))")
-                return
-            }
-            if !options.json { print("started run \(r.id) of \(options.ns)/\(pipeline) (version \(r.pipelineVersion))") }
-            let final = try await cli {
-                try await RunFollower(
-                    client: try options.client, namespace: options.ns, pipeline: pipeline, run: r.id, streamLogs: logs && !options.json
-                )
-                .follow()
-            }
-            if options.json {
-                Output.json(final)
-            } else {
-                print("run \(final.id) \(Output.state(final.state.rawValue))\(final.reason.map { ": \($0.message)" } ?? "")")
-            }
-            if final.state != .succeeded { throw ExitCode.failure }
+            try await startedOrFollow(r, options: options, pipeline: pipeline, wait: wait, logs: logs)
         }
+    }
+
+    /// Prints the started run, or follows it to its end (exit 0 only if it succeeded).
+    static func startedOrFollow(_ r: Run, options: ClientOptions, pipeline: String, wait: Bool, logs: Bool) async throws {
+        let why = r.rerunOf.map { "rerun of run \($0), " } ?? (r.versionReason == .live ? "" : "\(r.versionReason.rawValue) ")
+        let started = "started run \(r.id) of \(options.ns)/\(pipeline) (\(why)version \(r.pipelineVersion))"
+        if !wait {
+            if options.json { return Output.json(r) }
+            return print(started)
+        }
+        if !options.json { print(started) }
+        let final = try await cli {
+            try await RunFollower(
+                client: try options.client, namespace: options.ns, pipeline: pipeline, run: r.id, streamLogs: logs && !options.json
+            )
+            .follow()
+        }
+        if options.json {
+            Output.json(final)
+        } else {
+            print("run \(final.id) \(Output.state(final.state.rawValue))\(final.reason.map { ": \($0.message)" } ?? "")")
+        }
+        if final.state != .succeeded { throw ExitCode.failure }
     }
 
     struct List: AsyncParsableCommand {
@@ -54,7 +86,8 @@ struct RunCommand: AsyncParsableCommand {
                 ["RUN", "STATE", "VERSION", "STARTED", "DURATION", "BY", "REASON"],
                 p.items.map {
                     [
-                        String($0.id), Output.state($0.state.rawValue), String($0.pipelineVersion),
+                        String($0.id), Output.state($0.state.rawValue),
+                        "\($0.pipelineVersion)" + ($0.versionReason == .live ? "" : " (\($0.versionReason.rawValue))"),
                         Output.ago($0.startedAt ?? $0.createdAt),
                         Output.duration($0.startedAt, $0.endedAt), $0.initiator.description, $0.reason?.message ?? "",
                     ]
@@ -72,7 +105,7 @@ struct RunCommand: AsyncParsableCommand {
             let d: RunDetail = try await cli { try await options.client.call("GET", Paths.run(options.ns, pipeline, run)) }
             if options.json { return Output.json(d) }
             print(
-                "run \(d.run.id) of \(options.ns)/\(pipeline) (version \(d.run.pipelineVersion)) \(Output.state(d.run.state.rawValue))\(d.run.reason.map { ": \($0.message)" } ?? "")"
+                "run \(d.run.id) of \(options.ns)/\(pipeline) (version \(d.run.pipelineVersion), \(d.run.rerunOf.map { "rerun of run \($0)" } ?? d.run.versionReason.rawValue)) \(Output.state(d.run.state.rawValue))\(d.run.reason.map { ": \($0.message)" } ?? "")"
             )
             print("started \(Output.ago(d.run.startedAt)) by \(d.run.initiator), took \(Output.duration(d.run.startedAt, d.run.endedAt))\n")
             Output.taskTable(d.tasks)

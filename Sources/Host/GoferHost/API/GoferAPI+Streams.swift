@@ -32,7 +32,8 @@ extension GoferAPI {
         if !execution.logging {
             throw APIError(status: 409, code: "logging_disabled", message: "task \(task) has logging: false, so its output was not stored")
         }
-        let path = logs.path(namespace: namespace, pipeline: pipeline, run: run, task: task)
+        // A task carried over by a rerun did not run again: its log is the run's it came from.
+        let path = logs.path(namespace: namespace, pipeline: pipeline, run: execution.carriedFrom ?? run, task: task)
         let store = self.store
         let body = ResponseBody { writer in
             var offset: UInt64 = 0

@@ -15,6 +15,7 @@ public struct GoferAPI: Sendable {
     public let loader: PipelineConfigLoader
     public let version: String
     public let triggers: Triggers
+    public let rollouts: Rollouts
     public let secrets: Secrets
     public let extensions: ExtensionManager
     public let auth: Authenticator
@@ -25,13 +26,14 @@ public struct GoferAPI: Sendable {
     let clients: ClientAddressResolver
 
     public init(
-        store: Store, engine: RunEngine, triggers: Triggers, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
+        store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = []
     ) {
         self.store = store
         self.engine = engine
         self.triggers = triggers
+        self.rollouts = rollouts
         self.secrets = secrets
         self.extensions = extensions
         self.maxExternalBody = maxExternalBody
@@ -46,7 +48,7 @@ public struct GoferAPI: Sendable {
 
     /// Every route of the API, each with its access rule.
     public static let routeTable: [Route] =
-        SystemRoutes.routes + NamespaceRoutes.routes + PipelineRoutes.routes + RunRoutes.routes + SecretRoutes.routes
+        SystemRoutes.routes + NamespaceRoutes.routes + PipelineRoutes.routes + VersionRoutes.routes + RunRoutes.routes + SecretRoutes.routes
         + ExtensionRoutes.routes + TokenRoutes.routes
 
     /// Every route as `METHOD /path/{param}`.
@@ -126,7 +128,7 @@ public struct GoferAPI: Sendable {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
         e.dateEncodingStrategy = .iso8601
-        e.outputFormatting = [.sortedKeys]
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }()
 
@@ -248,18 +250,22 @@ public struct PipelineDetail: Codable, Sendable {
     public var config: PipelineConfig
     /// Current problems (a trigger missing or refusing the subscription).
     public var errors: [PipelineError]
+    /// The canary rollout in progress, if any.
+    public var rollout: Rollout?
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         pipeline = try c.decode(Pipeline.self, forKey: .pipeline)
         config = try c.decode(PipelineConfig.self, forKey: .config)
         errors = try c.decodeIfPresent([PipelineError].self, forKey: .errors) ?? []
+        rollout = try c.decodeIfPresent(Rollout.self, forKey: .rollout)
     }
 
-    init(pipeline: Pipeline, config: PipelineConfig, errors: [PipelineError]) {
+    init(pipeline: Pipeline, config: PipelineConfig, errors: [PipelineError], rollout: Rollout?) {
         self.pipeline = pipeline
         self.config = config
         self.errors = errors
+        self.rollout = rollout
     }
 }
 

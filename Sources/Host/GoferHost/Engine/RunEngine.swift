@@ -85,6 +85,7 @@ public actor RunEngine {
     private var slotQueue: [(Key, String)] = []
     private var runningTasks = 0
     private var finishWaiters: [Key: [CheckedContinuation<Run, Never>]] = [:]
+    private var rolloutRunFinished: (@Sendable (Run) async -> Void)?
 
     public init(
         store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings,
@@ -101,11 +102,29 @@ public actor RunEngine {
 
     // MARK: - Public API
 
-    /// Queues a run of the pipeline's latest version and starts it when limits allow.
-    public func startRun(namespace: String, pipeline: String, initiator: Principal, variables: [String: String] = [:]) async throws -> Run {
-        let created = try await store.createRun(namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables)
+    /// Queues a run and starts it when limits allow: of `version` when given, else of the live
+    /// version (or the canary, for its share of runs while a rollout is active).
+    public func startRun(
+        namespace: String, pipeline: String, initiator: Principal, variables: [String: String] = [:], version: Int? = nil
+    ) async throws -> Run {
+        let created = try await store.createRun(
+            namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables, version: version)
         enqueue(created)
         return created.run
+    }
+
+    /// Queues a rerun of a finished run (its version and variables): all of it, or only its
+    /// failed and cancelled tasks and their dependents, the rest carried over.
+    public func rerun(namespace: String, pipeline: String, run: Int, failedOnly: Bool, by: Principal) async throws -> Run {
+        let created = try await store.rerun(namespace: namespace, pipeline: pipeline, run: run, failedOnly: failedOnly, by: by)
+        enqueue(created)
+        return created.run
+    }
+
+    /// Called with every run routed by a rollout once it has ended (before its waiters hear of
+    /// it), so the rollout can be judged on it.
+    public func onRolloutRunFinished(_ handler: @escaping @Sendable (Run) async -> Void) {
+        rolloutRunFinished = handler
     }
 
     /// Takes a run that is already stored (by ``startRun`` or a trigger's event) and starts it
@@ -293,6 +312,11 @@ public actor RunEngine {
                     try await persistRun(a.run, state, reason: reason)
                     active[key] = nil
                     slotQueue.removeAll { $0.0 == key }
+                    if a.run.rollout != nil, let judge = rolloutRunFinished {
+                        var ended = a.run
+                        ended.state = state
+                        await judge(ended)
+                    }
                     resumeWaiters(key)
                     try await admitQueued()
                     return

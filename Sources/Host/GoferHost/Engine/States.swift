@@ -79,6 +79,16 @@ public enum EventKind: String, Codable, Sendable {
     case namespaceDeleted = "namespace_deleted"
     case pipelineApplied = "pipeline_applied"
     case pipelineDeleted = "pipeline_deleted"
+    /// An earlier version was made live again as a new version (details: version, rolled_back_to).
+    case pipelineRolledBack = "pipeline_rolled_back"
+    /// Old versions were deleted by the retention limit (details: versions, keep).
+    case pipelineVersionsPruned = "pipeline_versions_pruned"
+    /// A canary rollout began, was promoted, rolled back (too many failures) or aborted by hand
+    /// (details: rollout, version, base_version, reason).
+    case rolloutStarted = "rollout_started"
+    case rolloutPromoted = "rollout_promoted"
+    case rolloutRolledBack = "rollout_rolled_back"
+    case rolloutAborted = "rollout_aborted"
     case runQueued = "run_queued"
     case runStateChanged = "run_state_changed"
     /// A cancel or the run timeout began stopping a run.

@@ -21,6 +21,7 @@ public final class GoferServer: Sendable {
     public let bus: EventBus
     public let supervisor: ExtensionSupervisor
     public let triggers: Triggers
+    public let rollouts: Rollouts
     public let secrets: Secrets
     public let extensions: ExtensionManager
     public let api: GoferAPI
@@ -44,7 +45,7 @@ public final class GoferServer: Sendable {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         DataDirPermissions.tighten(settings.dataDir)
-        store = try Store(path: settings.dataDir + "/gofer.sqlite")
+        store = try Store(path: settings.dataDir + "/gofer.sqlite", keepVersions: settings.keepVersions)
         bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
         bus = EventBus()
         let dir = settings.extensionsDir ?? GoferServer.executableDirectory
@@ -82,6 +83,9 @@ public final class GoferServer: Sendable {
             store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
             secrets: secrets, runTokens: runTokens)
         triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
+        let rollouts = Rollouts(store: store)
+        self.rollouts = rollouts
+        await engine.onRolloutRunFinished { await rollouts.runFinished($0) }
         await extensions.attach(triggers: triggers)
         let schedulerSupervisor = supervisor
         await extensions.register(settings.scheduler) { schedulerSupervisor }
@@ -90,12 +94,15 @@ public final class GoferServer: Sendable {
             await extensions.register(storeName) { await secrets.runningSupervisor }
         }
         api = GoferAPI(
-            store: store, engine: engine, triggers: triggers, secrets: secrets, extensions: extensions, bus: bus, logs: logs,
+            store: store, engine: engine, triggers: triggers, rollouts: rollouts, secrets: secrets, extensions: extensions, bus: bus,
+            logs: logs,
             loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
             version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
             auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
             trustedProxies: settings.trustedProxies)
         try await engine.recoverRuns()
+        // A decision that was due when the server stopped (or was killed) is taken now.
+        await rollouts.start()
         // After recovery: events arriving now start runs on a settled engine.
         var triggerSpecs: [ExtensionSpec] = []
         for e in try await store.installedExtensions() where e.kind == "trigger" { triggerSpecs.append(try await extensions.spec(e)) }
@@ -266,6 +273,7 @@ public final class GoferServer: Sendable {
             await g.triggerGracefulShutdown()
             _ = await task.result
         }
+        await rollouts.stop()
         await triggers.stop()
         await secrets.stop()
         await supervisor.stop()

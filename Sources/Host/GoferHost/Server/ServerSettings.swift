@@ -71,6 +71,8 @@ public struct ServerSettings: Sendable, Equatable {
     /// PEM certificate chain and private key: with both, the server speaks HTTPS.
     public var tlsCert: String?
     public var tlsKey: String?
+    /// Versions kept per pipeline (a pipeline's `keep_versions` overrides it).
+    public var keepVersions = 100
 
     public init() {}
 
@@ -168,6 +170,10 @@ public struct ServerSettings: Sendable, Equatable {
         ("task_user", "GOFER_TASK_USER", "string", "the image's", false, "Docker scheduler: run task containers as this user (uid:gid)."),
         ("tls_cert", "GOFER_TLS_CERT", "path", "none", false, "PEM certificate chain; with tls_key the server speaks HTTPS only."),
         ("tls_key", "GOFER_TLS_KEY", "path", "none", false, "PEM private key for tls_cert."),
+        (
+            "keep_versions", "GOFER_KEEP_VERSIONS", "integer", "100", false,
+            "Versions kept per pipeline; older ones are deleted unless in use. A pipeline's keep_versions overrides it."
+        ),
     ]
 
     /// A problem with a setting, naming its source.
@@ -312,6 +318,11 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): task_user \"\(value)\" must be a user name or uid[:gid]")
             }
             taskUser = value
+        case "keep_versions":
+            guard let n = Int(value), n >= 1, n <= 100_000 else {
+                throw Problem(description: "\(source): keep_versions \"\(value)\" must be a whole number from 1 to 100000")
+            }
+            keepVersions = n
         case "tls_cert": tlsCert = (value as NSString).expandingTildeInPath
         case "tls_key": tlsKey = (value as NSString).expandingTildeInPath
         case "external_max_body_bytes":

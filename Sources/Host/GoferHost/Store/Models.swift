@@ -8,7 +8,7 @@ public struct Namespace: Codable, Sendable, Equatable {
     public var createdAt: Date
 }
 
-/// A pipeline: its identity, state and latest version.
+/// A pipeline: its identity, state, live version and newest version.
 public struct Pipeline: Codable, Sendable, Equatable {
     public enum State: String, Codable, Sendable {
         case active
@@ -22,9 +22,21 @@ public struct Pipeline: Codable, Sendable, Equatable {
     public var name: String
     public var description: String
     public var state: State
+    /// The newest version (the highest number; a canary under rollout may be newer than live).
     public var latestVersion: Int
+    /// The version new runs use (unless a canary rollout sends some elsewhere, or a run asks for
+    /// a version).
+    public var liveVersion: Int
     public var createdAt: Date
     public var updatedAt: Date
+}
+
+/// How a version came to be.
+public enum VersionOrigin: String, Codable, Sendable {
+    /// A config was applied.
+    case apply
+    /// A rollback copied an earlier version (`copiedFrom`).
+    case rollback
 }
 
 /// One version of a pipeline's config. Every apply of a changed config creates the next one.
@@ -33,7 +45,32 @@ public struct PipelineVersion: Codable, Sendable, Equatable {
     public var pipeline: String
     public var version: Int
     public var config: PipelineConfig
+    /// The text as applied, in its own format (absent for versions stored before Gofer kept it).
+    public var source: String?
+    /// `yaml`, `json` or `toml`.
+    public var format: String?
+    public var origin: VersionOrigin
+    /// For a rollback: the version whose config this is.
+    public var copiedFrom: Int?
+    public var createdBy: Principal?
     public var createdAt: Date
+    /// When it became the live version (absent for a canary that never did).
+    public var wentLiveAt: Date?
+}
+
+/// A version in the list of versions.
+public struct PipelineVersionSummary: Codable, Sendable, Equatable {
+    public var version: Int
+    public var origin: VersionOrigin
+    public var copiedFrom: Int?
+    public var format: String?
+    public var createdBy: Principal?
+    public var createdAt: Date
+    public var wentLiveAt: Date?
+    /// `live`, `canary` (under an active rollout), or `previous`.
+    public var status: String
+    /// The changes against the version before it (one line each).
+    public var changes: [String]
 }
 
 /// One run of a pipeline, pinned to the version it ran.
@@ -51,6 +88,12 @@ public struct Run: Codable, Sendable, Equatable {
     public var initiator: Principal
     /// Given to every task as environment variables (a trigger's `GOFER_GIT_SHA`, or from the API).
     public var variables: [String: String] = [:]
+    /// Why it runs `pipelineVersion`: the live version, a canary, asked for, or a rerun.
+    public var versionReason: VersionReason = .live
+    /// The rollout that routed it (canary or live), if one was active.
+    public var rollout: Int?
+    /// The run this one reruns.
+    public var rerunOf: Int?
     public var createdAt: Date
     public var startedAt: Date?
     public var endedAt: Date?
@@ -74,6 +117,9 @@ public struct TaskExecution: Codable, Sendable, Equatable {
     /// When the task must have finished (persisted, so it holds across restarts).
     public var deadline: Date?
     public var logging: Bool
+    /// For a rerun of failed tasks: the run whose result (and log) this task carries over
+    /// instead of running again.
+    public var carriedFrom: Int?
 }
 
 /// One entry of the event log.

@@ -182,7 +182,8 @@ extension Store {
                 all["GOFER_TRIGGER_LABEL"] = sub.label
                 all["GOFER_TRIGGER_EVENT"] = eventID
                 let created = try Self.insertRun(
-                    db, namespace: sub.namespace, pipeline: sub.pipeline, initiator: .trigger(sub.trigger, label: sub.label), variables: all)
+                    db, namespace: sub.namespace, pipeline: sub.pipeline, initiator: .trigger(sub.trigger, label: sub.label), variables: all,
+                    routing: .route)
                 runID = created.run.id
                 delivery = .started(created)
             }
@@ -282,20 +283,4 @@ extension Store {
         }
     }
 
-    /// Undoes an apply whose triggers could not be set up: the version goes, the previous one is
-    /// current again (or the pipeline goes, if it was new).
-    func revertApply(namespace: String, pipeline: String, version: Int) async throws {
-        try await write { db in
-            if version <= 1 {
-                try db.execute(sql: "DELETE FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, pipeline])
-                return
-            }
-            try db.execute(
-                sql: "DELETE FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
-                arguments: [namespace, pipeline, version])
-            try db.execute(
-                sql: "UPDATE pipelines SET latest_version = ?, state = 'active', updated_at = ? WHERE namespace = ? AND id = ?",
-                arguments: [version - 1, Date(), namespace, pipeline])
-        }
-    }
 }

@@ -36,7 +36,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
 /// The outcome of applying a pipeline config.
 public struct ApplyResult: Sendable, Codable {
     public var pipeline: Pipeline
-    /// The version now current.
+    /// The version stored (live, or the canary when a rollout began), or the live one when
+    /// nothing changed.
     public var version: Int
     /// False when the config was identical to the current version (nothing was stored).
     public var created: Bool
@@ -45,15 +46,20 @@ public struct ApplyResult: Sendable, Codable {
     /// Things that will fail at run time unless fixed first (a referenced secret that does not
     /// exist yet). The config was applied.
     public var warnings: [String]?
+    /// The canary rollout this apply began.
+    public var rollout: Rollout?
 }
 
 /// All state, in SQLite (WAL). Every SQL statement of the host lives here, and every state change
 /// is one transaction that also appends its event, so the event log and the states never disagree.
 public final class Store: Sendable {
     let pool: DatabasePool
+    /// Versions kept per pipeline unless its config says otherwise (`keep_versions`).
+    public let defaultKeepVersions: Int
 
     /// Opens (and migrates) the database at `path`.
-    public init(path: String) throws {
+    public init(path: String, keepVersions: Int = 100) throws {
+        defaultKeepVersions = keepVersions
         var config = Configuration()
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
@@ -180,6 +186,7 @@ public final class Store: Sendable {
                     """)
         }
         registerAuthMigrations(&m)
+        registerVersionMigrations(&m)
         return m
     }
 
@@ -308,62 +315,8 @@ public final class Store: Sendable {
     static func pipeline(_ row: Row) -> Pipeline {
         Pipeline(
             namespace: row["namespace"], id: row["id"], name: row["name"], description: row["description"],
-            state: Pipeline.State(rawValue: row["state"]) ?? .active, latestVersion: row["latest_version"], createdAt: row["created_at"],
-            updatedAt: row["updated_at"])
-    }
-
-    /// Stores `config` as the pipeline's next version, unless it equals the current one.
-    public func apply(namespace: String, config: PipelineConfig, by: Principal = .system) async throws -> ApplyResult {
-        let canonical = try config.canonicalJSON()
-        return try await write { db in
-            guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
-                throw StoreError.notFound(what: "namespace", id: namespace)
-            }
-            let now = Date()
-            let existing = try Row.fetchOne(
-                db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id])
-            var previous: PipelineConfig?
-            var version = 1
-            if let existing {
-                let latest: Int = existing["latest_version"]
-                let text = try String.fetchOne(
-                    db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
-                    arguments: [namespace, config.id, latest])
-                if text == canonical {
-                    return ApplyResult(pipeline: Self.pipeline(existing), version: latest, created: false, changes: [])
-                }
-                previous = try text.map(PipelineConfig.fromCanonical)
-                version = latest + 1
-                try db.execute(
-                    sql:
-                        "UPDATE pipelines SET name = ?, description = ?, latest_version = ?, updated_at = ? WHERE namespace = ? AND id = ?",
-                    arguments: [config.name, config.description, version, now, namespace, config.id])
-            } else {
-                try db.execute(
-                    sql: """
-                        INSERT INTO pipelines (namespace, id, name, description, state, latest_version, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, 'active', 1, ?, ?)
-                        """, arguments: [namespace, config.id, config.name, config.description, now, now])
-            }
-            try db.execute(
-                sql: "INSERT INTO pipeline_versions (namespace, pipeline, version, config, created_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [namespace, config.id, version, canonical, now])
-            // A new version has only references: a removed plain password is no longer a problem.
-            try db.execute(
-                sql: "DELETE FROM pipeline_errors WHERE namespace = ? AND pipeline = ? AND source = ?",
-                arguments: [namespace, config.id, Self.registryPasswordErrorSource])
-            _ = try Self.appendEvent(
-                db, .pipelineApplied, namespace: namespace, pipeline: config.id,
-                details: by.eventDetails.merging(["version": String(version)]) { a, _ in a })
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, config.id])
-            else {
-                throw StoreError.notFound(what: "pipeline", id: config.id)
-            }
-            return ApplyResult(
-                pipeline: Self.pipeline(row), version: version, created: true, changes: ConfigDiff.changes(from: previous, to: config))
-        }
+            state: Pipeline.State(rawValue: row["state"]) ?? .active, latestVersion: row["latest_version"],
+            liveVersion: row["live_version"], createdAt: row["created_at"], updatedAt: row["updated_at"])
     }
 
     public func pipeline(namespace: String, id: String) async throws -> Pipeline {
@@ -394,22 +347,6 @@ public final class Store: Sendable {
         }
     }
 
-    /// The config of `version` (default: latest).
-    public func pipelineVersion(namespace: String, pipeline: String, version: Int? = nil) async throws -> PipelineVersion {
-        try await pool.read { db in
-            let p = try Self.requirePipeline(db, namespace, pipeline)
-            let v = version ?? p.latestVersion
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
-                    arguments: [namespace, pipeline, v])
-            else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(v)") }
-            return PipelineVersion(
-                namespace: namespace, pipeline: pipeline, version: v, config: try PipelineConfig.fromCanonical(row["config"]),
-                createdAt: row["created_at"])
-        }
-    }
-
     /// Deletes a pipeline with its versions, runs and task executions. Refuses while runs are in progress.
     public func deletePipeline(namespace: String, id: String, by: Principal = .system) async throws {
         try await write { db in
@@ -436,6 +373,7 @@ public final class Store: Sendable {
             },
             initiator: Principal.stored(row["initiator"] ?? ""),
             variables: json(row, "variables", [String: String]()),
+            versionReason: VersionReason(rawValue: row["version_reason"] ?? "") ?? .live, rollout: row["rollout"], rerunOf: row["rerun_of"],
             createdAt: row["created_at"],
             startedAt: row["started_at"], endedAt: row["ended_at"])
     }
@@ -451,58 +389,19 @@ public final class Store: Sendable {
             state: TaskState(rawValue: row["state"]) ?? .failed, reason: reason(row), exitCode: row["exit_code"], handle: row["handle"],
             image: row["image"], createdAt: row["created_at"], startedAt: row["started_at"], endedAt: row["ended_at"],
             deadline: row["deadline"],
-            logging: row["logging"])
+            logging: row["logging"], carriedFrom: row["carried_from"])
     }
 
-    /// Creates a pending run of the pipeline's latest version, with one waiting task execution per task.
-    public func createRun(namespace: String, pipeline: String, initiator: Principal, variables: [String: String] = [:]) async throws
-        -> CreatedRun
-    {
-        try await write { db in try Self.insertRun(db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables)
+    /// Creates a pending run with one waiting task execution per task: of `version` when given
+    /// (pinned), else of the version the pipeline's routing picks (live, or a canary's share).
+    public func createRun(
+        namespace: String, pipeline: String, initiator: Principal, variables: [String: String] = [:], version: Int? = nil
+    ) async throws -> CreatedRun {
+        try await write { db in
+            try Self.insertRun(
+                db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables,
+                routing: version.map { .pinned($0) } ?? .route)
         }
-    }
-
-    /// Inserts a pending run of the pipeline's current version with its task executions and event.
-    static func insertRun(_ db: Database, namespace: String, pipeline: String, initiator: Principal, variables: [String: String]) throws
-        -> CreatedRun
-    {
-        let p = try Self.requirePipeline(db, namespace, pipeline)
-        if p.state == .disabled { throw StoreError.conflict("pipeline \(namespace)/\(pipeline) is disabled; enable it to start runs") }
-        guard
-            let text = try String.fetchOne(
-                db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
-                arguments: [namespace, pipeline, p.latestVersion])
-        else { throw StoreError.notFound(what: "pipeline version", id: "\(namespace)/\(pipeline)@\(p.latestVersion)") }
-        let config = try PipelineConfig.fromCanonical(text)
-        let id =
-            (try Int.fetchOne(
-                db, sql: "SELECT MAX(id) FROM runs WHERE namespace = ? AND pipeline = ?", arguments: [namespace, pipeline]) ?? 0) + 1
-        let now = Date()
-        try db.execute(
-            sql: """
-                INSERT INTO runs (namespace, pipeline, id, pipeline_version, state, initiator, created_at, variables)
-                VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)
-                """,
-            arguments: [namespace, pipeline, id, p.latestVersion, initiator.storedText, now, try JSONCodec.encode(variables).description])
-        var tasks: [TaskExecution] = []
-        for t in config.tasks {
-            try db.execute(
-                sql: """
-                    INSERT INTO task_executions (namespace, pipeline, run, task, state, image, created_at, logging)
-                    VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?)
-                    """, arguments: [namespace, pipeline, id, t.id, t.image, now, t.logging])
-            tasks.append(
-                TaskExecution(
-                    namespace: namespace, pipeline: pipeline, run: id, task: t.id, state: .waiting, image: t.image, createdAt: now,
-                    logging: t.logging))
-        }
-        let event = try Self.appendEvent(
-            db, .runQueued, namespace: namespace, pipeline: pipeline, run: id,
-            details: initiator.eventDetails.merging(["version": String(p.latestVersion)]) { a, _ in a })
-        let run = Run(
-            namespace: namespace, pipeline: pipeline, id: id, pipelineVersion: p.latestVersion, state: .pending, initiator: initiator,
-            variables: variables, createdAt: now)
-        return CreatedRun(run: run, tasks: tasks, config: config, event: event)
     }
 
     public func run(namespace: String, pipeline: String, id: Int) async throws -> Run {

@@ -345,17 +345,51 @@ public actor Triggers {
     /// Applies a validated config: stores the version, then subscribes new trigger entries and
     /// unsubscribes removed ones while the pipeline is `updating`. If a subscribe fails, the
     /// version is undone, the previous subscriptions stay, and a pipeline error says why.
-    public func apply(namespace: String, config: PipelineConfig, by: Principal = .system) async throws -> ApplyResult {
+    /// With `kind` `.canary` the version starts a rollout instead of going live.
+    public func apply(
+        namespace: String, config: PipelineConfig, source: AppliedSource? = nil, kind: ApplyKind = .live, by: Principal = .system
+    ) async throws -> ApplyResult {
         let key = "\(namespace)/\(config.id)"
         await lock(key)
         defer { unlock(key) }
+        return try await applyLocked(namespace: namespace, config: config, source: source, kind: kind, by: by)
+    }
+
+    /// Makes an earlier version live again, as a new version (history stays linear), with its
+    /// triggers subscribed exactly as for an apply. `to` defaults to the version that was live
+    /// before the live one. Refused while a canary rollout is active.
+    public func rollback(namespace: String, pipeline: String, to target: Int?, by: Principal = .system) async throws -> ApplyResult {
+        let key = "\(namespace)/\(pipeline)"
+        await lock(key)
+        defer { unlock(key) }
+        if let r = try await store.activeRollout(namespace: namespace, pipeline: pipeline) {
+            throw StoreError.conflict(
+                "a canary rollout of version \(r.version) is in progress; abort it first (gofer pipeline abort \(pipeline)), which keeps version \(r.baseVersion) live"
+            )
+        }
+        let p = try await store.pipeline(namespace: namespace, id: pipeline)
+        let to: Int
+        if let target { to = target } else { to = try await store.previousLiveVersion(namespace: namespace, pipeline: pipeline) }
+        if to == p.liveVersion { throw StoreError.conflict("version \(to) is already the live version of \(namespace)/\(pipeline)") }
+        let version = try await store.pipelineVersion(namespace: namespace, pipeline: pipeline, version: to)
+        return try await applyLocked(
+            namespace: namespace, config: version.config, source: version.source.map { AppliedSource(text: $0, format: version.format ?? "yaml") },
+            kind: .rollback(from: to), by: by)
+    }
+
+    private func applyLocked(
+        namespace: String, config: PipelineConfig, source: AppliedSource?, kind: ApplyKind, by: Principal
+    ) async throws -> ApplyResult {
         let before = try? await store.pipeline(namespace: namespace, id: config.id)
-        var result = try await store.apply(namespace: namespace, config: config, by: by)
+        var result = try await store.apply(namespace: namespace, config: config, source: source, kind: kind, by: by)
         let existing = try await store.subscriptions(namespace: namespace, pipeline: config.id)
         // Nothing to do when the triggers are already what the config says.
         let current = existing.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
         let wanted = config.triggers.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
-        if current == wanted && existing.allSatisfy({ $0.state == .active }) { return result }
+        if current == wanted && existing.allSatisfy({ $0.state == .active }) {
+            if result.created { try? await store.pruneVersions(namespace: namespace, pipeline: config.id) }
+            return result
+        }
 
         let disabled = before?.state == .disabled
         if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .updating) }
@@ -364,7 +398,8 @@ public actor Triggers {
         } catch {
             // Nothing half-applied: the version goes, the previous subscriptions stay.
             if result.created {
-                try await store.revertApply(namespace: namespace, pipeline: config.id, version: result.version)
+                try await store.revertApply(
+                    namespace: namespace, pipeline: config.id, version: result.version, previousLive: before?.liveVersion)
             }
             if before != nil || !result.created {
                 try? await store.setPipelineState(namespace: namespace, pipeline: config.id, disabled ? .disabled : .active)
@@ -378,6 +413,7 @@ public actor Triggers {
         }
         if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .active) }
         try await store.clearPipelineErrors(namespace: namespace, pipeline: config.id, sourcePrefix: "trigger:")
+        if result.created { try? await store.pruneVersions(namespace: namespace, pipeline: config.id) }
         result.pipeline = try await store.pipeline(namespace: namespace, id: config.id)
         return result
     }

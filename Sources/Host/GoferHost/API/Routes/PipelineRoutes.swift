@@ -1,14 +1,17 @@
+import ExtensionSDK
 import Foundation
 import Hummingbird
 
 /// `POST /api/namespaces/{ns}/pipelines`.
 struct ApplyPipelineRequest: RequestBody {
-    static let fields = ["config", "format", "file"]
+    static let fields = ["config", "format", "file", "rollout"]
     /// The config text (YAML, JSON or TOML).
     var config: String
     var format: String?
     /// Named in error messages.
     var file: String?
+    /// Start a canary rollout of the new version instead of making it live (``RolloutStrategy``).
+    var rollout: JSONValue?
 }
 
 /// Pipelines: apply, read, enable/disable, delete; their versions, errors and trigger events.
@@ -34,11 +37,14 @@ enum PipelineRoutes: RouteCollection {
                 }
                 format = parsed
             }
-            let (config, locator) = try api.loader.loadLocated(body.config, file: body.file ?? "pipeline.yaml", format: format)
+            let kind = try body.rollout.map { ApplyKind.canary(try RolloutStrategy.parse($0, at: "/rollout")) } ?? .live
+            let file = body.file ?? "pipeline.yaml"
+            let (config, locator) = try api.loader.loadLocated(body.config, file: file, format: format)
             let problems = await api.triggers.validate(config, locator: locator)
             if !problems.isEmpty { throw ConfigError(problems: problems) }
             let ns = try api.param(ctx, "ns")
-            var result = try await api.triggers.apply(namespace: ns, config: config, by: ctx.principal)
+            let source = AppliedSource(text: body.config, format: (format ?? PipelineConfigLoader.format(forFile: file)).rawValue)
+            var result = try await api.triggers.apply(namespace: ns, config: config, source: source, kind: kind, by: ctx.principal)
             let warnings = await api.secrets.problems(namespace: ns, config: config)
             if !warnings.isEmpty { result.warnings = warnings }
             return try api.json(result, status: result.created ? .created : .ok)
@@ -49,7 +55,8 @@ enum PipelineRoutes: RouteCollection {
             let version = try await api.store.pipelineVersion(namespace: ns, pipeline: p)
             return try api.json(
                 PipelineDetail(
-                    pipeline: pipeline, config: version.config, errors: try await api.store.pipelineErrors(namespace: ns, pipeline: p)))
+                    pipeline: pipeline, config: version.config, errors: try await api.store.pipelineErrors(namespace: ns, pipeline: p),
+                    rollout: try await api.store.activeRollout(namespace: ns, pipeline: p)))
         },
         Route(.delete, APIPath.pipe, .permission(Permission(.pipelines, .delete), .path)) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
@@ -77,14 +84,6 @@ enum PipelineRoutes: RouteCollection {
             let (ns, p) = try api.pipelineParams(ctx)
             let (_, limit) = try api.paging(req, defaultLimit: 100)
             return try api.json(["items": try await api.store.triggerEvents(namespace: ns, pipeline: p, limit: limit)])
-        },
-        Route(.get, APIPath.pipe + "/versions/{version}", read) { api, _, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            guard let v = ctx.parameters.get("version").flatMap({ Int($0) }), v > 0 else {
-                throw APIError.badRequest(
-                    "version must be a positive integer", details: [.init(field: "version", message: "not a positive integer")])
-            }
-            return try api.json(try await api.store.pipelineVersion(namespace: ns, pipeline: p, version: v))
         },
     ]
 }

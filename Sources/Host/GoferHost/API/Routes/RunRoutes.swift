@@ -3,9 +3,11 @@ import Hummingbird
 
 /// `POST …/runs`. Who started the run is the caller's token, never a field of the body.
 struct StartRunRequest: RequestBody {
-    static let fields = ["variables"]
+    static let fields = ["variables", "version"]
     /// Given to every task as environment variables.
     var variables: [String: String]?
+    /// Run this version instead of the live one (an old and a new job side by side).
+    var version: Int?
 
     func validated() throws -> [String: String] {
         for k in (variables ?? [:]).keys.sorted() {
@@ -17,6 +19,13 @@ struct StartRunRequest: RequestBody {
         }
         return variables ?? [:]
     }
+}
+
+/// `POST …/runs/{run}/rerun`.
+struct RerunRequest: RequestBody {
+    static let fields = ["failed_only"]
+    /// Rerun only the failed and cancelled tasks and what depends on them; the rest keep their results.
+    var failedOnly: Bool?
 }
 
 /// `POST …/cancel` of a run or a task.
@@ -35,7 +44,17 @@ enum RunRoutes: RouteCollection {
         Route(.post, APIPath.pipe + "/runs", write) { api, req, ctx in
             let body = try await RequestBodyReader.decode(StartRunRequest.self, from: req, allowEmpty: true)
             let (ns, p) = try api.pipelineParams(ctx)
-            let run = try await api.engine.startRun(namespace: ns, pipeline: p, initiator: ctx.principal, variables: try body.validated())
+            if let v = body.version, v < 1 {
+                throw APIError.badRequest("version must be a positive integer", details: [.init(field: "/version", message: "got \(v)")])
+            }
+            let run = try await api.engine.startRun(
+                namespace: ns, pipeline: p, initiator: ctx.principal, variables: try body.validated(), version: body.version)
+            return try api.json(run, status: .created)
+        },
+        Route(.post, APIPath.run + "/rerun", write) { api, req, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            let body = try await RequestBodyReader.decode(RerunRequest.self, from: req, allowEmpty: true)
+            let run = try await api.engine.rerun(namespace: ns, pipeline: p, run: r, failedOnly: body.failedOnly ?? false, by: ctx.principal)
             return try api.json(run, status: .created)
         },
         Route(.get, APIPath.pipe + "/runs", read) { api, req, ctx in
