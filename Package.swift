@@ -8,7 +8,7 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .enableUpcomingFeature("E
 /// run): whatever starts a server depends on them, so `swift run` builds them too.
 let bundledExtensions: [Target.Dependency] = [
     "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron", "gofer-trigger-github",
-    "gofer-secrets-embedded", "gofer-secrets-vault", "gofer-secrets-memory",
+    "gofer-secrets-embedded", "gofer-secrets-vault", "gofer-secrets-memory", "gofer-task-github-status", "gofer-task-notify",
 ]
 
 let package = Package(
@@ -23,6 +23,8 @@ let package = Package(
         .executable(name: "gofer-trigger-cron", targets: ["gofer-trigger-cron"]),
         .executable(name: "gofer-trigger-github", targets: ["gofer-trigger-github"]),
         .executable(name: "gofer-task-echo", targets: ["gofer-task-echo"]),
+        .executable(name: "gofer-task-github-status", targets: ["gofer-task-github-status"]),
+        .executable(name: "gofer-task-notify", targets: ["gofer-task-notify"]),
         .executable(name: "gofer-scheduler-process", targets: ["gofer-scheduler-process"]),
         .executable(name: "gofer-secrets-memory", targets: ["gofer-secrets-memory"]),
         .executable(name: "gofer-secrets-embedded", targets: ["gofer-secrets-embedded"]),
@@ -102,6 +104,22 @@ let package = Package(
             name: "gofer-trigger-hello", dependencies: ["ExtensionSDK"], path: "Extensions/hello-trigger", swiftSettings: strict),
         .executableTarget(
             name: "gofer-task-echo", dependencies: ["ExtensionSDK"], path: "Extensions/task-echo", swiftSettings: strict),
+        // GitHub commit statuses: requests, answers and the App JWT (pure, tested on its own), and the task.
+        .target(
+            name: "GitHubStatusClient",
+            dependencies: [
+                "ExtensionSDK", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Extensions/task-github-status/Client", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-task-github-status", dependencies: ["ExtensionSDK", "GitHubStatusClient"], path: "Extensions/task-github-status/Task",
+            swiftSettings: strict),
+        // Alerts on run conditions: the conditions (pure) and the task that delivers them.
+        .target(name: "NotifyConditions", dependencies: ["ExtensionSDK"], path: "Extensions/task-notify/Conditions", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-task-notify",
+            dependencies: ["ExtensionSDK", "NotifyConditions", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Extensions/task-notify/Task", swiftSettings: strict),
         .executableTarget(
             name: "gofer-scheduler-process", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-process",
             swiftSettings: strict),
@@ -130,8 +148,11 @@ let package = Package(
         .testTarget(
             name: "GoferHostTests",
             dependencies: [
-                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook", "GitHubStatusClient",
+                "NotifyConditions", "ExtensionConformance", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Tests/GoferHostTests",

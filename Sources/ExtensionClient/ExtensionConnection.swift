@@ -323,7 +323,7 @@ public final class ExtensionConnection: Sendable {
     ///
     /// Credit is granted as the caller consumes chunks, so at most `windowBytes` are ever buffered.
     public func requestStream(
-        _ method: String, _ params: JSONValue, windowBytes: Int = 256 * 1024, timeout: Duration? = nil
+        _ method: String, _ params: JSONValue, windowBytes: Int = 256 * 1024, timeout: Duration? = nil, meta: [String: JSONValue] = [:]
     ) -> (chunks: CreditedStream, result: Task<JSONValue, any Error>) {
         let (stream, continuation) = AsyncStream<StreamChunk>.makeStream()
         let streamID: String = state.withLock { s in
@@ -337,8 +337,9 @@ public final class ExtensionConnection: Sendable {
                 let sink = self.state.withLock { $0.streams.removeValue(forKey: streamID) }
                 sink?.continuation.finish()
             }
-            return try await self.request(
-                method, params, timeout: timeout, meta: ["stream": ["id": .string(streamID), "windowBytes": .int(Int64(windowBytes))]])
+            var all = meta
+            all["stream"] = ["id": .string(streamID), "windowBytes": .int(Int64(windowBytes))]
+            return try await self.request(method, params, timeout: timeout, meta: all)
         }
         return (CreditedStream(stream: stream, streamID: streamID, connection: self), result)
     }

@@ -41,6 +41,47 @@ public struct TaskRun: Sendable {
     public var output: TaskOutput
     /// The host's idempotency key for this execution: the same key means the same execution.
     public var idempotencyKey: String?
+    /// Set when the task runs as a **hook** of a run (a pipeline's `hooks:`) rather than as a
+    /// step: the run has just started or just ended. A hook is called once per phase and retried
+    /// by the host until it answers, so use ``idempotencyKey`` to do its work once.
+    public var hook: RunHook?
+}
+
+/// What a hook hears about its run.
+public struct RunHook: Sendable, Decodable, Equatable {
+    public enum Phase: String, Sendable, Decodable { case runStarted = "run_started", runFinished = "run_finished" }
+
+    /// A run's state as a hook sees it.
+    public struct RunInfo: Sendable, Decodable, Equatable {
+        public struct TaskInfo: Sendable, Decodable, Equatable {
+            public var id: String
+            /// `succeeded`, `failed`, `skipped`, `cancelled`, …
+            public var state: String
+        }
+        public var id: Int
+        /// `running` at `run_started`; `succeeded`, `failed` or `cancelled` at `run_finished`.
+        public var state: String
+        /// Why it failed or was cancelled.
+        public var reason: String?
+        /// RFC 3339.
+        public var startedAt: String?
+        public var endedAt: String?
+        /// Where people see the run (when the server knows its public URL).
+        public var url: String?
+        public var tasks: [TaskInfo]?
+    }
+
+    /// An earlier finished run of the same pipeline.
+    public struct PastRun: Sendable, Decodable, Equatable {
+        public var id: Int
+        public var state: String
+        public var durationMs: Int?
+    }
+
+    public var phase: Phase
+    public var run: RunInfo
+    /// The pipeline's finished runs before this one, newest first (at `run_finished`; up to 100).
+    public var history: [PastRun]?
 }
 
 /// The log output of a task run.
@@ -86,7 +127,16 @@ struct CommonTaskAdapter<T: CommonTask>: KindAdapter {
             if problems.contains(where: { $0.severity == "error" }) { throw ProtocolError.invalidParams(diagnostics: problems) }
             var variables: [String: String] = [:]
             for (k, v) in params["variables"]?.objectValue ?? [:] { variables[k] = v.stringValue }
-            let run = TaskRun(variables: variables, output: TaskOutput(stream: ctx.stream), idempotencyKey: ctx.idempotencyKey)
+            var hook: RunHook?
+            if let h = params["hook"], h != .null {
+                do {
+                    hook = try JSONCodec.decode(RunHook.self, from: h)
+                } catch {
+                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/hook", message: "not a run hook: \(error)")])
+                }
+            }
+            let run = TaskRun(
+                variables: variables, output: TaskOutput(stream: ctx.stream), idempotencyKey: ctx.idempotencyKey, hook: hook)
             return try JSONCodec.encode(try await ext.run(p, run: run))
         }
         return handlers

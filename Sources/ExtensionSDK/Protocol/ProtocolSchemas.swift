@@ -143,7 +143,23 @@ public enum ProtocolSchemas {
         // task
         Method(name: "task/validate", direction: "host→extension", params: params(["params": empty]), result: diagnostics),
         Method(
-            name: "task/run", direction: "host→extension", params: params(["params": empty, "variables": stringMap]),
+            name: "task/run", direction: "host→extension",
+            params: params([
+                "params": empty, "variables": stringMap,
+                "hook": object(
+                    [
+                        "phase": ["enum": ["run_started", "run_finished"]],
+                        "run": object(
+                            [
+                                "id": ["type": "integer"], "state": string, "reason": string, "startedAt": string, "endedAt": string,
+                                "url": string,
+                                "tasks": ["type": "array", "items": object(["id": string, "state": string], required: ["id", "state"])],
+                            ], required: ["id", "state"]),
+                        "history": [
+                            "type": "array", "items": object(["id": ["type": "integer"], "state": string, "durationMs": ["type": "integer"]], required: ["id", "state"]),
+                        ],
+                    ], required: ["phase", "run"]),
+            ]),
             result: object(["status": ["enum": ["success", "failure"]], "summary": string, "outputs": stringMap], required: ["status"])),
 
         // scheduler

@@ -17,19 +17,11 @@ public enum ConfigDiff {
         if old.keepVersions != new.keepVersions {
             out.append("~ keep_versions: \(old.keepVersions.map(String.init) ?? "(server default)") → \(new.keepVersions.map(String.init) ?? "(server default)")")
         }
-        let oldLabels = Dictionary(old.triggers.map { ($0.label, $0) }, uniquingKeysWith: { a, _ in a })
-        let newLabels = Dictionary(new.triggers.map { ($0.label, $0) }, uniquingKeysWith: { a, _ in a })
-        for t in new.triggers {
-            if let before = oldLabels[t.label] {
-                if before != t { out.append("~ trigger \(t.label): \(before.trigger) \(before.settings) → \(t.trigger) \(t.settings)") }
-            } else {
-                out.append("+ trigger \(t.label) (\(t.trigger) \(t.settings))")
-            }
-        }
-        for t in old.triggers where newLabels[t.label] == nil { out.append("- trigger \(t.label)") }
+        out += labelled("trigger", old.triggers, new.triggers, label: \.label) { "\($0.trigger) \($0.settings)" }
+        out += labelled("hook", old.hooks, new.hooks, label: \.label) { "\($0.extension) \($0.settings)" }
         let oldIDs = Set(old.tasks.map(\.id))
         let newIDs = Set(new.tasks.map(\.id))
-        for t in new.tasks where !oldIDs.contains(t.id) { out.append("+ task \(t.id) (\(t.image))") }
+        for t in new.tasks where !oldIDs.contains(t.id) { out.append("+ task \(t.id) (\(t.extension.map { "extension \($0)" } ?? t.image))") }
         for t in old.tasks where !newIDs.contains(t.id) { out.append("- task \(t.id)") }
         for t in new.tasks {
             guard let before = old.task(t.id), before != t,
@@ -43,4 +35,22 @@ public enum ConfigDiff {
     }
 
     static func quoted(_ s: String) -> String { "\"\(s)\"" }
+
+    /// Added, removed and changed entries of a list keyed by label (triggers, hooks).
+    static func labelled<T: Equatable>(
+        _ kind: String, _ old: [T], _ new: [T], label: (T) -> String, describe: (T) -> String
+    ) -> [String] {
+        var out: [String] = []
+        let before = Dictionary(old.map { (label($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(new.map { (label($0), $0) }, uniquingKeysWith: { a, _ in a })
+        for entry in new {
+            if let was = before[label(entry)] {
+                if was != entry { out.append("~ \(kind) \(label(entry)): \(describe(was)) → \(describe(entry))") }
+            } else {
+                out.append("+ \(kind) \(label(entry)) (\(describe(entry)))")
+            }
+        }
+        for entry in old where after[label(entry)] == nil { out.append("- \(kind) \(label(entry))") }
+        return out
+    }
 }

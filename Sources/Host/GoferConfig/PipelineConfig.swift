@@ -21,6 +21,9 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
     public var tasks: [TaskConfig]
     /// What starts runs besides people: one subscription per entry.
     public var triggers: [TriggerUse]
+    /// Common tasks told when a run starts and when it ends (a commit status, an alert); never
+    /// part of the DAG, never able to change a run's result.
+    public var hooks: [HookUse] = []
     /// Give each run its own API token (`GOFER_API_TOKEN`), scoped to this pipeline and revoked
     /// when the run ends. Tasks may opt out.
     public var injectAPIToken: Bool
@@ -34,8 +37,9 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
 
     public init(
         id: String, name: String, description: String, parallelism: Int, tasks: [TaskConfig], triggers: [TriggerUse] = [],
-        injectAPIToken: Bool = false, logging: Bool = true, keepVersions: Int? = nil
+        injectAPIToken: Bool = false, logging: Bool = true, keepVersions: Int? = nil, hooks: [HookUse] = []
     ) {
+        self.hooks = hooks
         self.injectAPIToken = injectAPIToken
         self.logging = logging
         self.keepVersions = keepVersions
@@ -56,6 +60,7 @@ public struct PipelineConfig: Codable, Sendable, Equatable {
         tasks = try c.decode([TaskConfig].self, forKey: .tasks)
         // Versions stored before triggers existed have none.
         triggers = try c.decodeIfPresent([TriggerUse].self, forKey: .triggers) ?? []
+        hooks = try c.decodeIfPresent([HookUse].self, forKey: .hooks) ?? []
         injectAPIToken = try c.decodeIfPresent(Bool.self, forKey: .injectAPIToken) ?? false
         logging = try c.decodeIfPresent(Bool.self, forKey: .logging) ?? true
         keepVersions = try c.decodeIfPresent(Int.self, forKey: .keepVersions)
@@ -75,11 +80,29 @@ public struct TriggerUse: Codable, Sendable, Equatable {
     public var settings: JSONValue
 }
 
-/// One task of a pipeline.
+/// A pipeline's use of a common-task extension as a run hook:
+/// `{extension: github-status, label: status, settings: {context: ci}}`.
+public struct HookUse: Codable, Sendable, Equatable {
+    /// The installed common task's name.
+    public var `extension`: String
+    /// Unique within the pipeline's hooks. Defaults to the extension's name.
+    public var label: String
+    /// Validated against the extension's params schema and `task/validate` when applied; may
+    /// hold `secret{{…}}` / `global_secret{{…}}` in string values.
+    public var settings: JSONValue
+}
+
+/// One task of a pipeline: a container (`image`, `command`) or a common-task extension
+/// (`extension`, `settings`).
 public struct TaskConfig: Codable, Sendable, Equatable {
     public var id: String
     public var description: String
+    /// The container image; empty for an extension task.
     public var image: String
+    /// The installed common task that runs this task instead of a container.
+    public var `extension`: String?
+    /// The extension task's settings (its params).
+    public var settings: JSONValue?
     public var registryAuth: RegistryAuthConfig?
     public var entrypoint: [String]?
     public var command: [String]?

@@ -17,10 +17,15 @@ public struct PipelineConfigLoader: Sendable {
     /// Bounds of a task's timeout (server settings).
     public var minTaskTimeout: Duration
     public var maxTaskTimeout: Duration
+    /// The image of tasks that give only `run:` (server setting `default_task_image`).
+    public var defaultImage: String
 
-    public init(minTaskTimeout: Duration = .seconds(300), maxTaskTimeout: Duration = .seconds(8 * 3600)) {
+    public init(
+        minTaskTimeout: Duration = .seconds(300), maxTaskTimeout: Duration = .seconds(8 * 3600), defaultImage: String = "busybox:latest"
+    ) {
         self.minTaskTimeout = minTaskTimeout
         self.maxTaskTimeout = maxTaskTimeout
+        self.defaultImage = defaultImage
     }
 
     /// Guesses the format from a file name (`.json`, `.toml`; anything else YAML).
@@ -42,6 +47,9 @@ public struct PipelineConfigLoader: Sendable {
                 "id": id,
                 "description": .string(),
                 "image": .string(minLength: 1),
+                "run": .string(minLength: 1),
+                "extension": JSONSchema(["type": "string", "pattern": .string(idPattern)]),
+                "settings": JSONSchema(["type": "object"]),
                 "registry_auth": .object(
                     ["username": .string(minLength: 1), "password": .string(writeOnly: true)], required: ["username", "password"]),
                 "entrypoint": strings,
@@ -58,7 +66,13 @@ public struct PipelineConfigLoader: Sendable {
                 "memory": JSONSchema(["oneOf": [["type": "string"], ["type": "integer", "minimum": 4]]]),
                 "logging": .boolean(),
                 "inject_api_token": .boolean(),
-            ], required: ["id", "image"])
+            ], required: ["id"])
+        let hook = JSONSchema.object(
+            [
+                "extension": JSONSchema(["type": "string", "pattern": .string(idPattern)]),
+                "label": JSONSchema(["type": "string", "pattern": .string(idPattern)]),
+                "settings": JSONSchema(["type": "object"]),
+            ], required: ["extension"])
         return .object(
             [
                 "id": id,
@@ -69,6 +83,7 @@ public struct PipelineConfigLoader: Sendable {
                 "logging": .boolean(),
                 "keep_versions": .integer(minimum: 1),
                 "tasks": JSONSchema(["type": "array", "minItems": 1, "items": task.json]),
+                "hooks": JSONSchema.array(of: hook),
                 "triggers": JSONSchema.array(
                     of: .object(
                         [
@@ -154,8 +169,16 @@ public struct PipelineConfigLoader: Sendable {
         if !nul.isEmpty {
             throw ConfigError(problems: nul.map { locator.problem($0.replacingOccurrences(of: "\u{0}", with: "\\u0000"), "NUL characters (\\u0000) are not allowed") })
         }
-        let structural = Self.schema.validate(value)
-        if !structural.isEmpty { throw ConfigError(problems: structural.map { locator.problem($0.path, $0.message) }) }
+        var structural = Self.schema.validate(value).map { locator.problem($0.path, $0.message) }
+        for (i, t) in (value["tasks"]?.arrayValue ?? []).enumerated() where t.objectValue != nil {
+            if t["image"] == nil && t["run"] == nil && t["extension"] == nil {
+                structural.append(
+                    locator.problem(
+                        "/tasks/\(i)/image",
+                        "required field is missing: give image (with command), run (a shell command on \(defaultImage)) or extension (a common task)"))
+            }
+        }
+        if !structural.isEmpty { throw ConfigError(problems: structural) }
         return (try build(value, locate: locator.problem), locator)
     }
 
@@ -233,11 +256,36 @@ public struct PipelineConfigLoader: Sendable {
                 }
                 auth = RegistryAuthConfig(username: u, password: p)
             }
+            // What runs it: a common-task extension, a container, or a shell command on the
+            // default image.
+            var image = t["image"]?.stringValue ?? ""
+            var command = t["command"]?.arrayValue?.compactMap(\.stringValue)
+            let ext = t["extension"]?.stringValue
+            if let ext {
+                for field in ["image", "run", "command", "entrypoint", "registry_auth", "cpu", "memory"] where t[field] != nil {
+                    problems.append(
+                        locate(
+                            "\(path)/\(field)",
+                            "task \"\(id)\" runs the common task \"\(ext)\", not a container, so it takes no \(field); remove it or remove extension"))
+                }
+            } else {
+                if t["settings"] != nil {
+                    problems.append(locate("\(path)/settings", "settings go with extension: (a common task); container tasks use env"))
+                }
+                if let run = t["run"]?.stringValue {
+                    for field in ["command", "entrypoint"] where t[field] != nil {
+                        problems.append(locate("\(path)/\(field)", "give run (a shell command) or \(field), not both"))
+                    }
+                    command = ["sh", "-c", run]
+                    if image.isEmpty { image = defaultImage }
+                }
+            }
             tasks.append(
                 TaskConfig(
-                    id: id, description: t["description"]?.stringValue ?? "", image: t["image"]?.stringValue ?? "", registryAuth: auth,
+                    id: id, description: t["description"]?.stringValue ?? "", image: image, extension: ext,
+                    settings: ext.map { _ in t["settings"] ?? .emptyObject }, registryAuth: auth,
                     entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue),
-                    command: t["command"]?.arrayValue?.compactMap(\.stringValue),
+                    command: command,
                     env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: t["cpu"]?.doubleValue, memoryMB: memoryMB,
                     logging: t["logging"]?.boolValue ?? value["logging"]?.boolValue ?? true, injectAPIToken: t["inject_api_token"]?.boolValue))
         }
@@ -256,27 +304,32 @@ public struct PipelineConfigLoader: Sendable {
             let index = seen[cycle[0]] ?? 0
             problems.append(locate("/tasks/\(index)/depends_on", "dependency cycle: \(cycle.joined(separator: " → "))"))
         }
-        var triggers: [TriggerUse] = []
-        var labels: [String: Int] = [:]
-        for (i, t) in (value["triggers"]?.arrayValue ?? []).enumerated() {
-            let name = t["trigger"]?.stringValue ?? ""
-            let label = t["label"]?.stringValue ?? name
-            if let first = labels[label] {
-                problems.append(
-                    locate(
-                        "/triggers/\(i)/label",
-                        "duplicate trigger label \"\(label)\" (also /triggers/\(first)); give each use of a trigger its own label"))
+        // Triggers and hooks: each use has a label, unique in its list, defaulting to the extension's name.
+        func uses(_ list: String, nameKey: String, what: String) -> [(name: String, label: String, settings: JSONValue)] {
+            var labels: [String: Int] = [:]
+            return (value[list]?.arrayValue ?? []).enumerated().map { i, entry in
+                let name = entry[nameKey]?.stringValue ?? ""
+                let label = entry["label"]?.stringValue ?? name
+                if let first = labels[label] {
+                    problems.append(
+                        locate(
+                            "/\(list)/\(i)/label",
+                            "duplicate \(what) label \"\(label)\" (also /\(list)/\(first)); give each use of \(nameKey == "trigger" ? "a trigger" : "an extension") its own label"
+                        ))
+                }
+                labels[label] = i
+                return (name, label, entry["settings"] ?? .emptyObject)
             }
-            labels[label] = i
-            triggers.append(TriggerUse(trigger: name, label: label, settings: t["settings"] ?? .emptyObject))
         }
+        let triggers = uses("triggers", nameKey: "trigger", what: "trigger").map { TriggerUse(trigger: $0.name, label: $0.label, settings: $0.settings) }
+        let hooks = uses("hooks", nameKey: "extension", what: "hook").map { HookUse(extension: $0.name, label: $0.label, settings: $0.settings) }
         if !problems.isEmpty { throw ConfigError(problems: problems) }
         let id = value["id"]?.stringValue ?? ""
         return PipelineConfig(
             id: id, name: value["name"]?.stringValue ?? id, description: value["description"]?.stringValue ?? "",
             parallelism: Int(value["parallelism"]?.intValue ?? 0), tasks: tasks, triggers: triggers,
             injectAPIToken: value["inject_api_token"]?.boolValue ?? false, logging: value["logging"]?.boolValue ?? true,
-            keepVersions: value["keep_versions"]?.intValue.flatMap { Int(exactly: $0) })
+            keepVersions: value["keep_versions"]?.intValue.flatMap { Int(exactly: $0) }, hooks: hooks)
     }
 
     static func findCycle(_ tasks: [TaskConfig]) -> [String]? {

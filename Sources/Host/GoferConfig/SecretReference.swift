@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Foundation
 
 /// A `secret{{name}}` (the pipeline's own) or `global_secret{{name}}` (an admin's) inside a task's
@@ -61,8 +62,28 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible {
             if let p = t.registryAuth?.password, let r = RegistryAuthConfig.passwordReference(p) {
                 out.append((t.id, "registry_auth.password", r))
             }
+            if let settings = t.settings {
+                for (path, text) in strings(in: settings, at: "settings") {
+                    for case .reference(let r) in (try? parse(text)) ?? [] { out.append((t.id, path, r)) }
+                }
+            }
+        }
+        for h in config.hooks {
+            for (path, text) in strings(in: h.settings, at: "settings") {
+                for case .reference(let r) in (try? parse(text)) ?? [] { out.append(("hook:" + h.label, path, r)) }
+            }
         }
         return out
+    }
+
+    /// Every string in a JSON value with its path (`settings.token`, `settings.urls.0`).
+    public static func strings(in value: JSONValue, at path: String) -> [(String, String)] {
+        switch value {
+        case .string(let s): return [(path, s)]
+        case .array(let items): return items.enumerated().flatMap { strings(in: $0.element, at: "\(path).\($0.offset)") }
+        case .object(let o): return o.keys.sorted().flatMap { strings(in: o[$0] ?? .null, at: "\(path).\($0)") }
+        default: return []
+        }
     }
 }
 

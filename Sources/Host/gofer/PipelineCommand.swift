@@ -96,10 +96,10 @@ struct PipelineCommand: AsyncParsableCommand {
             print("parallelism: \(d.config.parallelism == 0 ? "unlimited" : String(d.config.parallelism))   extensions: scheduler")
             print("")
             Output.table(
-                ["TASK", "IMAGE", "DEPENDS ON", "TIMEOUT"],
+                ["TASK", "RUNS", "DEPENDS ON", "TIMEOUT"],
                 d.config.tasks.map { t in
                     [
-                        t.id, t.image,
+                        t.id, t.extension.map { "common task \($0)" } ?? t.image,
                         t.dependsOn.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.rawValue))" }.joined(separator: ", "),
                         t.timeoutSeconds.map { DurationText.format(.seconds($0)) } ?? "default",
                     ]
@@ -110,6 +110,10 @@ struct PipelineCommand: AsyncParsableCommand {
             } else {
                 Output.table(
                     ["TRIGGER", "LABEL", "SETTINGS"], d.config.triggers.map { [$0.trigger, $0.label, $0.settings.description] })
+            }
+            if !d.config.hooks.isEmpty {
+                print("")
+                Output.table(["HOOK", "COMMON TASK", "SETTINGS"], d.config.hooks.map { [$0.label, $0.extension, $0.settings.description] })
             }
             if !d.errors.isEmpty {
                 print("")

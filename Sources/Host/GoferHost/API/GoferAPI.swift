@@ -16,6 +16,7 @@ public struct GoferAPI: Sendable {
     public let version: String
     public let triggers: Triggers
     public let rollouts: Rollouts
+    public let commonTasks: CommonTasks
     public let secrets: Secrets
     public let extensions: ExtensionManager
     public let auth: Authenticator
@@ -26,7 +27,7 @@ public struct GoferAPI: Sendable {
     let clients: ClientAddressResolver
 
     public init(
-        store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
+        store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = []
     ) {
@@ -34,6 +35,7 @@ public struct GoferAPI: Sendable {
         self.engine = engine
         self.triggers = triggers
         self.rollouts = rollouts
+        self.commonTasks = commonTasks
         self.secrets = secrets
         self.extensions = extensions
         self.maxExternalBody = maxExternalBody

@@ -26,6 +26,13 @@ public struct EngineSettings: Sendable {
         get { taskAPI.url }
         set { taskAPI = TaskAPIAddress(newValue) }
     }
+    /// Where people reach the server (`public_url`): runs get a link (`GOFER_RUN_URL`).
+    public var publicURL: String?
+
+    /// A run's page for people, when the server knows its public address.
+    public func runURL(_ run: Run) -> String? {
+        publicURL.map { "\($0)/ui/namespaces/\(run.namespace)/pipelines/\(run.pipeline)/runs/\(run.id)" }
+    }
 
     public init() {}
 }
@@ -77,6 +84,8 @@ public actor RunEngine {
     let secrets: (any SecretResolving)?
     /// Issues run tokens (`inject_api_token`); nil when the server issues none.
     public nonisolated let runTokens: RunTokenIssuer?
+    /// Runs extension tasks; nil when the server has none.
+    public nonisolated let commonTasks: CommonTasks?
 
     var active: [Key: Active] = [:]
     /// Runs waiting for their pipeline's parallelism, oldest first.
@@ -86,11 +95,16 @@ public actor RunEngine {
     private var runningTasks = 0
     private var finishWaiters: [Key: [CheckedContinuation<Run, Never>]] = [:]
     private var rolloutRunFinished: (@Sendable (Run) async -> Void)?
+    private var runStateStored: (@Sendable () -> Void)?
+
+    /// Called after every stored run state change (the hook outbox has new work then).
+    public func onRunStateStored(_ handler: @escaping @Sendable () -> Void) { runStateStored = handler }
 
     public init(
         store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings,
-        secrets: (any SecretResolving)? = nil, runTokens: RunTokenIssuer? = nil
+        secrets: (any SecretResolving)? = nil, runTokens: RunTokenIssuer? = nil, commonTasks: CommonTasks? = nil
     ) {
+        self.commonTasks = commonTasks
         self.secrets = secrets
         self.runTokens = runTokens
         self.store = store
@@ -338,8 +352,9 @@ public actor RunEngine {
         guard let a = active[key], let execution = a.tasks[task], let config = a.machine.config.task(task) else { return }
         runningTasks += 1
         let control = TaskRunner.Control()
+        let steps: (any SchedulerClient)? = config.extension == nil ? nil : commonTasks?.steps
         let runner = TaskRunner(
-            execution: execution, config: config, run: a.run, engine: self, scheduler: scheduler, logs: logs, settings: settings,
+            execution: execution, config: config, run: a.run, engine: self, scheduler: steps ?? scheduler, logs: logs, settings: settings,
             pipelineSecrets: a.secretReferences, injectToken: a.machine.config.injectsToken(config),
             control: control, resume: resume)
         a.runners[task] = control
@@ -375,7 +390,9 @@ public actor RunEngine {
         let event = try await durably("run \(run.namespace)/\(run.pipeline)#\(run.id) → \(state.rawValue)") {
             try await store.setRunState(run, state, reason: reason)
         }
+        if state.isTerminal && Failpoint.runEndCrashBeforeHooks.fires { kill(getpid(), SIGKILL) }
         bus.publish(event)
+        runStateStored?()
     }
 
     private let logger = Logger(label: "gofer.engine")

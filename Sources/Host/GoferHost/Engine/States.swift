@@ -89,6 +89,9 @@ public enum EventKind: String, Codable, Sendable {
     case rolloutPromoted = "rollout_promoted"
     case rolloutRolledBack = "rollout_rolled_back"
     case rolloutAborted = "rollout_aborted"
+    /// A run hook was called (details: hook, extension, phase, attempt) or failed (and error).
+    case hookDelivered = "hook_delivered"
+    case hookFailed = "hook_failed"
     case runQueued = "run_queued"
     case runStateChanged = "run_state_changed"
     /// A cancel or the run timeout began stopping a run.

@@ -87,8 +87,17 @@ struct TaskRunner: Sendable {
         let job = jobSpec(resolved)
         let handle: String
         do {
-            handle = try await scheduler.start(job)
-        } catch let error as ProtocolError where error.code == .notFound {
+            if let name = config.extension {
+                guard let tasks = engine.commonTasks else {
+                    throw ProtocolError(.unavailable, "this server runs no common tasks")
+                }
+                handle = await tasks.steps.startStep(
+                    id: executionID, extension: name, params: resolved.settings ?? .emptyObject, variables: job.env, labels: labels,
+                    timeout: timeout, tasks: tasks)
+            } else {
+                handle = try await scheduler.start(job)
+            }
+        } catch let error as ProtocolError where error.code == .notFound && config.extension == nil {
             return await fail(.failed, StateReason(.imageNotFound, error.message))
         } catch {
             if control.isCancelled { return await fail(.cancelled, StateReason(.cancelled, "cancelled while starting")) }
@@ -111,6 +120,8 @@ struct TaskRunner: Sendable {
         var registryPassword: String?
         /// The run's API token, when the task gets one.
         var apiToken: String?
+        /// An extension task's settings with their references resolved.
+        var settings: JSONValue?
     }
 
     /// The task's env with `secret{{…}}` references replaced by their values (throws naming the
@@ -135,6 +146,9 @@ struct TaskRunner: Sendable {
                 }
             })
         if let passwordReference { own.insert(passwordReference) }
+        for (_, text) in SecretReference.strings(in: config.settings ?? .null, at: "") {
+            for case .reference(let r) in (try? SecretReference.parse(text)) ?? [] { own.insert(r) }
+        }
         var apiToken: String?
         if injectToken {
             guard let issuer = engine.runTokens else {
@@ -143,12 +157,14 @@ struct TaskRunner: Sendable {
             apiToken = try await issuer.token(for: run).text
         }
         let tokenMask = apiToken.map { [Array($0.utf8)] } ?? []
-        if own.isEmpty && pipelineSecrets.isEmpty { return ResolvedSecrets(env: env, masks: tokenMask, apiToken: apiToken) }
+        if own.isEmpty && pipelineSecrets.isEmpty {
+            return ResolvedSecrets(env: env, masks: tokenMask, apiToken: apiToken, settings: config.settings)
+        }
         guard let secrets = engine.secrets else {
             if strict && !own.isEmpty {
                 throw SecretError(kind: .unavailable, message: "the task uses secrets but no secret store is configured")
             }
-            return ResolvedSecrets(env: env, masks: tokenMask, apiToken: apiToken)
+            return ResolvedSecrets(env: env, masks: tokenMask, apiToken: apiToken, settings: config.settings)
         }
         var values: [SecretReference: [UInt8]] = [:]
         if !own.isEmpty {
@@ -167,20 +183,11 @@ struct TaskRunner: Sendable {
             }
             return s
         }
-        for (k, v) in env {
-            guard let parts = try? SecretReference.parse(v), parts.contains(where: { if case .reference = $0 { true } else { false } })
-            else { continue }
-            var out = ""
-            for part in parts {
-                switch part {
-                case .text(let t): out += t
-                case .reference(let r): out += try text(r) ?? ""
-                }
-            }
-            env[k] = out
-        }
+        let substitution = SecretSubstitution(text: text)
+        for (k, v) in env { env[k] = try substitution.apply(v) }
         return ResolvedSecrets(
-            env: env, masks: Array(values.values) + tokenMask, registryPassword: try passwordReference.flatMap(text), apiToken: apiToken)
+            env: env, masks: Array(values.values) + tokenMask, registryPassword: try passwordReference.flatMap(text), apiToken: apiToken,
+            settings: try config.settings.map(substitution.apply))
     }
 
     var labels: [String: String] {
@@ -201,8 +208,9 @@ struct TaskRunner: Sendable {
         env["GOFER_PIPELINE_VERSION"] = String(run.pipelineVersion)
         env["GOFER_RUN"] = String(run.id)
         env["GOFER_TASK"] = execution.task
-        env["GOFER_TASK_IMAGE"] = config.image
+        if let name = config.extension { env["GOFER_TASK_EXTENSION"] = name } else { env["GOFER_TASK_IMAGE"] = config.image }
         env["GOFER_API_URL"] = settings.apiURL
+        if let url = settings.runURL(run) { env["GOFER_RUN_URL"] = url }
         if let token = resolved.apiToken { env["GOFER_API_TOKEN"] = token }
         return JobSpec(
             taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
@@ -215,6 +223,13 @@ struct TaskRunner: Sendable {
     /// the end. Never starts a second job; if none was ever created, starting is safe because
     /// starts are idempotent per task execution.
     private func reattach() async -> TaskState {
+        if config.extension != nil, (try? await scheduler.inspect(executionID)) == nil {
+            // A common-task step does not outlive the server that called it: call it again with
+            // the same idempotency key, so the extension does its work once.
+            var fresh = self
+            fresh.resume = false
+            return await fresh.execute()
+        }
         var handle = execution.handle
         if handle == nil, let found = try? await scheduler.list(labels: labels).first {
             handle = found.handle

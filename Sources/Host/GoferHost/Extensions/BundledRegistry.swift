@@ -146,6 +146,46 @@ enum BundledRegistry {
               ]
             },
             {
+              "name": "github-status",
+              "kind": "task",
+              "description": "Sets GitHub commit statuses for runs (pending, then success/failure/error).",
+              "maintainers": [
+                "gofer maintainers"
+              ],
+              "bundledDefault": false,
+              "versions": [
+                {
+                  "version": "0.1.0",
+                  "protocolVersions": [
+                    "1.0"
+                  ],
+                  "source": {
+                    "buildProduct": "gofer-task-github-status"
+                  }
+                }
+              ]
+            },
+            {
+              "name": "notify",
+              "kind": "task",
+              "description": "Alerts a webhook or Slack when a run finishes, fails, or a condition holds.",
+              "maintainers": [
+                "gofer maintainers"
+              ],
+              "bundledDefault": false,
+              "versions": [
+                {
+                  "version": "0.1.0",
+                  "protocolVersions": [
+                    "1.0"
+                  ],
+                  "source": {
+                    "buildProduct": "gofer-task-notify"
+                  }
+                }
+              ]
+            },
+            {
               "name": "memory-secrets",
               "kind": "secrets",
               "description": "Secrets in memory (lost on restart); for tests and demos.",

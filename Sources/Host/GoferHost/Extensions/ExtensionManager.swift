@@ -77,6 +77,26 @@ public actor ExtensionManager {
     /// The trigger host (created after the scheduler and store, which come from this manager).
     public func attach(triggers: Triggers) { attachedTriggers = triggers }
 
+    /// The common-task host.
+    public func attach(commonTasks: CommonTasks) { attachedCommonTasks = commonTasks }
+    private var attachedCommonTasks: CommonTasks?
+
+    var commonTasks: CommonTasks {
+        get throws {
+            guard let attachedCommonTasks else { throw ExtensionError(kind: .failed, message: "the server is still starting") }
+            return attachedCommonTasks
+        }
+    }
+
+    /// Pipelines that use an installed extension (triggers and common tasks), as `namespace/pipeline`.
+    func pipelinesUsing(_ e: InstalledExtension) async throws -> [String] {
+        switch e.kind {
+        case ExtensionKind.trigger.rawValue: return try await (try triggers).pipelinesUsing(e.name)
+        case ExtensionKind.task.rawValue: return try await (try commonTasks).pipelinesUsing(e.name)
+        default: return []
+        }
+    }
+
     var triggers: Triggers {
         get throws {
             guard let attachedTriggers else { throw ExtensionError(kind: .failed, message: "the server is still starting") }
@@ -399,9 +419,13 @@ public actor ExtensionManager {
             source: version.source.description, executable: executable, sha256: staged.sha256, config: typed, installedAt: now,
             updatedAt: now)
         try await store.saveExtension(installed, replacing: false, by: by)
-        if entry.kind == .trigger {
+        if entry.kind == .trigger || entry.kind == .task {
             do {
-                try await (try triggers).add(try spec(installed))
+                if entry.kind == .trigger {
+                    try await (try triggers).add(try spec(installed))
+                } else {
+                    try await (try commonTasks).add(try spec(installed))
+                }
             } catch {
                 try? await store.removeExtension(name)
                 throw ExtensionError(kind: .failed, message: "\(name) was checked but did not start: \(error); nothing was installed")
@@ -500,9 +524,13 @@ public actor ExtensionManager {
         next.updatedAt = Date()
         ok = true
         var live = false
-        if entry.kind == .trigger {
+        if entry.kind == .trigger || entry.kind == .task {
             do {
-                try await (try triggers).replace(try spec(next))
+                if entry.kind == .trigger {
+                    try await (try triggers).replace(try spec(next))
+                } else {
+                    try await (try commonTasks).replace(try spec(next))
+                }
                 live = true
             } catch {
                 throw ExtensionError(
@@ -532,7 +560,7 @@ public actor ExtensionManager {
                     "\(name) is this server's \(e.kind == "scheduler" ? "scheduler" : "secret store") (server settings); switch to another one first"
             )
         }
-        let pipelines = e.kind == "trigger" ? try await (try triggers).pipelinesUsing(name) : []
+        let pipelines = try await pipelinesUsing(e)
         if !confirmed && !pipelines.isEmpty { return UninstallResult(name: name, pipelines: pipelines, removed: false) }
         for p in pipelines {
             let parts = p.split(separator: "/", maxSplits: 1).map(String.init)
@@ -545,6 +573,7 @@ public actor ExtensionManager {
             )
         }
         await (try triggers).remove(name)
+        await (try commonTasks).remove(name)
         try await store.removeExtension(name, by: by)
         if !e.executable.hasPrefix("bundled:") {
             try? FileManager.default.removeItem(atPath: dataDir + "/extensions/installed/\(name)")
@@ -556,6 +585,7 @@ public actor ExtensionManager {
 
     func supervisor(_ name: String) async -> ExtensionSupervisor? {
         if let s = await (try? triggers)?.runningSupervisor(name) { return s }
+        if let s = await (try? commonTasks)?.runningSupervisor(name) { return s }
         return await runtime[name]?()
     }
 

@@ -9,6 +9,8 @@ enum Failpoint: String, CaseIterable {
     case emitCrashAfterStore = "emit-crash-after-store"
     /// The trigger extension dies (SIGKILL) after its event was stored, before it gets the answer.
     case emitKillTriggerAfterStore = "emit-kill-trigger-after-store"
+    /// The server dies (SIGKILL) right after a run's end is stored, before its hooks are called.
+    case runEndCrashBeforeHooks = "run-end-crash-before-hooks"
 
     private static let armed = Mutex<Set<String>>(
         Set(

@@ -22,6 +22,8 @@ public final class GoferServer: Sendable {
     public let supervisor: ExtensionSupervisor
     public let triggers: Triggers
     public let rollouts: Rollouts
+    public let commonTasks: CommonTasks
+    public let hooks: HookDispatcher
     public let secrets: Secrets
     public let extensions: ExtensionManager
     public let api: GoferAPI
@@ -79,14 +81,20 @@ public final class GoferServer: Sendable {
         engineSettings.serverID = try GoferServer.serverID(dataDir: settings.dataDir)
         let runTokens = RunTokenIssuer(
             store: store, key: SymmetricKey(data: try SecretFile.key(at: settings.dataDir + "/run-tokens.key")))
+        let commonTasks = CommonTasks(store: store, policy: extensionPolicy, hostVersion: goferVersion)
+        self.commonTasks = commonTasks
         engine = RunEngine(
             store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
-            secrets: secrets, runTokens: runTokens)
+            secrets: secrets, runTokens: runTokens, commonTasks: commonTasks)
+        let hooks = HookDispatcher(store: store, tasks: commonTasks, secrets: secrets, engine: engineSettings)
+        self.hooks = hooks
+        await engine.onRunStateStored { hooks.poke() }
         triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
         let rollouts = Rollouts(store: store)
         self.rollouts = rollouts
         await engine.onRolloutRunFinished { await rollouts.runFinished($0) }
         await extensions.attach(triggers: triggers)
+        await extensions.attach(commonTasks: commonTasks)
         let schedulerSupervisor = supervisor
         await extensions.register(settings.scheduler) { schedulerSupervisor }
         if let storeName = Self.secretStoreExtension[settings.secretStore] {
@@ -94,13 +102,22 @@ public final class GoferServer: Sendable {
             await extensions.register(storeName) { await secrets.runningSupervisor }
         }
         api = GoferAPI(
-            store: store, engine: engine, triggers: triggers, rollouts: rollouts, secrets: secrets, extensions: extensions, bus: bus,
+            store: store, engine: engine, triggers: triggers, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, extensions: extensions, bus: bus,
             logs: logs,
-            loader: PipelineConfigLoader(minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax),
+            loader: PipelineConfigLoader(
+                minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage),
             version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
             auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
             trustedProxies: settings.trustedProxies)
+        // Common tasks before recovery: a step left running is called again right away.
+        var taskSpecs: [ExtensionSpec] = []
+        for e in try await store.installedExtensions() where e.kind == ExtensionKind.task.rawValue {
+            taskSpecs.append(try await extensions.spec(e))
+        }
+        await commonTasks.start(taskSpecs)
         try await engine.recoverRuns()
+        // Hooks owed from before a restart are delivered now.
+        await hooks.start()
         // A decision that was due when the server stopped (or was killed) is taken now.
         await rollouts.start()
         // After recovery: events arriving now start runs on a settled engine.
@@ -274,7 +291,9 @@ public final class GoferServer: Sendable {
             _ = await task.result
         }
         await rollouts.stop()
+        await hooks.stop()
         await triggers.stop()
+        await commonTasks.stop()
         await secrets.stop()
         await supervisor.stop()
     }

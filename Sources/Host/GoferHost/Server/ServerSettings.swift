@@ -73,6 +73,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var tlsKey: String?
     /// Versions kept per pipeline (a pipeline's `keep_versions` overrides it).
     public var keepVersions = 100
+    /// Where people reach this server (a run's link in commit statuses and alerts).
+    public var publicURL: String?
+    /// The image of tasks that give only `run:`.
+    public var defaultTaskImage = "busybox:latest"
 
     public init() {}
 
@@ -170,6 +174,11 @@ public struct ServerSettings: Sendable, Equatable {
         ("task_user", "GOFER_TASK_USER", "string", "the image's", false, "Docker scheduler: run task containers as this user (uid:gid)."),
         ("tls_cert", "GOFER_TLS_CERT", "path", "none", false, "PEM certificate chain; with tls_key the server speaks HTTPS only."),
         ("tls_key", "GOFER_TLS_KEY", "path", "none", false, "PEM private key for tls_cert."),
+        (
+            "public_url", "GOFER_PUBLIC_URL", "url", "none", false,
+            "Where people reach this server; runs get a link (GOFER_RUN_URL, commit statuses, alerts)."
+        ),
+        ("default_task_image", "GOFER_DEFAULT_TASK_IMAGE", "string", "busybox:latest", false, "The image of tasks that give only run:."),
         (
             "keep_versions", "GOFER_KEEP_VERSIONS", "integer", "100", false,
             "Versions kept per pipeline; older ones are deleted unless in use. A pipeline's keep_versions overrides it."
@@ -318,6 +327,16 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): task_user \"\(value)\" must be a user name or uid[:gid]")
             }
             taskUser = value
+        case "public_url":
+            guard value.hasPrefix("http://") || value.hasPrefix("https://"), URL(string: value)?.host != nil else {
+                throw Problem(description: "\(source): public_url \"\(value)\" must be a URL such as https://ci.example.com")
+            }
+            publicURL = value.hasSuffix("/") ? String(value.dropLast()) : value
+        case "default_task_image":
+            guard !value.isEmpty, value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 }) else {
+                throw Problem(description: "\(source): default_task_image \"\(value)\" must be an image reference such as debian:stable-slim")
+            }
+            defaultTaskImage = value
         case "keep_versions":
             guard let n = Int(value), n >= 1, n <= 100_000 else {
                 throw Problem(description: "\(source): keep_versions \"\(value)\" must be a whole number from 1 to 100000")
@@ -415,6 +434,7 @@ public struct ServerSettings: Sendable, Equatable {
         e.stopGrace = stopGrace
         e.maxLogBytes = maxLogBytes
         e.apiURL = taskAPIURL ?? "\(tlsCert == nil ? "http" : "https")://\(listen)"
+        e.publicURL = publicURL
         return e
     }
 }

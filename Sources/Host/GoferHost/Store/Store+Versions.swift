@@ -301,7 +301,11 @@ extension Store {
             protected.formUnion(
                 try Int.fetchAll(
                     db,
-                    sql: "SELECT DISTINCT pipeline_version FROM runs WHERE namespace = ? AND pipeline = ? AND state IN ('pending', 'running')",
+                    sql: """
+                        SELECT DISTINCT pipeline_version FROM runs r WHERE namespace = ? AND pipeline = ? AND (state IN ('pending', 'running')
+                            OR EXISTS (SELECT 1 FROM hook_deliveries h WHERE h.namespace = r.namespace AND h.pipeline = r.pipeline
+                                AND h.run = r.id AND h.state = 'pending'))
+                        """,
                     arguments: [namespace, pipeline]))
             let doomed = all.dropFirst(keep).filter { !protected.contains($0) }
             guard !doomed.isEmpty else { return [] }
@@ -451,6 +455,22 @@ extension Store {
             return try Self.insertRun(
                 db, namespace: namespace, pipeline: pipeline, initiator: by, variables: original.variables,
                 routing: .rerun(of: original, failedOnly: failedOnly))
+        }
+    }
+}
+
+extension Store {
+    /// Every pipeline with its live config (for finding the pipelines that use an extension).
+    public func livePipelineConfigs() async throws -> [(Pipeline, PipelineConfig)] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.*, v.config AS live_config FROM pipelines p
+                    JOIN pipeline_versions v ON v.namespace = p.namespace AND v.pipeline = p.id AND v.version = p.live_version
+                    ORDER BY p.namespace, p.id
+                    """
+            ).map { (Self.pipeline($0), try PipelineConfig.fromCanonical($0["live_config"])) }
         }
     }
 }

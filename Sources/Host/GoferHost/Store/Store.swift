@@ -187,6 +187,7 @@ public final class Store: Sendable {
         }
         registerAuthMigrations(&m)
         registerVersionMigrations(&m)
+        registerHookMigrations(&m)
         return m
     }
 
@@ -496,6 +497,7 @@ public final class Store: Sendable {
                     run.pipeline, run.id,
                 ])
             if state.isTerminal { try Self.revokeRunTokens(db, namespace: run.namespace, pipeline: run.pipeline, run: run.id, at: now) }
+            try Self.enqueueHooks(db, run, state, at: now)
             var details = ["state": state.rawValue]
             if let reason { details["reason"] = reason.kind.rawValue; details["message"] = reason.message }
             return try Self.appendEvent(

@@ -1,0 +1,175 @@
+import ExtensionSDK
+import Foundation
+import GRDB
+
+/// When in a run's life a hook is called.
+public enum HookPhase: String, Codable, Sendable {
+    case runStarted = "run_started"
+    case runFinished = "run_finished"
+}
+
+/// One call a hook owes: stored in the same transaction as the run state that causes it, so it
+/// is never lost (a server killed right after a run ends delivers it after the restart), and
+/// delivered at least once, retried with backoff.
+public struct HookDelivery: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        case pending, delivered
+        /// Gave up after ``HookDispatcher/maxAttempts``.
+        case failed
+    }
+    public var id: Int64
+    public var namespace: String
+    public var pipeline: String
+    public var run: Int
+    public var label: String
+    public var `extension`: String
+    public var phase: HookPhase
+    public var state: State
+    public var attempts: Int
+    public var nextAttemptAt: Date
+    public var lastError: String?
+    public var createdAt: Date
+    public var deliveredAt: Date?
+}
+
+extension Store {
+    static func registerHookMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v9: hook deliveries") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE hook_deliveries (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL, pipeline TEXT NOT NULL, run INTEGER NOT NULL,
+                        label TEXT NOT NULL, extension TEXT NOT NULL, phase TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+                        next_attempt_at DATETIME NOT NULL, last_error TEXT, created_at DATETIME NOT NULL, delivered_at DATETIME,
+                        UNIQUE (namespace, pipeline, run, label, phase),
+                        FOREIGN KEY (namespace, pipeline, run) REFERENCES runs(namespace, pipeline, id) ON DELETE CASCADE);
+                    CREATE INDEX hook_deliveries_due ON hook_deliveries(state, next_attempt_at);
+                    """)
+        }
+    }
+
+    static func hookDelivery(_ row: Row) -> HookDelivery {
+        HookDelivery(
+            id: row["id"], namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], label: row["label"],
+            extension: row["extension"], phase: HookPhase(rawValue: row["phase"]) ?? .runFinished,
+            state: HookDelivery.State(rawValue: row["state"]) ?? .failed, attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"],
+            lastError: row["last_error"], createdAt: row["created_at"], deliveredAt: row["delivered_at"])
+    }
+
+    /// Records the calls the run's hooks owe for its new state (inside the state change's transaction).
+    static func enqueueHooks(_ db: Database, _ run: Run, _ state: RunState, at now: Date) throws {
+        let phase: HookPhase
+        switch state {
+        case .running: phase = .runStarted
+        case .succeeded, .failed, .cancelled: phase = .runFinished
+        case .pending: return
+        }
+        guard
+            let text = try String.fetchOne(
+                db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
+                arguments: [run.namespace, run.pipeline, run.pipelineVersion]),
+            !text.contains("\"hooks\":[]"), text.contains("\"hooks\":")
+        else { return }
+        for hook in try PipelineConfig.fromCanonical(text).hooks {
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO hook_deliveries (namespace, pipeline, run, label, extension, phase, state, attempts,
+                        next_attempt_at, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                    """,
+                arguments: [run.namespace, run.pipeline, run.id, hook.label, hook.extension, phase.rawValue, now, now])
+        }
+    }
+
+    /// Deliveries due now, oldest first — never a run's `run_finished` while its `run_started`
+    /// for the same hook is still pending, so a receiver sees them in order.
+    public func dueHookDeliveries(limit: Int = 32) async throws -> [HookDelivery] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM hook_deliveries h WHERE h.state = 'pending' AND h.next_attempt_at <= ?
+                    AND NOT EXISTS (SELECT 1 FROM hook_deliveries e WHERE e.namespace = h.namespace AND e.pipeline = h.pipeline
+                        AND e.run = h.run AND e.label = h.label AND e.id < h.id AND e.state = 'pending')
+                    ORDER BY h.id LIMIT ?
+                    """, arguments: [Date(), limit]
+            ).map(Self.hookDelivery)
+        }
+    }
+
+    /// A run's hook deliveries (for the API and tests).
+    public func hookDeliveries(namespace: String, pipeline: String, run: Int) async throws -> [HookDelivery] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM hook_deliveries WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY id",
+                arguments: [namespace, pipeline, run]
+            ).map(Self.hookDelivery)
+        }
+    }
+
+    /// Records how a delivery attempt went, with its event and (on failure) the pipeline error
+    /// `hook:LABEL`; a success clears that error.
+    func recordHookAttempt(_ d: HookDelivery, error: String?, retryAt: Date?) async throws {
+        try await write { db in
+            let now = Date()
+            let state: HookDelivery.State = error == nil ? .delivered : retryAt == nil ? .failed : .pending
+            try db.execute(
+                sql: """
+                    UPDATE hook_deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+                        delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END
+                    WHERE id = ?
+                    """,
+                arguments: [state.rawValue, retryAt ?? now, error, state.rawValue, now, d.id])
+            let source = "hook:\(d.label)"
+            if let error {
+                let message =
+                    retryAt.map {
+                        "hook \(d.label) (\(d.extension)) failed for run \(d.run) (\(d.phase.rawValue)), attempt \(d.attempts + 1): \(error); retrying at \(ISO8601DateFormatter().string(from: $0))"
+                    } ?? "hook \(d.label) (\(d.extension)) gave up on run \(d.run) (\(d.phase.rawValue)) after \(d.attempts + 1) attempts: \(error)"
+                try db.execute(
+                    sql: """
+                        INSERT INTO pipeline_errors (namespace, pipeline, source, kind, message, at) VALUES (?, ?, ?, 'hook_failed', ?, ?)
+                        ON CONFLICT(namespace, pipeline, source) DO UPDATE SET kind = excluded.kind, message = excluded.message, at = excluded.at
+                        """, arguments: [d.namespace, d.pipeline, source, message, now])
+            } else {
+                try db.execute(
+                    sql: "DELETE FROM pipeline_errors WHERE namespace = ? AND pipeline = ? AND source = ?",
+                    arguments: [d.namespace, d.pipeline, source])
+            }
+            var details = ["hook": d.label, "extension": d.extension, "phase": d.phase.rawValue, "attempt": String(d.attempts + 1)]
+            if let error { details["error"] = error }
+            _ = try Self.appendEvent(
+                db, error == nil ? .hookDelivered : .hookFailed, namespace: d.namespace, pipeline: d.pipeline, run: d.run, details: details)
+        }
+    }
+
+    /// What a hook is told about its run: the run, its tasks and (when it ended) the pipeline's
+    /// earlier finished runs.
+    func hookContext(_ d: HookDelivery, historyLimit: Int = 100) async throws -> (Run, [TaskExecution], [Run], PipelineConfig) {
+        try await pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?",
+                    arguments: [d.namespace, d.pipeline, d.run])
+            else { throw StoreError.notFound(what: "run", id: "\(d.namespace)/\(d.pipeline)#\(d.run)") }
+            let run = Self.run(row)
+            let tasks = try Row.fetchAll(
+                db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid",
+                arguments: [d.namespace, d.pipeline, d.run]
+            ).map(Self.task)
+            let history = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? AND state IN ('succeeded', 'failed', 'cancelled')
+                    ORDER BY id DESC LIMIT ?
+                    """, arguments: [d.namespace, d.pipeline, d.run, historyLimit]
+            ).map(Self.run)
+            guard
+                let text = try String.fetchOne(
+                    db, sql: "SELECT config FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
+                    arguments: [d.namespace, d.pipeline, run.pipelineVersion])
+            else { throw StoreError.notFound(what: "pipeline version", id: "\(d.namespace)/\(d.pipeline)@\(run.pipelineVersion)") }
+            return (run, tasks, history, try PipelineConfig.fromCanonical(text))
+        }
+    }
+}
