@@ -165,6 +165,12 @@ struct CommonTaskTests {
         }
         let events = try await h.server.store.events(namespace: "default", pipeline: "alerts", limit: 1000).items
         #expect(events.filter { $0.kind == .hookDelivered }.count == 8)
+        try await h.withRouter { c in
+            let r = try await c.execute(uri: "/api/namespaces/default/pipelines/alerts/runs/2/hooks", method: .get)
+            let items = (try? JSONParser().parse(String(buffer: r.body)))?["items"]?.arrayValue ?? []
+            #expect(items.map { $0["phase"]?.stringValue ?? "" } == ["run_started", "run_finished"], "\(String(buffer: r.body))")
+            #expect(items.allSatisfy { $0["state"] == "delivered" && $0["extension"] == "notify" })
+        }
     }
 
     @Test func aFailingHookIsRetriedRecordedAsAPipelineErrorAndClearedWhenItWorks() async throws {

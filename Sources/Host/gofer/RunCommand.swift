@@ -109,6 +109,14 @@ struct RunCommand: AsyncParsableCommand {
             )
             print("started \(Output.ago(d.run.startedAt)) by \(d.run.initiator), took \(Output.duration(d.run.startedAt, d.run.endedAt))\n")
             Output.taskTable(d.tasks)
+            struct Hooks: Codable { var items: [HookDelivery] }
+            let hooks: Hooks = try await cli { try await options.client.call("GET", Paths.run(options.ns, pipeline, run) + "/hooks") }
+            if !hooks.items.isEmpty {
+                print("")
+                Output.table(
+                    ["HOOK", "PHASE", "STATE", "ATTEMPTS", "LAST ERROR"],
+                    hooks.items.map { [$0.label, $0.phase.rawValue, Output.state($0.state.rawValue), String($0.attempts), $0.lastError ?? ""] })
+            }
         }
     }
 

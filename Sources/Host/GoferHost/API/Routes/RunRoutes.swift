@@ -83,6 +83,11 @@ enum RunRoutes: RouteCollection {
             let (ns, p, r) = try api.runParams(ctx)
             return try await api.runEvents(namespace: ns, pipeline: p, run: r)
         },
+        Route(.get, APIPath.run + "/hooks", read) { api, _, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            _ = try await api.store.run(namespace: ns, pipeline: p, id: r)
+            return try api.json(["items": try await api.store.hookDeliveries(namespace: ns, pipeline: p, run: r)])
+        },
         Route(.get, APIPath.run + "/tasks", read) { api, _, ctx in
             let (ns, p, r) = try api.runParams(ctx)
             return try api.json(Page(items: try await api.store.tasks(namespace: ns, pipeline: p, run: r), nextCursor: nil))
