@@ -136,6 +136,23 @@ struct ExtensionRegistryTests {
         #expect(try await waitForMoreRuns(than: before), "runs go on after the major upgrade")
         (status, out) = try await gofer(["extension", "list"])
         #expect(out.contains("ticker") && out.contains("2.0.0"), "\(out)")
+        // Already current: said so, not an error. A version that does not exist is named as such.
+        (status, out) = try await gofer(["extension", "upgrade", "ticker@2.0.0", "--allow-major"])
+        #expect(status == .exited(0) && out.contains("already at 2.0.0"), "\(out)")
+        (status, out) = try await gofer(["extension", "install", "ticker@9.9.9"])
+        #expect(status == .exited(1) && out.contains("has no version 9.9.9") && !out.contains("already installed"), "\(out)")
+        // Its log: what it wrote, and when the server started it (across the upgrades).
+        (status, out) = try await gofer(["extension", "logs", "ticker"])
+        #expect(status == .exited(0) && out.contains("[gofer") && out.contains("started ticker 2.0.0"), "\(out)")
+        // A disabled pipeline's subscription says so and is not counted as live.
+        (status, out) = try await gofer(["pipeline", "disable", "ticking"])
+        (status, out) = try await gofer(["pipeline", "triggers", "ticking"])
+        #expect(out.contains("disabled") && !out.contains("active"), "\(out)")
+        #expect(try await h.server.extensions.get("ticker").subscriptions == 0)
+        (status, out) = try await gofer(["pipeline", "enable", "ticking"])
+        (status, out) = try await gofer(["pipeline", "triggers", "ticking"])
+        #expect(out.contains("active"), "\(out)")
+        #expect(try await h.server.extensions.get("ticker").subscriptions == 1)
 
         // Bad binaries: refused precisely, nothing half-installed.
         (status, out) = try await gofer(["extension", "install", "notext"])
@@ -153,11 +170,17 @@ struct ExtensionRegistryTests {
 
         // Uninstall: without confirmation it only explains; with --yes the pipeline is disabled with an error.
         (status, out) = try await gofer(["extension", "uninstall", "ticker"])
-        #expect(status == .exited(1) && out.contains("--yes"), "\(out)")
+        #expect(status == .exited(1) && out.contains("--yes") && out.contains("default/ticking"), "names the pipelines: \(out)")
         (status, out) = try await gofer(["extension", "uninstall", "ticker", "--yes"])
         #expect(status == .exited(0) && out.contains("disabled pipeline default/ticking"), "\(out)")
         (status, out) = try await gofer(["pipeline", "errors", "ticking"])
         #expect(out.contains("extension ticker was uninstalled"), "\(out)")
+        // Installed again: the pipeline no longer misses it (it stays disabled until enabled).
+        (status, out) = try await gofer(["extension", "install", "ticker@1.0.0"])
+        #expect(status == .exited(0), "\(out)")
+        (status, out) = try await gofer(["pipeline", "errors", "ticking"])
+        #expect(!out.contains("uninstalled"), "\(out)")
+        (status, out) = try await gofer(["extension", "uninstall", "ticker", "--yes"])
         (status, out) = try await gofer(["extension", "uninstall", "docker", "--yes"])
         #expect(status == .exited(0) && out.contains("uninstalled docker"), "not this server's scheduler, so it can go: \(out)")
         (status, out) = try await gofer(["extension", "uninstall", "process", "--yes"])

@@ -60,6 +60,7 @@ struct ExtensionCommand: AsyncParsableCommand {
                 try await options.client.call("POST", ExtensionCommand.path(n) + "/upgrade", body: body)
             }
             if options.json { return Output.json(r) }
+            if !r.upgraded { return print("\(r.name) is already at \(r.to); nothing to upgrade") }
             print("upgraded \(r.name) \(r.from) → \(r.to)" + (r.live ? "" : "; restart the server to run it"))
         }
     }
@@ -74,17 +75,20 @@ struct ExtensionCommand: AsyncParsableCommand {
         func run() async throws {
             var confirmed = yes
             if !confirmed {
-                let info: ExtensionInfo = try await cli { try await options.client.call("GET", ExtensionCommand.path(name)) }
-                if info.kind == "trigger", (info.subscriptions ?? 0) > 0 {
-                    guard isatty(STDIN_FILENO) != 0 else {
-                        Output.error("\(name) is used by pipelines, which will be disabled; rerun with --yes to confirm")
-                        throw ExitCode.failure
-                    }
-                    print(
-                        "\(name) has \(info.subscriptions ?? 0) subscription(s); the pipelines using it will be disabled. Continue? [y/N] ",
-                        terminator: "")
-                    guard readLine()?.lowercased().hasPrefix("y") == true else { throw ExitCode.failure }
+                // Unconfirmed, the server removes nothing from an extension pipelines use and
+                // names them; an unused one is simply removed.
+                let preview: UninstallResult = try await cli { try await options.client.call("DELETE", ExtensionCommand.path(name)) }
+                if preview.removed {
+                    if options.json { return Output.json(preview) }
+                    return print("uninstalled \(preview.name)")
                 }
+                let list = preview.pipelines.joined(separator: ", ")
+                guard isatty(STDIN_FILENO) != 0 else {
+                    Output.error("\(name) is used by \(list); they would be disabled. Rerun with --yes to confirm")
+                    throw ExitCode.failure
+                }
+                print("\(name) is used by \(list); these pipelines will be disabled. Continue? [y/N] ", terminator: "")
+                guard readLine()?.lowercased().hasPrefix("y") == true else { throw ExitCode.failure }
                 confirmed = true
             }
             let r: UninstallResult = try await cli {

@@ -41,17 +41,17 @@ public actor CommonTaskSteps: SchedulerClient {
                     output: { bytes in await self.append(id, bytes) })
                 let summary = answer["summary"]?.stringValue
                 let success = answer["status"]?.stringValue == "success"
-                if let summary, !summary.isEmpty { await self.append(id, Array("[\(name)] \(summary)\n".utf8)) }
+                if let summary, !summary.isEmpty { self.append(id, Array("[\(name)] \(summary)\n".utf8)) }
                 code = success ? 0 : 1
             } catch is CancellationError {
                 code = 143
             } catch let error as ProtocolError where error.code == .cancelled {
                 code = 143
             } catch {
-                await self.append(id, Array("[\(name)] error: \(Triggers.describe(error))\n".utf8))
+                self.append(id, Array("[\(name)] error: \(Triggers.describe(error))\n".utf8))
                 code = Task.isCancelled ? 143 : 2
             }
-            await self.finish(id, code)
+            self.finish(id, code)
         }
         return id
     }

@@ -394,11 +394,12 @@ public actor ExtensionManager {
         by: Principal = .system
     ) async throws -> InstalledExtension
     {
+        // Resolved first: a version that does not exist is that, installed or not.
+        let (index, entry, version) = try await resolve(name, request)
         if let existing = try await store.installedExtension(name) {
             throw ExtensionError(
                 kind: .conflict, message: "\(name) \(existing.version) is already installed; use `gofer extension upgrade \(name)`")
         }
-        let (index, entry, version) = try await resolve(name, request)
         let staged = try await stage(index, entry, version)
         var ok = false
         var placed: String?
@@ -419,6 +420,8 @@ public actor ExtensionManager {
             source: version.source.description, executable: executable, sha256: staged.sha256, config: typed, installedAt: now,
             updatedAt: now)
         try await store.saveExtension(installed, replacing: false, by: by)
+        // Pipelines disabled when it was uninstalled no longer miss it (they stay disabled until enabled).
+        try? await store.clearPipelineErrors(source: "extension:\(name)")
         if entry.kind == .trigger || entry.kind == .task {
             do {
                 if entry.kind == .trigger {
@@ -483,6 +486,8 @@ public actor ExtensionManager {
         public var to: String
         /// False for a scheduler or secret store: the new version runs after the next server start.
         public var live: Bool
+        /// False when it was already at that version (nothing changed).
+        public var upgraded: Bool = true
     }
 
     /// Upgrades in place: the new version is fetched and checked like an install, then (triggers)
@@ -497,7 +502,7 @@ public actor ExtensionManager {
             throw ExtensionError(kind: .invalid, message: "installed version \(current.version) is not semver")
         }
         if version.version == from {
-            throw ExtensionError(kind: .conflict, message: "\(name) is already at \(from); nothing to upgrade")
+            return UpgradeResult(name: name, from: current.version, to: current.version, live: false, upgraded: false)
         }
         if version.version.major != from.major && !allowMajor {
             throw ExtensionError(
@@ -614,7 +619,7 @@ public actor ExtensionManager {
         return ExtensionInfo(
             name: e.name, kind: e.kind, version: e.version, registry: e.registry, source: e.source, status: status, health: health,
             startedAt: await s?.startedAt, restarts: await s?.restarts ?? 0,
-            subscriptions: e.kind == "trigger" ? subscriptions.filter { $0.trigger == e.name }.count : nil,
+            subscriptions: e.kind == "trigger" ? subscriptions.filter { $0.trigger == e.name && $0.state == .active }.count : nil,
             config: e.redactedConfig(schema: schema), installedAt: e.installedAt, updatedAt: e.updatedAt)
     }
 

@@ -1,6 +1,7 @@
 import ExtensionClient
 import ExtensionSDK
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -71,6 +72,9 @@ public actor ExtensionSupervisor {
     private let requestHandler: ExtensionConnection.RequestHandler?
     private let onReady: (@Sendable (ExtensionConnection) async -> Void)?
     private let onStderr: (@Sendable (String) -> Void)?
+    /// What `gofer extension logs` shows: the extension's stderr across restarts, with the
+    /// supervisor's own lines (started, exited, restarting) in between.
+    let log = SupervisorLog()
 
     /// - Parameters:
     ///   - requestHandler: Answers requests the extension sends (for example `trigger/emit`).
@@ -109,13 +113,21 @@ public actor ExtensionSupervisor {
     }
 
     private func launchOnce() async throws -> Handshake {
-        let connection = try ExtensionConnection.spawn(launch, requestHandler: requestHandler, onStderr: onStderr)
+        let log = self.log
+        let forward = onStderr
+        let connection = try ExtensionConnection.spawn(
+            launch, requestHandler: requestHandler,
+            onStderr: { line in
+                log.append(line)
+                forward?(line)
+            })
         do {
             let shake = try await connection.initialize(options)
             self.connection = connection
             self.handshake = shake
             self.startedAt = Date()
             status = .running(pid: connection.process.pid)
+            log.note("started \(name) \(shake.version) as pid \(connection.process.pid)" + (shake.name == name ? "" : " (its manifest says \(shake.name))"))
             if let onReady { await onReady(connection) }
             for w in readyWaiters { w.resume() }
             readyWaiters = []
@@ -140,6 +152,7 @@ public actor ExtensionSupervisor {
             let now = ContinuousClock.now
             crashTimes = crashTimes.filter { now - $0 < policy.crashWindow } + [now]
             let lastExit = "\(exit)" + Self.crashHint(connection.stderrTail)
+            log.note("pid \(connection.process.pid) exited unexpectedly: \(lastExit)")
             if crashTimes.count >= policy.crashLimit {
                 status = .failed(
                     reason: "crashed \(crashTimes.count) times within \(DurationText.format(policy.crashWindow)); last exit: \(lastExit). "
@@ -256,7 +269,7 @@ public actor ExtensionSupervisor {
     public var liveConnection: ExtensionConnection? { connection }
 
     /// The last 64 KiB of the extension's stderr.
-    public var stderrTail: String { connection?.stderrTail ?? "" }
+    public var stderrTail: String { log.text }
 
     /// Stops the extension gracefully within the policy's deadline.
     public func stop() async {
@@ -276,4 +289,25 @@ public struct SupervisorError: Error, Sendable, CustomStringConvertible {
     public var extensionName: String
     public var message: String
     public var description: String { "extension \(extensionName): \(message)" }
+}
+
+/// The last 64 KiB of an extension's stderr, kept across its restarts, with the supervisor's
+/// lifecycle lines (`[gofer] …`) in between.
+final class SupervisorLog: Sendable {
+    static let limit = 64 * 1024
+    private let bytes = Mutex<[UInt8]>([])
+
+    func append(_ line: String) {
+        bytes.withLock { b in
+            b += Array(line.utf8)
+            if b.last != 0x0A { b.append(0x0A) }
+            if b.count > Self.limit { b.removeFirst(b.count - Self.limit) }
+        }
+    }
+
+    func note(_ text: String) {
+        append("[gofer \(ISO8601DateFormatter().string(from: Date()))] \(text)")
+    }
+
+    var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 }

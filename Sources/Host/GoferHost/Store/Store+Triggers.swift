@@ -17,6 +17,8 @@ public struct TriggerSubscription: Codable, Sendable, Equatable {
         case active
         /// Subscribing failed (see `detail`); retried when the trigger (re)starts.
         case failed
+        /// The pipeline is disabled: unsubscribed until it is enabled again.
+        case disabled
     }
 
     /// Unique; the trigger sees only this. New for every new or changed entry, so event ids of an
@@ -259,6 +261,11 @@ extension Store {
                     ON CONFLICT(namespace, pipeline, source) DO UPDATE SET kind = excluded.kind, message = excluded.message, at = excluded.at
                     """, arguments: [namespace, pipeline, source, kind, message, Date()])
         }
+    }
+
+    /// Clears one kind of problem (by its source) from every pipeline.
+    func clearPipelineErrors(source: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM pipeline_errors WHERE source = ?", arguments: [source]) }
     }
 
     /// Clears problems of the pipeline whose source starts with `prefix` (all with "").

@@ -136,7 +136,7 @@ public actor Triggers {
             out.append(
                 TriggerInfo(
                     name: name, status: "\(await s.status)", version: shake?.version, summary: shake?.summary,
-                    external: shake?.capabilities["external"] != nil, subscriptions: subs.filter { $0.trigger == name }.count,
+                    external: shake?.capabilities["external"] != nil, subscriptions: subs.filter { $0.trigger == name && $0.state == .active }.count,
                     restarts: await s.restarts))
         }
         for (name, why) in unavailable.sorted(by: { $0.key < $1.key }) {
@@ -502,6 +502,7 @@ public actor Triggers {
                 }
             } else {
                 _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)])
+                try? await store.setSubscriptionState(s.id, .disabled, detail: "the pipeline is disabled")
             }
         }
         return try await store.pipeline(namespace: namespace, id: pipeline)
