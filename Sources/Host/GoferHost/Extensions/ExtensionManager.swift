@@ -453,6 +453,29 @@ public actor ExtensionManager {
         try await store.setMeta("defaults_installed", ISO8601DateFormatter().string(from: Date()))
     }
 
+    /// The extension a server setting names (`scheduler`, `secret_store`): installed, or bundled
+    /// and installed now; it must be of `kind`.
+    public func selected(_ name: String, kind: ExtensionKind, setting: String) async throws -> InstalledExtension {
+        let installed = try await store.installedExtensions()
+        let candidates = installed.filter { $0.kind == kind.rawValue }.map(\.name).sorted().joined(separator: ", ")
+        let e: InstalledExtension
+        do {
+            e = try await ensureBundled(name)
+        } catch {
+            throw ExtensionError(
+                kind: .notFound,
+                message:
+                    "\(setting) \"\(name)\" is neither installed nor bundled (installed \(kind.rawValue) extensions: \(candidates.isEmpty ? "none" : candidates)); install it with `gofer extension install \(name)` while the server runs with another \(setting), then restart"
+            )
+        }
+        guard e.kind == kind.rawValue else {
+            throw ExtensionError(
+                kind: .invalid,
+                message: "\(setting) \"\(name)\" is a \(e.kind) extension, not a \(kind.rawValue) (installed: \(candidates.isEmpty ? "none" : candidates))")
+        }
+        return e
+    }
+
     /// Installs a bundled extension the server's settings need (the scheduler, the secret store)
     /// if it is not installed yet.
     public func ensureBundled(_ name: String) async throws -> InstalledExtension {

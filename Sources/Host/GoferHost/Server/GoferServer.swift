@@ -59,14 +59,15 @@ public final class GoferServer: Sendable {
         // Everything the server runs is an installed extension; the first start installs the
         // bundled defaults so the quick start needs no install step.
         try await extensions.installDefaults(extra: settings.firstStartExtensions)
-        let scheduler = try await extensions.ensureBundled(settings.scheduler)
+        let scheduler = try await extensions.selected(settings.scheduler, kind: .scheduler, setting: "scheduler")
+        try await ExtensionSwitch.check(store: store, settings: settings, storeExtension: Self.secretStoreExtension(settings.secretStore))
         supervisor = ExtensionSupervisor(
             spec: try await extensions.spec(scheduler), kind: .scheduler, system: ["dataDir": .string(settings.dataDir)],
             hostVersion: goferVersion, policy: extensionPolicy)
         _ = try await supervisor.start()
         var storeSpec: ExtensionSpec?
-        if let storeName = Self.secretStoreExtension[settings.secretStore] {
-            storeSpec = try await extensions.spec(try await extensions.ensureBundled(storeName))
+        if let storeName = Self.secretStoreExtension(settings.secretStore) {
+            storeSpec = try await extensions.spec(try await extensions.selected(storeName, kind: .secrets, setting: "secret_store"))
         }
         secrets = Secrets(
             store: store, spec: storeSpec, policy: extensionPolicy, hostVersion: goferVersion, cleanup: settings.secretCleanup)
@@ -97,7 +98,7 @@ public final class GoferServer: Sendable {
         await extensions.attach(commonTasks: commonTasks)
         let schedulerSupervisor = supervisor
         await extensions.register(settings.scheduler) { schedulerSupervisor }
-        if let storeName = Self.secretStoreExtension[settings.secretStore] {
+        if let storeName = Self.secretStoreExtension(settings.secretStore) {
             let secrets = self.secrets
             await extensions.register(storeName) { await secrets.runningSupervisor }
         }
@@ -126,8 +127,17 @@ public final class GoferServer: Sendable {
         await triggers.start(triggerSpecs)
     }
 
-    /// The installed extension behind each `secret_store` setting.
-    static let secretStoreExtension = ["embedded": "embedded-secrets", "vault": "vault-secrets", "memory": "memory-secrets"]
+    /// The installed extension behind a `secret_store` setting: the built-in aliases, nil for
+    /// `none`, otherwise the setting is the extension's own name.
+    static func secretStoreExtension(_ setting: String) -> String? {
+        switch setting {
+        case "none": return nil
+        case "embedded": return "embedded-secrets"
+        case "vault": return "vault-secrets"
+        case "memory": return "memory-secrets"
+        default: return setting
+        }
+    }
 
     /// The admin configuration the server settings give an extension (the layer under what was
     /// set at install). Secrets here (the store key, tokens) go to the extension over stdin at

@@ -38,6 +38,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// The secret store: `embedded` (an encrypted file in the data directory), `vault`, `memory`
     /// (lost on restart; tests) or `none`.
     public var secretStore = "embedded"
+    /// Start with a different secret store than last time although secrets were stored in the old
+    /// one (they stay there, unreachable to this server).
+    public var secretStoreSwitch = false
     /// The embedded store's key (32 bytes, base64). Without it a key is created once in
     /// `DATA_DIR/secrets.key` (mode 0600). Never printed.
     public var secretStoreKey: String?
@@ -90,7 +93,7 @@ public struct ServerSettings: Sendable, Equatable {
         ("data_dir", "GOFER_DATA_DIR", "path", "~/.gofer", false, "SQLite database, task logs and extension state."),
         (
             "scheduler", "GOFER_SCHEDULER", "string", "docker", false,
-            "Scheduler extension: docker, or process (runs commands on the host; tests only)."
+            "Scheduler extension by name: docker, process (runs commands on the host; tests only), or any installed scheduler."
         ),
         (
             "extensions_dir", "GOFER_EXTENSIONS_DIR", "path", "directory of the gofer executable", false,
@@ -128,7 +131,11 @@ public struct ServerSettings: Sendable, Equatable {
             "external_max_body_bytes", "GOFER_EXTERNAL_MAX_BODY_BYTES", "size", "2MB", false,
             "Largest webhook body accepted (at most about 3 MB fits the protocol's 4 MiB frame)."
         ),
-        ("secret_store", "GOFER_SECRET_STORE", "string", "embedded", false, "embedded, vault, memory (tests) or none."),
+        ("secret_store", "GOFER_SECRET_STORE", "string", "embedded", false, "embedded, vault, memory (tests), none, or any installed secret store."),
+        (
+            "secret_store_switch", "GOFER_SECRET_STORE_SWITCH", "boolean", "false", false,
+            "Start with another secret store although secrets are stored in the previous one."
+        ),
         (
             "secret_store_key", "GOFER_SECRET_STORE_KEY", "secret", "DATA_DIR/secrets.key", false,
             "Key of the embedded store: 32 bytes, base64. Without it one is created in DATA_DIR/secrets.key (0600)."
@@ -206,8 +213,8 @@ public struct ServerSettings: Sendable, Equatable {
             listen = value
         case "data_dir": dataDir = (value as NSString).expandingTildeInPath
         case "scheduler":
-            guard ["docker", "process"].contains(value) else {
-                throw Problem(description: "\(source): scheduler \"\(value)\" must be docker or process")
+            guard value.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) != nil else {
+                throw Problem(description: "\(source): scheduler \"\(value)\" must be the name of a scheduler extension (docker, process, or one installed)")
             }
             scheduler = value
         case "extensions_dir": extensionsDir = (value as NSString).expandingTildeInPath
@@ -254,10 +261,14 @@ public struct ServerSettings: Sendable, Equatable {
             guard !value.isEmpty else { throw Problem(description: "\(source): github_webhook_secret is empty") }
             githubWebhookSecret = value
         case "secret_store":
-            guard ["embedded", "vault", "memory", "none"].contains(value) else {
-                throw Problem(description: "\(source): secret_store \"\(value)\" must be embedded, vault, memory or none")
+            guard value.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) != nil else {
+                throw Problem(
+                    description: "\(source): secret_store \"\(value)\" must be embedded, vault, memory, none, or the name of an installed secret store")
             }
             secretStore = value
+        case "secret_store_switch":
+            guard let b = Bool(value) else { throw Problem(description: "\(source): secret_store_switch must be true or false") }
+            secretStoreSwitch = b
         case "secret_store_key":
             guard let raw = Data(base64Encoded: value.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32 else {
                 throw Problem(

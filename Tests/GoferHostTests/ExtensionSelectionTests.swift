@@ -1,0 +1,98 @@
+import Crypto
+import ExtensionSDK
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+/// Every kind is usable once installed: a server runs on a third-party scheduler and secret store
+/// selected by their installed names, and refuses switches that would strand runs or secrets.
+@Suite(.serialized)
+struct ExtensionSelectionTests {
+    /// A registry offering `my-scheduler` and `my-secrets`: third-party extensions (here, wrappers
+    /// around the process scheduler and the memory store, under other names).
+    static func registry() throws -> TemporaryDirectory {
+        let dir = try TemporaryDirectory()
+        var entries: [JSONValue] = []
+        for (name, kind, product) in [("my-scheduler", "scheduler", "gofer-scheduler-process"), ("my-secrets", "secrets", "gofer-secrets-memory")] {
+            let path = dir.path + "/" + name
+            try "#!/bin/sh\nexec \(BuiltProducts.path(product)) \"$@\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+            let sha = SHA256.hash(data: FileManager.default.contents(atPath: path) ?? Data()).map { String(format: "%02x", $0) }.joined()
+            entries.append([
+                "name": .string(name), "kind": .string(kind),
+                "versions": [["version": "0.1.0", "protocolVersions": ["1.0"], "source": ["path": .string(name)], "sha256": .string(sha)]],
+            ])
+        }
+        let index: JSONValue = ["registry": "third-party", "extensions": .array(entries)]
+        try index.description.write(toFile: dir.path + "/index.json", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test func aServerRunsOnAThirdPartySchedulerAndSecretStoreSelectedByName() async throws {
+        let registry = try Self.registry()
+        let h = try await ServerHarness { $0.registries = [registry.path + "/index.json"] }
+        try await h.server.extensions.install("my-scheduler", .latest)
+        try await h.server.extensions.install("my-secrets", .latest)
+        var settings = h.server.settings
+        await h.stop()
+
+        // The secrets stored so far live in the embedded store: switching away is refused…
+        settings.scheduler = "my-scheduler"
+        settings.secretStore = "my-secrets"
+        do {
+            _ = try await GoferServer(settings: settings)
+            Issue.record("switching the secret store was not refused")
+        } catch {
+            #expect("\(error)".contains("secret_store_switch"), "\(error)")
+        }
+        // …unless the admin says so.
+        settings.secretStoreSwitch = true
+        let server = try await GoferServer(settings: settings)
+        defer { Task { await server.stop() } }
+        let config = try server.api.loader.load(
+            "id: third\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"test \\\"$TOKEN\\\" = s3cr3t && echo ok\"], env: { TOKEN: \"secret{{token}}\" } }\n",
+            file: "p.yaml")
+        _ = try await server.store.apply(namespace: "default", config: config)
+        try await server.secrets.putPipelineSecret(namespace: "default", pipeline: "third", name: "token", value: Array("s3cr3t".utf8))
+        let run = try await server.engine.startRun(namespace: "default", pipeline: "third", initiator: .system)
+        let done = try await server.engine.waitForRun(namespace: "default", pipeline: "third", run: run.id)
+        #expect(done.state == .succeeded, "\(done)")
+        let list = try await server.extensions.list()
+        for name in ["my-scheduler", "my-secrets"] {
+            #expect(list.first { $0.name == name }?.status.hasPrefix("running") == true, "\(list.map { "\($0.name): \($0.status)" })")
+        }
+    }
+
+    @Test func aSchedulerSwitchWithRunsInProgressIsRefusedAndAWrongKindIsNamed() async throws {
+        let registry = try Self.registry()
+        let h = try await ServerHarness { $0.registries = [registry.path + "/index.json"] }
+        try await h.server.extensions.install("my-scheduler", .latest)
+        try await h.server.extensions.install("my-secrets", .latest)
+        _ = try await h.apply("id: busy\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
+        _ = try await h.server.store.createRun(namespace: "default", pipeline: "busy", initiator: .system)  // left pending
+        var settings = h.server.settings
+        await h.stop()
+        settings.scheduler = "my-scheduler"
+        do {
+            _ = try await GoferServer(settings: settings)
+            Issue.record("the switch was not refused")
+        } catch {
+            #expect("\(error)".contains("have tasks on process") && "\(error)".contains("default/busy#1"), "\(error)")
+        }
+        settings.scheduler = "my-secrets"
+        do {
+            _ = try await GoferServer(settings: settings)
+            Issue.record("a secret store was accepted as the scheduler")
+        } catch {
+            #expect("\(error)".contains("is a secrets extension, not a scheduler"), "\(error)")
+        }
+        settings.scheduler = "nomad"
+        do {
+            _ = try await GoferServer(settings: settings)
+            Issue.record("an unknown scheduler was accepted")
+        } catch {
+            #expect("\(error)".contains("neither installed nor bundled") && "\(error)".contains("my-scheduler"), "\(error)")
+        }
+    }
+}
