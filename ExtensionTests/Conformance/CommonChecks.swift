@@ -40,7 +40,6 @@ enum CommonChecks {
         Check(id: "describe.matches-handshake", level: .must, title: "--describe agrees with the initialize result") { ctx in
             guard let manifest = ctx.manifest else { throw CheckSkipped("--describe did not produce a manifest (see describe.manifest)") }
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             guard let raw = session.handshake?.raw else { throw CheckFailure("no handshake") }
             var diffs: [String] = []
             for key in ["name", "kind", "version"] where manifest[key] != raw["extension"]?[key] {
@@ -57,14 +56,12 @@ enum CommonChecks {
         Check(id: "lifecycle.handshake", level: .must, title: "initialize is answered with a valid result within 10 s") { ctx in
             let start = ContinuousClock.now
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             guard let shake = session.handshake else { throw CheckFailure("no handshake") }
             if shake.kind != ctx.options.kind { throw CheckFailure("kind \(shake.kind.rawValue), expected \(ctx.options.kind.rawValue)") }
             if ContinuousClock.now - start > .seconds(10) { throw CheckFailure("initialize took longer than 10 s") }
         },
         Check(id: "lifecycle.unknown-fields-ignored", level: .must, title: "unknown members in initialize params are ignored") { ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             var params = ctx.initializeOptions(admin: ctx.options.adminConfig).params
             params["zz_future"] = ["nested": [1, 2, 3]]
             let result = try await session.call("initialize", params)
@@ -72,24 +69,20 @@ enum CommonChecks {
         },
         Check(id: "lifecycle.ping-before-initialize", level: .must, title: "$/ping is answered before initialize") { ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             let result = try await session.call("$/ping")
             guard result == .emptyObject else { throw CheckFailure("$/ping answered \(result), expected {}") }
         },
         Check(id: "lifecycle.request-before-initialize", level: .must, title: "requests before initialize get -32001") { ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             try await session.expectError("health", .emptyObject, [.notInitialized])
             try await session.expectError("\(ctx.options.kind.rawValue)/validate", ["params": [:]], [.notInitialized])
         },
         Check(id: "lifecycle.second-initialize", level: .must, title: "a second initialize gets -32002") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             try await session.expectError("initialize", ctx.initializeOptions(admin: ctx.options.adminConfig).params, [.alreadyInitialized])
         },
         Check(id: "lifecycle.kind-mismatch", level: .must, title: "initialize for another kind is refused with a diagnostic") { ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             var params = ctx.initializeOptions(admin: ctx.options.adminConfig).params
             let other = ExtensionKind.allCases.first { $0 != ctx.options.kind } ?? .trigger
             params["kind"] = .string(other.rawValue)
@@ -100,7 +93,6 @@ enum CommonChecks {
         },
         Check(id: "health.reports", level: .must, title: "health reports healthy, degraded or unhealthy") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let result = try await session.call("health")
             guard let status = result["status"]?.stringValue, ["healthy", "degraded", "unhealthy"].contains(status) else {
                 throw CheckFailure("health answered \(result)")
@@ -115,7 +107,6 @@ enum CommonChecks {
             id: "version.unsupported-major", level: .must, title: "an unsupported protocol major is refused with -32000 listing both sides"
         ) { ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             let params = ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["99.0"]).params
             let error = try await session.expectError("initialize", params, [.unsupportedVersion])
             guard error.extra["supported"]?.arrayValue?.isEmpty == false, error.extra["requested"]?.arrayValue != nil else {
@@ -125,7 +116,6 @@ enum CommonChecks {
         Check(id: "version.exit-after-mismatch", level: .should, title: "after refusing the version the extension exits with code 3") {
             ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             _ = try? await session.call("initialize", ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["99.0"]).params)
             guard let status = await session.connection.process.waitForExit(timeout: .seconds(3)) else {
                 throw CheckFailure("still running 3 s after the version mismatch")
@@ -134,7 +124,6 @@ enum CommonChecks {
         },
         Check(id: "version.minor-negotiation", level: .must, title: "a newer minor of a known major negotiates down") { ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             let result = try await session.call(
                 "initialize", ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["1.999"]).params)
             guard let chosen = result["protocolVersion"]?.stringValue.flatMap(ProtocolVersion.init), chosen.major == 1, chosen.minor <= 999
@@ -163,7 +152,6 @@ enum CommonChecks {
     static func framing(_ id: String, _ title: String, _ line: String, expectID: JSONValue = .null, codes: [ErrorCode]) -> Check {
         Check(id: id, level: .must, title: title) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             try await session.expectRawError(Array(line.utf8), id: expectID, codes: codes, what: "sending \(line.prefix(60))")
         }
     }
@@ -205,7 +193,6 @@ enum CommonChecks {
             codes: [.parseError, .invalidRequest]),
         Check(id: "framing.invalid-utf8", level: .must, title: "invalid UTF-8 gets -32700 and the extension keeps serving") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             var line = Array(#"{"jsonrpc":"2.0","id":900006,"method":"x"#.utf8)
             line += [0xFF, 0xFE]
             line += Array(#""}"#.utf8)
@@ -213,13 +200,11 @@ enum CommonChecks {
         },
         Check(id: "framing.byte-order-mark", level: .must, title: "a UTF-8 byte order mark is refused") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let line: [UInt8] = [0xEF, 0xBB, 0xBF] + Array(#"{"jsonrpc":"2.0","id":900007,"method":"$/ping"}"#.utf8)
             try await session.expectRawError(line, id: .null, codes: [.parseError], what: "a BOM")
         },
         Check(id: "framing.deep-nesting", level: .must, title: "10,000-deep nesting is refused without a stack overflow") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let line =
                 Array(#"{"jsonrpc":"2.0","id":900008,"method":"$/ping","params":{"x":"#.utf8) + [UInt8](repeating: 0x5B, count: 10_000)
                 + [UInt8](repeating: 0x5D, count: 10_000) + Array("}}".utf8)
@@ -231,7 +216,6 @@ enum CommonChecks {
             title: "a frame over the size limit gets -32005 (or is dropped) and serving continues"
         ) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let limit = session.handshake?.raw["limits"]?["maxFrameBytes"]?.intValue ?? 4 * 1024 * 1024
             var line = Array(#"{"jsonrpc":"2.0","id":900009,"method":"health","params":{"pad":""#.utf8)
             line += [UInt8](repeating: 0x61, count: Int(limit) + 1024)
@@ -244,7 +228,6 @@ enum CommonChecks {
         },
         Check(id: "framing.crlf-and-blank-lines", level: .must, title: "CRLF line ends are accepted and blank lines ignored") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let answer = try await session.sendRaw(
                 Array("\n\r\n{\"jsonrpc\":\"2.0\",\"id\":900010,\"method\":\"$/ping\"}\r\n".utf8), waitFor: { $0["id"] == 900010 })
             guard let answer, answer["result"] == .emptyObject else {
@@ -257,7 +240,6 @@ enum CommonChecks {
         },
         Check(id: "framing.id-echoed-exactly", level: .must, title: "ids are echoed exactly (2^53-1, unicode strings)") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             for id: JSONValue in [9_007_199_254_740_991, "ü-ß-🙂", "", 0] {
                 var line: [UInt8] = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
                 id.write(to: &line)
@@ -275,14 +257,12 @@ enum CommonChecks {
     static let methods: [Check] = [
         Check(id: "methods.unknown-request", level: .must, title: "unknown methods get -32601") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             try await session.expectError("foo/bar", .emptyObject, [.methodNotFound])
             try await session.expectError("$/zzz", .emptyObject, [.methodNotFound])
             try await session.assertAlive("unknown methods")
         },
         Check(id: "methods.unknown-notification", level: .must, title: "unknown notifications are ignored silently") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let before = session.receivedFrames.count
             session.connection.notify("$/zzz", ["a": 1])
             session.connection.notify("zz/future", [:])
@@ -292,7 +272,6 @@ enum CommonChecks {
         },
         Check(id: "methods.cancel-unknown-id", level: .must, title: "$/cancel for an unknown id is ignored") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let before = session.receivedFrames.count
             session.connection.notify("$/cancel", ["id": 777_777])
             try await session.assertAlive("$/cancel of an unknown id")
@@ -301,7 +280,6 @@ enum CommonChecks {
         },
         Check(id: "methods.stream-credit-unknown", level: .must, title: "stream/credit for an unknown stream is ignored") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             session.connection.notify("stream/credit", ["streamId": "nope", "bytes": 1000])
             try await session.assertAlive("stream/credit for an unknown stream")
         },
@@ -313,7 +291,6 @@ enum CommonChecks {
         Check(id: "concurrency.parallel-requests", level: .must, title: "200 concurrent requests each get exactly one matching response") {
             ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let outcomes = await withTaskGroup(of: String?.self) { group in
                 for i in 0..<200 {
                     group.addTask {
@@ -341,7 +318,6 @@ enum CommonChecks {
         },
         Check(id: "concurrency.duplicate-response-ignored", level: .must, title: "a response with an unknown id is ignored") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             session.connection.sendRaw(Array(#"{"jsonrpc":"2.0","id":"e999999","result":{}}"#.utf8) + [0x0A])
             try await session.assertAlive("a stray response")
         },
@@ -355,7 +331,6 @@ enum CommonChecks {
             title: "shutdown is answered within its deadline, later requests get -32003, exit ends the process with 0"
         ) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let start = ContinuousClock.now
             do {
                 _ = try await session.connection.request("shutdown", ["deadlineMs": 3000], timeout: .seconds(4), cancelGrace: .zero)
@@ -372,7 +347,6 @@ enum CommonChecks {
         },
         Check(id: "shutdown.exit-without-shutdown", level: .should, title: "exit without shutdown ends the process with code 1") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             session.connection.notify("exit")
             guard let status = await session.connection.process.waitForExit(timeout: .seconds(2)) else {
                 throw CheckFailure("still running 2 s after exit")
@@ -381,7 +355,6 @@ enum CommonChecks {
         },
         Check(id: "shutdown.stdin-eof", level: .must, title: "closing stdin ends the process within 2 s") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             session.connection.process.closeStdin()
             guard await session.connection.process.waitForExit(timeout: .seconds(2)) != nil else {
                 throw CheckFailure("still running 2 s after its stdin closed")
@@ -389,7 +362,6 @@ enum CommonChecks {
         },
         Check(id: "shutdown.sigterm", level: .must, title: "SIGTERM ends the process within 2 s") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             kill(session.connection.process.pid, SIGTERM)
             guard await session.connection.process.waitForExit(timeout: .seconds(2)) != nil else {
                 throw CheckFailure("still running 2 s after SIGTERM")
@@ -402,7 +374,6 @@ enum CommonChecks {
     static let config: [Check] = [
         Check(id: "config.schemas-are-objects", level: .must, title: "config and params schemas describe JSON objects") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             guard let shake = session.handshake else { throw CheckFailure("no handshake") }
             for (name, schema) in [("configSchema", shake.configSchema), ("paramsSchema", shake.paramsSchema)] {
                 if schema.json == .bool(true) { continue }
@@ -414,7 +385,6 @@ enum CommonChecks {
         },
         Check(id: "config.sensitive-fields-write-only", level: .should, title: "fields that look secret are marked writeOnly") { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             guard let shake = session.handshake else { throw CheckFailure("no handshake") }
             let pattern = ["token", "password", "secret", "key", "credential"]
             var missing: [String] = []
@@ -432,7 +402,6 @@ enum CommonChecks {
             title: "an unknown config field is refused with -32052 and a diagnostic at its path"
         ) { ctx in
             let session = try await ctx.open(initialize: false)
-            defer { Task { await session.close() } }
             var admin = ctx.options.adminConfig
             if case .object = admin {} else { admin = .emptyObject }
             admin["zz_not_a_field"] = 42

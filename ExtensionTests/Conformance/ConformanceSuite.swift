@@ -262,6 +262,7 @@ public enum ConformanceSuite {
             group.cancelAll()
             return first ?? .failed("cancelled")
         }
+        await context.sessions.closeAll()
         return CheckResult(id: check.id, level: check.level, title: check.title, outcome: outcome, duration: ContinuousClock.now - start)
     }
 

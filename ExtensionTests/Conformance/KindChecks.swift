@@ -7,7 +7,6 @@ import Synchronization
 func honestAbsence(_ id: String, capability: String, method: String, params: JSONValue, kind: ExtensionKind) -> Check {
     Check(id: id, level: .must, title: "\(method) without the \"\(capability)\" capability is refused cleanly", kinds: [kind]) { ctx in
         let session = try await ctx.open()
-        defer { Task { await session.close() } }
         if session.handshake?.capabilities[capability] != nil {
             throw CheckSkipped("\"\(capability)\" is advertised; its own checks apply")
         }
@@ -23,21 +22,26 @@ enum TriggerChecks {
         Check(id: "trigger.validate-unknown-field", level: .must, title: "unknown settings are reported with their path", kinds: [.trigger])
         { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             var params = ctx.options.params ?? .emptyObject
             params["zz_unknown"] = 1
             if session.handshake?.paramsSchema.json["additionalProperties"] != .bool(false) {
                 throw CheckSkipped("the params schema allows unknown fields")
             }
-            let error = try await session.expectError("trigger/validate", ["params": params], [.invalidParams])
-            guard error.diagnostics.contains(where: { $0.path == "/params/zz_unknown" }) else {
-                throw CheckFailure("expected a diagnostic at /params/zz_unknown, got \(error.diagnostics)")
+            // Either answer is conformant (protocol.md §3.1): diagnostics in a result, or -32602 with them.
+            var diagnostics: [Diagnostic]
+            do {
+                let answer = try await session.call("trigger/validate", ["params": params])
+                diagnostics = (answer["diagnostics"]?.arrayValue ?? []).compactMap(Diagnostic.init(json:))
+            } catch let error as ProtocolError where error.code == .invalidParams {
+                diagnostics = error.diagnostics
+            }
+            guard diagnostics.contains(where: { $0.path == "/params/zz_unknown" && $0.severity == "error" }) else {
+                throw CheckFailure("expected an error diagnostic at /params/zz_unknown (in a result or a -32602), got \(diagnostics)")
             }
         },
         Check(id: "trigger.subscribe-requires-id", level: .must, title: "subscribe without subscriptionId gets -32602", kinds: [.trigger]) {
             ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             try await session.expectError("trigger/subscribe", ["params": ctx.options.params ?? .emptyObject], [.invalidParams])
         },
         Check(
@@ -60,7 +64,6 @@ enum TriggerChecks {
                 inAck.withLock { $0 -= 1 }
                 return ["accepted": true]
             })
-            defer { Task { await session.close() } }
             var subscribe: JSONValue = ["subscriptionId": "conformance-1", "params": params]
             if let cursor = ctx.options.cursor { subscribe["cursor"] = .string(cursor) }
             _ = try await session.call("trigger/subscribe", subscribe)
@@ -87,7 +90,6 @@ enum TriggerChecks {
         },
         Check(id: "trigger.unsubscribe-unknown", level: .must, title: "unsubscribing an unknown id succeeds", kinds: [.trigger]) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             _ = try await session.call("trigger/unsubscribe", ["subscriptionId": "never-subscribed"])
         },
         honestAbsence(
@@ -103,7 +105,6 @@ enum TaskChecks {
             ctx in
             guard let params = ctx.options.params else { throw CheckSkipped("no valid task params given (--config {\"params\": …})") }
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let (chunks, result) = session.connection.requestStream(
                 "task/run", ["params": params, "variables": ["GOFER_RUN": "1"]], windowBytes: 4096)
             var seqs: [Int64] = []
@@ -119,7 +120,6 @@ enum TaskChecks {
         },
         Check(id: "task.bad-params", level: .must, title: "invalid inputs get -32602 with the field path", kinds: [.task]) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let error = try await session.expectError("task/run", ["params": ["zz_unknown": 1]], [.invalidParams])
             guard error.diagnostics.contains(where: { $0.path.hasPrefix("/params") }) else {
                 throw CheckFailure("expected diagnostics under /params, got \(error.diagnostics)")
@@ -138,7 +138,6 @@ enum SecretsChecks {
             kinds: [.secrets]
         ) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let key = prefix(ctx) + "round-trip"
             for value in ["plain", "ünïcødé ✓ 🙂", "multi\nline\nvalue", String(repeating: "x", count: 10)] {
                 _ = try await session.call("secrets/put", ["key": .string(key), "value": .string(value)])
@@ -151,7 +150,6 @@ enum SecretsChecks {
         },
         Check(id: "secrets.binary-value", level: .must, title: "binary values round-trip as base64", kinds: [.secrets]) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let key = prefix(ctx) + "binary"
             let bytes: [UInt8] = [0, 0xFF, 0xFE, 0x80, 10, 13, 0]
             _ = try await session.call("secrets/put", ["key": .string(key), "valueB64": .string(Data(bytes).base64EncodedString())])
@@ -162,7 +160,6 @@ enum SecretsChecks {
         },
         Check(id: "secrets.large-value", level: .must, title: "a 1 MiB value round-trips", kinds: [.secrets]) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let key = prefix(ctx) + "large"
             let value = String(repeating: "0123456789abcdef", count: 65536)
             _ = try await session.call("secrets/put", ["key": .string(key), "value": .string(value)])
@@ -174,7 +171,6 @@ enum SecretsChecks {
             id: "secrets.list-names-only", level: .must, title: "list returns the names under a prefix and never values", kinds: [.secrets]
         ) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let base = prefix(ctx) + "list/"
             for name in ["b", "a"] {
                 _ = try await session.call("secrets/put", ["key": .string(base + name), "value": .string(ctx.canary)])
@@ -187,24 +183,22 @@ enum SecretsChecks {
         },
         Check(
             id: "secrets.unreachable-is-retryable", level: .must,
-            title: "with its backend unreachable (or sealed), get and put fail with a retryable -32059 Unavailable", kinds: [.secrets]
+            title: "with its backend unreachable (or sealed), get and put fail with a retryable -32056 Unavailable", kinds: [.secrets]
         ) { ctx in
             guard let config = ctx.options.unreachableConfig else {
                 throw CheckSkipped("no unreachableConfig given (an admin config pointing at a backend that does not answer)")
             }
             let session = try await ctx.open(admin: config)
-            defer { Task { await session.close() } }
             for (method, params) in [
                 ("secrets/get", ["key": .string(prefix(ctx) + "any")]),
                 ("secrets/put", ["key": .string(prefix(ctx) + "any"), "value": "v"]),
             ] as [(String, JSONValue)] {
                 let error = try await session.expectError(method, params, [.unavailable], "the backend does not answer")
-                if !error.retryable { throw CheckFailure("\(method): -32059 without data.retryable: true") }
+                if !error.retryable { throw CheckFailure("\(method): -32056 without data.retryable: true") }
             }
         },
         Check(id: "secrets.not-found", level: .must, title: "a missing secret gets -32053", kinds: [.secrets]) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             try await session.expectError("secrets/get", ["key": .string(prefix(ctx) + "missing")], [.notFound])
         },
         Check(
@@ -212,7 +206,6 @@ enum SecretsChecks {
             kinds: [.secrets]
         ) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             for key in ["../../etc/passwd", "a/../b", "/abs", "", "a\u{0}b", "a\nb", String(repeating: "k", count: 1100)] {
                 try await session.expectError(
                     "secrets/put", ["key": .string(key), "value": "v"], [.invalidParams], "key \(key.prefix(20).debugDescription)")

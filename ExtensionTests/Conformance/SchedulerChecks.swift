@@ -278,7 +278,6 @@ enum SchedulerChecks {
             "scheduler.attach-not-advertised", capability: "attach", method: "scheduler/attach", params: ["handle": "x"], kind: .scheduler),
         Check(id: "scheduler.no-leaks", level: .must, title: "no job of this run is left behind", kinds: [.scheduler]) { ctx in
             let session = try await ctx.open()
-            defer { Task { await session.close() } }
             let listed = try await session.call("scheduler/list", ["labels": ["gofer-conformance/run": .string(runLabel(ctx))]])
             let jobs = listed["jobs"]?.arrayValue ?? []
             if !jobs.isEmpty { throw CheckFailure("\(jobs.count) job(s) left behind: \(jobs.compactMap { $0["handle"]?.stringValue })") }

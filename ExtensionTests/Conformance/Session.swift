@@ -27,6 +27,10 @@ struct CheckContext: Sendable {
     let canary: String
     /// `--describe` output, when it parsed.
     let manifest: JSONValue?
+    /// Every session the check opened: closed (and their process groups killed) when the check
+    /// ends, however it ends, before the next check starts — so the suite never leaves a process
+    /// behind, also when an extension ignores `shutdown`.
+    let sessions = SessionRegistry()
 
     /// How long one job-level call (start, wait, a whole log stream) may take: most of the
     /// check's time limit, so a slow engine fails the call with its own message rather than the
@@ -55,6 +59,7 @@ struct CheckContext: Sendable {
             throw CheckFailure("cannot start the extension: \(error)")
         }
         let session = Session(connection: connection, id: id, context: self)
+        sessions.add(session)
         if initialize {
             do {
                 session.handshake = try await connection.initialize(initializeOptions(admin: admin ?? options.adminConfig))
@@ -81,6 +86,7 @@ final class Session: Sendable {
     let context: CheckContext
     private let shake = Mutex<Handshake?>(nil)
     private let rawIDs = Mutex<Int64>(900_000)
+    private let closed = Mutex(false)
 
     init(connection: ExtensionConnection, id: Int, context: CheckContext) {
         self.connection = connection
@@ -183,12 +189,38 @@ final class Session: Sendable {
 
     /// Ends the process quickly: close stdin (an extension must exit on EOF), then SIGTERM and
     /// SIGKILL to its group.
+    /// Ends the session once: EOF, then SIGTERM and SIGKILL to its process group if it lingers.
     func close() async {
+        let first = closed.withLock { c -> Bool in
+            defer { c = true }
+            return !c
+        }
+        guard first else { return }
         connection.process.closeStdin()
-        if await connection.process.waitForExit(timeout: .seconds(2)) == nil {
-            _ = await connection.process.terminate(grace: .seconds(1))
-        } else {
-            connection.process.signalGroup(SIGKILL)
+        // Cleanup, not a check: an extension that does not leave on EOF within half a second is
+        // terminated (the shutdown checks judge its manners separately).
+        if await connection.process.waitForExit(timeout: .milliseconds(500)) == nil {
+            _ = await connection.process.terminate(grace: .milliseconds(500))
+        }
+        // Whatever the extension started in its process group goes too.
+        connection.process.signalGroup(SIGKILL)
+    }
+}
+
+/// The sessions of one check.
+final class SessionRegistry: Sendable {
+    private let sessions = Mutex<[Session]>([])
+
+    func add(_ session: Session) { sessions.withLock { $0.append(session) } }
+
+    /// Closes every session (politely, then by force) and waits until each process has exited.
+    func closeAll() async {
+        let all = sessions.withLock { s -> [Session] in
+            defer { s = [] }
+            return s
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for session in all { group.addTask { await session.close() } }
         }
     }
 }

@@ -117,6 +117,35 @@ struct InRepoExtensionsConformTests {
         #expect(r.summaryLine.hasSuffix("failed, 2 skipped"), "\(r.summaryLine)")
     }
 
+    /// An extension that ignores `shutdown` (and its wrapped child) is gone when the suite returns:
+    /// every check closes its sessions and kills their process groups before the next begins.
+    @Test func theSuiteLeavesNoProcessBehindWhateverTheExtensionDoes() async throws {
+        let marker = "conformance-\(UUID().uuidString)"
+        var env = ProcessInfo.processInfo.environment
+        env["GOFER_TEST_MARKER"] = marker
+        let r = await ConformanceSuite.run(
+            ConformanceOptions(
+                kind: .secrets,
+                launch: ExtensionLaunch(
+                    executable: BuiltProducts.path("gofer-fixture-broken"),
+                    arguments: ["--faults", "ignore-shutdown", "--", BuiltProducts.path("gofer-secrets-memory")], environment: env),
+                // The checks that leave a session open at their end, with an extension that ignores shutdown.
+                only: ["shutdown.graceful", "shutdown.stdin-eof", "run.stdout-hygiene", "secrets.canary-only-in-get"]))
+        #expect(r.results.count == 4, "\(r.text)")
+        func survivors() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { entry in
+                guard Int32(entry) != nil, let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { return false }
+                return String(decoding: environ, as: UTF8.self).contains(marker)
+            }
+        }
+        var left = survivors()
+        for _ in 0..<20 where !left.isEmpty {  // exits are reaped asynchronously
+            try await Task.sleep(for: .milliseconds(100))
+            left = survivors()
+        }
+        #expect(left.isEmpty, "processes left behind: \(left)")
+    }
+
     @Test func theFixtureWithoutFaultsPasses() async {
         // Proves the proxy itself is transparent: the failures above come from the faults alone.
         let r = await Self.report(
