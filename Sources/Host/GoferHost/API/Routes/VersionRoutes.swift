@@ -36,7 +36,7 @@ enum VersionRoutes: RouteCollection {
         Route(.get, APIPath.pipe + "/versions", read) { api, req, ctx in
             let (cursor, limit) = try api.paging(req)
             let before = try cursor.map { c -> Int in
-                guard let n = Int(c), n > 0 else {
+                guard let n = Int(c) else {
                     throw APIError.badRequest("invalid cursor", details: [.init(field: "cursor", message: "not a cursor from this list")])
                 }
                 return n
