@@ -35,6 +35,17 @@ struct InRepoExtensionsConformTests {
         #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
     }
 
+    /// The non-Swift example: a secret store in Python 3's standard library, from docs/protocol.md alone.
+    @Test func pythonSecretStoreConforms() async throws {
+        let script = BuiltProducts.repositoryRoot.appendingPathComponent("Extensions/python-secrets/gofer_secrets.py").path
+        let state = try TemporaryDirectory()
+        var options = ConformanceOptions(kind: .secrets, launch: ExtensionLaunch(executable: "/usr/bin/env", arguments: ["python3", script]))
+        options.stateDirectory = state.path
+        let r = await ConformanceSuite.run(options)
+        #expect(r.conforms && r.failed == 0, "\(r.text)")
+        #expect(r.results.filter { $0.outcome == .passed }.count >= 55, "\(r.summaryLine)")
+    }
+
     @Test func embeddedSecretStoreConforms() async throws {
         let dir = try TemporaryDirectory()
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()

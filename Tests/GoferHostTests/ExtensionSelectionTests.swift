@@ -9,14 +9,18 @@ import Testing
 /// selected by their installed names, and refuses switches that would strand runs or secrets.
 @Suite(.serialized)
 struct ExtensionSelectionTests {
-    /// A registry offering `my-scheduler` and `my-secrets`: third-party extensions (here, wrappers
-    /// around the process scheduler and the memory store, under other names).
+    /// A registry offering `my-scheduler` and `my-secrets`: third-party extensions (a wrapper of the
+    /// process scheduler under another name, and the Python secret store in Extensions/python-secrets).
     static func registry() throws -> TemporaryDirectory {
         let dir = try TemporaryDirectory()
         var entries: [JSONValue] = []
-        for (name, kind, product) in [("my-scheduler", "scheduler", "gofer-scheduler-process"), ("my-secrets", "secrets", "gofer-secrets-memory")] {
+        // The secret store is the non-Swift example (Python, standard library only).
+        let python = BuiltProducts.repositoryRoot.appendingPathComponent("Extensions/python-secrets/gofer_secrets.py").path
+        for (name, kind, command) in [
+            ("my-scheduler", "scheduler", BuiltProducts.path("gofer-scheduler-process")), ("my-secrets", "secrets", "python3 \(python)"),
+        ] {
             let path = dir.path + "/" + name
-            try "#!/bin/sh\nexec \(BuiltProducts.path(product)) \"$@\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+            try "#!/bin/sh\nexec \(command) \"$@\"\n".write(toFile: path, atomically: true, encoding: .utf8)
             chmod(path, 0o755)
             let sha = SHA256.hash(data: FileManager.default.contents(atPath: path) ?? Data()).map { String(format: "%02x", $0) }.joined()
             entries.append([
