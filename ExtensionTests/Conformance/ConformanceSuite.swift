@@ -213,16 +213,33 @@ public enum ConformanceSuite {
         let canary = "GOFER-CANARY-\(UUID().uuidString)"
         let manifest = await describe(options.launch)
         var results: [CheckResult] = []
-        let checks = allChecks.filter { check in
+        // The handshake first: whether anything else can run depends on it.
+        let selected = allChecks.filter { check in
             (check.kinds?.contains(options.kind) ?? true)
                 && (options.only.isEmpty || options.only.contains { check.id.hasPrefix($0) })
                 && !options.skip.contains { check.id.hasPrefix($0) }
         }
+        let checks = selected.filter { $0.id == "lifecycle.handshake" } + selected.filter { $0.id != "lifecycle.handshake" }
+        // When the extension cannot complete a handshake with the given config, every later check
+        // would fail the same way: stop after the handshake and say why once.
+        var handshakeFailure: String?
         for check in checks where !check.id.hasPrefix("run.") {
+            if let handshakeFailure, check.id != "describe.manifest" {
+                let result = CheckResult(
+                    id: check.id, level: check.level, title: check.title,
+                    outcome: .skipped("not run: the handshake fails with this config (lifecycle.handshake: \(handshakeFailure))"),
+                    duration: .zero)
+                progress?(result)
+                results.append(result)
+                continue
+            }
             let result = await runOne(
                 check, CheckContext(options: options, journal: journal, checkID: check.id, canary: canary, manifest: manifest))
             progress?(result)
             results.append(result)
+            if check.id == "lifecycle.handshake", case .failed(let why) = result.outcome, why.hasPrefix("handshake failed") {
+                handshakeFailure = why
+            }
         }
         // Whole-run checks read what every session recorded.
         for check in checks where check.id.hasPrefix("run.") {

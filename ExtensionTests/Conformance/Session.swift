@@ -63,6 +63,11 @@ struct CheckContext: Sendable {
         if initialize {
             do {
                 session.handshake = try await connection.initialize(initializeOptions(admin: admin ?? options.adminConfig))
+            } catch let error as ProtocolError where !error.diagnostics.isEmpty {
+                await session.close()
+                let fields = error.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "; ")
+                throw CheckFailure(
+                    "handshake failed: \(error.message) (\(fields)); give a valid admin config with --config FILE ({\"config\": {…}})")
             } catch {
                 await session.close()
                 throw CheckFailure("handshake failed: \(error)")

@@ -30,4 +30,16 @@ struct CommonTaskConformanceTests {
         #expect(report.conforms && report.failed == 0, "\(report.text)")
         #expect(!receiver.deliveries.isEmpty)
     }
+
+    /// Without its required admin config the extension cannot start: the suite says so once, naming
+    /// the option, instead of failing every check.
+    @Test func aMissingAdminConfigStopsTheSuiteAfterTheHandshakeNamingTheOption() async {
+        let report = await ConformanceSuite.run(
+            ConformanceOptions(kind: .task, launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-task-github-status"))))
+        #expect(!report.conforms)
+        #expect(report.failedIDs == ["lifecycle.handshake"], "\(report.text)")
+        let handshake = report.results.first { $0.id == "lifecycle.handshake" }
+        #expect("\(handshake?.outcome ?? .passed)".contains("/config/admin/token"), "\(report.text)")
+        #expect(report.results.filter { if case .skipped = $0.outcome { true } else { false } }.count > 40, "\(report.summaryLine)")
+    }
 }
