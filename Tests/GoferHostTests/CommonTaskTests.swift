@@ -262,7 +262,7 @@ struct CommonTaskTests {
         #expect(
             try await apply(h, "id: uses\ntasks:\n  - { id: t, extension: echo, settings: { message: hi } }\n").status == .created)
         let preview = try await h.server.extensions.uninstall("echo", confirmed: false)
-        #expect(preview.pipelines == ["default/uses"] && !preview.removed)
+        #expect(preview.pipelines == [PipelineRef(namespace: "default", pipeline: "uses")] && !preview.removed)
         let done = try await h.server.extensions.uninstall("echo", confirmed: true)
         #expect(done.removed)
         #expect(try await h.server.store.pipeline(namespace: "default", id: "uses").state == .disabled)

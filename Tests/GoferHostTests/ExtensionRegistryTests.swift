@@ -249,7 +249,7 @@ struct ExtensionRegistryTests {
         defer { Task { await h.stop() } }
         let installed = try await h.server.extensions.install("remote-ticker", .latest)
         #expect(
-            installed.version == "1.0.0" && installed.sha256 == sha && installed.executable.hasPrefix(h.dir.path + "/extensions/installed/")
+            installed.version == "1.0.0" && installed.sha256 == sha && installed.executable.description.hasPrefix(h.dir.path + "/extensions/installed/")
         )
         #expect(try await h.server.extensions.get("remote-ticker").status.hasPrefix("running"))
         do {

@@ -264,7 +264,7 @@ struct TriggerTests {
             "id: orphan\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\ntriggers:\n  - { trigger: interval, settings: { every: 1h } }\n"
         )
         let preview = try await h.server.extensions.uninstall("interval", confirmed: false)
-        #expect(preview.pipelines == ["default/orphan"] && !preview.removed, "\(preview)")
+        #expect(preview.pipelines == [PipelineRef(namespace: "default", pipeline: "orphan")] && !preview.removed, "\(preview)")
         #expect(try await h.server.store.pipeline(namespace: "default", id: "orphan").state == .active, "nothing changes unconfirmed")
         let done = try await h.server.extensions.uninstall("interval", confirmed: true)
         #expect(done.removed)

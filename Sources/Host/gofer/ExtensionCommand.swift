@@ -39,7 +39,7 @@ struct ExtensionCommand: AsyncParsableCommand {
             }
             let info: ExtensionInfo = try await cli { try await options.client.call("POST", ExtensionCommand.path(), body: body) }
             if options.json { return Output.json(info) }
-            print("installed \(info.name) \(info.version) (\(info.kind)) from \(info.registry): \(info.status)")
+            print("installed \(info.name) \(info.version) (\(info.kind.rawValue)) from \(info.registry): \(info.status)")
             if info.config.objectValue?.isEmpty == false { print("config: \(info.config.description)") }
         }
     }
@@ -77,12 +77,18 @@ struct ExtensionCommand: AsyncParsableCommand {
             if !confirmed {
                 // Unconfirmed, the server removes nothing from an extension pipelines use and
                 // names them; an unused one is simply removed.
-                let preview: UninstallResult = try await cli { try await options.client.call("DELETE", ExtensionCommand.path(name)) }
-                if preview.removed {
-                    if options.json { return Output.json(preview) }
-                    return print("uninstalled \(preview.name)")
+                let pipelines: [String]
+                do {
+                    let done: UninstallResult = try await options.client.call("DELETE", ExtensionCommand.path(name))
+                    if options.json { return Output.json(done) }
+                    return print("uninstalled \(done.name)")
+                } catch let e as APIError where e.code == "confirmation_required" {
+                    pipelines = e.details.filter { $0.field == "pipelines" }.map(\.message)
+                } catch {
+                    _ = try await cli { throw error }
+                    return
                 }
-                let list = preview.pipelines.joined(separator: ", ")
+                let list = pipelines.joined(separator: ", ")
                 guard isatty(STDIN_FILENO) != 0 else {
                     Output.error("\(name) is used by \(list); they would be disabled. Rerun with --yes to confirm")
                     throw ExitCode.failure
@@ -96,7 +102,7 @@ struct ExtensionCommand: AsyncParsableCommand {
             }
             if options.json { return Output.json(r) }
             print("uninstalled \(r.name)")
-            for p in r.pipelines { print("  disabled pipeline \(p) (see `gofer pipeline errors`)") }
+            for p in r.pipelines { print("  disabled pipeline \(p) (see `gofer pipeline errors \(p.pipeline)`)") }
         }
     }
 
@@ -114,7 +120,7 @@ struct ExtensionCommand: AsyncParsableCommand {
                 ["NAME", "KIND", "VERSION", "STATUS", "HEALTH", "UP", "RESTARTS", "SUBSCRIPTIONS"],
                 list.items.map {
                     [
-                        $0.name, $0.kind, $0.version, $0.status, $0.health ?? "-", $0.startedAt.map(Output.ago) ?? "-", String($0.restarts),
+                        $0.name, $0.kind.rawValue, $0.version, $0.status, $0.health ?? "-", $0.startedAt.map(Output.ago) ?? "-", String($0.restarts),
                         $0.subscriptions.map(String.init) ?? "-",
                     ]
                 })
@@ -128,7 +134,7 @@ struct ExtensionCommand: AsyncParsableCommand {
         func run() async throws {
             let info: ExtensionInfo = try await cli { try await options.client.call("GET", ExtensionCommand.path(name)) }
             if options.json { return Output.json(info) }
-            print("\(Output.color(info.name, "1")) \(info.version) — \(info.kind)")
+            print("\(Output.color(info.name, "1")) \(info.version) — \(info.kind.rawValue)")
             print("status:        \(info.status)")
             print("health:        \(info.health ?? "-")")
             print("started:       \(info.startedAt.map(Output.ago) ?? "-")   restarts: \(info.restarts)")

@@ -78,12 +78,12 @@ public actor CommonTasks {
     }
 
     /// Pipelines whose live version uses `name` as a step or a hook, as `namespace/pipeline`.
-    public func pipelinesUsing(_ name: String) async throws -> [String] {
-        var out: [String] = []
+    public func pipelinesUsing(_ name: String) async throws -> [PipelineRef] {
+        var out: [PipelineRef] = []
         for (pipeline, config) in try await store.livePipelineConfigs() {
             let step = config.tasks.contains { $0.extension == name }
             let hook = config.hooks.contains { $0.extension == name }
-            if step || hook { out.append(pipeline.namespace + "/" + pipeline.id) }
+            if step || hook { out.append(PipelineRef(namespace: pipeline.namespace, pipeline: pipeline.id)) }
         }
         return out.sorted()
     }

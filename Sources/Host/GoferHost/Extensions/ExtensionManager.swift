@@ -11,7 +11,7 @@ import Logging
 /// An extension as `gofer extension list|get` shows it.
 public struct ExtensionInfo: Codable, Sendable, Equatable {
     public var name: String
-    public var kind: String
+    public var kind: ExtensionKind
     public var version: String
     public var registry: String
     public var source: String
@@ -41,7 +41,7 @@ public struct ExtensionError: Error, Sendable, CustomStringConvertible {
 public struct UninstallResult: Codable, Sendable {
     public var name: String
     /// Pipelines that used it: disabled, each with a pipeline error.
-    public var pipelines: [String]
+    public var pipelines: [PipelineRef]
     public var removed: Bool
 }
 
@@ -89,11 +89,11 @@ public actor ExtensionManager {
     }
 
     /// Pipelines that use an installed extension (triggers and common tasks), as `namespace/pipeline`.
-    func pipelinesUsing(_ e: InstalledExtension) async throws -> [String] {
+    func pipelinesUsing(_ e: InstalledExtension) async throws -> [PipelineRef] {
         switch e.kind {
-        case ExtensionKind.trigger.rawValue: return try await (try triggers).pipelinesUsing(e.name)
-        case ExtensionKind.task.rawValue: return try await (try commonTasks).pipelinesUsing(e.name)
-        default: return []
+        case .trigger: return try await (try triggers).pipelinesUsing(e.name)
+        case .task: return try await (try commonTasks).pipelinesUsing(e.name)
+        case .scheduler, .secrets: return []
         }
     }
 
@@ -375,7 +375,7 @@ public actor ExtensionManager {
     }
 
     func executablePath(_ e: InstalledExtension) -> String {
-        e.executable.hasPrefix("bundled:") ? productsDir + "/" + e.executable.dropFirst("bundled:".count) : e.executable
+        e.executable.path(productsDirectory: productsDir)
     }
 
     /// How to run an installed extension.
@@ -413,10 +413,10 @@ public actor ExtensionManager {
         let typed = try await check(
             path: staged.path, entry: entry, version: version, config: config, configStrings: configStrings, handshake: true)
         if staged.bundled == nil { placed = try place(staged.path, name: name, version: version.version.description) }
-        let executable = placed ?? "bundled:\(staged.bundled ?? name)"
+        let executable = placed.map { ExtensionExecutable.installed(path: $0) } ?? .bundled(product: staged.bundled ?? name)
         let now = Date()
         let installed = InstalledExtension(
-            name: name, kind: entry.kind.rawValue, version: version.version.description, registry: index.origin,
+            name: name, kind: entry.kind, version: version.version.description, registry: index.origin,
             source: version.source.description, executable: executable, sha256: staged.sha256, config: typed, installedAt: now,
             updatedAt: now)
         try await store.saveExtension(installed, replacing: false, by: by)
@@ -457,7 +457,7 @@ public actor ExtensionManager {
     /// and installed now; it must be of `kind`.
     public func selected(_ name: String, kind: ExtensionKind, setting: String) async throws -> InstalledExtension {
         let installed = try await store.installedExtensions()
-        let candidates = installed.filter { $0.kind == kind.rawValue }.map(\.name).sorted().joined(separator: ", ")
+        let candidates = installed.filter { $0.kind == kind }.map(\.name).sorted().joined(separator: ", ")
         let e: InstalledExtension
         do {
             e = try await ensureBundled(name)
@@ -468,10 +468,10 @@ public actor ExtensionManager {
                     "\(setting) \"\(name)\" is neither installed nor bundled (installed \(kind.rawValue) extensions: \(candidates.isEmpty ? "none" : candidates)); install it with `gofer extension install \(name)` while the server runs with another \(setting), then restart"
             )
         }
-        guard e.kind == kind.rawValue else {
+        guard e.kind == kind else {
             throw ExtensionError(
                 kind: .invalid,
-                message: "\(setting) \"\(name)\" is a \(e.kind) extension, not a \(kind.rawValue) (installed: \(candidates.isEmpty ? "none" : candidates))")
+                message: "\(setting) \"\(name)\" is a \(e.kind.rawValue) extension, not a \(kind.rawValue) (installed: \(candidates.isEmpty ? "none" : candidates))")
         }
         return e
     }
@@ -494,9 +494,9 @@ public actor ExtensionManager {
         )
         let now = Date()
         let e = InstalledExtension(
-            name: name, kind: entry.kind.rawValue, version: version.version.description, registry: "bundled",
+            name: name, kind: entry.kind, version: version.version.description, registry: "bundled",
             source: version.source.description,
-            executable: "bundled:\(product)", sha256: nil, config: .emptyObject, installedAt: now, updatedAt: now)
+            executable: .bundled(product: product), sha256: nil, config: .emptyObject, installedAt: now, updatedAt: now)
         try await store.saveExtension(e, replacing: false)
         return e
     }
@@ -542,7 +542,8 @@ public actor ExtensionManager {
             }
         }
         _ = try await check(path: staged.path, entry: entry, version: version, config: current.config, handshake: true)
-        let executable = try staged.bundled.map { "bundled:\($0)" } ?? place(staged.path, name: name, version: version.version.description)
+        let executable: ExtensionExecutable =
+            try staged.bundled.map { .bundled(product: $0) } ?? .installed(path: place(staged.path, name: name, version: version.version.description))
         var next = current
         next.version = version.version.description
         next.registry = index.origin
@@ -566,8 +567,8 @@ public actor ExtensionManager {
             }
         }
         try await store.saveExtension(next, replacing: true, by: by)
-        if current.executable != executable && !current.executable.hasPrefix("bundled:") {
-            try? FileManager.default.removeItem(atPath: (current.executable as NSString).deletingLastPathComponent)
+        if current.executable != executable, case .installed(let old) = current.executable {
+            try? FileManager.default.removeItem(atPath: (old as NSString).deletingLastPathComponent)
         }
         return UpgradeResult(name: name, from: current.version, to: version.version.description, live: live)
     }
@@ -585,17 +586,15 @@ public actor ExtensionManager {
             throw ExtensionError(
                 kind: .conflict,
                 message:
-                    "\(name) is this server's \(e.kind == "scheduler" ? "scheduler" : "secret store") (server settings); switch to another one first"
+                    "\(name) is this server's \(e.kind == .scheduler ? "scheduler" : "secret store") (server settings); switch to another one first"
             )
         }
         let pipelines = try await pipelinesUsing(e)
         if !confirmed && !pipelines.isEmpty { return UninstallResult(name: name, pipelines: pipelines, removed: false) }
         for p in pipelines {
-            let parts = p.split(separator: "/", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            _ = try? await (try triggers).setEnabled(namespace: parts[0], pipeline: parts[1], false)
+            _ = try? await (try triggers).setEnabled(namespace: p.namespace, pipeline: p.pipeline, false)
             try? await store.setPipelineError(
-                namespace: parts[0], pipeline: parts[1], source: "extension:\(name)", kind: "extension_uninstalled",
+                namespace: p.namespace, pipeline: p.pipeline, source: "extension:\(name)", kind: "extension_uninstalled",
                 message:
                     "extension \(name) was uninstalled; the pipeline was disabled. Install it again or remove it from the config, then enable the pipeline"
             )
@@ -603,7 +602,7 @@ public actor ExtensionManager {
         await (try triggers).remove(name)
         await (try commonTasks).remove(name)
         try await store.removeExtension(name, by: by)
-        if !e.executable.hasPrefix("bundled:") {
+        if case .installed = e.executable {
             try? FileManager.default.removeItem(atPath: dataDir + "/extensions/installed/\(name)")
         }
         return UninstallResult(name: name, pipelines: pipelines, removed: true)
@@ -642,7 +641,7 @@ public actor ExtensionManager {
         return ExtensionInfo(
             name: e.name, kind: e.kind, version: e.version, registry: e.registry, source: e.source, status: status, health: health,
             startedAt: await s?.startedAt, restarts: await s?.restarts ?? 0,
-            subscriptions: e.kind == "trigger" ? subscriptions.filter { $0.trigger == e.name && $0.state == .active }.count : nil,
+            subscriptions: e.kind == .trigger ? subscriptions.filter { $0.trigger == e.name && $0.state == .active }.count : nil,
             config: e.redactedConfig(schema: schema), installedAt: e.installedAt, updatedAt: e.updatedAt)
     }
 

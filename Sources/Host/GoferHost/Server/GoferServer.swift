@@ -112,7 +112,7 @@ public final class GoferServer: Sendable {
             trustedProxies: settings.trustedProxies)
         // Common tasks before recovery: a step left running is called again right away.
         var taskSpecs: [ExtensionSpec] = []
-        for e in try await store.installedExtensions() where e.kind == ExtensionKind.task.rawValue {
+        for e in try await store.installedExtensions() where e.kind == .task {
             taskSpecs.append(try await extensions.spec(e))
         }
         await commonTasks.start(taskSpecs)
@@ -123,7 +123,7 @@ public final class GoferServer: Sendable {
         await rollouts.start()
         // After recovery: events arriving now start runs on a settled engine.
         var triggerSpecs: [ExtensionSpec] = []
-        for e in try await store.installedExtensions() where e.kind == "trigger" { triggerSpecs.append(try await extensions.spec(e)) }
+        for e in try await store.installedExtensions() where e.kind == .trigger { triggerSpecs.append(try await extensions.spec(e)) }
         await triggers.start(triggerSpecs)
     }
 

@@ -8,6 +8,35 @@ public struct Namespace: Codable, Sendable, Equatable {
     public var createdAt: Date
 }
 
+/// Names one pipeline: shown and sent as `namespace/pipeline`.
+public struct PipelineRef: Hashable, Sendable, Comparable, Codable, CustomStringConvertible {
+    public var namespace: String
+    public var pipeline: String
+
+    public init(namespace: String, pipeline: String) {
+        self.namespace = namespace
+        self.pipeline = pipeline
+    }
+
+    public var description: String { "\(namespace)/\(pipeline)" }
+
+    public static func < (a: PipelineRef, b: PipelineRef) -> Bool { (a.namespace, a.pipeline) < (b.namespace, b.pipeline) }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\"\(text)\" is not namespace/pipeline"))
+        }
+        self.init(namespace: parts[0], pipeline: parts[1])
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
 /// A pipeline: its identity, state, live version and newest version.
 public struct Pipeline: Codable, Sendable, Equatable {
     public enum State: String, Codable, Sendable {

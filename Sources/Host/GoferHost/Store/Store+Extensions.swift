@@ -3,16 +3,50 @@ import Foundation
 import GRDB
 
 /// An extension installed on this server.
+/// Where an installed extension's executable is.
+public enum ExtensionExecutable: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// A build product shipped beside `gofer` (found in the server's products directory).
+    case bundled(product: String)
+    /// A file placed in the data directory at install.
+    case installed(path: String)
+
+    /// As stored and shown: `bundled:PRODUCT` or the path.
+    public var description: String {
+        switch self {
+        case .bundled(let product): return "bundled:" + product
+        case .installed(let path): return path
+        }
+    }
+
+    public init(stored text: String) {
+        self = text.hasPrefix("bundled:") ? .bundled(product: String(text.dropFirst("bundled:".count))) : .installed(path: text)
+    }
+
+    public init(from decoder: any Decoder) throws { self.init(stored: try decoder.singleValueContainer().decode(String.self)) }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
+    /// The file to run.
+    public func path(productsDirectory: String) -> String {
+        switch self {
+        case .bundled(let product): return productsDirectory + "/" + product
+        case .installed(let path): return path
+        }
+    }
+}
+
 public struct InstalledExtension: Codable, Sendable, Equatable {
     public var name: String
-    public var kind: String
+    public var kind: ExtensionKind
     public var version: String
     /// The registry it came from (`bundled`, a file, a URL).
     public var registry: String
     /// Where the registry said to get it.
     public var source: String
-    /// The executable: `bundled:PRODUCT` (beside `gofer`) or a path in the data directory.
-    public var executable: String
+    public var executable: ExtensionExecutable
     public var sha256: String?
     /// The admin layer of its configuration, as given at install.
     public var config: JSONValue
@@ -30,8 +64,8 @@ public struct InstalledExtension: Codable, Sendable, Equatable {
 extension Store {
     static func installed(_ row: Row) -> InstalledExtension {
         InstalledExtension(
-            name: row["name"], kind: row["kind"], version: row["version"], registry: row["registry"], source: row["source"],
-            executable: row["executable"], sha256: row["sha256"],
+            name: row["name"], kind: ExtensionKind(rawValue: row["kind"]) ?? .trigger, version: row["version"], registry: row["registry"],
+            source: row["source"], executable: ExtensionExecutable(stored: row["executable"]), sha256: row["sha256"],
             config: jsonValue(row, "config"), installedAt: row["installed_at"],
             updatedAt: row["updated_at"])
     }
@@ -61,7 +95,8 @@ extension Store {
                         executable = excluded.executable, sha256 = excluded.sha256, config = excluded.config, updated_at = excluded.updated_at
                     """,
                 arguments: [
-                    e.name, e.kind, e.version, e.registry, e.source, e.executable, e.sha256, e.config.description, e.installedAt,
+                    e.name, e.kind.rawValue, e.version, e.registry, e.source, e.executable.description, e.sha256, e.config.description,
+                    e.installedAt,
                     e.updatedAt,
                 ])
             _ = try Self.appendEvent(

@@ -119,8 +119,9 @@ public actor Triggers {
     public func runningSupervisor(_ name: String) -> ExtensionSupervisor? { supervisors[name] }
 
     /// Pipelines with a subscription to `trigger`, as `namespace/pipeline`.
-    public func pipelinesUsing(_ trigger: String) async throws -> [String] {
-        Array(Set(try await store.allSubscriptions().filter { $0.trigger == trigger }.map { "\($0.namespace)/\($0.pipeline)" })).sorted()
+    public func pipelinesUsing(_ trigger: String) async throws -> [PipelineRef] {
+        Array(Set(try await store.allSubscriptions().filter { $0.trigger == trigger }.map { PipelineRef(namespace: $0.namespace, pipeline: $0.pipeline) }))
+            .sorted()
     }
 
     public func stop() async {

@@ -71,8 +71,8 @@ enum ExtensionRoutes: RouteCollection {
                 throw APIError(
                     status: 409, code: "confirmation_required",
                     message:
-                        "\(result.name) is used by \(result.pipelines.count) pipeline(s): \(result.pipelines.joined(separator: ", ")); they will be disabled. Confirm with ?yes=true (gofer extension uninstall \(result.name) --yes)",
-                    details: result.pipelines.map { .init(field: "pipelines", message: $0) })
+                        "\(result.name) is used by \(result.pipelines.count) pipeline(s): \(result.pipelines.map(\.description).joined(separator: ", ")); they will be disabled. Confirm with ?yes=true (gofer extension uninstall \(result.name) --yes)",
+                    details: result.pipelines.map { .init(field: "pipelines", message: $0.description) })
             }
             return try api.json(result)
         },
