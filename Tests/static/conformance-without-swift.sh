@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Proves an extension author needs no Swift: runs the self-contained gofer-conformance (built with
+# --static-swift-stdlib) against the Python example extension inside a container whose file system
+# holds only the C library and what Python needs — no Swift runtime, no toolchain.
+#   Tests/static/conformance-without-swift.sh [path/to/static/gofer-conformance]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+binary=${1:-.build/release/gofer-conformance}
+[ -x "$binary" ] || { echo "no $binary: swift build -c release --static-swift-stdlib --product gofer-conformance"; exit 1; }
+if ldd "$binary" | grep -qi swift; then
+    echo "$binary links Swift libraries dynamically; build it with --static-swift-stdlib:"; ldd "$binary"; exit 1
+fi
+python=$(python3 -c 'import sys; print(sys.executable)')
+prefix=$(python3 -c 'import sys; print(sys.prefix)')
+pyver=$(python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
+
+root=$(mktemp -d)
+image="gofer-conformance-test:$$"
+cleanup() { docker rmi -f "$image" >/dev/null 2>&1 || true; rm -rf "$root"; }
+trap cleanup EXIT
+
+# Shared libraries (and the dynamic loader) of a binary, copied to the same paths in the root.
+copy_libs() {
+    ldd "$1" | awk '/=>/ { print $3 } $1 ~ /ld-linux/ { print $1 }' | sort -u | while read -r lib; do
+        [ -n "$lib" ] && [ -e "$lib" ] || continue
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+}
+mkdir -p "$root/bin" "$root/tmp" "$root/ext"
+chmod 1777 "$root/tmp"
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+cp "$binary" "$root/bin/gofer-conformance"
+copy_libs "$binary"
+# Python: the interpreter, its libraries and its standard library (without tests and packages).
+mkdir -p "$root$(dirname "$python")"
+cp -L "$python" "$root$python"
+copy_libs "$python"
+mkdir -p "$root$prefix/lib"
+tar -C "$prefix/lib" --exclude="$pyver/test" --exclude="$pyver/site-packages" --exclude='__pycache__' -cf - "$pyver" | tar -C "$root$prefix/lib" -xf -
+if [ -d "$prefix/lib/$pyver/lib-dynload" ]; then
+    for so in "$prefix/lib/$pyver/lib-dynload/"*.so; do copy_libs "$so"; done
+fi
+ln -s "$python" "$root/bin/python3"
+cp Extensions/python-secrets/gofer_secrets.py "$root/ext/gofer_secrets.py"
+
+if find "$root" -name 'libswift*' | grep -q .; then echo "a Swift library ended up in the image"; exit 1; fi
+tar -C "$root" -c . | docker import - "$image" >/dev/null
+echo "image: $(du -sh "$root" | cut -f1) — busybox, the C library, Python $pyver, the static gofer-conformance; no Swift runtime"
+docker run --rm --network none -e PATH=/bin -e HOME=/tmp "$image" \
+    /bin/gofer-conformance --kind secrets --quiet -- /bin/python3 /ext/gofer_secrets.py
