@@ -288,6 +288,40 @@ enum CommonChecks {
     // MARK: - concurrency
 
     static let concurrency: [Check] = [
+        Check(id: "deadline.expired-on-arrival", level: .must, title: "a request with timeoutMs 0 gets -32051 without running") { ctx in
+            let session = try await ctx.open()
+            let id = session.nextRawID()
+            let answer = try await session.sendRaw(
+                Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"health","params":{"_meta":{"timeoutMs":0}}}"#.utf8) + [0x0A],
+                waitFor: { $0["id"] == .int(id) })
+            guard let answer else { throw CheckFailure("no answer within 5 s") }
+            guard answer["error"]?["code"] == .int(Int64(ErrorCode.deadlineExceeded.rawValue)) else {
+                throw CheckFailure("expected -32051 for a request that expired on arrival, got \(answer)")
+            }
+        },
+        Check(id: "cancel.answered-once", level: .must, title: "a request cancelled as it arrives is answered exactly once") { ctx in
+            let session = try await ctx.open()
+            var ids: [Int64] = []
+            var lines: [UInt8] = []
+            for _ in 0..<20 {
+                let id = session.nextRawID()
+                ids.append(id)
+                lines += Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"health"}"#.utf8) + [0x0A]
+                lines += Array(#"{"jsonrpc":"2.0","method":"$/cancel","params":{"id":\#(id),"reason":"conformance"}}"#.utf8) + [0x0A]
+            }
+            let last = ids.last ?? 0
+            _ = try await session.sendRaw(lines, waitFor: { $0["id"] == .int(last) })
+            try await Task.sleep(for: .milliseconds(300))
+            let frames = session.receivedFrames.compactMap { try? JSONParser().parse($0) }
+            for id in ids {
+                let answers = frames.filter { $0["id"] == .int(id) && $0["method"] == nil }
+                guard answers.count == 1 else { throw CheckFailure("request \(id) got \(answers.count) answers") }
+                let a = answers[0]
+                if let code = a["error"]?["code"], code != .int(Int64(ErrorCode.cancelled.rawValue)) {
+                    throw CheckFailure("a cancelled request must be answered with its result or -32050, got \(a)")
+                }
+            }
+        },
         Check(id: "concurrency.parallel-requests", level: .must, title: "200 concurrent requests each get exactly one matching response") {
             ctx in
             let session = try await ctx.open()

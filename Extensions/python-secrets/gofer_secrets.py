@@ -23,11 +23,12 @@ PARAMS_SCHEMA = {"type": "object", "additionalProperties": False, "properties": 
 # Error codes (docs/protocol.md §5) and their default data.reason.
 PARSE, INVALID_REQUEST, NO_METHOD, INVALID_PARAMS = -32700, -32600, -32601, -32602
 UNSUPPORTED, NOT_INITIALIZED, ALREADY_INITIALIZED, SHUTTING_DOWN = -32000, -32001, -32002, -32003
-FRAME_TOO_LARGE, INVALID_CONFIG, NOT_FOUND = -32005, -32052, -32053
+FRAME_TOO_LARGE, DEADLINE, INVALID_CONFIG, NOT_FOUND = -32005, -32051, -32052, -32053
 REASONS = {
     PARSE: "PARSE_ERROR", INVALID_REQUEST: "INVALID_REQUEST", NO_METHOD: "METHOD_NOT_FOUND", INVALID_PARAMS: "INVALID_PARAMS",
     UNSUPPORTED: "UNSUPPORTED_VERSION", NOT_INITIALIZED: "NOT_INITIALIZED", ALREADY_INITIALIZED: "ALREADY_INITIALIZED",
-    SHUTTING_DOWN: "SHUTTING_DOWN", FRAME_TOO_LARGE: "FRAME_TOO_LARGE", INVALID_CONFIG: "INVALID_CONFIG", NOT_FOUND: "NOT_FOUND",
+    SHUTTING_DOWN: "SHUTTING_DOWN", FRAME_TOO_LARGE: "FRAME_TOO_LARGE", DEADLINE: "DEADLINE_EXCEEDED", INVALID_CONFIG: "INVALID_CONFIG",
+    NOT_FOUND: "NOT_FOUND",
 }
 
 # Frames go to the real stdout; anything a library prints lands on stderr instead.
@@ -308,10 +309,16 @@ def serve():
             if has_id:
                 error(id_, ProtocolError(INVALID_PARAMS, "params must be an object", [("/params", "expected an object")]))
             continue
+        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
         params = {k: v for k, v in params.items() if k != "_meta"}
         if not has_id:  # notifications: exit, initialized, $/cancel, stream/credit, unknown ones
             if method == "exit":
                 sys.exit(0 if ext.shutdown_done else 1)
+            continue
+        timeout = meta.get("timeoutMs")
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout <= 0 and method != "$/ping":
+            # Expired on arrival (§6). Every other request here finishes at once, well within any deadline.
+            error(id_, ProtocolError(DEADLINE, "the request's deadline (_meta.timeoutMs) had passed on arrival", retryable=True))
             continue
         try:
             send({"jsonrpc": "2.0", "id": id_, "result": ext.handle(method, params)})

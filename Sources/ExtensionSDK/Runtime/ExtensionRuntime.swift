@@ -27,6 +27,9 @@ public final class ExtensionRuntime: Sendable {
         var task: Task<Void, Never>?
         var cancelReason: ErrorCode?
         var deadline: ContinuousClock.Instant?
+        /// Fires the deadline; cancelled as soon as the request is answered, so no sleeper
+        /// outlives its request.
+        var timer: Task<Void, Never>?
         /// A long-lived request (a stream, `scheduler/wait`): counted against the watch limit.
         var watch = false
     }
@@ -247,6 +250,11 @@ public final class ExtensionRuntime: Sendable {
             state.withLock { $0.streams[streamID] = StreamState(credit: max(0, window)) }
             stream = OutputStream(id: streamID, runtime: self)
         }
+        if let timeout = meta?["timeoutMs"]?.intValue, timeout <= 0 {
+            // Expired on arrival (protocol.md §6): answered without starting the work.
+            finish(id: id, result: .failure(cancellationError(.deadlineExceeded)), stream: stream?.id)
+            return
+        }
         let deadline = meta?["timeoutMs"]?.intValue.map { ContinuousClock.now + .milliseconds($0) }
         let context = RequestContext(
             id: id, method: method, deadline: deadline, stream: stream, idempotencyKey: meta?["idempotencyKey"]?.stringValue, runtime: self)
@@ -275,10 +283,17 @@ public final class ExtensionRuntime: Sendable {
             s.inFlight[id]?.deadline = deadline
         }
         if let timeout = meta?["timeoutMs"]?.intValue {
-            Task {
+            let timer = Task {
                 try? await Task.sleep(for: .milliseconds(max(0, timeout)))
+                if Task.isCancelled { return }
                 self.cancel(id, reason: .deadlineExceeded)
             }
+            let answered = state.withLock { s -> Bool in
+                guard s.inFlight[id] != nil else { return true }
+                s.inFlight[id]?.timer = timer
+                return false
+            }
+            if answered { timer.cancel() }
         }
     }
 
@@ -290,11 +305,12 @@ public final class ExtensionRuntime: Sendable {
 
     /// Writes the one response for `id`, unless another path already did.
     func finish(id: RequestID, result: Result<JSONValue, ProtocolError>, stream: String?) {
-        let owned = state.withLock { s -> Bool in
-            guard s.inFlight.removeValue(forKey: id) != nil else { return false }
+        let (owned, timer) = state.withLock { s -> (Bool, Task<Void, Never>?) in
+            guard let entry = s.inFlight.removeValue(forKey: id) else { return (false, nil) }
             if let stream { s.streams[stream] = nil }
-            return true
+            return (true, entry.timer)
         }
+        timer?.cancel()
         if owned { send(Frame.response(id: id, result: result)) }
     }
 

@@ -406,15 +406,17 @@ struct TaskRunner: Sendable {
             try await Self.waitSurvivingRestarts(scheduler, handle, timeout: timeout + grace + .seconds(120), outage: outage)
         }
         let first = FirstOf<Stop?>()
+        // Cancelled as soon as the task has ended: no sleeper outlives its task (timeouts are hours).
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { first.resume(.timeout) }
+        }
+        defer { timer.cancel() }
         let reason: Stop? = await withCheckedContinuation { (c: CheckedContinuation<Stop?, Never>) in
             first.set(c)
             Task {
                 _ = try? await wait.value
                 first.resume(nil)
-            }
-            Task {
-                try? await Task.sleep(for: timeout)
-                first.resume(.timeout)
             }
             control.onCancel {
                 first.resume(.cancelled)
