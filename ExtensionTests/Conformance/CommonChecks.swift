@@ -64,36 +64,36 @@ enum CommonChecks {
             let session = try await ctx.open(initialize: false)
             var params = ctx.initializeOptions(admin: ctx.options.adminConfig).params
             params["zz_future"] = ["nested": [1, 2, 3]]
-            let result = try await session.call("initialize", params)
+            let result = try await session.call(ProtocolMethod.initialize.rawValue, params)
             guard result["protocolVersion"]?.stringValue != nil else { throw CheckFailure("initialize result has no protocolVersion") }
         },
         Check(id: "lifecycle.ping-before-initialize", level: .must, title: "$/ping is answered before initialize") { ctx in
             let session = try await ctx.open(initialize: false)
-            let result = try await session.call("$/ping")
+            let result = try await session.call(ProtocolMethod.ping.rawValue)
             guard result == .emptyObject else { throw CheckFailure("$/ping answered \(result), expected {}") }
         },
         Check(id: "lifecycle.request-before-initialize", level: .must, title: "requests before initialize get -32001") { ctx in
             let session = try await ctx.open(initialize: false)
-            try await session.expectError("health", .emptyObject, [.notInitialized])
+            try await session.expectError(ProtocolMethod.health.rawValue, .emptyObject, [.notInitialized])
             try await session.expectError("\(ctx.options.kind.rawValue)/validate", ["params": [:]], [.notInitialized])
         },
         Check(id: "lifecycle.second-initialize", level: .must, title: "a second initialize gets -32002") { ctx in
             let session = try await ctx.open()
-            try await session.expectError("initialize", ctx.initializeOptions(admin: ctx.options.adminConfig).params, [.alreadyInitialized])
+            try await session.expectError(ProtocolMethod.initialize.rawValue, ctx.initializeOptions(admin: ctx.options.adminConfig).params, [.alreadyInitialized])
         },
         Check(id: "lifecycle.kind-mismatch", level: .must, title: "initialize for another kind is refused with a diagnostic") { ctx in
             let session = try await ctx.open(initialize: false)
             var params = ctx.initializeOptions(admin: ctx.options.adminConfig).params
             let other = ExtensionKind.allCases.first { $0 != ctx.options.kind } ?? .trigger
             params["kind"] = .string(other.rawValue)
-            let error = try await session.expectError("initialize", params, [.invalidParams], "asked for a \(other.rawValue)")
+            let error = try await session.expectError(ProtocolMethod.initialize.rawValue, params, [.invalidParams], "asked for a \(other.rawValue)")
             guard error.diagnostics.contains(where: { $0.path == "/kind" }) else {
                 throw CheckFailure("the error should carry a diagnostic with path /kind; got \(error.diagnostics)")
             }
         },
         Check(id: "health.reports", level: .must, title: "health reports healthy, degraded or unhealthy") { ctx in
             let session = try await ctx.open()
-            let result = try await session.call("health")
+            let result = try await session.call(ProtocolMethod.health.rawValue)
             guard let status = result["status"]?.stringValue, ["healthy", "degraded", "unhealthy"].contains(status) else {
                 throw CheckFailure("health answered \(result)")
             }
@@ -108,7 +108,7 @@ enum CommonChecks {
         ) { ctx in
             let session = try await ctx.open(initialize: false)
             let params = ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["99.0"]).params
-            let error = try await session.expectError("initialize", params, [.unsupportedVersion])
+            let error = try await session.expectError(ProtocolMethod.initialize.rawValue, params, [.unsupportedVersion])
             guard error.extra["supported"]?.arrayValue?.isEmpty == false, error.extra["requested"]?.arrayValue != nil else {
                 throw CheckFailure("error.data must carry \"supported\" and \"requested\"; got \(error.json)")
             }
@@ -116,7 +116,7 @@ enum CommonChecks {
         Check(id: "version.exit-after-mismatch", level: .should, title: "after refusing the version the extension exits with code 3") {
             ctx in
             let session = try await ctx.open(initialize: false)
-            _ = try? await session.call("initialize", ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["99.0"]).params)
+            _ = try? await session.call(ProtocolMethod.initialize.rawValue, ctx.initializeOptions(admin: ctx.options.adminConfig, versions: ["99.0"]).params)
             guard let status = await session.connection.process.waitForExit(timeout: .seconds(3)) else {
                 throw CheckFailure("still running 3 s after the version mismatch")
             }
@@ -137,7 +137,7 @@ enum CommonChecks {
                 var params = ctx.initializeOptions(admin: ctx.options.adminConfig).params
                 params["protocolVersions"] = bad
                 do {
-                    try await session.expectError("initialize", params, [.invalidParams], "protocolVersions \(bad)")
+                    try await session.expectError(ProtocolMethod.initialize.rawValue, params, [.invalidParams], "protocolVersions \(bad)")
                 } catch {
                     await session.close()
                     throw error
@@ -273,14 +273,14 @@ enum CommonChecks {
         Check(id: "methods.cancel-unknown-id", level: .must, title: "$/cancel for an unknown id is ignored") { ctx in
             let session = try await ctx.open()
             let before = session.receivedFrames.count
-            session.connection.notify("$/cancel", ["id": 777_777])
+            session.connection.notify(ProtocolMethod.cancel.rawValue, ["id": 777_777])
             try await session.assertAlive("$/cancel of an unknown id")
             let extra = session.receivedFrames.dropFirst(before).compactMap { try? JSONParser().parse($0) }.filter { $0["id"] == 777_777 }
             if !extra.isEmpty { throw CheckFailure("$/cancel of an unknown id produced a response: \(extra[0])") }
         },
         Check(id: "methods.stream-credit-unknown", level: .must, title: "stream/credit for an unknown stream is ignored") { ctx in
             let session = try await ctx.open()
-            session.connection.notify("stream/credit", ["streamId": "nope", "bytes": 1000])
+            session.connection.notify(ProtocolMethod.streamCredit.rawValue, ["streamId": "nope", "bytes": 1000])
             try await session.assertAlive("stream/credit for an unknown stream")
         },
     ]
@@ -329,7 +329,7 @@ enum CommonChecks {
                 for i in 0..<200 {
                     group.addTask {
                         do {
-                            _ = try await session.call(i % 2 == 0 ? "health" : "$/ping")
+                            _ = try await session.call(i % 2 == 0 ? "health" : ProtocolMethod.ping.rawValue)
                             return nil
                         } catch let error as ProtocolError where error.code == .resourceExhausted {
                             return nil  // allowed: the excess over maxConcurrentRequests
@@ -367,13 +367,13 @@ enum CommonChecks {
             let session = try await ctx.open()
             let start = ContinuousClock.now
             do {
-                _ = try await session.connection.request("shutdown", ["deadlineMs": 3000], timeout: .seconds(4), cancelGrace: .zero)
+                _ = try await session.connection.request(ProtocolMethod.shutdown.rawValue, ["deadlineMs": 3000], timeout: .seconds(4), cancelGrace: .zero)
             } catch {
                 throw CheckFailure("shutdown{deadlineMs:3000} was not answered within 4 s: \(error)")
             }
             if ContinuousClock.now - start > .seconds(3) { throw CheckFailure("shutdown took longer than its 3 s deadline") }
-            try await session.expectError("health", .emptyObject, [.shuttingDown], "after shutdown")
-            session.connection.notify("exit")
+            try await session.expectError(ProtocolMethod.health.rawValue, .emptyObject, [.shuttingDown], "after shutdown")
+            session.connection.notify(ProtocolMethod.exit.rawValue)
             guard let status = await session.connection.process.waitForExit(timeout: .seconds(2)) else {
                 throw CheckFailure("still running 2 s after exit")
             }
@@ -381,7 +381,7 @@ enum CommonChecks {
         },
         Check(id: "shutdown.exit-without-shutdown", level: .should, title: "exit without shutdown ends the process with code 1") { ctx in
             let session = try await ctx.open()
-            session.connection.notify("exit")
+            session.connection.notify(ProtocolMethod.exit.rawValue)
             guard let status = await session.connection.process.waitForExit(timeout: .seconds(2)) else {
                 throw CheckFailure("still running 2 s after exit")
             }
@@ -462,8 +462,8 @@ enum CommonChecks {
             // Whether or not this config is accepted, the canary must not come back — not in an
             // error either.
             let session = try await ctx.open(initialize: false)
-            _ = try? await session.call("initialize", ctx.initializeOptions(admin: admin).params)
-            _ = try? await session.call("health")
+            _ = try? await session.call(ProtocolMethod.initialize.rawValue, ctx.initializeOptions(admin: admin).params)
+            _ = try? await session.call(ProtocolMethod.health.rawValue)
             _ = try? await session.call("\(ctx.options.kind.rawValue)/validate", ["params": ["zz": 1]])
             await session.close()
             try assertNoCanary(ctx, session: session.id)
@@ -480,7 +480,7 @@ enum CommonChecks {
             let text = String(decoding: entry.frame.bytes, as: UTF8.self)
             let value = try? JSONParser().parse(entry.frame.bytes)
             if entry.frame.direction != .fromExtension {
-                if value?["method"] == "secrets/get", let id = value?["id"] { getIDs.insert(id) }
+                if value?["method"] == .string(ProtocolMethod.secretsGet.rawValue), let id = value?["id"] { getIDs.insert(id) }
                 continue
             }
             if text.contains(ctx.canary) {

@@ -30,18 +30,18 @@ enum SchedulerChecks {
     }
 
     static func cleanup(_ session: Session, _ ctx: CheckContext) async {
-        guard let listed = try? await session.call("scheduler/list", ["labels": ["gofer-conformance/run": .string(runLabel(ctx))]]) else {
+        guard let listed = try? await session.call(ProtocolMethod.schedulerList.rawValue, ["labels": ["gofer-conformance/run": .string(runLabel(ctx))]]) else {
             return
         }
         for job in listed["jobs"]?.arrayValue ?? [] {
             guard let handle = job["handle"] else { continue }
-            _ = try? await session.call("scheduler/stop", ["handle": handle, "graceMs": 500])
-            _ = try? await session.call("scheduler/remove", ["handle": handle])
+            _ = try? await session.call(ProtocolMethod.schedulerStop.rawValue, ["handle": handle, "graceMs": 500])
+            _ = try? await session.call(ProtocolMethod.schedulerRemove.rawValue, ["handle": handle])
         }
     }
 
     static func start(_ session: Session, _ spec: JSONValue) async throws -> JSONValue {
-        let result = try await session.call("scheduler/start", spec, timeout: session.context.jobTimeout)
+        let result = try await session.call(ProtocolMethod.schedulerStart.rawValue, spec, timeout: session.context.jobTimeout)
         guard let handle = result["handle"], handle.stringValue?.isEmpty == false else {
             throw CheckFailure("start returned no handle: \(result)")
         }
@@ -55,14 +55,14 @@ enum SchedulerChecks {
         ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "exit-code", "exit 3"))
-                let status = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
+                let status = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: ctx.jobTimeout)
                 guard status["state"] == "exited", status["exitCode"] == 3 else {
                     throw CheckFailure("wait returned \(status), expected exited with exitCode 3")
                 }
                 guard status["startedAt"]?.stringValue != nil, status["finishedAt"]?.stringValue != nil else {
                     throw CheckFailure("wait must report startedAt and finishedAt: \(status)")
                 }
-                let inspected = try await session.call("scheduler/inspect", ["handle": handle])
+                let inspected = try await session.call(ProtocolMethod.schedulerInspect.rawValue, ["handle": handle])
                 guard inspected["exitCode"] == 3 else { throw CheckFailure("inspect after exit returned \(inspected)") }
             }
         },
@@ -71,7 +71,7 @@ enum SchedulerChecks {
                 let handle = try await start(
                     session, job(ctx, "env", "test \"$GOFER_CONF_VALUE\" = 'a b=c' && exit 0 || exit 9", env: ["GOFER_CONF_VALUE": "a b=c"])
                 )
-                let status = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
+                let status = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: ctx.jobTimeout)
                 guard status["exitCode"] == 0 else {
                     throw CheckFailure("the job did not see its env variable (exit \(status["exitCode"] ?? .null))")
                 }
@@ -83,9 +83,9 @@ enum SchedulerChecks {
         ) { ctx in
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "logs", "echo out-1; echo err-1 >&2; echo out-2; exit 0"))
-                _ = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
+                _ = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: ctx.jobTimeout)
                 let (chunks, result) = session.connection.requestStream(
-                    "scheduler/logs", ["handle": handle, "follow": false], timeout: .seconds(10))
+                    ProtocolMethod.schedulerLogs.rawValue, ["handle": handle, "follow": false], timeout: .seconds(10))
                 var out = ""
                 var err = ""
                 var seqs: [Int64] = []
@@ -113,7 +113,7 @@ enum SchedulerChecks {
             try await withScheduler(ctx) { session in
                 let handle = try await start(session, job(ctx, "follow", "echo first; sleep 1; echo second"))
                 let (chunks, result) = session.connection.requestStream(
-                    "scheduler/logs", ["handle": handle, "follow": true], timeout: ctx.jobTimeout)
+                    ProtocolMethod.schedulerLogs.rawValue, ["handle": handle, "follow": true], timeout: ctx.jobTimeout)
                 var text = ""
                 for await c in chunks { text += String(decoding: c.bytes, as: UTF8.self) }
                 _ = try await result.value
@@ -132,9 +132,9 @@ enum SchedulerChecks {
                         ctx, "flow",
                         "i=0; while [ $i -lt 32768 ]; do echo 0123456789012345678901234567890123456789012345678901234567890; i=$((i+1)); done"
                     ))
-                _ = try await session.call("scheduler/wait", ["handle": handle], timeout: ctx.jobTimeout)
+                _ = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: ctx.jobTimeout)
                 let (chunks, result) = session.connection.requestStream(
-                    "scheduler/logs", ["handle": handle, "follow": false], windowBytes: 16384, timeout: ctx.jobTimeout)
+                    ProtocolMethod.schedulerLogs.rawValue, ["handle": handle, "follow": false], windowBytes: 16384, timeout: ctx.jobTimeout)
                 var total = 0
                 var count = 0
                 var worstPing = Duration.zero
@@ -163,7 +163,7 @@ enum SchedulerChecks {
                 let b = try await start(session, spec)
                 guard a == b else { throw CheckFailure("two starts returned different handles: \(a) and \(b)") }
                 let listed = try await session.call(
-                    "scheduler/list",
+                    ProtocolMethod.schedulerList.rawValue,
                     ["labels": ["gofer-conformance/check": "idempotent", "gofer-conformance/run": .string(runLabel(ctx))]])
                 let n = listed["jobs"]?.arrayValue?.count ?? 0
                 guard n == 1 else { throw CheckFailure("list shows \(n) jobs for one task execution") }
@@ -174,12 +174,12 @@ enum SchedulerChecks {
                 let handle = try await start(session, job(ctx, "stop", "trap '' TERM; sleep 30"))
                 try await Task.sleep(for: .milliseconds(300))
                 let start = ContinuousClock.now
-                _ = try await session.call("scheduler/stop", ["handle": handle, "graceMs": 1000], timeout: ctx.jobTimeout)
-                let status = try await session.call("scheduler/wait", ["handle": handle], timeout: .seconds(10))
+                _ = try await session.call(ProtocolMethod.schedulerStop.rawValue, ["handle": handle, "graceMs": 1000], timeout: ctx.jobTimeout)
+                let status = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: .seconds(10))
                 let took = ContinuousClock.now - start
                 guard status["state"] == "exited" else { throw CheckFailure("after stop the job is \(status)") }
                 if took > .seconds(6) { throw CheckFailure("stop with a 1 s grace took \(took)") }
-                _ = try await session.call("scheduler/stop", ["handle": handle, "graceMs": 100])  // stopping again succeeds
+                _ = try await session.call(ProtocolMethod.schedulerStop.rawValue, ["handle": handle, "graceMs": 100])  // stopping again succeeds
             }
         },
         Check(
@@ -195,12 +195,12 @@ enum SchedulerChecks {
                 for (field, value, path) in cases {
                     var spec = base
                     spec[field] = value
-                    let error = try await session.expectError("scheduler/start", spec, [.invalidParams], "\(field) = \(value)")
+                    let error = try await session.expectError(ProtocolMethod.schedulerStart.rawValue, spec, [.invalidParams], "\(field) = \(value)")
                     guard error.diagnostics.contains(where: { $0.path == path }) else {
                         throw CheckFailure("\(field) = \(value): expected a diagnostic at \(path), got \(error.diagnostics)")
                     }
                 }
-                let listed = try await session.call("scheduler/list", ["labels": ["gofer-conformance/check": "invalid"]])
+                let listed = try await session.call(ProtocolMethod.schedulerList.rawValue, ["labels": ["gofer-conformance/check": "invalid"]])
                 if let jobs = listed["jobs"]?.arrayValue, !jobs.isEmpty { throw CheckFailure("invalid specs created \(jobs.count) job(s)") }
             }
         },
@@ -209,10 +209,10 @@ enum SchedulerChecks {
             kinds: [.scheduler]
         ) { ctx in
             try await withScheduler(ctx) { session in
-                try await session.expectError("scheduler/inspect", ["handle": .string("no-such-job-\(runLabel(ctx))")], [.notFound])
-                try await session.expectError("scheduler/wait", ["handle": .string("no-such-job-\(runLabel(ctx))")], [.notFound])
-                _ = try await session.call("scheduler/stop", ["handle": .string("no-such-job-\(runLabel(ctx))")])
-                _ = try await session.call("scheduler/remove", ["handle": .string("no-such-job-\(runLabel(ctx))")])
+                try await session.expectError(ProtocolMethod.schedulerInspect.rawValue, ["handle": .string("no-such-job-\(runLabel(ctx))")], [.notFound])
+                try await session.expectError(ProtocolMethod.schedulerWait.rawValue, ["handle": .string("no-such-job-\(runLabel(ctx))")], [.notFound])
+                _ = try await session.call(ProtocolMethod.schedulerStop.rawValue, ["handle": .string("no-such-job-\(runLabel(ctx))")])
+                _ = try await session.call(ProtocolMethod.schedulerRemove.rawValue, ["handle": .string("no-such-job-\(runLabel(ctx))")])
             }
         },
         Check(
@@ -246,7 +246,7 @@ enum SchedulerChecks {
                 let start = ContinuousClock.now
                 do {
                     let r = try await session.connection.request(
-                        "scheduler/wait", ["handle": handle], timeout: .milliseconds(300), cancelGrace: .seconds(3))
+                        ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: .milliseconds(300), cancelGrace: .seconds(3))
                     throw CheckFailure("wait with timeoutMs 300 returned \(r)")
                 } catch let error as ProtocolError {
                     guard error.code == .deadlineExceeded || error.code == .cancelled else {
@@ -267,7 +267,7 @@ enum SchedulerChecks {
                 _ = try await start(session, job(ctx, "list-a", "true"))
                 _ = try await start(session, job(ctx, "list-b", "true"))
                 let listed = try await session.call(
-                    "scheduler/list", ["labels": ["gofer-conformance/check": "list-a", "gofer-conformance/run": .string(runLabel(ctx))]])
+                    ProtocolMethod.schedulerList.rawValue, ["labels": ["gofer-conformance/check": "list-a", "gofer-conformance/run": .string(runLabel(ctx))]])
                 let jobs = listed["jobs"]?.arrayValue ?? []
                 guard jobs.count == 1, jobs[0]["labels"]?["gofer-conformance/check"] == "list-a" else {
                     throw CheckFailure("list by label returned \(jobs.count) job(s): \(listed)")
@@ -278,7 +278,7 @@ enum SchedulerChecks {
             "scheduler.attach-not-advertised", capability: "attach", method: "scheduler/attach", params: ["handle": "x"], kind: .scheduler),
         Check(id: "scheduler.no-leaks", level: .must, title: "no job of this run is left behind", kinds: [.scheduler]) { ctx in
             let session = try await ctx.open()
-            let listed = try await session.call("scheduler/list", ["labels": ["gofer-conformance/run": .string(runLabel(ctx))]])
+            let listed = try await session.call(ProtocolMethod.schedulerList.rawValue, ["labels": ["gofer-conformance/run": .string(runLabel(ctx))]])
             let jobs = listed["jobs"]?.arrayValue ?? []
             if !jobs.isEmpty { throw CheckFailure("\(jobs.count) job(s) left behind: \(jobs.compactMap { $0["handle"]?.stringValue })") }
         },

@@ -50,7 +50,7 @@ struct CheckContext: Sendable {
             connection = try ExtensionConnection.spawn(
                 options.launch,
                 requestHandler: emitHandler ?? { method, _ in
-                    if method == "trigger/emit" { return ["accepted": true] }
+                    if method == ProtocolMethod.triggerEmit.rawValue { return ["accepted": true] }
                     throw ProtocolError.methodNotFound(method)
                 },
                 onStderr: { journal.recordStderr($0, session: id, check: check) },
@@ -136,7 +136,7 @@ final class Session: Sendable {
     /// The extension must still answer `$/ping` promptly.
     func assertAlive(_ after: String) async throws {
         do {
-            _ = try await connection.request("$/ping", timeout: .seconds(3), cancelGrace: .zero)
+            _ = try await connection.request(ProtocolMethod.ping.rawValue, timeout: .seconds(3), cancelGrace: .zero)
         } catch {
             let exit = connection.process.exitStatus.map { " (\($0))" } ?? ""
             throw CheckFailure("the extension stopped answering after \(after)\(exit): \(error)")

@@ -258,7 +258,7 @@ public final class ExtensionConnection: Sendable {
                 // cancels explicitly if that answer is late, then gives up after the grace.
                 let nudge = min(cancelGrace / 2, .seconds(1))
                 try await Task.sleep(for: timeout + nudge)
-                self.notify("$/cancel", ["id": id.json, "reason": "deadline passed"])
+                self.notify(ProtocolMethod.cancel.rawValue, ["id": id.json, "reason": "deadline passed"])
                 try await Task.sleep(for: cancelGrace - nudge)
                 return nil
             }
@@ -297,7 +297,7 @@ public final class ExtensionConnection: Sendable {
                 }
             }
         } onCancel: {
-            self.notify("$/cancel", ["id": id.json, "reason": "caller cancelled"])
+            self.notify(ProtocolMethod.cancel.rawValue, ["id": id.json, "reason": "caller cancelled"])
             self.abandon(id, error: CancellationError())
         }
     }
@@ -348,7 +348,7 @@ public final class ExtensionConnection: Sendable {
 
     /// Performs `initialize` and sends `initialized`.
     public func initialize(_ options: InitializeOptions) async throws -> Handshake {
-        let result = try await request("initialize", options.params, timeout: options.timeout, cancelGrace: .milliseconds(100))
+        let result = try await request(ProtocolMethod.initialize.rawValue, options.params, timeout: options.timeout, cancelGrace: .milliseconds(100))
         func violation(_ what: String) -> ExtensionFailure {
             ExtensionFailure(kind: .protocolViolation, message: "invalid initialize result from \(launch.executable): \(what)")
         }
@@ -371,7 +371,7 @@ public final class ExtensionConnection: Sendable {
             throw violation("expected a \(expected.rawValue) extension, but \(name) is a \(kind.rawValue)")
         }
         if let limit = result["limits"]?["maxConcurrentRequests"]?.intValue, limit >= 1 { callGate.setLimit(Int(min(limit, 1 << 20))) }
-        notify("initialized")
+        notify(ProtocolMethod.initialized.rawValue)
         return Handshake(
             protocolVersion: ProtocolVersion(versionText) ?? ProtocolVersion(1, 0), name: name, kind: kind, version: version,
             summary: ext["summary"]?.stringValue ?? "", capabilities: result["capabilities"]?.objectValue ?? [:],
@@ -387,7 +387,7 @@ public final class ExtensionConnection: Sendable {
         if process.exitStatus == nil {
             _ = try? await request(
                 "shutdown", ["deadlineMs": .int(Self.milliseconds(deadline))], timeout: deadline, cancelGrace: .milliseconds(500))
-            notify("exit")
+            notify(ProtocolMethod.exit.rawValue)
             process.closeStdin()
             if let status = await process.waitForExit(timeout: .seconds(2)) {
                 process.signalGroup(SIGKILL)  // leftovers in its group
@@ -502,7 +502,7 @@ public final class ExtensionConnection: Sendable {
             case .failure(let error): c.resume(throwing: error)
             }
         case .notification(let method, let params):
-            if method == "stream/data" { routeStreamData(params) }
+            if method == ProtocolMethod.streamData.rawValue { routeStreamData(params) }
         case .unidentifiedError(let error):
             recordViolation("the extension could not read a frame the host sent: \(error.message)")
         case .request(let id, let method, let params):
@@ -553,7 +553,7 @@ public final class ExtensionConnection: Sendable {
 
     func grantCredit(stream: String, bytes: Int) {
         guard bytes > 0 else { return }
-        notify("stream/credit", ["streamId": .string(stream), "bytes": .int(Int64(bytes))])
+        notify(ProtocolMethod.streamCredit.rawValue, ["streamId": .string(stream), "bytes": .int(Int64(bytes))])
     }
 }
 

@@ -117,11 +117,11 @@ struct CommonTaskAdapter<T: CommonTask>: KindAdapter {
     func start(config: JSONValue, context: ExtensionContext) async throws -> [String: RequestHandler] {
         let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
         var handlers = commonHandlers(ext)
-        handlers["task/validate"] = { _, params in
+        handlers[ProtocolMethod.taskValidate.rawValue] = { _, params in
             let p = try decodeParams(T.Params.self, params["params"])
             return ["diagnostics": .array(try await ext.validate(p).map { $0.prefixed("/params").json })]
         }
-        handlers["task/run"] = { ctx, params in
+        handlers[ProtocolMethod.taskRun.rawValue] = { ctx, params in
             let p = try decodeParams(T.Params.self, params["params"])
             let problems = try await ext.validate(p).map { $0.prefixed("/params") }
             if problems.contains(where: { $0.severity == "error" }) { throw ProtocolError.invalidParams(diagnostics: problems) }

@@ -83,18 +83,9 @@ public struct JobSpec: Sendable, Codable, Hashable {
     }
 
     /// The JSON Schema of `scheduler/start` params.
-    public static let schema = JSONSchema.object(
-        [
-            "taskExecutionId": .string(description: "idempotency key of the start", minLength: 1),
-            "image": .string(description: "container image", minLength: 1),
-            "entrypoint": .array(of: .string()),
-            "command": .array(of: .string()),
-            "env": .map(of: .string()),
-            "labels": .map(of: .string()),
-            "cpus": JSONSchema(["type": "number", "exclusiveMinimum": 0]),
-            "memoryMB": .integer(minimum: 4),
-            "registryAuth": .object(["username": .string(), "password": .string(writeOnly: true)], required: ["username", "password"]),
-        ], required: ["taskExecutionId", "image"])
+    /// The published schema of `scheduler/start` params (one definition: ``ProtocolSchemas``).
+    /// Unknown members are ignored, as the protocol says.
+    public static let schema = JSONSchema(ProtocolSchemas.method(.schedulerStart).params)
 
     /// Problems the JSON Schema cannot express (env names).
     func semanticProblems() -> [Diagnostic] {
@@ -157,7 +148,7 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
     func start(config: JSONValue, context: ExtensionContext) async throws -> [String: RequestHandler] {
         let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
         var handlers = commonHandlers(ext)
-        handlers["scheduler/start"] = { _, params in
+        handlers[ProtocolMethod.schedulerStart.rawValue] = { _, params in
             var problems = JobSpec.schema.validate(params)
             if problems.isEmpty {
                 let spec = try JSONCodec.decode(JobSpec.self, from: params)
@@ -169,9 +160,9 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
             }
             throw ProtocolError.invalidParams(diagnostics: problems)
         }
-        handlers["scheduler/inspect"] = { _, params in try JSONCodec.encode(try await ext.inspect(try requireString(params, "handle"))) }
-        handlers["scheduler/wait"] = { _, params in try JSONCodec.encode(try await ext.wait(try requireString(params, "handle"))) }
-        handlers["scheduler/stop"] = { _, params in
+        handlers[ProtocolMethod.schedulerInspect.rawValue] = { _, params in try JSONCodec.encode(try await ext.inspect(try requireString(params, "handle"))) }
+        handlers[ProtocolMethod.schedulerWait.rawValue] = { _, params in try JSONCodec.encode(try await ext.wait(try requireString(params, "handle"))) }
+        handlers[ProtocolMethod.schedulerStop.rawValue] = { _, params in
             let grace = params["graceMs"]?.intValue ?? 10_000
             guard grace >= 0 else {
                 throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/graceMs", message: "must be ≥ 0")])
@@ -179,11 +170,11 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
             try await ext.stop(try requireString(params, "handle"), grace: .milliseconds(grace))
             return .emptyObject
         }
-        handlers["scheduler/remove"] = { _, params in
+        handlers[ProtocolMethod.schedulerRemove.rawValue] = { _, params in
             try await ext.remove(try requireString(params, "handle"))
             return .emptyObject
         }
-        handlers["scheduler/logs"] = { ctx, params in
+        handlers[ProtocolMethod.schedulerLogs.rawValue] = { ctx, params in
             let handle = try requireString(params, "handle")
             guard let stream = ctx.stream else {
                 throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/_meta/stream", message: "scheduler/logs needs a stream")]
@@ -192,7 +183,7 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
             try await ext.logs(handle, follow: params["follow"]?.boolValue ?? false, to: stream)
             return .emptyObject
         }
-        handlers["scheduler/list"] = { _, params in
+        handlers[ProtocolMethod.schedulerList.rawValue] = { _, params in
             var labels: [String: String] = [:]
             for (k, v) in params["labels"]?.objectValue ?? [:] {
                 guard let s = v.stringValue else {

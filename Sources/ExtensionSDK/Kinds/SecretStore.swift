@@ -61,12 +61,12 @@ struct SecretStoreAdapter<T: SecretStore>: KindAdapter {
     func start(config: JSONValue, context: ExtensionContext) async throws -> [String: RequestHandler] {
         let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
         var handlers = commonHandlers(ext)
-        handlers["secrets/get"] = { _, params in
+        handlers[ProtocolMethod.secretsGet.rawValue] = { _, params in
             let value = try await ext.get(try key(params))
             if let text = String(validating: value, as: UTF8.self) { return ["value": .string(text)] }
             return ["valueB64": .string(Data(value).base64EncodedString())]
         }
-        handlers["secrets/put"] = { _, params in
+        handlers[ProtocolMethod.secretsPut.rawValue] = { _, params in
             let k = try key(params)
             let value: [UInt8]
             if let text = params["value"]?.stringValue {
@@ -84,11 +84,11 @@ struct SecretStoreAdapter<T: SecretStore>: KindAdapter {
             try await ext.put(k, value: value)
             return .emptyObject
         }
-        handlers["secrets/delete"] = { _, params in
+        handlers[ProtocolMethod.secretsDelete.rawValue] = { _, params in
             try await ext.delete(try key(params))
             return .emptyObject
         }
-        handlers["secrets/list"] = { _, params in
+        handlers[ProtocolMethod.secretsList.rawValue] = { _, params in
             let prefix = params["prefix"]?.stringValue ?? ""
             return ["keys": .array(try await ext.list(prefix: prefix).map(JSONValue.string))]
         }

@@ -92,7 +92,7 @@ public struct Subscription<Params: Sendable>: Sendable {
         var delay = Duration.milliseconds(250)
         while true {
             do {
-                let answer = try await context.callHost("trigger/emit", .object(params))
+                let answer = try await context.callHost(ProtocolMethod.triggerEmit.rawValue, .object(params))
                 return answer["duplicate"] != .bool(true)
             } catch let error as ProtocolError where error.retryable && error.message != "the host is gone" {
                 try await Task.sleep(for: delay)
@@ -131,12 +131,12 @@ struct TriggerAdapter<T: Trigger>: KindAdapter {
         let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
         let subs = Subscriptions()
         var handlers = commonHandlers(ext)
-        handlers["trigger/validate"] = { _, params in
+        handlers[ProtocolMethod.triggerValidate.rawValue] = { _, params in
             let p = try decodeParams(T.Params.self, params["params"])
             let problems = try await ext.validate(p).map { $0.prefixed("/params") }
             return ["diagnostics": .array(problems.map(\.json))]
         }
-        handlers["trigger/subscribe"] = { ctx, params in
+        handlers[ProtocolMethod.triggerSubscribe.rawValue] = { ctx, params in
             let id = try requireString(params, "subscriptionId")
             let p = try decodeParams(T.Params.self, params["params"])
             let problems = try await ext.validate(p).map { $0.prefixed("/params") }
@@ -155,13 +155,13 @@ struct TriggerAdapter<T: Trigger>: KindAdapter {
             subs.tasks.withLock { $0.updateValue(task, forKey: id) }?.cancel()
             return .emptyObject
         }
-        handlers["trigger/unsubscribe"] = { _, params in
+        handlers[ProtocolMethod.triggerUnsubscribe.rawValue] = { _, params in
             let id = try requireString(params, "subscriptionId")
             subs.tasks.withLock { $0.removeValue(forKey: id) }?.cancel()
             return .emptyObject
         }
         if T.manifest.capabilities["external"] != nil {
-            handlers["trigger/external"] = { _, params in
+            handlers[ProtocolMethod.triggerExternal.rawValue] = { _, params in
                 var headers: [String: String] = [:]
                 for (k, v) in params["headers"]?.objectValue ?? [:] { headers[k.lowercased()] = v.stringValue ?? "" }
                 let body = params["bodyB64"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []

@@ -6,12 +6,20 @@
 public enum ProtocolSchemas {
     /// Schemas of a method: its params and, for requests, its result.
     public struct Method: Sendable {
-        public var name: String
+        public var method: ProtocolMethod
+        public var name: String { method.rawValue }
         /// Who sends it.
         public var direction: String
         public var params: JSONValue
         /// `nil` for notifications.
         public var result: JSONValue?
+
+        init(_ method: ProtocolMethod, direction: String, params: JSONValue, result: JSONValue? = nil) {
+            self.method = method
+            self.direction = direction
+            self.params = params
+            self.result = result
+        }
     }
 
     static let string: JSONValue = ["type": "string"]
@@ -57,155 +65,180 @@ public enum ProtocolSchemas {
     }
 
     /// Every method of protocol v1.
-    public static let methods: [Method] = [
-        Method(
-            name: "initialize", direction: "host→extension",
-            params: params(
-                [
-                    "protocolVersions": ["type": "array", "minItems": 1, "items": version],
-                    "kind": ["enum": ["trigger", "task", "scheduler", "secrets"]],
-                    "host": object(["name": string, "version": string]),
-                    "config": object(["system": empty, "admin": empty]),
-                    "limits": object([
-                        "maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1],
-                    ]),
-                    "timeouts": object(["cancelGraceMs": ["type": "integer", "minimum": 0]]),
-                    "paths": object(["state": string, "tmp": string]),
-                    "processId": ["type": "integer"],
-                ], required: ["protocolVersions"]),
-            result: object(
-                [
-                    "protocolVersion": version,
-                    "extension": object(
-                        [
-                            "name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"],
-                            "kind": ["enum": ["trigger", "task", "scheduler", "secrets"]],
-                            "version": nonEmpty, "summary": string, "sdk": empty,
-                        ], required: ["name", "kind", "version"]),
-                    "capabilities": empty,
-                    "configSchema": ["type": ["object", "boolean"]],
-                    "paramsSchema": ["type": ["object", "boolean"]],
-                    "limits": object([
-                        "maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1],
-                        "maxConcurrentWatches": ["type": "integer", "minimum": 1],
-                    ]),
-                ], required: ["protocolVersion", "extension", "capabilities", "configSchema", "paramsSchema"])),
-        Method(name: "initialized", direction: "host→extension", params: params([:]), result: nil),
-        Method(
-            name: "shutdown", direction: "host→extension", params: params(["deadlineMs": ["type": "integer", "minimum": 0]]), result: empty),
-        Method(name: "exit", direction: "host→extension", params: params([:]), result: nil),
-        Method(name: "$/ping", direction: "either", params: params([:]), result: empty),
-        Method(
-            name: "$/cancel", direction: "either",
-            params: object(["id": ["type": ["integer", "string"]], "reason": string], required: ["id"]), result: nil),
-        Method(
-            name: "health", direction: "host→extension", params: params([:]),
-            result: object(["status": ["enum": ["healthy", "degraded", "unhealthy"]], "detail": string], required: ["status"])),
-        Method(
-            name: "stream/data", direction: "extension→host",
-            params: object(
-                [
-                    "streamId": nonEmpty, "seq": ["type": "integer", "minimum": 0], "cursor": string,
-                    "items": [
-                        "type": "array",
-                        "items": [
-                            "type": "object", "required": ["fd"],
-                            "properties": ["fd": ["enum": ["stdout", "stderr"]], "text": string, "b64": string],
-                            "oneOf": [["required": ["text"]], ["required": ["b64"]]],
-                        ],
-                    ],
-                ], required: ["streamId", "seq", "items"]), result: nil),
-        Method(
-            name: "stream/credit", direction: "host→extension",
-            params: object(["streamId": nonEmpty, "bytes": ["type": "integer", "minimum": 1]], required: ["streamId", "bytes"]), result: nil
-        ),
+    public static let methods: [Method] = ProtocolMethod.allCases.map(method)
 
-        // trigger
-        Method(name: "trigger/validate", direction: "host→extension", params: params(["params": empty]), result: diagnostics),
-        Method(
-            name: "trigger/subscribe", direction: "host→extension",
-            params: params(["subscriptionId": nonEmpty, "params": empty, "cursor": string], required: ["subscriptionId"]), result: empty),
-        Method(
-            name: "trigger/unsubscribe", direction: "host→extension",
-            params: params(["subscriptionId": nonEmpty], required: ["subscriptionId"]),
-            result: empty),
-        Method(
-            name: "trigger/external", direction: "host→extension",
-            params: params(["headers": stringMap, "bodyB64": string], required: ["bodyB64"]),
-            result: object(["status": ["type": "integer", "minimum": 100, "maximum": 599], "body": string], required: ["status"])),
-        Method(
-            name: "trigger/emit", direction: "extension→host",
-            params: object(
-                ["subscriptionId": nonEmpty, "eventId": nonEmpty, "occurredAt": string, "variables": stringMap, "cursor": string],
-                required: ["subscriptionId", "eventId"]),
-            result: object(["accepted": ["type": "boolean"], "duplicate": ["type": "boolean"]])),
-
-        // task
-        Method(name: "task/validate", direction: "host→extension", params: params(["params": empty]), result: diagnostics),
-        Method(
-            name: "task/run", direction: "host→extension",
-            params: params([
-                "params": empty, "variables": stringMap,
-                "hook": object(
+    /// The schemas of one method.
+    public static func method(_ m: ProtocolMethod) -> Method {
+        switch m {
+        case .initialize:
+            return Method(
+                .initialize, direction: "host→extension",
+                params: params(
                     [
-                        "phase": ["enum": ["run_started", "run_finished"]],
-                        "run": object(
+                        "protocolVersions": ["type": "array", "minItems": 1, "items": version],
+                        "kind": ["enum": ["trigger", "task", "scheduler", "secrets"]],
+                        "host": object(["name": string, "version": string]),
+                        "config": object(["system": empty, "admin": empty]),
+                        "limits": object([
+                            "maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1],
+                        ]),
+                        "timeouts": object(["cancelGraceMs": ["type": "integer", "minimum": 0]]),
+                        "paths": object(["state": string, "tmp": string]),
+                        "processId": ["type": "integer"],
+                    ], required: ["protocolVersions"]),
+                result: object(
+                    [
+                        "protocolVersion": version,
+                        "extension": object(
                             [
-                                "id": ["type": "integer"], "state": string, "reason": string, "startedAt": string, "endedAt": string,
-                                "url": string,
-                                "tasks": ["type": "array", "items": object(["id": string, "state": string], required: ["id", "state"])],
-                            ], required: ["id", "state"]),
-                        "history": [
-                            "type": "array", "items": object(["id": ["type": "integer"], "state": string, "durationMs": ["type": "integer"]], required: ["id", "state"]),
+                                "name": ["type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"],
+                                "kind": ["enum": ["trigger", "task", "scheduler", "secrets"]],
+                                "version": nonEmpty, "summary": string, "sdk": empty,
+                            ], required: ["name", "kind", "version"]),
+                        "capabilities": empty,
+                        "configSchema": ["type": ["object", "boolean"]],
+                        "paramsSchema": ["type": ["object", "boolean"]],
+                        "limits": object([
+                            "maxFrameBytes": ["type": "integer", "minimum": 1024], "maxConcurrentRequests": ["type": "integer", "minimum": 1],
+                            "maxConcurrentWatches": ["type": "integer", "minimum": 1],
+                        ]),
+                    ], required: ["protocolVersion", "extension", "capabilities", "configSchema", "paramsSchema"]))
+        case .initialized:
+            return Method(.initialized, direction: "host→extension", params: params([:]), result: nil)
+        case .shutdown:
+            return Method(
+                .shutdown, direction: "host→extension", params: params(["deadlineMs": ["type": "integer", "minimum": 0]]), result: empty)
+        case .exit:
+            return Method(.exit, direction: "host→extension", params: params([:]), result: nil)
+        case .ping:
+            return Method(.ping, direction: "either", params: params([:]), result: empty)
+        case .cancel:
+            return Method(
+                .cancel, direction: "either",
+                params: object(["id": ["type": ["integer", "string"]], "reason": string], required: ["id"]), result: nil)
+        case .health:
+            return Method(
+                .health, direction: "host→extension", params: params([:]),
+                result: object(["status": ["enum": ["healthy", "degraded", "unhealthy"]], "detail": string], required: ["status"]))
+        case .streamData:
+            return Method(
+                .streamData, direction: "extension→host",
+                params: object(
+                    [
+                        "streamId": nonEmpty, "seq": ["type": "integer", "minimum": 0], "cursor": string,
+                        "items": [
+                            "type": "array",
+                            "items": [
+                                "type": "object", "required": ["fd"],
+                                "properties": ["fd": ["enum": ["stdout", "stderr"]], "text": string, "b64": string],
+                                "oneOf": [["required": ["text"]], ["required": ["b64"]]],
+                            ],
                         ],
-                    ], required: ["phase", "run"]),
-            ]),
-            result: object(["status": ["enum": ["success", "failure"]], "summary": string, "outputs": stringMap], required: ["status"])),
-
-        // scheduler
-        Method(
-            name: "scheduler/start", direction: "host→extension",
-            params: params(
-                [
-                    "taskExecutionId": nonEmpty, "image": nonEmpty, "entrypoint": ["type": "array", "items": string],
-                    "command": ["type": "array", "items": string], "env": stringMap, "labels": stringMap,
-                    "cpus": ["type": "number", "exclusiveMinimum": 0], "memoryMB": ["type": "integer", "minimum": 4],
-                    "registryAuth": object(["username": string, "password": ["type": "string", "writeOnly": true]]),
-                ], required: ["taskExecutionId", "image"]), result: object(["handle": nonEmpty], required: ["handle"])),
-        Method(
-            name: "scheduler/inspect", direction: "host→extension", params: params(["handle": string], required: ["handle"]),
-            result: jobStatus),
-        Method(
-            name: "scheduler/wait", direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: jobStatus
-        ),
-        Method(
-            name: "scheduler/stop", direction: "host→extension",
-            params: params(["handle": string, "graceMs": ["type": "integer", "minimum": 0]], required: ["handle"]), result: empty),
-        Method(
-            name: "scheduler/remove", direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: empty),
-        Method(
-            name: "scheduler/logs", direction: "host→extension",
-            params: params(["handle": string, "follow": ["type": "boolean"]], required: ["handle"]), result: empty),
-        Method(
-            name: "scheduler/list", direction: "host→extension", params: params(["labels": stringMap]),
-            result: object(["jobs": ["type": "array", "items": jobStatus]], required: ["jobs"])),
-
-        // secrets
-        Method(
-            name: "secrets/get", direction: "host→extension", params: params(["key": string], required: ["key"]),
-            result: [
-                "type": "object", "properties": ["value": string, "valueB64": string],
-                "oneOf": [["required": ["value"]], ["required": ["valueB64"]]],
-            ]),
-        Method(
-            name: "secrets/put", direction: "host→extension",
-            params: params(["key": string, "value": string, "valueB64": string], required: ["key"]),
-            result: empty),
-        Method(name: "secrets/delete", direction: "host→extension", params: params(["key": string], required: ["key"]), result: empty),
-        Method(
-            name: "secrets/list", direction: "host→extension", params: params(["prefix": string]),
-            result: object(["keys": ["type": "array", "items": string]], required: ["keys"])),
-    ]
+                    ], required: ["streamId", "seq", "items"]), result: nil)
+        case .streamCredit:
+            return Method(
+                .streamCredit, direction: "host→extension",
+                params: object(["streamId": nonEmpty, "bytes": ["type": "integer", "minimum": 1]], required: ["streamId", "bytes"]), result: nil
+            )
+        case .triggerValidate:
+            return Method(.triggerValidate, direction: "host→extension", params: params(["params": empty]), result: diagnostics)
+        case .triggerSubscribe:
+            return Method(
+                .triggerSubscribe, direction: "host→extension",
+                params: params(["subscriptionId": nonEmpty, "params": empty, "cursor": string], required: ["subscriptionId"]), result: empty)
+        case .triggerUnsubscribe:
+            return Method(
+                .triggerUnsubscribe, direction: "host→extension",
+                params: params(["subscriptionId": nonEmpty], required: ["subscriptionId"]),
+                result: empty)
+        case .triggerExternal:
+            return Method(
+                .triggerExternal, direction: "host→extension",
+                params: params(["headers": stringMap, "bodyB64": string], required: ["bodyB64"]),
+                result: object(["status": ["type": "integer", "minimum": 100, "maximum": 599], "body": string], required: ["status"]))
+        case .triggerEmit:
+            return Method(
+                .triggerEmit, direction: "extension→host",
+                params: object(
+                    ["subscriptionId": nonEmpty, "eventId": nonEmpty, "occurredAt": string, "variables": stringMap, "cursor": string],
+                    required: ["subscriptionId", "eventId"]),
+                result: object(["accepted": ["type": "boolean"], "duplicate": ["type": "boolean"]]))
+        case .taskValidate:
+            return Method(.taskValidate, direction: "host→extension", params: params(["params": empty]), result: diagnostics)
+        case .taskRun:
+            return Method(
+                .taskRun, direction: "host→extension",
+                params: params([
+                    "params": empty, "variables": stringMap,
+                    "hook": object(
+                        [
+                            "phase": ["enum": ["run_started", "run_finished"]],
+                            "run": object(
+                                [
+                                    "id": ["type": "integer"], "state": string, "reason": string, "startedAt": string, "endedAt": string,
+                                    "url": string,
+                                    "tasks": ["type": "array", "items": object(["id": string, "state": string], required: ["id", "state"])],
+                                ], required: ["id", "state"]),
+                            "history": [
+                                "type": "array", "items": object(["id": ["type": "integer"], "state": string, "durationMs": ["type": "integer"]], required: ["id", "state"]),
+                            ],
+                        ], required: ["phase", "run"]),
+                ]),
+                result: object(["status": ["enum": ["success", "failure"]], "summary": string, "outputs": stringMap], required: ["status"]))
+        case .schedulerStart:
+            return Method(
+                .schedulerStart, direction: "host→extension",
+                params: params(
+                    [
+                        "taskExecutionId": nonEmpty, "image": nonEmpty, "entrypoint": ["type": "array", "items": string],
+                        "command": ["type": "array", "items": string], "env": stringMap, "labels": stringMap,
+                        "cpus": ["type": "number", "exclusiveMinimum": 0], "memoryMB": ["type": "integer", "minimum": 4],
+                        "registryAuth": object(
+                                ["username": nonEmpty, "password": ["type": "string", "writeOnly": true]], required: ["username", "password"]),
+                    ], required: ["taskExecutionId", "image"]), result: object(["handle": nonEmpty], required: ["handle"]))
+        case .schedulerInspect:
+            return Method(
+                .schedulerInspect, direction: "host→extension", params: params(["handle": string], required: ["handle"]),
+                result: jobStatus)
+        case .schedulerWait:
+            return Method(
+                .schedulerWait, direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: jobStatus
+            )
+        case .schedulerStop:
+            return Method(
+                .schedulerStop, direction: "host→extension",
+                params: params(["handle": string, "graceMs": ["type": "integer", "minimum": 0]], required: ["handle"]), result: empty)
+        case .schedulerRemove:
+            return Method(
+                .schedulerRemove, direction: "host→extension", params: params(["handle": string], required: ["handle"]), result: empty)
+        case .schedulerLogs:
+            return Method(
+                .schedulerLogs, direction: "host→extension",
+                params: params(["handle": string, "follow": ["type": "boolean"]], required: ["handle"]), result: empty)
+        case .schedulerList:
+            return Method(
+                .schedulerList, direction: "host→extension", params: params(["labels": stringMap]),
+                result: object(["jobs": ["type": "array", "items": jobStatus]], required: ["jobs"]))
+        case .secretsGet:
+            return Method(
+                .secretsGet, direction: "host→extension", params: params(["key": string], required: ["key"]),
+                result: [
+                    "type": "object", "properties": ["value": string, "valueB64": string],
+                    "oneOf": [["required": ["value"]], ["required": ["valueB64"]]],
+                ])
+        case .secretsPut:
+            return Method(
+                .secretsPut, direction: "host→extension",
+                params: params(["key": string, "value": string, "valueB64": string], required: ["key"]),
+                result: empty)
+        case .secretsDelete:
+            return Method(.secretsDelete, direction: "host→extension", params: params(["key": string], required: ["key"]), result: empty)
+        case .secretsList:
+            return Method(
+                .secretsList, direction: "host→extension", params: params(["prefix": string]),
+                result: object(["keys": ["type": "array", "items": string]], required: ["keys"]))
+        }
+    }
 
     /// The method schemas by name.
     public static let byName: [String: Method] = Dictionary(uniqueKeysWithValues: methods.map { ($0.name, $0) })

@@ -8,11 +8,8 @@ public enum RequestClass: Sendable, Equatable {
     case call
     case watch
 
-    /// Methods that wait for an event rather than do work.
-    public static let waitingMethods: Set<String> = ["scheduler/wait"]
-
     /// The class of a request with this method and params.
     public init(method: String, params: JSONValue) {
-        self = params["_meta"]?["stream"] != nil || Self.waitingMethods.contains(method) ? .watch : .call
+        self = params["_meta"]?["stream"] != nil || ProtocolMethod(rawValue: method)?.waits == true ? .watch : .call
     }
 }

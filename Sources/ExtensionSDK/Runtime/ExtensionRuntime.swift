@@ -155,10 +155,10 @@ public final class ExtensionRuntime: Sendable {
 
     func handleNotification(_ method: String, _ params: JSONValue) {
         switch method {
-        case "$/cancel":
+        case ProtocolMethod.cancel.rawValue:
             guard let raw = params["id"], let id = RequestID(json: raw) else { return }
             cancel(id, reason: .cancelled)
-        case "stream/credit":
+        case ProtocolMethod.streamCredit.rawValue:
             guard let streamID = params["streamId"]?.stringValue, let bytes = params["bytes"]?.intValue, bytes > 0 else { return }
             addCredit(stream: streamID, bytes: Int(min(bytes, Int64(Int32.max))))
         case "exit":
@@ -170,7 +170,7 @@ public final class ExtensionRuntime: Sendable {
     }
 
     func handleRequest(id: RequestID, method: String, params: JSONValue) {
-        if method == "$/ping" {
+        if method == ProtocolMethod.ping.rawValue {
             send(Frame.response(id: id, result: .success(.emptyObject)))
             return
         }
@@ -545,6 +545,6 @@ public final class ExtensionRuntime: Sendable {
         }
         var params: [String: JSONValue] = ["streamId": .string(stream), "seq": .int(seq), "items": [.object(item)]]
         if let cursor { params["cursor"] = .string(cursor) }
-        send(Frame.notification(method: "stream/data", params: .object(params)))
+        send(Frame.notification(method: ProtocolMethod.streamData.rawValue, params: .object(params)))
     }
 }

@@ -146,7 +146,7 @@ enum ServerStartup {
 
     /// The scheduler extension's `health` answer: status and detail.
     static func schedulerHealth(_ server: GoferServer) async -> (status: String, detail: String) {
-        let health = try? await server.supervisor.call("health", timeout: .seconds(10))
+        let health = try? await server.supervisor.call(ProtocolMethod.health.rawValue, timeout: .seconds(10))
         return (health?["status"]?.stringValue ?? "unknown", health?["detail"]?.stringValue ?? "no answer")
     }
 }

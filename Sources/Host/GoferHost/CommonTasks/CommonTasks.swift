@@ -127,7 +127,7 @@ public actor CommonTasks {
                 return locator.problem(use.base + "/settings" + path, d.message)
             }
             do {
-                let answer = try await s.call("task/validate", ["params": placeholder], timeout: callTimeout)
+                let answer = try await s.call(ProtocolMethod.taskValidate.rawValue, ["params": placeholder], timeout: callTimeout)
                 for d in (answer["diagnostics"]?.arrayValue ?? []).compactMap(Diagnostic.init(json:)) where d.severity == "error" {
                     problems.append(mapped(d))
                 }
@@ -167,7 +167,7 @@ public actor CommonTasks {
         var body: [String: JSONValue] = ["params": params, "variables": .object(variables.mapValues(JSONValue.string))]
         if let hook { body["hook"] = hook }
         let (chunks, result) = connection.requestStream(
-            "task/run", .object(body), windowBytes: 1 << 20, timeout: timeout, meta: ["idempotencyKey": .string(idempotencyKey)])
+            ProtocolMethod.taskRun.rawValue, .object(body), windowBytes: 1 << 20, timeout: timeout, meta: ["idempotencyKey": .string(idempotencyKey)])
         return try await withTaskCancellationHandler {
             for await chunk in chunks { await output(chunk.bytes) }
             try Task.checkCancellation()

@@ -46,7 +46,7 @@ public struct ExtensionSchedulerClient: SchedulerClient {
     }
 
     public func start(_ job: JobSpec) async throws -> String {
-        let result = try await call("scheduler/start", try JSONCodec.encode(job), timeout: .seconds(600))
+        let result = try await call(ProtocolMethod.schedulerStart.rawValue, try JSONCodec.encode(job), timeout: .seconds(600))
         guard let handle = result["handle"]?.stringValue else {
             throw ExtensionFailure(kind: .protocolViolation, message: "scheduler/start returned no handle")
         }
@@ -55,34 +55,34 @@ public struct ExtensionSchedulerClient: SchedulerClient {
 
     public func wait(_ handle: String, timeout: Duration) async throws -> JobStatus {
         try JSONCodec.decode(
-            JobStatus.self, from: try await supervisor.call("scheduler/wait", ["handle": .string(handle)], timeout: timeout))
+            JobStatus.self, from: try await supervisor.call(ProtocolMethod.schedulerWait.rawValue, ["handle": .string(handle)], timeout: timeout))
     }
 
     public func inspect(_ handle: String) async throws -> JobStatus {
         try JSONCodec.decode(
-            JobStatus.self, from: try await call("scheduler/inspect", ["handle": .string(handle)], timeout: .seconds(60)))
+            JobStatus.self, from: try await call(ProtocolMethod.schedulerInspect.rawValue, ["handle": .string(handle)], timeout: .seconds(60)))
     }
 
     public func list(labels: [String: String]) async throws -> [JobStatus] {
         let result = try await call(
-            "scheduler/list", ["labels": .object(labels.mapValues(JSONValue.string))], timeout: .seconds(60))
+            ProtocolMethod.schedulerList.rawValue, ["labels": .object(labels.mapValues(JSONValue.string))], timeout: .seconds(60))
         return try JSONCodec.decode([JobStatus].self, from: result["jobs"] ?? .array([]))
     }
 
     public func stop(_ handle: String, grace: Duration) async throws {
         _ = try await call(
-            "scheduler/stop", ["handle": .string(handle), "graceMs": .int(Int64(grace.components.seconds * 1000))],
+            ProtocolMethod.schedulerStop.rawValue, ["handle": .string(handle), "graceMs": .int(Int64(grace.components.seconds * 1000))],
             timeout: grace + .seconds(30))
     }
 
     public func remove(_ handle: String) async throws {
-        _ = try await call("scheduler/remove", ["handle": .string(handle)], timeout: .seconds(60))
+        _ = try await call(ProtocolMethod.schedulerRemove.rawValue, ["handle": .string(handle)], timeout: .seconds(60))
     }
 
     public func logs(_ handle: String, follow: Bool, sink: @Sendable (String, [UInt8]) async throws -> Void) async throws {
         let connection = try await supervisor.ready(timeout: .seconds(30))
         let (chunks, result) = connection.requestStream(
-            "scheduler/logs", ["handle": .string(handle), "follow": .bool(follow)], windowBytes: 1 << 20)
+            ProtocolMethod.schedulerLogs.rawValue, ["handle": .string(handle), "follow": .bool(follow)], windowBytes: 1 << 20)
         // The request runs in its own task: a caller that gives up must cancel it too, or it
         // waits for an answer that comes only once the extension has sent everything — which it
         // cannot, since nobody grants it credit any more.

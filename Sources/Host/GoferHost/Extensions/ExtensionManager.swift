@@ -635,7 +635,7 @@ public actor ExtensionManager {
         let status = await s?.status.description ?? "not started (not used by this server's settings)"
         let schema = await s?.handshake?.configSchema.json
         var health: String?
-        if let s, case .running = await s.status, let answer = try? await s.call("health", timeout: .seconds(2)) {
+        if let s, case .running = await s.status, let answer = try? await s.call(ProtocolMethod.health.rawValue, timeout: .seconds(2)) {
             health = (answer["status"]?.stringValue ?? "unknown") + (answer["detail"]?.stringValue.map { ": \($0)" } ?? "")
         }
         return ExtensionInfo(

@@ -193,7 +193,7 @@ public actor ExtensionSupervisor {
                     if Task.isCancelled || connection.process.exitStatus != nil { return nil }
                     if ContinuousClock.now - connection.lastActivity < policy.pingInterval { continue }
                     do {
-                        _ = try await connection.request("$/ping", timeout: policy.pingTimeout, cancelGrace: .zero)
+                        _ = try await connection.request(ProtocolMethod.ping.rawValue, timeout: policy.pingTimeout, cancelGrace: .zero)
                         missed = 0
                     } catch {
                         missed += 1

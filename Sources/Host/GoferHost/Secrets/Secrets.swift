@@ -97,7 +97,7 @@ public actor Secrets: SecretResolving {
     }
 
     private func get(_ key: String) async throws -> [UInt8] {
-        let answer = try await call("secrets/get", ["key": .string(key)])
+        let answer = try await call(ProtocolMethod.secretsGet.rawValue, ["key": .string(key)])
         if let text = answer["value"]?.stringValue { return Array(text.utf8) }
         if let b64 = answer["valueB64"]?.stringValue, let data = Data(base64Encoded: b64) { return Array(data) }
         throw SecretError(kind: .unavailable, message: "the secret store answered without a value for \(key)")
@@ -113,11 +113,11 @@ public actor Secrets: SecretResolving {
         } else {
             params["valueB64"] = .string(Data(value).base64EncodedString())
         }
-        _ = try await call("secrets/put", .object(params))
+        _ = try await call(ProtocolMethod.secretsPut.rawValue, .object(params))
     }
 
     private func list(_ prefix: String) async throws -> [String] {
-        let answer = try await call("secrets/list", ["prefix": .string(prefix)])
+        let answer = try await call(ProtocolMethod.secretsList.rawValue, ["prefix": .string(prefix)])
         return (answer["keys"]?.arrayValue ?? []).compactMap(\.stringValue).map { String($0.dropFirst(prefix.count)) }
     }
 
@@ -155,7 +155,7 @@ public actor Secrets: SecretResolving {
     public func deletePipelineSecret(namespace: String, pipeline: String, name: String) async throws {
         try Self.checkName(name)
         _ = try await pipelineSecret(namespace: namespace, pipeline: pipeline, name: name)
-        _ = try await call("secrets/delete", ["key": .string(Self.pipelineKey(namespace, pipeline, name))])
+        _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(Self.pipelineKey(namespace, pipeline, name))])
     }
 
     /// Deletes every secret of a pipeline (it was deleted), unless the admin turned cleanup off.
@@ -163,7 +163,7 @@ public actor Secrets: SecretResolving {
         guard cleanup, supervisor != nil else { return }
         let prefix = Self.pipelineKey(namespace, pipeline, "")
         do {
-            for name in try await list(prefix) { _ = try await call("secrets/delete", ["key": .string(prefix + name)]) }
+            for name in try await list(prefix) { _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(prefix + name)]) }
         } catch {
             logger.error("could not delete the secrets of deleted pipeline \(namespace)/\(pipeline): \(error)")
         }
@@ -174,7 +174,7 @@ public actor Secrets: SecretResolving {
         guard cleanup, supervisor != nil else { return }
         let prefix = "pipelines/\(namespace)/"
         do {
-            for name in try await list(prefix) { _ = try await call("secrets/delete", ["key": .string(prefix + name)]) }
+            for name in try await list(prefix) { _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(prefix + name)]) }
         } catch {
             logger.error("could not delete the secrets of deleted namespace \(namespace): \(error)")
         }
@@ -208,7 +208,7 @@ public actor Secrets: SecretResolving {
         guard try await store.globalSecret(name: name) != nil else {
             throw SecretError(kind: .notFound, message: "there is no global secret \"\(name)\"")
         }
-        _ = try await call("secrets/delete", ["key": .string(Self.globalKey(name))])
+        _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(Self.globalKey(name))])
         try await store.deleteGlobalSecret(name: name)
     }
 

@@ -152,7 +152,7 @@ public actor Triggers {
     // MARK: - Events from triggers
 
     func handle(trigger: String, method: String, params: JSONValue) async throws -> JSONValue {
-        guard method == "trigger/emit" else { throw ProtocolError.methodNotFound(method) }
+        guard method == ProtocolMethod.triggerEmit.rawValue else { throw ProtocolError.methodNotFound(method) }
         let event = try EmitParams(params)
         let delivery: EventDelivery
         do {
@@ -239,7 +239,7 @@ public actor Triggers {
         guard let subs = try? await store.subscriptions(trigger: name) else { return }
         for s in subs {
             do {
-                _ = try await connection.request("trigger/subscribe", subscribeParams(s), timeout: callTimeout)
+                _ = try await connection.request(ProtocolMethod.triggerSubscribe.rawValue, subscribeParams(s), timeout: callTimeout)
                 if s.state != .active { try? await store.setSubscriptionState(s.id, .active, detail: "") }
                 try? await store.clearPipelineErrors(namespace: s.namespace, pipeline: s.pipeline, sourcePrefix: "trigger:\(s.label)")
             } catch {
@@ -308,7 +308,7 @@ public actor Triggers {
                 return locator.problem(base + "/settings" + path, d.message)
             }
             do {
-                let answer = try await s.call("trigger/validate", ["params": use.settings], timeout: callTimeout)
+                let answer = try await s.call(ProtocolMethod.triggerValidate.rawValue, ["params": use.settings], timeout: callTimeout)
                 for d in (answer["diagnostics"]?.arrayValue ?? []).compactMap(Diagnostic.init(json:)) where d.severity == "error" {
                     problems.append(mapped(d))
                 }
@@ -446,18 +446,18 @@ public actor Triggers {
             // Kept ones that had failed are retried too.
             for s in fresh + keep.filter({ $0.state != .active }) {
                 do {
-                    _ = try await call(s.trigger, "trigger/subscribe", subscribeParams(s))
+                    _ = try await call(s.trigger, ProtocolMethod.triggerSubscribe.rawValue, subscribeParams(s))
                     done.append(s)
                 } catch {
                     for d in done where fresh.contains(where: { $0.id == d.id }) {
-                        _ = try? await call(d.trigger, "trigger/unsubscribe", ["subscriptionId": .string(d.id)])
+                        _ = try? await call(d.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(d.id)])
                     }
                     try? await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: existing)
                     throw SubscriptionError(label: s.label, trigger: s.trigger, reason: Self.describe(error))
                 }
             }
             for s in removed {
-                _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)])
+                _ = try? await call(s.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(s.id)])
             }
         }
         var final = keep.map { s -> TriggerSubscription in
@@ -477,7 +477,7 @@ public actor Triggers {
         defer { unlock(key) }
         let subs = try await store.subscriptions(namespace: namespace, pipeline: pipeline)
         try await store.deletePipeline(namespace: namespace, id: pipeline, by: by)
-        for s in subs { _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)]) }
+        for s in subs { _ = try? await call(s.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(s.id)]) }
     }
 
     /// Disables a pipeline (no runs, triggers unsubscribed) or enables it (triggers subscribed
@@ -491,7 +491,7 @@ public actor Triggers {
         for s in subs {
             if enabled {
                 do {
-                    _ = try await call(s.trigger, "trigger/subscribe", subscribeParams(s))
+                    _ = try await call(s.trigger, ProtocolMethod.triggerSubscribe.rawValue, subscribeParams(s))
                     try await store.setSubscriptionState(s.id, .active, detail: "")
                     try await store.clearPipelineErrors(namespace: namespace, pipeline: pipeline, sourcePrefix: "trigger:\(s.label)")
                 } catch {
@@ -502,7 +502,7 @@ public actor Triggers {
                         message: "trigger \(s.trigger) refused subscription \"\(s.label)\": \(why)")
                 }
             } else {
-                _ = try? await call(s.trigger, "trigger/unsubscribe", ["subscriptionId": .string(s.id)])
+                _ = try? await call(s.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(s.id)])
                 try? await store.setSubscriptionState(s.id, .disabled, detail: "the pipeline is disabled")
             }
         }
@@ -542,7 +542,7 @@ public actor Triggers {
             "headers": .object(headers.mapValues(JSONValue.string)), "bodyB64": .string(Data(body).base64EncodedString()),
         ]
         do {
-            let answer = try await s.call("trigger/external", params, timeout: externalTimeout)
+            let answer = try await s.call(ProtocolMethod.triggerExternal.rawValue, params, timeout: externalTimeout)
             let status = Int(answer["status"]?.intValue ?? 0)
             guard (100...599).contains(status) else {
                 throw APIError(status: 502, code: "bad_trigger_answer", message: "trigger \(name) answered without a valid HTTP status")
