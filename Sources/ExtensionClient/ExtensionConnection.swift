@@ -586,3 +586,13 @@ public struct CreditedStream: AsyncSequence, Sendable {
         AsyncIterator(base: stream.makeAsyncIterator(), streamID: streamID, connection: connection)
     }
 }
+
+extension ExtensionConnection {
+    /// A typed request (``ProtocolCalls``): the params encoded and the result decoded by the same
+    /// declaration the SDK decodes with.
+    public func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil, cancelGrace: Duration = .seconds(5))
+        async throws -> R
+    {
+        try call.decodeResult(try await request(call.method.rawValue, try call.encode(params), timeout: timeout, cancelGrace: cancelGrace))
+    }
+}

@@ -93,3 +93,57 @@ struct UtilityTests {
         #expect(SecretKey.problems("pipeline/default/my-app/TOKEN").isEmpty)
     }
 }
+
+/// The typed calls (``ProtocolCalls``) and the published schemas (``ProtocolSchemas``) describe the
+/// same messages: a sample of each call's params and result validates against its method's schema,
+/// and every request method has its typed call.
+struct ProtocolCallDriftTests {
+    var checked: Set<ProtocolMethod> = []
+
+    mutating func check<P, R>(_ call: ProtocolCall<P, R>, _ params: P, _ result: R) throws {
+        checked.insert(call.method)
+        let schemas = ProtocolSchemas.method(call.method)
+        let p = try call.encode(params)
+        let problems = JSONSchema(schemas.params).validate(p)
+        #expect(problems.isEmpty, "\(call.method.rawValue) params \(p): \(problems)")
+        #expect(try call.decodeParams(p) as P? != nil)
+        if let resultSchema = schemas.result {
+            let r = try JSONCodec.encode(result)
+            let rp = JSONSchema(resultSchema).validate(r)
+            #expect(rp.isEmpty, "\(call.method.rawValue) result \(r): \(rp)")
+            _ = try call.decodeResult(r)
+        }
+    }
+
+    @Test mutating func everyTypedCallMatchesItsPublishedSchema() throws {
+        let status = JobStatus(handle: "h1", state: .exited, exitCode: 0, startedAt: "2026-11-29T10:00:00Z", finishedAt: "2026-11-29T10:00:01Z")
+        try check(ProtocolCalls.health, NoFields(), HealthReport(status: .healthy))
+        try check(ProtocolCalls.triggerValidate, ParamsCheck(params: ["every": "1m"]), Diagnostics(diagnostics: [Diagnostic(path: "/params/every", message: "x")]))
+        try check(ProtocolCalls.triggerSubscribe, SubscribeRequest(subscriptionId: "s1", params: .emptyObject, cursor: "7"), NoFields())
+        try check(ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: "s1"), NoFields())
+        try check(ProtocolCalls.triggerExternal, ForwardedRequest(headers: ["X-A": "b"], bodyB64: "e30="), ForwardedAnswer(status: 202, body: "ok"))
+        try check(ProtocolCalls.triggerEmit, EmitRequest(subscriptionId: "s1", eventId: "e1", variables: ["A": "b"]), EmitAnswer(accepted: true, duplicate: false))
+        try check(ProtocolCalls.taskValidate, ParamsCheck(params: ["message": "hi"]), Diagnostics(diagnostics: []))
+        try check(
+            ProtocolCalls.taskRun, TaskRunRequest(params: ["message": "hi"], variables: ["GOFER_RUN": "1"]),
+            TaskResult(status: .success, summary: "ok", outputs: ["k": "v"]))
+        try check(
+            ProtocolCalls.schedulerStart,
+            JobSpec(
+                taskExecutionID: "x-1", image: "busybox:latest", command: ["true"], env: ["A": "b"], labels: ["l": "v"],
+                registryAuth: RegistryAuth(username: "u", password: "p")),
+            JobRef(handle: "h1"))
+        try check(ProtocolCalls.schedulerInspect, JobRef(handle: "h1"), status)
+        try check(ProtocolCalls.schedulerWait, JobRef(handle: "h1"), status)
+        try check(ProtocolCalls.schedulerStop, StopJob(handle: "h1", graceMs: 500), NoFields())
+        try check(ProtocolCalls.schedulerRemove, JobRef(handle: "h1"), NoFields())
+        try check(ProtocolCalls.schedulerLogs, JobLogs(handle: "h1", follow: true), NoFields())
+        try check(ProtocolCalls.schedulerList, JobFilter(labels: ["l": "v"]), JobList(jobs: [status]))
+        try check(ProtocolCalls.secretsGet, SecretRef(key: "a/b"), SecretValue(bytes: [0xFF, 0x00]))
+        try check(ProtocolCalls.secretsPut, SecretWrite(key: "a/b", bytes: Array("text".utf8)), NoFields())
+        try check(ProtocolCalls.secretsDelete, SecretRef(key: "a/b"), NoFields())
+        try check(ProtocolCalls.secretsList, SecretPrefix(prefix: "a/"), SecretKeys(keys: ["a/b"]))
+        let requests = Set(ProtocolMethod.allCases.filter { ProtocolCalls.method($0) != nil })
+        #expect(checked == requests, "typed calls not checked: \(requests.subtracting(checked).map(\.rawValue))")
+    }
+}

@@ -160,38 +160,45 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
             }
             throw ProtocolError.invalidParams(diagnostics: problems)
         }
-        handlers[ProtocolMethod.schedulerInspect.rawValue] = { _, params in try JSONCodec.encode(try await ext.inspect(try requireString(params, "handle"))) }
-        handlers[ProtocolMethod.schedulerWait.rawValue] = { _, params in try JSONCodec.encode(try await ext.wait(try requireString(params, "handle"))) }
+        // Params are typed by the same declarations the host sends with (ProtocolCalls).
+        @Sendable func handle(_ ref: JobRef) throws -> String {
+            guard !ref.handle.isEmpty else {
+                throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/handle", message: "must not be empty")])
+            }
+            return ref.handle
+        }
+        handlers[ProtocolMethod.schedulerInspect.rawValue] = { _, params in
+            try JSONCodec.encode(try await ext.inspect(try handle(try ProtocolCalls.schedulerInspect.decodeParams(params))))
+        }
+        handlers[ProtocolMethod.schedulerWait.rawValue] = { _, params in
+            try JSONCodec.encode(try await ext.wait(try handle(try ProtocolCalls.schedulerWait.decodeParams(params))))
+        }
         handlers[ProtocolMethod.schedulerStop.rawValue] = { _, params in
-            let grace = params["graceMs"]?.intValue ?? 10_000
+            let stop = try ProtocolCalls.schedulerStop.decodeParams(params)
+            let grace = stop.graceMs ?? 10_000
             guard grace >= 0 else {
                 throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/graceMs", message: "must be ≥ 0")])
             }
-            try await ext.stop(try requireString(params, "handle"), grace: .milliseconds(grace))
+            try await ext.stop(try handle(JobRef(handle: stop.handle)), grace: .milliseconds(grace))
             return .emptyObject
         }
         handlers[ProtocolMethod.schedulerRemove.rawValue] = { _, params in
-            try await ext.remove(try requireString(params, "handle"))
+            try await ext.remove(try handle(try ProtocolCalls.schedulerRemove.decodeParams(params)))
             return .emptyObject
         }
         handlers[ProtocolMethod.schedulerLogs.rawValue] = { ctx, params in
-            let handle = try requireString(params, "handle")
+            let logs = try ProtocolCalls.schedulerLogs.decodeParams(params)
+            let h = try handle(JobRef(handle: logs.handle))
             guard let stream = ctx.stream else {
                 throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/_meta/stream", message: "scheduler/logs needs a stream")]
                 )
             }
-            try await ext.logs(handle, follow: params["follow"]?.boolValue ?? false, to: stream)
+            try await ext.logs(h, follow: logs.follow ?? false, to: stream)
             return .emptyObject
         }
         handlers[ProtocolMethod.schedulerList.rawValue] = { _, params in
-            var labels: [String: String] = [:]
-            for (k, v) in params["labels"]?.objectValue ?? [:] {
-                guard let s = v.stringValue else {
-                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/labels/\(k)", message: "expected string")])
-                }
-                labels[k] = s
-            }
-            return ["jobs": try JSONCodec.encode(try await ext.list(labels: labels))]
+            let filter = try ProtocolCalls.schedulerList.decodeParams(params)
+            return try JSONCodec.encode(JobList(jobs: try await ext.list(labels: filter.labels ?? [:])))
         }
         return handlers
     }

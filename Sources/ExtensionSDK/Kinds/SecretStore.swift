@@ -51,8 +51,9 @@ struct SecretStoreAdapter<T: SecretStore>: KindAdapter {
     var kind: ExtensionKind { .secrets }
     var manifest: Manifest { T.manifest }
 
-    func key(_ params: JSONValue) throws -> String {
-        let key = try requireString(params, "key", allowEmpty: true)
+    /// A key, checked: typed by the declaration the host sends with (``ProtocolCalls``), then the
+    /// rules no schema says (segments, NUL, length).
+    func checked(_ key: String) throws -> String {
         let problems = SecretKey.problems(key)
         if !problems.isEmpty { throw ProtocolError.invalidParams(diagnostics: problems) }
         return key
@@ -62,16 +63,16 @@ struct SecretStoreAdapter<T: SecretStore>: KindAdapter {
         let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
         var handlers = commonHandlers(ext)
         handlers[ProtocolMethod.secretsGet.rawValue] = { _, params in
-            let value = try await ext.get(try key(params))
-            if let text = String(validating: value, as: UTF8.self) { return ["value": .string(text)] }
-            return ["valueB64": .string(Data(value).base64EncodedString())]
+            let ref = try ProtocolCalls.secretsGet.decodeParams(params)
+            return try JSONCodec.encode(SecretValue(bytes: try await ext.get(try checked(ref.key))))
         }
         handlers[ProtocolMethod.secretsPut.rawValue] = { _, params in
-            let k = try key(params)
+            let write = try ProtocolCalls.secretsPut.decodeParams(params)
+            let k = try checked(write.key)
             let value: [UInt8]
-            if let text = params["value"]?.stringValue {
+            if let text = write.value {
                 value = Array(text.utf8)
-            } else if let b64 = params["valueB64"]?.stringValue {
+            } else if let b64 = write.valueB64 {
                 guard let data = Data(base64Encoded: b64) else {
                     throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/valueB64", message: "is not valid base64")])
                 }
@@ -85,12 +86,12 @@ struct SecretStoreAdapter<T: SecretStore>: KindAdapter {
             return .emptyObject
         }
         handlers[ProtocolMethod.secretsDelete.rawValue] = { _, params in
-            try await ext.delete(try key(params))
+            try await ext.delete(try checked(try ProtocolCalls.secretsDelete.decodeParams(params).key))
             return .emptyObject
         }
         handlers[ProtocolMethod.secretsList.rawValue] = { _, params in
-            let prefix = params["prefix"]?.stringValue ?? ""
-            return ["keys": .array(try await ext.list(prefix: prefix).map(JSONValue.string))]
+            let prefix = try ProtocolCalls.secretsList.decodeParams(params).prefix ?? ""
+            return try JSONCodec.encode(SecretKeys(keys: try await ext.list(prefix: prefix)))
         }
         return handlers
     }

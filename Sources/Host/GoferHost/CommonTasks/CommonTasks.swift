@@ -127,8 +127,8 @@ public actor CommonTasks {
                 return locator.problem(use.base + "/settings" + path, d.message)
             }
             do {
-                let answer = try await s.call(ProtocolMethod.taskValidate.rawValue, ["params": placeholder], timeout: callTimeout)
-                for d in (answer["diagnostics"]?.arrayValue ?? []).compactMap(Diagnostic.init(json:)) where d.severity == "error" {
+                let answer = try await s.call(ProtocolCalls.taskValidate, ParamsCheck(params: placeholder), timeout: callTimeout)
+                for d in answer.diagnostics where d.severity == "error" {
                     problems.append(mapped(d))
                 }
             } catch let error as ProtocolError where error.code == .invalidParams && !error.diagnostics.isEmpty {
@@ -164,10 +164,10 @@ public actor CommonTasks {
         timeout: Duration, output: @Sendable ([UInt8]) async -> Void
     ) async throws -> JSONValue {
         let connection = try await supervisor(name).ready(timeout: .seconds(30))
-        var body: [String: JSONValue] = ["params": params, "variables": .object(variables.mapValues(JSONValue.string))]
-        if let hook { body["hook"] = hook }
+        let call = ProtocolCalls.taskRun
         let (chunks, result) = connection.requestStream(
-            ProtocolMethod.taskRun.rawValue, .object(body), windowBytes: 1 << 20, timeout: timeout, meta: ["idempotencyKey": .string(idempotencyKey)])
+            call.method.rawValue, try call.encode(TaskRunRequest(params: params, variables: variables, hook: hook)), windowBytes: 1 << 20,
+            timeout: timeout, meta: ["idempotencyKey": .string(idempotencyKey)])
         return try await withTaskCancellationHandler {
             for await chunk in chunks { await output(chunk.bytes) }
             try Task.checkCancellation()

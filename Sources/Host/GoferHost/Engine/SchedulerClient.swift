@@ -27,11 +27,12 @@ public struct ExtensionSchedulerClient: SchedulerClient {
 
     public init(supervisor: ExtensionSupervisor) { self.supervisor = supervisor }
 
-    func call(_ method: String, _ params: JSONValue, timeout: Duration) async throws -> JSONValue {
+    /// A typed call, retried as described above.
+    func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration) async throws -> R {
         var attempt = 0
         while true {
             do {
-                return try await supervisor.call(method, params, timeout: timeout)
+                return try await supervisor.call(call, params, timeout: timeout)
             } catch let failure as ExtensionFailure where failure.kind == .exited && attempt < 10 {
                 attempt += 1
                 try await Task.sleep(for: .milliseconds(200 * attempt))
@@ -46,43 +47,39 @@ public struct ExtensionSchedulerClient: SchedulerClient {
     }
 
     public func start(_ job: JobSpec) async throws -> String {
-        let result = try await call(ProtocolMethod.schedulerStart.rawValue, try JSONCodec.encode(job), timeout: .seconds(600))
-        guard let handle = result["handle"]?.stringValue else {
-            throw ExtensionFailure(kind: .protocolViolation, message: "scheduler/start returned no handle")
+        let started = try await call(ProtocolCalls.schedulerStart, job, timeout: .seconds(600))
+        guard !started.handle.isEmpty else {
+            throw ExtensionFailure(kind: .protocolViolation, message: "scheduler/start returned an empty handle")
         }
-        return handle
+        return started.handle
     }
 
     public func wait(_ handle: String, timeout: Duration) async throws -> JobStatus {
-        try JSONCodec.decode(
-            JobStatus.self, from: try await supervisor.call(ProtocolMethod.schedulerWait.rawValue, ["handle": .string(handle)], timeout: timeout))
+        try await supervisor.call(ProtocolCalls.schedulerWait, JobRef(handle: handle), timeout: timeout)
     }
 
     public func inspect(_ handle: String) async throws -> JobStatus {
-        try JSONCodec.decode(
-            JobStatus.self, from: try await call(ProtocolMethod.schedulerInspect.rawValue, ["handle": .string(handle)], timeout: .seconds(60)))
+        try await call(ProtocolCalls.schedulerInspect, JobRef(handle: handle), timeout: .seconds(60))
     }
 
     public func list(labels: [String: String]) async throws -> [JobStatus] {
-        let result = try await call(
-            ProtocolMethod.schedulerList.rawValue, ["labels": .object(labels.mapValues(JSONValue.string))], timeout: .seconds(60))
-        return try JSONCodec.decode([JobStatus].self, from: result["jobs"] ?? .array([]))
+        try await call(ProtocolCalls.schedulerList, JobFilter(labels: labels), timeout: .seconds(60)).jobs
     }
 
     public func stop(_ handle: String, grace: Duration) async throws {
         _ = try await call(
-            ProtocolMethod.schedulerStop.rawValue, ["handle": .string(handle), "graceMs": .int(Int64(grace.components.seconds * 1000))],
-            timeout: grace + .seconds(30))
+            ProtocolCalls.schedulerStop, StopJob(handle: handle, graceMs: Int(grace.components.seconds * 1000)), timeout: grace + .seconds(30))
     }
 
     public func remove(_ handle: String) async throws {
-        _ = try await call(ProtocolMethod.schedulerRemove.rawValue, ["handle": .string(handle)], timeout: .seconds(60))
+        _ = try await call(ProtocolCalls.schedulerRemove, JobRef(handle: handle), timeout: .seconds(60))
     }
 
     public func logs(_ handle: String, follow: Bool, sink: @Sendable (String, [UInt8]) async throws -> Void) async throws {
         let connection = try await supervisor.ready(timeout: .seconds(30))
+        let call = ProtocolCalls.schedulerLogs
         let (chunks, result) = connection.requestStream(
-            ProtocolMethod.schedulerLogs.rawValue, ["handle": .string(handle), "follow": .bool(follow)], windowBytes: 1 << 20)
+            call.method.rawValue, try call.encode(JobLogs(handle: handle, follow: follow)), windowBytes: 1 << 20)
         // The request runs in its own task: a caller that gives up must cancel it too, or it
         // waits for an answer that comes only once the extension has sent everything — which it
         // cannot, since nobody grants it credit any more.

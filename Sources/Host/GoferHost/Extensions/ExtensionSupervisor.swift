@@ -311,3 +311,10 @@ final class SupervisorLog: Sendable {
 
     var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 }
+
+extension ExtensionSupervisor {
+    /// A typed request (``ProtocolCalls``) to the running extension.
+    public func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil) async throws -> R {
+        try call.decodeResult(try await self.call(call.method.rawValue, try call.encode(params), timeout: timeout))
+    }
+}

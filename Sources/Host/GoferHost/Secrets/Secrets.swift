@@ -81,12 +81,12 @@ public actor Secrets: SecretResolving {
 
     // MARK: - Store calls
 
-    private func call(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+    private func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P) async throws -> R {
         guard let supervisor else {
             throw SecretError(kind: .unavailable, message: "no secret store is configured (server setting secret_store)")
         }
         do {
-            return try await supervisor.call(method, params, timeout: .seconds(30))
+            return try await supervisor.call(call, params, timeout: .seconds(30))
         } catch let error as ProtocolError where error.code == .notFound {
             throw SecretError(kind: .notFound, message: error.message)
         } catch let error as ProtocolError {
@@ -97,28 +97,21 @@ public actor Secrets: SecretResolving {
     }
 
     private func get(_ key: String) async throws -> [UInt8] {
-        let answer = try await call(ProtocolMethod.secretsGet.rawValue, ["key": .string(key)])
-        if let text = answer["value"]?.stringValue { return Array(text.utf8) }
-        if let b64 = answer["valueB64"]?.stringValue, let data = Data(base64Encoded: b64) { return Array(data) }
-        throw SecretError(kind: .unavailable, message: "the secret store answered without a value for \(key)")
+        guard let bytes = try await call(ProtocolCalls.secretsGet, SecretRef(key: key)).bytes else {
+            throw SecretError(kind: .unavailable, message: "the secret store answered without a usable value for \(key)")
+        }
+        return bytes
     }
 
     private func put(_ key: String, _ value: [UInt8]) async throws {
         guard value.count <= Self.maxValueBytes else {
             throw SecretError(kind: .tooLarge, message: "the value is \(value.count) bytes; secrets may be at most 1 MiB")
         }
-        var params: [String: JSONValue] = ["key": .string(key)]
-        if let text = String(validating: value, as: UTF8.self) {
-            params["value"] = .string(text)
-        } else {
-            params["valueB64"] = .string(Data(value).base64EncodedString())
-        }
-        _ = try await call(ProtocolMethod.secretsPut.rawValue, .object(params))
+        _ = try await call(ProtocolCalls.secretsPut, SecretWrite(key: key, bytes: value))
     }
 
     private func list(_ prefix: String) async throws -> [String] {
-        let answer = try await call(ProtocolMethod.secretsList.rawValue, ["prefix": .string(prefix)])
-        return (answer["keys"]?.arrayValue ?? []).compactMap(\.stringValue).map { String($0.dropFirst(prefix.count)) }
+        try await call(ProtocolCalls.secretsList, SecretPrefix(prefix: prefix)).keys.map { String($0.dropFirst(prefix.count)) }
     }
 
     static func checkName(_ name: String) throws {
@@ -155,7 +148,7 @@ public actor Secrets: SecretResolving {
     public func deletePipelineSecret(namespace: String, pipeline: String, name: String) async throws {
         try Self.checkName(name)
         _ = try await pipelineSecret(namespace: namespace, pipeline: pipeline, name: name)
-        _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(Self.pipelineKey(namespace, pipeline, name))])
+        _ = try await call(ProtocolCalls.secretsDelete, SecretRef(key: Self.pipelineKey(namespace, pipeline, name)))
     }
 
     /// Deletes every secret of a pipeline (it was deleted), unless the admin turned cleanup off.
@@ -163,7 +156,7 @@ public actor Secrets: SecretResolving {
         guard cleanup, supervisor != nil else { return }
         let prefix = Self.pipelineKey(namespace, pipeline, "")
         do {
-            for name in try await list(prefix) { _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(prefix + name)]) }
+            for name in try await list(prefix) { _ = try await call(ProtocolCalls.secretsDelete, SecretRef(key: prefix + name)) }
         } catch {
             logger.error("could not delete the secrets of deleted pipeline \(namespace)/\(pipeline): \(error)")
         }
@@ -174,7 +167,7 @@ public actor Secrets: SecretResolving {
         guard cleanup, supervisor != nil else { return }
         let prefix = "pipelines/\(namespace)/"
         do {
-            for name in try await list(prefix) { _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(prefix + name)]) }
+            for name in try await list(prefix) { _ = try await call(ProtocolCalls.secretsDelete, SecretRef(key: prefix + name)) }
         } catch {
             logger.error("could not delete the secrets of deleted namespace \(namespace): \(error)")
         }
@@ -208,7 +201,7 @@ public actor Secrets: SecretResolving {
         guard try await store.globalSecret(name: name) != nil else {
             throw SecretError(kind: .notFound, message: "there is no global secret \"\(name)\"")
         }
-        _ = try await call(ProtocolMethod.secretsDelete.rawValue, ["key": .string(Self.globalKey(name))])
+        _ = try await call(ProtocolCalls.secretsDelete, SecretRef(key: Self.globalKey(name)))
         try await store.deleteGlobalSecret(name: name)
     }
 

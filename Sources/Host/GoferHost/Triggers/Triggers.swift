@@ -228,10 +228,8 @@ public actor Triggers {
 
     // MARK: - Subscribing
 
-    private func subscribeParams(_ s: TriggerSubscription) -> JSONValue {
-        var p: [String: JSONValue] = ["subscriptionId": .string(s.id), "params": s.settings]
-        if let cursor = s.cursor { p["cursor"] = .string(cursor) }
-        return .object(p)
+    private func subscribeParams(_ s: TriggerSubscription) -> SubscribeRequest {
+        SubscribeRequest(subscriptionId: s.id, params: s.settings, cursor: s.cursor)
     }
 
     /// After every (re)start of a trigger: subscribe everything it serves again, from the stored cursors.
@@ -239,7 +237,7 @@ public actor Triggers {
         guard let subs = try? await store.subscriptions(trigger: name) else { return }
         for s in subs {
             do {
-                _ = try await connection.request(ProtocolMethod.triggerSubscribe.rawValue, subscribeParams(s), timeout: callTimeout)
+                _ = try await connection.call(ProtocolCalls.triggerSubscribe, subscribeParams(s), timeout: callTimeout)
                 if s.state != .active { try? await store.setSubscriptionState(s.id, .active, detail: "") }
                 try? await store.clearPipelineErrors(namespace: s.namespace, pipeline: s.pipeline, sourcePrefix: "trigger:\(s.label)")
             } catch {
@@ -261,11 +259,11 @@ public actor Triggers {
 
     private func supervisor(_ name: String) -> ExtensionSupervisor? { supervisors[name] }
 
-    private func call(_ trigger: String, _ method: String, _ params: JSONValue, timeout: Duration? = nil) async throws -> JSONValue {
+    private func call<P, R>(_ trigger: String, _ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil) async throws -> R {
         guard let s = supervisors[trigger] else {
             throw SupervisorError(extensionName: trigger, message: unavailable[trigger] ?? "not installed")
         }
-        return try await s.call(method, params, timeout: timeout ?? callTimeout)
+        return try await s.call(call, params, timeout: timeout ?? callTimeout)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -308,8 +306,8 @@ public actor Triggers {
                 return locator.problem(base + "/settings" + path, d.message)
             }
             do {
-                let answer = try await s.call(ProtocolMethod.triggerValidate.rawValue, ["params": use.settings], timeout: callTimeout)
-                for d in (answer["diagnostics"]?.arrayValue ?? []).compactMap(Diagnostic.init(json:)) where d.severity == "error" {
+                let answer = try await s.call(ProtocolCalls.triggerValidate, ParamsCheck(params: use.settings), timeout: callTimeout)
+                for d in answer.diagnostics where d.severity == "error" {
                     problems.append(mapped(d))
                 }
             } catch let error as ProtocolError where error.code == .invalidParams && !error.diagnostics.isEmpty {
@@ -446,18 +444,18 @@ public actor Triggers {
             // Kept ones that had failed are retried too.
             for s in fresh + keep.filter({ $0.state != .active }) {
                 do {
-                    _ = try await call(s.trigger, ProtocolMethod.triggerSubscribe.rawValue, subscribeParams(s))
+                    _ = try await call(s.trigger, ProtocolCalls.triggerSubscribe, subscribeParams(s))
                     done.append(s)
                 } catch {
                     for d in done where fresh.contains(where: { $0.id == d.id }) {
-                        _ = try? await call(d.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(d.id)])
+                        _ = try? await call(d.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: d.id))
                     }
                     try? await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: existing)
                     throw SubscriptionError(label: s.label, trigger: s.trigger, reason: Self.describe(error))
                 }
             }
             for s in removed {
-                _ = try? await call(s.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(s.id)])
+                _ = try? await call(s.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: s.id))
             }
         }
         var final = keep.map { s -> TriggerSubscription in
@@ -477,7 +475,7 @@ public actor Triggers {
         defer { unlock(key) }
         let subs = try await store.subscriptions(namespace: namespace, pipeline: pipeline)
         try await store.deletePipeline(namespace: namespace, id: pipeline, by: by)
-        for s in subs { _ = try? await call(s.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(s.id)]) }
+        for s in subs { _ = try? await call(s.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: s.id)) }
     }
 
     /// Disables a pipeline (no runs, triggers unsubscribed) or enables it (triggers subscribed
@@ -491,7 +489,7 @@ public actor Triggers {
         for s in subs {
             if enabled {
                 do {
-                    _ = try await call(s.trigger, ProtocolMethod.triggerSubscribe.rawValue, subscribeParams(s))
+                    _ = try await call(s.trigger, ProtocolCalls.triggerSubscribe, subscribeParams(s))
                     try await store.setSubscriptionState(s.id, .active, detail: "")
                     try await store.clearPipelineErrors(namespace: namespace, pipeline: pipeline, sourcePrefix: "trigger:\(s.label)")
                 } catch {
@@ -502,7 +500,7 @@ public actor Triggers {
                         message: "trigger \(s.trigger) refused subscription \"\(s.label)\": \(why)")
                 }
             } else {
-                _ = try? await call(s.trigger, ProtocolMethod.triggerUnsubscribe.rawValue, ["subscriptionId": .string(s.id)])
+                _ = try? await call(s.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: s.id))
                 try? await store.setSubscriptionState(s.id, .disabled, detail: "the pipeline is disabled")
             }
         }
@@ -538,16 +536,18 @@ public actor Triggers {
                     "the request body is \(body.count) bytes; trigger \(name) takes at most \(max(0, (frameLimit - overhead) / 4 * 3)) bytes per request (one protocol frame of \(frameLimit) bytes)"
             )
         }
-        let params: JSONValue = [
-            "headers": .object(headers.mapValues(JSONValue.string)), "bodyB64": .string(Data(body).base64EncodedString()),
-        ]
+        let request = ForwardedRequest(headers: headers, bodyB64: Data(body).base64EncodedString())
         do {
-            let answer = try await s.call(ProtocolMethod.triggerExternal.rawValue, params, timeout: externalTimeout)
-            let status = Int(answer["status"]?.intValue ?? 0)
-            guard (100...599).contains(status) else {
+            let answer: ForwardedAnswer
+            do {
+                answer = try await s.call(ProtocolCalls.triggerExternal, request, timeout: externalTimeout)
+            } catch is AnswerMismatch {
                 throw APIError(status: 502, code: "bad_trigger_answer", message: "trigger \(name) answered without a valid HTTP status")
             }
-            return ExternalAnswer(status: status, body: answer["body"]?.stringValue ?? "")
+            guard (100...599).contains(answer.status) else {
+                throw APIError(status: 502, code: "bad_trigger_answer", message: "trigger \(name) answered without a valid HTTP status")
+            }
+            return ExternalAnswer(status: answer.status, body: answer.body ?? "")
         } catch let error as ProtocolError {
             let status: Int
             switch error.code {
