@@ -10,9 +10,7 @@ public actor CommonTasks {
     let store: Store
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
-    private var supervisors: [String: ExtensionSupervisor] = [:]
-    /// Installed but not startable, with why.
-    private var unavailable: [String: String] = [:]
+    private var roster = ExtensionRoster()
     private let logger = Logger(label: "gofer.tasks")
     /// How long a settings check may take.
     let callTimeout: Duration = .seconds(10)
@@ -33,45 +31,37 @@ public actor CommonTasks {
             do {
                 try await add(spec)
             } catch {
-                unavailable[spec.name] = "\(error)"
+                roster.failed(spec.name, "\(error)")
                 logger.error("common task \(spec.name) did not start: \(error)")
             }
         }
     }
 
+    /// Starts a common task (installed now or at server start). For an installed one this is an
+    /// online upgrade: the new version takes new calls once it has started, then the old stops; if
+    /// the new one fails its handshake, the old keeps running.
     public func add(_ spec: ExtensionSpec) async throws {
         let s = ExtensionSupervisor(spec: spec, kind: .task, hostVersion: hostVersion, policy: policy)
         _ = try await s.start()
-        supervisors[spec.name] = s
-        unavailable[spec.name] = nil
+        await roster.started(spec.name, s)?.stop()
     }
 
-    /// An online upgrade: the new version takes new calls; calls in flight finish on the old one
-    /// for a grace period.
-    public func replace(_ spec: ExtensionSpec) async throws {
-        let fresh = ExtensionSupervisor(spec: spec, kind: .task, hostVersion: hostVersion, policy: policy)
-        _ = try await fresh.start()
-        let old = supervisors[spec.name]
-        supervisors[spec.name] = fresh
-        unavailable[spec.name] = nil
-        await old?.stop()
-    }
+    /// An online upgrade (see ``add(_:)``).
+    public func replace(_ spec: ExtensionSpec) async throws { try await add(spec) }
 
     public func remove(_ name: String) async {
-        await supervisors.removeValue(forKey: name)?.stop()
-        unavailable[name] = nil
+        await roster.remove(name)?.stop()
     }
 
     public func stop() async {
-        for s in supervisors.values { await s.stop() }
-        supervisors = [:]
+        for s in roster.removeAll() { await s.stop() }
     }
 
-    public func runningSupervisor(_ name: String) -> ExtensionSupervisor? { supervisors[name] }
+    public func runningSupervisor(_ name: String) -> ExtensionSupervisor? { roster.running[name] }
 
     func supervisor(_ name: String) throws -> ExtensionSupervisor {
-        if let s = supervisors[name] { return s }
-        if let why = unavailable[name] {
+        if let s = roster.running[name] { return s }
+        if let why = roster.unavailable[name] {
             throw ProtocolError(.unavailable, "common task \(name) is installed but not running: \(why)", retryable: true)
         }
         throw ProtocolError(.notFound, "no common task named \"\(name)\" is installed")
@@ -100,15 +90,15 @@ public actor CommonTasks {
         for (i, h) in config.hooks.enumerated() { uses.append(("/hooks/\(i)", h.extension, h.settings)) }
         var problems: [ConfigProblem] = []
         for use in uses {
-            guard let s = supervisors[use.name] else {
-                if let why = unavailable[use.name] {
+            guard let s = roster.running[use.name] else {
+                if let why = roster.unavailable[use.name] {
                     problems.append(locator.problem(use.base + "/extension", "common task \"\(use.name)\" is installed but not running: \(why)"))
                 } else {
-                    let known = (Array(supervisors.keys) + Array(unavailable.keys)).sorted().joined(separator: ", ")
+                    let known = roster.names
                     problems.append(
                         locator.problem(
                             use.base + "/extension",
-                            "no common task named \"\(use.name)\" is installed (installed: \(known.isEmpty ? "none" : known)); gofer extension install \(use.name)"
+                            "no common task named \"\(use.name)\" is installed (installed: \(known)); gofer extension install \(use.name)"
                         ))
                 }
                 continue

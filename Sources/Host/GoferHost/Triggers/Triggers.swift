@@ -36,9 +36,7 @@ public actor Triggers {
     let engine: RunEngine
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
-    private var supervisors: [String: ExtensionSupervisor] = [:]
-    /// Triggers that are configured but could not be started, with why.
-    private var unavailable: [String: String] = [:]
+    private var roster = ExtensionRoster()
     /// Pipelines whose triggers are being changed (applies are serialised per pipeline).
     private var busy: [String: [CheckedContinuation<Void, Never>]] = [:]
     private let logger = Logger(label: "gofer.triggers")
@@ -64,14 +62,14 @@ public actor Triggers {
             do {
                 try await add(spec)
             } catch {
-                unavailable[spec.name] = "\(error)"
+                roster.failed(spec.name, "\(error)")
                 logger.error("trigger \(spec.name) did not start: \(error)")
                 await markPipelines(of: spec.name, kind: "trigger_unreachable", message: "trigger \(spec.name) is not running: \(error)")
             }
         }
         // Pipelines subscribed to a trigger this server does not have (removed from `triggers`,
         // its executable gone) are told so instead of silently never firing.
-        for s in (try? await store.allSubscriptions()) ?? [] where supervisors[s.trigger] == nil && unavailable[s.trigger] == nil {
+        for s in (try? await store.allSubscriptions()) ?? [] where roster.running[s.trigger] == nil && roster.unavailable[s.trigger] == nil {
             try? await store.setPipelineError(
                 namespace: s.namespace, pipeline: s.pipeline, source: "trigger:\(s.label)", kind: "trigger_not_installed",
                 message: "trigger \(s.trigger) is not installed on this server; install it or remove \"\(s.label)\" from the pipeline")
@@ -90,33 +88,25 @@ public actor Triggers {
     }
 
     /// Starts one trigger (installed now or at server start); its subscriptions are subscribed
-    /// as soon as its handshake is done.
+    /// as soon as its handshake is done. For an installed one this is an online upgrade: the new
+    /// executable is handed every subscription before the old one stops; if it fails its
+    /// handshake, the old one keeps running.
     public func add(_ spec: ExtensionSpec) async throws {
         let s = supervisor(for: spec)
         _ = try await s.start()
-        supervisors[spec.name] = s
-        unavailable[spec.name] = nil
+        await roster.started(spec.name, s)?.stop()
     }
 
-    /// An online upgrade: the new executable is started and handed every subscription before
-    /// the old one stops. If the new one fails its handshake, the old one keeps running.
-    public func replace(_ spec: ExtensionSpec) async throws {
-        let fresh = supervisor(for: spec)
-        _ = try await fresh.start()
-        let old = supervisors[spec.name]
-        supervisors[spec.name] = fresh
-        unavailable[spec.name] = nil
-        await old?.stop()
-    }
+    /// An online upgrade (see ``add(_:)``).
+    public func replace(_ spec: ExtensionSpec) async throws { try await add(spec) }
 
     /// Stops a trigger that is being uninstalled.
     public func remove(_ name: String) async {
-        await supervisors.removeValue(forKey: name)?.stop()
-        unavailable[name] = nil
+        await roster.remove(name)?.stop()
     }
 
     /// The supervisor of a running trigger (status, restarts, stderr).
-    public func runningSupervisor(_ name: String) -> ExtensionSupervisor? { supervisors[name] }
+    public func runningSupervisor(_ name: String) -> ExtensionSupervisor? { roster.running[name] }
 
     /// Pipelines with a subscription to `trigger`, as `namespace/pipeline`.
     public func pipelinesUsing(_ trigger: String) async throws -> [PipelineRef] {
@@ -125,14 +115,13 @@ public actor Triggers {
     }
 
     public func stop() async {
-        for s in supervisors.values { await s.stop() }
-        supervisors = [:]
+        for s in roster.removeAll() { await s.stop() }
     }
 
     public func info() async -> [TriggerInfo] {
         var out: [TriggerInfo] = []
         let subs = (try? await store.allSubscriptions()) ?? []
-        for (name, s) in supervisors.sorted(by: { $0.key < $1.key }) {
+        for (name, s) in roster.running.sorted(by: { $0.key < $1.key }) {
             let shake = await s.handshake
             out.append(
                 TriggerInfo(
@@ -140,7 +129,7 @@ public actor Triggers {
                     external: shake?.capabilities["external"] != nil, subscriptions: subs.filter { $0.trigger == name && $0.state == .active }.count,
                     restarts: await s.restarts))
         }
-        for (name, why) in unavailable.sorted(by: { $0.key < $1.key }) {
+        for (name, why) in roster.unavailable.sorted(by: { $0.key < $1.key }) {
             out.append(
                 TriggerInfo(
                     name: name, status: "failed: \(why)", version: nil, summary: nil, external: false,
@@ -167,7 +156,7 @@ public actor Triggers {
             throw ProtocolError(.unavailable, "the host cannot store events right now: \(error)", retryable: true)
         }
         if Failpoint.emitCrashAfterStore.fires { kill(getpid(), SIGKILL) }
-        if Failpoint.emitKillTriggerAfterStore.fires, case .running(let pid) = await supervisors[trigger]?.status {
+        if Failpoint.emitKillTriggerAfterStore.fires, case .running(let pid) = await roster.running[trigger]?.status {
             kill(pid, SIGKILL)
         }
         switch delivery {
@@ -257,11 +246,11 @@ public actor Triggers {
         }
     }
 
-    private func supervisor(_ name: String) -> ExtensionSupervisor? { supervisors[name] }
+    private func supervisor(_ name: String) -> ExtensionSupervisor? { roster.running[name] }
 
     private func call<P, R>(_ trigger: String, _ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil) async throws -> R {
-        guard let s = supervisors[trigger] else {
-            throw SupervisorError(extensionName: trigger, message: unavailable[trigger] ?? "not installed")
+        guard let s = roster.running[trigger] else {
+            throw SupervisorError(extensionName: trigger, message: roster.unavailable[trigger] ?? "not installed")
         }
         return try await s.call(call, params, timeout: timeout ?? callTimeout)
     }
@@ -282,15 +271,15 @@ public actor Triggers {
         var problems: [ConfigProblem] = []
         for (i, use) in config.triggers.enumerated() {
             let base = "/triggers/\(i)"
-            guard let s = supervisors[use.trigger] else {
-                if let why = unavailable[use.trigger] {
+            guard let s = roster.running[use.trigger] else {
+                if let why = roster.unavailable[use.trigger] {
                     problems.append(locator.problem(base + "/trigger", "trigger \"\(use.trigger)\" is installed but not running: \(why)"))
                 } else {
-                    let known = (Array(supervisors.keys) + Array(unavailable.keys)).sorted().joined(separator: ", ")
+                    let known = roster.names
                     problems.append(
                         locator.problem(
                             base + "/trigger",
-                            "no trigger named \"\(use.trigger)\" is installed (installed: \(known.isEmpty ? "none" : known))"))
+                            "no trigger named \"\(use.trigger)\" is installed (installed: \(known))"))
                 }
                 continue
             }
@@ -517,8 +506,8 @@ public actor Triggers {
 
     /// Forwards a webhook to the trigger that owns `name` and returns its answer.
     public func external(_ name: String, headers: [String: String], body: [UInt8]) async throws -> ExternalAnswer {
-        guard let s = supervisors[name] else {
-            if let why = unavailable[name] {
+        guard let s = roster.running[name] else {
+            if let why = roster.unavailable[name] {
                 throw APIError(status: 503, code: "trigger_unavailable", message: "trigger \(name) is not running: \(why)")
             }
             throw APIError(status: 404, code: "not_found", message: "no trigger named \"\(name)\" is installed")
