@@ -52,7 +52,7 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
         case let e as APIError: return e
         case let e as StoreError:
             switch e {
-            case .notFound: return APIError(status: 404, code: "not_found", message: e.description)
+            case .notFound, .gone: return APIError(status: 404, code: "not_found", message: e.description)
             case .conflict(let m): return APIError(status: 409, code: "conflict", message: m)
             case .storageFull: return APIError(status: 507, code: "storage_full", message: e.description)
             case .storageFailed: return APIError(status: 503, code: "storage_error", message: e.description)

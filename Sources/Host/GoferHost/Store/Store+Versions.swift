@@ -219,10 +219,10 @@ extension Store {
         if v >= 1 && v <= p.latestVersion {
             let oldest = try Int.fetchOne(
                 db, sql: "SELECT MIN(version) FROM pipeline_versions WHERE namespace = ? AND pipeline = ?", arguments: [p.namespace, p.id])
-            throw StoreError.notFound(
-                what: "pipeline version", id: "\(id)\" (it was pruned by the version retention limit; the oldest kept is \(oldest ?? 0)")
+            throw StoreError.gone(
+                what: "pipeline version", id: id, why: "it was pruned by the version retention limit; the oldest kept is \(oldest ?? 0)")
         }
-        throw StoreError.notFound(what: "pipeline version", id: "\(id)\" (versions go up to \(p.latestVersion)")
+        throw StoreError.gone(what: "pipeline version", id: id, why: "versions go up to \(p.latestVersion)")
     }
 
     /// The config of `version` (default: the live one).
@@ -448,9 +448,9 @@ extension Store {
             }
             do {
                 _ = try Self.requireVersion(db, p, original.pipelineVersion)
-            } catch StoreError.notFound(_, let detail) {
+            } catch StoreError.gone(_, _, let why) {
                 throw StoreError.conflict(
-                    "run \(id) ran version \(original.pipelineVersion), which is gone: \(detail); start a new run instead")
+                    "run \(id) ran version \(original.pipelineVersion), which is gone: \(why); start a new run instead")
             }
             return try Self.insertRun(
                 db, namespace: namespace, pipeline: pipeline, initiator: by, variables: original.variables,

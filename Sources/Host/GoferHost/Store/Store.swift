@@ -6,6 +6,8 @@ import GRDB
 public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     /// `what` is e.g. `namespace`, `pipeline`, `run`; `id` names it.
     case notFound(what: String, id: String)
+    /// Not found, and why (a version pruned by the retention limit, a version number past the newest).
+    case gone(what: String, id: String, why: String)
     case conflict(String)
     /// The disk holding the database is full (or the database hit its size limit): nothing of the
     /// failed change was stored.
@@ -17,13 +19,14 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     public var isStorageFailure: Bool {
         switch self {
         case .storageFull, .storageFailed: return true
-        case .notFound, .conflict: return false
+        case .notFound, .gone, .conflict: return false
         }
     }
 
     public var description: String {
         switch self {
         case .notFound(let what, let id): return "\(what) \"\(id)\" not found"
+        case .gone(let what, let id, let why): return "\(what) \"\(id)\" not found: \(why)"
         case .conflict(let message): return message
         case .storageFull(let path):
             return "the server's database at \(path) is out of space; nothing of this change was stored. Free disk space there and retry"
