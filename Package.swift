@@ -77,6 +77,8 @@ let package = Package(
             name: "gofer-bench",
             dependencies: [
                 "ExtensionSDK", "ExtensionClient", "GoferHost", .product(name: "Crypto", package: "swift-crypto"), "gofer-task-echo",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + bundledExtensions,
             path: "Sources/GoferBench", swiftSettings: strict),
 

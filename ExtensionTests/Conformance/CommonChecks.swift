@@ -350,6 +350,69 @@ enum CommonChecks {
             }
             if let dup = seen.first(where: { $0.value > 1 }) { throw CheckFailure("id \(dup.key) was answered \(dup.value) times") }
         },
+        Check(
+            id: "concurrency.limit", level: .must,
+            title: "a burst over maxConcurrentRequests is answered at once: each request its result or -32057 with retryAfterMs; $/ping is not queued"
+        ) { ctx in
+            let session = try await ctx.open()
+            let advertised = Int(session.handshake?.raw["limits"]?["maxConcurrentRequests"]?.intValue ?? 64)
+            let count = min(max(3 * advertised, 200), 2_000)
+            // The kind's own cheap request, alternating with health, so every kind's handler path is loaded.
+            let own: (method: ProtocolMethod, params: String)
+            switch ctx.options.kind {
+            case .scheduler: own = (.schedulerList, #"{"labels":{"gofer.conformance":"none"}}"#)
+            case .secrets: own = (.secretsList, #"{"prefix":"conformance-none/"}"#)
+            case .trigger: own = (.triggerValidate, #"{"params":{}}"#)
+            case .task: own = (.taskValidate, #"{"params":{}}"#)
+            }
+            var ids: [Int64] = []
+            var burst: [UInt8] = []
+            for i in 0..<count {
+                let id = session.nextRawID()
+                ids.append(id)
+                let line =
+                    i % 2 == 0
+                    ? #"{"jsonrpc":"2.0","id":\#(id),"method":"health"}"#
+                    : #"{"jsonrpc":"2.0","id":\#(id),"method":"\#(own.method.rawValue)","params":\#(own.params)}"#
+                burst += Array(line.utf8) + [0x0A]
+            }
+            let pingID = session.nextRawID()
+            burst += Array(#"{"jsonrpc":"2.0","id":\#(pingID),"method":"$/ping"}"#.utf8) + [0x0A]
+            guard try await session.sendRaw(burst, waitFor: { $0["id"] == .int(pingID) && $0["method"] == nil }, timeout: .seconds(5)) != nil
+            else { throw CheckFailure("$/ping sent after a burst of \(count) requests was not answered within 5 s: it must not wait behind other work") }
+            let last = Set(ids)
+            let deadline = ContinuousClock.now + .seconds(20)
+            var answers: [Int64: [JSONValue]] = [:]
+            while ContinuousClock.now < deadline {
+                answers = [:]
+                for frame in session.receivedFrames {
+                    guard let v = try? JSONParser().parse(frame), v["method"] == nil, let id = v["id"]?.intValue, last.contains(id) else { continue }
+                    answers[id, default: []].append(v)
+                }
+                if answers.count == ids.count { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let missing = ids.filter { answers[$0] == nil }
+            if !missing.isEmpty {
+                throw CheckFailure("\(missing.count) of \(count) requests in a burst got no answer within 20 s (e.g. id \(missing[0])): excess requests must get -32057 at once, never stall")
+            }
+            var refused = 0  // counted for the message below
+            for id in ids {
+                let list = answers[id] ?? []
+                if list.count != 1 { throw CheckFailure("request \(id) got \(list.count) answers") }
+                guard let error = list[0]["error"] else { continue }
+                let code = error["code"]?.intValue
+                if code == Int64(ErrorCode.resourceExhausted.rawValue) {
+                    refused += 1
+                    guard let retry = error["data"]?["retryAfterMs"]?.intValue, retry >= 0 else {
+                        throw CheckFailure("-32057 must carry data.retryAfterMs (a whole number of milliseconds), got \(list[0])")
+                    }
+                } else if code != Int64(ErrorCode.invalidParams.rawValue) {
+                    throw CheckFailure("a request in the burst got \(list[0]); expected its result or -32057")
+                }
+            }
+            try await session.assertAlive("a burst of \(count) requests")
+        },
         Check(id: "concurrency.duplicate-response-ignored", level: .must, title: "a response with an unknown id is ignored") { ctx in
             let session = try await ctx.open()
             session.connection.sendRaw(Array(#"{"jsonrpc":"2.0","id":"e999999","result":{}}"#.utf8) + [0x0A])

@@ -259,11 +259,14 @@ final class DockerAPI: Sendable {
         var pending: [UInt8] = []
         var batchFD = "stdout"
         var batch: [UInt8] = []
-        var batchTS: String?
+        // The newest frame's timestamp, as a range of `pending`: made a String only when a batch
+        // is delivered, not for every line.
+        var batchTS: Range<Int>?
         func flush() async throws {
             if !batch.isEmpty {
-                try await deliver(batchFD, batchTS, batch)
+                try await deliver(batchFD, batchTS.map { String(decoding: pending[$0], as: UTF8.self) }, batch)
                 batch.removeAll(keepingCapacity: true)
+                batchTS = nil
             }
         }
         for try await event in client.stream("GET", path: path, timeout: follow ? nil : .seconds(60)) {
@@ -282,12 +285,12 @@ final class DockerAPI: Sendable {
                     let fd = pending[offset] == 2 ? "stderr" : "stdout"
                     var payload = pending[(offset + 8)..<(offset + 8 + size)]
                     // "<RFC 3339 nano timestamp> <output>"
-                    var ts: String?
+                    var ts: Range<Int>?
                     if let space = payload.firstIndex(of: 0x20), space - payload.startIndex <= 40 {
-                        ts = String(decoding: payload[..<space], as: UTF8.self)
+                        ts = payload.startIndex..<space
                         payload = payload[(space + 1)...]
                     }
-                    if let skipThrough, let ts, Self.normalized(ts) <= skipThrough {
+                    if let skipThrough, let ts, Self.normalized(String(decoding: pending[ts], as: UTF8.self)) <= skipThrough {
                         offset += 8 + size
                         continue
                     }
@@ -297,8 +300,8 @@ final class DockerAPI: Sendable {
                     batch += payload
                     offset += 8 + size
                 }
+                try await flush()  // before dropping the frames its timestamp points into
                 pending.removeFirst(offset)
-                try await flush()
             }
         }
         try await flush()

@@ -13,15 +13,21 @@ import Synchronization
 struct ProcessScheduler: Scheduler {
     static let manifest = Manifest(
         name: "process", version: "0.1.0", summary: "Runs task commands as local processes (no isolation; tests and benchmarks).",
-        config: .object(["maxLogBytes": .integer(description: "Log bytes kept per job.", minimum: 1024)]))
+        config: .object([
+            "maxLogBytes": .integer(
+                description: "Log bytes kept per job (spooled to a file, not held in memory); past it a marker ends the log. Default 4 GiB.",
+                minimum: 1024)
+        ]))
 
     struct Config: Decodable, Sendable { var maxLogBytes: Int? }
 
     let jobs = JobTable()
     let maxLogBytes: Int
+    let spoolDirectory: String
 
     init(config: Config, context: ExtensionContext) {
-        maxLogBytes = config.maxLogBytes ?? 16 * 1024 * 1024
+        maxLogBytes = config.maxLogBytes ?? 4 << 30
+        spoolDirectory = context.temporaryDirectory ?? NSTemporaryDirectory()
     }
 
     func start(_ spec: JobSpec) async throws -> String {
@@ -42,7 +48,8 @@ struct ProcessScheduler: Scheduler {
             }
             process.closeStdin()
             return Job(
-                handle: "proc-\(process.pid)-\(UInt32.random(in: 0...UInt32.max))", spec: spec, process: process, maxLogBytes: maxLogBytes)
+                handle: "proc-\(process.pid)-\(UInt32.random(in: 0...UInt32.max))", spec: spec, process: process,
+                spoolDirectory: spoolDirectory, maxLogBytes: maxLogBytes)
         }
     }
 
@@ -73,7 +80,7 @@ struct ProcessScheduler: Scheduler {
         var index = 0
         while true {
             let (chunks, finished) = job.chunks(from: index)
-            for chunk in chunks { try await output.write(chunk.bytes, fd: chunk.fd) }
+            for chunk in chunks { try await output.write(try job.bytes(of: chunk), fd: chunk.fd) }
             index += chunks.count
             if chunks.isEmpty {
                 if finished || !follow { return }
@@ -117,13 +124,57 @@ final class JobTable: Sendable {
     func all() -> [Job] { state.withLock { Array($0.byHandle.values) } }
 }
 
+/// A job's output on disk: an unlinked temporary file (gone with its descriptor), appended to by
+/// the pipe readers and read back by any number of log streams. Memory stays flat whatever the
+/// job prints.
+final class LogSpool: Sendable {
+    let fd: Int32
+
+    init(directory: String) throws {
+        var template = Array("\(directory)/gofer-process-log-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress.unsafelyUnwrapped) }
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress.unsafelyUnwrapped) }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    func write(_ bytes: ArraySlice<UInt8>, at offset: Int) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress.unsafelyUnwrapped + done, $0.count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            done += n
+        }
+    }
+
+    func read(_ chunk: Job.Chunk) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: chunk.length)
+        var done = 0
+        while done < chunk.length {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress.unsafelyUnwrapped + done, $0.count - done, off_t(chunk.offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ProtocolError(.internalError, "the job's spooled output could not be read back: \(String(cString: strerror(errno)))") }
+            done += n
+        }
+        return out
+    }
+}
+
 final class Job: Sendable {
+    /// Where one read of a pipe went in the spool, or (for a marker) its bytes.
     struct Chunk: Sendable {
         var fd: String
-        var bytes: [UInt8]
+        var offset: Int
+        var length: Int
+        var inline: [UInt8]?
     }
 
     struct Output {
+        /// Made at the first output: a job that prints nothing costs no file.
+        var spool: LogSpool?
         var chunks: [Chunk] = []
         var bytes = 0
         var truncated = false
@@ -134,14 +185,16 @@ final class Job: Sendable {
     let handle: String
     let spec: JobSpec
     let process: ChildProcess
+    let spoolDirectory: String
     let startedAt = Date()
     let maxLogBytes: Int
     private let output = Mutex(Output())
 
-    init(handle: String, spec: JobSpec, process: ChildProcess, maxLogBytes: Int) {
+    init(handle: String, spec: JobSpec, process: ChildProcess, spoolDirectory: String, maxLogBytes: Int) {
         self.handle = handle
         self.spec = spec
         self.process = process
+        self.spoolDirectory = spoolDirectory
         self.maxLogBytes = maxLogBytes
         pump(process.stdoutFD, "stdout")
         pump(process.stderrFD, "stderr")
@@ -153,19 +206,34 @@ final class Job: Sendable {
 
     private func pump(_ fd: Int32, _ name: String) {
         let thread = Thread { [self] in
-            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
-                let bytes = Array(buffer[0..<n])
                 output.withLock { o in
+                    guard !o.truncated else { return }
                     if o.bytes + n > maxLogBytes {
-                        if !o.truncated { o.chunks.append(Chunk(fd: "stderr", bytes: Array("[gofer: log truncated]\n".utf8))) }
                         o.truncated = true
-                    } else {
-                        o.chunks.append(Chunk(fd: name, bytes: bytes))
+                        o.chunks.append(
+                            Chunk(
+                                fd: "stderr", offset: 0, length: 0,
+                                inline: Array("\n[gofer: log truncated at \(maxLogBytes) bytes by the process scheduler's maxLogBytes]\n".utf8)))
+                        return
+                    }
+                    do {
+                        let spool = try o.spool ?? LogSpool(directory: spoolDirectory)
+                        o.spool = spool
+                        try spool.write(buffer[0..<n], at: o.bytes)
+                        o.chunks.append(Chunk(fd: name, offset: o.bytes, length: n))
                         o.bytes += n
+                    } catch {
+                        ExtensionLog().error("cannot spool job output; the rest of its log is lost", ["handle": handle, "error": "\(error)"])
+                        o.truncated = true
+                        o.chunks.append(
+                            Chunk(
+                                fd: "stderr", offset: 0, length: 0,
+                                inline: Array("\n[gofer: the rest of this log was lost: cannot write to \(spoolDirectory): \(error)]\n".utf8)))
                     }
                 }
             }
@@ -173,6 +241,13 @@ final class Job: Sendable {
             output.withLock { $0.openPipes -= 1 }
         }
         thread.start()
+    }
+
+    /// The bytes of one chunk.
+    func bytes(of chunk: Chunk) throws -> [UInt8] {
+        if let inline = chunk.inline { return inline }
+        guard let spool = output.withLock({ $0.spool }) else { return [] }
+        return try spool.read(chunk)
     }
 
     /// Chunks from `index` on, and whether no more will come.

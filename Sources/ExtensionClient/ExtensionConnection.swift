@@ -341,7 +341,7 @@ public final class ExtensionConnection: Sendable {
             all["stream"] = ["id": .string(streamID), "windowBytes": .int(Int64(windowBytes))]
             return try await self.request(method, params, timeout: timeout, meta: all)
         }
-        return (CreditedStream(stream: stream, streamID: streamID, connection: self), result)
+        return (CreditedStream(stream: stream, streamID: streamID, connection: self, windowBytes: windowBytes), result)
     }
 
     // MARK: - Handshake and shutdown
@@ -557,33 +557,39 @@ public final class ExtensionConnection: Sendable {
     }
 }
 
-/// The chunks of a stream. Iterating grants credit back to the extension for each chunk consumed,
+/// The chunks of a stream. Iterating grants credit back to the extension for the chunks consumed,
 /// which is what keeps a fast producer from outrunning a slow consumer.
+///
+/// Credit goes back in batches of an eighth of the window, not per chunk: a producer sending
+/// small chunks still always has most of its window, and the pipe carries one credit frame per
+/// eighth of a window instead of one per chunk.
 public struct CreditedStream: AsyncSequence, Sendable {
     public typealias Element = StreamChunk
     let stream: AsyncStream<StreamChunk>
     public let streamID: String
     let connection: ExtensionConnection
+    let windowBytes: Int
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncStream<StreamChunk>.AsyncIterator
         let streamID: String
         let connection: ExtensionConnection
+        let grantThreshold: Int
         var owed = 0
 
         public mutating func next() async -> StreamChunk? {
-            if owed > 0 {
+            if owed >= grantThreshold {
                 connection.grantCredit(stream: streamID, bytes: owed)
                 owed = 0
             }
             guard let chunk = await base.next() else { return nil }
-            owed = chunk.bytes.count
+            owed += chunk.bytes.count
             return chunk
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: stream.makeAsyncIterator(), streamID: streamID, connection: connection)
+        AsyncIterator(base: stream.makeAsyncIterator(), streamID: streamID, connection: connection, grantThreshold: Swift.max(1, windowBytes / 8))
     }
 }
 

@@ -12,6 +12,9 @@ import Foundation
 //   swift run -c release gofer-bench dag [--rounds N]
 //   swift run -c release gofer-bench webhook [--deliveries N]
 //   swift run -c release gofer-bench auth [--requests N]
+//   swift run -c release gofer-bench logs [--megabytes N] [--rounds N] [--no-docker]
+//   swift run -c release gofer-bench api [--connections N] [--seconds S] [--rounds N] [--runs N]
+//   swift run -c release gofer-bench tasks [--tasks N] [--concurrency N] [--rounds N]
 
 let args = Array(CommandLine.arguments.dropFirst())
 
@@ -158,8 +161,36 @@ case "auth":
         FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
         exit(1)
     }
+case "logs", "api", "tasks":
+    func option(_ name: String, _ fallback: Int) -> Int {
+        guard let i = args.firstIndex(of: name) else { return fallback }
+        guard i + 1 < args.count, let n = Int(args[i + 1]), n > 0 else {
+            FileHandle.standardError.write(Data("gofer-bench: \(name) needs a positive whole number\n".utf8))
+            exit(2)
+        }
+        return n
+    }
+    do {
+        switch args.first {
+        case "logs":
+            try await LogsBenchmark(megabytes: option("--megabytes", 200), rounds: option("--rounds", 3), docker: !args.contains("--no-docker")).run()
+        case "api":
+            try await APIBenchmark(
+                connections: option("--connections", 32), seconds: Double(option("--seconds", 5)), rounds: option("--rounds", 3),
+                runs: option("--runs", 300)
+            ).run()
+        default:
+            try await TasksBenchmark(count: option("--tasks", 500), concurrency: option("--concurrency", 256), rounds: option("--rounds", 3)).run()
+        }
+    } catch {
+        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        exit(1)
+    }
 default:
     FileHandle.standardError.write(
-        Data("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] | webhook [--deliveries N] | auth [--requests N]\n".utf8))
+        Data(
+            ("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] | webhook [--deliveries N] | auth [--requests N]\n"
+                + "       | logs [--megabytes N] [--rounds N] [--no-docker] | api [--connections N] [--seconds S] [--rounds N] [--runs N]\n"
+                + "       | tasks [--tasks N] [--concurrency N] [--rounds N]\n").utf8))
     exit(2)
 }

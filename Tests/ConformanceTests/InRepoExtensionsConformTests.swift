@@ -172,6 +172,29 @@ struct InRepoExtensionsConformTests {
         #expect(leak.failedMust == ["secrets.canary-only-in-get"], "\(leak.text)")
     }
 
+    /// Deadlines and the concurrency limit are checked for every kind: an extension of any kind
+    /// that ignores `timeoutMs`, or that neither serves nor refuses a burst, fails.
+    @Test(arguments: [
+        (ExtensionKind.trigger, "gofer-trigger-interval"), (.task, "gofer-task-echo"), (.secrets, "gofer-secrets-memory"),
+        (.scheduler, "gofer-scheduler-process"),
+    ])
+    func deadlinesAndBurstsAreCheckedForEveryKind(kind: ExtensionKind, executable: String) async {
+        let inner = BuiltProducts.path(executable)
+        func run(_ fault: String) async -> ConformanceReport {
+            await ConformanceSuite.run(
+                ConformanceOptions(
+                    kind: kind,
+                    launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-fixture-broken"), arguments: ["--faults", fault, "--", inner]),
+                    only: ["deadline.expired-on-arrival", "concurrency.limit"]))
+        }
+        let clean = await run("none")
+        #expect(clean.results.map(\.outcome) == [.passed, .passed], "\(clean.text)")
+        let deaf = await run("ignore-deadlines")
+        #expect(deaf.failedMust == ["deadline.expired-on-arrival"], "\(deaf.text)")
+        let dropping = await run("drop-bursts")
+        #expect(dropping.failedMust == ["concurrency.limit"], "\(dropping.text)")
+    }
+
     @Test func aLeakedWriteOnlyConfigValueFailsTheConfigCanaryCheck() async throws {
         // The Docker scheduler has a writeOnly registryPassword; behind the leaking fixture the
         // canary put there shows up in stderr.

@@ -50,6 +50,39 @@ struct APITests {
         }
     }
 
+    /// The run list and a run are served from a cache while nothing changes: every change — a new
+    /// run, a cancel, a task ending — shows in the very next read.
+    @Test func cachedReadsNeverServeWhatChanged() async throws {
+        try await withAPI { client in
+            _ = try await post(
+                client, "/api/namespaces/default/pipelines",
+                ["config": "id: slow\ntasks: [{id: a, image: x, command: [\"sleep\", \"30\"]}]\n"])
+            let list = "/api/namespaces/default/pipelines/slow/runs"
+            var r = try await client.execute(uri: list, method: .get)
+            #expect(json(r.body)["items"]?.arrayValue?.count == 0)
+            _ = try await post(client, list, [:])
+            r = try await client.execute(uri: list, method: .get)
+            #expect(json(r.body)["items"]?.arrayValue?.count == 1, "a new run shows in the next read of the list")
+            r = try await client.execute(uri: list + "?limit=1", method: .get)
+            #expect(json(r.body)["items"]?.arrayValue?.count == 1)
+            let first = try await client.execute(uri: list + "/1", method: .get)
+            let again = try await client.execute(uri: list + "/1", method: .get)
+            #expect(Array(first.body.readableBytesView) == Array(again.body.readableBytesView))
+            _ = try await post(client, list + "/1/cancel", [:])
+            r = try await client.execute(uri: list + "/1", method: .get)
+            #expect(json(r.body)["run"]?["stop_requested"] != nil && json(r.body)["run"]?["stop_requested"] != .null, "\(json(r.body))")
+            let deadline = ContinuousClock.now + .seconds(20)
+            var state = json(r.body)["run"]?["state"]?.stringValue
+            while state != "cancelled" && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                state = json(try await client.execute(uri: list + "/1", method: .get).body)["run"]?["state"]?.stringValue
+            }
+            #expect(state == "cancelled")
+            r = try await client.execute(uri: list, method: .get)
+            #expect(json(r.body)["items"]?.arrayValue?.first?["state"] == "cancelled", "the list too")
+        }
+    }
+
     @Test func missingThingsAre404sNamingWhichOne() async throws {
         try await withAPI { client in
             let unknown = try await client.execute(uri: "/api/nothing-here", method: .get)

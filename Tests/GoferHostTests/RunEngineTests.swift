@@ -219,6 +219,24 @@ struct RunEngineTests {
         #expect(log.hasPrefix("0123456789\n"), "the head is kept")
     }
 
+    /// The process scheduler spools output to a file, not memory: a log far past its old 16 MiB
+    /// in-memory cap arrives whole, byte for byte.
+    @Test func aLargeLogOnTheProcessSchedulerArrivesWhole() async throws {
+        let h = try await ServerHarness { $0.maxLogBytes = 64 << 20 }
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: big
+            tasks:
+              - { id: talk, image: none, command: ["sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 40000000; echo THE-END"] }
+            """)
+        let (run, _) = try await h.runToEnd("big")
+        #expect(run.state == .succeeded)
+        let log = h.log("big", run: run.id, task: "talk")
+        #expect(log.utf8.count == 40_000_008, "\(log.utf8.count) bytes stored")
+        #expect(log.hasSuffix("THE-END\n") && !log.contains("[gofer:"))
+    }
+
     /// /dev/full answers every write with ENOSPC: the task's log lives on a full disk.
     @Test func aLogThatCannotBeWrittenStopsTheTaskWithAStorageError() async throws {
         let h = try await ServerHarness()

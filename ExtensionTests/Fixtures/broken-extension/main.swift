@@ -16,6 +16,11 @@ import Foundation
 //                    "versions" of one extension for registry tests
 //   protocol-major:N speaks only protocol N.0: --describe says so and initialize is refused
 //                    with -32000 and exit code 3, as the protocol prescribes
+//   ignore-deadlines removes `_meta.timeoutMs` from every request, as an extension that never
+//                    looks at deadlines would behave
+//   drop-bursts      of the requests that arrive in one read, forwards the first 100 and
+//                    silently drops the rest (never answered), as an extension with a fixed
+//                    queue that neither serves nor refuses its excess would behave
 //
 //   gofer-fixture-broken [--faults junk-stdout,ignore-shutdown,leak|none] -- <extension> [args…]
 //
@@ -129,16 +134,31 @@ let pump = Thread {
 pump.start()
 
 // Our stdin → child stdin, line by line, with faults.
+/// The request without `params._meta.timeoutMs` (or unchanged when it has none).
+func withoutDeadline(_ line: [UInt8]) -> [UInt8] {
+    guard var object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
+        var params = object["params"] as? [String: Any], var meta = params["_meta"] as? [String: Any], meta["timeoutMs"] != nil
+    else { return line }
+    meta["timeoutMs"] = nil
+    params["_meta"] = meta
+    object["params"] = params
+    return Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data(line)) + [0x0A]
+}
+
 var pending: [UInt8] = []
 var buf = [UInt8](repeating: 0, count: 65536)
 while true {
     let n = read(0, &buf, buf.count)
     if n <= 0 { break }
     pending += buf[0..<n]
+    var requestsInThisRead = 0
     while let lf = pending.firstIndex(of: 0x0A) {
-        let line = Array(pending[...lf])
+        var line = Array(pending[...lf])
         pending.removeSubrange(...lf)
         let text = String(decoding: line, as: UTF8.self)
+        if text.contains(#""method""#) && text.contains(#""id""#) { requestsInThisRead += 1 }
+        if faults.contains("drop-bursts") && requestsInThisRead > 100 { continue }
+        if faults.contains("ignore-deadlines") && text.contains(#""timeoutMs""#) { line = withoutDeadline(line) }
         if faults.contains("leak") { writeAll(2, Array("broken-fixture got: ".utf8) + line) }
         if faults.contains("ignore-shutdown") && (text.contains(#""method":"shutdown""#) || text.contains(#""method":"exit""#)) { continue }
         if faults.contains(where: { $0.hasPrefix("crash-on:") && text.contains("\"method\":\"\($0.dropFirst(9))\"") }) {

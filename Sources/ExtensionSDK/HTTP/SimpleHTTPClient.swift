@@ -236,23 +236,37 @@ public struct SimpleHTTPClient: Sendable {
 }
 
 /// Reads an HTTP/1.1 response from a socket.
+///
+/// Unread bytes are `buffer[pos...]`: consuming moves `pos` (no shifting per chunk), and the
+/// consumed prefix is dropped only when the buffer is refilled. Chunked bodies are handed on
+/// coalesced: every chunk already received is passed on in one piece (up to 1 MiB) before the
+/// reader waits for more, so a server that sends one chunk per log line costs one event per
+/// `recv`, not one per line.
 struct ResponseReader {
     let fd: Int32
     let endpoint: HTTPEndpoint
     var buffer: [UInt8] = []
+    var pos = 0
     var eof = false
+    var scratch = [UInt8](repeating: 0, count: 65536)
+    static let coalesceLimit = 1 << 20
 
     init(fd: Int32, endpoint: HTTPEndpoint) {
         self.fd = fd
         self.endpoint = endpoint
     }
 
+    var available: Int { buffer.count - pos }
+
     mutating func fill() throws {
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        if pos > 0 {
+            buffer.removeFirst(pos)
+            pos = 0
+        }
         while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
-                buffer += chunk[0..<n]
+                buffer.append(contentsOf: scratch[0..<n])
                 return
             }
             if n == 0 {
@@ -271,8 +285,8 @@ struct ResponseReader {
         let crlfcrlf: [UInt8] = [13, 10, 13, 10]
         while true {
             if let end = find(crlfcrlf) {
-                let head = String(decoding: buffer[..<end], as: UTF8.self)
-                buffer.removeFirst(end + 4)
+                let head = String(decoding: buffer[pos..<end], as: UTF8.self)
+                pos = end + 4
                 var lines = head.components(separatedBy: "\r\n")
                 let statusLine = lines.removeFirst().split(separator: " ")
                 guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
@@ -285,44 +299,85 @@ struct ResponseReader {
                 }
                 return (status, headers)
             }
-            if buffer.count > 1 << 20 { throw HTTPClientError(endpoint: endpoint, message: "response head over 1 MiB") }
+            if available > 1 << 20 { throw HTTPClientError(endpoint: endpoint, message: "response head over 1 MiB") }
             try fill()
             if eof { throw HTTPClientError(endpoint: endpoint, message: "connection closed before a response") }
         }
     }
 
+    /// The absolute index of `needle` in the unread bytes.
     func find(_ needle: [UInt8]) -> Int? {
-        guard buffer.count >= needle.count else { return nil }
-        for i in 0...(buffer.count - needle.count) where buffer[i] == needle[0] && Array(buffer[i..<(i + needle.count)]) == needle {
-            return i
+        guard available >= needle.count else { return nil }
+        return buffer.withUnsafeBufferPointer { b -> Int? in
+            var i = pos
+            let last = b.count - needle.count
+            while i <= last {
+                if b[i] == needle[0] {
+                    var j = 1
+                    while j < needle.count && b[i + j] == needle[j] { j += 1 }
+                    if j == needle.count { return i }
+                }
+                i += 1
+            }
+            return nil
         }
-        return nil
     }
 
     mutating func readBody(headers: [String: String], method: String, status: Int, onData: ([UInt8]) -> Void) throws {
         if method == "HEAD" || status == 204 || status == 304 || (100..<200).contains(status) { return }
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+            var out: [UInt8] = []
+            func flush() {
+                if !out.isEmpty {
+                    onData(out)
+                    out.removeAll(keepingCapacity: true)
+                }
+            }
             while true {
-                guard let lineEnd = try line() else { throw HTTPClientError(endpoint: endpoint, message: "truncated chunked body") }
-                let sizeText = lineEnd.split(separator: ";").first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
-                guard let size = Int(sizeText, radix: 16) else {
+                // The next chunk's size line, from what is buffered; pass on what we have before waiting.
+                var sizeLine = takeLine()
+                if sizeLine == nil {
+                    flush()
+                    sizeLine = try line()
+                }
+                guard let sizeLine else { throw HTTPClientError(endpoint: endpoint, message: "truncated chunked body") }
+                let sizeText = sizeLine.split(separator: ";").first.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? ""
+                guard let size = Int(sizeText, radix: 16), size >= 0 else {
                     throw HTTPClientError(endpoint: endpoint, message: "bad chunk size \(sizeText)")
                 }
-                if size == 0 { return }
-                try readExactly(size, shortMessage: "truncated chunk", onData: onData)
-                _ = try line()  // CRLF after the chunk
+                if size == 0 {
+                    flush()
+                    return
+                }
+                var remaining = size
+                while remaining > 0 {
+                    if available == 0 {
+                        flush()
+                        try fill()
+                        if eof && available == 0 { throw HTTPClientError(endpoint: endpoint, message: "truncated chunk") }
+                    }
+                    let take = min(remaining, available)
+                    out.append(contentsOf: buffer[pos..<(pos + take)])
+                    pos += take
+                    remaining -= take
+                    if out.count >= Self.coalesceLimit { flush() }
+                }
+                if takeLine() == nil {  // CRLF after the chunk
+                    flush()
+                    _ = try line()
+                }
             }
         } else if let length = headers["content-length"].flatMap({ Int($0) }) {
             try readExactly(length, shortMessage: "body shorter than Content-Length", onData: onData)
         } else {
             while true {
-                if !buffer.isEmpty {
-                    onData(buffer)
-                    buffer.removeAll()
+                if available > 0 {
+                    onData(Array(buffer[pos...]))
+                    pos = buffer.count
                 }
                 try fill()
                 if eof {
-                    if !buffer.isEmpty { onData(buffer) }
+                    if available > 0 { onData(Array(buffer[pos...])) }
                     return
                 }
             }
@@ -333,24 +388,29 @@ struct ResponseReader {
     mutating func readExactly(_ count: Int, shortMessage: String, onData: ([UInt8]) -> Void) throws {
         var remaining = count
         while remaining > 0 {
-            if buffer.isEmpty {
+            if available == 0 {
                 try fill()
-                if eof && buffer.isEmpty { throw HTTPClientError(endpoint: endpoint, message: shortMessage) }
+                if eof && available == 0 { throw HTTPClientError(endpoint: endpoint, message: shortMessage) }
             }
-            let take = min(remaining, buffer.count)
-            onData(Array(buffer[..<take]))
-            buffer.removeFirst(take)
+            let take = min(remaining, available)
+            onData(Array(buffer[pos..<(pos + take)]))
+            pos += take
             remaining -= take
         }
     }
 
+    /// A CRLF-terminated line from the buffered bytes alone, or nil when none is complete yet.
+    mutating func takeLine() -> String? {
+        guard let i = find([13, 10]) else { return nil }
+        let text = String(decoding: buffer[pos..<i], as: UTF8.self)
+        pos = i + 2
+        return text
+    }
+
+    /// A CRLF-terminated line, reading as needed; nil at the end of the stream.
     mutating func line() throws -> String? {
         while true {
-            if let i = find([13, 10]) {
-                let text = String(decoding: buffer[..<i], as: UTF8.self)
-                buffer.removeFirst(i + 2)
-                return text
-            }
+            if let text = takeLine() { return text }
             try fill()
             if eof { return nil }
         }

@@ -118,17 +118,17 @@ struct CommonTaskAdapter<T: CommonTask>: KindAdapter {
         let ext = try await T(config: Self.decodeConfig(T.Config.self, config), context: context)
         var handlers = commonHandlers(ext)
         handlers[ProtocolMethod.taskValidate.rawValue] = { _, params in
-            let p = try decodeParams(T.Params.self, params["params"])
-            return ["diagnostics": .array(try await ext.validate(p).map { $0.prefixed("/params").json })]
+            let p = try decodeParams(T.Params.self, try ProtocolCalls.taskValidate.decodeParams(params).params)
+            return try ProtocolCalls.taskValidate.encodeResult(Diagnostics(diagnostics: try await ext.validate(p).map { $0.prefixed("/params") }))
         }
         handlers[ProtocolMethod.taskRun.rawValue] = { ctx, params in
-            let p = try decodeParams(T.Params.self, params["params"])
+            let request = try ProtocolCalls.taskRun.decodeParams(params)
+            let p = try decodeParams(T.Params.self, request.params)
             let problems = try await ext.validate(p).map { $0.prefixed("/params") }
             if problems.contains(where: { $0.severity == "error" }) { throw ProtocolError.invalidParams(diagnostics: problems) }
-            var variables: [String: String] = [:]
-            for (k, v) in params["variables"]?.objectValue ?? [:] { variables[k] = v.stringValue }
+            let variables = request.variables
             var hook: RunHook?
-            if let h = params["hook"], h != .null {
+            if let h = request.hook, h != .null {
                 do {
                     hook = try JSONCodec.decode(RunHook.self, from: h)
                 } catch {
@@ -137,7 +137,7 @@ struct CommonTaskAdapter<T: CommonTask>: KindAdapter {
             }
             let run = TaskRun(
                 variables: variables, output: TaskOutput(stream: ctx.stream), idempotencyKey: ctx.idempotencyKey, hook: hook)
-            return try JSONCodec.encode(try await ext.run(p, run: run))
+            return try ProtocolCalls.taskRun.encodeResult(try await ext.run(p, run: run))
         }
         return handlers
     }

@@ -45,12 +45,7 @@ extension KindAdapter {
     /// Handlers every kind serves.
     func commonHandlers<E: Extension>(_ ext: E) -> [String: RequestHandler] {
         [
-            "health": { _, _ in
-                let report = await ext.health()
-                var result: JSONValue = ["status": .string(report.status.rawValue)]
-                if let detail = report.detail { result["detail"] = .string(detail) }
-                return result
-            }
+            ProtocolMethod.health.rawValue: { _, _ in try ProtocolCalls.health.encodeResult(await ext.health()) }
         ]
     }
 
@@ -69,18 +64,4 @@ extension KindAdapter {
     static func decodeConfig<C: Decodable>(_ type: C.Type, _ raw: JSONValue) throws -> C {
         try JSONCodec.decode(C.self, from: raw)
     }
-}
-
-/// Reads a required string member of request params, or throws a diagnostic naming it.
-func requireString(_ params: JSONValue, _ key: String, allowEmpty: Bool = false) throws -> String {
-    guard let value = params[key] else {
-        throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/\(key)", message: "required field is missing")])
-    }
-    guard let s = value.stringValue else {
-        throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/\(key)", message: "expected string, found \(value.typeName)")])
-    }
-    if !allowEmpty && s.isEmpty {
-        throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/\(key)", message: "must not be empty")])
-    }
-    return s
 }

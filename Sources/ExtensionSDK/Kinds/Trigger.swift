@@ -132,16 +132,17 @@ struct TriggerAdapter<T: Trigger>: KindAdapter {
         let subs = Subscriptions()
         var handlers = commonHandlers(ext)
         handlers[ProtocolMethod.triggerValidate.rawValue] = { _, params in
-            let p = try decodeParams(T.Params.self, params["params"])
+            let p = try decodeParams(T.Params.self, try ProtocolCalls.triggerValidate.decodeParams(params).params)
             let problems = try await ext.validate(p).map { $0.prefixed("/params") }
-            return ["diagnostics": .array(problems.map(\.json))]
+            return try ProtocolCalls.triggerValidate.encodeResult(Diagnostics(diagnostics: problems))
         }
         handlers[ProtocolMethod.triggerSubscribe.rawValue] = { ctx, params in
-            let id = try requireString(params, "subscriptionId")
-            let p = try decodeParams(T.Params.self, params["params"])
+            let request = try ProtocolCalls.triggerSubscribe.decodeParams(params)
+            let id = request.subscriptionId
+            let p = try decodeParams(T.Params.self, request.params)
             let problems = try await ext.validate(p).map { $0.prefixed("/params") }
             if problems.contains(where: { $0.severity == "error" }) { throw ProtocolError.invalidParams(diagnostics: problems) }
-            let subscription = Subscription(id: id, params: p, cursor: params["cursor"]?.stringValue, context: ctx)
+            let subscription = Subscription(id: id, params: p, cursor: request.cursor, context: ctx)
             let log = ExtensionLog()
             let task = Task {
                 do {
@@ -156,17 +157,20 @@ struct TriggerAdapter<T: Trigger>: KindAdapter {
             return .emptyObject
         }
         handlers[ProtocolMethod.triggerUnsubscribe.rawValue] = { _, params in
-            let id = try requireString(params, "subscriptionId")
+            let id = try ProtocolCalls.triggerUnsubscribe.decodeParams(params).subscriptionId
             subs.tasks.withLock { $0.removeValue(forKey: id) }?.cancel()
             return .emptyObject
         }
         if T.manifest.capabilities["external"] != nil {
             handlers[ProtocolMethod.triggerExternal.rawValue] = { _, params in
+                let request = try ProtocolCalls.triggerExternal.decodeParams(params)
                 var headers: [String: String] = [:]
-                for (k, v) in params["headers"]?.objectValue ?? [:] { headers[k.lowercased()] = v.stringValue ?? "" }
-                let body = params["bodyB64"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) } ?? []
-                let answer = try await ext.external(ExternalRequest(headers: headers, body: body))
-                return ["status": .int(Int64(answer.status)), "body": .string(answer.body)]
+                for (k, v) in request.headers { headers[k.lowercased()] = v }
+                guard let body = Data(base64Encoded: request.bodyB64) else {
+                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/bodyB64", message: "not base64")])
+                }
+                let answer = try await ext.external(ExternalRequest(headers: headers, body: Array(body)))
+                return try ProtocolCalls.triggerExternal.encodeResult(ForwardedAnswer(status: answer.status, body: answer.body))
             }
         }
         return handlers

@@ -15,6 +15,9 @@ public struct ProtocolCall<Params: Codable & Sendable, Result: Codable & Sendabl
     /// The params as they go on the wire.
     public func encode(_ params: Params) throws -> JSONValue { try JSONCodec.encode(params) }
 
+    /// The result as it goes on the wire (what an extension answers).
+    public func encodeResult(_ result: Result) throws -> JSONValue { try JSONCodec.encode(result) }
+
     /// The result, typed. An answer that does not fit is the peer's fault: ``AnswerMismatch``.
     public func decodeResult(_ value: JSONValue) throws -> Result {
         do {
@@ -142,8 +145,14 @@ public struct SecretKeys: Codable, Sendable, Equatable {
 
 /// `{params}` to check (`trigger/validate`, `task/validate`), and the answer.
 public struct ParamsCheck: Codable, Sendable, Equatable {
+    /// The per-use params; `{}` when the request leaves them out (the schema makes them optional).
     public var params: JSONValue
     public init(params: JSONValue) { self.params = params }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        params = try c.decodeIfPresent(JSONValue.self, forKey: .params) ?? .emptyObject
+    }
 }
 
 /// A validate result: each problem at its JSON pointer.
@@ -162,6 +171,13 @@ public struct SubscribeRequest: Codable, Sendable, Equatable {
         self.params = params
         self.cursor = cursor
     }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        subscriptionId = try c.decode(String.self, forKey: .subscriptionId)
+        params = try c.decodeIfPresent(JSONValue.self, forKey: .params) ?? .emptyObject
+        cursor = try c.decodeIfPresent(String.self, forKey: .cursor)
+    }
 }
 
 /// `trigger/unsubscribe` params.
@@ -178,6 +194,12 @@ public struct ForwardedRequest: Codable, Sendable, Equatable {
     public init(headers: [String: String], bodyB64: String) {
         self.headers = headers
         self.bodyB64 = bodyB64
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        headers = try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
+        bodyB64 = try c.decode(String.self, forKey: .bodyB64)
     }
 }
 
@@ -213,6 +235,13 @@ public struct TaskRunRequest: Codable, Sendable, Equatable {
         self.params = params
         self.variables = variables
         self.hook = hook
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        params = try c.decodeIfPresent(JSONValue.self, forKey: .params) ?? .emptyObject
+        variables = try c.decodeIfPresent([String: String].self, forKey: .variables) ?? [:]
+        hook = try c.decodeIfPresent(JSONValue.self, forKey: .hook)
     }
 }
 

@@ -51,7 +51,9 @@ public final class ExtensionRuntime: Sendable {
         var streams: [String: StreamState] = [:]
         var outgoing: [RequestID: CheckedContinuation<JSONValue, any Error>] = [:]
         var nextOutgoing = 1
-        var maxConcurrent = 64
+        /// Calls this extension serves at once: what it advertises in `limits.maxConcurrentRequests`.
+        /// (The host's own `limits` bound what this extension may send *to* the host.)
+        var maxConcurrent = ExtensionRuntime.maxConcurrentRequests
         var cancelGrace = Duration.seconds(5)
     }
 
@@ -345,7 +347,6 @@ public final class ExtensionRuntime: Sendable {
             state.withLock { s in
                 s.handlers = handlers
                 s.phase = .running
-                if let n = limits.maxConcurrent { s.maxConcurrent = max(1, min(n, Self.maxConcurrentRequests)) }
                 if let grace = limits.cancelGraceMs { s.cancelGrace = .milliseconds(max(0, grace)) }
                 s.inFlight[id] = nil
             }
@@ -367,7 +368,6 @@ public final class ExtensionRuntime: Sendable {
     }
 
     struct Limits {
-        var maxConcurrent: Int?
         var cancelGraceMs: Int64?
     }
 
@@ -441,7 +441,6 @@ public final class ExtensionRuntime: Sendable {
             ],
         ]
         let limits = Limits(
-            maxConcurrent: params["limits"]?["maxConcurrentRequests"]?.intValue.map { Int($0) },
             cancelGraceMs: params["timeouts"]?["cancelGraceMs"]?.intValue)
         return (result, handlers, limits)
     }

@@ -25,6 +25,7 @@ public struct GoferAPI: Sendable {
     /// Requests to open routes, per client address.
     let openLimiter: RateLimiter
     let clients: ClientAddressResolver
+    let responses = ResponseCache()
 
     public init(
         store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
@@ -138,6 +139,20 @@ public struct GoferAPI: Sendable {
         let data = try Self.encoder.encode(value)
         return Response(
             status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// A JSON answer from ``responses`` when nothing was written since it was made; else made
+    /// by `make` and kept. `key` must name everything the answer depends on (path and query).
+    func cachedJSON<T: Encodable>(_ key: String, _ make: () async throws -> T) async throws -> Response {
+        let generation = store.writeGeneration  // before reading: see Store.writeGeneration
+        let body: ByteBuffer
+        if let hit = responses.body(for: key, generation: generation) {
+            body = hit
+        } else {
+            body = ByteBuffer(bytes: try Self.encoder.encode(try await make()))
+            responses.store(body, for: key, generation: generation)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
     }
 
     func errorResponse(_ error: APIError) -> Response {

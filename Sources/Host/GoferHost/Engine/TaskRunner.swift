@@ -487,19 +487,8 @@ struct TaskRunner: Sendable {
         return "\(error)"
     }
 
-    /// RFC 3339 with or without fractional seconds (Docker reports nanoseconds; we keep milliseconds).
-    static func parseDate(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        guard let dot = text.firstIndex(of: "."),
-            let end = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" })
-        else {
-            f.formatOptions = [.withInternetDateTime]
-            return f.date(from: text)
-        }
-        let fraction = String(text[text.index(after: dot)..<end].prefix(3)).padding(toLength: 3, withPad: "0", startingAt: 0)
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: String(text[..<dot]) + "." + fraction + String(text[end...]))
-    }
+    /// RFC 3339 with or without fractional seconds (Docker reports nanoseconds; we keep microseconds).
+    static func parseDate(_ text: String) -> Date? { RFC3339.parse(text) }
 }
 
 /// Resumes a continuation with the first of several racing outcomes; later ones are dropped.

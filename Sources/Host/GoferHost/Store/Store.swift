@@ -1,6 +1,7 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import Synchronization
 
 /// Something a store operation refused, saying which record and why.
 public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
@@ -57,6 +58,12 @@ public struct ApplyResult: Sendable, Codable {
 /// is one transaction that also appends its event, so the event log and the states never disagree.
 public final class Store: Sendable {
     let pool: DatabasePool
+    private let writes = Atomic<UInt64>(0)
+
+    /// Counts committed write transactions: it changes after every write, so anything derived
+    /// from reads taken while it stayed the same is still current (``ResponseCache``). Read it
+    /// *before* reading the data it tags.
+    public var writeGeneration: UInt64 { writes.load(ordering: .acquiring) }
     /// Versions kept per pipeline unless its config says otherwise (`keep_versions`).
     public let defaultKeepVersions: Int
 
@@ -85,6 +92,8 @@ public final class Store: Sendable {
     /// Runs one write transaction. A full disk or an I/O error rolls the whole transaction back
     /// (SQLite guarantees it) and comes out as a ``StoreError`` that says so.
     func write<T: Sendable>(_ updates: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        // After the commit (or the rollback, harmlessly): what was read before is stale now.
+        defer { writes.add(1, ordering: .releasing) }
         do {
             return try await pool.write(updates)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
@@ -101,6 +110,7 @@ public final class Store: Sendable {
 
     /// Runs SQL as it is; tests use it to put the database into states older servers left behind.
     public func executeForTesting(_ sql: String) async throws {
+        defer { writes.add(1, ordering: .releasing) }
         try await pool.write { db in try db.execute(sql: sql) }
     }
 
@@ -201,10 +211,9 @@ public final class Store: Sendable {
         details: [String: String] = [:]
     ) throws -> Event {
         let now = Date()
-        let text = String(decoding: try JSONEncoder().encode(details), as: UTF8.self)
-        try db.execute(
-            sql: "INSERT INTO events (kind, namespace, pipeline, run, task, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [kind.rawValue, namespace, pipeline, run, task, text, now])
+        let text = String(decoding: JSONValue.object(details.mapValues(JSONValue.string)).serialized(), as: UTF8.self)
+        try db.cachedStatement(sql: "INSERT INTO events (kind, namespace, pipeline, run, task, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [kind.rawValue, namespace, pipeline, run, task, text, now])
         return Event(
             id: db.lastInsertedRowID, kind: kind, namespace: namespace, pipeline: pipeline, run: run, task: task, details: details, at: now)
     }
@@ -216,13 +225,19 @@ public final class Store: Sendable {
         return (try? JSONDecoder().decode(T.self, from: Data(text.utf8))) ?? fallback
     }
 
+    /// A JSON object of strings (run variables, event details), `[:]` when unreadable.
+    static func stringMap(_ row: Row, _ column: String) -> [String: String] {
+        guard let text: String = row[column], let object = (try? JSONParser().parse(text))?.objectValue else { return [:] }
+        return object.compactMapValues(\.stringValue)
+    }
+
     /// A JSON column as a ``JSONValue`` (settings, configs), `{}` when unreadable.
     static func jsonValue(_ row: Row, _ column: String) -> JSONValue {
         (try? JSONParser().parse(row[column] as String? ?? "{}")) ?? .emptyObject
     }
 
     static func event(_ row: Row) -> Event {
-        let details = json(row, "details", [String: String]())
+        let details = stringMap(row, "details")
         return Event(
             id: row["id"], kind: EventKind(rawValue: row["kind"]) ?? .runStateChanged, namespace: row["namespace"],
             pipeline: row["pipeline"],
@@ -328,7 +343,9 @@ public final class Store: Sendable {
     }
 
     static func requirePipeline(_ db: Database, _ namespace: String, _ id: String) throws -> Pipeline {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, id])
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?"), arguments: [namespace, id])
         else {
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) == nil {
                 throw StoreError.notFound(what: "namespace", id: namespace)
@@ -376,7 +393,7 @@ public final class Store: Sendable {
                 StateReason($0, row["stop_reason_message"] ?? "")
             },
             initiator: Principal.stored(row["initiator"] ?? ""),
-            variables: json(row, "variables", [String: String]()),
+            variables: stringMap(row, "variables"),
             versionReason: VersionReason(rawValue: row["version_reason"] ?? "") ?? .live, rollout: row["rollout"], rerunOf: row["rerun_of"],
             createdAt: row["created_at"],
             startedAt: row["started_at"], endedAt: row["ended_at"])
@@ -409,14 +426,18 @@ public final class Store: Sendable {
     }
 
     public func run(namespace: String, pipeline: String, id: Int) async throws -> Run {
-        try await pool.read { db in
-            _ = try Self.requirePipeline(db, namespace, pipeline)
-            guard
-                let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, id])
-            else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(id)") }
-            return Self.run(row)
-        }
+        try await pool.read { db in try Self.requireRun(db, namespace, pipeline, id) }
+    }
+
+    /// The run, or why there is none: no namespace, no pipeline or no such run.
+    static func requireRun(_ db: Database, _ namespace: String, _ pipeline: String, _ id: Int) throws -> Run {
+        _ = try requirePipeline(db, namespace, pipeline)
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?"),
+                arguments: [namespace, pipeline, id])
+        else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(id)") }
+        return run(row)
     }
 
     /// Runs newest first; the cursor is the last run id of the previous page.
@@ -424,7 +445,7 @@ public final class Store: Sendable {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                db.cachedStatement(sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? ORDER BY id DESC LIMIT ?"),
                 arguments: [namespace, pipeline, cursor ?? Int.max, limit + 1])
             let items = rows.prefix(limit).map(Self.run)
             return Page(items: items, nextCursor: rows.count > limit ? items.last.map { String($0.id) } : nil)
@@ -443,13 +464,25 @@ public final class Store: Sendable {
             _ = try Self.requirePipeline(db, namespace, pipeline)
             guard
                 try Row.fetchOne(
-                    db, sql: "SELECT 1 FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, run])
+                    db.cachedStatement(sql: "SELECT 1 FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?"),
+                    arguments: [namespace, pipeline, run])
                     != nil
             else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(run)") }
-            return try Row.fetchAll(
-                db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid",
-                arguments: [namespace, pipeline, run]
-            ).map(Self.task)
+            return try Self.tasks(db, namespace, pipeline, run)
+        }
+    }
+
+    static func tasks(_ db: Database, _ namespace: String, _ pipeline: String, _ run: Int) throws -> [TaskExecution] {
+        try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid"),
+            arguments: [namespace, pipeline, run]
+        ).map(Self.task)
+    }
+
+    /// A run and its task executions, read together (one snapshot).
+    public func runDetail(namespace: String, pipeline: String, id: Int) async throws -> RunDetail {
+        try await pool.read { db in
+            RunDetail(run: try Self.requireRun(db, namespace, pipeline, id), tasks: try Self.tasks(db, namespace, pipeline, id))
         }
     }
 
@@ -516,13 +549,14 @@ public final class Store: Sendable {
         endedAt: Date? = nil, deadline: Date? = nil
     ) async throws -> Event {
         try await write { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE task_executions SET state = ?, reason_kind = COALESCE(?, reason_kind), reason_message = COALESCE(?, reason_message),
                         exit_code = COALESCE(?, exit_code), handle = COALESCE(?, handle), started_at = COALESCE(?, started_at),
                         ended_at = COALESCE(?, ended_at), deadline = COALESCE(?, deadline)
                     WHERE namespace = ? AND pipeline = ? AND run = ? AND task = ?
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     state.rawValue, reason?.kind.rawValue, reason?.message, exitCode, handle, startedAt, endedAt, deadline, t.namespace,
                     t.pipeline, t.run,

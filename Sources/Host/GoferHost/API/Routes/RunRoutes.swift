@@ -66,12 +66,13 @@ enum RunRoutes: RouteCollection {
                 return n
             }
             let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(try await api.store.runs(namespace: ns, pipeline: p, before: before, limit: limit))
+            return try await api.cachedJSON("runs \(ns)/\(p) \(before.map(String.init) ?? "-") \(limit)") {
+                try await api.store.runs(namespace: ns, pipeline: p, before: before, limit: limit)
+            }
         },
         Route(.get, APIPath.run, read) { api, _, ctx in
             let (ns, p, r) = try api.runParams(ctx)
-            let run = try await api.store.run(namespace: ns, pipeline: p, id: r)
-            return try api.json(RunDetail(run: run, tasks: try await api.store.tasks(namespace: ns, pipeline: p, run: r)))
+            return try await api.cachedJSON("run \(ns)/\(p)#\(r)") { try await api.store.runDetail(namespace: ns, pipeline: p, id: r) }
         },
         Route(.post, APIPath.run + "/cancel", write) { api, req, ctx in
             let (ns, p, r) = try api.runParams(ctx)

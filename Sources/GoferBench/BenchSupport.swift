@@ -1,0 +1,84 @@
+import ExtensionSDK
+import Foundation
+import GoferHost
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Medians, spreads and the other small things every benchmark prints.
+enum Stats {
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// "median 1.23 (min 1.10, max 1.40)"
+    static func spread(_ xs: [Double], _ format: String = "%.2f") -> String {
+        let s = xs.sorted()
+        return String(format: "median \(format) (min \(format), max \(format))", median(s), s.first ?? 0, s.last ?? 0)
+    }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+}
+
+/// This process's CPU time (user + system) and memory, from the kernel.
+enum ProcessMeter {
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+            + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Resident set size now, in MiB (`VmRSS`).
+    static func rssMiB() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kb = line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
+            return kb / 1024
+        }
+        return 0
+    }
+}
+
+/// A Gofer server in this process on a fresh data directory, removed afterwards.
+struct BenchServer {
+    let server: GoferServer
+    let dir: String
+
+    static func start(_ adjust: (inout ServerSettings) -> Void = { _ in }) async throws -> BenchServer {
+        let dir = NSTemporaryDirectory() + "gofer-bench-\(UUID().uuidString.prefix(8))"
+        var settings = ServerSettings()
+        settings.dataDir = dir
+        settings.logLevel = "warning"
+        adjust(&settings)
+        return BenchServer(server: try await GoferServer(settings: settings), dir: dir)
+    }
+
+    func apply(_ yaml: String, file: String = "bench.yaml") async throws {
+        let config = try server.api.loader.load(yaml, file: file)
+        _ = try await server.store.apply(namespace: "default", config: config)
+    }
+
+    /// Starts a run and waits for it; returns it.
+    func run(_ pipeline: String) async throws -> Run {
+        let run = try await server.engine.startRun(namespace: "default", pipeline: pipeline, initiator: .system)
+        return try await server.engine.waitForRun(namespace: "default", pipeline: pipeline, run: run.id)
+    }
+
+    func stop() async {
+        await server.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+/// Runs a shell command and returns its wall time; throws when it fails.
+func timeShell(_ script: String) async throws -> Double {
+    let start = ContinuousClock.now
+    let result = try await ChildProcess.run("/bin/sh", arguments: ["-c", script])
+    guard result.status == .exited(0) else {
+        throw ServerError("baseline `\(script)` failed: \(result.status) \(String(decoding: result.stderr.prefix(300), as: UTF8.self))")
+    }
+    return Stats.seconds(ContinuousClock.now - start)
+}

@@ -1,0 +1,105 @@
+import ExtensionSDK
+import Foundation
+import GoferHost
+
+/// A task that prints `megabytes` MB of 37-byte lines, end to end (run start → run finished with
+/// its whole log stored), against the same command outside Gofer in the same run:
+///
+/// - process scheduler vs the command piped to a file;
+/// - Docker scheduler vs `docker run --log-driver none` and vs `docker run` with the default
+///   json-file driver (what Docker itself pays to keep a log).
+///
+/// The server's RSS is sampled every 100 ms while Gofer runs; the peak is printed.
+struct LogsBenchmark {
+    let megabytes: Int
+    let rounds: Int
+    let docker: Bool
+
+    var bytes: Int { megabytes * 1_000_000 }
+    /// 36 characters and a newline per line, like a chatty build tool.
+    var command: String { "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c \(bytes)" }
+
+    func pipeline(_ id: String) -> String {
+        """
+        id: \(id)
+        tasks:
+          - id: talk
+            image: busybox:latest
+            command: ["/bin/sh", "-c", "\(command)"]
+
+        """
+    }
+
+    func run() async throws {
+        print("gofer-bench logs: one task printing \(megabytes) MB (37-byte lines), end to end, \(rounds) rounds after one warm-up")
+        try await measure(scheduler: "process", baselines: [("the command piped to a file", "\(command) > \(NSTemporaryDirectory())gofer-bench-log.out")])
+        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "gofer-bench-log.out")
+        if docker {
+            try await measure(
+                scheduler: "docker",
+                baselines: [
+                    ("docker run --log-driver none", "docker run --rm --log-driver none busybox:latest /bin/sh -c '\(command)'"),
+                    ("docker run (json-file)", "docker run --rm busybox:latest /bin/sh -c '\(command)' >/dev/null"),
+                ])
+        }
+    }
+
+    func measure(scheduler: String, baselines: [(String, String)]) async throws {
+        let bench = try await BenchServer.start {
+            $0.scheduler = scheduler
+            $0.maxLogBytes = (megabytes + 16) << 20
+            $0.taskLogMaxSize = "\(megabytes * 2)m"
+        }
+        defer { Task { await bench.stop() } }
+        let id = "bench-logs-\(scheduler)"
+        try await bench.apply(pipeline(id))
+        var gofer: [Double] = []
+        var peakRSS = 0.0
+        var base: [[Double]] = Array(repeating: [], count: baselines.count)
+        _ = try await once(bench, id, peak: &peakRSS)
+        for (i, b) in baselines.enumerated() { _ = try await timeShell(b.1); _ = i }
+        for _ in 0..<rounds {
+            for (i, b) in baselines.enumerated() { base[i].append(try await timeShell(b.1)) }
+            gofer.append(try await once(bench, id, peak: &peakRSS))
+        }
+        print("  \(scheduler) scheduler:")
+        for (i, b) in baselines.enumerated() {
+            print(String(format: "    %-36@ %@ s", b.0 as NSString, Stats.spread(base[i]) as NSString))
+        }
+        print(String(format: "    %-36@ %@ s", "gofer run, log stored" as NSString, Stats.spread(gofer) as NSString))
+        for (i, b) in baselines.enumerated() {
+            print(String(format: "    ratio gofer / %@: %.2f×", b.0 as NSString, Stats.median(gofer) / Stats.median(base[i])))
+        }
+        print(String(format: "    server RSS peak during the runs: %.0f MiB (goal ≤ 100 MiB)", peakRSS))
+    }
+
+    func once(_ bench: BenchServer, _ id: String, peak: inout Double) async throws -> Double {
+        let start = ContinuousClock.now
+        let result = try await withThrowingTaskGroup(of: (Run?, Double).self) { group in
+            group.addTask { (try await bench.run(id), 0) }
+            group.addTask {
+                var peak = 0.0
+                while !Task.isCancelled {
+                    peak = max(peak, ProcessMeter.rssMiB())
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                return (nil, peak)
+            }
+            var run: Run?
+            var p = 0.0
+            if let first = try await group.next() { run = first.0 }
+            group.cancelAll()
+            for try await r in group { p = max(p, r.1) }
+            return (run, p)
+        }
+        let seconds = Stats.seconds(ContinuousClock.now - start)
+        peak = max(peak, result.1)
+        guard let run = result.0, run.state == .succeeded else {
+            throw ServerError("the log run did not succeed: \(result.0?.state.rawValue ?? "?") \(result.0?.reason?.message ?? "")")
+        }
+        let path = LogFiles(root: bench.dir + "/logs").path(namespace: "default", pipeline: id, run: run.id, task: "talk")
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+        guard size == bytes else { throw ServerError("the stored log of run \(run.id) has \(size) bytes, expected \(bytes) (\(path))") }
+        return seconds
+    }
+}
