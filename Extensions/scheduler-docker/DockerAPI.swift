@@ -229,6 +229,72 @@ final class DockerAPI: Sendable {
         }
     }
 
+    /// Attaches to a container's stdout and stderr — before it starts, so nothing is missed — and
+    /// returns once dockerd has attached (its answer arrived). From then on the output goes,
+    /// demultiplexed, into `spool` until the container's streams close; `ended` is then called
+    /// with nil, or with the error that cut the stream first.
+    ///
+    /// This is the fast path for logs: the bytes come straight from the container's streams, not
+    /// read back through the engine's log driver (which serves a json-file log at ~9 MB/s).
+    func attach(_ id: String, into spool: OutputSpool, ended: @escaping @Sendable ((any Error)?) -> Void) async throws -> Task<Void, Never> {
+        let v = try await negotiate()
+        let stream = client.stream("POST", path: "/v\(v)/containers/\(Self.escape(id))/attach?stream=1&stdout=1&stderr=1", timeout: nil)
+        let (answers, answered) = AsyncStream<Int>.makeStream()
+        let reader = Task {
+            var pending: [UInt8] = []
+            var attached = false
+            do {
+                for try await event in stream {
+                    switch event {
+                    case .head(let status, _):
+                        answered.yield(status)
+                        answered.finish()
+                        attached = status == 200 || status == 101
+                        if !attached { return }
+                    case .body(let bytes):
+                        pending += bytes
+                        var offset = 0
+                        while let (fd, size) = Self.frameHeader(pending, at: offset) {
+                            guard spool.append(pending[(offset + 8)..<(offset + 8 + size)], fd: fd) else {
+                                // Past the live capture limit: detach (a reader that stops reading
+                                // would hold the container up); the rest comes from the engine.
+                                ended(LiveCaptureLimit(limit: spool.limit))
+                                return
+                            }
+                            offset += 8 + size
+                        }
+                        pending.removeFirst(offset)
+                    }
+                }
+                answered.finish()
+                if attached { ended(nil) }
+            } catch {
+                answered.finish()
+                if attached { ended(error) }
+            }
+        }
+        var iterator = answers.makeAsyncIterator()
+        guard let status = await iterator.next() else {
+            reader.cancel()
+            throw ProtocolError(.unavailable, "Docker attach to \(id) ended before the engine answered", reason: "docker.error")
+        }
+        guard status == 200 || status == 101 else {
+            reader.cancel()
+            if status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
+            throw ProtocolError(.unavailable, "Docker attach to \(id) failed: HTTP \(status)", reason: "docker.error")
+        }
+        return reader
+    }
+
+    /// The stream and payload size of the multiplexed frame at `offset` (an 8-byte header: stream
+    /// 1 stdout or 2 stderr, three zero bytes, the big-endian size), when the whole frame is there.
+    static func frameHeader(_ bytes: [UInt8], at offset: Int) -> (fd: String, size: Int)? {
+        guard bytes.count - offset >= 8 else { return nil }
+        let size = Int(bytes[offset + 4]) << 24 | Int(bytes[offset + 5]) << 16 | Int(bytes[offset + 6]) << 8 | Int(bytes[offset + 7])
+        guard bytes.count - offset >= 8 + size else { return nil }
+        return (bytes[offset] == 2 ? "stderr" : "stdout", size)
+    }
+
     /// `2026-11-29T12:00:00.1234Z` → sortable text with 9 fraction digits.
     static func normalized(_ ts: String) -> String {
         guard let dot = ts.firstIndex(of: "."), let end = ts[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) else { return ts }
@@ -277,12 +343,7 @@ final class DockerAPI: Sendable {
             case .body(let bytes):
                 pending += bytes
                 var offset = 0
-                while pending.count - offset >= 8 {
-                    let size =
-                        Int(pending[offset + 4]) << 24 | Int(pending[offset + 5]) << 16 | Int(pending[offset + 6]) << 8
-                        | Int(pending[offset + 7])
-                    guard pending.count - offset >= 8 + size else { break }
-                    let fd = pending[offset] == 2 ? "stderr" : "stdout"
+                while let (fd, size) = Self.frameHeader(pending, at: offset) {
                     var payload = pending[(offset + 8)..<(offset + 8 + size)]
                     // "<RFC 3339 nano timestamp> <output>"
                     var ts: Range<Int>?
@@ -306,4 +367,10 @@ final class DockerAPI: Sendable {
         }
         try await flush()
     }
+}
+
+/// The live capture of a container's output reached its limit.
+struct LiveCaptureLimit: Error, CustomStringConvertible {
+    var limit: Int
+    var description: String { "the live capture limit (\(limit) bytes, liveLogMaxBytes) was reached" }
 }

@@ -1,5 +1,6 @@
 import ExtensionSDK
 import Foundation
+import Synchronization
 
 /// Runs task containers on a Docker engine through its HTTP API (Engine API 1.41 or newer).
 ///
@@ -21,6 +22,14 @@ struct DockerScheduler: Scheduler {
                 description: "Size of the engine's own json-file log of a task container before it rotates (Docker's max-size).",
                 default: "64m"),
             "logMaxFiles": .integer(description: "Rotated files the engine keeps per task container.", minimum: 1, default: 2),
+            "liveLogMaxBytes": .integer(
+                description:
+                    "Output of a container captured live (spooled on disk while Gofer reads it); past it, the rest is read from the engine's log.",
+                minimum: 1_048_576, default: 268_435_456),
+            "logDriver": .string(
+                description:
+                    "The engine's own log of a task container: json-file (kept, rotated; output is recovered after a restart of Gofer) or none (fastest: output is only what Gofer captures live, so what a task prints while Gofer is down is lost).",
+                enum: ["json-file", "none"], default: "json-file"),
             "pidsLimit": .integer(description: "Processes a task container may have at once (fork bombs stop there).", minimum: 16, default: 4096),
             "memoryDefaultMB": .integer(
                 description: "Memory limit of tasks that set none, in MB; 0 for none.", minimum: 0, default: 4096),
@@ -34,6 +43,8 @@ struct DockerScheduler: Scheduler {
         var registryPassword: String?
         var logMaxSize: String?
         var logMaxFiles: Int?
+        var logDriver: String?
+        var liveLogMaxBytes: Int?
         var pidsLimit: Int?
         var memoryDefaultMB: Int?
         var user: String?
@@ -44,6 +55,8 @@ struct DockerScheduler: Scheduler {
     struct ContainerDefaults: Sendable {
         var logMaxSize = "64m"
         var logMaxFiles = 2
+        var logDriver = "json-file"
+        var liveLogMaxBytes = 256 << 20
         var pidsLimit = 4096
         var memoryDefaultMB = 4096
         var user: String?
@@ -54,8 +67,12 @@ struct DockerScheduler: Scheduler {
     /// Admin-level registry credentials, used when a task brings none.
     let defaultAuth: RegistryAuth?
     let defaults: ContainerDefaults
+    /// Output of the containers this process attached to, captured live.
+    let attached = AttachedOutputs()
+    let spoolDirectory: String
 
     init(config: Config, context: ExtensionContext) throws {
+        spoolDirectory = context.temporaryDirectory ?? NSTemporaryDirectory()
         let text = config.endpoint ?? "unix:///var/run/docker.sock"
         guard let endpoint = HTTPEndpoint(text) else {
             throw ProtocolError(
@@ -74,6 +91,8 @@ struct DockerScheduler: Scheduler {
             d.logMaxSize = size
         }
         if let n = config.logMaxFiles { d.logMaxFiles = n }
+        if let driver = config.logDriver { d.logDriver = driver }
+        if let n = config.liveLogMaxBytes { d.liveLogMaxBytes = n }
         if let n = config.pidsLimit { d.pidsLimit = n }
         if let n = config.memoryDefaultMB { d.memoryDefaultMB = n }
         if let u = config.user, !u.isEmpty { d.user = u }
@@ -108,7 +127,7 @@ struct DockerScheduler: Scheduler {
         if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
             // Created but never started (a crash between create and start): start it now. Never
             // start one that has run: Docker would run it again.
-            if try await docker.inspect(existing.handle).state == .created { try await docker.start(existing.handle) }
+            if try await docker.inspect(existing.handle).state == .created { try await attachAndStart(existing.handle) }
             return existing.handle
         }
         try await ensureImage(job.image, auth: job.registryAuth ?? defaultAuth)
@@ -125,9 +144,13 @@ struct DockerScheduler: Scheduler {
         if let user = defaults.user { body["User"] = .string(user) }
         var host: [String: JSONValue] = [
             "AutoRemove": false, "Privileged": false, "PidsLimit": .int(Int64(defaults.pidsLimit)),
-            "LogConfig": [
-                "Type": "json-file", "Config": ["max-size": .string(defaults.logMaxSize), "max-file": .string(String(defaults.logMaxFiles))],
-            ],
+            "LogConfig":
+                defaults.logDriver == "none"
+                ? ["Type": "none"]
+                : [
+                    "Type": "json-file",
+                    "Config": ["max-size": .string(defaults.logMaxSize), "max-file": .string(String(defaults.logMaxFiles))],
+                ],
         ]
         if let cpus = job.cpus { host["NanoCpus"] = .int(Int64(cpus * 1e9)) }
         if let mb = job.memoryMB ?? (defaults.memoryDefaultMB > 0 ? defaults.memoryDefaultMB : nil) {
@@ -146,8 +169,25 @@ struct DockerScheduler: Scheduler {
             }
             throw error
         }
-        try await docker.start(id)
+        try await attachAndStart(id)
         return id
+    }
+
+    /// Attaches to the container's output, then starts it: its logs are then served from what was
+    /// captured live. Without an attach (an engine that refuses it) the logs come from the engine.
+    func attachAndStart(_ id: String) async throws {
+        let spool = OutputSpool(directory: spoolDirectory, limit: defaults.liveLogMaxBytes, marksTruncation: false)
+        let record = AttachedOutputs.Record(spool: spool)
+        do {
+            record.reader = try await docker.attach(id, into: spool) { error in
+                if let error { record.cut(error) }
+                spool.finish()
+            }
+            attached.add(id, record)
+        } catch {
+            ExtensionLog().warning("cannot attach to the container; its logs will be read from the engine", ["container": id, "error": "\(error)"])
+        }
+        try await docker.start(id)
     }
 
     func ensureImage(_ image: String, auth: RegistryAuth?) async throws {
@@ -171,10 +211,37 @@ struct DockerScheduler: Scheduler {
         try await docker.stop(handle, grace: grace)
     }
 
-    func remove(_ handle: String) async throws { try await docker.remove(handle) }
+    func remove(_ handle: String) async throws {
+        try await docker.remove(handle)
+        attached.remove(handle)
+    }
 
     func logs(_ handle: String, follow: Bool, to output: ExtensionSDK.OutputStream) async throws {
-        try await docker.logs(handle, follow: follow) { fd, bytes in try await output.write(bytes, fd: fd) }
+        var skip: [String: Int] = [:]
+        if let record = attached.record(handle) {
+            try await record.spool.stream(to: output, follow: follow)
+            guard let cut = record.cutError else { return }
+            // The live stream broke before the container's output ended: the rest comes from the
+            // engine's log, skipping what was already sent (per stream; the engine keeps each in order).
+            skip = ["stdout": record.spool.count(fd: "stdout"), "stderr": record.spool.count(fd: "stderr")]
+            ExtensionLog().warning("live output was cut; continuing from the engine's log", ["container": handle, "error": "\(cut)"])
+        }
+        do {
+            try await docker.logs(handle, follow: follow) { fd, bytes in
+                var bytes = bytes[...]
+                if let n = skip[fd], n > 0 {
+                    let dropped = min(n, bytes.count)
+                    skip[fd] = n - dropped
+                    bytes = bytes.dropFirst(dropped)
+                }
+                if !bytes.isEmpty { try await output.write(Array(bytes), fd: fd) }
+            }
+        } catch let error as ProtocolError where defaults.logDriver == "none" && error.code != .cancelled {
+            // The engine keeps no log with the none driver: what was not captured live is gone.
+            try await output.write(
+                Array("\n[gofer: the engine keeps no log of this container (task log driver none); output printed while Gofer was not attached is lost]\n".utf8),
+                fd: "stderr")
+        }
     }
 
     func list(labels: [String: String]) async throws -> [JobStatus] {
@@ -185,4 +252,33 @@ struct DockerScheduler: Scheduler {
         }
         return out
     }
+}
+
+/// The containers this extension attached to, with what each printed so far.
+final class AttachedOutputs: Sendable {
+    final class Record: Sendable {
+        let spool: OutputSpool
+        private let state = Mutex<(reader: Task<Void, Never>?, cut: String?)>((nil, nil))
+
+        init(spool: OutputSpool) { self.spool = spool }
+
+        var reader: Task<Void, Never>? {
+            get { state.withLock { $0.reader } }
+            set { state.withLock { $0.reader = newValue } }
+        }
+
+        /// Why the live stream ended before the container's output did, if it did.
+        var cutError: String? { state.withLock { $0.cut } }
+
+        func cut(_ error: any Error) { state.withLock { $0.cut = "\(error)" } }
+    }
+
+    private let records = Mutex<[String: Record]>([:])
+
+    func add(_ id: String, _ record: Record) { records.withLock { $0[id] = record } }
+
+    func record(_ id: String) -> Record? { records.withLock { $0[id] } }
+
+    /// Forgets a removed container (stopping its reader; its spool file goes with it).
+    func remove(_ id: String) { records.withLock { $0.removeValue(forKey: id) }?.reader?.cancel() }
 }

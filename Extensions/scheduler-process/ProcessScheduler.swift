@@ -76,17 +76,7 @@ struct ProcessScheduler: Scheduler {
     }
 
     func logs(_ handle: String, follow: Bool, to output: ExtensionSDK.OutputStream) async throws {
-        let job = try jobs.job(handle)
-        var index = 0
-        while true {
-            let (chunks, finished) = job.chunks(from: index)
-            for chunk in chunks { try await output.write(try job.bytes(of: chunk), fd: chunk.fd) }
-            index += chunks.count
-            if chunks.isEmpty {
-                if finished || !follow { return }
-                try await Task.sleep(for: .milliseconds(10))
-            }
-        }
+        try await jobs.job(handle).output.stream(to: output, follow: follow)
     }
 
     func list(labels: [String: String]) async throws -> [JobStatus] {
@@ -124,83 +114,25 @@ final class JobTable: Sendable {
     func all() -> [Job] { state.withLock { Array($0.byHandle.values) } }
 }
 
-/// A job's output on disk: an unlinked temporary file (gone with its descriptor), appended to by
-/// the pipe readers and read back by any number of log streams. Memory stays flat whatever the
-/// job prints.
-final class LogSpool: Sendable {
-    let fd: Int32
-
-    init(directory: String) throws {
-        var template = Array("\(directory)/gofer-process-log-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress.unsafelyUnwrapped) }
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress.unsafelyUnwrapped) }
-        self.fd = fd
-    }
-
-    deinit { close(fd) }
-
-    func write(_ bytes: ArraySlice<UInt8>, at offset: Int) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress.unsafelyUnwrapped + done, $0.count - done, off_t(offset + done)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            done += n
-        }
-    }
-
-    func read(_ chunk: Job.Chunk) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: chunk.length)
-        var done = 0
-        while done < chunk.length {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress.unsafelyUnwrapped + done, $0.count - done, off_t(chunk.offset + done)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ProtocolError(.internalError, "the job's spooled output could not be read back: \(String(cString: strerror(errno)))") }
-            done += n
-        }
-        return out
-    }
-}
-
 final class Job: Sendable {
-    /// Where one read of a pipe went in the spool, or (for a marker) its bytes.
-    struct Chunk: Sendable {
-        var fd: String
-        var offset: Int
-        var length: Int
-        var inline: [UInt8]?
-    }
-
-    struct Output {
-        /// Made at the first output: a job that prints nothing costs no file.
-        var spool: LogSpool?
-        var chunks: [Chunk] = []
-        var bytes = 0
-        var truncated = false
-        var openPipes = 2
-        var finishedAt: Date?
-    }
-
     let handle: String
     let spec: JobSpec
     let process: ChildProcess
-    let spoolDirectory: String
     let startedAt = Date()
-    let maxLogBytes: Int
-    private let output = Mutex(Output())
+    /// Everything the job printed, on disk as it arrives.
+    let output: OutputSpool
+    private let pipes = Mutex((open: 2, finishedAt: Date?.none))
 
     init(handle: String, spec: JobSpec, process: ChildProcess, spoolDirectory: String, maxLogBytes: Int) {
         self.handle = handle
         self.spec = spec
         self.process = process
-        self.spoolDirectory = spoolDirectory
-        self.maxLogBytes = maxLogBytes
+        self.output = OutputSpool(directory: spoolDirectory, limit: maxLogBytes)
         pump(process.stdoutFD, "stdout")
         pump(process.stderrFD, "stderr")
         Task { [self] in
             _ = await process.waitForExit()
-            output.withLock { $0.finishedAt = Date() }
+            pipes.withLock { $0.finishedAt = Date() }
         }
     }
 
@@ -211,59 +143,25 @@ final class Job: Sendable {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
-                output.withLock { o in
-                    guard !o.truncated else { return }
-                    if o.bytes + n > maxLogBytes {
-                        o.truncated = true
-                        o.chunks.append(
-                            Chunk(
-                                fd: "stderr", offset: 0, length: 0,
-                                inline: Array("\n[gofer: log truncated at \(maxLogBytes) bytes by the process scheduler's maxLogBytes]\n".utf8)))
-                        return
-                    }
-                    do {
-                        let spool = try o.spool ?? LogSpool(directory: spoolDirectory)
-                        o.spool = spool
-                        try spool.write(buffer[0..<n], at: o.bytes)
-                        o.chunks.append(Chunk(fd: name, offset: o.bytes, length: n))
-                        o.bytes += n
-                    } catch {
-                        ExtensionLog().error("cannot spool job output; the rest of its log is lost", ["handle": handle, "error": "\(error)"])
-                        o.truncated = true
-                        o.chunks.append(
-                            Chunk(
-                                fd: "stderr", offset: 0, length: 0,
-                                inline: Array("\n[gofer: the rest of this log was lost: cannot write to \(spoolDirectory): \(error)]\n".utf8)))
-                    }
-                }
+                output.append(buffer[0..<n], fd: name)
             }
             close(fd)
-            output.withLock { $0.openPipes -= 1 }
+            let last = pipes.withLock { p -> Bool in
+                p.open -= 1
+                return p.open == 0
+            }
+            if last { output.finish() }
         }
         thread.start()
     }
 
-    /// The bytes of one chunk.
-    func bytes(of chunk: Chunk) throws -> [UInt8] {
-        if let inline = chunk.inline { return inline }
-        guard let spool = output.withLock({ $0.spool }) else { return [] }
-        return try spool.read(chunk)
-    }
-
-    /// Chunks from `index` on, and whether no more will come.
-    func chunks(from index: Int) -> ([Chunk], Bool) {
-        output.withLock { o in
-            (index < o.chunks.count ? Array(o.chunks[index...]) : [], o.openPipes == 0 && process.exitStatus != nil)
-        }
-    }
-
     /// Waits until both output pipes are closed, briefly (a grandchild may hold them open).
     func drained() async {
-        for _ in 0..<50 where output.withLock({ $0.openPipes > 0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<50 where !output.isFinished { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     var status: JobStatus {
-        let finishedAt = output.withLock { $0.finishedAt }
+        let finishedAt = pipes.withLock { $0.finishedAt }
         var status = JobStatus(handle: handle, state: .running, startedAt: startedAt.formatted(.iso8601), labels: spec.labels)
         if let exit = process.exitStatus {
             status.state = .exited

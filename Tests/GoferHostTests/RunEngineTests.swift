@@ -237,6 +237,23 @@ struct RunEngineTests {
         #expect(log.hasSuffix("THE-END\n") && !log.contains("[gofer:"))
     }
 
+    /// stdout and stderr share one log, but never inside a line: a line written in pieces stays
+    /// whole even when the other stream prints in between, and a last line without a newline is kept.
+    @Test func linesStayWholeWhenStdoutAndStderrInterleave() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(
+            """
+            id: pieces
+            tasks:
+              - { id: t, image: none, command: ["sh", "-c", "printf out-a; sleep 0.2; echo err-1 >&2; sleep 0.2; echo out-b; printf tail"] }
+            """)
+        let (run, _) = try await h.runToEnd("pieces")
+        #expect(run.state == .succeeded)
+        let lines = h.log("pieces", run: run.id, task: "t").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(Set(lines) == ["out-aout-b", "err-1", "tail"], "\(lines)")
+    }
+
     /// /dev/full answers every write with ENOSPC: the task's log lives on a full disk.
     @Test func aLogThatCannotBeWrittenStopsTheTaskWithAStorageError() async throws {
         let h = try await ServerHarness()

@@ -2,14 +2,19 @@
 # Proves an extension author needs no Swift: runs the self-contained gofer-conformance (built with
 # --static-swift-stdlib) against the Python example extension inside a container whose file system
 # holds only the C library and what Python needs — no Swift runtime, no toolchain.
-#   Tests/static/conformance-without-swift.sh [path/to/static/gofer-conformance]
+# Given a self-contained gofer too, the same container runs the demo server with its bundled
+# extensions (built beside it) on the process scheduler: the server needs no Swift runtime either.
+#   Tests/static/conformance-without-swift.sh [path/to/static/gofer-conformance [path/to/static/gofer]]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 binary=${1:-.build/release/gofer-conformance}
+gofer=${2:-}
 [ -x "$binary" ] || { echo "no $binary: swift build -c release --static-swift-stdlib --product gofer-conformance"; exit 1; }
-if ldd "$binary" | grep -qi swift; then
-    echo "$binary links Swift libraries dynamically; build it with --static-swift-stdlib:"; ldd "$binary"; exit 1
-fi
+for b in "$binary" ${gofer:+"$gofer"}; do
+    if ldd "$b" | grep -qi swift; then
+        echo "$b links Swift libraries dynamically; build it with --static-swift-stdlib:"; ldd "$b"; exit 1
+    fi
+done
 python=$(python3 -c 'import sys; print(sys.executable)')
 prefix=$(python3 -c 'import sys; print(sys.prefix)')
 pyver=$(python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
@@ -44,9 +49,27 @@ if [ -d "$prefix/lib/$pyver/lib-dynload" ]; then
 fi
 ln -s "$python" "$root/bin/python3"
 cp Extensions/python-secrets/gofer_secrets.py "$root/ext/gofer_secrets.py"
+if [ -n "$gofer" ]; then
+    # gofer and the bundled extensions it runs (they live beside it), with their C libraries.
+    for b in "$gofer" "$(dirname "$gofer")"/gofer-scheduler-process "$(dirname "$gofer")"/gofer-secrets-embedded \
+        "$(dirname "$gofer")"/gofer-trigger-*; do
+        [ -x "$b" ] || { echo "no $b beside $gofer: swift build -c release --static-swift-stdlib --product gofer"; exit 1; }
+        cp "$b" "$root/bin/"
+        copy_libs "$b"
+    done
+    for a in echo env sleep cat sh uname date; do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
+    mkdir -p "$root/etc/ssl"
+fi
 
 if find "$root" -name 'libswift*' | grep -q .; then echo "a Swift library ended up in the image"; exit 1; fi
 tar -C "$root" -c . | docker import - "$image" >/dev/null
 echo "image: $(du -sh "$root" | cut -f1) — busybox, the C library, Python $pyver, the static gofer-conformance; no Swift runtime"
 docker run --rm --network none -e PATH=/bin -e HOME=/tmp "$image" \
     /bin/gofer-conformance --kind secrets --quiet -- /bin/python3 /ext/gofer_secrets.py
+if [ -n "$gofer" ]; then
+    out=$(docker run --rm --network none -e PATH=/bin -e HOME=/tmp "$image" /bin/gofer demo --scheduler process 2>&1) || {
+        echo "$out"; echo "gofer demo failed in a container without the Swift runtime"; exit 1; }
+    echo "$out" | tail -4
+    echo "$out" | grep -q "succeeded" || { echo "the demo run did not succeed"; exit 1; }
+    echo "gofer (server, CLI, bundled extensions) ran the demo pipeline without a Swift runtime"
+fi

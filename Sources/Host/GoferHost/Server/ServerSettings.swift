@@ -68,6 +68,9 @@ public struct ServerSettings: Sendable, Equatable {
     /// this many files), processes at once, memory of tasks that set none (MB, 0 = none), user.
     public var taskLogMaxSize = "64m"
     public var taskLogMaxFiles = 2
+    /// The engine's own log of a task container: `json-file` (kept; output is recovered after a
+    /// restart) or `none` (fastest; Gofer's live capture is the only copy).
+    public var taskLogDriver = "json-file"
     public var taskPidsLimit = 4096
     public var taskMemoryDefaultMB = 4096
     public var taskUser: String?
@@ -173,6 +176,10 @@ public struct ServerSettings: Sendable, Equatable {
             "Docker scheduler: size at which the engine's own json-file log of a task container rotates."
         ),
         ("task_log_max_files", "GOFER_TASK_LOG_MAX_FILES", "integer", "2", false, "Docker scheduler: rotated engine log files kept per task container."),
+        (
+            "task_log_driver", "GOFER_TASK_LOG_DRIVER", "json-file|none", "json-file", false,
+            "Docker scheduler: the engine's own log of a task container. none is fastest, but output a task prints while Gofer is down is lost."
+        ),
         ("task_pids_limit", "GOFER_TASK_PIDS_LIMIT", "integer", "4096", false, "Docker scheduler: processes a task container may have at once."),
         (
             "task_memory_default", "GOFER_TASK_MEMORY_DEFAULT", "size", "4GB", false,
@@ -333,6 +340,11 @@ public struct ServerSettings: Sendable, Equatable {
                 }
                 taskMemoryDefaultMB = mb
             }
+        case "task_log_driver":
+            guard ["json-file", "none"].contains(value) else {
+                throw Problem(description: "\(source): task_log_driver \"\(value)\" must be json-file or none")
+            }
+            taskLogDriver = value
         case "task_user":
             guard !value.isEmpty, value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 }) else {
                 throw Problem(description: "\(source): task_user \"\(value)\" must be a user name or uid[:gid]")
