@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "GoferHost",
             dependencies: [
-                "ExtensionSDK", "ExtensionClient", "GoferConfig",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

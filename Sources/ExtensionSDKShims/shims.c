@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <spawn.h>
 #include "gofer_shims.h"
+#include <malloc.h>
 
 int gofer_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
@@ -13,3 +14,5 @@ int gofer_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) 
 short gofer_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 
 int gofer_set_pipe_size(int fd, int bytes) { return fcntl(fd, F_SETPIPE_SZ, bytes); }
+
+int gofer_set_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }

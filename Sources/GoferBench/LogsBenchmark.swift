@@ -35,20 +35,21 @@ struct LogsBenchmark {
         try await measure(scheduler: "process", baselines: [("the command piped to a file", "\(command) > \(NSTemporaryDirectory())gofer-bench-log.out")])
         try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "gofer-bench-log.out")
         if docker {
-            try await measure(
-                scheduler: "docker",
-                baselines: [
-                    ("docker run --log-driver none", "docker run --rm --log-driver none busybox:latest /bin/sh -c '\(command)'"),
-                    ("docker run (json-file)", "docker run --rm busybox:latest /bin/sh -c '\(command)' >/dev/null"),
-                ])
+            let baselines = [
+                ("docker run --log-driver none", "docker run --rm --log-driver none busybox:latest /bin/sh -c '\(command)'"),
+                ("docker run (json-file)", "docker run --rm busybox:latest /bin/sh -c '\(command)' >/dev/null"),
+            ]
+            try await measure(scheduler: "docker", logDriver: "json-file", baselines: baselines)
+            try await measure(scheduler: "docker", logDriver: "none", baselines: baselines)
         }
     }
 
-    func measure(scheduler: String, baselines: [(String, String)]) async throws {
+    func measure(scheduler: String, logDriver: String? = nil, baselines: [(String, String)]) async throws {
         let bench = try await BenchServer.start {
             $0.scheduler = scheduler
             $0.maxLogBytes = (megabytes + 16) << 20
             $0.taskLogMaxSize = "\(megabytes * 2)m"
+            if let logDriver { $0.taskLogDriver = logDriver }
         }
         defer { Task { await bench.stop() } }
         let id = "bench-logs-\(scheduler)"
@@ -62,7 +63,7 @@ struct LogsBenchmark {
             for (i, b) in baselines.enumerated() { base[i].append(try await timeShell(b.1)) }
             gofer.append(try await once(bench, id, peak: &peakRSS))
         }
-        print("  \(scheduler) scheduler:")
+        print("  \(scheduler) scheduler\(logDriver.map { ", task_log_driver \($0)" } ?? ""):")
         for (i, b) in baselines.enumerated() {
             print(String(format: "    %-36@ %@ s", b.0 as NSString, Stats.spread(base[i]) as NSString))
         }

@@ -181,8 +181,17 @@ private struct ParserState {
             if b < 0x20 { throw error("control character in string (escape it)") }
             pos += 1
         }
-        var bytes = Array(buf[start..<pos])
+        // Escapes: copy the runs between them in bulk (log text has a "\n" every line).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(min(buf.count - start, 4 << 20))
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start..<pos]))
         while pos < buf.count {
+            let next = firstJSONSpecialByte(buf, from: pos, to: buf.count)
+            if next > pos {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[pos..<next]))
+                pos = next
+                guard pos < buf.count else { break }
+            }
             let b = buf[pos]
             switch b {
             case UInt8(ascii: "\""):

@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Foundation
 
 /// Who did something, as recorded in runs and events: a token (by id and name), a trigger, or the
@@ -42,7 +43,12 @@ public struct Principal: Codable, Sendable, Equatable, CustomStringConvertible {
 
     /// Stored as JSON; rows from before identities existed hold a plain string.
     static func stored(_ text: String) -> Principal {
-        if text.hasPrefix("{"), let p = try? JSONDecoder().decode(Principal.self, from: Data(text.utf8)) { return p }
+        if text.hasPrefix("{"), let object = (try? JSONParser().parse(text))?.objectValue,
+            let kind = object["kind"]?.stringValue.flatMap(Kind.init(rawValue:)), let id = object["id"]?.stringValue,
+            let name = object["name"]?.stringValue
+        {
+            return Principal(kind: kind, id: id, name: name)
+        }
         if text.hasPrefix("trigger:") {
             let id = String(text.dropFirst("trigger:".count))
             return Principal(kind: .trigger, id: id, name: "trigger \(id)")

@@ -42,6 +42,7 @@ public final class GoferServer: Sendable {
         // Everything the server (and the extensions it starts) creates is its user's alone: the
         // data directory holds logs, state and keys.
         umask(0o077)
+        MemoryPolicy.apply()
         let fm = FileManager.default
         for dir in [settings.dataDir, settings.dataDir + "/logs", settings.dataDir + "/extensions"] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
