@@ -176,6 +176,7 @@ struct DockerScheduler: Scheduler {
     /// Attaches to the container's output, then starts it: its logs are then served from what was
     /// captured live. Without an attach (an engine that refuses it) the logs come from the engine.
     func attachAndStart(_ id: String) async throws {
+        attached.remove(id)  // an earlier attempt's capture: this start begins afresh
         let spool = OutputSpool(directory: spoolDirectory, limit: defaults.liveLogMaxBytes, marksTruncation: false)
         let record = AttachedOutputs.Record(spool: spool)
         do {
@@ -187,7 +188,12 @@ struct DockerScheduler: Scheduler {
         } catch {
             ExtensionLog().warning("cannot attach to the container; its logs will be read from the engine", ["container": id, "error": "\(error)"])
         }
-        try await docker.start(id)
+        do {
+            try await docker.start(id)
+        } catch {
+            attached.remove(id)  // not started: let go of the attached stream
+            throw error
+        }
     }
 
     func ensureImage(_ image: String, auth: RegistryAuth?) async throws {

@@ -15,26 +15,41 @@ final class ResponseCache: Sendable {
         var body: ByteBuffer
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Mutex<(byKey: [String: Entry], bytes: Int)>(([:], 0))
+    /// Entries kept at most, and their bytes at most (a page of runs can be hundreds of KiB).
     let capacity: Int
+    let maxBytes: Int
 
-    init(capacity: Int = 1024) { self.capacity = capacity }
+    init(capacity: Int = 1024, maxBytes: Int = 32 << 20) {
+        self.capacity = capacity
+        self.maxBytes = maxBytes
+    }
 
     func body(for key: String, generation: UInt64) -> ByteBuffer? {
         entries.withLock { e in
-            guard let entry = e[key] else { return nil }
+            guard let entry = e.byKey[key] else { return nil }
             if entry.generation == generation { return entry.body }
-            e[key] = nil
+            e.byKey[key] = nil
+            e.bytes -= entry.body.readableBytes
             return nil
         }
     }
 
     func store(_ body: ByteBuffer, for key: String, generation: UInt64) {
+        guard body.readableBytes <= maxBytes / 4 else { return }
         entries.withLock { e in
+            if let old = e.byKey.removeValue(forKey: key) { e.bytes -= old.body.readableBytes }
             // Stale entries are dropped first; a cache full of current ones starts over.
-            if e.count >= capacity { e = e.filter { $0.value.generation == generation } }
-            if e.count >= capacity { e.removeAll(keepingCapacity: true) }
-            e[key] = Entry(generation: generation, body: body)
+            if e.byKey.count >= capacity || e.bytes + body.readableBytes > maxBytes {
+                e.byKey = e.byKey.filter { $0.value.generation == generation }
+                e.bytes = e.byKey.values.reduce(0) { $0 + $1.body.readableBytes }
+            }
+            if e.byKey.count >= capacity || e.bytes + body.readableBytes > maxBytes {
+                e.byKey.removeAll(keepingCapacity: true)
+                e.bytes = 0
+            }
+            e.byKey[key] = Entry(generation: generation, body: body)
+            e.bytes += body.readableBytes
         }
     }
 }
