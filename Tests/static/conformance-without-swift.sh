@@ -51,9 +51,10 @@ ln -s "$python" "$root/bin/python3"
 cp Extensions/python-secrets/gofer_secrets.py "$root/ext/gofer_secrets.py"
 if [ -n "$gofer" ]; then
     # gofer and the bundled extensions it runs (they live beside it), with their C libraries.
-    for b in "$gofer" "$(dirname "$gofer")"/gofer-scheduler-process "$(dirname "$gofer")"/gofer-secrets-embedded \
-        "$(dirname "$gofer")"/gofer-trigger-*; do
-        [ -x "$b" ] || { echo "no $b beside $gofer: swift build -c release --static-swift-stdlib --product gofer"; exit 1; }
+    dir=$(dirname "$gofer")
+    [ -f "$dir/gofer-scheduler-process" ] || { echo "no extensions beside $gofer: swift build -c release --static-swift-stdlib --product gofer"; exit 1; }
+    for b in "$gofer" $(find -H "$dir" -maxdepth 1 -type f -perm -u+x \( -name 'gofer-scheduler-*' -o -name 'gofer-trigger-*' \
+        -o -name 'gofer-secrets-*' -o -name 'gofer-task-*' \)); do
         cp "$b" "$root/bin/"
         copy_libs "$b"
     done
