@@ -210,10 +210,12 @@ final class DockerAPI: Sendable {
     /// while the container still runs — or ended before its last output — it picks up again
     /// from the last timestamp seen, skipping what was already delivered.
     func logs(_ id: String, follow: Bool, into write: (String, [UInt8]) async throws -> Void) async throws {
-        var last = ""
+        // Per stream, the newest timestamp delivered: the engine's timestamps are in order within a
+        // stream but not across stdout and stderr, so a resume skips per stream.
+        var last: [String: String] = [:]
         for attempt in 0..<1000 {
-            try await logStream(id, follow: follow, resumingAfter: last.isEmpty ? nil : last) { fd, ts, bytes in
-                if let ts { last = ts }
+            try await logStream(id, follow: follow, resumingAfter: last) { fd, ts, bytes in
+                if let ts { last[fd] = ts }
                 try await write(fd, bytes)
             }
             guard follow else { return }
@@ -224,7 +226,7 @@ final class DockerAPI: Sendable {
             }
             // Exited: one last read from where we were catches output an early end cut off.
             if state == nil { return }
-            try await logStream(id, follow: false, resumingAfter: last.isEmpty ? nil : last) { fd, _, bytes in try await write(fd, bytes) }
+            try await logStream(id, follow: false, resumingAfter: last) { fd, _, bytes in try await write(fd, bytes) }
             return
         }
     }
@@ -312,14 +314,14 @@ final class DockerAPI: Sendable {
     }
 
     /// One logs request; calls `deliver(fd, timestamp of its newest frame, bytes)` per batch.
-    /// With `resumingAfter`, frames up to and including that timestamp were delivered before and
-    /// are skipped.
+    /// `resumingAfter` holds, per stream, the newest timestamp delivered before: frames of that
+    /// stream up to and including it are skipped.
     private func logStream(
-        _ id: String, follow: Bool, resumingAfter: String?, deliver: (String, String?, [UInt8]) async throws -> Void
+        _ id: String, follow: Bool, resumingAfter: [String: String], deliver: (String, String?, [UInt8]) async throws -> Void
     ) async throws {
         let v = try await negotiate()
-        let since = resumingAfter.map(Self.unixSeconds)
-        let skipThrough = resumingAfter.map(Self.normalized)
+        let skipThrough = resumingAfter.mapValues(Self.normalized)
+        let since = resumingAfter.values.min { Self.normalized($0) < Self.normalized($1) }.map(Self.unixSeconds)
         let path =
             "/v\(v)/containers/\(Self.escape(id))/logs?stdout=1&stderr=1&timestamps=1\(follow ? "&follow=1" : "")\(since.map { "&since=\($0)" } ?? "")"
         var pending: [UInt8] = []
@@ -351,7 +353,7 @@ final class DockerAPI: Sendable {
                         ts = payload.startIndex..<space
                         payload = payload[(space + 1)...]
                     }
-                    if let skipThrough, let ts, Self.normalized(String(decoding: pending[ts], as: UTF8.self)) <= skipThrough {
+                    if let through = skipThrough[fd], let ts, Self.normalized(String(decoding: pending[ts], as: UTF8.self)) <= through {
                         offset += 8 + size
                         continue
                     }
