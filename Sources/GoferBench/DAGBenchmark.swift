@@ -38,13 +38,13 @@ struct DAGBenchmark {
         var shell: [Double] = []
         // One warm-up of each, not counted.
         _ = try await timeGofer(server)
-        _ = try await timeShell()
+        _ = try await timeShell(Self.script)
         for _ in 0..<rounds {
-            shell.append(try await timeShell())
+            shell.append(try await timeShell(Self.script))
             gofer.append(try await timeGofer(server))
         }
-        let gm = median(gofer)
-        let sm = median(shell)
+        let gm = Stats.median(gofer)
+        let sm = Stats.median(shell)
         print("gofer-bench dag: 10 busybox tasks in waves 4-4-2, \(rounds) rounds each, alternating, after one warm-up")
         print(
             String(
@@ -57,11 +57,6 @@ struct DAGBenchmark {
         print(String(format: "  ratio gofer / script: %.2f× (goal ≤ 1.10×)", gm / sm))
     }
 
-    func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.isEmpty ? 0 : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
     func timeGofer(_ server: GoferServer) async throws -> Double {
         let start = ContinuousClock.now
         let run = try await server.engine.startRun(namespace: "default", pipeline: "bench-dag", initiator: .system)
@@ -69,15 +64,6 @@ struct DAGBenchmark {
         guard done.state == .succeeded else {
             throw ServerError("benchmark run \(run.id) \(done.state.rawValue): \(done.reason?.message ?? "")")
         }
-        return seconds(ContinuousClock.now - start)
+        return Stats.seconds(ContinuousClock.now - start)
     }
-
-    func timeShell() async throws -> Double {
-        let start = ContinuousClock.now
-        let result = try await ChildProcess.run("/bin/sh", arguments: ["-c", Self.script])
-        guard result.status == .exited(0) else { throw ServerError("the shell baseline failed: \(result.status)") }
-        return seconds(ContinuousClock.now - start)
-    }
-
-    func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 }

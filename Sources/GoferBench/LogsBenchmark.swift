@@ -58,7 +58,7 @@ struct LogsBenchmark {
         var peakRSS = 0.0
         var base: [[Double]] = Array(repeating: [], count: baselines.count)
         _ = try await once(bench, id, peak: &peakRSS)
-        for (i, b) in baselines.enumerated() { _ = try await timeShell(b.1); _ = i }
+        for b in baselines { _ = try await timeShell(b.1) }
         for _ in 0..<rounds {
             for (i, b) in baselines.enumerated() { base[i].append(try await timeShell(b.1)) }
             gofer.append(try await once(bench, id, peak: &peakRSS))
