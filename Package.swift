@@ -7,7 +7,7 @@ let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .enableUpcomingFeature("E
 /// Extensions shipped beside `gofer` (the bundled registry's build products that a server may
 /// run): whatever starts a server depends on them, so `swift run` builds them too.
 let bundledExtensions: [Target.Dependency] = [
-    "gofer-scheduler-docker", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron", "gofer-trigger-github",
+    "gofer-scheduler-docker", "gofer-scheduler-swarm", "gofer-scheduler-nomad", "gofer-scheduler-process", "gofer-trigger-interval", "gofer-trigger-cron", "gofer-trigger-github",
     "gofer-secrets-embedded", "gofer-secrets-vault", "gofer-secrets-memory", "gofer-task-github-status", "gofer-task-notify",
 ]
 
@@ -30,6 +30,8 @@ let package = Package(
         .executable(name: "gofer-secrets-embedded", targets: ["gofer-secrets-embedded"]),
         .executable(name: "gofer-secrets-vault", targets: ["gofer-secrets-vault"]),
         .executable(name: "gofer-scheduler-docker", targets: ["gofer-scheduler-docker"]),
+        .executable(name: "gofer-scheduler-swarm", targets: ["gofer-scheduler-swarm"]),
+        .executable(name: "gofer-scheduler-nomad", targets: ["gofer-scheduler-nomad"]),
         .executable(name: "gofer-bench", targets: ["gofer-bench"]),
     ],
     dependencies: [
@@ -46,7 +48,8 @@ let package = Package(
     targets: [
         // What extension authors build against: wire types, framing, dispatch, kinds. Foundation only.
         .target(name: "ExtensionSDK", dependencies: ["ExtensionSDKShims"], path: "Sources/ExtensionSDK", swiftSettings: strict),
-        .target(name: "ExtensionSDKShims", path: "Sources/ExtensionSDKShims"),
+        // C helpers: spawn flags, pipe sizes, malloc tuning, and a TLS client with OpenSSL loaded at run time.
+        .target(name: "ExtensionSDKShims", path: "Sources/ExtensionSDKShims", linkerSettings: [.linkedLibrary("dl")]),
         // The host end of the protocol: spawning an extension and talking to it. Shared by the host and
         // the conformance suite so both see an extension exactly the same way.
         .target(name: "ExtensionClient", dependencies: ["ExtensionSDK"], path: "Sources/ExtensionClient", swiftSettings: strict),
@@ -125,8 +128,19 @@ let package = Package(
         .executableTarget(
             name: "gofer-scheduler-process", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-process",
             swiftSettings: strict),
+        // The Docker Engine API as the Docker and Swarm schedulers use it.
+        .target(name: "DockerEngine", dependencies: ["ExtensionSDK"], path: "Extensions/docker-engine", swiftSettings: strict),
         .executableTarget(
-            name: "gofer-scheduler-docker", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-docker", swiftSettings: strict),
+            name: "gofer-scheduler-docker", dependencies: ["ExtensionSDK", "DockerEngine"], path: "Extensions/scheduler-docker",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-scheduler-swarm", dependencies: ["ExtensionSDK", "DockerEngine"], path: "Extensions/scheduler-swarm",
+            swiftSettings: strict),
+        // Nomad's HTTP API (jobs, blocking queries, allocations, framed logs), pure enough to test on its own.
+        .target(name: "NomadAPI", dependencies: ["ExtensionSDK"], path: "Extensions/scheduler-nomad/API", swiftSettings: strict),
+        .executableTarget(
+            name: "gofer-scheduler-nomad", dependencies: ["ExtensionSDK", "NomadAPI"], path: "Extensions/scheduler-nomad/Scheduler",
+            swiftSettings: strict),
         .executableTarget(
             name: "gofer-secrets-memory", dependencies: ["ExtensionSDK"], path: "Extensions/secrets-memory",
             swiftSettings: strict),
@@ -151,7 +165,7 @@ let package = Package(
             name: "GoferHostTests",
             dependencies: [
                 "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook", "GitHubStatusClient",
-                "NotifyConditions", "ExtensionConformance", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "NotifyConditions", "ExtensionConformance", "NomadAPI", .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

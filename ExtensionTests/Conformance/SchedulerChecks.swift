@@ -12,6 +12,8 @@ enum SchedulerChecks {
             "taskExecutionId": .string("conformance-\(runLabel(ctx))-\(name)"), "image": .string(ctx.options.image),
             "command": ["sh", "-c", .string(script)], "env": .object(env.mapValues(JSONValue.string)),
             "labels": ["gofer-conformance/run": .string(runLabel(ctx)), "gofer-conformance/check": .string(name)],
+            // As the host does: the grace it will stop the job with (scheduler.stop uses 1 s).
+            "stopGraceMs": 1000,
         ]
     }
 

@@ -1,4 +1,5 @@
 import ExtensionSDK
+import DockerEngine
 import Foundation
 import Synchronization
 
@@ -13,11 +14,10 @@ import Synchronization
 struct DockerScheduler: Scheduler {
     static let manifest = Manifest(
         name: "docker", version: "0.1.0", summary: "Runs task containers on a Docker engine.",
-        config: .object([
+        config: .object(
+            RegistryAuth.adminConfigProperties.merging([
             "endpoint": .string(description: "Docker API endpoint.", default: "unix:///var/run/docker.sock"),
             "pull": .string(description: "When to pull images.", enum: ["missing", "always", "never"], default: "missing"),
-            "registryUsername": .string(description: "Registry user for pulls when a task gives no registry_auth."),
-            "registryPassword": .string(description: "Password or token for registryUsername.", writeOnly: true),
             "logMaxSize": .string(
                 description: "Size of the engine's own json-file log of a task container before it rotates (Docker's max-size).",
                 default: "64m"),
@@ -34,7 +34,7 @@ struct DockerScheduler: Scheduler {
             "memoryDefaultMB": .integer(
                 description: "Memory limit of tasks that set none, in MB; 0 for none.", minimum: 0, default: 4096),
             "user": .string(description: "Run task containers as this user (uid:gid or name) instead of the image's."),
-        ]))
+        ]) { a, _ in a }))
 
     struct Config: Decodable, Sendable {
         var endpoint: String?
@@ -97,19 +97,7 @@ struct DockerScheduler: Scheduler {
         if let n = config.memoryDefaultMB { d.memoryDefaultMB = n }
         if let u = config.user, !u.isEmpty { d.user = u }
         defaults = d
-        if let user = config.registryUsername, let password = config.registryPassword {
-            defaultAuth = RegistryAuth(username: user, password: password)
-        } else if config.registryUsername != nil || config.registryPassword != nil {
-            throw ProtocolError(
-                .invalidConfig, "registryUsername and registryPassword go together",
-                diagnostics: [
-                    Diagnostic(
-                        path: config.registryUsername == nil ? "/config/admin/registryUsername" : "/config/admin/registryPassword",
-                        message: "set both registryUsername and registryPassword, or neither")
-                ])
-        } else {
-            defaultAuth = nil
-        }
+        defaultAuth = try RegistryAuth.fromAdminConfig(username: config.registryUsername, password: config.registryPassword)
     }
 
     func health() async -> HealthReport {

@@ -1,26 +1,48 @@
 import Foundation
 import Synchronization
+import ExtensionSDKShims
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Where an HTTP server listens: a Unix socket (the Docker daemon) or a TCP address.
+/// Where an HTTP server listens: a Unix socket (the Docker daemon), a TCP address, or a TCP
+/// address spoken to over TLS.
 public enum HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
     case unix(path: String)
     case tcp(host: String, port: Int)
+    /// HTTPS: the server's certificate is verified for `host` against `caFile` (PEM), or against
+    /// the system's CAs when it is nil. Needs OpenSSL (libssl) at run time, loaded on first use.
+    case https(host: String, port: Int, caFile: String?)
 
     public var description: String {
         switch self {
         case .unix(let path): return "unix://\(path)"
         case .tcp(let host, let port): return "http://\(host):\(port)"
+        case .https(let host, let port, _): return "https://\(host):\(port)"
         }
     }
 
-    /// Parses `unix:///var/run/docker.sock`, `http://127.0.0.1:8080` or `127.0.0.1:8080`.
-    public init?(_ text: String) {
+    /// Parses `unix:///var/run/docker.sock`, `http://127.0.0.1:8080`, `127.0.0.1:8080`, or
+    /// `https://host[:port]` (port 443 by default; its certificate checked against `caFile`).
+    public init?(_ text: String, caFile: String? = nil) {
         if text.hasPrefix("unix://") {
             self = .unix(path: String(text.dropFirst(7)))
+            return
+        }
+        if text.hasPrefix("https://") {
+            var rest = Substring(text.dropFirst(8))
+            if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+            var host = String(rest)
+            var port = 443
+            if let colon = rest.lastIndex(of: ":"), !rest[rest.index(after: colon)...].contains("]") {
+                guard let p = Int(rest[rest.index(after: colon)...]), p > 0, p < 65536 else { return nil }
+                port = p
+                host = String(rest[..<colon])
+            }
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { return nil }
+            self = .https(host: host, port: port, caFile: caFile)
             return
         }
         var rest = Substring(text)
@@ -74,7 +96,7 @@ public struct SimpleHTTPClient: Sendable {
         self.endpoint = endpoint
         switch endpoint {
         case .unix: self.hostHeader = hostHeader ?? "localhost"
-        case .tcp(let host, let port): self.hostHeader = hostHeader ?? "\(host):\(port)"
+        case .tcp(let host, let port), .https(let host, let port, _): self.hostHeader = hostHeader ?? "\(host):\(port)"
         }
     }
 
@@ -138,8 +160,10 @@ public struct SimpleHTTPClient: Sendable {
                     fdBox.withLock { $0 = -1 }
                     close(fd)
                 }
-                try Self.writeAll(fd, request, endpoint)
-                var reader = ResponseReader(fd: fd, endpoint: endpoint)
+                let wire = try Wire(fd: fd, endpoint: endpoint)
+                defer { wire.close() }
+                try Self.writeAll(wire, request, endpoint)
+                var reader = ResponseReader(wire: wire, endpoint: endpoint)
                 let (status, headers) = try reader.readHead()
                 Self.yieldOrWait(continuation, .head(status: status, headers: headers))
                 try reader.readBody(headers: headers, method: method, status: status) { bytes in
@@ -197,7 +221,7 @@ public struct SimpleHTTPClient: Sendable {
                 close(fd)
                 throw e
             }
-        case .tcp(let host, let port):
+        case .tcp(let host, let port), .https(let host, let port, _):
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             var result: UnsafeMutablePointer<addrinfo>?
@@ -221,17 +245,51 @@ public struct SimpleHTTPClient: Sendable {
         return fd
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ endpoint: HTTPEndpoint) throws {
+    static func writeAll(_ wire: Wire, _ bytes: [UInt8], _ endpoint: HTTPEndpoint) throws {
         FrameWriter.ignoreSIGPIPE()
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress.unsafelyUnwrapped + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes { wire.send($0.baseAddress.unsafelyUnwrapped + off, bytes.count - off) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw HTTPClientError(endpoint: endpoint, message: "write failed: \(String(cString: strerror(errno)))")
             }
             off += n
         }
+    }
+}
+
+/// A connected socket, plain or with a TLS session on it.
+struct Wire {
+    let fd: Int32
+    let tls: OpaquePointer?
+
+    init(fd: Int32, endpoint: HTTPEndpoint) throws {
+        self.fd = fd
+        guard case .https(let host, _, let caFile) = endpoint else {
+            tls = nil
+            return
+        }
+        var error = [CChar](repeating: 0, count: 512)
+        guard let session = gofer_tls_connect(fd, host, caFile, &error, error.count) else {
+            let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw HTTPClientError(endpoint: endpoint, message: message)
+        }
+        tls = session
+    }
+
+    func send(_ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+        if let tls { return gofer_tls_write(tls, bytes, count) }
+        return Glibc.send(fd, bytes, count, Int32(MSG_NOSIGNAL))
+    }
+
+    func recv(_ into: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        if let tls { return gofer_tls_read(tls, into, count) }
+        return Glibc.recv(fd, into, count, 0)
+    }
+
+    func close() {
+        if let tls { gofer_tls_close(tls) }
     }
 }
 
@@ -243,7 +301,7 @@ public struct SimpleHTTPClient: Sendable {
 /// reader waits for more, so a server that sends one chunk per log line costs one event per
 /// `recv`, not one per line.
 struct ResponseReader {
-    let fd: Int32
+    let wire: Wire
     let endpoint: HTTPEndpoint
     var buffer: [UInt8] = []
     var pos = 0
@@ -251,8 +309,8 @@ struct ResponseReader {
     var scratch = [UInt8](repeating: 0, count: 65536)
     static let coalesceLimit = 1 << 20
 
-    init(fd: Int32, endpoint: HTTPEndpoint) {
-        self.fd = fd
+    init(wire: Wire, endpoint: HTTPEndpoint) {
+        self.wire = wire
         self.endpoint = endpoint
     }
 
@@ -264,7 +322,7 @@ struct ResponseReader {
             pos = 0
         }
         while true {
-            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = scratch.withUnsafeMutableBytes { wire.recv($0.baseAddress.unsafelyUnwrapped, $0.count) }
             if n > 0 {
                 buffer.append(contentsOf: scratch[0..<n])
                 return

@@ -49,14 +49,23 @@ public struct JobSpec: Sendable, Codable, Hashable {
     public var memoryMB: Int?
     /// Registry credentials for pulling the image.
     public var registryAuth: RegistryAuth?
+    /// Where to run the job, in this scheduler's own terms (Swarm constraints, Nomad datacenters…):
+    /// the task's `placement` from the pipeline config, already checked against the manifest's
+    /// ``Manifest/params`` schema when the pipeline was applied. `nil` when the task sets none.
+    public var placement: JSONValue?
+    /// The grace the host will give this job when it stops it (the same value it sends as
+    /// `graceMs` to `scheduler/stop`). Engines that fix the grace when a job is created (Swarm's
+    /// `StopGracePeriod`, Nomad's `kill_timeout`) take it from here.
+    public var stopGraceMs: Int?
 
     enum CodingKeys: String, CodingKey {
-        case taskExecutionID = "taskExecutionId", image, entrypoint, command, env, labels, cpus, memoryMB, registryAuth
+        case taskExecutionID = "taskExecutionId", image, entrypoint, command, env, labels, cpus, memoryMB, registryAuth, placement, stopGraceMs
     }
 
     public init(
         taskExecutionID: String, image: String, entrypoint: [String]? = nil, command: [String]? = nil, env: [String: String] = [:],
-        labels: [String: String] = [:], cpus: Double? = nil, memoryMB: Int? = nil, registryAuth: RegistryAuth? = nil
+        labels: [String: String] = [:], cpus: Double? = nil, memoryMB: Int? = nil, registryAuth: RegistryAuth? = nil,
+        placement: JSONValue? = nil, stopGraceMs: Int? = nil
     ) {
         self.taskExecutionID = taskExecutionID
         self.image = image
@@ -67,6 +76,8 @@ public struct JobSpec: Sendable, Codable, Hashable {
         self.cpus = cpus
         self.memoryMB = memoryMB
         self.registryAuth = registryAuth
+        self.placement = placement
+        self.stopGraceMs = stopGraceMs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -80,6 +91,8 @@ public struct JobSpec: Sendable, Codable, Hashable {
         cpus = try c.decodeIfPresent(Double.self, forKey: .cpus)
         memoryMB = try c.decodeIfPresent(Int.self, forKey: .memoryMB)
         registryAuth = try c.decodeIfPresent(RegistryAuth.self, forKey: .registryAuth)
+        placement = try c.decodeIfPresent(JSONValue.self, forKey: .placement)
+        stopGraceMs = try c.decodeIfPresent(Int.self, forKey: .stopGraceMs)
     }
 
     /// The JSON Schema of `scheduler/start` params.
@@ -102,6 +115,31 @@ public struct JobSpec: Sendable, Codable, Hashable {
     }
 }
 
+/// Why a scheduler gave up on a job it had accepted: sent as `data.reason` of the error
+/// `scheduler/wait` answers with, so the host can tell the task's own failure from the cluster's.
+///
+/// ```swift
+/// throw JobFailure.unplaceable.error("no node satisfies node.labels.zone==b (waited 5m)")
+/// ```
+public enum JobFailure: String, Sendable, CaseIterable {
+    /// The engine could not place the job on any node within the scheduler's placement wait.
+    case unplaceable = "scheduler.unplaceable"
+    /// The node refused or failed to start the job (e.g. the image is missing there).
+    case rejected = "scheduler.rejected"
+    /// The node running the job was lost; the job's outcome is unknown.
+    case lost = "scheduler.job_lost"
+
+    /// The error to answer `scheduler/wait` with (``ErrorCode/failedPrecondition``, not retryable).
+    public func error(_ message: String) -> ProtocolError {
+        ProtocolError(.failedPrecondition, message, reason: rawValue, retryable: false)
+    }
+
+    /// The failure a protocol error names, if it names one.
+    public init?(_ error: ProtocolError) {
+        self.init(rawValue: error.reason)
+    }
+}
+
 /// Credentials for an image registry.
 public struct RegistryAuth: Sendable, Codable, Hashable {
     public var username: String
@@ -110,6 +148,52 @@ public struct RegistryAuth: Sendable, Codable, Hashable {
     public init(username: String, password: String) {
         self.username = username
         self.password = password
+    }
+
+    /// The admin config members of a scheduler's default registry credentials (used for tasks
+    /// that bring none), for its ``Manifest/config`` schema.
+    public static let adminConfigProperties: [String: JSONSchema] = [
+        "registryUsername": .string(description: "Registry user for pulls when a task gives no registry_auth."),
+        "registryPassword": .string(description: "Password or token for registryUsername.", writeOnly: true),
+    ]
+
+    /// The default credentials from admin config: both members or neither.
+    ///
+    /// ```swift
+    /// defaultAuth = try RegistryAuth.fromAdminConfig(username: config.registryUsername, password: config.registryPassword)
+    /// ```
+    public static func fromAdminConfig(username: String?, password: String?) throws -> RegistryAuth? {
+        switch (username, password) {
+        case (let user?, let password?): return RegistryAuth(username: user, password: password)
+        case (nil, nil): return nil
+        default:
+            throw ProtocolError(
+                .invalidConfig, "registryUsername and registryPassword go together",
+                diagnostics: [
+                    Diagnostic(
+                        path: username == nil ? "/config/admin/registryUsername" : "/config/admin/registryPassword",
+                        message: "set both registryUsername and registryPassword, or neither")
+                ])
+        }
+    }
+}
+
+/// A name for the engine's job of one task execution (a container, a Swarm service, a Nomad job):
+/// readable, the same for the same execution (so a retried start finds it), unique by a hash of
+/// the whole id, and within engines' name limits (≤ 63 characters of `a-z0-9-`).
+///
+/// ```swift
+/// JobName.derived(from: "3f2a-ci-build-1-test")  // "gofer-3f2a-ci-build-1-test-9c0ffee1234abcd5"
+/// ```
+public enum JobName {
+    public static func derived(from executionID: String, prefix: String = "gofer-", readableLength: Int = 36) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64-bit: stable across processes and releases
+        for byte in executionID.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let readable = String(executionID.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "-" }.prefix(readableLength))
+        return "\(prefix)\(readable)-\(String(hash, radix: 16))"
     }
 }
 
@@ -153,6 +237,8 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
             if problems.isEmpty {
                 let spec = try JSONCodec.decode(JobSpec.self, from: params)
                 problems = spec.semanticProblems()
+                // Placement is in this scheduler's own terms: its params schema says what it reads.
+                if let placement = spec.placement { problems += T.manifest.params.validate(placement, basePath: "/placement") }
                 if problems.isEmpty {
                     let handle = try await ext.start(spec)
                     return ["handle": .string(handle)]

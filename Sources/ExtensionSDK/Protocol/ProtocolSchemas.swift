@@ -195,6 +195,14 @@ public enum ProtocolSchemas {
                         "cpus": ["type": "number", "exclusiveMinimum": 0], "memoryMB": ["type": "integer", "minimum": 4],
                         "registryAuth": object(
                                 ["username": nonEmpty, "password": ["type": "string", "writeOnly": true]], required: ["username", "password"]),
+                        "placement": [
+                            "type": "object",
+                            "description": "The task's placement in this scheduler's terms, checked against its paramsSchema at apply time.",
+                        ],
+                        "stopGraceMs": [
+                            "type": "integer", "minimum": 0,
+                            "description": "The grace the host gives the job when it stops it (the graceMs of scheduler/stop).",
+                        ],
                     ], required: ["taskExecutionId", "image"]), result: object(["handle": nonEmpty], required: ["handle"]))
         case .schedulerInspect:
             return Method(

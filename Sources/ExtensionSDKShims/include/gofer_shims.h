@@ -21,4 +21,21 @@ int gofer_set_pipe_size(int fd, int bytes);
 /// every large free and leaves freed buffers in per-thread arenas. Returns 1 on success.
 int gofer_set_mmap_threshold(int bytes);
 
+/// A TLS client session over a connected socket (OpenSSL, loaded at run time).
+typedef struct gofer_tls gofer_tls;
+
+/// Handshakes over `fd`, verifying the server's certificate for `host` (a name or an IP
+/// address) against `ca_file` (PEM), or the system's CAs when `ca_file` is NULL. On failure
+/// returns NULL with a message in `err`.
+gofer_tls *gofer_tls_connect(int fd, const char *host, const char *ca_file, char *err, size_t errlen);
+
+/// Reads up to `len` bytes: the count, 0 at the end of the stream, -1 on an error.
+long gofer_tls_read(gofer_tls *t, void *buf, size_t len);
+
+/// Writes up to `len` bytes: the count written, or -1.
+long gofer_tls_write(gofer_tls *t, const void *buf, size_t len);
+
+/// Frees the session (the socket stays open: its owner closes it).
+void gofer_tls_close(gofer_tls *t);
+
 #endif

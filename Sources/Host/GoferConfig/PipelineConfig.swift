@@ -116,6 +116,9 @@ public struct TaskConfig: Codable, Sendable, Equatable {
     public var logging: Bool
     /// Overrides the pipeline's `inject_api_token` for this task (false: opt out).
     public var injectAPIToken: Bool?
+    /// Where the scheduler runs this task, in the selected scheduler's terms (Swarm constraints,
+    /// Nomad datacenters…); checked against its params schema at apply time.
+    public var placement: JSONValue? = nil
 }
 
 /// Credentials for pulling a task's image. The password is a `secret{{…}}` or

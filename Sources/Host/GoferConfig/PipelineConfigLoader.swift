@@ -66,6 +66,10 @@ public struct PipelineConfigLoader: Sendable {
                 "memory": JSONSchema(["oneOf": [["type": "string"], ["type": "integer", "minimum": 4]]]),
                 "logging": .boolean(),
                 "inject_api_token": .boolean(),
+                "placement": JSONSchema([
+                    "type": "object",
+                    "description": "Where the scheduler runs the task, in its own terms; checked against the selected scheduler's params schema.",
+                ]),
             ], required: ["id"])
         let hook = JSONSchema.object(
             [
@@ -262,7 +266,7 @@ public struct PipelineConfigLoader: Sendable {
             var command = t["command"]?.arrayValue?.compactMap(\.stringValue)
             let ext = t["extension"]?.stringValue
             if let ext {
-                for field in ["image", "run", "command", "entrypoint", "registry_auth", "cpu", "memory"] where t[field] != nil {
+                for field in ["image", "run", "command", "entrypoint", "registry_auth", "cpu", "memory", "placement"] where t[field] != nil {
                     problems.append(
                         locate(
                             "\(path)/\(field)",
@@ -287,7 +291,8 @@ public struct PipelineConfigLoader: Sendable {
                     entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue),
                     command: command,
                     env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: t["cpu"]?.doubleValue, memoryMB: memoryMB,
-                    logging: t["logging"]?.boolValue ?? value["logging"]?.boolValue ?? true, injectAPIToken: t["inject_api_token"]?.boolValue))
+                    logging: t["logging"]?.boolValue ?? value["logging"]?.boolValue ?? true, injectAPIToken: t["inject_api_token"]?.boolValue,
+                    placement: ext == nil ? t["placement"] : nil))
         }
         // Dependencies: dangling, self and cycles.
         for (i, task) in tasks.enumerated() {

@@ -20,6 +20,7 @@ public struct GoferAPI: Sendable {
     public let secrets: Secrets
     public let extensions: ExtensionManager
     public let auth: Authenticator
+    public let placement: SchedulerPlacement
     /// The largest webhook body `POST /api/external/{trigger}` accepts.
     public let maxExternalBody: Int
     /// Requests to open routes, per client address.
@@ -30,8 +31,10 @@ public struct GoferAPI: Sendable {
     public init(
         store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
-        openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = []
+        openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = [],
+        placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil })
     ) {
+        self.placement = placement
         self.store = store
         self.engine = engine
         self.triggers = triggers

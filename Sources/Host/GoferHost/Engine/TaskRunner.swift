@@ -215,7 +215,8 @@ struct TaskRunner: Sendable {
         return JobSpec(
             taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
             labels: labels, cpus: config.cpus, memoryMB: config.memoryMB,
-            registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: resolved.registryPassword ?? "") })
+            registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: resolved.registryPassword ?? "") },
+            placement: config.placement, stopGraceMs: Int(settings.stopGrace / .milliseconds(1)))
     }
 
     /// Picks up an execution left running by a previous server process: finds its job (by the
@@ -433,7 +434,7 @@ struct TaskRunner: Sendable {
         do {
             status = try await wait.value
         } catch {
-            return await fail(.failed, StateReason(.schedulerError, "lost track of the task: \(Self.describe(error))"))
+            return await fail(.failed, Self.waitFailure(error))
         }
         let started = status.startedAt.flatMap(Self.parseDate)
         // Never before the start, whatever the clocks' resolution.
@@ -480,6 +481,18 @@ struct TaskRunner: Sendable {
         return await fail(
             .failed, StateReason(.exitCode, "exited with code \(code.map(String.init) ?? "unknown")"), exitCode: code, started: started,
             ended: ended)
+    }
+
+    /// Why a task failed when the scheduler's wait did: the cluster's own verdict (lost node,
+    /// nowhere to place it, refused by the node) when the scheduler names one.
+    static func waitFailure(_ error: any Error) -> StateReason {
+        guard let p = error as? ProtocolError else { return StateReason(.schedulerError, "lost track of the task: \(describe(error))") }
+        switch JobFailure(p) {
+        case .lost: return StateReason(.schedulerLost, "the scheduler lost the task: \(p.message)")
+        case .unplaceable: return StateReason(.schedulerError, "the scheduler could not place the task: \(p.message)")
+        case .rejected: return StateReason(.schedulerError, "the scheduler could not run the task: \(p.message)")
+        case nil: return StateReason(.schedulerError, "lost track of the task: \(p.message)")
+        }
     }
 
     static func describe(_ error: any Error) -> String {

@@ -110,7 +110,8 @@ public final class GoferServer: Sendable {
                 minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage),
             version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
             auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
-            trustedProxies: settings.trustedProxies)
+            trustedProxies: settings.trustedProxies,
+            placement: SchedulerPlacement(name: settings.scheduler, schema: { await schedulerSupervisor.handshake?.paramsSchema }))
         // Common tasks before recovery: a step left running is called again right away.
         var taskSpecs: [ExtensionSpec] = []
         for e in try await store.installedExtensions() where e.kind == .task {
@@ -156,6 +157,24 @@ public final class GoferServer: Sendable {
             admin["pidsLimit"] = .int(Int64(settings.taskPidsLimit))
             admin["memoryDefaultMB"] = .int(Int64(settings.taskMemoryDefaultMB))
             admin["user"] = settings.taskUser.map(JSONValue.string)
+        case "swarm":
+            admin["endpoint"] = .string(settings.dockerEndpoint)
+            admin["logMaxSize"] = .string(settings.taskLogMaxSize)
+            admin["logMaxFiles"] = .int(Int64(settings.taskLogMaxFiles))
+            admin["pidsLimit"] = .int(Int64(settings.taskPidsLimit))
+            admin["memoryDefaultMB"] = .int(Int64(settings.taskMemoryDefaultMB))
+            admin["user"] = settings.taskUser.map(JSONValue.string)
+            admin["constraints"] = settings.swarmConstraints.isEmpty ? nil : .array(settings.swarmConstraints.map(JSONValue.string))
+            admin["placementTimeout"] = .string(DurationText.format(settings.placementTimeout))
+        case "nomad":
+            admin["address"] = settings.nomadAddress.map(JSONValue.string)
+            admin["token"] = settings.nomadToken.map(JSONValue.string)
+            admin["caFile"] = settings.nomadCAFile.map(JSONValue.string)
+            admin["namespace"] = settings.nomadNamespace.map(JSONValue.string)
+            admin["region"] = settings.nomadRegion.map(JSONValue.string)
+            admin["datacenters"] = settings.nomadDatacenters.isEmpty ? nil : .array(settings.nomadDatacenters.map(JSONValue.string))
+            admin["memoryDefaultMB"] = settings.taskMemoryDefaultMB >= 10 ? .int(Int64(settings.taskMemoryDefaultMB)) : nil
+            admin["placementTimeout"] = .string(DurationText.format(settings.placementTimeout))
         case "interval":
             admin["minimumInterval"] = .string(DurationText.format(settings.triggerIntervalMin))
             admin["jitter"] = .string(settings.triggerIntervalJitter)
@@ -213,7 +232,7 @@ public final class GoferServer: Sendable {
         boundPort.withLock { $0 = bound }
 
         let scheme = tls == nil ? "http" : "https"
-        let bridge = settings.scheduler == "docker" ? Self.ipv4Address(ofInterface: "docker0") : nil
+        let bridge = ["docker", "swarm"].contains(settings.scheduler) ? Self.ipv4Address(ofInterface: "docker0") : nil
         var taskHost = Self.isWildcard(host) ? (bridge ?? "127.0.0.1") : host
         var taskPort = bound
         if settings.taskListen != "off" {

@@ -7,7 +7,7 @@ import Yams
 public struct ServerSettings: Sendable, Equatable {
     public var listen = "127.0.0.1:8080"
     public var dataDir = ServerSettings.defaultDataDir
-    /// Name of the scheduler extension: `docker` (default) or `process`.
+    /// Name of the scheduler extension: `docker` (default), `swarm`, `nomad`, `process`, or any installed one.
     public var scheduler = "docker"
     /// Where extension executables are found; default: next to the `gofer` executable.
     public var extensionsDir: String?
@@ -74,6 +74,18 @@ public struct ServerSettings: Sendable, Equatable {
     public var taskPidsLimit = 4096
     public var taskMemoryDefaultMB = 4096
     public var taskUser: String?
+    /// Swarm scheduler: placement constraints every task gets (e.g. `node.role==worker`).
+    public var swarmConstraints: [String] = []
+    /// Swarm and Nomad schedulers: how long a task may wait for a node before it fails.
+    public var placementTimeout: Duration = .seconds(300)
+    /// Nomad scheduler: the cluster's HTTP API, the ACL token (never printed), the CA of its
+    /// HTTPS certificate, and where Gofer's jobs go.
+    public var nomadAddress: String?
+    public var nomadToken: String?
+    public var nomadCAFile: String?
+    public var nomadNamespace: String?
+    public var nomadRegion: String?
+    public var nomadDatacenters: [String] = []
     /// PEM certificate chain and private key: with both, the server speaks HTTPS.
     public var tlsCert: String?
     public var tlsKey: String?
@@ -96,7 +108,7 @@ public struct ServerSettings: Sendable, Equatable {
         ("data_dir", "GOFER_DATA_DIR", "path", "~/.gofer", false, "SQLite database, task logs and extension state."),
         (
             "scheduler", "GOFER_SCHEDULER", "string", "docker", false,
-            "Scheduler extension by name: docker, process (runs commands on the host; tests only), or any installed scheduler."
+            "Scheduler extension by name: docker, swarm, nomad, process (runs commands on the host; tests only), or any installed scheduler."
         ),
         (
             "extensions_dir", "GOFER_EXTENSIONS_DIR", "path", "directory of the gofer executable", false,
@@ -186,6 +198,20 @@ public struct ServerSettings: Sendable, Equatable {
             "Docker scheduler: memory limit of tasks that set no memory; 0 for none."
         ),
         ("task_user", "GOFER_TASK_USER", "string", "the image's", false, "Docker scheduler: run task containers as this user (uid:gid)."),
+        (
+            "swarm_constraints", "GOFER_SWARM_CONSTRAINTS", "list", "none", false,
+            "Swarm scheduler: placement constraints every task gets (e.g. node.role==worker), before a task's own placement."
+        ),
+        (
+            "placement_timeout", "GOFER_PLACEMENT_TIMEOUT", "duration", "5m", false,
+            "Swarm and Nomad schedulers: how long a task may wait for a node that can take it before it fails."
+        ),
+        ("nomad_address", "GOFER_NOMAD_ADDRESS", "url", "http://127.0.0.1:4646", false, "Nomad scheduler: the cluster's HTTP API."),
+        ("nomad_token", "GOFER_NOMAD_TOKEN", "secret", "none", false, "Nomad scheduler: ACL token (submit-job, read-job, read-logs)."),
+        ("nomad_ca_file", "GOFER_NOMAD_CA_FILE", "path", "system CAs", false, "Nomad scheduler: PEM CA of the API's HTTPS certificate."),
+        ("nomad_namespace", "GOFER_NOMAD_NAMESPACE", "string", "default", false, "Nomad scheduler: namespace of Gofer's jobs."),
+        ("nomad_region", "GOFER_NOMAD_REGION", "string", "the agent's", false, "Nomad scheduler: region of Gofer's jobs."),
+        ("nomad_datacenters", "GOFER_NOMAD_DATACENTERS", "list", "*", false, "Nomad scheduler: datacenters tasks may run in."),
         ("tls_cert", "GOFER_TLS_CERT", "path", "none", false, "PEM certificate chain; with tls_key the server speaks HTTPS only."),
         ("tls_key", "GOFER_TLS_KEY", "path", "none", false, "PEM private key for tls_cert."),
         (
@@ -345,6 +371,20 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): task_log_driver \"\(value)\" must be json-file or none")
             }
             taskLogDriver = value
+        case "swarm_constraints":
+            swarmConstraints = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case "placement_timeout": placementTimeout = try duration()
+        case "nomad_address":
+            guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
+                throw Problem(description: "\(source): nomad_address \"\(value)\" must start with https:// (or http://)")
+            }
+            nomadAddress = value
+        case "nomad_token": nomadToken = value
+        case "nomad_ca_file": nomadCAFile = (value as NSString).expandingTildeInPath
+        case "nomad_namespace": nomadNamespace = value
+        case "nomad_region": nomadRegion = value
+        case "nomad_datacenters":
+            nomadDatacenters = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case "task_user":
             guard !value.isEmpty, value.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 }) else {
                 throw Problem(description: "\(source): task_user \"\(value)\" must be a user name or uid[:gid]")

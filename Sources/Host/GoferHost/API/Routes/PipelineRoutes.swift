@@ -40,7 +40,9 @@ enum PipelineRoutes: RouteCollection {
             let kind = try body.rollout.map { ApplyKind.canary(try RolloutStrategy.parse($0, at: "/rollout")) } ?? .live
             let file = body.file ?? "pipeline.yaml"
             let (config, locator) = try api.loader.loadLocated(body.config, file: file, format: format)
-            let problems = await api.triggers.validate(config, locator: locator) + api.commonTasks.validate(config, locator: locator)
+            let problems =
+                await api.triggers.validate(config, locator: locator) + api.commonTasks.validate(config, locator: locator)
+                + api.placement.validate(config, locator: locator)
             if !problems.isEmpty { throw ConfigError(problems: problems) }
             let ns = try api.param(ctx, "ns")
             let source = AppliedSource(text: body.config, format: (format ?? PipelineConfigLoader.format(forFile: file)).rawValue)

@@ -2,23 +2,24 @@ import ExtensionSDK
 import Foundation
 import Synchronization
 
-/// The Docker Engine API calls the scheduler needs, with Docker's answers mapped to protocol errors.
-final class DockerAPI: Sendable {
-    let client: SimpleHTTPClient
+/// The Docker Engine API calls Gofer's Docker and Swarm schedulers need, with Docker's answers
+/// mapped to protocol errors.
+public final class DockerAPI: Sendable {
+    public let client: SimpleHTTPClient
     /// The lowest Engine API version we speak; newer daemons accept it too.
-    static let minimumVersion = ProtocolVersion(1, 41)
+    public static let minimumVersion = ProtocolVersion(1, 41)
     private let version = Mutex<String?>(nil)
 
-    init(client: SimpleHTTPClient) { self.client = client }
+    public init(client: SimpleHTTPClient) { self.client = client }
 
-    struct Summary {
-        var handle: String
+    public struct Summary: Sendable {
+        public var handle: String
     }
 
     /// Finds the API version to use: the daemon's, if it is at least 1.41. Says clearly when the
     /// daemon cannot be reached.
     @discardableResult
-    func negotiate() async throws -> String {
+    public func negotiate() async throws -> String {
         if let v = version.withLock({ $0 }) { return v }
         let response: HTTPResponse
         do {
@@ -46,7 +47,7 @@ final class DockerAPI: Sendable {
         return chosen
     }
 
-    func call(
+    public func call(
         _ method: String, _ path: String, body: JSONValue? = nil, headers: [String: String] = [:], timeout: Duration = .seconds(60)
     ) async throws -> HTTPResponse {
         let v = try await negotiate()
@@ -64,15 +65,15 @@ final class DockerAPI: Sendable {
         }
     }
 
-    static func message(_ r: HTTPResponse) -> String {
+    public static func message(_ r: HTTPResponse) -> String {
         (try? JSONParser().parse(r.body))?["message"]?.stringValue ?? r.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    static func escape(_ s: String) -> String {
+    public static func escape(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
     }
 
-    func imageExists(_ image: String) async throws -> Bool {
+    public func imageExists(_ image: String) async throws -> Bool {
         let r = try await call("GET", "/images/\(Self.escape(image))/json")
         switch r.status {
         case 200: return true
@@ -82,7 +83,7 @@ final class DockerAPI: Sendable {
     }
 
     /// Pulls an image. Errors can arrive inside an HTTP 200 progress stream, so every line is read.
-    func pull(_ image: String, auth: RegistryAuth?) async throws {
+    public func pull(_ image: String, auth: RegistryAuth?) async throws {
         var name = image
         var tag = "latest"
         if let at = image.firstIndex(of: "@") {
@@ -92,13 +93,7 @@ final class DockerAPI: Sendable {
             name = String(image[..<colon])
             tag = String(image[image.index(after: colon)...])
         }
-        var headers: [String: String] = [:]
-        if let auth {
-            let json: JSONValue = ["username": .string(auth.username), "password": .string(auth.password)]
-            // Docker wants base64url with padding; a malformed header is silently ignored.
-            headers["X-Registry-Auth"] = Data(json.serialized()).base64EncodedString()
-                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        }
+        let headers = Self.registryAuthHeaders(auth)
         let r = try await call(
             "POST", "/images/create?fromImage=\(Self.escape(name))&tag=\(Self.escape(tag))", headers: headers, timeout: .seconds(600))
         guard r.status == 200 else {
@@ -115,7 +110,18 @@ final class DockerAPI: Sendable {
         }
     }
 
-    func create(name: String, body: JSONValue) async throws -> String {
+    /// `X-Registry-Auth` for pulls and service creation (empty without credentials).
+    public static func registryAuthHeaders(_ auth: RegistryAuth?) -> [String: String] {
+        guard let auth else { return [:] }
+        let json: JSONValue = ["username": .string(auth.username), "password": .string(auth.password)]
+        // Docker wants base64url with padding; a malformed header is silently ignored.
+        return [
+            "X-Registry-Auth": Data(json.serialized()).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        ]
+    }
+
+    public func create(name: String, body: JSONValue) async throws -> String {
         let r = try await call("POST", "/containers/create?name=\(Self.escape(name))", body: body)
         switch r.status {
         case 201:
@@ -130,7 +136,7 @@ final class DockerAPI: Sendable {
         }
     }
 
-    func start(_ id: String) async throws {
+    public func start(_ id: String) async throws {
         let r = try await call("POST", "/containers/\(id)/start")
         guard r.status == 204 || r.status == 304 else {
             throw ProtocolError(
@@ -139,7 +145,7 @@ final class DockerAPI: Sendable {
         }
     }
 
-    func inspect(_ id: String) async throws -> JobStatus {
+    public func inspect(_ id: String) async throws -> JobStatus {
         let r = try await call("GET", "/containers/\(Self.escape(id))/json")
         if r.status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
         guard r.status == 200, let json = try? JSONParser().parse(r.body) else {
@@ -168,7 +174,7 @@ final class DockerAPI: Sendable {
             labels: labels)
     }
 
-    func wait(_ id: String) async throws {
+    public func wait(_ id: String) async throws {
         let r = try await call("POST", "/containers/\(Self.escape(id))/wait", timeout: .seconds(365 * 24 * 3600))
         if r.status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
         guard r.status == 200 else {
@@ -176,7 +182,7 @@ final class DockerAPI: Sendable {
         }
     }
 
-    func stop(_ id: String, grace: Duration) async throws {
+    public func stop(_ id: String, grace: Duration) async throws {
         let seconds = max(0, Int((Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18).rounded(.up)))
         let r = try await call("POST", "/containers/\(Self.escape(id))/stop?t=\(seconds)", timeout: grace + .seconds(30))
         guard [204, 304, 404].contains(r.status) else {
@@ -184,7 +190,7 @@ final class DockerAPI: Sendable {
         }
     }
 
-    func remove(_ id: String) async throws {
+    public func remove(_ id: String) async throws {
         let r = try await call("DELETE", "/containers/\(Self.escape(id))?v=1")
         switch r.status {
         case 204, 404: return
@@ -193,7 +199,7 @@ final class DockerAPI: Sendable {
         }
     }
 
-    func containers(labels: [String: String]) async throws -> [Summary] {
+    public func containers(labels: [String: String]) async throws -> [Summary] {
         let filter: JSONValue = ["label": .array(labels.sorted { $0.key < $1.key }.map { .string("\($0.key)=\($0.value)") })]
         let r = try await call("GET", "/containers/json?all=1&filters=\(Self.escape(filter.description))")
         guard r.status == 200, let list = (try? JSONParser().parse(r.body))?.arrayValue else {
@@ -209,12 +215,12 @@ final class DockerAPI: Sendable {
     /// after a pause never arrives). So a follow asks for timestamps, and when the stream ends
     /// while the container still runs — or ended before its last output — it picks up again
     /// from the last timestamp seen, skipping what was already delivered.
-    func logs(_ id: String, follow: Bool, into write: (String, [UInt8]) async throws -> Void) async throws {
+    public func logs(_ id: String, follow: Bool, into write: (String, [UInt8]) async throws -> Void) async throws {
         // Per stream, the newest timestamp delivered: the engine's timestamps are in order within a
         // stream but not across stdout and stderr, so a resume skips per stream.
         var last: [String: String] = [:]
         for attempt in 0..<1000 {
-            try await logStream(id, follow: follow, resumingAfter: last) { fd, ts, bytes in
+            try await logStream(.container(id), follow: follow, resumingAfter: last) { fd, ts, bytes in
                 if let ts { last[fd] = ts }
                 try await write(fd, bytes)
             }
@@ -226,7 +232,7 @@ final class DockerAPI: Sendable {
             }
             // Exited: one last read from where we were catches output an early end cut off.
             if state == nil { return }
-            try await logStream(id, follow: false, resumingAfter: last) { fd, _, bytes in try await write(fd, bytes) }
+            try await logStream(.container(id), follow: false, resumingAfter: last) { fd, _, bytes in try await write(fd, bytes) }
             return
         }
     }
@@ -238,7 +244,7 @@ final class DockerAPI: Sendable {
     ///
     /// This is the fast path for logs: the bytes come straight from the container's streams, not
     /// read back through the engine's log driver (which serves a json-file log at ~9 MB/s).
-    func attach(_ id: String, into spool: OutputSpool, ended: @escaping @Sendable ((any Error)?) -> Void) async throws -> Task<Void, Never> {
+    public func attach(_ id: String, into spool: OutputSpool, ended: @escaping @Sendable ((any Error)?) -> Void) async throws -> Task<Void, Never> {
         let v = try await negotiate()
         let stream = client.stream("POST", path: "/v\(v)/containers/\(Self.escape(id))/attach?stream=1&stdout=1&stderr=1", timeout: nil)
         let (answers, answered) = AsyncStream<Int>.makeStream()
@@ -290,7 +296,7 @@ final class DockerAPI: Sendable {
 
     /// The stream and payload size of the multiplexed frame at `offset` (an 8-byte header: stream
     /// 1 stdout or 2 stderr, three zero bytes, the big-endian size), when the whole frame is there.
-    static func frameHeader(_ bytes: [UInt8], at offset: Int) -> (fd: String, size: Int)? {
+    public static func frameHeader(_ bytes: [UInt8], at offset: Int) -> (fd: String, size: Int)? {
         guard bytes.count - offset >= 8 else { return nil }
         let size = Int(bytes[offset + 4]) << 24 | Int(bytes[offset + 5]) << 16 | Int(bytes[offset + 6]) << 8 | Int(bytes[offset + 7])
         guard bytes.count - offset >= 8 + size else { return nil }
@@ -298,7 +304,7 @@ final class DockerAPI: Sendable {
     }
 
     /// `2026-11-29T12:00:00.1234Z` → sortable text with 9 fraction digits.
-    static func normalized(_ ts: String) -> String {
+    public static func normalized(_ ts: String) -> String {
         guard let dot = ts.firstIndex(of: "."), let end = ts[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) else { return ts }
         let fraction = ts[ts.index(after: dot)..<end]
         return String(ts[..<dot]) + "." + fraction.padding(toLength: 9, withPad: "0", startingAt: 0) + String(ts[end...])
@@ -306,7 +312,7 @@ final class DockerAPI: Sendable {
 
     /// Whole seconds since 1970 of an RFC 3339 time, one second early (Docker's `since` is inclusive
     /// and whole seconds are enough: later frames are filtered by their own timestamp).
-    static func unixSeconds(_ ts: String) -> String {
+    public static func unixSeconds(_ ts: String) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
         let whole = ts.firstIndex(of: ".").map { String(ts[..<$0]) + "Z" } ?? ts
@@ -316,14 +322,15 @@ final class DockerAPI: Sendable {
     /// One logs request; calls `deliver(fd, timestamp of its newest frame, bytes)` per batch.
     /// `resumingAfter` holds, per stream, the newest timestamp delivered before: frames of that
     /// stream up to and including it are skipped.
-    private func logStream(
-        _ id: String, follow: Bool, resumingAfter: [String: String], deliver: (String, String?, [UInt8]) async throws -> Void
+    public func logStream(
+        _ source: LogSource, follow: Bool, resumingAfter: [String: String], deliver: (String, String?, [UInt8]) async throws -> Void
     ) async throws {
         let v = try await negotiate()
+        let id = source.id
         let skipThrough = resumingAfter.mapValues(Self.normalized)
         let since = resumingAfter.values.min { Self.normalized($0) < Self.normalized($1) }.map(Self.unixSeconds)
         let path =
-            "/v\(v)/containers/\(Self.escape(id))/logs?stdout=1&stderr=1&timestamps=1\(follow ? "&follow=1" : "")\(since.map { "&since=\($0)" } ?? "")"
+            "/v\(v)\(source.path)/logs?stdout=1&stderr=1&timestamps=1\(follow ? "&follow=1" : "")\(since.map { "&since=\($0)" } ?? "")"
         var pending: [UInt8] = []
         var batchFD = "stdout"
         var batch: [UInt8] = []
@@ -340,8 +347,8 @@ final class DockerAPI: Sendable {
         for try await event in client.stream("GET", path: path, timeout: follow ? nil : .seconds(60)) {
             switch event {
             case .head(let status, _):
-                if status == 404 { throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container") }
-                if status != 200 { throw ProtocolError(.unavailable, "Docker logs failed: HTTP \(status)", reason: "docker.error") }
+                if status == 404 { throw ProtocolError(.notFound, "no \(source.noun) \(id)", reason: "docker.no_such_\(source.noun)") }
+                if status != 200 { throw ProtocolError(.unavailable, "Docker logs of \(source.noun) \(id) failed: HTTP \(status)", reason: "docker.error") }
             case .body(let bytes):
                 pending += bytes
                 var offset = 0
@@ -371,8 +378,34 @@ final class DockerAPI: Sendable {
     }
 }
 
+/// Whose logs to read: a container's, or a Swarm service's (all its tasks', wherever they ran).
+public enum LogSource: Sendable {
+    case container(String)
+    case service(String)
+
+    public var id: String {
+        switch self {
+        case .container(let id), .service(let id): return id
+        }
+    }
+
+    public var noun: String {
+        switch self {
+        case .container: return "container"
+        case .service: return "service"
+        }
+    }
+
+    var path: String {
+        switch self {
+        case .container(let id): return "/containers/\(DockerAPI.escape(id))"
+        case .service(let id): return "/services/\(DockerAPI.escape(id))"
+        }
+    }
+}
+
 /// The live capture of a container's output reached its limit.
-struct LiveCaptureLimit: Error, CustomStringConvertible {
-    var limit: Int
-    var description: String { "the live capture limit (\(limit) bytes, liveLogMaxBytes) was reached" }
+public struct LiveCaptureLimit: Error, CustomStringConvertible {
+    public var limit: Int
+    public var description: String { "the live capture limit (\(limit) bytes, liveLogMaxBytes) was reached" }
 }
