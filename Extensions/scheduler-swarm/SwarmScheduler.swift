@@ -178,8 +178,10 @@ struct SwarmScheduler: Scheduler {
 
     // MARK: - State
 
-    /// The service's state, from its newest task. Nil when the service is gone.
-    func status(_ handle: String) async throws -> (JobStatus, SwarmAPI.SwarmTask?)? {
+    /// The service's state, from its newest task; nil when the service is gone. `times`: also the
+    /// start and finish times (a container inspect when it ran on this node), which a poll for
+    /// the end does not need until the end.
+    func status(_ handle: String, times: Bool = true) async throws -> (JobStatus, SwarmAPI.SwarmTask?)? {
         guard let service = try await swarm.service(handle) else { return nil }
         guard let task = try await swarm.tasks(service: service.id).first else {
             return (JobStatus(handle: service.id, state: .created, labels: service.labels), nil)
@@ -195,7 +197,7 @@ struct SwarmScheduler: Scheduler {
             status.exitCode = task.exitCode ?? (task.state == "complete" ? 0 : nil)
             status.finishedAt = task.timestamp
         }
-        if status.state != .created {
+        if status.state != .created && (times || status.state == .exited) {
             // The container's own times when it ran on this node; otherwise when Swarm saw it run.
             if let id = task.containerID, let local = await swarm.localContainer(id) {
                 status.startedAt = local.startedAt
@@ -217,12 +219,12 @@ struct SwarmScheduler: Scheduler {
     }
 
     func wait(_ handle: String) async throws -> JobStatus {
-        var delay = 50
+        var delay = 25
         var pendingSince: ContinuousClock.Instant?
         var downSince: ContinuousClock.Instant?
         while true {
             if let final = stopped.final(handle) { return final }
-            guard let (status, task) = try await status(handle) else {
+            guard let (status, task) = try await status(handle, times: false) else {
                 if stopped.isStopping(handle) {
                     try await Task.sleep(for: .milliseconds(100))
                     continue
@@ -259,8 +261,10 @@ struct SwarmScheduler: Scheduler {
             } else {
                 downSince = nil
             }
+            // Swarm has no blocking wait for a task: poll, soon at 10 per second (three cheap API
+            // calls each), so a task's end is seen within 100 ms.
             try await Task.sleep(for: .milliseconds(delay))
-            delay = min(1000, delay * 2)
+            delay = min(100, delay * 2)
         }
     }
 
@@ -330,10 +334,10 @@ struct SwarmScheduler: Scheduler {
                 }
             }
             group.addTask {
-                var delay = 50
-                while let (status, _) = try await self.status(handle), status.state != .exited {
+                var delay = 25
+                while let (status, _) = try await self.status(handle, times: false), status.state != .exited {
                     try await Task.sleep(for: .milliseconds(delay))
-                    delay = min(500, delay * 2)
+                    delay = min(100, delay * 2)
                 }
             }
             // The task ended (or its service is gone): stop following.

@@ -2,10 +2,13 @@ import ExtensionSDK
 import Foundation
 import GoferHost
 
-/// A 10-task busybox DAG in waves of 4, 4 and 2, run by Gofer on Docker, against a shell script
-/// doing the same `docker run`s with the same parallelism — alternating, in the same run.
+/// A 10-task busybox DAG in waves of 4, 4 and 2, run by Gofer on each scheduler asked for
+/// (Docker; Swarm when the engine is a Swarm manager), against a shell script doing the same
+/// `docker run`s with the same parallelism — rounds alternate between them, in the same run.
 struct DAGBenchmark {
     let rounds: Int
+    /// Schedulers to time, by installed name (`docker`, `swarm`).
+    let schedulers: [String]
 
     static let pipeline = """
         id: bench-dag
@@ -23,46 +26,62 @@ struct DAGBenchmark {
         for t in c1 c2; do docker run --rm busybox:latest echo $t >/dev/null & done; wait
         """
 
-    func run() async throws {
-        let dir = NSTemporaryDirectory() + "gofer-bench-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var settings = ServerSettings()
-        try settings.set("data_dir", dir, source: "bench")
-        try settings.set("log_level", "warning", source: "bench")
-        let server = try await GoferServer(settings: settings)
-        defer { Task { await server.stop() } }
-        let config = try server.api.loader.load(Self.pipeline, file: "bench-dag.yaml")
-        _ = try await server.store.apply(namespace: "default", config: config)
+    /// The same waves as Swarm jobs through the docker CLI, each waiting for its job to complete.
+    static let swarmScript = """
+        set -e
+        wave() { for t in "$@"; do docker service create -q --detach=false --mode replicated-job --restart-condition none --name gofer-bench-$t busybox:latest echo $t >/dev/null 2>&1 & done; wait; for t in "$@"; do docker service rm gofer-bench-$t >/dev/null; done; }
+        wave a1 a2 a3 a4
+        wave b1 b2 b3 b4
+        wave c1 c2
+        """
 
-        var gofer: [Double] = []
+    func run() async throws {
+        var servers: [(name: String, server: BenchServer)] = []
+        defer {
+            let all = servers.map(\.server)
+            Task { for s in all { await s.stop() } }
+        }
+        for name in schedulers {
+            let server = try await BenchServer.start { $0.scheduler = name }
+            try await server.apply(Self.pipeline, file: "bench-dag.yaml")
+            servers.append((name, server))
+        }
+        var times: [String: [Double]] = [:]
         var shell: [Double] = []
+        var swarmShell: [Double] = []
+        let withSwarm = schedulers.contains("swarm")
         // One warm-up of each, not counted.
-        _ = try await timeGofer(server)
         _ = try await timeShell(Self.script)
+        if withSwarm { _ = try await timeShell(Self.swarmScript) }
+        for (_, server) in servers { _ = try await timeGofer(server) }
         for _ in 0..<rounds {
             shell.append(try await timeShell(Self.script))
-            gofer.append(try await timeGofer(server))
+            if withSwarm { swarmShell.append(try await timeShell(Self.swarmScript)) }
+            for (name, server) in servers { times[name, default: []].append(try await timeGofer(server)) }
         }
-        let gm = Stats.median(gofer)
         let sm = Stats.median(shell)
         print("gofer-bench dag: 10 busybox tasks in waves 4-4-2, \(rounds) rounds each, alternating, after one warm-up")
-        print(
-            String(
-                format: "  shell script (docker run, same parallelism)  median %.2f s   runs %@", sm,
-                shell.map { String(format: "%.2f", $0) }.joined(separator: " ")))
-        print(
-            String(
-                format: "  gofer (engine + Docker extension)            median %.2f s   runs %@", gm,
-                gofer.map { String(format: "%.2f", $0) }.joined(separator: " ")))
-        print(String(format: "  ratio gofer / script: %.2f× (goal ≤ 1.10×)", gm / sm))
+        print("  shell script (docker run, same parallelism)   \(Stats.spread(shell)) s")
+        if withSwarm { print("  shell script (swarm jobs via the docker CLI)  \(Stats.spread(swarmShell)) s") }
+        for (name, _) in servers {
+            let t = times[name] ?? []
+            print(
+                "  gofer, \(name) scheduler".padding(toLength: 47, withPad: " ", startingAt: 0)
+                    + "\(Stats.spread(t)) s   ratio to the script \(String(format: "%.2f", Stats.median(t) / sm))×")
+        }
+        if let docker = times["docker"], let swarm = times["swarm"] {
+            print(
+                String(
+                    format: "  swarm / docker: %.2f×; gofer on swarm / swarm jobs via the CLI: %.2f×", Stats.median(swarm) / Stats.median(docker),
+                    Stats.median(swarm) / Stats.median(swarmShell)))
+        }
     }
 
-    func timeGofer(_ server: GoferServer) async throws -> Double {
+    func timeGofer(_ bench: BenchServer) async throws -> Double {
         let start = ContinuousClock.now
-        let run = try await server.engine.startRun(namespace: "default", pipeline: "bench-dag", initiator: .system)
-        let done = try await server.engine.waitForRun(namespace: "default", pipeline: "bench-dag", run: run.id)
+        let done = try await bench.run("bench-dag")
         guard done.state == .succeeded else {
-            throw ServerError("benchmark run \(run.id) \(done.state.rawValue): \(done.reason?.message ?? "")")
+            throw ServerError("benchmark run \(done.id) \(done.state.rawValue): \(done.reason?.message ?? "")")
         }
         return Stats.seconds(ContinuousClock.now - start)
     }

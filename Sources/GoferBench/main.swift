@@ -9,7 +9,7 @@ import Foundation
 // gofer-bench: benchmarks that print figures, each against a baseline measured in the same run.
 //
 //   swift run -c release gofer-bench protocol [--iterations N]
-//   swift run -c release gofer-bench dag [--rounds N]
+//   swift run -c release gofer-bench dag [--rounds N] [--schedulers docker,swarm]
 //   swift run -c release gofer-bench webhook [--deliveries N]
 //   swift run -c release gofer-bench auth [--requests N]
 //   swift run -c release gofer-bench logs [--megabytes N] [--rounds N] [--no-docker]
@@ -129,7 +129,11 @@ case "dag":
     var rounds = 5
     if let i = args.firstIndex(of: "--rounds"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 { rounds = n }
     do {
-        try await DAGBenchmark(rounds: rounds).run()
+        var schedulers = ["docker"]
+        if let i = args.firstIndex(of: "--schedulers"), i + 1 < args.count {
+            schedulers = args[i + 1].split(separator: ",").map(String.init)
+        }
+        try await DAGBenchmark(rounds: rounds, schedulers: schedulers).run()
     } catch {
         FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
         exit(1)
@@ -189,7 +193,7 @@ case "logs", "api", "tasks":
 default:
     FileHandle.standardError.write(
         Data(
-            ("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] | webhook [--deliveries N] | auth [--requests N]\n"
+            ("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] [--schedulers docker,swarm] | webhook [--deliveries N] | auth [--requests N]\n"
                 + "       | logs [--megabytes N] [--rounds N] [--no-docker] | api [--connections N] [--seconds S] [--rounds N] [--runs N]\n"
                 + "       | tasks [--tasks N] [--concurrency N] [--rounds N]\n").utf8))
     exit(2)

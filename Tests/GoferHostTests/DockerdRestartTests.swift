@@ -33,7 +33,7 @@ struct DockerdRestartTests {
         for _ in 0..<300 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
         #expect(kill(pid, 0) != 0, "dockerd did not exit within 30 s")
         try await whileDown()
-        _ = try await ChildProcess.run("sh", arguments: ["-c", "dockerd >>/tmp/dockerd.log 2>&1 &"])
+        _ = try await ChildProcess.run("sh", arguments: ["-c", "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd >>/tmp/dockerd.log 2>&1 &"])
         for _ in 0..<600 where !(await dockerAnswers()) { try await Task.sleep(for: .milliseconds(100)) }
         #expect(await dockerAnswers(), "dockerd did not come back within 60 s")
     }
