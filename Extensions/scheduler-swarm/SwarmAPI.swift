@@ -112,10 +112,11 @@ struct SwarmAPI: Sendable {
         return list.map(Self.service)
     }
 
-    /// The service's tasks, newest first.
-    func tasks(service id: String) async throws -> [SwarmTask] {
+    /// The service's tasks, newest first; nil when the service is gone (removed since it was seen).
+    func tasks(service id: String) async throws -> [SwarmTask]? {
         let filter: JSONValue = ["service": [.string(id)]]
         let r = try await docker.call("GET", "/tasks?filters=\(DockerAPI.escape(filter.description))")
+        if r.status == 404 { return nil }
         guard r.status == 200, let list = (try? JSONParser().parse(r.body))?.arrayValue else { throw Self.failure("listing tasks of \(id)", r) }
         return list.map(SwarmTask.init).sorted { DockerAPI.normalized($0.createdAt) > DockerAPI.normalized($1.createdAt) }
     }

@@ -182,8 +182,8 @@ struct SwarmScheduler: Scheduler {
     /// start and finish times (a container inspect when it ran on this node), which a poll for
     /// the end does not need until the end.
     func status(_ handle: String, times: Bool = true) async throws -> (JobStatus, SwarmAPI.SwarmTask?)? {
-        guard let service = try await swarm.service(handle) else { return nil }
-        guard let task = try await swarm.tasks(service: service.id).first else {
+        guard let service = try await swarm.service(handle), let tasks = try await swarm.tasks(service: service.id) else { return nil }
+        guard let task = tasks.first else {
             return (JobStatus(handle: service.id, state: .created, labels: service.labels), nil)
         }
         var status = JobStatus(handle: service.id, state: .created, labels: service.labels)

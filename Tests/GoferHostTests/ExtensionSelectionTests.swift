@@ -91,12 +91,12 @@ struct ExtensionSelectionTests {
         } catch {
             #expect("\(error)".contains("is a secrets extension, not a scheduler"), "\(error)")
         }
-        settings.scheduler = "nomad"
+        settings.scheduler = "kubernetes"
         do {
             _ = try await GoferServer(settings: settings)
             Issue.record("an unknown scheduler was accepted")
         } catch {
-            #expect("\(error)".contains("neither installed nor bundled") && "\(error)".contains("my-scheduler"), "\(error)")
+            #expect("\(error)".contains("scheduler \"kubernetes\" is neither installed nor bundled") && "\(error)".contains("my-scheduler"), "\(error)")
         }
     }
 }
