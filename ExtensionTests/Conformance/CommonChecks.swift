@@ -311,11 +311,22 @@ enum CommonChecks {
             }
             let last = ids.last ?? 0
             _ = try await session.sendRaw(lines, waitFor: { $0["id"] == .int(last) })
+            // Answers may come in any order (a handler already running finishes its cancellation
+            // later than one never started, at the latest when the cancel grace — 5 s, the
+            // handshake's cancelGraceMs — has passed): wait that long and 2 s more for every id,
+            // then 300 ms for any second answer.
+            func answered() -> Set<JSONValue> {
+                Set(session.receivedFrames.compactMap { try? JSONParser().parse($0) }.filter { $0["method"] == nil }.compactMap { $0["id"] })
+            }
+            let deadline = ContinuousClock.now + .seconds(7)
+            while ContinuousClock.now < deadline, !Set(ids.map { JSONValue.int($0) }).isSubset(of: answered()) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             try await Task.sleep(for: .milliseconds(300))
             let frames = session.receivedFrames.compactMap { try? JSONParser().parse($0) }
             for id in ids {
                 let answers = frames.filter { $0["id"] == .int(id) && $0["method"] == nil }
-                guard answers.count == 1 else { throw CheckFailure("request \(id) got \(answers.count) answers") }
+                guard answers.count == 1 else { throw CheckFailure("request \(id) got \(answers.count) answers within 7 s (the cancel grace and 2 s)") }
                 let a = answers[0]
                 if let code = a["error"]?["code"], code != .int(Int64(ErrorCode.cancelled.rawValue)) {
                     throw CheckFailure("a cancelled request must be answered with its result or -32050, got \(a)")

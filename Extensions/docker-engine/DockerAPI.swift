@@ -8,7 +8,8 @@ public final class DockerAPI: Sendable {
     public let client: SimpleHTTPClient
     /// The lowest Engine API version we speak; newer daemons accept it too.
     public static let minimumVersion = ProtocolVersion(1, 41)
-    private let version = Mutex<String?>(nil)
+    /// The negotiated API version, or the request negotiating it.
+    private let version = Mutex<Task<String, any Error>?>(nil)
 
     public init(client: SimpleHTTPClient) { self.client = client }
 
@@ -18,12 +19,30 @@ public final class DockerAPI: Sendable {
 
     /// Finds the API version to use: the daemon's, if it is at least 1.41. Says clearly when the
     /// daemon cannot be reached.
+    ///
+    /// Concurrent callers share one `/version` request (a burst of calls on a fresh process must
+    /// not become a burst of `/version` requests on a loaded engine); a failure is not kept, so the
+    /// next call asks again.
     @discardableResult
     public func negotiate() async throws -> String {
-        if let v = version.withLock({ $0 }) { return v }
+        let shared: Task<String, any Error> = version.withLock { state in
+            if let inFlight = state { return inFlight }
+            let task = Task { try await self.fetchVersion() }
+            state = task
+            return task
+        }
+        do {
+            return try await shared.value
+        } catch {
+            version.withLock { if $0 == shared { $0 = nil } }
+            throw error
+        }
+    }
+
+    private func fetchVersion() async throws -> String {
         let response: HTTPResponse
         do {
-            response = try await client.send("GET", path: "/version", timeout: .seconds(5))
+            response = try await client.send("GET", path: "/version", timeout: .seconds(15))
         } catch {
             throw ProtocolError(
                 .unavailable,
@@ -42,9 +61,7 @@ public final class DockerAPI: Sendable {
                 reason: "docker.too_old")
         }
         // 1.41 is the subset we use; pin it so newer daemons behave the same.
-        let chosen = Self.minimumVersion.description
-        version.withLock { $0 = chosen }
-        return chosen
+        return Self.minimumVersion.description
     }
 
     public func call(

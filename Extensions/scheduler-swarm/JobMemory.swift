@@ -43,12 +43,3 @@ final class DeliveredTimestamps: Sendable {
 
     func set(_ fd: String, _ ts: String) { last.withLock { $0[fd] = ts } }
 }
-
-/// The current time as RFC 3339 (UTC, milliseconds).
-enum RFC3339Now {
-    static func string() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
-    }
-}

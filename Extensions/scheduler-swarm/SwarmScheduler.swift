@@ -292,9 +292,16 @@ struct SwarmScheduler: Scheduler {
         // service's StopGracePeriod, which is the host's grace); its exit code is then unknown.
         try await swarm.removeService(handle)
         last.state = .exited
-        if last.finishedAt == nil { last.finishedAt = RFC3339Now.string() }
+        if last.finishedAt == nil { last.finishedAt = Self.now() }
         if last.startedAt == nil { last.startedAt = last.finishedAt }
         stopped.record(handle, last)
+    }
+
+    /// Now, as RFC 3339 (UTC, milliseconds): when this process saw a stopped job end.
+    static func now() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date())
     }
 
     func remove(_ handle: String) async throws {

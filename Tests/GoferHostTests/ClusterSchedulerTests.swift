@@ -166,38 +166,14 @@ struct ClusterSchedulerTests {
         #expect(tasks[0].reason?.message.contains("dc9") == true, "\(tasks[0])")
     }
 
-    /// The server is killed while a task runs on the cluster; the restarted server finds the job
-    /// by its labels and follows it to its real end, with its whole log once.
-    func survivesAServerRestart(_ environment: [String: String], pipeline: String) async throws {
-        let dir = try TemporaryDirectory()
-        let port = RecoveryTests.freePort()
-        let first = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: environment)
-        let config =
-            "id: \(pipeline)\ntasks:\n  - { id: slow, image: busybox:latest, command: [\"sh\", \"-c\", \"echo start; sleep 3; echo done; exit 3\"] }\n"
-        let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
-        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs", body: [:])
-        let recovery = RecoveryTests()
-        _ = try await recovery.waitFor(first.client, pipeline, run.id) { $0.tasks.first?.state == .running }
-        try await Task.sleep(for: .milliseconds(500))
-        await first.kill9()
-
-        let server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: environment)
-        defer { Task { [server] in await server.stop() } }
-        let d = try await recovery.waitFor(server.client, pipeline, run.id) { $0.run.state.isTerminal }
-        #expect(d.run.state == .failed, "\(d.run)")
-        #expect(d.tasks[0].state == .failed && d.tasks[0].exitCode == 3 && d.tasks[0].reason?.kind == .exitCode, "\(d.tasks[0])")
-        let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(run.id)/tasks/slow/logs")
-        #expect(String(decoding: log, as: UTF8.self) == "start\ndone\n", "the log is complete, without duplicates")
-    }
-
     @Test func aRunningTaskOnSwarmSurvivesAServerRestart() async throws {
         guard try await SwarmAvailability.check() else { return }
-        try await survivesAServerRestart(["GOFER_SCHEDULER": "swarm", "GOFER_SWARM_CONSTRAINTS": "node.role==manager"], pipeline: "survive-swarm")
+        try await RecoveryTests.aRunningTaskSurvivesAKill9(["GOFER_SCHEDULER": "swarm", "GOFER_SWARM_CONSTRAINTS": "node.role==manager"], pipeline: "survive-swarm")
     }
 
     @Test func aRunningTaskOnNomadSurvivesAServerRestart() async throws {
         let nomad = try await FakeNomad.start()
         defer { Task { await nomad.stop() } }
-        try await survivesAServerRestart(["GOFER_SCHEDULER": "nomad", "GOFER_NOMAD_ADDRESS": nomad.address], pipeline: "survive-nomad")
+        try await RecoveryTests.aRunningTaskSurvivesAKill9(["GOFER_SCHEDULER": "nomad", "GOFER_NOMAD_ADDRESS": nomad.address], pipeline: "survive-nomad")
     }
 }

@@ -92,23 +92,30 @@ struct RecoveryTests {
 
     @Test func aRunningTaskIsReattachedAndEndsWithItsRealExitCodeAndWholeLog() async throws {
         guard try await DockerAvailability.check() else { return }
+        try await Self.aRunningTaskSurvivesAKill9([:], pipeline: "survive")
+    }
+
+    /// The server is killed (SIGKILL) while a task runs on the scheduler `environment` selects;
+    /// the restarted server finds the job and follows it to its real end, with its whole log once.
+    static func aRunningTaskSurvivesAKill9(_ environment: [String: String], pipeline: String) async throws {
         let dir = try TemporaryDirectory()
-        let port = Self.freePort()
-        let first = try await ServerProcess(dataDir: dir.path, port: port)
+        let port = freePort()
+        let first = try await ServerProcess(dataDir: dir.path, port: port, environment: environment)
         let config =
-            "id: survive\ntasks:\n  - { id: slow, image: busybox:latest, command: [\"sh\", \"-c\", \"echo start; sleep 3; echo done; exit 3\"] }\n"
+            "id: \(pipeline)\ntasks:\n  - { id: slow, image: busybox:latest, command: [\"sh\", \"-c\", \"echo start; sleep 3; echo done; exit 3\"] }\n"
         let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
-        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/survive/runs", body: [:])
-        _ = try await waitFor(first.client, "survive", run.id) { $0.tasks.first?.state == .running }
+        let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs", body: [:])
+        let recovery = RecoveryTests()
+        _ = try await recovery.waitFor(first.client, pipeline, run.id) { $0.tasks.first?.state == .running }
         try await Task.sleep(for: .milliseconds(500))
         await first.kill9()
 
-        let server = try await ServerProcess(dataDir: dir.path, port: port)
+        let server = try await ServerProcess(dataDir: dir.path, port: port, environment: environment)
         defer { Task { [server] in await server.stop() } }
-        let d = try await waitFor(server.client, "survive", run.id) { $0.run.state.isTerminal }
+        let d = try await recovery.waitFor(server.client, pipeline, run.id) { $0.run.state.isTerminal }
         #expect(d.run.state == .failed, "\(d.run)")
         #expect(d.tasks[0].state == .failed && d.tasks[0].exitCode == 3 && d.tasks[0].reason?.kind == .exitCode, "\(d.tasks[0])")
-        let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/survive/runs/\(run.id)/tasks/slow/logs")
+        let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(run.id)/tasks/slow/logs")
         #expect(String(decoding: log, as: UTF8.self) == "start\ndone\n", "the log is complete, without duplicates")
     }
 

@@ -84,31 +84,9 @@ public struct NomadHTTP: Sendable {
         }
     }
 
-    /// A streamed GET (logs): the status once the head arrives, then the body in chunks. Cancel
-    /// the consuming task to end it.
-    public func stream(_ path: String, query: [(String, String)]) -> AsyncThrowingStream<StreamEvent, any Error> {
-        let events = client.stream("GET", path: target(path, query), headers: headers, timeout: nil)
-        return AsyncThrowingStream { continuation in
-            let pump = Task {
-                do {
-                    for try await event in events {
-                        switch event {
-                        case .head(let status, _): continuation.yield(.head(status: status))
-                        case .body(let bytes): continuation.yield(.body(bytes))
-                        }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in pump.cancel() }
-        }
-    }
-
-    /// What a streamed request delivers.
-    public enum StreamEvent: Sendable {
-        case head(status: Int)
-        case body([UInt8])
+    /// A streamed GET (logs): the status and headers once the head arrives, then the body in
+    /// chunks. Cancel the consuming task to end it.
+    public func stream(_ path: String, query: [(String, String)]) -> AsyncThrowingStream<SimpleHTTPClient.Event, any Error> {
+        client.stream("GET", path: target(path, query), headers: headers, timeout: nil)
     }
 }

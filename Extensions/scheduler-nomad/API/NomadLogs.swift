@@ -80,7 +80,7 @@ public struct NomadLogs: Sendable {
         do {
             for try await event in nomad.stream("/v1/client/fs/logs/\(allocation)", query: query) {
                 switch event {
-                case .head(let s): status = s
+                case .head(let s, _): status = s
                 case .body(let bytes):
                     guard status == 200 else {
                         errorBody += bytes

@@ -212,7 +212,7 @@ struct NomadScheduler: Scheduler {
             guard let (alloc, next) = try await allocation(handle, after: index.value, wait: wait) else {
                 throw ProtocolError(.notFound, "Nomad job \(handle) is gone", reason: "nomad.no_such_job")
             }
-            index.update(next ?? index.value + 0)
+            index.update(next)
             if let alloc {
                 unplacedSince = nil
                 if alloc.isLost {
