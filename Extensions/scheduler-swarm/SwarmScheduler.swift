@@ -222,6 +222,7 @@ struct SwarmScheduler: Scheduler {
         var delay = 25
         var pendingSince: ContinuousClock.Instant?
         var downSince: ContinuousClock.Instant?
+        var lastNodeCheck = ContinuousClock.now - .seconds(1)
         while true {
             if let final = stopped.final(handle) { return final }
             guard let (status, task) = try await status(handle, times: false) else {
@@ -250,19 +251,24 @@ struct SwarmScheduler: Scheduler {
             } else {
                 pendingSince = nil
             }
-            if status.state == .running, let node = task?.nodeID, let (state, hostname) = try await swarm.node(node), state == "down" {
-                let since = downSince ?? .now
-                downSince = since
-                // Swarm marks a node down after missed heartbeats; a few seconds more rule out a blip.
-                if ContinuousClock.now - since > .seconds(5) {
-                    try? await swarm.removeService(handle)
-                    throw JobFailure.lost.error("Swarm node \(hostname) (\(node)) went down while the task ran; its outcome is unknown")
+            // The node's health changes on the scale of heartbeats (seconds): ask once a second, not
+            // on every poll for the task's end.
+            if status.state == .running, let node = task?.nodeID, ContinuousClock.now - lastNodeCheck >= .seconds(1) {
+                lastNodeCheck = .now
+                if let (state, hostname) = try await swarm.node(node), state == "down" {
+                    let since = downSince ?? .now
+                    downSince = since
+                    // Swarm marks a node down after missed heartbeats; a few seconds more rule out a blip.
+                    if ContinuousClock.now - since > .seconds(5) {
+                        try? await swarm.removeService(handle)
+                        throw JobFailure.lost.error("Swarm node \(hostname) (\(node)) went down while the task ran; its outcome is unknown")
+                    }
+                } else {
+                    downSince = nil
                 }
-            } else {
-                downSince = nil
             }
-            // Swarm has no blocking wait for a task: poll, soon at 10 per second (three cheap API
-            // calls each), so a task's end is seen within 100 ms.
+            // Swarm has no blocking wait for a task: poll, soon at 10 per second (two or three cheap
+            // API calls each), so a task's end is seen within 100 ms.
             try await Task.sleep(for: .milliseconds(delay))
             delay = min(100, delay * 2)
         }
