@@ -1,10 +1,6 @@
 import ExtensionSDK
 import Foundation
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// Secrets in HashiCorp Vault or OpenBao, KV version 2, under `<mount>/data/<prefix>/<key>`.
 ///
 /// Auth by token or AppRole; the token is renewed at two thirds of its lease, and an AppRole
@@ -25,6 +21,7 @@ struct VaultSecretStore: SecretStore {
                 "mount": .string(description: "KV v2 mount.", default: "secret"),
                 "prefix": .string(description: "Path under the mount that Gofer owns.", default: "gofer"),
                 "namespace": .string(description: "Vault namespace (X-Vault-Namespace)."),
+                "caFile": .string(description: "PEM file of the CA that signed Vault's certificate (https); the system's CAs otherwise."),
                 "timeout": .string(description: "Per-request timeout.", default: "10s"),
             ], required: ["address"]))
 
@@ -36,17 +33,20 @@ struct VaultSecretStore: SecretStore {
         var mount: String?
         var prefix: String?
         var namespace: String?
+        var caFile: String?
         var timeout: String?
     }
 
     let vault: VaultClient
 
     init(config: Config, context: ExtensionContext) throws {
-        guard let base = URL(string: config.address.hasSuffix("/") ? String(config.address.dropLast()) : config.address),
-            base.host != nil
+        let address = config.address.hasSuffix("/") ? String(config.address.dropLast()) : config.address
+        guard address.hasPrefix("http://") || address.hasPrefix("https://"),
+            !address.dropFirst(address.hasPrefix("https://") ? 8 : 7).contains("/"),
+            let endpoint = HTTPEndpoint(address.hasPrefix("http://") && !Self.hasPort(address) ? address + ":80" : address, caFile: config.caFile)
         else {
             throw ProtocolError(
-                .invalidConfig, "address \"\(config.address)\" is not a URL such as https://vault:8200",
+                .invalidConfig, "address \"\(config.address)\" is not a URL such as https://vault:8200 (scheme, host and optional port; no path)",
                 diagnostics: [Diagnostic(path: "/config/admin/address", message: "not a URL")])
         }
         let auth: VaultClient.Auth
@@ -61,8 +61,15 @@ struct VaultSecretStore: SecretStore {
         }
         let timeout = config.timeout.flatMap(DurationText.parse) ?? .seconds(10)
         vault = VaultClient(
-            base: base, auth: auth, mount: Self.trimmed(config.mount ?? "secret"), prefix: Self.trimmed(config.prefix ?? "gofer"),
-            namespace: config.namespace, timeout: Double(timeout.components.seconds) + 0.001)
+            address: address, http: SimpleHTTPClient(endpoint: endpoint), auth: auth, mount: Self.trimmed(config.mount ?? "secret"), prefix: Self.trimmed(config.prefix ?? "gofer"),
+            namespace: config.namespace, timeout: timeout)
+    }
+
+    /// Whether `http://host:port` names a port (an IPv6 host's colons are inside brackets).
+    static func hasPort(_ address: String) -> Bool {
+        let authority = address.dropFirst(address.hasPrefix("https://") ? 8 : 7)
+        let afterBracket = authority.lastIndex(of: "]").map { authority[$0...] } ?? authority
+        return afterBracket.contains(":")
     }
 
     static func trimmed(_ s: String) -> String { s.trimmingCharacters(in: CharacterSet(charactersIn: "/")) }
@@ -75,32 +82,35 @@ struct VaultSecretStore: SecretStore {
 }
 
 /// A small Vault KV v2 client. An actor: it owns the current token and its renewal.
+///
+/// It speaks HTTP through the SDK's client, whose requests end as soon as the awaiting task is
+/// cancelled (the socket is closed), so a `$/cancel` or a deadline is honoured at once even while
+/// Vault is slow to answer.
 actor VaultClient {
     enum Auth: Sendable {
         case token(String)
         case appRole(roleID: String, secretID: String)
     }
 
-    let base: URL
+    /// Vault's address as configured, for messages.
+    let address: String
+    let http: SimpleHTTPClient
     let auth: Auth
     let mount: String
     let prefix: String
     let namespace: String?
-    let timeout: Double
-    let session: URLSession
+    let timeout: Duration
     private var token: String?
     private var renewal: Task<Void, Never>?
 
-    init(base: URL, auth: Auth, mount: String, prefix: String, namespace: String?, timeout: Double) {
-        self.base = base
+    init(address: String, http: SimpleHTTPClient, auth: Auth, mount: String, prefix: String, namespace: String?, timeout: Duration) {
+        self.address = address
+        self.http = http
         self.auth = auth
         self.mount = mount
         self.prefix = prefix
         self.namespace = namespace
         self.timeout = timeout
-        let config = URLSessionConfiguration.ephemeral
-        config.timeoutIntervalForRequest = timeout
-        session = URLSession(configuration: config)
         if case .token(let t) = auth { token = t }
     }
 
@@ -127,31 +137,24 @@ actor VaultClient {
     }
 
     func send(_ method: String, _ path: String, body: JSONValue? = nil, authenticated: Bool = true) async throws -> Answer {
-        guard let url = URL(string: base.absoluteString + path) else {
-            throw ProtocolError(.invalidParams, "cannot build a Vault URL for \(path)")
-        }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.timeoutInterval = timeout
+        var headers: [String: String] = [:]
         if authenticated {
             if token == nil { try await login() }
-            if let token { request.setValue(token, forHTTPHeaderField: "X-Vault-Token") }
+            if let token { headers["X-Vault-Token"] = token }
         }
-        if let namespace { request.setValue(namespace, forHTTPHeaderField: "X-Vault-Namespace") }
-        if let body {
-            request.httpBody = Data(body.description.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let data: Data
-        let response: URLResponse
+        if let namespace { headers["X-Vault-Namespace"] = namespace }
+        if body != nil { headers["Content-Type"] = "application/json" }
+        let response: HTTPResponse
         do {
-            (data, response) = try await session.data(for: request)
+            response = try await http.send(method, path: path, headers: headers, body: body.map { Array($0.description.utf8) }, timeout: timeout)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
-            throw ProtocolError(
-                .unavailable, "Vault at \(base.absoluteString) is unreachable: \(error.localizedDescription)", retryable: true)
+            throw ProtocolError(.unavailable, "Vault at \(address) is unreachable: \(error)", retryable: true)
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let json = data.isEmpty ? JSONValue.emptyObject : ((try? JSONParser().parse(Array(data))) ?? .emptyObject)
+        let status = response.status
+        let data = response.body
+        let json = data.isEmpty ? JSONValue.emptyObject : ((try? JSONParser().parse(data)) ?? .emptyObject)
         let answer = Answer(status: status, body: json)
         switch status {
         case 429, 473, 500...599:
@@ -311,7 +314,7 @@ actor VaultClient {
 
     func health() async -> HealthReport {
         guard let answer = try? await send("GET", "/v1/sys/health", authenticated: false) else {
-            return HealthReport(status: .unhealthy, detail: "Vault at \(base.absoluteString) is unreachable or sealed")
+            return HealthReport(status: .unhealthy, detail: "Vault at \(address) is unreachable or sealed")
         }
         return answer.body["sealed"] == true
             ? HealthReport(status: .unhealthy, detail: "Vault is sealed") : HealthReport(status: .healthy)

@@ -86,7 +86,7 @@ public struct HTTPResponse: Sendable {
 /// local Vault, and the Gofer API, with streamed bodies for log following.
 ///
 /// One connection per request (`Connection: close`), blocking I/O on a dedicated thread per request;
-/// cancelling the awaiting task closes the socket. No TLS.
+/// cancelling the awaiting task closes the socket. HTTPS through ``HTTPEndpoint/https(host:port:caFile:)``.
 public struct SimpleHTTPClient: Sendable {
     public var endpoint: HTTPEndpoint
     /// Sent as `Host` (dockerd refuses requests without one).
