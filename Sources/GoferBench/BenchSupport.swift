@@ -42,6 +42,30 @@ enum ProcessMeter {
     }
 }
 
+extension ProcessMeter {
+    /// Runs `body` while sampling this process's RSS every 100 ms; returns its result and the peak (MiB).
+    static func peakRSS<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> (T, Double) {
+        try await withThrowingTaskGroup(of: (T?, Double).self) { group in
+            group.addTask { (try await body(), 0) }
+            group.addTask {
+                var peak = 0.0
+                while !Task.isCancelled {
+                    peak = max(peak, ProcessMeter.rssMiB())
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                return (nil, peak)
+            }
+            var value: T?
+            if let first = try await group.next() { value = first.0 }
+            group.cancelAll()
+            var peak = 0.0
+            for try await r in group { peak = max(peak, r.1) }
+            guard let value else { throw ServerError("the measured work ended without a result") }
+            return (value, peak)
+        }
+    }
+}
+
 /// A Gofer server in this process on a fresh data directory, removed afterwards.
 struct BenchServer {
     let server: GoferServer

@@ -76,27 +76,11 @@ struct LogsBenchmark {
 
     func once(_ bench: BenchServer, _ id: String, peak: inout Double) async throws -> Double {
         let start = ContinuousClock.now
-        let result = try await withThrowingTaskGroup(of: (Run?, Double).self) { group in
-            group.addTask { (try await bench.run(id), 0) }
-            group.addTask {
-                var peak = 0.0
-                while !Task.isCancelled {
-                    peak = max(peak, ProcessMeter.rssMiB())
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-                return (nil, peak)
-            }
-            var run: Run?
-            var p = 0.0
-            if let first = try await group.next() { run = first.0 }
-            group.cancelAll()
-            for try await r in group { p = max(p, r.1) }
-            return (run, p)
-        }
+        let (run, runPeak) = try await ProcessMeter.peakRSS { try await bench.run(id) }
         let seconds = Stats.seconds(ContinuousClock.now - start)
-        peak = max(peak, result.1)
-        guard let run = result.0, run.state == .succeeded else {
-            throw ServerError("the log run did not succeed: \(result.0?.state.rawValue ?? "?") \(result.0?.reason?.message ?? "")")
+        peak = max(peak, runPeak)
+        guard run.state == .succeeded else {
+            throw ServerError("the log run did not succeed: \(run.state.rawValue) \(run.reason?.message ?? "")")
         }
         let path = LogFiles(root: bench.dir + "/logs").path(namespace: "default", pipeline: id, run: run.id, task: "talk")
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1

@@ -15,6 +15,7 @@ import Foundation
 //   swift run -c release gofer-bench logs [--megabytes N] [--rounds N] [--no-docker]
 //   swift run -c release gofer-bench api [--connections N] [--seconds S] [--rounds N] [--runs N]
 //   swift run -c release gofer-bench tasks [--tasks N] [--concurrency N] [--rounds N]
+//   swift run -c release gofer-bench objects [--megabytes N] [--rounds N]
 
 let args = Array(CommandLine.arguments.dropFirst())
 
@@ -165,7 +166,7 @@ case "auth":
         FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
         exit(1)
     }
-case "logs", "api", "tasks":
+case "logs", "api", "tasks", "objects":
     func option(_ name: String, _ fallback: Int) -> Int {
         guard let i = args.firstIndex(of: name) else { return fallback }
         guard i + 1 < args.count, let n = Int(args[i + 1]), n > 0 else {
@@ -178,6 +179,8 @@ case "logs", "api", "tasks":
         switch args.first {
         case "logs":
             try await LogsBenchmark(megabytes: option("--megabytes", 200), rounds: option("--rounds", 3), docker: !args.contains("--no-docker")).run()
+        case "objects":
+            try await ObjectsBenchmark(megabytes: option("--megabytes", 2048), rounds: option("--rounds", 3)).run()
         case "api":
             try await APIBenchmark(
                 connections: option("--connections", 32), seconds: Double(option("--seconds", 5)), rounds: option("--rounds", 3),
@@ -195,6 +198,6 @@ default:
         Data(
             ("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] [--schedulers docker,swarm] | webhook [--deliveries N] | auth [--requests N]\n"
                 + "       | logs [--megabytes N] [--rounds N] [--no-docker] | api [--connections N] [--seconds S] [--rounds N] [--runs N]\n"
-                + "       | tasks [--tasks N] [--concurrency N] [--rounds N]\n").utf8))
+                + "       | tasks [--tasks N] [--concurrency N] [--rounds N] | objects [--megabytes N] [--rounds N]\n").utf8))
     exit(2)
 }

@@ -51,7 +51,7 @@ struct AuthMatrixTests {
             case "any token": return self != .anonymous
             default: break
             }
-            let namespaced = ["namespaces", "pipelines", "runs", "secrets", "events"].contains(op.resource)
+            let namespaced = ["namespaces", "pipelines", "runs", "secrets", "events", "objects"].contains(op.resource)
             switch self {
             case .anonymous: return false
             case .admin: return true
@@ -61,14 +61,16 @@ struct AuthMatrixTests {
                     // Lists that filter: allowed, showing only team-a (checked separately).
                     return op.description == "GET /api/namespaces"
                 }
-                if ["pipelines", "runs", "secrets"].contains(op.resource) { return true }
+                if ["pipelines", "runs", "secrets", "objects"].contains(op.resource) { return true }
                 return op.action == "read"
             case .readA:
                 if op.resource == "triggers" { return op.action == "read" }
                 guard namespaced, ns == "team-a" else { return op.description == "GET /api/namespaces" }
                 return op.action == "read"
             case .runA:
-                return ["pipelines", "runs"].contains(op.resource) && op.action == "read" && ns == "team-a" && pipeline == "pa"
+                guard ns == "team-a" && pipeline == "pa" else { return false }
+                if op.resource == "objects" { return op.action == "read" || op.action == "write" }
+                return ["pipelines", "runs"].contains(op.resource) && op.action == "read"
             }
         }
     }
@@ -107,7 +109,7 @@ struct AuthMatrixTests {
             var p = op.path
             for (k, v) in [
                 ("{ns}", ns), ("{pipeline}", pipeline), ("{run}", "1"), ("{task}", "t"), ("{secret}", "s"), ("{extension}", "interval"),
-                ("{trigger}", "github"), ("{version}", "1"), ("{token}", "tok_usera"), ("{role}", "admin"),
+                ("{trigger}", "github"), ("{version}", "1"), ("{token}", "tok_usera"), ("{role}", "admin"), ("{key}", "k"),
             ] {
                 p = p.replacingOccurrences(of: k, with: v)
             }

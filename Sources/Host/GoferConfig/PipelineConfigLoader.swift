@@ -247,6 +247,12 @@ public struct PipelineConfigLoader: Sendable {
                     problems.append(
                         locate("\(path)/env/\(k)", "bad secret reference: \(error.message); write secret{{name}} or global_secret{{name}}"))
                 }
+                do {
+                    _ = try ObjectReference.parse(env[k] ?? "")
+                } catch {
+                    problems.append(
+                        locate("\(path)/env/\(k)", "bad object reference: \(error.message); write pipeline_object{{key}} or run_object{{key}}"))
+                }
             }
             var auth: RegistryAuthConfig?
             if let a = t["registry_auth"], let u = a["username"]?.stringValue, let p = a["password"]?.stringValue {

@@ -10,7 +10,7 @@ struct Gofer: AsyncParsableCommand {
         version: goferVersion,
         subcommands: [
             ServiceCommand.self, DemoCommand.self, PipelineCommand.self, RunCommand.self, TaskCommand.self, NamespaceCommand.self,
-            EventCommand.self, TriggerCommand.self, SecretCommand.self, ExtensionCommand.self, LoginCommand.self, WhoamiCommand.self,
+            EventCommand.self, TriggerCommand.self, SecretCommand.self, ObjectCommand.self, ExtensionCommand.self, LoginCommand.self, WhoamiCommand.self,
             TokenCommand.self, RoleCommand.self,
         ])
 }

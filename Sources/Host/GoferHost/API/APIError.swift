@@ -79,6 +79,17 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
             case .tooLarge: return APIError(status: 413, code: "too_large", message: e.message)
             case .unavailable: return APIError(status: 503, code: "secret_store_unavailable", message: e.message)
             }
+        case let e as ObjectError:
+            switch e {
+            case .notFound: return APIError(status: 404, code: "not_found", message: e.description)
+            case .tooLarge, .scopeFull: return APIError(status: 413, code: "too_large", message: e.description)
+            case .incomplete: return APIError(status: 400, code: "incomplete_upload", message: e.description)
+            case .invalidBody: return APIError(status: 400, code: "invalid_request", message: e.description)
+            case .corrupt: return APIError(status: 500, code: "object_corrupt", message: e.description)
+            case .storageFull: return APIError(status: 507, code: "storage_full", message: e.description)
+            case .storageFailed: return APIError(status: 503, code: "storage_error", message: e.description)
+            case .notText: return APIError(status: 422, code: "not_text", message: e.description)
+            }
         case let e as SubscriptionError:
             return APIError(status: 409, code: "subscription_failed", message: e.description)
         case let e as SupervisorError:

@@ -18,6 +18,7 @@ public struct GoferAPI: Sendable {
     public let rollouts: Rollouts
     public let commonTasks: CommonTasks
     public let secrets: Secrets
+    public let objects: Objects
     public let extensions: ExtensionManager
     public let auth: Authenticator
     public let placement: SchedulerPlacement
@@ -29,7 +30,7 @@ public struct GoferAPI: Sendable {
     let responses = ResponseCache()
 
     public init(
-        store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
+        store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = [],
         placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil })
@@ -41,6 +42,7 @@ public struct GoferAPI: Sendable {
         self.rollouts = rollouts
         self.commonTasks = commonTasks
         self.secrets = secrets
+        self.objects = objects
         self.extensions = extensions
         self.maxExternalBody = maxExternalBody
         self.bus = bus
@@ -55,7 +57,7 @@ public struct GoferAPI: Sendable {
     /// Every route of the API, each with its access rule.
     public static let routeTable: [Route] =
         SystemRoutes.routes + NamespaceRoutes.routes + PipelineRoutes.routes + VersionRoutes.routes + RunRoutes.routes + SecretRoutes.routes
-        + ExtensionRoutes.routes + TokenRoutes.routes
+        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes
 
     /// Every route as `METHOD /path/{param}`.
     public static var routes: [String] { routeTable.map(\.name) }

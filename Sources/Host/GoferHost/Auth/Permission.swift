@@ -11,6 +11,8 @@ public enum Resource: String, Codable, Sendable, CaseIterable {
     case secrets
     /// The event log.
     case events
+    /// Pipeline and run objects (artifacts). Extension objects are `extensions` business.
+    case objects
     /// Secrets shared across namespaces.
     case globalSecrets = "global_secrets"
     /// Installing, upgrading and uninstalling extensions; their logs.
@@ -24,14 +26,14 @@ public enum Resource: String, Codable, Sendable, CaseIterable {
     public var isAdministrative: Bool {
         switch self {
         case .globalSecrets, .extensions, .tokens, .roles: return true
-        case .namespaces, .pipelines, .runs, .secrets, .events, .triggers: return false
+        case .namespaces, .pipelines, .runs, .secrets, .events, .objects, .triggers: return false
         }
     }
 
     /// Whether a permission on this resource is scoped by namespace.
     public var isNamespaced: Bool {
         switch self {
-        case .namespaces, .pipelines, .runs, .secrets, .events: return true
+        case .namespaces, .pipelines, .runs, .secrets, .events, .objects: return true
         case .globalSecrets, .extensions, .triggers, .tokens, .roles: return false
         }
     }
@@ -159,7 +161,7 @@ public struct Role: Codable, Sendable, Equatable {
         self.builtin = builtin
     }
 
-    static let namespaced: [ResourceSelector] = [.one(.pipelines), .one(.runs), .one(.secrets)]
+    static let namespaced: [ResourceSelector] = [.one(.pipelines), .one(.runs), .one(.secrets), .one(.objects)]
 
     /// The roles every server has. They cannot be changed or deleted.
     public static let builtins: [Role] = [
@@ -169,19 +171,19 @@ public struct Role: Codable, Sendable, Equatable {
         Role(
             id: "user",
             description:
-                "Read, write and delete pipelines, runs and pipeline secrets in the token's namespaces; read namespaces, events and triggers. No global secrets, extensions or tokens.",
+                "Read, write and delete pipelines, runs, pipeline secrets and objects in the token's namespaces; read namespaces, events and triggers. No global secrets, extensions or tokens.",
             grants: [
                 Grant(namespaced, Action.allCases),
                 Grant([.one(.namespaces), .one(.events), .one(.triggers)], [.read]),
             ], builtin: true),
         Role(
             id: "read-only",
-            description: "Read pipelines, runs, logs, events and secret names (never values) in the token's namespaces.",
+            description: "Read pipelines, runs, logs, objects, events and secret names (never values) in the token's namespaces.",
             grants: [Grant(namespaced + [.one(.namespaces), .one(.events), .one(.triggers)], [.read])], builtin: true),
         Role(
             id: "run",
-            description: "What a run token may do: read its own pipeline and its runs and logs.",
-            grants: [Grant([.one(.pipelines), .one(.runs)], [.read])], builtin: true),
+            description: "What a run token may do: read its own pipeline and its runs and logs; read and write its pipeline's objects.",
+            grants: [Grant([.one(.pipelines), .one(.runs)], [.read]), Grant([.one(.objects)], [.read, .write])], builtin: true),
     ]
 
     public static func builtin(_ id: String) -> Role? { builtins.first { $0.id == id } }

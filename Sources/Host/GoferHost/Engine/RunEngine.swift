@@ -86,6 +86,8 @@ public actor RunEngine {
     public nonisolated let runTokens: RunTokenIssuer?
     /// Runs extension tasks; nil when the server has none.
     public nonisolated let commonTasks: CommonTasks?
+    /// Resolves `pipeline_object{{…}}` / `run_object{{…}}` in env values; nil without an object store.
+    public nonisolated let objects: Objects?
 
     var active: [Key: Active] = [:]
     /// Runs waiting for their pipeline's parallelism, oldest first.
@@ -102,9 +104,10 @@ public actor RunEngine {
 
     public init(
         store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings,
-        secrets: (any SecretResolving)? = nil, runTokens: RunTokenIssuer? = nil, commonTasks: CommonTasks? = nil
+        secrets: (any SecretResolving)? = nil, runTokens: RunTokenIssuer? = nil, commonTasks: CommonTasks? = nil, objects: Objects? = nil
     ) {
         self.commonTasks = commonTasks
+        self.objects = objects
         self.secrets = secrets
         self.runTokens = runTokens
         self.store = store

@@ -60,6 +60,9 @@ public struct StateReason: Codable, Sendable, Hashable, CustomStringConvertible 
         /// A secret the task's env references does not exist, is not allowed for the pipeline's
         /// namespace, or the secret store could not be reached.
         case secretError = "secret_error"
+        /// A `pipeline_object{{…}}` / `run_object{{…}}` the task's env references does not exist,
+        /// is too large for an env value, or is not text.
+        case objectError = "object_error"
     }
 
     public var kind: Kind
@@ -112,4 +115,10 @@ public enum EventKind: String, Codable, Sendable {
     case tokenRevoked = "token_revoked"
     case roleCreated = "role_created"
     case roleDeleted = "role_deleted"
+    /// An object was written or deleted (details: scope, key, size, sha256, actor), evicted to make
+    /// room in its pipeline, or expired with its run (details: scope, key, size, reason).
+    case objectWritten = "object_written"
+    case objectDeleted = "object_deleted"
+    case objectEvicted = "object_evicted"
+    case objectExpired = "object_expired"
 }

@@ -78,11 +78,16 @@ struct TaskRunner: Sendable {
         } catch {
             return await fail(.failed, StateReason(.schedulerError, "cannot record the task start: \(error)"))
         }
-        let resolved: ResolvedSecrets
+        var resolved: ResolvedSecrets
         do {
             resolved = try await resolveSecrets()
         } catch {
             return await fail(.failed, StateReason(.secretError, "\(error)"))
+        }
+        do {
+            resolved.env = try await resolveObjects(resolved.env)
+        } catch {
+            return await fail(.failed, StateReason(.objectError, "\(error)"))
         }
         let job = jobSpec(resolved)
         let handle: String
@@ -188,6 +193,42 @@ struct TaskRunner: Sendable {
         return ResolvedSecrets(
             env: env, masks: Array(values.values) + tokenMask, registryPassword: try passwordReference.flatMap(text), apiToken: apiToken,
             settings: try config.settings.map(substitution.apply))
+    }
+
+    /// The env with `pipeline_object{{…}}` / `run_object{{…}}` replaced by the objects' text.
+    func resolveObjects(_ env: [String: String]) async throws -> [String: String] {
+        var out = env
+        for (name, value) in env where value.contains("_object{{") {
+            let parts = try ObjectReference.parse(value)
+            guard parts.contains(where: { if case .reference = $0 { true } else { false } }) else { continue }
+            guard let objects = engine.objects else { throw ObjectError.storageFailed(path: "", detail: "this server has no object store") }
+            var text = ""
+            for part in parts {
+                switch part {
+                case .text(let t): text += t
+                case .reference(let r):
+                    let scope: ObjectScope =
+                        r.scope == .pipeline
+                        ? .pipeline(namespace: run.namespace, pipeline: run.pipeline)
+                        : .run(namespace: run.namespace, pipeline: run.pipeline, run: run.id)
+                    do {
+                        text += try await objects.text(scope, key: r.key)
+                    } catch {
+                        throw UnresolvedObjectReference(variable: name, reference: r, cause: error)
+                    }
+                }
+            }
+            out[name] = text
+        }
+        return out
+    }
+
+    /// An env value names an object that cannot be used (missing, too large, not text).
+    struct UnresolvedObjectReference: Error, CustomStringConvertible {
+        var variable: String
+        var reference: ObjectReference
+        var cause: any Error
+        var description: String { "env \(variable): \(reference): \(cause)" }
     }
 
     var labels: [String: String] {

@@ -25,6 +25,7 @@ public final class GoferServer: Sendable {
     public let commonTasks: CommonTasks
     public let hooks: HookDispatcher
     public let secrets: Secrets
+    public let objects: Objects
     public let extensions: ExtensionManager
     public let api: GoferAPI
     /// Set when this start created the first admin token: the file holding it (0600).
@@ -85,9 +86,12 @@ public final class GoferServer: Sendable {
             store: store, key: SymmetricKey(data: try SecretFile.key(at: settings.dataDir + "/run-tokens.key")))
         let commonTasks = CommonTasks(store: store, policy: extensionPolicy, hostVersion: goferVersion)
         self.commonTasks = commonTasks
+        objects = Objects(
+            store: store, backend: try LocalObjectBackend(root: settings.dataDir + "/objects"), limits: settings.objectLimits,
+            cleanup: settings.objectCleanup)
         engine = RunEngine(
             store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
-            secrets: secrets, runTokens: runTokens, commonTasks: commonTasks)
+            secrets: secrets, runTokens: runTokens, commonTasks: commonTasks, objects: objects)
         let hooks = HookDispatcher(store: store, tasks: commonTasks, secrets: secrets, engine: engineSettings)
         self.hooks = hooks
         await engine.onRunStateStored { hooks.poke() }
@@ -104,7 +108,7 @@ public final class GoferServer: Sendable {
             await extensions.register(storeName) { await secrets.runningSupervisor }
         }
         api = GoferAPI(
-            store: store, engine: engine, triggers: triggers, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, extensions: extensions, bus: bus,
+            store: store, engine: engine, triggers: triggers, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, objects: objects, extensions: extensions, bus: bus,
             logs: logs,
             loader: PipelineConfigLoader(
                 minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage),
@@ -118,6 +122,7 @@ public final class GoferServer: Sendable {
             taskSpecs.append(try await extensions.spec(e))
         }
         await commonTasks.start(taskSpecs)
+        await objects.start(bus: bus)
         try await engine.recoverRuns()
         // Hooks owed from before a restart are delivered now.
         await hooks.start()
@@ -324,6 +329,7 @@ public final class GoferServer: Sendable {
             _ = await task.result
         }
         await rollouts.stop()
+        objects.stop()
         await hooks.stop()
         await triggers.stop()
         await commonTasks.stop()

@@ -53,6 +53,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var vaultNamespace: String?
     /// Delete a pipeline's secrets when the pipeline (or its namespace) is deleted.
     public var secretCleanup = true
+    /// Object store limits (see docs/objects.md).
+    public var objectLimits = ObjectLimits()
+    /// Delete a pipeline's objects when the pipeline (or its namespace) is deleted.
+    public var objectCleanup = true
     /// Requests to open routes (health, webhooks) per client address.
     public var rateLimitPublic = RateLimit(count: 300, per: .seconds(60))
     /// Failed authentications per client address; past it every request from there gets 429.
@@ -163,6 +167,22 @@ public struct ServerSettings: Sendable, Equatable {
         ("vault_prefix", "GOFER_VAULT_PREFIX", "string", "gofer", false, "Path under the mount that Gofer owns."),
         ("vault_namespace", "GOFER_VAULT_NAMESPACE", "string", "none", false, "Vault namespace."),
         ("secret_cleanup", "GOFER_SECRET_CLEANUP", "boolean", "true", false, "Delete a pipeline's secrets with the pipeline."),
+        ("object_max_size", "GOFER_OBJECT_MAX_SIZE", "size", "4GB", false, "The largest single object."),
+        (
+            "pipeline_objects_max_count", "GOFER_PIPELINE_OBJECTS_MAX_COUNT", "integer", "100", false,
+            "Objects kept per pipeline; past it the oldest is evicted (an object_evicted event)."
+        ),
+        (
+            "pipeline_objects_max_size", "GOFER_PIPELINE_OBJECTS_MAX_SIZE", "size", "10GB", false,
+            "Bytes of objects kept per pipeline; past it the oldest are evicted."
+        ),
+        ("run_objects_max_size", "GOFER_RUN_OBJECTS_MAX_SIZE", "size", "10GB", false, "Bytes of objects one run may hold."),
+        (
+            "run_objects_keep_runs", "GOFER_RUN_OBJECTS_KEEP_RUNS", "integer", "10", false,
+            "A run's objects expire once the pipeline has this many newer runs (an object_expired event each)."
+        ),
+        ("extension_objects_max_size", "GOFER_EXTENSION_OBJECTS_MAX_SIZE", "size", "1GB", false, "Bytes of objects one extension may hold."),
+        ("object_cleanup", "GOFER_OBJECT_CLEANUP", "boolean", "true", false, "Delete a pipeline's objects with the pipeline."),
         (
             "rate_limit_public", "GOFER_RATE_LIMIT_PUBLIC", "rate", "300/1m", false,
             "Requests to the routes that need no token (health, webhooks) per client address; over it: 429 with Retry-After."
@@ -319,9 +339,25 @@ public struct ServerSettings: Sendable, Equatable {
         case "vault_mount": vaultMount = value
         case "vault_prefix": vaultPrefix = value
         case "vault_namespace": vaultNamespace = value
-        case "secret_cleanup":
-            guard let b = Bool(value.lowercased()) else { throw Problem(description: "\(source): secret_cleanup must be true or false") }
-            secretCleanup = b
+        case "secret_cleanup", "object_cleanup":
+            guard let b = Bool(value.lowercased()) else { throw Problem(description: "\(source): \(key) must be true or false") }
+            if key == "secret_cleanup" { secretCleanup = b } else { objectCleanup = b }
+        case "object_max_size", "pipeline_objects_max_size", "run_objects_max_size", "extension_objects_max_size":
+            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
+                throw Problem(description: "\(source): \(key) \"\(value)\" must be a size such as 512MB or 4GB")
+            }
+            let bytes = Int64(mb) << 20
+            switch key {
+            case "object_max_size": objectLimits.maxObjectBytes = bytes
+            case "pipeline_objects_max_size": objectLimits.pipelineMaxBytes = bytes
+            case "run_objects_max_size": objectLimits.runMaxBytes = bytes
+            default: objectLimits.extensionMaxBytes = bytes
+            }
+        case "pipeline_objects_max_count", "run_objects_keep_runs":
+            guard let n = Int(value), n >= 1, n <= 1_000_000 else {
+                throw Problem(description: "\(source): \(key) \"\(value)\" must be a whole number from 1 to 1000000")
+            }
+            if key == "pipeline_objects_max_count" { objectLimits.pipelineMaxCount = n } else { objectLimits.runKeepRuns = n }
         case "rate_limit_public", "rate_limit_auth_failures":
             guard let rate = RateLimit(value) else {
                 throw Problem(description: "\(source): \(key) \"\(value)\" must be COUNT/DURATION such as 300/1m")

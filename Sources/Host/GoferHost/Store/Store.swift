@@ -201,6 +201,7 @@ public final class Store: Sendable {
         registerAuthMigrations(&m)
         registerVersionMigrations(&m)
         registerHookMigrations(&m)
+        registerObjectMigrations(&m)
         return m
     }
 

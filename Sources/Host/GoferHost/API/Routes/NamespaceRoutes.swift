@@ -32,6 +32,7 @@ enum NamespaceRoutes: RouteCollection {
             let ns = try api.param(ctx, "ns")
             try await api.store.deleteNamespace(ns, by: ctx.principal)
             await api.secrets.namespaceDeleted(ns)
+            await api.objects.namespaceDeleted(ns)
             return Response(status: .noContent)
         },
     ]

@@ -64,6 +64,7 @@ enum PipelineRoutes: RouteCollection {
             let (ns, p) = try api.pipelineParams(ctx)
             try await api.triggers.delete(namespace: ns, pipeline: p, by: ctx.principal)
             await api.secrets.pipelineDeleted(namespace: ns, pipeline: p)
+            await api.objects.pipelineDeleted(namespace: ns, pipeline: p)
             return Response(status: .noContent)
         },
         Route(.post, APIPath.pipe + "/disable", write) { api, _, ctx in
