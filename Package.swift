@@ -44,6 +44,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // Already built for HummingbirdTesting; the CLI uses it for HTTPS servers.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // `gofer task attach`: a terminal carried over a WebSocket, server and client.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // What extension authors build against: wire types, framing, dispatch, kinds. Foundation only.
@@ -64,6 +66,8 @@ let package = Package(
                 "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),

@@ -276,6 +276,40 @@ enum SchedulerChecks {
                 }
             }
         },
+        Check(
+            id: "scheduler.attach-runs-a-command", level: .must,
+            title: "with \"attach\" advertised, a command runs inside a running job, reads its input and returns its exit code",
+            kinds: [.scheduler]
+        ) { ctx in
+            let probe = try await ctx.open()
+            guard probe.handshake?.capabilities["attach"] != nil else { throw CheckSkipped("\"attach\" is not advertised") }
+            try await withScheduler(ctx) { session in
+                let handle = try await start(session, job(ctx, "attach", "sleep 30"))
+                // Wait until it runs.
+                for _ in 0..<100 {
+                    let status = try await session.call(ProtocolMethod.schedulerInspect.rawValue, ["handle": handle])
+                    if status["state"] == "running" { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                let (chunks, result) = session.connection.requestStream(
+                    ProtocolMethod.schedulerAttach.rawValue,
+                    ["handle": handle, "command": ["sh", "-c", "read line; echo got:$line; echo oops >&2; exit 3"], "tty": false],
+                    timeout: .seconds(30))
+                let input = AttachInputNotice(streamId: chunks.streamID, bytes: Array("hello\n".utf8), eof: true)
+                session.connection.notifyStream(chunks.streamID, ProtocolMethod.attachInput.rawValue, try JSONCodec.encode(input))
+                var out = ""
+                var err = ""
+                for await c in chunks {
+                    if c.fd == "stderr" { err += String(decoding: c.bytes, as: UTF8.self) } else { out += String(decoding: c.bytes, as: UTF8.self) }
+                }
+                let answer = try await result.value
+                guard out == "got:hello\n", err == "oops\n" else {
+                    throw CheckFailure("stdout was \(out.debugDescription) and stderr \(err.debugDescription), expected \"got:hello\\n\" and \"oops\\n\"")
+                }
+                guard answer["exitCode"]?.intValue == 3 else { throw CheckFailure("the result was \(answer), expected exitCode 3") }
+                _ = try await session.call(ProtocolMethod.schedulerStop.rawValue, ["handle": handle, "graceMs": 0])
+            }
+        },
         honestAbsence(
             "scheduler.attach-not-advertised", capability: "attach", method: "scheduler/attach", params: ["handle": "x"], kind: .scheduler),
         Check(id: "scheduler.no-leaks", level: .must, title: "no job of this run is left behind", kinds: [.scheduler]) { ctx in

@@ -311,6 +311,50 @@ public final class DockerAPI: Sendable {
         return reader
     }
 
+    /// Runs `command` inside running container `id` with stdin attached (`tty`: with a terminal,
+    /// output unmultiplexed), returning the exec's id and its raw two-way connection.
+    public func exec(_ id: String, command: [String], tty: Bool, size: TerminalSize?) async throws -> (String, UpgradedConnection) {
+        var body: JSONValue = [
+            "AttachStdin": true, "AttachStdout": true, "AttachStderr": true, "Tty": .bool(tty),
+            "Cmd": .array(command.map(JSONValue.string)),
+        ]
+        if tty, let size { body["ConsoleSize"] = [.int(Int64(size.rows)), .int(Int64(size.cols))] }
+        let created = try await call("POST", "/containers/\(Self.escape(id))/exec", body: body)
+        switch created.status {
+        case 201: break
+        case 404: throw ProtocolError(.notFound, "no container \(id)", reason: "docker.no_such_container")
+        case 409: throw ProtocolError(.failedPrecondition, "container \(id) is not running: \(Self.message(created))", reason: "docker.not_running")
+        default: throw ProtocolError(.unavailable, "Docker exec in \(id) failed: \(Self.message(created))", reason: "docker.error")
+        }
+        guard let execID = (try? JSONParser().parse(created.body))?["Id"]?.stringValue else {
+            throw ProtocolError(.unavailable, "Docker exec in \(id): no exec id in the answer", reason: "docker.error")
+        }
+        let v = try await negotiate()
+        do {
+            let connection = try await client.upgrade(
+                "POST", path: "/v\(v)/exec/\(execID)/start", headers: ["Content-Type": "application/json"],
+                body: JSONValue.object(["Detach": false, "Tty": .bool(tty)]).serialized())
+            return (execID, connection)
+        } catch let refused as UpgradeRefused {
+            throw ProtocolError(.unavailable, "Docker exec start failed: HTTP \(refused.status) \(String(decoding: refused.body.prefix(200), as: UTF8.self))", reason: "docker.error")
+        } catch let error as HTTPClientError {
+            throw ProtocolError(.unavailable, "Docker engine: \(error.message)", reason: "docker.unreachable")
+        }
+    }
+
+    /// Resizes an exec's terminal.
+    public func resizeExec(_ execID: String, _ size: TerminalSize) async throws {
+        _ = try await call("POST", "/exec/\(execID)/resize?h=\(size.rows)&w=\(size.cols)")
+    }
+
+    /// An exec's exit code once it has ended (nil while it runs).
+    public func execExitCode(_ execID: String) async throws -> Int? {
+        let r = try await call("GET", "/exec/\(execID)/json")
+        guard r.status == 200, let json = try? JSONParser().parse(r.body) else { return nil }
+        if json["Running"] == true { return nil }
+        return json["ExitCode"]?.intValue.map(Int.init)
+    }
+
     /// The stream and payload size of the multiplexed frame at `offset` (an 8-byte header: stream
     /// 1 stdout or 2 stderr, three zero bytes, the big-endian size), when the whole frame is there.
     public static func frameHeader(_ bytes: [UInt8], at offset: Int) -> (fd: String, size: Int)? {

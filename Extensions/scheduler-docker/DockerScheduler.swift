@@ -34,7 +34,8 @@ struct DockerScheduler: Scheduler {
             "memoryDefaultMB": .integer(
                 description: "Memory limit of tasks that set none, in MB; 0 for none.", minimum: 0, default: 4096),
             "user": .string(description: "Run task containers as this user (uid:gid or name) instead of the image's."),
-        ]) { a, _ in a }))
+        ]) { a, _ in a }),
+        capabilities: ["attach": .emptyObject])
 
     struct Config: Decodable, Sendable {
         var endpoint: String?
@@ -235,6 +236,45 @@ struct DockerScheduler: Scheduler {
             try await output.write(
                 Array("\n[gofer: the engine keeps no log of this container (task log driver none); output printed while Gofer was not attached is lost]\n".utf8),
                 fd: "stderr")
+        }
+    }
+
+    /// `docker exec -it` for the host: keystrokes in, the terminal's output out, the exit code back.
+    func attach(_ session: AttachSession) async throws -> Int {
+        let (execID, connection) = try await docker.exec(session.handle, command: session.command, tty: session.tty, size: session.size)
+        defer { connection.close() }
+        // Engines before API 1.42 ignore ConsoleSize: size the terminal once it exists.
+        if session.tty, let size = session.size { try? await docker.resizeExec(execID, size) }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            // Input: keystrokes and resizes until the host's input ends or the command exits.
+            group.addTask {
+                for await input in session.input {
+                    if let size = input.size { try? await self.docker.resizeExec(execID, size) }
+                    if !input.bytes.isEmpty { try? connection.write(input.bytes) }
+                    if input.eof { connection.closeWrite() }
+                }
+            }
+            var pending: [UInt8] = []
+            for try await bytes in connection.output {
+                if session.tty {
+                    try await session.output.write(bytes)
+                    continue
+                }
+                pending += bytes
+                var offset = 0
+                while let (fd, size) = DockerAPI.frameHeader(pending, at: offset) {
+                    try await session.output.write(Array(pending[(offset + 8)..<(offset + 8 + size)]), fd: fd)
+                    offset += 8 + size
+                }
+                pending.removeFirst(offset)
+            }
+            group.cancelAll()
+            // The stream ends as the command exits; the engine records the code a moment later.
+            for _ in 0..<50 {
+                if let code = try await docker.execExitCode(execID) { return code }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw ProtocolError(.unavailable, "the command's output ended but Docker reports it still running", reason: "docker.error")
         }
     }
 

@@ -155,6 +155,10 @@ public final class ExtensionConnection: Sendable {
     struct StreamSink {
         var continuation: AsyncStream<StreamChunk>.Continuation
         var nextSeq: Int64 = 0
+        /// Whether the request opening the stream has been written: notifications for the stream
+        /// (``notifyStream(_:_:_:)``) wait until it has, so the extension never sees them first.
+        var opened = false
+        var held: [[UInt8]] = []
     }
 
     struct State {
@@ -236,6 +240,13 @@ public final class ExtensionConnection: Sendable {
         _ method: String, _ params: JSONValue = .emptyObject, timeout: Duration? = nil, cancelGrace: Duration = .seconds(5),
         meta: [String: JSONValue] = [:]
     ) async throws -> JSONValue {
+        try await request(method, params, timeout: timeout, cancelGrace: cancelGrace, meta: meta, written: nil)
+    }
+
+    func request(
+        _ method: String, _ params: JSONValue, timeout: Duration?, cancelGrace: Duration, meta: [String: JSONValue],
+        written: (@Sendable () -> Void)?
+    ) async throws -> JSONValue {
         var params = params
         var metaObject = meta
         if let timeout { metaObject["timeoutMs"] = .int(Self.milliseconds(timeout)) }
@@ -250,9 +261,9 @@ public final class ExtensionConnection: Sendable {
         let gated = RequestClass(method: method, params: params) == .call && method != "initialize" && method != "shutdown"
         if gated { try await callGate.acquire() }
         defer { if gated { callGate.release() } }
-        guard let timeout else { return try await send(id: id, frame: frame) }
+        guard let timeout else { return try await send(id: id, frame: frame, written: written) }
         return try await withThrowingTaskGroup(of: JSONValue?.self) { group in
-            group.addTask { try await self.send(id: id, frame: frame) }
+            group.addTask { try await self.send(id: id, frame: frame, written: written) }
             group.addTask {
                 // The extension enforces the deadline itself and answers -32051; the host only
                 // cancels explicitly if that answer is late, then gives up after the grace.
@@ -280,7 +291,7 @@ public final class ExtensionConnection: Sendable {
         d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
     }
 
-    private func send(id: RequestID, frame: [UInt8]) async throws -> JSONValue {
+    private func send(id: RequestID, frame: [UInt8], written: (@Sendable () -> Void)? = nil) async throws -> JSONValue {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<JSONValue, any Error>) in
                 let closed: ExtensionFailure? = state.withLock { s in
@@ -294,6 +305,8 @@ public final class ExtensionConnection: Sendable {
                 }
                 if !write(frame) {
                     abandon(id, error: ExtensionFailure(kind: .exited, message: "the extension's stdin is closed"))
+                } else {
+                    written?()
                 }
             }
         } onCancel: {
@@ -310,6 +323,31 @@ public final class ExtensionConnection: Sendable {
     /// Sends a notification.
     public func notify(_ method: String, _ params: JSONValue = .emptyObject) {
         write(Frame.notification(method: method, params: params))
+    }
+
+    /// Sends a notification about an open stream (`attach/input`), never before the request that
+    /// opened it: until that request is written, notifications are held and then sent in order.
+    public func notifyStream(_ streamID: String, _ method: String, _ params: JSONValue) {
+        let frame = Frame.notification(method: method, params: params)
+        state.withLock { s in
+            guard var sink = s.streams[streamID] else { return }
+            if sink.opened {
+                _ = write(frame)
+            } else {
+                sink.held.append(frame)
+                s.streams[streamID] = sink
+            }
+        }
+    }
+
+    private func streamOpened(_ streamID: String) {
+        state.withLock { s in
+            guard var sink = s.streams[streamID] else { return }
+            for frame in sink.held { _ = write(frame) }
+            sink.held = []
+            sink.opened = true
+            s.streams[streamID] = sink
+        }
     }
 
     /// Sends raw bytes to the extension's stdin (the conformance suite uses this for malformed frames).
@@ -339,7 +377,8 @@ public final class ExtensionConnection: Sendable {
             }
             var all = meta
             all["stream"] = ["id": .string(streamID), "windowBytes": .int(Int64(windowBytes))]
-            return try await self.request(method, params, timeout: timeout, meta: all)
+            return try await self.request(
+                method, params, timeout: timeout, cancelGrace: .seconds(5), meta: all, written: { self.streamOpened(streamID) })
         }
         return (CreditedStream(stream: stream, streamID: streamID, connection: self, windowBytes: windowBytes), result)
     }

@@ -139,6 +139,10 @@ struct ProtocolCallDriftTests {
         try check(ProtocolCalls.schedulerRemove, JobRef(handle: "h1"), NoFields())
         try check(ProtocolCalls.schedulerLogs, JobLogs(handle: "h1", follow: true), NoFields())
         try check(ProtocolCalls.schedulerList, JobFilter(labels: ["l": "v"]), JobList(jobs: [status]))
+        try check(ProtocolCalls.schedulerAttach, AttachRequest(handle: "h1", command: ["sh"], tty: true, rows: 24, cols: 80), AttachResult(exitCode: 3))
+        // The notification that carries input is typed too.
+        let input = try JSONCodec.encode(AttachInputNotice(streamId: "s1", bytes: [0xFF, 0x0A], eof: true, rows: 30, cols: 100))
+        #expect(JSONSchema(ProtocolSchemas.method(.attachInput).params).validate(input).isEmpty && input["b64"] != nil, "\(input)")
         try check(ProtocolCalls.secretsGet, SecretRef(key: "a/b"), SecretValue(bytes: [0xFF, 0x00]))
         try check(ProtocolCalls.secretsPut, SecretWrite(key: "a/b", bytes: Array("text".utf8)), NoFields())
         try check(ProtocolCalls.secretsDelete, SecretRef(key: "a/b"), NoFields())

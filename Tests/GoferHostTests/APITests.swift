@@ -43,6 +43,9 @@ struct APITests {
         #expect(routes.count == GoferAPI.routes.count, "a route is registered twice")
         #expect(routes.subtracting(documented.keys).isEmpty, "missing from docs/openapi.yaml: \(routes.subtracting(documented.keys).sorted())")
         #expect(Set(documented.keys).subtracting(routes).isEmpty, "documented but not served: \(Set(documented.keys).subtracting(routes).sorted())")
+        // The resources a role may grant: the document lists exactly the code's.
+        let grant = doc["components"]?["schemas"]?["Grant"]?["properties"]?["resources"]?["items"]?["enum"]?.sequence?.compactMap(\.string)
+        #expect(Set(grant ?? []) == Set(["*"] + Resource.allCases.map(\.rawValue)), "Grant.resources enum: \(grant ?? [])")
         // Who may call each route: the document says exactly what the code enforces.
         for route in GoferAPI.routeTable {
             #expect(documented[route.name] == route.access.description, "\(route.name): x-gofer-permission: \(route.access.description)")

@@ -51,7 +51,7 @@ struct AuthMatrixTests {
             case "any token": return self != .anonymous
             default: break
             }
-            let namespaced = ["namespaces", "pipelines", "runs", "secrets", "events", "objects"].contains(op.resource)
+            let namespaced = ["namespaces", "pipelines", "runs", "secrets", "events", "objects", "attach"].contains(op.resource)
             switch self {
             case .anonymous: return false
             case .admin: return true
@@ -61,7 +61,7 @@ struct AuthMatrixTests {
                     // Lists that filter: allowed, showing only team-a (checked separately).
                     return op.description == "GET /api/namespaces"
                 }
-                if ["pipelines", "runs", "secrets", "objects"].contains(op.resource) { return true }
+                if ["pipelines", "runs", "secrets", "objects", "attach"].contains(op.resource) { return true }
                 return op.action == "read"
             case .readA:
                 if op.resource == "triggers" { return op.action == "read" }

@@ -259,8 +259,10 @@ public struct SimpleHTTPClient: Sendable {
     }
 }
 
-/// A connected socket, plain or with a TLS session on it.
-struct Wire {
+/// A connected socket, plain or with a TLS session on it. Sendable because a plain socket may be
+/// read on one thread and written on another; a TLS session may not, so upgraded (two-way)
+/// connections are plain only.
+struct Wire: @unchecked Sendable {
     let fd: Int32
     let tls: OpaquePointer?
 

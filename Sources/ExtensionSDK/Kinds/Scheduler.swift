@@ -20,6 +20,42 @@ public protocol Scheduler: Extension {
     func logs(_ handle: String, follow: Bool, to output: OutputStream) async throws
     /// Every job whose labels include all of `labels`.
     func list(labels: [String: String]) async throws -> [JobStatus]
+    /// Runs `session.command` inside the running job and carries its terminal both ways until it
+    /// exits; returns its exit code. Only called when the manifest advertises the `attach`
+    /// capability (``Manifest/capabilities``); the default refuses.
+    func attach(_ session: AttachSession) async throws -> Int
+}
+
+extension Scheduler {
+    public func attach(_ session: AttachSession) async throws -> Int {
+        throw ProtocolError(.notSupported, "this scheduler cannot run commands inside its jobs")
+    }
+}
+
+/// One `scheduler/attach`: a command to run inside a running job, the host's input for it, and
+/// where its output goes.
+///
+/// ```swift
+/// func attach(_ session: AttachSession) async throws -> Int {
+///     let exec = try await engine.exec(session.handle, session.command, tty: session.tty)
+///     async let _ = { for await i in session.input { try? await exec.send(i) } }()
+///     for try await bytes in exec.output { try await session.output.write(bytes) }
+///     return try await exec.exitCode()
+/// }
+/// ```
+public struct AttachSession: Sendable {
+    /// The job, as ``Scheduler/start(_:)`` returned it.
+    public var handle: String
+    /// The command and its arguments (at least one).
+    public var command: [String]
+    /// Whether the command gets a terminal: its output is then one stream, and input is keystrokes.
+    public var tty: Bool
+    /// The terminal's size at the start, if the host knows it.
+    public var size: TerminalSize?
+    /// Keystrokes, the end of input and resizes from the host; finishes when the request ends.
+    public var input: AsyncStream<AttachInput>
+    /// The command's output, under the host's flow control.
+    public var output: OutputStream
 }
 
 extension Scheduler {
@@ -281,6 +317,22 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
             }
             try await ext.logs(h, follow: logs.follow ?? false, to: stream)
             return .emptyObject
+        }
+        if T.manifest.capabilities["attach"] != nil {
+            handlers[ProtocolMethod.schedulerAttach.rawValue] = { ctx, params in
+                let request = try ProtocolCalls.schedulerAttach.decodeParams(params)
+                let h = try handle(JobRef(handle: request.handle))
+                guard !request.command.isEmpty else {
+                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/command", message: "give the command to run")])
+                }
+                guard let stream = ctx.stream, let input = ctx.input else {
+                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/_meta/stream", message: "scheduler/attach needs a stream")])
+                }
+                let size = request.rows.flatMap { r in request.cols.map { TerminalSize(rows: r, cols: $0) } }
+                let code = try await ext.attach(
+                    AttachSession(handle: h, command: request.command, tty: request.tty ?? true, size: size, input: input, output: stream))
+                return try JSONCodec.encode(AttachResult(exitCode: code))
+            }
         }
         handlers[ProtocolMethod.schedulerList.rawValue] = { _, params in
             let filter = try ProtocolCalls.schedulerList.decodeParams(params)

@@ -91,6 +91,48 @@ public struct JobList: Codable, Sendable, Equatable {
     public init(jobs: [JobStatus]) { self.jobs = jobs }
 }
 
+/// `scheduler/attach` params: run `command` inside the running job `handle`.
+public struct AttachRequest: Codable, Sendable, Equatable {
+    public var handle: String
+    public var command: [String]
+    /// Give the command a terminal (default true).
+    public var tty: Bool?
+    public var rows: Int?
+    public var cols: Int?
+    public init(handle: String, command: [String], tty: Bool? = nil, rows: Int? = nil, cols: Int? = nil) {
+        self.handle = handle
+        self.command = command
+        self.tty = tty
+        self.rows = rows
+        self.cols = cols
+    }
+}
+
+/// `scheduler/attach` result: how the command ended.
+public struct AttachResult: Codable, Sendable, Equatable {
+    public var exitCode: Int
+    public init(exitCode: Int) { self.exitCode = exitCode }
+}
+
+/// `attach/input` params: bytes for the command's stdin, its end, or a new terminal size.
+public struct AttachInputNotice: Codable, Sendable, Equatable {
+    public var streamId: String
+    public var text: String?
+    public var b64: String?
+    public var eof: Bool?
+    public var rows: Int?
+    public var cols: Int?
+    public init(streamId: String, bytes: [UInt8] = [], eof: Bool? = nil, rows: Int? = nil, cols: Int? = nil) {
+        self.streamId = streamId
+        if !bytes.isEmpty {
+            if let text = String(validating: bytes, as: UTF8.self) { self.text = text } else { b64 = Data(bytes).base64EncodedString() }
+        }
+        self.eof = eof
+        self.rows = rows
+        self.cols = cols
+    }
+}
+
 /// `{key}` of a secret.
 public struct SecretRef: Codable, Sendable, Equatable {
     public var key: String
@@ -262,6 +304,7 @@ public enum ProtocolCalls {
     public static let schedulerRemove = ProtocolCall<JobRef, NoFields>(.schedulerRemove)
     public static let schedulerLogs = ProtocolCall<JobLogs, NoFields>(.schedulerLogs)
     public static let schedulerList = ProtocolCall<JobFilter, JobList>(.schedulerList)
+    public static let schedulerAttach = ProtocolCall<AttachRequest, AttachResult>(.schedulerAttach)
     public static let secretsGet = ProtocolCall<SecretRef, SecretValue>(.secretsGet)
     public static let secretsPut = ProtocolCall<SecretWrite, NoFields>(.secretsPut)
     public static let secretsDelete = ProtocolCall<SecretRef, NoFields>(.secretsDelete)
@@ -274,9 +317,9 @@ public enum ProtocolCalls {
         switch m {
         case .health, .triggerValidate, .triggerSubscribe, .triggerUnsubscribe, .triggerExternal, .triggerEmit, .taskValidate, .taskRun,
             .schedulerStart, .schedulerInspect, .schedulerWait, .schedulerStop, .schedulerRemove, .schedulerLogs, .schedulerList,
-            .secretsGet, .secretsPut, .secretsDelete, .secretsList:
+            .schedulerAttach, .secretsGet, .secretsPut, .secretsDelete, .secretsList:
             return m
-        case .initialize, .initialized, .shutdown, .exit, .ping, .cancel, .streamData, .streamCredit:
+        case .initialize, .initialized, .shutdown, .exit, .ping, .cancel, .streamData, .streamCredit, .attachInput:
             return nil
         }
     }

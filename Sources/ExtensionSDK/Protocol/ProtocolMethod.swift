@@ -26,6 +26,10 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
     case schedulerRemove = "scheduler/remove"
     case schedulerLogs = "scheduler/logs"
     case schedulerList = "scheduler/list"
+    /// A command inside a running job, its terminal carried both ways (capability `attach`).
+    case schedulerAttach = "scheduler/attach"
+    /// Input and terminal size for an open `scheduler/attach` (host → extension notification).
+    case attachInput = "attach/input"
     case secretsGet = "secrets/get"
     case secretsPut = "secrets/put"
     case secretsDelete = "secrets/delete"

@@ -227,6 +227,27 @@ public enum ProtocolSchemas {
             return Method(
                 .schedulerList, direction: "host→extension", params: params(["labels": stringMap]),
                 result: object(["jobs": ["type": "array", "items": jobStatus]], required: ["jobs"]))
+        case .schedulerAttach:
+            return Method(
+                .schedulerAttach, direction: "host→extension",
+                params: params(
+                    [
+                        "handle": nonEmpty, "command": ["type": "array", "items": string, "minItems": 1],
+                        "tty": ["type": "boolean", "description": "Give the command a terminal (default true); output then arrives as one stream."],
+                        "rows": ["type": "integer", "minimum": 1, "maximum": 1000],
+                        "cols": ["type": "integer", "minimum": 1, "maximum": 1000],
+                    ], required: ["handle", "command"]),
+                result: object(["exitCode": ["type": "integer"]], required: ["exitCode"]))
+        case .attachInput:
+            return Method(
+                .attachInput, direction: "host→extension",
+                params: object(
+                    [
+                        "streamId": nonEmpty, "text": string, "b64": string,
+                        "eof": ["type": "boolean", "description": "No more input: the command's stdin is closed."],
+                        "rows": ["type": "integer", "minimum": 1, "maximum": 1000],
+                        "cols": ["type": "integer", "minimum": 1, "maximum": 1000],
+                    ], required: ["streamId"]), result: nil)
         case .secretsGet:
             return Method(
                 .secretsGet, direction: "host→extension", params: params(["key": string], required: ["key"]),

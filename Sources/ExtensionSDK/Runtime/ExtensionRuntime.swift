@@ -37,6 +37,8 @@ public final class ExtensionRuntime: Sendable {
     struct StreamState {
         var credit: Int
         var seq: Int64 = 0
+        /// Where `attach/input` for this stream goes, when its request takes input.
+        var input: AsyncStream<AttachInput>.Continuation?
         var waiters: [(id: UUID, wanted: Int, continuation: CheckedContinuation<Int, any Error>)] = []
     }
 
@@ -163,6 +165,12 @@ public final class ExtensionRuntime: Sendable {
         case ProtocolMethod.streamCredit.rawValue:
             guard let streamID = params["streamId"]?.stringValue, let bytes = params["bytes"]?.intValue, bytes > 0 else { return }
             addCredit(stream: streamID, bytes: Int(min(bytes, Int64(Int32.max))))
+        case ProtocolMethod.attachInput.rawValue:
+            // Input for a stream that has ended (or never took input) is dropped, like credit for it.
+            guard let notice = try? JSONCodec.decode(AttachInputNotice.self, from: params),
+                let input = state.withLock({ $0.streams[notice.streamId]?.input })
+            else { return }
+            input.yield(AttachInput(notice))
         case "exit":
             let clean = state.withLock { $0.phase == .shutDown }
             exit(clean ? 0 : 1)
@@ -247,9 +255,16 @@ public final class ExtensionRuntime: Sendable {
     func run(id: RequestID, method: String, params: JSONValue, handler: @escaping RequestHandler) {
         let meta = params["_meta"]
         var stream: OutputStream?
+        var input: AsyncStream<AttachInput>?
         if let spec = meta?["stream"], let streamID = spec["id"]?.stringValue {
             let window = Int(spec["windowBytes"]?.intValue ?? 256 * 1024)
-            state.withLock { $0.streams[streamID] = StreamState(credit: max(0, window)) }
+            var entry = StreamState(credit: max(0, window))
+            if method == ProtocolMethod.schedulerAttach.rawValue {
+                let (inputs, continuation) = AsyncStream<AttachInput>.makeStream(bufferingPolicy: .bufferingOldest(4096))
+                entry.input = continuation
+                input = inputs
+            }
+            state.withLock { $0.streams[streamID] = entry }
             stream = OutputStream(id: streamID, runtime: self)
         }
         if let timeout = meta?["timeoutMs"]?.intValue, timeout <= 0 {
@@ -259,7 +274,8 @@ public final class ExtensionRuntime: Sendable {
         }
         let deadline = meta?["timeoutMs"]?.intValue.map { ContinuousClock.now + .milliseconds($0) }
         let context = RequestContext(
-            id: id, method: method, deadline: deadline, stream: stream, idempotencyKey: meta?["idempotencyKey"]?.stringValue, runtime: self)
+            id: id, method: method, deadline: deadline, stream: stream, input: input, idempotencyKey: meta?["idempotencyKey"]?.stringValue,
+            runtime: self)
         var callParams = params
         callParams["_meta"] = nil
         let task = Task {
@@ -307,12 +323,14 @@ public final class ExtensionRuntime: Sendable {
 
     /// Writes the one response for `id`, unless another path already did.
     func finish(id: RequestID, result: Result<JSONValue, ProtocolError>, stream: String?) {
-        let (owned, timer) = state.withLock { s -> (Bool, Task<Void, Never>?) in
-            guard let entry = s.inFlight.removeValue(forKey: id) else { return (false, nil) }
+        let (owned, timer, input) = state.withLock { s -> (Bool, Task<Void, Never>?, AsyncStream<AttachInput>.Continuation?) in
+            guard let entry = s.inFlight.removeValue(forKey: id) else { return (false, nil, nil) }
+            let input = stream.flatMap { s.streams[$0]?.input }
             if let stream { s.streams[stream] = nil }
-            return (true, entry.timer)
+            return (true, entry.timer, input)
         }
         timer?.cancel()
+        input?.finish()
         if owned { send(Frame.response(id: id, result: result)) }
     }
 

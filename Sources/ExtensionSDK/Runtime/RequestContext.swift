@@ -49,6 +49,8 @@ public struct RequestContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// The stream the caller opened with `_meta.stream`, if any.
     public let stream: OutputStream?
+    /// What the host sends for this request with `attach/input` (`scheduler/attach` only).
+    public let input: AsyncStream<AttachInput>?
     /// `_meta.idempotencyKey`, if the caller sent one.
     public let idempotencyKey: String?
     let runtime: ExtensionRuntime
@@ -96,5 +98,46 @@ public final class OutputStream: Sendable {
     /// Sends text as output.
     public func write(_ text: String, fd: String = "stdout") async throws {
         try await write(Array(text.utf8), fd: fd)
+    }
+}
+
+/// What the host sends into an attached command: bytes for its stdin, the end of its input, or a
+/// new terminal size. One `attach/input` notification may carry several of these.
+public struct AttachInput: Sendable, Equatable {
+    /// Bytes for the command's stdin (keystrokes, with a terminal).
+    public var bytes: [UInt8]
+    /// No more input: close the command's stdin.
+    public var eof: Bool
+    /// The terminal was resized.
+    public var size: TerminalSize?
+
+    public init(bytes: [UInt8] = [], eof: Bool = false, size: TerminalSize? = nil) {
+        self.bytes = bytes
+        self.eof = eof
+        self.size = size
+    }
+
+    init(_ notice: AttachInputNotice) {
+        if let text = notice.text {
+            bytes = Array(text.utf8)
+        } else if let b64 = notice.b64, let data = Data(base64Encoded: b64) {
+            bytes = Array(data)
+        } else {
+            bytes = []
+        }
+        eof = notice.eof ?? false
+        if let rows = notice.rows, let cols = notice.cols, (1...1000).contains(rows), (1...1000).contains(cols) {
+            size = TerminalSize(rows: rows, cols: cols)
+        }
+    }
+}
+
+/// A terminal's size in character cells.
+public struct TerminalSize: Sendable, Equatable, Codable {
+    public var rows: Int
+    public var cols: Int
+    public init(rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
     }
 }

@@ -154,8 +154,8 @@ struct RunCommand: AsyncParsableCommand {
 
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "task", abstract: "Inspect and cancel task executions, read their logs.",
-        subcommands: [List.self, Get.self, Logs.self, Cancel.self])
+        commandName: "task", abstract: "Inspect and cancel task executions, read their logs, attach to them.",
+        subcommands: [List.self, Get.self, Logs.self, Cancel.self, AttachCommand.self])
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cancel one task of a running run; its dependents follow their conditions.")

@@ -7,6 +7,8 @@ public struct APIClient: Sendable {
     public let base: String
     /// Sent as `Authorization: Bearer …`.
     public let token: String?
+    /// The CA file an https server's certificate is checked against (nil: the system's CAs).
+    public let caCertificate: String?
 
     /// `address` is `host:port`, `http://host:port` or `https://host:port`. For HTTPS,
     /// `caCertificate` is a PEM file of the authority that signed the server's certificate
@@ -24,6 +26,7 @@ public struct APIClient: Sendable {
         }
         base = address
         self.token = token
+        self.caCertificate = caCertificate
     }
 
     var authorization: [String: String] { token.map { ["Authorization": "Bearer \($0)"] } ?? [:] }

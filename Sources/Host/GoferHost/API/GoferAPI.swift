@@ -22,6 +22,8 @@ public struct GoferAPI: Sendable {
     public let extensions: ExtensionManager
     public let auth: Authenticator
     public let placement: SchedulerPlacement
+    /// `task_attach`: off, the attach route is not served and the scheduler is never asked.
+    public let attachEnabled: Bool
     /// The largest webhook body `POST /api/external/{trigger}` accepts.
     public let maxExternalBody: Int
     /// Requests to open routes, per client address.
@@ -33,9 +35,10 @@ public struct GoferAPI: Sendable {
         store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = [],
-        placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil })
+        placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil }), attachEnabled: Bool = true
     ) {
         self.placement = placement
+        self.attachEnabled = attachEnabled
         self.store = store
         self.engine = engine
         self.triggers = triggers
@@ -57,7 +60,7 @@ public struct GoferAPI: Sendable {
     /// Every route of the API, each with its access rule.
     public static let routeTable: [Route] =
         SystemRoutes.routes + NamespaceRoutes.routes + PipelineRoutes.routes + VersionRoutes.routes + RunRoutes.routes + SecretRoutes.routes
-        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes
+        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes + AttachRoutes.routes
 
     /// Every route as `METHOD /path/{param}`.
     public static var routes: [String] { routeTable.map(\.name) }
@@ -77,7 +80,7 @@ public struct GoferAPI: Sendable {
         let router = Router(context: GoferRequestContext.self)
         // Before the routes: it must wrap them and the not-found responder.
         router.add(middleware: JSONErrorMiddleware(api: self))
-        for route in Self.routeTable {
+        for route in Self.routeTable where attachEnabled || route.path != AttachRoutes.path {
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 var context = context
                 do {
@@ -218,6 +221,10 @@ public struct GoferAPI: Sendable {
     /// A boolean query parameter: `true`/`1` or `false`/`0`; absent is `false`.
     func flag(_ req: Request, _ name: String) throws -> Bool {
         guard let text = req.uri.queryParameters.get(name) else { return false }
+        return try flagValue(text, name)
+    }
+
+    func flagValue(_ text: some StringProtocol, _ name: String) throws -> Bool {
         switch text {
         case "true", "1": return true
         case "false", "0": return false
@@ -242,6 +249,12 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError {
+            if error.status == .notFound, !api.attachEnabled, request.uri.path.hasSuffix("/attach"),
+                !GoferAPI.methods(forPath: request.uri.path).isEmpty
+            {
+                // The route is not served at all; say why rather than "no such endpoint".
+                return api.errorResponse(GoferAPI.attachDisabled)
+            }
             if error.status == .notFound {
                 // A known path with another method: 405 and what it does allow.
                 let allowed = GoferAPI.methods(forPath: request.uri.path)

@@ -13,6 +13,8 @@ public enum Resource: String, Codable, Sendable, CaseIterable {
     case events
     /// Pipeline and run objects (artifacts). Extension objects are `extensions` business.
     case objects
+    /// Running commands inside a running task (`gofer task attach`; `attach:write`).
+    case attach
     /// Secrets shared across namespaces.
     case globalSecrets = "global_secrets"
     /// Installing, upgrading and uninstalling extensions; their logs.
@@ -26,14 +28,14 @@ public enum Resource: String, Codable, Sendable, CaseIterable {
     public var isAdministrative: Bool {
         switch self {
         case .globalSecrets, .extensions, .tokens, .roles: return true
-        case .namespaces, .pipelines, .runs, .secrets, .events, .objects, .triggers: return false
+        case .namespaces, .pipelines, .runs, .secrets, .events, .objects, .attach, .triggers: return false
         }
     }
 
     /// Whether a permission on this resource is scoped by namespace.
     public var isNamespaced: Bool {
         switch self {
-        case .namespaces, .pipelines, .runs, .secrets, .events, .objects: return true
+        case .namespaces, .pipelines, .runs, .secrets, .events, .objects, .attach: return true
         case .globalSecrets, .extensions, .triggers, .tokens, .roles: return false
         }
     }
@@ -171,9 +173,9 @@ public struct Role: Codable, Sendable, Equatable {
         Role(
             id: "user",
             description:
-                "Read, write and delete pipelines, runs, pipeline secrets and objects in the token's namespaces; read namespaces, events and triggers. No global secrets, extensions or tokens.",
+                "Read, write and delete pipelines, runs, pipeline secrets and objects, and attach to running tasks, in the token's namespaces; read namespaces, events and triggers. No global secrets, extensions or tokens.",
             grants: [
-                Grant(namespaced, Action.allCases),
+                Grant(namespaced + [.one(.attach)], Action.allCases),
                 Grant([.one(.namespaces), .one(.events), .one(.triggers)], [.read]),
             ], builtin: true),
         Role(

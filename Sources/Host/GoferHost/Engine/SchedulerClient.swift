@@ -14,6 +14,13 @@ public protocol SchedulerClient: Sendable {
     func remove(_ handle: String) async throws
     /// Streams logs into `sink` until they end (with `follow`, until the job exits).
     func logs(_ handle: String, follow: Bool, sink: @Sendable (String, [UInt8]) async throws -> Void) async throws
+    /// Whether the scheduler can run commands inside its jobs (capability `attach`).
+    func canAttach() async -> Bool
+    /// Runs a command inside a running job, `input` in, output to `sink` (fd, bytes); returns its exit code.
+    func attach(
+        _ handle: String, command: [String], tty: Bool, size: TerminalSize?, input: AsyncStream<AttachInput>,
+        sink: @escaping @Sendable (String, [UInt8]) async throws -> Void
+    ) async throws -> Int
 }
 
 /// A scheduler extension behind a supervisor.
@@ -22,6 +29,16 @@ public protocol SchedulerClient: Sendable {
 /// remove are idempotent by contract) are retried when the extension dies under them (the
 /// supervisor restarts it and the jobs live on in the engine) and when it answers that it is at
 /// its concurrency limit.
+extension SchedulerClient {
+    public func canAttach() async -> Bool { false }
+    public func attach(
+        _ handle: String, command: [String], tty: Bool, size: TerminalSize?, input: AsyncStream<AttachInput>,
+        sink: @escaping @Sendable (String, [UInt8]) async throws -> Void
+    ) async throws -> Int {
+        throw ProtocolError(.notSupported, "this scheduler cannot run commands inside its jobs")
+    }
+}
+
 public struct ExtensionSchedulerClient: SchedulerClient {
     public let supervisor: ExtensionSupervisor
 
@@ -92,6 +109,42 @@ public struct ExtensionSchedulerClient: SchedulerClient {
             }
             try Task.checkCancellation()
             _ = try await result.value
+        } onCancel: {
+            result.cancel()
+        }
+    }
+
+    public func canAttach() async -> Bool { await supervisor.handshake?.capabilities["attach"] != nil }
+
+    public func attach(
+        _ handle: String, command: [String], tty: Bool, size: TerminalSize?, input: AsyncStream<AttachInput>,
+        sink: @escaping @Sendable (String, [UInt8]) async throws -> Void
+    ) async throws -> Int {
+        let connection = try await supervisor.ready(timeout: .seconds(30))
+        let call = ProtocolCalls.schedulerAttach
+        let (chunks, result) = connection.requestStream(
+            call.method.rawValue, try call.encode(AttachRequest(handle: handle, command: command, tty: tty, rows: size?.rows, cols: size?.cols)),
+            windowBytes: 256 * 1024)
+        let streamID = chunks.streamID
+        return try await withTaskCancellationHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // Keystrokes and resizes, in order, after the request itself.
+                group.addTask {
+                    for await i in input {
+                        let notice = AttachInputNotice(streamId: streamID, bytes: i.bytes, eof: i.eof ? true : nil, rows: i.size?.rows, cols: i.size?.cols)
+                        connection.notifyStream(streamID, ProtocolMethod.attachInput.rawValue, try JSONCodec.encode(notice))
+                    }
+                }
+                do {
+                    for await chunk in chunks { try await sink(chunk.fd, chunk.bytes) }
+                } catch {
+                    result.cancel()
+                    throw error
+                }
+                group.cancelAll()
+                try Task.checkCancellation()
+                return try call.decodeResult(try await result.value).exitCode
+            }
         } onCancel: {
             result.cancel()
         }

@@ -121,4 +121,7 @@ public enum EventKind: String, Codable, Sendable {
     case objectDeleted = "object_deleted"
     case objectEvicted = "object_evicted"
     case objectExpired = "object_expired"
+    /// Someone opened a shell in a running task (details: command, actor) and left it (details: exit_code).
+    case taskAttached = "task_attached"
+    case taskDetached = "task_detached"
 }

@@ -4,6 +4,8 @@ import Foundation
 import Crypto
 import Hummingbird
 import HummingbirdTLS
+import HummingbirdCore
+import HummingbirdWebSocket
 import NIOSSL
 import Logging
 import ServiceLifecycle
@@ -115,7 +117,8 @@ public final class GoferServer: Sendable {
             version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
             auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
             trustedProxies: settings.trustedProxies,
-            placement: SchedulerPlacement(name: settings.scheduler, schema: { await schedulerSupervisor.handshake?.paramsSchema }))
+            placement: SchedulerPlacement(name: settings.scheduler, schema: { await schedulerSupervisor.handshake?.paramsSchema }),
+            attachEnabled: settings.taskAttach)
         // Common tasks before recovery: a step left running is called again right away.
         var taskSpecs: [ExtensionSpec] = []
         for e in try await store.installedExtensions() where e.kind == .task {
@@ -265,8 +268,14 @@ public final class GoferServer: Sendable {
     /// Runs one listener in its own service group; returns its bound port.
     private func serve(host: String, port: Int, tls: TLSConfiguration?, logger: Logger) async throws -> Int {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let api = self.api
+        // Attach upgrades its route to a WebSocket; with attach off nothing is upgraded, ever.
+        let http: HTTPServerBuilder =
+            settings.taskAttach
+            ? .http1WebSocketUpgrade { request, channel, _ in await api.shouldUpgrade(request, peer: channel.remoteAddress?.ipAddress) }
+            : .http1()
         let app = Application(
-            router: api.router(), server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            router: api.router(), server: try tls.map { try .tls(http, tlsConfiguration: $0) } ?? http,
             configuration: .init(address: .hostname(host, port: port), serverName: "gofer/\(goferVersion)"),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? port) }, logger: logger)
         // A service group, so stopping is a graceful shutdown rather than a cancellation.

@@ -57,6 +57,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var objectLimits = ObjectLimits()
     /// Delete a pipeline's objects when the pipeline (or its namespace) is deleted.
     public var objectCleanup = true
+    /// Allow `gofer task attach` (a shell inside a running task). Off: no route, no scheduler call.
+    public var taskAttach = true
     /// Requests to open routes (health, webhooks) per client address.
     public var rateLimitPublic = RateLimit(count: 300, per: .seconds(60))
     /// Failed authentications per client address; past it every request from there gets 429.
@@ -183,6 +185,10 @@ public struct ServerSettings: Sendable, Equatable {
         ),
         ("extension_objects_max_size", "GOFER_EXTENSION_OBJECTS_MAX_SIZE", "size", "1GB", false, "Bytes of objects one extension may hold."),
         ("object_cleanup", "GOFER_OBJECT_CLEANUP", "boolean", "true", false, "Delete a pipeline's objects with the pipeline."),
+        (
+            "task_attach", "GOFER_TASK_ATTACH", "boolean", "true", false,
+            "Allow gofer task attach (a shell in a running task, for tokens with attach:write); false removes the route."
+        ),
         (
             "rate_limit_public", "GOFER_RATE_LIMIT_PUBLIC", "rate", "300/1m", false,
             "Requests to the routes that need no token (health, webhooks) per client address; over it: 429 with Retry-After."
@@ -339,9 +345,13 @@ public struct ServerSettings: Sendable, Equatable {
         case "vault_mount": vaultMount = value
         case "vault_prefix": vaultPrefix = value
         case "vault_namespace": vaultNamespace = value
-        case "secret_cleanup", "object_cleanup":
+        case "secret_cleanup", "object_cleanup", "task_attach":
             guard let b = Bool(value.lowercased()) else { throw Problem(description: "\(source): \(key) must be true or false") }
-            if key == "secret_cleanup" { secretCleanup = b } else { objectCleanup = b }
+            switch key {
+            case "secret_cleanup": secretCleanup = b
+            case "object_cleanup": objectCleanup = b
+            default: taskAttach = b
+            }
         case "object_max_size", "pipeline_objects_max_size", "run_objects_max_size", "extension_objects_max_size":
             guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
                 throw Problem(description: "\(source): \(key) \"\(value)\" must be a size such as 512MB or 4GB")

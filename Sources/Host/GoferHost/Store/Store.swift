@@ -270,11 +270,13 @@ public final class Store: Sendable {
 
     /// Appends an event on its own (for changes stored elsewhere, such as secret values).
     public func recordEvent(
-        _ kind: EventKind, namespace: String? = nil, pipeline: String? = nil, by: Principal, details: [String: String] = [:]
+        _ kind: EventKind, namespace: String? = nil, pipeline: String? = nil, run: Int? = nil, task: String? = nil, by: Principal,
+        details: [String: String] = [:]
     ) async throws {
         _ = try await write { db in
             try Self.appendEvent(
-                db, kind, namespace: namespace, pipeline: pipeline, details: by.eventDetails.merging(details) { a, _ in a })
+                db, kind, namespace: namespace, pipeline: pipeline, run: run, task: task,
+                details: by.eventDetails.merging(details) { a, _ in a })
         }
     }
 

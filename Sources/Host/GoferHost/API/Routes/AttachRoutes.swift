@@ -1,0 +1,176 @@
+import ExtensionSDK
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// `gofer task attach`: a command (a shell by default) inside a running task, its terminal carried
+/// over a WebSocket between the CLI and the server, and over `scheduler/attach` between the server
+/// and the scheduler extension.
+///
+/// The wire, client ↔ server: binary frames are terminal bytes — from the client, keystrokes; from
+/// the server, output, its first byte naming the stream (1 stdout, 2 stderr). Text frames are JSON
+/// control: the client sends `{"resize":{"rows":R,"cols":C}}` and `{"eof":true}`; the server ends
+/// with `{"exit_code":N}` or `{"error":"…"}`, then closes.
+enum AttachRoutes: RouteCollection {
+    static let path = APIPath.task + "/attach"
+    static let access = Access.permission(Permission(.attach, .write), .path)
+
+    /// Reached only by requests that did not upgrade: it reports why (the same checks the upgrade
+    /// ran), or that a WebSocket is needed.
+    static let routes: [Route] = [
+        Route(.get, path, access) { api, req, ctx in
+            let (ns, p, r) = try api.runParams(ctx)
+            let query = Dictionary(req.uri.queryParameters.map { (String($0.key), String($0.value)) }) { a, _ in a }
+            _ = try await api.attachTarget(ns, p, r, try api.param(ctx, "task"), query: query)
+            throw APIError(
+                status: 426, code: "upgrade_required",
+                message: "attach speaks WebSocket: send the request with Upgrade: websocket (gofer task attach does)")
+        }
+    ]
+}
+
+/// What an attach request names, checked: the task is running and the scheduler can attach.
+struct AttachTarget: Sendable {
+    var namespace: String
+    var pipeline: String
+    var run: Int
+    var task: String
+    var handle: String
+    var command: [String]
+    var tty: Bool
+    var size: TerminalSize?
+}
+
+extension GoferAPI {
+    /// Checks an attach request: the setting, the task's state, the scheduler, the query.
+    func attachTarget(_ ns: String, _ p: String, _ r: Int, _ t: String, query: [String: String]) async throws -> AttachTarget {
+        guard attachEnabled else { throw Self.attachDisabled }
+        let execution = try await store.task(namespace: ns, pipeline: p, run: r, task: t)
+        guard execution.state == .running, let handle = execution.handle else {
+            throw APIError(
+                status: 409, code: "not_running",
+                message: "task \(t) of run \(ns)/\(p)#\(r) is \(execution.state.rawValue); only a running task can be attached to")
+        }
+        guard await engine.scheduler.canAttach() else {
+            throw APIError(
+                status: 409, code: "attach_unsupported",
+                message: "the scheduler running this task cannot run commands inside it (its extension does not advertise \"attach\")")
+        }
+        var command = ["/bin/sh"]
+        if let text = query["command"] {
+            guard let parsed = (try? JSONParser().parse(text))?.arrayValue?.compactMap(\.stringValue), !parsed.isEmpty,
+                parsed.allSatisfy({ !$0.contains("\0") })
+            else {
+                throw APIError.badRequest(
+                    "command must be a JSON array of strings, e.g. [\"sh\",\"-c\",\"ls\"]", details: [.init(field: "command", message: "got \(text.prefix(80))")])
+            }
+            command = parsed
+        }
+        let tty = try query["tty"].map { try flagValue($0, "tty") } ?? true
+        var size: TerminalSize?
+        if let rows = query["rows"], let cols = query["cols"] {
+            guard let r = Int(rows), let c = Int(cols), (1...1000).contains(r), (1...1000).contains(c) else {
+                throw APIError.badRequest("rows and cols must be whole numbers from 1 to 1000", details: [.init(field: "rows", message: "got \(rows)×\(cols)")])
+            }
+            size = TerminalSize(rows: r, cols: c)
+        }
+        return AttachTarget(namespace: ns, pipeline: p, run: r, task: t, handle: handle, command: command, tty: tty, size: size)
+    }
+
+    static let attachDisabled = APIError(
+        status: 404, code: "attach_disabled",
+        message: "attaching to tasks is turned off on this server (its admin set task_attach: false)")
+
+    /// Decides a WebSocket upgrade: only for the attach path, with a caller allowed to attach to
+    /// a running task. Anything else is not upgraded, and the router answers it (with the reason).
+    public func shouldUpgrade(_ request: HTTPRequest, peer: String?) async -> ShouldUpgradeResult<
+        WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
+    > {
+        guard attachEnabled, let path = request.path, let components = URLComponents(string: path) else { return .dontUpgrade }
+        let parts = components.path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        // "", api, namespaces, NS, pipelines, P, runs, R, tasks, T, attach
+        guard parts.count == 11, parts[1] == "api", parts[2] == "namespaces", parts[4] == "pipelines", parts[6] == "runs", parts[8] == "tasks",
+            parts[10] == "attach", let run = Int(parts[7]), run > 0
+        else { return .dontUpgrade }
+        do {
+            let ns = try identifier(parts[3], field: "ns")
+            let p = try identifier(parts[5], field: "pipeline")
+            let t = try identifier(parts[9], field: "task")
+            let client = clients.client(peer: peer, forwardedFor: request.headerFields[.xForwardedFor])
+            let identity = try await auth.authenticate(authorization: request.headerFields[.authorization], client: client)
+            guard case .permission(let permission, _) = AttachRoutes.access else { return .dontUpgrade }
+            try identity.require(permission, on: .pipeline(namespace: ns, pipeline: p))
+            let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { a, _ in a }
+            let target = try await attachTarget(ns, p, run, t, query: query)
+            return .upgrade([:]) { inbound, outbound, _ in
+                await self.runAttach(target, by: identity.principal, inbound: inbound, outbound: outbound)
+            }
+        } catch {
+            // The router answers the same request with the reason (401, 403, 404, 409, 400).
+            return .dontUpgrade
+        }
+    }
+
+    /// One attached session: events around it, input from the client, output to it.
+    func runAttach(_ target: AttachTarget, by: Principal, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let ns = target.namespace
+        let p = target.pipeline
+        try? await store.recordEvent(
+            .taskAttached, namespace: ns, pipeline: p, run: target.run, task: target.task, by: by,
+            details: ["command": target.command.joined(separator: " ")])
+        let (inputs, feed) = AsyncStream<AttachInput>.makeStream(bufferingPolicy: .bufferingOldest(4096))
+        var ending: String
+        do {
+            let code: Int? = try await withThrowingTaskGroup(of: Int?.self) { group in
+                group.addTask {
+                    defer { feed.finish() }
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        switch message {
+                        case .binary(let buffer): feed.yield(AttachInput(bytes: Array(buffer.readableBytesView)))
+                        case .text(let text):
+                            guard let control = try? JSONParser().parse(text) else { continue }
+                            if control["eof"] == true { feed.yield(AttachInput(eof: true)) }
+                            if let rows = control["resize"]?["rows"]?.intValue, let cols = control["resize"]?["cols"]?.intValue,
+                                (1...1000).contains(rows), (1...1000).contains(cols)
+                            {
+                                feed.yield(AttachInput(size: TerminalSize(rows: Int(rows), cols: Int(cols))))
+                            }
+                        }
+                    }
+                    // The client went away: the session ends with it.
+                    return nil
+                }
+                group.addTask {
+                    try await self.engine.scheduler.attach(
+                        target.handle, command: target.command, tty: target.tty, size: target.size, input: inputs
+                    ) { fd, bytes in
+                        var frame = ByteBuffer()
+                        frame.writeInteger(UInt8(fd == "stderr" ? 2 : 1))
+                        frame.writeBytes(bytes)
+                        try await outbound.write(.binary(frame))
+                    }
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            if let code {
+                ending = #"{"exit_code":\#(code)}"#
+            } else {
+                ending = ""
+            }
+            try? await store.recordEvent(
+                .taskDetached, namespace: ns, pipeline: p, run: target.run, task: target.task, by: by,
+                details: ["exit_code": code.map(String.init) ?? "client left"])
+        } catch {
+            ending = JSONValue.object(["error": .string("\(error)")]).description
+            try? await store.recordEvent(
+                .taskDetached, namespace: ns, pipeline: p, run: target.run, task: target.task, by: by, details: ["error": "\(error)"])
+        }
+        if !ending.isEmpty { try? await outbound.write(.text(ending)) }
+        try? await outbound.close(.normalClosure, reason: nil)
+    }
+}
