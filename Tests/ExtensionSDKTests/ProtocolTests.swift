@@ -139,6 +139,10 @@ struct ProtocolCallDriftTests {
         try check(ProtocolCalls.schedulerRemove, JobRef(handle: "h1"), NoFields())
         try check(ProtocolCalls.schedulerLogs, JobLogs(handle: "h1", follow: true), NoFields())
         try check(ProtocolCalls.schedulerList, JobFilter(labels: ["l": "v"]), JobList(jobs: [status]))
+        try check(ProtocolCalls.objectsGet, ObjectRef(key: "cursor"), SecretValue(bytes: Array("7".utf8)))
+        try check(ProtocolCalls.objectsPut, SecretWrite(key: "cursor", bytes: [0xFF]), ObjectStored(size: 1, sha256: String(repeating: "a", count: 64)))
+        try check(ProtocolCalls.objectsDelete, ObjectRef(key: "cursor"), NoFields())
+        try check(ProtocolCalls.objectsList, NoFields(), ObjectKeys(keys: ["cursor"]))
         try check(ProtocolCalls.schedulerAttach, AttachRequest(handle: "h1", command: ["sh"], tty: true, rows: 24, cols: 80), AttachResult(exitCode: 3))
         // The notification that carries input is typed too.
         let input = try JSONCodec.encode(AttachInputNotice(streamId: "s1", bytes: [0xFF, 0x0A], eof: true, rows: 30, cols: 100))

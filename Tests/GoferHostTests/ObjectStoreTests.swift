@@ -65,6 +65,23 @@ struct ObjectStoreTests {
         #expect(parts.count == 5, "\(parts)")
     }
 
+    @Test func anExtensionsObjectRequestsAreCheckedLikeAnyOther() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        let requests = ExtensionObjectRequests(objects: h.server.objects, extension: "docker")
+        await #expect { _ = try await requests.handle("objects/get", ["key": "../etc"]) } throws: {
+            ($0 as? ProtocolError)?.code == .invalidParams && "\($0)".contains("is not an object key")
+        }
+        await #expect { _ = try await requests.handle("objects/get", ["key": "nope"]) } throws: { ($0 as? ProtocolError)?.code == .notFound }
+        let put = try await requests.handle("objects/put", ["key": "k", "valueB64": "AP8="])
+        #expect(put?["size"]?.intValue == 2)
+        #expect(try await requests.handle("objects/get", ["key": "k"])?["valueB64"]?.stringValue == "AP8=")
+        #expect(try await requests.handle("objects/list", .emptyObject)?["keys"] == ["k"])
+        _ = try await requests.handle("objects/delete", ["key": "k"])
+        _ = try await requests.handle("objects/delete", ["key": "k"])  // deleting what is gone succeeds
+        #expect(try await requests.handle("trigger/emit", .emptyObject) == nil, "other methods go to the kind's handler")
+    }
+
     @Test func anObjectRoundTripsThroughTheAPIWithItsChecksum() async throws {
         let h = try await ServerHarness()
         defer { Task { await h.stop() } }
@@ -267,6 +284,27 @@ struct ObjectStoreTests {
             #expect(mine.status == .forbidden)
             let theirs = try await client.execute(uri: "/api/namespaces/other/pipelines/art/objects/k", method: .get)
             #expect(theirs.status == .notFound)
+        }
+    }
+
+    /// An extension keeps its own state as objects over the protocol (`objects/*`), whatever its kind.
+    @Test func anExtensionKeepsItsOwnObjectsAcrossRuns() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        try await h.server.extensions.install("echo", .latest)
+        _ = try await h.apply(
+            "id: mem\ntasks:\n  - { id: a, extension: echo, settings: { message: \"first\", remember: last, recall: last } }\n")
+        let (one, _) = try await h.runToEnd("mem")
+        #expect(h.log("mem", run: one.id, task: "a").hasPrefix("recalled: nothing\nfirst\n"), "\(h.log("mem", run: one.id, task: "a"))")
+        _ = try await h.apply(
+            "id: mem\ntasks:\n  - { id: a, extension: echo, settings: { message: \"second\", remember: last, recall: last } }\n")
+        let (two, _) = try await h.runToEnd("mem")
+        #expect(h.log("mem", run: two.id, task: "a").hasPrefix("recalled: first\nsecond\n"), "\(h.log("mem", run: two.id, task: "a"))")
+        // Kept by the host, in the extension's own scope; admins see them through the API.
+        #expect(try await h.server.objects.text(.extension("echo"), key: try ObjectKey("last")) == "second")
+        try await h.withRouter { client in
+            let r = try await client.execute(uri: "/api/extensions/echo/objects/last", method: .get)
+            #expect(r.status == .ok && String(buffer: r.body) == "second")
         }
     }
 

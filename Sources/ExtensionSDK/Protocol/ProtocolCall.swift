@@ -133,6 +133,28 @@ public struct AttachInputNotice: Codable, Sendable, Equatable {
     }
 }
 
+/// `{key}` of one of an extension's objects.
+public struct ObjectRef: Codable, Sendable, Equatable {
+    public var key: String
+    public init(key: String) { self.key = key }
+}
+
+/// `objects/put` result: what the host stored.
+public struct ObjectStored: Codable, Sendable, Equatable {
+    public var size: Int64
+    public var sha256: String
+    public init(size: Int64, sha256: String) {
+        self.size = size
+        self.sha256 = sha256
+    }
+}
+
+/// `objects/list` result.
+public struct ObjectKeys: Codable, Sendable, Equatable {
+    public var keys: [String]
+    public init(keys: [String]) { self.keys = keys }
+}
+
 /// `{key}` of a secret.
 public struct SecretRef: Codable, Sendable, Equatable {
     public var key: String
@@ -310,6 +332,11 @@ public enum ProtocolCalls {
     public static let secretsDelete = ProtocolCall<SecretRef, NoFields>(.secretsDelete)
     public static let secretsList = ProtocolCall<SecretPrefix, SecretKeys>(.secretsList)
     public static let triggerEmit = ProtocolCall<EmitRequest, EmitAnswer>(.triggerEmit)
+    public static let objectsGet = ProtocolCall<ObjectRef, SecretValue>(.objectsGet)
+    /// The same `{key, value | valueB64}` shape as a secret write.
+    public static let objectsPut = ProtocolCall<SecretWrite, ObjectStored>(.objectsPut)
+    public static let objectsDelete = ProtocolCall<ObjectRef, NoFields>(.objectsDelete)
+    public static let objectsList = ProtocolCall<NoFields, ObjectKeys>(.objectsList)
 
     /// Which typed call carries each method: an exhaustive switch, so a new method without its
     /// declaration here does not compile. `nil` for lifecycle and flow-control messages.
@@ -317,7 +344,7 @@ public enum ProtocolCalls {
         switch m {
         case .health, .triggerValidate, .triggerSubscribe, .triggerUnsubscribe, .triggerExternal, .triggerEmit, .taskValidate, .taskRun,
             .schedulerStart, .schedulerInspect, .schedulerWait, .schedulerStop, .schedulerRemove, .schedulerLogs, .schedulerList,
-            .schedulerAttach, .secretsGet, .secretsPut, .secretsDelete, .secretsList:
+            .schedulerAttach, .objectsGet, .objectsPut, .objectsDelete, .objectsList, .secretsGet, .secretsPut, .secretsDelete, .secretsList:
             return m
         case .initialize, .initialized, .shutdown, .exit, .ping, .cancel, .streamData, .streamCredit, .attachInput:
             return nil

@@ -34,6 +34,11 @@ public enum ProtocolMethod: String, CaseIterable, Sendable {
     case secretsPut = "secrets/put"
     case secretsDelete = "secrets/delete"
     case secretsList = "secrets/list"
+    /// An extension's own objects, kept by the host (extension → host).
+    case objectsGet = "objects/get"
+    case objectsPut = "objects/put"
+    case objectsDelete = "objects/delete"
+    case objectsList = "objects/list"
 
     /// Requests that wait for something to happen rather than do work: they count as watches (§6).
     public var waits: Bool { self == .schedulerWait }

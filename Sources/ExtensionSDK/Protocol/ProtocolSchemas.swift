@@ -248,6 +248,23 @@ public enum ProtocolSchemas {
                         "rows": ["type": "integer", "minimum": 1, "maximum": 1000],
                         "cols": ["type": "integer", "minimum": 1, "maximum": 1000],
                     ], required: ["streamId"]), result: nil)
+        case .objectsGet:
+            return Method(
+                .objectsGet, direction: "extension→host", params: params(["key": nonEmpty], required: ["key"]),
+                result: [
+                    "type": "object", "properties": ["value": string, "valueB64": string],
+                    "oneOf": [["required": ["value"]], ["required": ["valueB64"]]],
+                ])
+        case .objectsPut:
+            return Method(
+                .objectsPut, direction: "extension→host", params: params(["key": nonEmpty, "value": string, "valueB64": string], required: ["key"]),
+                result: object(["size": ["type": "integer", "minimum": 0], "sha256": string], required: ["size", "sha256"]))
+        case .objectsDelete:
+            return Method(.objectsDelete, direction: "extension→host", params: params(["key": nonEmpty], required: ["key"]), result: empty)
+        case .objectsList:
+            return Method(
+                .objectsList, direction: "extension→host", params: params([:]),
+                result: object(["keys": ["type": "array", "items": string]], required: ["keys"]))
         case .secretsGet:
             return Method(
                 .secretsGet, direction: "host→extension", params: params(["key": string], required: ["key"]),

@@ -430,7 +430,8 @@ public final class ExtensionRuntime: Sendable {
         let context = ExtensionContext(
             protocolVersion: chosen, system: params["config"]?["system"] ?? .emptyObject,
             stateDirectory: params["paths"]?["state"]?.stringValue, temporaryDirectory: params["paths"]?["tmp"]?.stringValue,
-            hostName: params["host"]?["name"]?.stringValue ?? "unknown", hostVersion: params["host"]?["version"]?.stringValue ?? "unknown")
+            hostName: params["host"]?["name"]?.stringValue ?? "unknown", hostVersion: params["host"]?["version"]?.stringValue ?? "unknown",
+            runtime: self)
         let handlers: [String: RequestHandler]
         do {
             handlers = try await adapter.start(config: admin, context: context)

@@ -15,6 +15,53 @@ public struct ExtensionContext: Sendable {
     public var hostVersion: String
     /// Log to stderr (never stdout, which carries only protocol frames).
     public var log: ExtensionLog { ExtensionLog() }
+    /// This extension's own objects, kept by the host (survive restarts, upgrades and moves to
+    /// another machine, unlike ``stateDirectory``).
+    public var objects: HostObjects { HostObjects(runtime: runtime) }
+    var runtime: ExtensionRuntime?
+}
+
+/// An extension's own objects, stored by the host (`objects/*`, extension → host): small state
+/// such as a cursor, a token cache, the last status posted. Values travel in one protocol frame,
+/// so each is at most about 3 MB; the host caps the total per extension
+/// (`extension_objects_max_size`).
+///
+/// ```swift
+/// try await context.objects.put("cursor", Array(cursor.utf8))
+/// let saved = try await context.objects.get("cursor").map { String(decoding: $0, as: UTF8.self) }
+/// ```
+public struct HostObjects: Sendable {
+    let runtime: ExtensionRuntime?
+
+    func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P) async throws -> R {
+        guard let runtime else { throw ProtocolError(.unavailable, "no host to ask (not started by a host)") }
+        return try call.decodeResult(try await runtime.callHost(call.method.rawValue, try call.encode(params)))
+    }
+
+    /// The object's bytes, or nil when there is none under `key`.
+    public func get(_ key: String) async throws -> [UInt8]? {
+        do {
+            return try await call(ProtocolCalls.objectsGet, ObjectRef(key: key)).bytes
+        } catch let error as ProtocolError where error.code == .notFound {
+            return nil
+        }
+    }
+
+    /// Stores `bytes` under `key`, replacing what was there; returns its SHA-256 (hex).
+    @discardableResult
+    public func put(_ key: String, _ bytes: [UInt8]) async throws -> String {
+        try await call(ProtocolCalls.objectsPut, SecretWrite(key: key, bytes: bytes)).sha256
+    }
+
+    /// Deletes `key`; deleting what is not there succeeds.
+    public func delete(_ key: String) async throws {
+        _ = try await call(ProtocolCalls.objectsDelete, ObjectRef(key: key))
+    }
+
+    /// Every key, sorted.
+    public func list() async throws -> [String] {
+        try await call(ProtocolCalls.objectsList, NoFields()).keys
+    }
 }
 
 /// Structured logging to stderr, one JSON object per line.

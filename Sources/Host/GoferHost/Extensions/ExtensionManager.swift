@@ -63,11 +63,15 @@ public actor ExtensionManager {
     private var runtime: [String: @Sendable () async -> ExtensionSupervisor?] = [:]
     private let logger = Logger(label: "gofer.extensions")
 
+    /// Extensions' own objects (`objects/*` from any extension).
+    let objects: Objects?
+
     public init(
         store: Store, dataDir: String, productsDir: String, registries: [String],
-        configDefaults: @escaping @Sendable (String) -> [String: JSONValue] = { _ in [:] }
+        configDefaults: @escaping @Sendable (String) -> [String: JSONValue] = { _ in [:] }, objects: Objects? = nil
     ) {
         self.store = store
+        self.objects = objects
         self.dataDir = dataDir
         self.productsDir = productsDir
         self.registryLocations = registries
@@ -382,7 +386,7 @@ public actor ExtensionManager {
     public func spec(_ e: InstalledExtension) throws -> ExtensionSpec {
         ExtensionSpec(
             name: e.name, launch: ExtensionLaunch(executable: executablePath(e)), adminConfig: withDefaults(e.name, e.config),
-            stateDirectory: try stateDirectory(e.name))
+            stateDirectory: try stateDirectory(e.name), hostRequests: objects.map { ExtensionObjectRequests(objects: $0, extension: e.name) })
     }
 
     // MARK: - Install

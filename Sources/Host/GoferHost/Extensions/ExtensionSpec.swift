@@ -10,12 +10,19 @@ public struct ExtensionSpec: Sendable {
     public var adminConfig: JSONValue
     /// A directory it owns, kept across restarts and upgrades.
     public var stateDirectory: String
+    /// Answers what every extension may ask the host whatever its kind (`objects/*`), before the
+    /// kind's own handler sees a request.
+    public var hostRequests: ExtensionObjectRequests?
 
-    public init(name: String, launch: ExtensionLaunch, adminConfig: JSONValue = .emptyObject, stateDirectory: String) {
+    public init(
+        name: String, launch: ExtensionLaunch, adminConfig: JSONValue = .emptyObject, stateDirectory: String,
+        hostRequests: ExtensionObjectRequests? = nil
+    ) {
         self.name = name
         self.launch = launch
         self.adminConfig = adminConfig
         self.stateDirectory = stateDirectory
+        self.hostRequests = hostRequests
     }
 }
 
@@ -32,6 +39,11 @@ extension ExtensionSupervisor {
             options: InitializeOptions(
                 kind: kind, adminConfig: spec.adminConfig, systemConfig: system, stateDirectory: spec.stateDirectory,
                 hostVersion: hostVersion),
-            policy: policy, requestHandler: requestHandler, onReady: onReady, onStderr: { line in logger.debug("\(line)") })
+            policy: policy,
+            requestHandler: { method, params in
+                if let host = spec.hostRequests, let answer = try await host.handle(method, params) { return answer }
+                guard let requestHandler else { throw ProtocolError.methodNotFound(method) }
+                return try await requestHandler(method, params)
+            }, onReady: onReady, onStderr: { line in logger.debug("\(line)") })
     }
 }

@@ -57,9 +57,13 @@ public final class GoferServer: Sendable {
         let dir = settings.extensionsDir ?? GoferServer.executableDirectory
         let embeddedKey =
             settings.secretStore == "embedded" ? try settings.secretStoreKey ?? Self.embeddedKey(dataDir: settings.dataDir) : nil
+        let objects = Objects(
+            store: store, backend: try LocalObjectBackend(root: settings.dataDir + "/objects"), limits: settings.objectLimits,
+            cleanup: settings.objectCleanup)
+        self.objects = objects
         extensions = ExtensionManager(
             store: store, dataDir: settings.dataDir, productsDir: dir, registries: settings.registries,
-            configDefaults: { name in Self.adminDefaults(settings, extension: name, embeddedKey: embeddedKey) })
+            configDefaults: { name in Self.adminDefaults(settings, extension: name, embeddedKey: embeddedKey) }, objects: objects)
         // Everything the server runs is an installed extension; the first start installs the
         // bundled defaults so the quick start needs no install step.
         try await extensions.installDefaults(extra: settings.firstStartExtensions)
@@ -88,9 +92,6 @@ public final class GoferServer: Sendable {
             store: store, key: SymmetricKey(data: try SecretFile.key(at: settings.dataDir + "/run-tokens.key")))
         let commonTasks = CommonTasks(store: store, policy: extensionPolicy, hostVersion: goferVersion)
         self.commonTasks = commonTasks
-        objects = Objects(
-            store: store, backend: try LocalObjectBackend(root: settings.dataDir + "/objects"), limits: settings.objectLimits,
-            cleanup: settings.objectCleanup)
         engine = RunEngine(
             store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
             secrets: secrets, runTokens: runTokens, commonTasks: commonTasks, objects: objects)
