@@ -96,25 +96,35 @@ public struct GoferAPI: Sendable {
 
     /// Authenticates and authorizes a request for `route`, or throws the 401/403/429 that says why.
     func admit(_ route: Route, _ request: Request, _ context: inout GoferRequestContext) async throws {
-        let client = clients.client(peer: context.peer, forwardedFor: request.headers[.xForwardedFor])
-        switch route.access {
+        let ctx = context
+        context.identity = try await admit(
+            route.access, headers: request.headers, peer: context.peer, query: request.uri.queryParameters, pathTarget: { try self.target(ctx) })
+    }
+
+    /// The one decision of who may call what: `access` against the caller's token (from `headers`)
+    /// and what the request touches (`pathTarget` for path rules, `query` for query rules).
+    /// Returns the caller, nil for open routes.
+    func admit(
+        _ access: Access, headers: HTTPFields, peer: String?, query: Parameters?, pathTarget: () throws -> Target
+    ) async throws -> Identity? {
+        let client = clients.client(peer: peer, forwardedFor: headers[.xForwardedFor])
+        switch access {
         case .open:
             if let wait = openLimiter.take(client) { throw APIError.tooManyRequests(retryAfter: wait, what: "requests") }
+            return nil
         case .anyToken:
-            context.identity = try await auth.authenticate(authorization: request.headers[.authorization], client: client)
+            return try await auth.authenticate(authorization: headers[.authorization], client: client)
         case .permission(let permission, let rule):
-            let identity = try await auth.authenticate(authorization: request.headers[.authorization], client: client)
-            context.identity = identity
+            let identity = try await auth.authenticate(authorization: headers[.authorization], client: client)
             switch rule {
             case .path:
-                try identity.require(permission, on: try target(context))
+                try identity.require(permission, on: try pathTarget())
             case .query:
-                let q = request.uri.queryParameters
                 var target = Target.server
-                if let ns = q.get("namespace") {
+                if let ns = query?.get("namespace") {
                     let ns = try identifier(String(ns), field: "namespace")
                     target = .namespace(ns)
-                    if let p = q.get("pipeline") { target = .pipeline(namespace: ns, pipeline: try identifier(String(p), field: "pipeline")) }
+                    if let p = query?.get("pipeline") { target = .pipeline(namespace: ns, pipeline: try identifier(String(p), field: "pipeline")) }
                 }
                 try identity.require(permission, on: target)
             case .filtered:
@@ -122,6 +132,7 @@ public struct GoferAPI: Sendable {
                     throw APIError.forbidden(permission, .server, token: identity.token)
                 }
             }
+            return identity
         }
     }
 

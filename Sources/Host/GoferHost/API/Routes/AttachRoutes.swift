@@ -99,10 +99,12 @@ extension GoferAPI {
             let ns = try identifier(parts[3], field: "ns")
             let p = try identifier(parts[5], field: "pipeline")
             let t = try identifier(parts[9], field: "task")
-            let client = clients.client(peer: peer, forwardedFor: request.headerFields[.xForwardedFor])
-            let identity = try await auth.authenticate(authorization: request.headerFields[.authorization], client: client)
-            guard case .permission(let permission, _) = AttachRoutes.access else { return .dontUpgrade }
-            try identity.require(permission, on: .pipeline(namespace: ns, pipeline: p))
+            // The same decision the router makes for the route.
+            guard
+                let identity = try await admit(
+                    AttachRoutes.access, headers: request.headerFields, peer: peer, query: nil,
+                    pathTarget: { .pipeline(namespace: ns, pipeline: p) })
+            else { return .dontUpgrade }
             let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { a, _ in a }
             let target = try await attachTarget(ns, p, run, t, query: query)
             return .upgrade([:]) { inbound, outbound, _ in
