@@ -188,6 +188,28 @@ struct ObjectStoreTests {
         #expect(Self.files(in: h.dir.path + "/objects/blobs").count == 1)
     }
 
+    /// What a server killed mid-upload leaves — a partial upload, a blob committed but never
+    /// recorded — is gone after the next start; recorded objects stay.
+    @Test func theNextStartRemovesWhatACrashLeftBehind() async throws {
+        let h = try await ServerHarness()
+        defer { Task { await h.stop() } }
+        _ = try await h.apply(Self.pipeline)
+        let root = h.dir.path + "/objects-crash"
+        let before = Objects(store: h.server.store, backend: try LocalObjectBackend(root: root))
+        let kept = try await before.put(
+            .pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("kept"), body: Chunks(chunks: [[1, 2, 3]]), declaredSize: nil,
+            by: .system)
+        let orphan = UUID().uuidString.lowercased()
+        FileManager.default.createFile(atPath: root + "/uploads/" + UUID().uuidString.lowercased(), contents: Data([9, 9]))
+        FileManager.default.createFile(atPath: root + "/blobs/" + orphan, contents: Data([7]))
+        let after = Objects(store: h.server.store, backend: try LocalObjectBackend(root: root))
+        await after.start(bus: EventBus())
+        after.stop()
+        #expect(Self.files(in: root + "/uploads").isEmpty)
+        #expect(Self.files(in: root + "/blobs").sorted() == [kept.blob], "only the recorded object's blob is left")
+        #expect(try await after.text(.pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("kept")) == "\u{1}\u{2}\u{3}")
+    }
+
     /// A backend whose disk fills after `capacity` bytes.
     struct FullDisk: ObjectBackend {
         let inner: LocalObjectBackend
