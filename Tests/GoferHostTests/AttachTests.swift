@@ -33,11 +33,16 @@ struct AttachTests {
     func withLiveTask(_ body: (ServerHarness, Int, Run) async throws -> Void) async throws {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker")
-        defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()
         let run = try await running(h)
-        defer { Task { try? await h.server.engine.cancelRun(namespace: "default", pipeline: "live", run: run.id, by: .system, why: "test over") } }
-        try await body(h, port, run)
+        var failure: (any Error)?
+        do { try await body(h, port, run) } catch { failure = error }
+        // End the run and wait for it before the server stops: the engine then removes the
+        // task's container (a server stopped first would leave it behind).
+        try? await h.server.engine.cancelRun(namespace: "default", pipeline: "live", run: run.id, by: .system, why: "test over")
+        _ = try? await h.server.engine.waitForRun(namespace: "default", pipeline: "live", run: run.id)
+        await h.stop()
+        if let failure { throw failure }
     }
 
     @Test func aShellInARunningTaskThroughARealTerminal() async throws {
