@@ -22,11 +22,16 @@ struct AttachTests {
     func running(_ h: ServerHarness) async throws -> Run {
         _ = try await h.apply(Self.pipeline)
         let run = try await h.server.engine.startRun(namespace: "default", pipeline: "live", initiator: .system)
-        for _ in 0..<300 {
-            if try await h.server.store.task(namespace: "default", pipeline: "live", run: run.id, task: "t").state == .running { return run }
+        // A busy engine (other tests start a hundred containers at once) can take minutes.
+        var task = try await h.server.store.task(namespace: "default", pipeline: "live", run: run.id, task: "t")
+        for _ in 0..<1800 where task.state != .running && !task.state.isTerminal {
             try await Task.sleep(for: .milliseconds(100))
+            task = try await h.server.store.task(namespace: "default", pipeline: "live", run: run.id, task: "t")
         }
-        throw ServerError("the task did not start")
+        guard task.state == .running else {
+            throw ServerError("the task did not start: it is \(task.state) (\(task.reason?.message ?? "no reason"))")
+        }
+        return run
     }
 
     /// A server on real Docker with the pipeline's task running, for `body`; everything is removed after.

@@ -27,7 +27,7 @@ struct ContainerDefaultsTests {
         // The tasks run until cancelled, so a loaded engine that is slow to start them cannot
         // make a container finish (and be removed) before it is inspected.
         var handles: [String: String] = [:]
-        for _ in 0..<600 where handles.count < 2 {
+        for _ in 0..<1800 where handles.count < 2 {
             for t in try await h.server.store.tasks(namespace: "default", pipeline: "safe", run: run.id) where t.state == .running {
                 handles[t.task] = t.handle
             }

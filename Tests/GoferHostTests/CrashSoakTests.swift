@@ -100,7 +100,7 @@ struct CrashSoakTests {
         var details: [RunDetail] = []
         for r in runs {
             var d: RunDetail = try await client.call("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(r)")
-            for _ in 0..<600 where !d.run.state.isTerminal {
+            for _ in 0..<1800 where !d.run.state.isTerminal {
                 try await Task.sleep(for: .milliseconds(100))
                 d = try await client.call("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(r)")
             }

@@ -72,7 +72,7 @@ struct GitHubStatusTests {
         }
         // One run per pipeline; cancel the slow one once it runs.
         var slow: Run?
-        for _ in 0..<600 where slow?.state != .running {
+        for _ in 0..<1800 where slow?.state != .running {
             slow = try await h.server.store.runs(namespace: "default", pipeline: "slow").items.first
             try await Task.sleep(for: .milliseconds(100))
         }
