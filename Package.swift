@@ -78,7 +78,10 @@ let package = Package(
             path: "Sources/Host/GoferHost", swiftSettings: strict),
         .executableTarget(
             name: "gofer",
-            dependencies: ["GoferHost", .product(name: "ArgumentParser", package: "swift-argument-parser")] + bundledExtensions,
+            dependencies: [
+                "GoferHost", "ExtensionSDKShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ] + bundledExtensions,
             path: "Sources/Host/gofer", swiftSettings: strict),
         .executableTarget(
             name: "gofer-bench",
@@ -169,7 +172,7 @@ let package = Package(
             name: "GoferHostTests",
             dependencies: [
                 "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook", "GitHubStatusClient",
-                "NotifyConditions", "ExtensionConformance", "NomadAPI", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "NotifyConditions", "ExtensionConformance", "NomadAPI", "DockerEngine", .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

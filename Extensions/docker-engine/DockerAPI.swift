@@ -115,16 +115,32 @@ public final class DockerAPI: Sendable {
             "POST", "/images/create?fromImage=\(Self.escape(name))&tag=\(Self.escape(tag))", headers: headers, timeout: .seconds(600))
         guard r.status == 200 else {
             let msg = Self.message(r)
-            let code: ErrorCode = r.status == 404 ? .notFound : (r.status == 401 || r.status == 403 ? .permissionDenied : .notFound)
-            throw ProtocolError(code, "cannot pull image \(image): \(msg)", reason: "docker.image_not_found")
+            throw Self.pullFailure(status: r.status, message: msg).error("cannot pull image \(image): \(msg)")
         }
         for line in r.body.split(separator: 0x0A) {
             if let json = try? JSONParser().parse(Array(line)),
                 let error = json["error"]?.stringValue ?? json["errorDetail"]?["message"]?.stringValue
             {
-                throw ProtocolError(.notFound, "cannot pull image \(image): \(error)", reason: "docker.image_not_found")
+                throw Self.pullFailure(status: 200, message: error).error("cannot pull image \(image): \(error)")
             }
         }
+    }
+
+    /// What a failed pull means, from the engine's status and message: the registry could not be
+    /// reached (a DNS or network failure is not a missing image), refused the pull, or has no such image.
+    public static func pullFailure(status: Int, message: String) -> ImageFailure {
+        let m = message.lowercased()
+        let unreachable = [
+            "no such host", "dial tcp", "i/o timeout", "connection refused", "network is unreachable", "server misbehaving",
+            "tls handshake timeout", "timeout exceeded", "connection reset", "no route to host", "temporary failure in name resolution",
+            "x509:", "certificate",
+        ]
+        if unreachable.contains(where: m.contains) { return .registryUnreachable }
+        // Docker Hub answers a missing repository with "pull access denied …, repository does not exist".
+        if ["does not exist", "manifest unknown", "not found"].contains(where: m.contains) { return .notFound }
+        let denied = ["unauthorized", "authentication required", "incorrect username or password", "denied: ", "forbidden"]
+        if status == 401 || status == 403 || denied.contains(where: m.contains) { return .denied }
+        return .notFound
     }
 
     /// `X-Registry-Auth` for pulls and service creation (empty without credentials).
@@ -146,7 +162,7 @@ public final class DockerAPI: Sendable {
                 throw ProtocolError(.internalError, "Docker create returned no Id")
             }
             return id
-        case 404: throw ProtocolError(.notFound, "image not found: \(Self.message(r))", reason: "docker.image_not_found")
+        case 404: throw ImageFailure.notFound.error("image not found: \(Self.message(r))")
         case 409: throw ProtocolError(.conflict, "container \(name) already exists", reason: "docker.name_conflict")
         case 400: throw ProtocolError(.invalidParams, "Docker refused the container: \(Self.message(r))", reason: "docker.bad_request")
         default: throw ProtocolError(.unavailable, "Docker create failed: HTTP \(r.status) \(Self.message(r))", reason: "docker.error")

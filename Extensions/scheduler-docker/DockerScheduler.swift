@@ -189,8 +189,7 @@ struct DockerScheduler: Scheduler {
         let present = try await docker.imageExists(image)
         if present && pullPolicy != "always" { return }
         if !present && pullPolicy == "never" {
-            throw ProtocolError(
-                .notFound, "image \(image) is not present and the pull policy is \"never\"", reason: "docker.image_not_found")
+            throw ImageFailure.notFound.error("image \(image) is not present and the pull policy is \"never\"")
         }
         try await docker.pull(image, auth: auth)
     }

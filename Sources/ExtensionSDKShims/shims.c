@@ -16,3 +16,6 @@ short gofer_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 int gofer_set_pipe_size(int fd, int bytes) { return fcntl(fd, F_SETPIPE_SZ, bytes); }
 
 int gofer_set_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+
+#include <stdio.h>
+void gofer_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -176,6 +176,38 @@ public enum JobFailure: String, Sendable, CaseIterable {
     }
 }
 
+/// Why a scheduler could not get a task's image: sent as `data.reason` of the error
+/// `scheduler/start` answers with, so the host tells a missing image (fix the pipeline) from a
+/// registry it could not reach (DNS, network, TLS: retry or fix the network) and one that refused
+/// the pull (fix the credentials).
+///
+/// ```swift
+/// throw ImageFailure.registryUnreachable.error("cannot pull busybox:1: lookup registry-1.docker.io: no such host")
+/// ```
+public enum ImageFailure: String, Sendable, CaseIterable {
+    /// The registry answered: there is no such image or tag.
+    case notFound = "image.not_found"
+    /// The registry could not be reached: name resolution, connection or TLS failed.
+    case registryUnreachable = "image.registry_unreachable"
+    /// The registry refused the pull: credentials missing or wrong, or no access.
+    case denied = "image.denied"
+
+    /// The error to answer `scheduler/start` with: ``ErrorCode/notFound``,
+    /// ``ErrorCode/unavailable`` (retryable) or ``ErrorCode/permissionDenied``.
+    public func error(_ message: String) -> ProtocolError {
+        switch self {
+        case .notFound: ProtocolError(.notFound, message, reason: rawValue, retryable: false)
+        case .registryUnreachable: ProtocolError(.unavailable, message, reason: rawValue, retryable: true)
+        case .denied: ProtocolError(.permissionDenied, message, reason: rawValue, retryable: false)
+        }
+    }
+
+    /// The failure a protocol error names, if it names one.
+    public init?(_ error: ProtocolError) {
+        self.init(rawValue: error.reason)
+    }
+}
+
 /// Credentials for an image registry.
 public struct RegistryAuth: Sendable, Codable, Hashable {
     public var username: String

@@ -17,6 +17,9 @@ short gofer_spawn_setsid_flag(void);
 /// per 64 KiB frame on the streaming path.
 int gofer_set_pipe_size(int fd, int bytes);
 
+/// Makes stdout line-buffered, also when it is a pipe or a file (a service's journal).
+void gofer_stdout_line_buffered(void);
+
 /// mallopt(M_MMAP_THRESHOLD, bytes): fixes glibc's mmap threshold, which otherwise rises with
 /// every large free and leaves freed buffers in per-thread arenas. Returns 1 on success.
 int gofer_set_mmap_threshold(int bytes);

@@ -1,4 +1,6 @@
 import ArgumentParser
+import ExtensionSDKShims
+import Foundation
 import GoferHost
 
 /// `gofer`: the server and its command-line client in one binary.
@@ -13,4 +15,20 @@ struct Gofer: AsyncParsableCommand {
             EventCommand.self, TriggerCommand.self, SecretCommand.self, ObjectCommand.self, ExtensionCommand.self, LoginCommand.self, WhoamiCommand.self,
             TokenCommand.self, RoleCommand.self,
         ])
+
+    static func main() async {
+        // Line by line even into a pipe or a journal: `listening on …` and progress appear when
+        // they happen, not when a buffer fills or the process exits.
+        gofer_stdout_line_buffered()
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

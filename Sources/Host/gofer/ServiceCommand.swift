@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GoferHost
+import UnixSignals
 
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,47 +66,18 @@ struct ServiceCommand: AsyncParsableCommand {
                 "gofer \(goferVersion) listening on \(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port) (data in \(settings.dataDir), scheduler \(settings.scheduler))"
             )
             // Serve until SIGINT/SIGTERM.
-            let sig = await SignalWaiter.next([SIGINT, SIGTERM])
-            print("received signal \(sig), shutting down")
+            let signal = await ShutdownSignal.next()
+            print("received \(signal.map { "\($0)" } ?? "a signal"), shutting down")
             await server.stop()
         }
     }
 }
 
-/// Waits for one of several signals (handled through Dispatch, not the default action).
-enum SignalWaiter {
-    final class Sources: @unchecked Sendable {  // only touched on creation and in the handler
-        var all: [any DispatchSourceSignal] = []
-    }
-
-    static func next(_ signals: [Int32]) async -> Int32 {
-        await withCheckedContinuation { (c: CheckedContinuation<Int32, Never>) in
-            let sources = Sources()
-            let once = Once()
-            for sig in signals {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig)
-                source.setEventHandler {
-                    if once.first() {
-                        for s in sources.all { s.cancel() }
-                        c.resume(returning: sig)
-                    }
-                }
-                sources.all.append(source)
-                source.resume()
-            }
-        }
-    }
-
-    final class Once: @unchecked Sendable {
-        private let lock = NSLock()
-        private var done = false
-        func first() -> Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            if done { return false }
-            done = true
-            return true
-        }
+/// The first of SIGINT/SIGTERM, through ServiceLifecycle's signal sequence (which traps the
+/// signals, so their default action never kills the process mid-shutdown).
+enum ShutdownSignal {
+    static func next() async -> UnixSignal? {
+        for await signal in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return signal }
+        return nil
     }
 }

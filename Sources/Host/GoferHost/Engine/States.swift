@@ -41,6 +41,9 @@ public struct StateReason: Codable, Sendable, Hashable, CustomStringConvertible 
         case outOfMemory = "out_of_memory"
         /// The image does not exist or could not be pulled.
         case imageNotFound = "image_not_found"
+        /// The image's registry could not be reached (DNS, network, TLS) or refused the pull
+        /// (credentials): not the pipeline's image name; retrying or fixing access may help.
+        case imagePullFailed = "image_pull_failed"
         /// The scheduler could not start or watch the task.
         case schedulerError = "scheduler_error"
         /// The container engine went away while the task ran and killed it (a dockerd restart):

@@ -102,8 +102,11 @@ struct TaskRunner: Sendable {
             } else {
                 handle = try await scheduler.start(job)
             }
-        } catch let error as ProtocolError where error.code == .notFound && config.extension == nil {
-            return await fail(.failed, StateReason(.imageNotFound, error.message))
+        } catch let error as ProtocolError where config.extension == nil && (ImageFailure(error) != nil || error.code == .notFound) {
+            switch ImageFailure(error) {
+            case .registryUnreachable, .denied: return await fail(.failed, StateReason(.imagePullFailed, error.message))
+            case .notFound, nil: return await fail(.failed, StateReason(.imageNotFound, error.message))
+            }
         } catch {
             if control.isCancelled { return await fail(.cancelled, StateReason(.cancelled, "cancelled while starting")) }
             return await fail(.failed, StateReason(.schedulerError, "the scheduler could not start the task: \(Self.describe(error))"))

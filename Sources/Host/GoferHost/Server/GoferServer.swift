@@ -41,6 +41,7 @@ public final class GoferServer: Sendable {
     /// Prepares the data directory, opens the store and starts the scheduler extension.
     public init(settings: ServerSettings, extensionPolicy: ExtensionSupervisor.Policy = .init()) async throws {
         try settings.validate()
+        if case .tcp(let host, let port) = HTTPEndpoint(settings.listen) { try ListenProbe.check(host: host, port: port) }
         self.settings = settings
         // Everything the server (and the extensions it starts) creates is its user's alone: the
         // data directory holds logs, state and keys.
