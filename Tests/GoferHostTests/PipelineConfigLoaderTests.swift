@@ -15,6 +15,58 @@ struct PipelineConfigLoaderTests {
         }
     }
 
+    /// Nine problems of every sort in one file: the shape (unknown field, pattern, type) does not
+    /// hide the meaning (cycle, dangling dependency, duration, memory, reserved name, plain password).
+    static let nineProblems = """
+        id: Bad Name
+        colour: blue
+        tasks:
+          - id: build
+            image: busybox:latest
+            timeout: soon
+            depends_on: [test]
+          - id: test
+            image: busybox:latest
+            memory: lots
+            depends_on: [build]
+          - id: deploy
+            image: busybox:latest
+            depends_on: [ghost]
+            env: { GOFER_TOKEN: x }
+            registry_auth: { username: me, password: hunter2 }
+            cpu: many
+        """
+
+    @Test func aFileWithNineProblemsListsAllNineInFileOrder() {
+        let found = problems(Self.nineProblems)
+        #expect(found.count == 9, "\(found.map(\.description).joined(separator: "\n"))")
+        let expected: [(Int, String)] = [
+            (1, "/id"), (2, "/colour"), (6, "/tasks/0/timeout"), (7, "/tasks/0/depends_on"), (10, "/tasks/1/memory"),
+            (14, "/tasks/2/depends_on"), (15, "/tasks/2/env/GOFER_TOKEN"), (16, "/tasks/2/registry_auth/password"), (17, "/tasks/2/cpu"),
+        ]
+        for (line, path) in expected {
+            #expect(found.contains { $0.line == line && $0.path.hasPrefix(path) && $0.column != nil }, "\(path) at line \(line): \(found.map(\.description))")
+        }
+        #expect(found.map { $0.line ?? 0 } == found.map { $0.line ?? 0 }.sorted(), "in the order of the file")
+    }
+
+    @Test func jsonConfigsGetLinesAndColumnsToo() {
+        let json = """
+            {
+              "id": "p",
+              "tasks": [
+                {"id": "a", "image": "busybox:latest", "timeout": "soon"},
+                {"id": "b", "image": "busybox:latest",
+                 "depends_on": ["nope"]}
+              ]
+            }
+            """
+        let found = problems(json, file: "p.json")
+        #expect(found.count == 2, "\(found)")
+        #expect(found.contains { $0.path == "/tasks/0/timeout" && $0.line == 4 && $0.column == 55 }, "\(found.map(\.description))")
+        #expect(found.contains { $0.path == "/tasks/1/depends_on" && $0.line == 6 && $0.column == 20 }, "\(found.map(\.description))")
+    }
+
     @Test func theExamplePipelineLoads() throws {
         let text = try String(
             contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/hello.yaml"),

@@ -129,11 +129,16 @@ public struct PipelineConfigLoader: Sendable {
             ])
         }
         var marks: [String: (Int, Int)] = [:]
+        // Every problem at once: what the YAML converter found, what the schema finds and what
+        // the meaning checks find all go into one list (a field of the wrong shape does not hide
+        // a cycle elsewhere).
+        var problems: [ConfigProblem] = []
         let value: JSONValue
         switch format {
         case .json:
             do {
                 value = try JSONParser().parse(text)
+                marks = JSONPositions.marks(in: text)
             } catch {
                 let (line, column) = Self.lineColumn(of: error.offset, in: text)
                 throw ConfigError(problems: [
@@ -166,24 +171,45 @@ public struct PipelineConfigLoader: Sendable {
             var converter = YAMLConverter(schema: Self.schema, file: file)
             value = withExtendedLifetime(parser) { converter.convert(node, schema: Self.schema.json, path: "") }
             marks = converter.marks
-            if !converter.problems.isEmpty { throw ConfigError(problems: converter.problems) }
+            problems += converter.problems
         }
         let locator = Locator(file: file, marks: marks)
         let nul = value.pathsWithNUL()
         if !nul.isEmpty {
             throw ConfigError(problems: nul.map { locator.problem($0.replacingOccurrences(of: "\u{0}", with: "\\u0000"), "NUL characters (\\u0000) are not allowed") })
         }
-        var structural = Self.schema.validate(value).map { locator.problem($0.path, $0.message) }
+        // The converter already named the fields it could not convert; the schema would name them again.
+        let converted = Set(problems.map(\.path))
+        problems += Self.schema.validate(value).map { locator.problem($0.path, $0.message) }.filter { !converted.contains($0.path) }
         for (i, t) in (value["tasks"]?.arrayValue ?? []).enumerated() where t.objectValue != nil {
             if t["image"] == nil && t["run"] == nil && t["extension"] == nil {
-                structural.append(
+                problems.append(
                     locator.problem(
                         "/tasks/\(i)/image",
                         "required field is missing: give image (with command), run (a shell command on \(defaultImage)) or extension (a common task)"))
             }
         }
-        if !structural.isEmpty { throw ConfigError(problems: structural) }
-        return (try build(value, locate: locator.problem), locator)
+        do {
+            let config = try build(value, locate: locator.problem)
+            if problems.isEmpty { return (config, locator) }
+        } catch {
+            problems += error.problems
+        }
+        throw ConfigError(problems: Self.ordered(problems))
+    }
+
+    /// Each problem once, in the order of the file (line, column), unplaced ones last.
+    static func ordered(_ problems: [ConfigProblem]) -> [ConfigProblem] {
+        var seen = Set<ConfigProblem>()
+        let unique = problems.filter { seen.insert($0).inserted }
+        return unique.enumerated().sorted { a, b in
+            let la = a.element.line ?? Int.max
+            let lb = b.element.line ?? Int.max
+            if la != lb { return la < lb }
+            let ca = a.element.column ?? 0
+            let cb = b.element.column ?? 0
+            return ca != cb ? ca < cb : a.offset < b.offset
+        }.map(\.element)
     }
 
     private func build(_ value: JSONValue, locate: (String, String) -> ConfigProblem) throws(ConfigError) -> PipelineConfig {

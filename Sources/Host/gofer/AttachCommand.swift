@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import ExtensionSDK
 import Foundation
+import Synchronization
 import GoferHost
 
 #if canImport(Glibc)
@@ -24,7 +25,10 @@ struct AttachCommand: AsyncParsableCommand {
     @Flag(help: "No terminal, even when stdin is one (output keeps stdout and stderr apart).") var noTTY = false
 
     func run() async throws {
-        let tty = isatty(STDIN_FILENO) == 1 && !noTTY
+        // With --json the command runs without a terminal and its output comes back as one
+        // document: {"exit_code", "stdout", "stderr"} (each stream kept up to 16 MiB).
+        let tty = isatty(STDIN_FILENO) == 1 && !noTTY && !options.json
+        let captured = Mutex<[Int: [UInt8]]>([:])
         let terminal = tty ? RawTerminal() : nil
         let (input, feed) = AsyncStream<AttachClientInput>.makeStream()
         // Keystrokes (or piped input) on a thread of their own: reading stdin blocks.
@@ -55,6 +59,11 @@ struct AttachCommand: AsyncParsableCommand {
                 namespace: options.ns, pipeline: pipeline, run: run, task: task, command: command.isEmpty ? nil : command, tty: tty,
                 size: tty ? RawTerminal.size() : nil, input: input
             ) { fd, bytes in
+                if options.json {
+                    let key = Int(fd)
+                    captured.withLock { $0[key, default: []] += bytes.prefix(max(0, (16 << 20) - ($0[key]?.count ?? 0))) }
+                    return
+                }
                 let target = fd == 2 ? STDERR_FILENO : STDOUT_FILENO
                 var offset = 0
                 while offset < bytes.count {
@@ -69,6 +78,13 @@ struct AttachCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         terminal?.restore()
+        if options.json {
+            let streams = captured.withLock { $0 }
+            Output.line([
+                "exit_code": .int(Int64(code)), "stdout": .string(String(decoding: streams[1] ?? [], as: UTF8.self)),
+                "stderr": .string(String(decoding: streams[2] ?? [], as: UTF8.self)),
+            ])
+        }
         throw ExitCode(Int32(truncatingIfNeeded: code))
     }
 }

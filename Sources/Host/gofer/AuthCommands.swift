@@ -204,7 +204,7 @@ struct RoleCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await cli { _ = try await options.client.raw("DELETE", "/api/roles/\(APIClient.segment(id))") }
-            if !options.json { print("deleted role \(id)") }
+            Output.done("deleted role \(id)", json: ["deleted": ["role": .string(id)]])
         }
     }
 }

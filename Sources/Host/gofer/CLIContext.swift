@@ -100,9 +100,14 @@ func cli<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let e as APIError {
-        Output.error(e.description)
+        report(e)
         throw ExitCode.failure
     }
+}
+
+/// An API error on stderr: its message and details, as text or (with `--json`) as JSON.
+func report(_ e: APIError) {
+    if Output.jsonMode { Output.error(e.message, details: e.details) } else { Output.error(e.description) }
 }
 
 /// Pagination flags shared by list commands.

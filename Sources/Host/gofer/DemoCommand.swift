@@ -13,6 +13,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Pipeline file to run (default: examples/hello.yaml, or the built-in copy of it).") var file: String?
     @Option(help: "Scheduler extension: docker or process.") var scheduler: String = "docker"
     @Option(help: "Keep the data here instead of a temporary directory.") var dataDir: String?
+    @Flag(help: "JSON Lines instead of text: what happened, each log line as {\"task\", \"line\"}, the run's detail last.") var json = false
 
     func run() async throws {
         let dir = dataDir ?? NSTemporaryDirectory() + "gofer-demo-\(UUID().uuidString.prefix(8))"
@@ -40,9 +41,9 @@ struct DemoCommand: AsyncParsableCommand {
         // The embedded server's first admin token (written to its data directory on first start).
         let token = try? String(contentsOfFile: AdminBootstrap.tokenFile(dataDir: dir), encoding: .utf8)
         let client = try APIClient(address: "127.0.0.1:\(port)", token: token?.trimmingCharacters(in: .whitespacesAndNewlines))
-        print(
-            Output.color("gofer \(goferVersion) demo", "1")
-                + ": embedded server on 127.0.0.1:\(port), data in \(dir), scheduler \(scheduler)")
+        Output.done(
+            Output.color("gofer \(goferVersion) demo", "1") + ": embedded server on 127.0.0.1:\(port), data in \(dir), scheduler \(scheduler)",
+            json: ["demo": ["version": .string(goferVersion), "listen": .string("127.0.0.1:\(port)"), "data_dir": .string(dir), "scheduler": .string(scheduler)]])
 
         var text = Self.builtInHello
         var name = "hello.yaml"
@@ -62,20 +63,25 @@ struct DemoCommand: AsyncParsableCommand {
                 body: [
                     "config": .string(text), "file": .string(name), "format": .string(PipelineConfigLoader.format(forFile: name).rawValue),
                 ])
-            print("applied pipeline default/\(applied.pipeline.id) version \(applied.version)")
-            for change in applied.changes { print("  " + Output.color(change, "32")) }
+            Output.done(
+                "applied pipeline default/\(applied.pipeline.id) version \(applied.version)"
+                    + applied.changes.map { "\n  " + Output.color($0, "32") }.joined(),
+                json: ["applied": Output.jsonValue(applied)])
             let run: Run = try await client.call(
                 "POST", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs", body: .emptyObject)
-            print("started run \(run.id)\n")
-            let final = try await RunFollower(
-                client: client, namespace: "default", pipeline: applied.pipeline.id, run: run.id, streamLogs: true
-            ).follow()
+            Output.done("started run \(run.id)\n", json: ["started": Output.jsonValue(run)])
+            let final = try await RunFollower(client: client, namespace: "default", pipeline: applied.pipeline.id, run: run.id, view: .lines(logs: true))
+                .follow()
             let detail: RunDetail = try await client.call("GET", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs/\(run.id)")
-            print("")
-            Output.taskTable(detail.tasks)
-            print(
-                "\nrun \(final.id) \(Output.state(final.state.rawValue)) in \(Output.duration(final.startedAt, final.endedAt))\(final.reason.map { ": \($0.message)" } ?? "")"
-            )
+            if Output.jsonMode {
+                Output.line(["finished": Output.jsonValue(detail)])
+            } else {
+                print("")
+                Output.taskTable(detail.tasks)
+                print(
+                    "\nrun \(final.id) \(Output.state(final.state.rawValue)) in \(Output.duration(final.startedAt, final.endedAt))\(final.reason.map { ": \($0.message)" } ?? "")"
+                )
+            }
             status = final.state
         } catch let e as APIError {
             Output.error(e.description)

@@ -151,6 +151,13 @@ struct ExtensionCommand: AsyncParsableCommand {
 
         func run() async throws {
             let bytes = try await cli { try await options.client.raw("GET", ExtensionCommand.path(name) + "/logs") }
+            if options.json {
+                // JSON Lines: one {"extension", "line"} object per line.
+                for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast(bytes.last == 0x0A ? 1 : 0) {
+                    Output.line(["extension": .string(name), "line": .string(String(decoding: line, as: UTF8.self))])
+                }
+                return
+            }
             FileHandle.standardOutput.write(Data(bytes))
         }
     }

@@ -11,7 +11,7 @@ struct Gofer: AsyncParsableCommand {
         abstract: "Gofer: run container pipelines as DAGs when something happens.",
         version: goferVersion,
         subcommands: [
-            ServiceCommand.self, DemoCommand.self, PipelineCommand.self, RunCommand.self, TaskCommand.self, NamespaceCommand.self,
+            ServiceCommand.self, DemoCommand.self, InitCommand.self, PipelineCommand.self, RunCommand.self, TaskCommand.self, NamespaceCommand.self,
             EventCommand.self, TriggerCommand.self, SecretCommand.self, ObjectCommand.self, ExtensionCommand.self, LoginCommand.self, WhoamiCommand.self,
             TokenCommand.self, RoleCommand.self,
         ])
@@ -27,7 +27,18 @@ struct Gofer: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+        } catch let error as ExitCode {
+            exit(withError: error)  // the command already said why
         } catch {
+            let code = exitCode(for: error)
+            let hint = CommandSuggestion.hint(for: Array(CommandLine.arguments.dropFirst()), root: Gofer.self)
+            if code != .success && (Output.jsonMode || hint != nil) {
+                var message = message(for: error)
+                if let hint { message = hint }
+                Output.error(message, exitCode: code.rawValue)
+                if !Output.jsonMode, let hint = hint.flatMap({ _ in CommandSuggestion.usageHint }) { FileHandle.standardError.write(Data(hint.utf8)) }
+                exit(withError: ExitCode(code.rawValue))
+            }
             exit(withError: error)
         }
     }

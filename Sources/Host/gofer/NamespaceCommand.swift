@@ -54,7 +54,7 @@ struct NamespaceCommand: AsyncParsableCommand {
 
         func run() async throws {
             _ = try await cli { try await options.client.raw("DELETE", Paths.ns(id)) }
-            print("deleted namespace \(id)")
+            Output.done("deleted namespace \(id)", json: ["deleted": ["namespace": .string(id)]])
         }
     }
 
@@ -68,7 +68,7 @@ struct NamespaceCommand: AsyncParsableCommand {
             var config = CLIConfig.load()
             config.namespace = id
             try config.save()
-            print("current namespace: \(id) (saved in \(CLIConfig.path))")
+            Output.done("current namespace: \(id) (saved in \(CLIConfig.path))", json: ["namespace": .string(id), "config": .string(CLIConfig.path)])
         }
     }
 }

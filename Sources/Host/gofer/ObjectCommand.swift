@@ -128,7 +128,10 @@ struct ObjectCommands<Scope: ObjectScopeArguments> {
         var output: String?
 
         func run() async throws {
-            if output == nil && isatty(STDOUT_FILENO) != 0 && !scope.options.json {
+            if output == nil && scope.options.json {
+                throw ValidationError("--json needs --output FILE: stdout then carries the JSON summary, not the object's bytes")
+            }
+            if output == nil && isatty(STDOUT_FILENO) != 0 {
                 throw ValidationError("stdout is a terminal: give --output FILE, or pipe it (… | tar x)")
             }
             let temporary = output.map { $0 + ".part-\(getpid())" }
@@ -159,6 +162,7 @@ struct ObjectCommands<Scope: ObjectScopeArguments> {
                 close(fd)
                 guard rename(temporary, output) == 0 else { throw ValidationError("cannot move the download to \(output): \(String(cString: strerror(errno)))") }
                 progress.finish()
+                if scope.options.json { Output.line(["key": .string(key), "size": .int(written), "output": .string(output)]) }
             }
         }
 

@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Foundation
 import GoferHost
 
@@ -23,15 +24,38 @@ enum Output {
 
     /// Prints rows as columns aligned on the visible width (colour codes do not count).
     static func table(_ header: [String], _ rows: [[String]]) {
+        for line in tableLines(header, rows) { print(line) }
+    }
+
+    /// The lines of ``table(_:_:)``: the header (bold) first.
+    static func tableLines(_ header: [String], _ rows: [[String]]) -> [String] {
         let all = [header] + rows
         var widths = [Int](repeating: 0, count: header.count)
         for row in all { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], visible(cell)) } }
-        for (n, row) in all.enumerated() {
+        return all.enumerated().map { n, row in
             let line = row.enumerated().map { i, cell in
                 i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - visible(cell) + 2)
             }.joined()
-            print(n == 0 ? color(line, "1") : line)
+            return n == 0 ? color(line, "1") : line
         }
+    }
+
+    /// The text without ANSI escape sequences and other control characters (a log line shown
+    /// inside a table must not move the cursor).
+    static func plain(_ s: String) -> String {
+        var out = ""
+        var inEscape = false
+        for ch in s {
+            if ch == "\u{1B}" { inEscape = true; continue }
+            if inEscape { if ch.isLetter { inEscape = false }; continue }
+            if ch.unicodeScalars.allSatisfy({ $0.value >= 0x20 || $0 == "\t" }) { out.append(ch == "\t" ? " " : ch) }
+        }
+        return out
+    }
+
+    /// At most `width` characters, with `…` where cut.
+    static func clip(_ s: String, to width: Int) -> String {
+        s.count <= width ? s : String(s.prefix(max(0, width - 1))) + "…"
     }
 
     static func visible(_ s: String) -> Int {
@@ -74,15 +98,45 @@ enum Output {
         return "\(Int(seconds) / 60)m\(Int(seconds) % 60)s"
     }
 
-    static func json<T: Encodable>(_ value: T) {
+    /// The API's JSON shape: snake_case keys, ISO 8601 dates.
+    static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
         e.dateEncodingStrategy = .iso8601
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        if let data = try? e.encode(value) { print(String(decoding: data, as: UTF8.self)) }
+        return e
+    }()
+
+    static func json<T: Encodable>(_ value: T) {
+        if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
     }
 
-    static func error(_ message: String) {
-        FileHandle.standardError.write(Data((color("error:", "31") + " " + message + "\n").utf8))
+    /// A value as a ``JSONValue`` in the API's JSON shape.
+    static func jsonValue<T: Encodable>(_ value: T) -> JSONValue {
+        (try? encoder.encode(value)).flatMap { try? JSONParser().parse(Array($0)) } ?? .null
     }
+
+    /// Whether this invocation asked for JSON (`--json` before any `--`). Decided from the
+    /// arguments before parsing, so that a mistyped flag or command is reported as JSON too.
+    static let jsonMode: Bool = CommandLine.arguments.dropFirst().prefix { $0 != "--" }.contains("--json")
+
+    /// An error on stderr: `error: …`, or with `--json` `{"error": {"message": …, "exit_code": …}}`.
+    static func error(_ message: String, exitCode: Int32 = 1, details: [APIError.Detail] = []) {
+        if jsonMode {
+            var error: JSONValue = ["message": .string(message), "exit_code": .int(Int64(exitCode))]
+            if !details.isEmpty { error["details"] = jsonValue(details) }
+            let value: JSONValue = ["error": error]
+            FileHandle.standardError.write(Data(value.serialized() + [0x0A]))
+        } else {
+            FileHandle.standardError.write(Data((color("error:", "31") + " " + message + "\n").utf8))
+        }
+    }
+
+    /// What a command did: a sentence for people, or with `--json` the given object (one line).
+    static func done(_ human: @autoclosure () -> String, json: JSONValue) {
+        if jsonMode { line(json) } else { print(human()) }
+    }
+
+    /// One JSON value on one line (JSON Lines, for streams).
+    static func line(_ value: JSONValue) { print(String(decoding: value.serialized(), as: UTF8.self)) }
 }

@@ -29,8 +29,21 @@ struct PipelineCommand: AsyncParsableCommand {
                 "format": .string(PipelineConfigLoader.format(forFile: file).rawValue),
             ]
             if let rollout = try canary.rollout() { body["rollout"] = rollout }
-            let result: ApplyResult = try await cli {
-                try await options.client.call("POST", Paths.ns(options.ns) + "/pipelines", body: .object(body))
+            let client = try options.client
+            let result: ApplyResult
+            do {
+                result = try await client.call("POST", Paths.ns(options.ns) + "/pipelines", body: .object(body))
+            } catch let e as APIError where e.code == "invalid_config" && !Output.jsonMode {
+                // As compilers print them, so editors and terminals jump to each: file:line:column: field: message.
+                Output.error(e.message)
+                for d in e.details {
+                    let place = file + (d.line.map { ":\($0)" + (d.column.map { ":\($0)" } ?? "") } ?? "")
+                    FileHandle.standardError.write(Data("\(place): \(d.field.isEmpty ? "" : d.field + ": ")\(d.message)\n".utf8))
+                }
+                throw ExitCode.failure
+            } catch let e as APIError {
+                report(e)
+                throw ExitCode.failure
             }
             if options.json { return Output.json(result) }
             for warning in result.warnings ?? [] { print(Output.color("warning: ", "33") + warning) }
@@ -210,7 +223,7 @@ struct PipelineCommand: AsyncParsableCommand {
 
         func run() async throws {
             _ = try await cli { try await options.client.raw("DELETE", Paths.pipeline(options.ns, id)) }
-            print("deleted pipeline \(options.ns)/\(id)")
+            Output.done("deleted pipeline \(options.ns)/\(id)", json: ["deleted": ["namespace": .string(options.ns), "pipeline": .string(id)]])
         }
     }
 }

@@ -6,7 +6,7 @@ import GoferHost
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Start, inspect and cancel runs.",
-        subcommands: [Start.self, List.self, Get.self, Cancel.self, Watch.self, Rerun.self])
+        subcommands: [Start.self, List.self, Get.self, Cancel.self, Watch.self, Logs.self, Rerun.self])
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start a run. With --wait, follow it and exit 0 only if it succeeded.")
@@ -49,7 +49,8 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    /// Prints the started run, or follows it to its end (exit 0 only if it succeeded).
+    /// Prints the started run, or follows it to its end (exit 0 only if it succeeded). With
+    /// `--json`: the run, or after `--wait` the finished run's detail — one document, nothing else.
     static func startedOrFollow(_ r: Run, options: ClientOptions, pipeline: String, wait: Bool, logs: Bool) async throws {
         let why = r.rerunOf.map { "rerun of run \($0), " } ?? (r.versionReason == .live ? "" : "\(r.versionReason.rawValue) ")
         let started = "started run \(r.id) of \(options.ns)/\(pipeline) (\(why)version \(r.pipelineVersion))"
@@ -58,14 +59,14 @@ struct RunCommand: AsyncParsableCommand {
             return print(started)
         }
         if !options.json { print(started) }
+        let client = try options.client
         let final = try await cli {
-            try await RunFollower(
-                client: try options.client, namespace: options.ns, pipeline: pipeline, run: r.id, streamLogs: logs && !options.json
-            )
-            .follow()
+            try await RunFollower(client: client, namespace: options.ns, pipeline: pipeline, run: r.id, view: options.json ? .quiet : .lines(logs: logs))
+                .follow()
         }
         if options.json {
-            Output.json(final)
+            let detail: RunDetail = try await cli { try await client.call("GET", Paths.run(options.ns, pipeline, r.id)) }
+            Output.json(detail)
         } else {
             print("run \(final.id) \(Output.state(final.state.rawValue))\(final.reason.map { ": \($0.message)" } ?? "")")
         }
@@ -138,16 +139,49 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     struct Watch: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Live view of every task's state until the run ends.")
+        static let configuration = CommandConfiguration(
+            abstract: "Live view of the run until it ends: every task's state and duration, and the last \(RunFollower.tailLines) log lines of each running task.",
+            discussion: "Exits 0 only if the run succeeded. With --json: the run's detail as one JSON line per change (the last line is the end).")
         @OptionGroup var options: ClientOptions
         @Argument var pipeline: String
         @Argument var run: Int
 
         func run() async throws {
             let final = try await cli {
-                try await RunFollower(client: try options.client, namespace: options.ns, pipeline: pipeline, run: run, table: true).follow()
+                try await RunFollower(client: try options.client, namespace: options.ns, pipeline: pipeline, run: run, view: options.json ? .jsonLines : .board)
+                    .follow()
             }
             if final.state != .succeeded { throw ExitCode.failure }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the logs of every task of a run, each line prefixed (and coloured) with its task; with -f, follow them until the run ends.",
+            discussion: "Without -f the logs come task by task in the pipeline's order. With --json: one {\"task\", \"line\"} object per line (JSON Lines).")
+        @OptionGroup var options: ClientOptions
+        @Argument var pipeline: String
+        @Argument var run: Int
+        @Flag(name: [.short, .long], help: "Follow the logs of running and later tasks until the run ends.") var follow = false
+
+        func run() async throws {
+            let client = try options.client
+            let detail: RunDetail = try await cli { try await client.call("GET", Paths.run(options.ns, pipeline, run)) }
+            let names = detail.tasks.map(\.task)
+            let printer = LinePrinter(tasks: names)
+            if follow && !detail.run.state.isTerminal {
+                _ = try await cli {
+                    try await RunFollower(client: client, namespace: options.ns, pipeline: pipeline, run: run, view: .lines(logs: true, events: false), printer: printer)
+                        .follow()
+                }
+                return
+            }
+            for t in detail.tasks where t.logging && t.startedAt != nil {
+                try await cli {
+                    try await TaskLogLines(client: client, namespace: options.ns, pipeline: pipeline, run: run, task: t.task, follow: false)
+                        .forEach { printer.print(t.task, $0) }
+                }
+            }
         }
     }
 }
@@ -172,7 +206,7 @@ struct TaskCommand: AsyncParsableCommand {
                 try await options.client.call("POST", Paths.task(options.ns, pipeline, run, task) + "/cancel", body: body)
             }
             if options.json { return Output.json(t) }
-            print("cancelling task \(task) of run \(run) of \(options.ns)/\(pipeline)")
+            print("cancelling task \(task) of run \(run) of \(options.ns)/\(pipeline)" + (reason.map { ": \($0)" } ?? ""))
         }
     }
 
@@ -229,13 +263,15 @@ struct TaskCommand: AsyncParsableCommand {
             let client = try options.client
             // Existence check first, for a clear 404.
             let _: TaskExecution = try await cli { try await client.call("GET", Paths.task(options.ns, pipeline, run, task)) }
+            let lines = TaskLogLines(client: client, namespace: options.ns, pipeline: pipeline, run: run, task: task, follow: follow)
+            if options.json {
+                // JSON Lines: one {"task", "line"} object per log line.
+                return try await cli { try await lines.forEach { Output.line(TaskLogLines.record(task, $0)) } }
+            }
             try await cli {
-                for try await event in client.stream(Paths.task(options.ns, pipeline, run, task) + "/logs" + (follow ? "?follow=true" : ""))
-                {
+                for try await event in client.stream(lines.path) {
                     switch event {
                     case .head(let status, _) where status != 200:
-                        let body = try await client.raw("GET", Paths.task(options.ns, pipeline, run, task) + "/logs")
-                        _ = body
                         throw APIError(status: status, code: "http_\(status)", message: "cannot read the log (HTTP \(status))")
                     case .body(let bytes): FileHandle.standardOutput.write(Data(bytes))
                     default: break

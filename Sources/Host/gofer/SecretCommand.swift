@@ -77,7 +77,9 @@ struct PipelineSecrets: AsyncParsableCommand {
             _ = try await cli {
                 try await options.client.raw("PUT", PipelineSecrets.path(options, pipeline, name), body: SecretValueOptions.body(value))
             }
-            print("stored secret \(name) of \(options.ns)/\(pipeline); use it as secret{{\(name)}}")
+            Output.done(
+                "stored secret \(name) of \(options.ns)/\(pipeline); use it as secret{{\(name)}}",
+                json: ["stored": ["namespace": .string(options.ns), "pipeline": .string(pipeline), "name": .string(name)], "reference": .string("secret{{\(name)}}")])
         }
     }
 
@@ -120,7 +122,9 @@ struct PipelineSecrets: AsyncParsableCommand {
 
         func run() async throws {
             _ = try await cli { try await options.client.raw("DELETE", PipelineSecrets.path(options, pipeline, name)) }
-            print("deleted secret \(name) of \(options.ns)/\(pipeline)")
+            Output.done(
+                "deleted secret \(name) of \(options.ns)/\(pipeline)",
+                json: ["deleted": ["namespace": .string(options.ns), "pipeline": .string(pipeline), "name": .string(name)]])
         }
     }
 }
@@ -146,7 +150,9 @@ struct GlobalSecrets: AsyncParsableCommand {
             body["namespaces"] = .array(
                 namespaces.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) })
             _ = try await cli { try await options.client.raw("PUT", GlobalSecrets.path(name), body: body) }
-            print("stored global secret \(name) for namespaces \(namespaces); use it as global_secret{{\(name)}}")
+            Output.done(
+                "stored global secret \(name) for namespaces \(namespaces); use it as global_secret{{\(name)}}",
+                json: ["stored": ["name": .string(name), "namespaces": body["namespaces"] ?? .null], "reference": .string("global_secret{{\(name)}}")])
         }
     }
 
@@ -185,7 +191,7 @@ struct GlobalSecrets: AsyncParsableCommand {
 
         func run() async throws {
             _ = try await cli { try await options.client.raw("DELETE", GlobalSecrets.path(name)) }
-            print("deleted global secret \(name)")
+            Output.done("deleted global secret \(name)", json: ["deleted": ["name": .string(name)]])
         }
     }
 }

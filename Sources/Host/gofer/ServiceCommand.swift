@@ -15,6 +15,7 @@ struct ServiceCommand: AsyncParsableCommand {
                 "Run it on the server's machine as the server's user: it needs write access to the data directory. It works whether the server runs or not; existing tokens are untouched (revoke lost ones afterwards with `gofer token revoke`)."
         )
         @Option(help: "Data directory of the server (default: GOFER_DATA_DIR or ~/.gofer).") var dataDir: String?
+        @Flag(help: "Print JSON instead of text.") var json = false
 
         func run() async throws {
             let dir =
@@ -26,7 +27,9 @@ struct ServiceCommand: AsyncParsableCommand {
             }
             do {
                 let path = try await AdminBootstrap.reset(dataDir: dir)
-                print("wrote a new admin token to \(path) (mode 0600); use it with: gofer login --token-file \(path)")
+                Output.done(
+                    "wrote a new admin token to \(path) (mode 0600); use it with: gofer login --token-file \(path)",
+                    json: ["admin_token_file": .string(path)])
             } catch {
                 Output.error("cannot make an admin token: \(error)")
                 throw ExitCode.failure
@@ -42,6 +45,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Option(help: "Data directory (database, logs, extension state).") var dataDir: String?
         @Option(help: "Address to listen on, host:port.") var listen: String?
         @Option(help: "Scheduler extension: docker or process.") var scheduler: String?
+        @Flag(help: "Print JSON Lines instead of text (what it logs goes to stderr either way).") var json = false
 
         func run() async throws {
             let server = try await ServerStartup.start("the server") { settings in
@@ -60,14 +64,21 @@ struct ServiceCommand: AsyncParsableCommand {
             }
             let port = try await server.startHTTP()
             if let file = server.bootstrapTokenFile {
-                print("first start: wrote an admin token to \(file) (mode 0600); log in with: gofer login --token-file \(file)")
+                Output.done(
+                    "first start: wrote an admin token to \(file) (mode 0600); log in with: gofer login --token-file \(file)",
+                    json: ["admin_token_file": .string(file)])
             }
-            print(
-                "gofer \(goferVersion) listening on \(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port) (data in \(settings.dataDir), scheduler \(settings.scheduler))"
-            )
+            let address = "\(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port)"
+            Output.done(
+                "gofer \(goferVersion) listening on \(address) (data in \(settings.dataDir), scheduler \(settings.scheduler))",
+                json: [
+                    "listening": .string(address), "version": .string(goferVersion), "data_dir": .string(settings.dataDir),
+                    "scheduler": .string(settings.scheduler),
+                ])
             // Serve until SIGINT/SIGTERM.
             let signal = await ShutdownSignal.next()
-            print("received \(signal.map { "\($0)" } ?? "a signal"), shutting down")
+            let name = signal.map { "\($0)" } ?? "a signal"
+            Output.done("received \(name), shutting down", json: ["shutting_down": .string(name)])
             await server.stop()
         }
     }

@@ -38,7 +38,7 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
     }
 
     public var description: String {
-        ([message] + details.map { d in "  \(d.field.isEmpty ? "" : d.field + ": ")\(d.message)" + (d.line.map { " (line \($0))" } ?? "") })
+        ([message] + details.map { d in "  \(d.field.isEmpty ? "" : d.field + ": ")\(d.message)" + (d.line.map { " (line \($0)" + (d.column.map { ", column \($0)" } ?? "") + ")" } ?? "") })
             .joined(separator: "\n")
     }
 

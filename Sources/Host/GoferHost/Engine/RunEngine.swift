@@ -188,12 +188,13 @@ public actor RunEngine {
         guard let t = a.tasks[task] else { throw StoreError.notFound(what: "task", id: "\(key)/\(task)") }
         let state = a.machine.states[task] ?? .waiting
         if state.isTerminal { throw StoreError.conflict("task \(task) already ended (\(state.rawValue))") }
+        let reason = StateReason(.cancelled, "cancelled by \(who)" + (why.map { ": \($0)" } ?? ""))
         if state == .waiting {
             a.machine.record(task, .cancelled)
-            try await persistTask(t, .cancelled, reason: StateReason(.cancelled, "cancelled by \(who)" + (why.map { ": \($0)" } ?? "")))
+            try await persistTask(t, .cancelled, reason: reason)
             try await advance(key)
         } else {
-            a.runners[task]?.cancel()
+            a.runners[task]?.cancel(reason: reason)
         }
     }
 

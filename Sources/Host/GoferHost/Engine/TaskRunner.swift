@@ -26,14 +26,17 @@ struct TaskRunner: Sendable {
 
     /// A stop request, delivered once.
     final class Control: Sendable {
-        private let state = Mutex<(cancelled: Bool, handlers: [@Sendable () -> Void])>((false, []))
+        private let state = Mutex<(cancelled: Bool, reason: StateReason?, handlers: [@Sendable () -> Void])>((false, nil, []))
 
         var isCancelled: Bool { state.withLock { $0.cancelled } }
+        /// Why this one task was cancelled, when it was cancelled on its own (not with its run).
+        var reason: StateReason? { state.withLock { $0.reason } }
 
-        func cancel() {
+        func cancel(reason: StateReason? = nil) {
             let handlers = state.withLock { s -> [@Sendable () -> Void] in
                 guard !s.cancelled else { return [] }
                 s.cancelled = true
+                s.reason = reason
                 defer { s.handlers = [] }
                 return s.handlers
             }
@@ -72,7 +75,7 @@ struct TaskRunner: Sendable {
         if resume { return await reattach() }
         let timeout = config.timeoutSeconds.map { Duration.seconds($0) } ?? settings.defaultTaskTimeout
         let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
-        if control.isCancelled { return await fail(.cancelled, StateReason(.cancelled, "cancelled before it started")) }
+        if control.isCancelled { return await fail(.cancelled, control.reason ?? StateReason(.cancelled, "cancelled before it started")) }
         do {
             try await engine.persistTask(execution, .starting, deadline: deadline)
         } catch {
@@ -108,7 +111,7 @@ struct TaskRunner: Sendable {
             case .notFound, nil: return await fail(.failed, StateReason(.imageNotFound, error.message))
             }
         } catch {
-            if control.isCancelled { return await fail(.cancelled, StateReason(.cancelled, "cancelled while starting")) }
+            if control.isCancelled { return await fail(.cancelled, control.reason ?? StateReason(.cancelled, "cancelled while starting")) }
             return await fail(.failed, StateReason(.schedulerError, "the scheduler could not start the task: \(Self.describe(error))"))
         }
         do {
@@ -491,8 +494,9 @@ struct TaskRunner: Sendable {
                 exitCode: code,
                 started: started, ended: ended)
         case .cancelled:
-            let why = await engine.stopReason(key) ?? StateReason(.cancelled, "cancelled")
-            return await fail(.cancelled, why, exitCode: code, started: started, ended: ended)
+            var why = control.reason
+            if why == nil { why = await engine.stopReason(key) }
+            return await fail(.cancelled, why ?? StateReason(.cancelled, "cancelled"), exitCode: code, started: started, ended: ended)
         case .storage:
             return await fail(
                 .failed,

@@ -353,6 +353,11 @@ public final class Store: Sendable {
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) == nil {
                 throw StoreError.notFound(what: "namespace", id: namespace)
             }
+            // A mistyped name gets the closest ones of the namespace (a bounded lookup: ids only).
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM pipelines WHERE namespace = ? LIMIT 5000", arguments: [namespace])
+            if let hint = NameSuggestion.hint(for: id, in: ids) {
+                throw StoreError.gone(what: "pipeline", id: "\(namespace)/\(id)", why: hint)
+            }
             throw StoreError.notFound(what: "pipeline", id: "\(namespace)/\(id)")
         }
         return pipeline(row)
