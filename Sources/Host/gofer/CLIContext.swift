@@ -132,8 +132,10 @@ func printNextCursor(_ cursor: String?) {
 
 /// Starting a server from the CLI (`service start`, `demo`), with its errors said plainly.
 enum ServerStartup {
-    /// Applies settings with `configure`, then starts the server. Bad settings exit 64, a failed start 1.
-    static func start(_ what: String, configure: (inout ServerSettings) throws -> Void) async throws -> GoferServer {
+    /// Applies settings with `configure`, sets up the process's metrics and traces (Prometheus,
+    /// and OTLP when `otlp_endpoint` is set), then starts the server. Bad settings exit 64, a
+    /// failed start 1.
+    static func start(_ what: String, configure: (inout ServerSettings) throws -> Void) async throws -> (GoferServer, Telemetry) {
         var settings = ServerSettings()
         do {
             try configure(&settings)
@@ -142,7 +144,8 @@ enum ServerStartup {
             throw ExitCode.validationFailure
         }
         do {
-            return try await GoferServer(settings: settings)
+            let telemetry = try Telemetry.bootstrap(otlpEndpoint: settings.otlpEndpoint)
+            return (try await GoferServer(settings: settings), telemetry)
         } catch {
             Output.error("cannot start \(what): \(error)")
             throw ExitCode.failure

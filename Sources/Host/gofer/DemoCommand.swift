@@ -18,14 +18,14 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         let dir = dataDir ?? NSTemporaryDirectory() + "gofer-demo-\(UUID().uuidString.prefix(8))"
         defer { if dataDir == nil { try? FileManager.default.removeItem(atPath: dir) } }
-        let server = try await ServerStartup.start("the embedded server") { settings in
+        let (server, telemetry) = try await ServerStartup.start("the embedded server") { settings in
             try settings.set("data_dir", dir, source: "demo")
             try settings.set("listen", "127.0.0.1:0", source: "demo")
             try settings.set("scheduler", scheduler, source: "--scheduler")
             try settings.set("log_level", "warning", source: "demo")
             try settings.load(
                 environment: ProcessInfo.processInfo.environment.filter {
-                    $0.key == "GOFER_DOCKER_ENDPOINT" || $0.key == "GOFER_EXTENSIONS_DIR"
+                    $0.key == "GOFER_DOCKER_ENDPOINT" || $0.key == "GOFER_EXTENSIONS_DIR" || $0.key == "GOFER_OTLP_ENDPOINT"
                 })
         }
         let health = await ServerStartup.schedulerHealth(server)
@@ -35,6 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
                     + (scheduler == "docker"
                         ? "Start dockerd (and import busybox:latest, see README), or try `gofer demo --scheduler process`." : ""))
             await server.stop()
+            await telemetry.shutdown()
             throw ExitCode.failure
         }
         let port = try await server.startHTTP()
@@ -54,6 +55,7 @@ struct DemoCommand: AsyncParsableCommand {
         } else if file != nil {
             Output.error("cannot read \(path)")
             await server.stop()
+            await telemetry.shutdown()
             throw ExitCode.failure
         }
         let status: RunState
@@ -86,9 +88,11 @@ struct DemoCommand: AsyncParsableCommand {
         } catch let e as APIError {
             Output.error(e.description)
             await server.stop()
+            await telemetry.shutdown()
             throw ExitCode.failure
         }
         await server.stop()
+        await telemetry.shutdown()
         if status != .succeeded { throw ExitCode.failure }
     }
 

@@ -48,7 +48,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON Lines instead of text (what it logs goes to stderr either way).") var json = false
 
         func run() async throws {
-            let server = try await ServerStartup.start("the server") { settings in
+            let (server, telemetry) = try await ServerStartup.start("the server") { settings in
                 if let config { try settings.load(file: config) }
                 try settings.load(environment: ProcessInfo.processInfo.environment)
                 if let dataDir { try settings.set("data_dir", dataDir, source: "--data-dir") }
@@ -80,6 +80,7 @@ struct ServiceCommand: AsyncParsableCommand {
             let name = signal.map { "\($0)" } ?? "a signal"
             Output.done("received \(name), shutting down", json: ["shutting_down": .string(name)])
             await server.stop()
+            await telemetry.shutdown()  // what is still buffered goes out
         }
     }
 }

@@ -83,12 +83,19 @@ public struct GoferAPI: Sendable {
         for route in Self.routeTable where attachEnabled || route.path != AttachRoutes.path {
             router.on(RouterPath(route.path), method: route.method) { request, context in
                 var context = context
+                let start = ContinuousClock.now
+                let response: Response
                 do {
                     try await self.admit(route, request, &context)
-                    return try await route.handler(self, request, context)
+                    response = try await route.handler(self, request, context)
                 } catch {
-                    return self.errorResponse(APIError.from(error))
+                    response = self.errorResponse(APIError.from(error))
                 }
+                // By the route's template, not the path: /api/…/runs/{run} is one series, not one per run.
+                let labels = [("method", route.method.rawValue), ("route", route.path)]
+                GoferMetrics.count(.httpRequests, labels + [("status", String(response.status.code))])
+                GoferMetrics.duration(.httpRequestDuration, labels, ContinuousClock.now - start)
+                return response
             }
         }
         return router

@@ -23,11 +23,13 @@ public enum Resource: String, Codable, Sendable, CaseIterable {
     case triggers
     case tokens
     case roles
+    /// The server's metrics (`GET /metrics`): every namespace's pipelines appear in them.
+    case metrics
 
     /// Server administration: only a token limited to no namespace may use it, whatever its roles.
     public var isAdministrative: Bool {
         switch self {
-        case .globalSecrets, .extensions, .tokens, .roles: return true
+        case .globalSecrets, .extensions, .tokens, .roles, .metrics: return true
         case .namespaces, .pipelines, .runs, .secrets, .events, .objects, .attach, .triggers: return false
         }
     }
@@ -36,7 +38,7 @@ public enum Resource: String, Codable, Sendable, CaseIterable {
     public var isNamespaced: Bool {
         switch self {
         case .namespaces, .pipelines, .runs, .secrets, .events, .objects, .attach: return true
-        case .globalSecrets, .extensions, .triggers, .tokens, .roles: return false
+        case .globalSecrets, .extensions, .triggers, .tokens, .roles, .metrics: return false
         }
     }
 }
@@ -182,6 +184,10 @@ public struct Role: Codable, Sendable, Equatable {
             id: "read-only",
             description: "Read pipelines, runs, logs, objects, events and secret names (never values) in the token's namespaces.",
             grants: [Grant(namespaced + [.one(.namespaces), .one(.events), .one(.triggers)], [.read])], builtin: true),
+        Role(
+            id: "metrics",
+            description: "Scrape GET /metrics (for Prometheus); nothing else. Give it to a token limited to no namespace: the metrics name every namespace's pipelines.",
+            grants: [Grant([.one(.metrics)], [.read])], builtin: true),
         Role(
             id: "run",
             description: "What a run token may do: read its own pipeline and its runs and logs; read and write its pipeline's objects.",

@@ -1,6 +1,7 @@
 import ExtensionClient
 import ExtensionSDK
 import Foundation
+import Tracing
 import Logging
 import Synchronization
 
@@ -64,6 +65,9 @@ public actor RunEngine {
         var tasks: [String: TaskExecution]
         var runners: [String: TaskRunner.Control] = [:]
         var timer: Task<Void, Never>?
+        /// The run's trace (one per run) and its tasks' spans, while they last.
+        var span: (any Span)?
+        var taskSpans: [String: any Span] = [:]
         /// Every secret the run's tasks reference (their values are masked in every task's log).
         let secretReferences: Set<SecretReference>
 
@@ -91,10 +95,17 @@ public actor RunEngine {
 
     var active: [Key: Active] = [:]
     /// Runs waiting for their pipeline's parallelism, oldest first.
-    private var queued: [(Key, Run, [TaskExecution], PipelineConfig)] = []
+    private var queued: [(Key, Run, [TaskExecution], PipelineConfig)] = [] {
+        didSet { GoferMetrics.gauge(.runsQueued, queued.count) }
+    }
     /// Tasks waiting for a global slot.
     private var slotQueue: [(Key, String)] = []
-    private var runningTasks = 0
+    private var runningTasks = 0 {
+        didSet { GoferMetrics.gauge(.tasksRunning, runningTasks) }
+    }
+    /// When each run and task execution in progress began running, for their duration metrics.
+    private var taskStartedAt: [String: Date] = [:]
+    private var runStartedAt: [Key: Date] = [:]
     private var finishWaiters: [Key: [CheckedContinuation<Run, Never>]] = [:]
     private var rolloutRunFinished: (@Sendable (Run) async -> Void)?
     private var runStateStored: (@Sendable () -> Void)?
@@ -362,7 +373,13 @@ public actor RunEngine {
             pipelineSecrets: a.secretReferences, injectToken: a.machine.config.injectsToken(config),
             control: control, resume: resume)
         a.runners[task] = control
-        Task { await runner.run() }
+        // A span per task execution, in its run's trace; the runner's extension calls nest in it.
+        let span = startSpan("task \(task)", context: a.span?.context ?? .topLevel)
+        span.attributes["gofer.task"] = task
+        span.attributes["gofer.task.image"] = config.image
+        span.attributes["gofer.task.resumed"] = resume
+        a.taskSpans[task] = span
+        Task { await ServiceContext.withValue(span.context) { await runner.run() } }
     }
 
     /// Called by a ``TaskRunner`` when its task has ended (state already stored).
@@ -371,6 +388,11 @@ public actor RunEngine {
         if let a = active[key] {
             a.runners[task] = nil
             a.machine.record(task, state)
+            if let span = a.taskSpans.removeValue(forKey: task) {
+                span.attributes["gofer.task.state"] = state.rawValue
+                if state == .failed { span.setStatus(SpanStatus(code: .error, message: a.tasks[task].map { _ in "task \(task) failed" })) }
+                span.end()
+            }
         }
         while runningTasks < settings.maxConcurrentTasks, !slotQueue.isEmpty {
             let (k, t) = slotQueue.removeFirst()
@@ -396,7 +418,37 @@ public actor RunEngine {
         }
         if state.isTerminal && Failpoint.runEndCrashBeforeHooks.fires { kill(getpid(), SIGKILL) }
         bus.publish(event)
+        observe(run, state, reason: reason)
         runStateStored?()
+    }
+
+    /// A run's metrics and trace follow its stored transitions.
+    private func observe(_ run: Run, _ state: RunState, reason: StateReason?) {
+        let key = Key(namespace: run.namespace, pipeline: run.pipeline, run: run.id)
+        let labels = [("namespace", run.namespace), ("pipeline", run.pipeline)]
+        if state == .running {
+            runStartedAt[key] = Date()
+            GoferMetrics.count(.runsStarted, labels)
+            if let a = active[key], a.span == nil {
+                let span = startSpan("run \(run.namespace)/\(run.pipeline)", context: .topLevel)
+                span.attributes["gofer.namespace"] = run.namespace
+                span.attributes["gofer.pipeline"] = run.pipeline
+                span.attributes["gofer.run"] = run.id
+                span.attributes["gofer.pipeline.version"] = run.pipelineVersion
+                span.attributes["gofer.run.initiator"] = run.initiator.description
+                a.span = span
+            }
+        }
+        guard state.isTerminal else { return }
+        GoferMetrics.count(.runsFinished, labels + [("state", state.rawValue)])
+        GoferMetrics.duration(.runDuration, labels + [("state", state.rawValue)], since: runStartedAt.removeValue(forKey: key) ?? run.startedAt)
+        if let span = active[key]?.span {
+            span.attributes["gofer.run.state"] = state.rawValue
+            if let reason { span.attributes["gofer.run.reason"] = reason.kind.rawValue }
+            if state == .failed { span.setStatus(SpanStatus(code: .error, message: reason?.message)) }
+            span.end()
+            active[key]?.span = nil
+        }
     }
 
     private let logger = Logger(label: "gofer.engine")
@@ -433,5 +485,12 @@ public actor RunEngine {
                 deadline: deadline)
         }
         bus.publish(event)
+        let id = "\(t.namespace)/\(t.pipeline)#\(t.run)/\(t.task)"
+        if state == .running { taskStartedAt[id] = startedAt ?? Date() }
+        if state.isTerminal {
+            let labels = [("namespace", t.namespace), ("pipeline", t.pipeline), ("state", state.rawValue)]
+            GoferMetrics.count(.tasksFinished, labels + [("reason", reason?.kind.rawValue ?? "none")])
+            GoferMetrics.duration(.taskDuration, labels, since: taskStartedAt.removeValue(forKey: id) ?? t.startedAt)
+        }
     }
 }

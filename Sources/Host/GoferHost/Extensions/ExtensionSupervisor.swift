@@ -1,6 +1,7 @@
 import ExtensionClient
 import ExtensionSDK
 import Foundation
+import Tracing
 import Synchronization
 
 #if canImport(Glibc)
@@ -58,7 +59,11 @@ public actor ExtensionSupervisor {
     public let options: InitializeOptions
     public let policy: Policy
 
-    public private(set) var status: Status = .stopped
+    public private(set) var status: Status = .stopped {
+        didSet {
+            if case .running = status { GoferMetrics.gauge(.extensionUp, 1, [("extension", name)]) } else { GoferMetrics.gauge(.extensionUp, 0, [("extension", name)]) }
+        }
+    }
     public private(set) var handshake: Handshake?
     /// How many times the process was restarted after a crash.
     public private(set) var restarts = 0
@@ -169,6 +174,7 @@ public actor ExtensionSupervisor {
                 do {
                     _ = try await launchOnce()
                     restarts += 1
+                    GoferMetrics.count(.extensionRestarts, [("extension", name)])
                     break
                 } catch {
                     crashTimes.append(.now)
@@ -262,7 +268,18 @@ public actor ExtensionSupervisor {
         let start = ContinuousClock.now
         let connection = try await ready(timeout: timeout)
         let remaining = timeout - (ContinuousClock.now - start)
-        return try await connection.request(method, params, timeout: max(remaining, .milliseconds(1)), cancelGrace: policy.cancelGrace)
+        let grace = policy.cancelGrace
+        // Inside a run's trace (a task's work), each call is a span of it; calls outside a run
+        // (health checks, trigger bookkeeping) make no traces of their own.
+        guard ServiceContext.current != nil else {
+            return try await connection.request(method, params, timeout: max(remaining, .milliseconds(1)), cancelGrace: grace)
+        }
+        return try await withSpan("extension \(name) \(method)", ofKind: .client) { span in
+            span.attributes["rpc.system"] = "gofer-extension"
+            span.attributes["rpc.service"] = name
+            span.attributes["rpc.method"] = method
+            return try await connection.request(method, params, timeout: max(remaining, .milliseconds(1)), cancelGrace: grace)
+        }
     }
 
     /// The live connection, if the extension is running (for streams).

@@ -67,6 +67,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var trustedProxies: [CIDR] = []
     /// The API address given to tasks as GOFER_API_URL; nil: worked out from `listen` and the scheduler.
     public var taskAPIURL: String?
+    /// OpenTelemetry collector (OTLP/HTTP) for traces and metrics; nil: no export.
+    public var otlpEndpoint: String?
     /// An extra address the API listens on for tasks: `auto` (the Docker bridge's gateway, when
     /// the scheduler is docker and `listen` is a loopback address), `off`, or host:port.
     public var taskListen = "auto"
@@ -200,6 +202,10 @@ public struct ServerSettings: Sendable, Equatable {
         (
             "trusted_proxies", "GOFER_TRUSTED_PROXIES", "list", "none", false,
             "Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client."
+        ),
+        (
+            "otlp_endpoint", "GOFER_OTLP_ENDPOINT", "url | off", "off", false,
+            "OpenTelemetry: send traces (one per run) and metrics over OTLP/HTTP to this collector (e.g. http://otel:4318). OTEL_EXPORTER_OTLP_* variables refine it."
         ),
         (
             "task_api_url", "GOFER_TASK_API_URL", "url", "worked out", false,
@@ -382,6 +388,15 @@ public struct ServerSettings: Sendable, Equatable {
                 list.append(c)
             }
             trustedProxies = list
+        case "otlp_endpoint":
+            if value == "off" || value.isEmpty {
+                otlpEndpoint = nil
+                return
+            }
+            guard value.hasPrefix("http://") || value.hasPrefix("https://"), URL(string: value)?.host != nil else {
+                throw Problem(description: "\(source): otlp_endpoint \"\(value)\" must be an OTLP/HTTP collector URL such as http://localhost:4318, or off")
+            }
+            otlpEndpoint = value.hasSuffix("/") ? String(value.dropLast()) : value
         case "task_api_url":
             guard value.hasPrefix("http://") || value.hasPrefix("https://"), URL(string: value)?.host != nil else {
                 throw Problem(description: "\(source): task_api_url \"\(value)\" must be a URL such as http://172.17.0.1:8080")

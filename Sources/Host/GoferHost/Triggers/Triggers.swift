@@ -161,11 +161,14 @@ public actor Triggers {
         }
         switch delivery {
         case .started(let created):
+            GoferMetrics.count(.triggerEvents, [("trigger", trigger), ("outcome", "run")])
             await engine.enqueue(created)
             return ["accepted": true, "duplicate": false, "run": .int(Int64(created.run.id))]
         case .recorded:
+            GoferMetrics.count(.triggerEvents, [("trigger", trigger), ("outcome", "pipeline_disabled")])
             return ["accepted": true, "duplicate": false]
         case .duplicate:
+            GoferMetrics.count(.triggerEvents, [("trigger", trigger), ("outcome", "duplicate")])
             return ["accepted": true, "duplicate": true]
         }
     }
@@ -506,6 +509,19 @@ public actor Triggers {
 
     /// Forwards a webhook to the trigger that owns `name` and returns its answer.
     public func external(_ name: String, headers: [String: String], body: [UInt8]) async throws -> ExternalAnswer {
+        do {
+            let answer = try await forward(name, headers: headers, body: body)
+            GoferMetrics.count(.webhookDeliveries, [("trigger", name), ("status", String(answer.status))])
+            return answer
+        } catch let error as APIError {
+            // Any name can be posted to: only installed triggers get a series of their own.
+            let known = roster.running[name] != nil || roster.unavailable[name] != nil
+            GoferMetrics.count(.webhookDeliveries, [("trigger", known ? name : "unknown"), ("status", String(error.status))])
+            throw error
+        }
+    }
+
+    private func forward(_ name: String, headers: [String: String], body: [UInt8]) async throws -> ExternalAnswer {
         guard let s = roster.running[name] else {
             if let why = roster.unavailable[name] {
                 throw APIError(status: 503, code: "trigger_unavailable", message: "trigger \(name) is not running: \(why)")

@@ -18,6 +18,13 @@ enum SystemRoutes: RouteCollection {
             let pipeline = try q.get("pipeline").map { try api.identifier(String($0), field: "pipeline") }
             return try api.json(try await api.store.events(namespace: namespace, pipeline: pipeline, after: after, limit: limit))
         },
+        // A token, not a separate listener: the API's TLS and rate limits cover it, there is no
+        // second port to firewall, and Prometheus sends bearer tokens (`authorization` in a scrape config).
+        Route(.get, "/metrics", .permission(Permission(.metrics, .read), .path)) { _, _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Telemetry.prometheus.emitToBuffer())))
+        },
         Route(.get, "/api/triggers", .permission(Permission(.triggers, .read), .path)) { api, _, _ in
             try api.json(["items": await api.triggers.info()])
         },
