@@ -48,8 +48,11 @@ public final class Telemetry: Sendable {
         config.diagnosticLogger = .custom(Logger(label: "gofer.otel"))
         config.diagnosticLogLevel = .warning
         config.logs.enabled = false
-        config.traces.otlpExporter.endpoint = endpoint
-        config.metrics.otlpExporter.endpoint = endpoint
+        // The collector's base URL; the exporters post to its per-signal paths (as
+        // OTEL_EXPORTER_OTLP_ENDPOINT means; set in code, an endpoint is the signal's full URL).
+        let base = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        config.traces.otlpExporter.endpoint = base + "/v1/traces"
+        config.metrics.otlpExporter.endpoint = base + "/v1/metrics"
         for (name, buckets) in GoferMetrics.buckets { config.metrics.durationHistogramBuckets[name.rawValue] = buckets }
         let metrics = try OTel.makeMetricsBackend(configuration: config)
         let tracing = try OTel.makeTracingBackend(configuration: config)
