@@ -85,7 +85,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "OTel", package: "swift-otel"),
             ],
-            path: "Sources/Host/GoferHost", swiftSettings: strict),
+            path: "Sources/Host/GoferHost",
+            // The web UI's source files; WebUI/WebUIAssets.swift is generated from them.
+            exclude: ["WebUI/assets", "WebUI/generate-assets.py"], swiftSettings: strict),
         .executableTarget(
             name: "gofer",
             dependencies: [

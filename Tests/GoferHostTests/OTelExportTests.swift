@@ -59,6 +59,10 @@ struct OTelExportTests {
         for _ in 0..<100 where !records().contains(where: { $0["name"]?.stringValue == "gofer_runs_finished_total" }) {
             try await Task.sleep(for: .milliseconds(100))
         }
+        // The same process's /metrics (Prometheus) at the same time: its extensions are up.
+        let scraped = String(decoding: try await server.client.raw("GET", "/metrics"), as: UTF8.self)
+        #expect(MetricsTests.sample(scraped, "gofer_extension_up", ["extension": "process"]) == 1, "\(scraped)")
+        #expect(MetricsTests.sample(scraped, "gofer_runs_finished_total", ["pipeline": "traced", "state": "failed"]) == 1)
         await server.stop()
 
         let all = spans()

@@ -26,6 +26,8 @@ public struct GoferAPI: Sendable {
     public let attachEnabled: Bool
     /// The largest webhook body `POST /api/external/{trigger}` accepts.
     public let maxExternalBody: Int
+    /// Web UI sessions (cookie → token).
+    public let sessions: WebSessions
     /// Requests to open routes, per client address.
     let openLimiter: RateLimiter
     let clients: ClientAddressResolver
@@ -35,8 +37,10 @@ public struct GoferAPI: Sendable {
         store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = [],
-        placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil }), attachEnabled: Bool = true
+        placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil }), attachEnabled: Bool = true,
+        secureCookies: Bool = false
     ) {
+        self.sessions = WebSessions(secureCookies: secureCookies)
         self.placement = placement
         self.attachEnabled = attachEnabled
         self.store = store
@@ -60,7 +64,7 @@ public struct GoferAPI: Sendable {
     /// Every route of the API, each with its access rule.
     public static let routeTable: [Route] =
         SystemRoutes.routes + NamespaceRoutes.routes + PipelineRoutes.routes + VersionRoutes.routes + RunRoutes.routes + SecretRoutes.routes
-        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes + AttachRoutes.routes
+        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes + AttachRoutes.routes + WebUIRoutes.routes
 
     /// Every route as `METHOD /path/{param}`.
     public static var routes: [String] { routeTable.map(\.name) }
@@ -104,25 +108,31 @@ public struct GoferAPI: Sendable {
     /// Authenticates and authorizes a request for `route`, or throws the 401/403/429 that says why.
     func admit(_ route: Route, _ request: Request, _ context: inout GoferRequestContext) async throws {
         let ctx = context
+        // Without an Authorization header, the web UI's session cookie (CSRF-checked for changes) stands for it.
+        let session =
+            route.access != .open && request.headers[.authorization] == nil ? try sessions.authorization(request.headers, method: request.method) : nil
         context.identity = try await admit(
-            route.access, headers: request.headers, peer: context.peer, query: request.uri.queryParameters, pathTarget: { try self.target(ctx) })
+            route.access, headers: request.headers, peer: context.peer, query: request.uri.queryParameters, pathTarget: { try self.target(ctx) },
+            sessionAuthorization: session)
     }
 
     /// The one decision of who may call what: `access` against the caller's token (from `headers`)
     /// and what the request touches (`pathTarget` for path rules, `query` for query rules).
     /// Returns the caller, nil for open routes.
     func admit(
-        _ access: Access, headers: HTTPFields, peer: String?, query: Parameters?, pathTarget: () throws -> Target
+        _ access: Access, headers: HTTPFields, peer: String?, query: Parameters?, pathTarget: () throws -> Target,
+        sessionAuthorization: String? = nil
     ) async throws -> Identity? {
         let client = clients.client(peer: peer, forwardedFor: headers[.xForwardedFor])
+        let authorization = headers[.authorization] ?? sessionAuthorization
         switch access {
         case .open:
             if let wait = openLimiter.take(client) { throw APIError.tooManyRequests(retryAfter: wait, what: "requests") }
             return nil
         case .anyToken:
-            return try await auth.authenticate(authorization: headers[.authorization], client: client)
+            return try await auth.authenticate(authorization: authorization, client: client)
         case .permission(let permission, let rule):
-            let identity = try await auth.authenticate(authorization: headers[.authorization], client: client)
+            let identity = try await auth.authenticate(authorization: authorization, client: client)
             switch rule {
             case .path:
                 try identity.require(permission, on: try pathTarget())

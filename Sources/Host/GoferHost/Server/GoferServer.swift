@@ -120,7 +120,7 @@ public final class GoferServer: Sendable {
             auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
             trustedProxies: settings.trustedProxies,
             placement: SchedulerPlacement(name: settings.scheduler, schema: { await schedulerSupervisor.handshake?.paramsSchema }),
-            attachEnabled: settings.taskAttach)
+            attachEnabled: settings.taskAttach, secureCookies: settings.tlsCert != nil)
         // Common tasks before recovery: a step left running is called again right away.
         var taskSpecs: [ExtensionSpec] = []
         for e in try await store.installedExtensions() where e.kind == .task {

@@ -1,0 +1,67 @@
+import ExtensionSDK
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The web UI: its page and assets (public files; every piece of data they show comes from the
+/// API with the visitor's own session), and the login that turns an API token into a session.
+enum WebUIRoutes: RouteCollection {
+    /// What the browser may do with the UI's pages: only this server's scripts, styles and API.
+    static let securityHeaders: HTTPFields = [
+        .contentSecurityPolicy: "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        .xContentTypeOptions: "nosniff", HTTPField.Name("X-Frame-Options")!: "DENY", HTTPField.Name("Referrer-Policy")!: "no-referrer",
+        .cacheControl: "no-cache",
+    ]
+
+    static func asset(_ name: String) -> Response {
+        guard let file = WebUIAssets.files[name] else {
+            return Response(status: .notFound, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "no such file\n")))
+        }
+        var headers = securityHeaders
+        headers[.contentType] = file.contentType
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: file.text)))
+    }
+
+    struct Login: RequestBody {
+        static let fields = ["token"]
+        var token: String
+    }
+    /// The page's CSRF token and the token the session acts as (never its secret).
+    struct SessionAnswer: Encodable {
+        var csrf: String
+        var token: APIToken
+    }
+    struct LoggedOut: Encodable { var loggedOut = true }
+
+    static let routes: [Route] = [
+        Route(.get, "/", .open) { _, _, _ in asset("index.html") },
+        // Only the names of the compiled-in files match: nothing is read from disk.
+        Route(.get, "/ui/assets/{file}", .open) { _, _, ctx in asset(ctx.parameters.get("file") ?? "") },
+        // Exchanges a token for a session cookie. Failed logins count against the client's
+        // authentication-failure budget like any bad token.
+        Route(.post, "/ui/login", .open) { api, req, ctx in
+            let body = try await RequestBodyReader.decode(Login.self, from: req)
+            let token = body.token.trimmingCharacters(in: .whitespacesAndNewlines)
+            let client = api.clients.client(peer: ctx.peer, forwardedFor: req.headers[.xForwardedFor])
+            let identity = try await api.auth.authenticate(authorization: "Bearer " + token, client: client)
+            let (id, csrf) = api.sessions.create(token: token)
+            var response = try api.json(SessionAnswer(csrf: csrf, token: identity.token))
+            response.headers[.setCookie] = api.sessions.setCookie(id)
+            return response
+        },
+        // The page's CSRF token and who it acts as, for a page loaded with a live session.
+        Route(.get, "/ui/session", .anyToken) { api, req, ctx in
+            guard let (_, session) = api.sessions.session(req.headers) else {
+                throw APIError(status: 404, code: "not_found", message: "no web UI session: log in at /")
+            }
+            return try api.json(SessionAnswer(csrf: session.csrf, token: try ctx.caller().token))
+        },
+        Route(.post, "/ui/logout", .anyToken) { api, req, _ in
+            if let (id, _) = api.sessions.session(req.headers) { api.sessions.remove(id) }
+            var response = try api.json(LoggedOut())
+            response.headers[.setCookie] = api.sessions.setCookie(nil)
+            return response
+        },
+    ]
+}

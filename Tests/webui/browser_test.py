@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""The web UI in a real headless Chromium (selenium + Debian's chromium-driver), as a person uses it:
+log in with a token, see the pipelines, start a run from the pipeline page, watch the DAG's nodes
+turn green, see a log line while its task still runs, cancel a run, look at the extensions.
+Screenshots go to --screenshots (outside the repository). Prints `ok   …` per check; exits 1 on
+the first failure, with the page's text."""
+import argparse, os, sys, time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--url", required=True)
+parser.add_argument("--token", required=True)
+parser.add_argument("--screenshots", required=True)
+args = parser.parse_args()
+
+options = webdriver.ChromeOptions()
+for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"]:
+    options.add_argument(flag)
+options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+wait = WebDriverWait(driver, 60, poll_frequency=0.1)
+os.makedirs(args.screenshots, exist_ok=True)
+
+
+def check(what, condition):
+    try:
+        wait.until(condition)
+    except Exception as e:
+        print(f"FAIL {what}: {type(e).__name__}\n--- page text ---\n{driver.find_element(By.TAG_NAME, 'body').text}", flush=True)
+        driver.save_screenshot(os.path.join(args.screenshots, "failure.png"))
+        driver.quit()
+        sys.exit(1)
+    print(f"ok   {what}", flush=True)
+
+
+def shot(name):
+    driver.save_screenshot(os.path.join(args.screenshots, name + ".png"))
+
+
+def state_of(task):
+    return driver.find_element(By.CSS_SELECTOR, f'#dag g.node[data-task="{task}"]').get_attribute("data-state")
+
+
+try:
+    driver.get(args.url + "/")
+    check("the login form shows", EC.presence_of_element_located((By.ID, "login-form")))
+    shot("login")
+    # A wrong token is refused with the server's message, and no session starts.
+    driver.find_element(By.ID, "token").send_keys("gofer_wrong")
+    driver.find_element(By.ID, "login-button").click()
+    check("a wrong token is refused", lambda d: not d.find_element(By.ID, "flash").get_attribute("hidden") and "token" in d.find_element(By.ID, "flash").text.lower())
+    field = driver.find_element(By.ID, "token")
+    field.clear()
+    field.send_keys(args.token)
+    driver.find_element(By.ID, "login-button").click()
+    check("after login the pipelines are listed", EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-pipeline="webui"]')))
+    cookies = {c["name"]: c for c in driver.get_cookies()}
+    session = cookies.get("gofer_session")
+    check("the session cookie is HttpOnly and SameSite=Strict", lambda d: session and session["httpOnly"] and session.get("sameSite") == "Strict")
+    check("the page's scripts cannot read the session cookie", lambda d: "gofer_session" not in d.execute_script("return document.cookie"))
+    shot("pipelines")
+
+    driver.find_element(By.CSS_SELECTOR, 'tr[data-pipeline="webui"] a').click()
+    check("the pipeline page lists its tasks", lambda d: "compile" in d.find_element(By.ID, "tasks").text and "test" in d.find_element(By.ID, "tasks").text)
+    check("and nothing stray (null, undefined) on it", lambda d: not any(w in d.find_element(By.ID, "main").text.split() for w in ["null", "undefined", "NaN"]))
+    shot("pipeline")
+    driver.find_element(By.ID, "start-run").click()
+    check("starting a run opens its page with the DAG", EC.presence_of_element_located((By.CSS_SELECTOR, '#dag g.node[data-task="compile"]')))
+    check("a log line appears while its task still runs",
+          lambda d: "compiling" in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text and state_of("compile") == "running")
+    shot("run-live")
+    check("ANSI colours are rendered, not printed",
+          lambda d: d.find_elements(By.CSS_SELECTOR, 'pre.log[data-task="compile"] span.ansi-fg-32') and "\x1b" not in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text)
+    check("secrets are masked in the log", lambda d: "masked:" in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text
+          and "s3cr3t-value" not in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text)
+    check("every DAG node turns green", lambda d: all(state_of(t) == "succeeded" for t in ["compile", "test", "lint", "package"]))
+    check("the run shows succeeded", lambda d: d.find_element(By.CSS_SELECTOR, "h1 .state").get_attribute("data-state") == "succeeded")
+    check("the cancel button is gone once the run ended", lambda d: not d.find_element(By.ID, "cancel-run").is_displayed())
+    shot("run-done")
+
+    # Cancel: a run whose task sleeps; the button stops it.
+    driver.get(args.url + "/#/p/default/sleepy")
+    check("the second pipeline's page", EC.element_to_be_clickable((By.ID, "start-run")))
+    driver.find_element(By.ID, "start-run").click()
+    check("its task runs", lambda d: d.find_elements(By.CSS_SELECTOR, '#dag g.node[data-task="nap"]') and state_of("nap") == "running")
+    driver.find_element(By.ID, "cancel-run").click()
+    check("cancelling turns the node cancelled", lambda d: state_of("nap") == "cancelled")
+    check("and the run cancelled", lambda d: d.find_element(By.CSS_SELECTOR, "h1 .state").get_attribute("data-state") == "cancelled")
+    shot("run-cancelled")
+
+    driver.get(args.url + "/#/extensions")
+    check("the extensions page lists the scheduler", lambda d: "process" in d.find_element(By.ID, "extensions").text)
+    shot("extensions")
+
+    driver.find_element(By.ID, "logout").click()
+    check("logging out returns to the login form", EC.presence_of_element_located((By.ID, "login-form")))
+    driver.get(args.url + "/#/extensions")
+    check("and the session is over", EC.presence_of_element_located((By.ID, "login-form")))
+finally:
+    driver.quit()
+print("ok   all", flush=True)
