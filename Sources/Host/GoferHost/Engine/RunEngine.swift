@@ -390,7 +390,7 @@ public actor RunEngine {
             a.machine.record(task, state)
             if let span = a.taskSpans.removeValue(forKey: task) {
                 span.attributes["gofer.task.state"] = state.rawValue
-                if state == .failed { span.setStatus(SpanStatus(code: .error, message: a.tasks[task].map { _ in "task \(task) failed" })) }
+                if state == .failed { span.setStatus(SpanStatus(code: .error, message: "task \(task) failed")) }
                 span.end()
             }
         }
