@@ -26,13 +26,13 @@ struct CLIExperienceTests {
         }
 
         /// Runs `gofer` with `arguments`; `tty` runs it under a pseudo-terminal (`script`).
-        func gofer(_ arguments: [String], tty: Bool = false) async throws -> (TerminationStatus, String, String) {
+        func gofer(_ arguments: [String], tty: Bool = false, noColor: Bool = false) async throws -> (TerminationStatus, String, String) {
             let gofer = BuiltProducts.path("gofer")
             let r =
                 tty
                 ? try await ChildProcess.run(
                     "/usr/bin/script", arguments: ["-qec", ([gofer] + arguments).map { "'\($0)'" }.joined(separator: " "), "/dev/null"],
-                    environment: env.filter { $0.key != "NO_COLOR" }, timeout: .seconds(120))
+                    environment: env.filter { $0.key != "NO_COLOR" || noColor }, timeout: .seconds(120))
                 : try await ChildProcess.run(gofer, arguments: arguments, environment: env, timeout: .seconds(120))
             return (r.status, String(decoding: r.stdout, as: UTF8.self), String(decoding: r.stderr, as: UTF8.self))
         }
@@ -87,6 +87,18 @@ struct CLIExperienceTests {
         let full = drawings.last { $0.contains("line-8") } ?? ""
         #expect((4...8).allSatisfy { full.contains("│ line-\($0)") } && !full.contains("line-3"), "the last five lines under the running task:\n\(full)")
         #expect(drawings.last?.contains("succeeded") == true && drawings.last?.contains("line-8") == false, "the end, without the log: \(drawings.last ?? "")")
+    }
+
+    @Test func noColorTurnsOffColourButNotTheLiveBoard() async throws {
+        let f = try await Fixture()
+        defer { Task { await f.h.stop() } }
+        _ = try await f.h.apply("id: calm\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"echo hi; sleep 2.5\"] }\n")
+        let run = try await f.h.server.engine.startRun(namespace: "default", pipeline: "calm", initiator: .system)
+        let (status, out, _) = try await f.gofer(["run", "watch", "calm", "\(run.id)"], tty: true, noColor: true)
+        #expect(status == .exited(0), "\(out)")
+        #expect(out.contains("\u{1B}[J"), "still redrawn in place on a terminal: \(out)")
+        // Colour codes (SGR: ESC[…m), not the cursor movement of the redraw (ESC[nA, ESC[J).
+        #expect(out.range(of: "\u{1B}\\[[0-9;]*m", options: .regularExpression) == nil, "no colour with NO_COLOR: \(out)")
     }
 
     /// The text without ANSI escape sequences.

@@ -8,9 +8,12 @@ import GoferHost
 
 /// Human output: aligned tables, relative times, colour only on a terminal.
 enum Output {
-    static let isTTY = isatty(1) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    /// stdout is a terminal: redraw in place, tick.
+    static let isTerminal = isatty(1) == 1
+    /// Colour too: a terminal, and no NO_COLOR (which turns off colour, nothing else).
+    static let usesColor = isTerminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
 
-    static func color(_ text: String, _ code: String) -> String { isTTY ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+    static func color(_ text: String, _ code: String) -> String { usesColor ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
 
     static func state(_ s: String) -> String {
         switch s {

@@ -34,7 +34,7 @@ struct RunFollower {
         let board = Board(view: view, namespace: namespace, pipeline: pipeline, printer: printer)
         return try await withThrowingTaskGroup(of: Run?.self) { group in
             group.addTask { try await followEvents(board) }
-            if case .board = view, Output.isTTY {
+            if case .board = view, Output.isTerminal {
                 // Durations tick while nothing changes.
                 group.addTask {
                     while !Task.isCancelled {
@@ -147,7 +147,7 @@ struct RunFollower {
                 (printer ?? LinePrinter(tasks: detail?.tasks.map(\.task) ?? [task])).print(task, line)
             case .board:
                 state.withLock { s in s.tails[task] = Array((s.tails[task, default: []] + [line]).suffix(RunFollower.tailLines)) }
-                if !Output.isTTY { return }  // a pipe gets the table on state changes only
+                if !Output.isTerminal { return }  // a pipe gets the table on state changes only
                 draw()
             case .jsonLines, .quiet: break
             }
@@ -184,7 +184,7 @@ struct RunFollower {
                     let tail = s.tails[d.tasks[i - 1].task] ?? []
                     return [row] + tail.map { Output.color("    │ ", "2") + Output.clip(Output.plain($0), to: width - 6) }
                 }
-                if Output.isTTY && s.drawn > 0 { print("\u{1B}[\(s.drawn)A\u{1B}[J", terminator: "") }
+                if Output.isTerminal && s.drawn > 0 { print("\u{1B}[\(s.drawn)A\u{1B}[J", terminator: "") }
                 for line in lines { print(Output.clip(line, to: width + 40)) }  // colour codes are not columns
                 s.drawn = lines.count
             }
