@@ -37,14 +37,44 @@ struct CrashSoakTests {
         return nil
     }
 
+    /// The server process of the soak, whichever one is current, so a failure can stop it.
+    final class CurrentServer: Sendable {
+        let process = Mutex<RecoveryTests.ServerProcess?>(nil)
+        func set(_ server: RecoveryTests.ServerProcess) { process.withLock { $0 = server } }
+    }
+
+    /// Removes the task containers of a pipeline (a failed soak stops where it is).
+    static func removeContainers(pipeline: String) async {
+        let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
+        let filter = "{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        guard let list = try? await docker.send("GET", path: "/v1.41/containers/json?all=1&filters=\(filter)"),
+            let containers = (try? JSONParser().parse(list.body))?.arrayValue
+        else { return }
+        for c in containers {
+            if let id = c["Id"]?.stringValue { _ = try? await docker.send("DELETE", path: "/v1.41/containers/\(id)?force=1&v=1") }
+        }
+    }
+
     @Test func serverKillsLoseNoRunAndStartNoTaskTwice() async throws {
         guard try await DockerAvailability.check() else { return }
         let seed = ProcessInfo.processInfo.environment["GOFER_SOAK_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
+        let pipeline = "soak-\(seed)-\(UUID().uuidString.prefix(4).lowercased())"
+        let current = CurrentServer()
+        do {
+            try await soak(seed: seed, pipeline: pipeline, current: current)
+        } catch {
+            // A soak that fails half-way leaves nothing running: its server and its task containers go.
+            if let server = current.process.withLock({ $0 }) { await server.kill9() }
+            await Self.removeContainers(pipeline: pipeline)
+            throw error
+        }
+    }
+
+    func soak(seed: UInt64, pipeline: String, current: CurrentServer) async throws {
         print("crash soak: seed \(seed) (rerun with GOFER_SOAK_SEED=\(seed))")
         var rng = SeededRandom(state: seed)
         let dir = try TemporaryDirectory()
         let port = FreePort.next()
-        let pipeline = "soak-\(seed)-\(UUID().uuidString.prefix(4).lowercased())"
         func sleepFor() -> String { String(format: "%.1f", Double.random(in: 0.2...1.5, using: &rng)) }
         let tasks = [("a", [String]()), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]
         let config =
@@ -77,6 +107,7 @@ struct CrashSoakTests {
         try await Task.sleep(for: .milliseconds(300))  // the stream is open before the first container
 
         var server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
+        current.set(server)
         let _: ApplyResult = try await server.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
         var runs: [Int] = []
         let kills = 3
@@ -89,6 +120,7 @@ struct CrashSoakTests {
             print("crash soak: kill -9 #\(k + 1)")
             await server.kill9()
             server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
+            current.set(server)
             // And the scheduler extension, under the restarted server.
             try await Task.sleep(for: .milliseconds(Int64.random(in: 200...1200, using: &rng)))
             if let ext = Self.child(of: server.process.pid, named: "gofer-scheduler") {
@@ -139,6 +171,7 @@ struct CrashSoakTests {
             path: "/v1.41/containers/json?all=1&filters="
                 + ("{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         #expect(left.text == "[]\n", "containers left: \(left.text.prefix(300))")
+        if left.text != "[]\n" { await Self.removeContainers(pipeline: pipeline) }
         let store = try Store(path: dir.path + "/gofer.sqlite")
         #expect(try await store.integrityCheck() == "ok")
         print(
