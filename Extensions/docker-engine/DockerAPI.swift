@@ -11,7 +11,58 @@ public final class DockerAPI: Sendable {
     /// The negotiated API version, or the request negotiating it.
     private let version = Mutex<Task<String, any Error>?>(nil)
 
-    public init(client: SimpleHTTPClient) { self.client = client }
+    public init(client: SimpleHTTPClient, changeTimeout: Duration = DockerAPI.defaultChangeTimeout) {
+        self.client = client
+        self.changeTimeout = changeTimeout
+    }
+
+    /// The `reason` of the engine failures callers act on.
+    public enum Reason {
+        /// The engine could not be reached: the request never arrived.
+        public static let unreachable = "docker.unreachable"
+        /// The request was sent but no answer came in time (a busy engine): it may have taken effect.
+        public static let noAnswer = "docker.no_answer"
+    }
+
+    /// How long a request that creates or starts a container waits for the engine's answer by
+    /// default. A busy engine can take minutes to start a container (kubelet allows a runtime call
+    /// 2 minutes).
+    public static let defaultChangeTimeout: Duration = .seconds(180)
+    /// How long a request that creates or starts a container waits for the engine's answer.
+    public let changeTimeout: Duration
+
+    /// The admin config that sets ``changeTimeout``, for the manifest of a scheduler using this API.
+    public static let changeTimeoutConfig: [String: JSONSchema] = [
+        "requestTimeoutSeconds": .integer(
+            description:
+                "How long a request that creates or starts a container waits for the engine's answer. A busy engine that answers later has often done it: Gofer then finds the container and carries on.",
+            minimum: 1, default: Int(defaultChangeTimeout.components.seconds))
+    ]
+
+    /// ``changeTimeout`` from a `requestTimeoutSeconds` admin config value.
+    public static func changeTimeout(seconds: Int?) -> Duration { seconds.map { .seconds($0) } ?? defaultChangeTimeout }
+
+    /// Runs `attempt` again while the engine took its request without answering in time, for at
+    /// most `budget`. Each attempt must first look for what an unanswered one may have done (a
+    /// container or service found by its label), so a slow engine delays the work instead of
+    /// failing it, and never does it twice.
+    public static func retryingUnanswered<T: Sendable>(
+        for budget: Duration, logging context: [String: String], _ attempt: () async throws -> T
+    ) async throws -> T {
+        let giveUp = ContinuousClock.now + budget
+        var attempts = 0
+        while true {
+            do {
+                return try await attempt()
+            } catch let error as ProtocolError where error.reason == Reason.noAnswer && ContinuousClock.now < giveUp {
+                attempts += 1
+                ExtensionLog().warning(
+                    "the Docker engine did not answer in time; finding out what it did",
+                    context.merging(["attempt": "\(attempts)", "error": error.message]) { a, _ in a })
+                try await Task.sleep(for: .seconds(min(attempts, 5)))
+            }
+        }
+    }
 
     public struct Summary: Sendable {
         public var handle: String
@@ -47,13 +98,13 @@ public final class DockerAPI: Sendable {
             throw ProtocolError(
                 .unavailable,
                 "cannot reach the Docker engine at \(client.endpoint): \(error). Is dockerd running, and may this user use its socket?",
-                reason: "docker.unreachable")
+                reason: Reason.unreachable)
         }
         guard response.status == 200, let json = try? JSONParser().parse(response.body), let api = json["ApiVersion"]?.stringValue,
             let v = ProtocolVersion(api)
         else {
             throw ProtocolError(
-                .unavailable, "unexpected answer from Docker /version: HTTP \(response.status)", reason: "docker.unreachable")
+                .unavailable, "unexpected answer from Docker /version: HTTP \(response.status)", reason: Reason.unreachable)
         }
         guard v >= Self.minimumVersion else {
             throw ProtocolError(
@@ -78,7 +129,12 @@ public final class DockerAPI: Sendable {
             return try await client.send(method, path: "/v\(v)\(path)", headers: h, body: bytes, timeout: timeout)
         } catch let error as HTTPClientError {
             try Task.checkCancellation()
-            throw ProtocolError(.unavailable, "Docker engine: \(error.message)", reason: "docker.unreachable")
+            if error.requestSent {
+                throw ProtocolError(
+                    .unavailable, "Docker engine: \(error.message) (\(method) \(path) was sent; it may have taken effect)",
+                    reason: Reason.noAnswer)
+            }
+            throw ProtocolError(.unavailable, "Docker engine: \(error.message)", reason: Reason.unreachable)
         }
     }
 
@@ -155,7 +211,7 @@ public final class DockerAPI: Sendable {
     }
 
     public func create(name: String, body: JSONValue) async throws -> String {
-        let r = try await call("POST", "/containers/create?name=\(Self.escape(name))", body: body)
+        let r = try await call("POST", "/containers/create?name=\(Self.escape(name))", body: body, timeout: changeTimeout)
         switch r.status {
         case 201:
             guard let id = (try? JSONParser().parse(r.body))?["Id"]?.stringValue else {
@@ -170,7 +226,7 @@ public final class DockerAPI: Sendable {
     }
 
     public func start(_ id: String) async throws {
-        let r = try await call("POST", "/containers/\(id)/start")
+        let r = try await call("POST", "/containers/\(Self.escape(id))/start", timeout: changeTimeout)
         guard r.status == 204 || r.status == 304 else {
             throw ProtocolError(
                 r.status == 404 ? .notFound : .unavailable, "Docker start failed: HTTP \(r.status) \(Self.message(r))",
@@ -354,7 +410,7 @@ public final class DockerAPI: Sendable {
         } catch let refused as UpgradeRefused {
             throw ProtocolError(.unavailable, "Docker exec start failed: HTTP \(refused.status) \(String(decoding: refused.body.prefix(200), as: UTF8.self))", reason: "docker.error")
         } catch let error as HTTPClientError {
-            throw ProtocolError(.unavailable, "Docker engine: \(error.message)", reason: "docker.unreachable")
+            throw ProtocolError(.unavailable, "Docker engine: \(error.message)", reason: Reason.unreachable)
         }
     }
 

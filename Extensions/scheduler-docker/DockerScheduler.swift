@@ -15,7 +15,7 @@ struct DockerScheduler: Scheduler {
     static let manifest = Manifest(
         name: "docker", version: "0.1.0", summary: "Runs task containers on a Docker engine.",
         config: .object(
-            RegistryAuth.adminConfigProperties.merging([
+            RegistryAuth.adminConfigProperties.merging(DockerAPI.changeTimeoutConfig) { a, _ in a }.merging([
             "endpoint": .string(description: "Docker API endpoint.", default: "unix:///var/run/docker.sock"),
             "pull": .string(description: "When to pull images.", enum: ["missing", "always", "never"], default: "missing"),
             "logMaxSize": .string(
@@ -49,6 +49,7 @@ struct DockerScheduler: Scheduler {
         var pidsLimit: Int?
         var memoryDefaultMB: Int?
         var user: String?
+        var requestTimeoutSeconds: Int?
     }
 
     /// What every task container gets, whatever its pipeline says: a pipeline config can ask for
@@ -80,7 +81,9 @@ struct DockerScheduler: Scheduler {
                 .invalidConfig, "endpoint \"\(text)\" is not unix:///path or http://host:port",
                 diagnostics: [Diagnostic(path: "/config/admin/endpoint", message: "use unix:///var/run/docker.sock or http://host:port")])
         }
-        docker = DockerAPI(client: SimpleHTTPClient(endpoint: endpoint))
+        docker = DockerAPI(
+            client: SimpleHTTPClient(endpoint: endpoint),
+            changeTimeout: DockerAPI.changeTimeout(seconds: config.requestTimeoutSeconds))
         pullPolicy = config.pull ?? "missing"
         var d = ContainerDefaults()
         if let size = config.logMaxSize {
@@ -110,9 +113,42 @@ struct DockerScheduler: Scheduler {
         }
     }
 
+    /// How long a start keeps finding out what a busy engine did with a request it did not answer
+    /// in time. The host allows `scheduler/start` 10 minutes.
+    static let startBudget: Duration = .seconds(300)
+
+    /// Creates and starts the task's container, or finds the one already there.
+    ///
+    /// A busy engine may take a request and not answer in time. The container may then exist, or
+    /// even run: the next attempt finds it by its `gofer.task_execution` label and carries on from
+    /// where it is, so a slow engine delays a task instead of failing it — and never starts a
+    /// second container for it. A start that fails for good removes what it created.
     func start(_ job: JobSpec) async throws -> String {
+        do {
+            return try await DockerAPI.retryingUnanswered(for: Self.startBudget, logging: ["task_execution": job.taskExecutionID]) {
+                try await startOnce(job)
+            }
+        } catch {
+            if !Task.isCancelled { await removeLeftovers(of: job) }
+            throw error
+        }
+    }
+
+    /// Removes the containers of a task execution whose start failed (created, never started;
+    /// or started by an engine that answered too late).
+    func removeLeftovers(of job: JobSpec) async {
+        guard let leftovers = try? await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]) else { return }
+        for container in leftovers {
+            try? await docker.stop(container.handle, grace: .zero)
+            try? await docker.remove(container.handle)
+            attached.remove(container.handle)
+        }
+    }
+
+    private func startOnce(_ job: JobSpec) async throws -> String {
         // Idempotent: a container for this task execution may already exist (a retried start,
-        // or a host that crashed between start and recording the handle).
+        // an engine that took the last request without answering in time, or a host that crashed
+        // between start and recording the handle).
         if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
             // Created but never started (a crash between create and start): start it now. Never
             // start one that has run: Docker would run it again.
@@ -164,21 +200,28 @@ struct DockerScheduler: Scheduler {
 
     /// Attaches to the container's output, then starts it: its logs are then served from what was
     /// captured live. Without an attach (an engine that refuses it) the logs come from the engine.
+    /// An attempt whose start the engine did not answer keeps its capture: the container may
+    /// have started meanwhile, and its first lines are there.
     func attachAndStart(_ id: String) async throws {
-        attached.remove(id)  // an earlier attempt's capture: this start begins afresh
-        let spool = OutputSpool(directory: spoolDirectory, limit: defaults.liveLogMaxBytes, marksTruncation: false)
-        let record = AttachedOutputs.Record(spool: spool)
-        do {
-            record.reader = try await docker.attach(id, into: spool) { error in
-                if let error { record.cut(error) }
-                spool.finish()
+        if attached.record(id) == nil {
+            let spool = OutputSpool(directory: spoolDirectory, limit: defaults.liveLogMaxBytes, marksTruncation: false)
+            let record = AttachedOutputs.Record(spool: spool)
+            do {
+                record.reader = try await docker.attach(id, into: spool) { error in
+                    if let error { record.cut(error) }
+                    spool.finish()
+                }
+                attached.add(id, record)
+            } catch {
+                ExtensionLog().warning(
+                    "cannot attach to the container; its logs will be read from the engine", ["container": id, "error": "\(error)"])
             }
-            attached.add(id, record)
-        } catch {
-            ExtensionLog().warning("cannot attach to the container; its logs will be read from the engine", ["container": id, "error": "\(error)"])
         }
         do {
             try await docker.start(id)
+        } catch let error as ProtocolError where error.reason == DockerAPI.Reason.noAnswer {
+            // The engine may be starting it still: keep the capture; the next attempt looks.
+            throw error
         } catch {
             attached.remove(id)  // not started: let go of the attached stream
             throw error

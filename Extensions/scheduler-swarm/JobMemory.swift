@@ -21,6 +21,17 @@ final class StoppedJobs: Sendable {
     func final(_ handle: String) -> JobStatus? {
         entries.withLock { if case .stopped(let status) = $0[handle] { status } else { nil } }
     }
+
+    /// The stopped jobs not yet removed whose labels include all of `labels`. Stopping removes a
+    /// job's service, so Swarm no longer lists them; they exist until `remove` all the same.
+    func finals(matching labels: [String: String]) -> [JobStatus] {
+        entries.withLock { entries in
+            entries.values.compactMap { entry -> JobStatus? in
+                guard case .stopped(let status) = entry, labels.allSatisfy({ status.labels[$0.key] == $0.value }) else { return nil }
+                return status
+            }
+        }
+    }
 }
 
 /// When this process first saw each job running (Swarm's task status keeps only the time of its

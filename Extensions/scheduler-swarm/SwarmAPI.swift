@@ -77,7 +77,7 @@ struct SwarmAPI: Sendable {
 
     /// Creates a service; returns its id. A name taken already is ``ErrorCode/conflict``.
     func createService(_ body: JSONValue, auth: RegistryAuth?) async throws -> String {
-        let r = try await docker.call("POST", "/services/create", body: body, headers: DockerAPI.registryAuthHeaders(auth))
+        let r = try await docker.call("POST", "/services/create", body: body, headers: DockerAPI.registryAuthHeaders(auth), timeout: docker.changeTimeout)
         switch r.status {
         case 200, 201:
             guard let id = (try? JSONParser().parse(r.body))?["ID"]?.stringValue else {
@@ -130,15 +130,24 @@ struct SwarmAPI: Sendable {
 
     /// Removes this engine's containers of a removed service. The swarm agent removes a removed
     /// service's task containers by itself, but an exited one can stay until the engine's own
-    /// cleanup; the host asked for the job to be gone, so it goes now.
-    func removeLocalContainers(ofService id: String) async {
+    /// cleanup; the host asked for the job to be gone, so it goes now. The agent may still be
+    /// creating or stopping the task's container as the service goes, so this looks again until
+    /// none has been seen twice in a row (at most `within`).
+    func removeLocalContainers(ofService id: String, within: Duration = .seconds(15)) async {
         let filter = "{\"label\":[\"com.docker.swarm.service.id=\(id)\"]}"
-        guard let r = try? await docker.call("GET", "/containers/json?all=1&filters=" + DockerAPI.escape(filter), timeout: .seconds(10)), r.status == 200,
-            let containers = (try? JSONParser().parse(r.body))?.arrayValue
-        else { return }
-        for container in containers {
-            guard let cid = container["Id"]?.stringValue else { continue }
-            _ = try? await docker.call("DELETE", "/containers/\(DockerAPI.escape(cid))?force=1&v=1", timeout: .seconds(30))
+        let deadline = ContinuousClock.now + within
+        var quietLooks = 0
+        while quietLooks < 2 && ContinuousClock.now < deadline && !Task.isCancelled {
+            guard
+                let r = try? await docker.call("GET", "/containers/json?all=1&filters=" + DockerAPI.escape(filter), timeout: .seconds(10)),
+                r.status == 200, let containers = (try? JSONParser().parse(r.body))?.arrayValue
+            else { return }
+            quietLooks = containers.isEmpty ? quietLooks + 1 : 0
+            for container in containers {
+                guard let cid = container["Id"]?.stringValue else { continue }
+                _ = try? await docker.call("DELETE", "/containers/\(DockerAPI.escape(cid))?force=1&v=1", timeout: .seconds(30))
+            }
+            try? await Task.sleep(for: .milliseconds(500))
         }
     }
 

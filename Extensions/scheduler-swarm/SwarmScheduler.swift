@@ -19,7 +19,7 @@ struct SwarmScheduler: Scheduler {
     static let manifest = Manifest(
         name: "swarm", version: "0.1.0", summary: "Runs task containers as Docker Swarm jobs on the nodes of a swarm.",
         config: .object(
-            RegistryAuth.adminConfigProperties.merging([
+            RegistryAuth.adminConfigProperties.merging(DockerAPI.changeTimeoutConfig) { a, _ in a }.merging([
             "endpoint": .string(description: "Docker API endpoint of a Swarm manager.", default: "unix:///var/run/docker.sock"),
             "constraints": .array(
                 of: .string(pattern: SwarmScheduler.constraintPattern),
@@ -54,6 +54,7 @@ struct SwarmScheduler: Scheduler {
         var constraints: [String]?
         var reserve: Bool?
         var placementTimeout: String?
+        var requestTimeoutSeconds: Int?
         var pidsLimit: Int?
         var memoryDefaultMB: Int?
         var user: String?
@@ -83,7 +84,9 @@ struct SwarmScheduler: Scheduler {
                 .invalidConfig, "endpoint \"\(text)\" is not unix:///path or http://host:port",
                 diagnostics: [Diagnostic(path: "/config/admin/endpoint", message: "use unix:///var/run/docker.sock or http://host:port")])
         }
-        swarm = SwarmAPI(docker: DockerAPI(client: SimpleHTTPClient(endpoint: endpoint)))
+        swarm = SwarmAPI(
+            docker: DockerAPI(
+                client: SimpleHTTPClient(endpoint: endpoint), changeTimeout: DockerAPI.changeTimeout(seconds: config.requestTimeoutSeconds)))
         let timeoutText = config.placementTimeout ?? "5m"
         guard let timeout = DurationText.parse(timeoutText), timeout > .zero else {
             throw ProtocolError(
@@ -118,7 +121,15 @@ struct SwarmScheduler: Scheduler {
 
     // MARK: - Start
 
+    /// Creates the task's service, or finds the one already there — also when a busy engine took
+    /// the create and answered too late (see ``DockerAPI/retryingUnanswered(for:logging:_:)``).
     func start(_ job: JobSpec) async throws -> String {
+        try await DockerAPI.retryingUnanswered(for: .seconds(300), logging: ["task_execution": job.taskExecutionID]) {
+            try await startOnce(job)
+        }
+    }
+
+    private func startOnce(_ job: JobSpec) async throws -> String {
         if let existing = try await swarm.services(labels: [Self.executionLabel: job.taskExecutionID]).first { return existing.id }
         let placement = try job.placement.map { try JSONCodec.decode(Placement.self, from: $0) }
         let name = JobName.derived(from: job.taskExecutionID)
@@ -370,6 +381,7 @@ struct SwarmScheduler: Scheduler {
         for service in try await swarm.services(labels: labels) {
             if let (status, _) = try? await status(service.id) { out.append(status) }
         }
-        return out
+        let listed = Set(out.map(\.handle))
+        return out + stopped.finals(matching: labels).filter { !listed.contains($0.handle) }.sorted { $0.handle < $1.handle }
     }
 }

@@ -45,6 +45,11 @@ struct SwarmSchedulerTests {
                 checkTimeout: .seconds(120)))
         #expect(report.conforms, "\(report.text)")
         #expect(report.failed == 0, "\(report.text)")
+        // Every job the suite started is removed with its task container — also the ones it
+        // stopped (stopping removes the service, so Swarm no longer lists them).
+        let left = try await ChildProcess.run(
+            "docker", arguments: ["ps", "-a", "--format", "{{.Names}}", "--filter", "label=com.docker.swarm.service.id", "--filter", "name=gofer-conformance-"])
+        #expect(left.stdout.isEmpty, "task containers left behind: \(String(decoding: left.stdout, as: UTF8.self))")
     }
 
     @Test func aTaskNoNodeCanTakeFailsWithSwarmsReasonAndIsRemoved() async throws {

@@ -58,8 +58,8 @@ struct DockerLiveLogTests {
             tasks:
               - { id: talk, image: busybox:latest, command: ["sh", "-c", "\(Self.script)"] }
             """)
-        let (run, _) = try await h.runToEnd("quiet-engine")
-        #expect(run.state == .succeeded)
+        let (run, tasks) = try await h.runToEnd("quiet-engine")
+        #expect(run.state == .succeeded, "\(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
         let log = h.log("quiet-engine", run: run.id, task: "talk")
         #expect(log.utf8.count == Self.expected("stdout").utf8.count + Self.expected("stderr").utf8.count, "\(log.utf8.count) bytes")
         // Docker copies stdout and stderr separately, so how they interleave varies; each is whole and in order.

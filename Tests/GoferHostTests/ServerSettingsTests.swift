@@ -34,6 +34,11 @@ struct ServerSettingsTests {
             #expect("\(error)".hasPrefix("GOFER_LISTEN: listen"), "\(error)")
         }
         do { try bad.set("colour", "blue", source: "x.yaml:1") } catch { #expect("\(error)".contains("unknown setting \"colour\"")) }
+        try s.set("docker_request_timeout", "90s", source: "test")
+        #expect(s.dockerRequestTimeout == .seconds(90))
+        #expect { try s.set("docker_request_timeout", "500ms", source: "gofer.yaml:3") } throws: { error in
+            "\(error)" == "gofer.yaml:3: docker_request_timeout \"500ms\" must be at least 1s"
+        }
     }
 
     @Test func everySettingIsInServerConfigMarkdown() throws {

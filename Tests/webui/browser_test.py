@@ -7,6 +7,7 @@ the first failure, with the page's text."""
 import argparse, os, sys, time
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -22,8 +23,12 @@ options = webdriver.ChromeOptions()
 for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"]:
     options.add_argument(flag)
 options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# The console (network errors with their net::ERR_ code) is printed with a failure.
+options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
-wait = WebDriverWait(driver, 60, poll_frequency=0.1)
+# The page re-renders as a run moves on: an element found a moment ago may be replaced before it
+# is read. That is not a failure; the condition is looked at again.
+wait = WebDriverWait(driver, 60, poll_frequency=0.1, ignored_exceptions=[NoSuchElementException, StaleElementReferenceException])
 os.makedirs(args.screenshots, exist_ok=True)
 
 
@@ -32,6 +37,11 @@ def check(what, condition):
         wait.until(condition)
     except Exception as e:
         print(f"FAIL {what}: {type(e).__name__}\n--- page text ---\n{driver.find_element(By.TAG_NAME, 'body').text}", flush=True)
+        try:
+            console = "\n".join(f"{entry.get('level')} {entry.get('message')}" for entry in driver.get_log("browser"))
+        except Exception as log_error:
+            console = f"(cannot read it: {log_error})"
+        print(f"--- browser console ---\n{console}", flush=True)
         driver.save_screenshot(os.path.join(args.screenshots, "failure.png"))
         driver.quit()
         sys.exit(1)

@@ -60,8 +60,14 @@ public enum HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
 
 /// A failure talking HTTP: the server could not be reached, or answered something unreadable.
 public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
+    /// The server the request was for.
     public var endpoint: HTTPEndpoint
+    /// What went wrong, e.g. `timed out waiting for the server`.
     public var message: String
+    /// Whether the whole request had been sent when it failed. When it had, the server may have
+    /// acted on it though no answer came (a slow server past the timeout): before repeating a
+    /// request that changes something, find out whether it took effect.
+    public var requestSent = false
     public var description: String { "\(endpoint): \(message)" }
 }
 
@@ -164,7 +170,14 @@ public struct SimpleHTTPClient: Sendable {
                 defer { wire.close() }
                 try Self.writeAll(wire, request, endpoint)
                 var reader = ResponseReader(wire: wire, endpoint: endpoint)
-                let (status, headers) = try reader.readHead()
+                let status: Int
+                let headers: [String: String]
+                do {
+                    (status, headers) = try reader.readHead()
+                } catch var error as HTTPClientError {
+                    error.requestSent = true
+                    throw error
+                }
                 Self.yieldOrWait(continuation, .head(status: status, headers: headers))
                 try reader.readBody(headers: headers, method: method, status: status) { bytes in
                     Self.yieldOrWait(continuation, .body(bytes))

@@ -108,6 +108,9 @@ public actor RunEngine {
     private var runStartedAt: [Key: Date] = [:]
     private var finishWaiters: [Key: [CheckedContinuation<Run, Never>]] = [:]
     private var rolloutRunFinished: (@Sendable (Run) async -> Void)?
+    /// Runs that ended and whose rollout is being judged: waiting for one waits for the judgment
+    /// too, so whoever saw the run end then sees the rollout's decision.
+    private var judging: Set<Key> = []
     private var runStateStored: (@Sendable () -> Void)?
 
     /// Called after every stored run state change (the hook outbox has new work then).
@@ -214,7 +217,7 @@ public actor RunEngine {
         let key = Key(namespace: namespace, pipeline: pipeline, run: run)
         // Decide without suspending between the check and registering the waiter, or the run
         // could finish in between and the waiter would never be resumed.
-        if active[key] == nil && !queued.contains(where: { $0.0 == key }) {
+        if active[key] == nil && !judging.contains(key) && !queued.contains(where: { $0.0 == key }) {
             return try await store.run(namespace: namespace, pipeline: pipeline, id: run)
         }
         return await withCheckedContinuation { c in finishWaiters[key, default: []].append(c) }
@@ -344,7 +347,9 @@ public actor RunEngine {
                     if a.run.rollout != nil, let judge = rolloutRunFinished {
                         var ended = a.run
                         ended.state = state
+                        judging.insert(key)
                         await judge(ended)
+                        judging.remove(key)
                     }
                     resumeWaiters(key)
                     try await admitQueued()

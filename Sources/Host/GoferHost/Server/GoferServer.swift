@@ -167,6 +167,7 @@ public final class GoferServer: Sendable {
             admin["pidsLimit"] = .int(Int64(settings.taskPidsLimit))
             admin["memoryDefaultMB"] = .int(Int64(settings.taskMemoryDefaultMB))
             admin["user"] = settings.taskUser.map(JSONValue.string)
+            admin["requestTimeoutSeconds"] = .int(settings.dockerRequestTimeout.components.seconds)
         case "swarm":
             admin["endpoint"] = .string(settings.dockerEndpoint)
             admin["logMaxSize"] = .string(settings.taskLogMaxSize)
@@ -176,6 +177,7 @@ public final class GoferServer: Sendable {
             admin["user"] = settings.taskUser.map(JSONValue.string)
             admin["constraints"] = settings.swarmConstraints.isEmpty ? nil : .array(settings.swarmConstraints.map(JSONValue.string))
             admin["placementTimeout"] = .string(DurationText.format(settings.placementTimeout))
+            admin["requestTimeoutSeconds"] = .int(settings.dockerRequestTimeout.components.seconds)
         case "nomad":
             admin["address"] = settings.nomadAddress.map(JSONValue.string)
             admin["token"] = settings.nomadToken.map(JSONValue.string)

@@ -84,6 +84,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var taskUser: String?
     /// Swarm scheduler: placement constraints every task gets (e.g. `node.role==worker`).
     public var swarmConstraints: [String] = []
+    /// Docker and Swarm schedulers: how long creating or starting a container or service waits for
+    /// the engine's answer before the scheduler looks at what the engine did.
+    public var dockerRequestTimeout: Duration = .seconds(180)
     /// Swarm and Nomad schedulers: how long a task may wait for a node before it fails.
     public var placementTimeout: Duration = .seconds(300)
     /// Nomad scheduler: the cluster's HTTP API, the ACL token (never printed), the CA of its
@@ -123,6 +126,10 @@ public struct ServerSettings: Sendable, Equatable {
             "Where bundled extension executables are found."
         ),
         ("docker_endpoint", "GOFER_DOCKER_ENDPOINT", "url", "unix:///var/run/docker.sock", false, "Docker Engine API endpoint."),
+        (
+            "docker_request_timeout", "GOFER_DOCKER_REQUEST_TIMEOUT", "duration", "3m", false,
+            "Docker and Swarm schedulers: how long creating or starting a task's container waits for a busy engine's answer; one that answers later has often done it, and the scheduler then finds the container and carries on."
+        ),
         ("task_timeout_min", "GOFER_TASK_TIMEOUT_MIN", "duration", "5m", false, "Shortest timeout a task may set."),
         (
             "task_timeout_max", "GOFER_TASK_TIMEOUT_MAX", "duration", "8h", false,
@@ -435,6 +442,10 @@ public struct ServerSettings: Sendable, Equatable {
         case "swarm_constraints":
             swarmConstraints = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case "placement_timeout": placementTimeout = try duration()
+        case "docker_request_timeout":
+            let d = try duration()
+            guard d >= .seconds(1) else { throw Problem(description: "\(source): docker_request_timeout \"\(value)\" must be at least 1s") }
+            dockerRequestTimeout = d
         case "nomad_address":
             guard value.hasPrefix("http://") || value.hasPrefix("https://") else {
                 throw Problem(description: "\(source): nomad_address \"\(value)\" must start with https:// (or http://)")

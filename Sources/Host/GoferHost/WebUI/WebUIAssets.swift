@@ -85,11 +85,27 @@ async function failure(response) {
   return new APIError(response.status, message, details);
 }
 
+/** Pauses before a read is tried again after the network failed it (no answer at all). */
+const readRetryDelaysMs = [300, 1000, 3000];
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export async function request(method, path, body) {
   const headers = { "Accept": "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-Gofer-CSRF"] = csrf;
-  const response = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
+  const init = { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) };
+  let response;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch(path, init);
+      break;
+    } catch (e) {
+      // fetch rejects only when no answer came (a dropped connection, a restarting server). A
+      // read is safe to ask again; a change is not (it may have been done): that error shows.
+      if (method !== "GET" || attempt >= readRetryDelaysMs.length) throw e;
+      await sleep(readRetryDelaysMs[attempt]);
+    }
+  }
   if (!response.ok) throw await failure(response);
   const type = response.headers.get("Content-Type") || "";
   return type.includes("application/json") ? response.json() : response.text();
