@@ -182,7 +182,7 @@ struct RecoveryTests {
         let dir = try TemporaryDirectory()
         let port = Self.freePort()
         let first = try await ServerProcess(dataDir: dir.path, port: port)
-        let config = "id: late\ntasks:\n  - { id: sleeper, image: busybox:latest, command: [\"sleep\", \"60\"], timeout: 2s }\n"
+        let config = "id: late\ntasks:\n  - { id: sleeper, image: busybox:latest, command: [\"sleep\", \"300\"], timeout: 2s }\n"
         let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
         let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/late/runs", body: [:])
         _ = try await waitFor(first.client, "late", run.id) { $0.tasks.first?.state == .running }
@@ -193,7 +193,7 @@ struct RecoveryTests {
         defer { Task { [server] in await server.stop() } }
         let start = ContinuousClock.now
         let d = try await waitFor(server.client, "late", run.id) { $0.run.state.isTerminal }
-        #expect(ContinuousClock.now - start < .seconds(30), "stopped promptly, not after the 60 s sleep")
+        #expect(ContinuousClock.now - start < .seconds(120), "stopped promptly, not after the 300 s sleep (the bound is loose for a loaded engine)")
         #expect(d.tasks[0].state == .failed && d.tasks[0].reason?.kind == .timeout, "\(d.tasks[0])")
     }
 
@@ -206,7 +206,7 @@ struct RecoveryTests {
         let port = Self.freePort()
         let first = try await ServerProcess(dataDir: dir.path, port: port, stopGrace: "4s")
         // PID 1 in a container ignores SIGTERM unless it handles it: only SIGKILL ends this task.
-        let config = "id: stubborn\ntasks:\n  - { id: sleeper, image: busybox:latest, command: [\"sleep\", \"25\"] }\n"
+        let config = "id: stubborn\ntasks:\n  - { id: sleeper, image: busybox:latest, command: [\"sleep\", \"300\"] }\n"
         let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
         let run: Run = try await first.client.call("POST", "/api/namespaces/default/pipelines/stubborn/runs", body: [:])
         _ = try await waitFor(first.client, "stubborn", run.id) { $0.tasks.first?.state == .running }
@@ -220,7 +220,7 @@ struct RecoveryTests {
         defer { Task { [server] in await server.stop() } }
         let start = ContinuousClock.now
         let d = try await waitFor(server.client, "stubborn", run.id) { $0.run.state.isTerminal }
-        #expect(ContinuousClock.now - start < .seconds(15), "stopped within the grace period, not after the 25 s sleep")
+        #expect(ContinuousClock.now - start < .seconds(120), "stopped within the grace period, not after the 300 s sleep (the bound is loose for a loaded engine)")
         #expect(d.run.state == .cancelled, "\(d.run)")
         #expect(
             d.run.reason?.kind == .cancelled && d.run.reason?.message.hasPrefix("cancelled by admin (first start) (tok_") == true
