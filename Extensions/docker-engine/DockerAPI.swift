@@ -279,8 +279,10 @@ public final class DockerAPI: Sendable {
         }
     }
 
-    public func remove(_ id: String) async throws {
-        let r = try await call("DELETE", "/containers/\(Self.escape(id))?v=1")
+    /// Removes a container and its anonymous volumes; `force` kills it first if it still runs.
+    /// Removing one that is gone succeeds.
+    public func remove(_ id: String, force: Bool = false) async throws {
+        let r = try await call("DELETE", "/containers/\(Self.escape(id))?v=1" + (force ? "&force=1" : ""))
         switch r.status {
         case 204, 404: return
         case 409: throw ProtocolError(.failedPrecondition, "container \(id) is still running; stop it first", reason: "docker.running")

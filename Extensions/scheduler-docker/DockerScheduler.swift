@@ -139,8 +139,7 @@ struct DockerScheduler: Scheduler {
     func removeLeftovers(of job: JobSpec) async {
         guard let leftovers = try? await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]) else { return }
         for container in leftovers {
-            try? await docker.stop(container.handle, grace: .zero)
-            try? await docker.remove(container.handle)
+            try? await docker.remove(container.handle, force: true)
             attached.remove(container.handle)
         }
     }

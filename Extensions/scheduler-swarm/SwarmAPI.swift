@@ -134,19 +134,12 @@ struct SwarmAPI: Sendable {
     /// creating or stopping the task's container as the service goes, so this looks again until
     /// none has been seen twice in a row (at most `within`).
     func removeLocalContainers(ofService id: String, within: Duration = .seconds(15)) async {
-        let filter = "{\"label\":[\"com.docker.swarm.service.id=\(id)\"]}"
         let deadline = ContinuousClock.now + within
         var quietLooks = 0
         while quietLooks < 2 && ContinuousClock.now < deadline && !Task.isCancelled {
-            guard
-                let r = try? await docker.call("GET", "/containers/json?all=1&filters=" + DockerAPI.escape(filter), timeout: .seconds(10)),
-                r.status == 200, let containers = (try? JSONParser().parse(r.body))?.arrayValue
-            else { return }
+            guard let containers = try? await docker.containers(labels: ["com.docker.swarm.service.id": id]) else { return }
             quietLooks = containers.isEmpty ? quietLooks + 1 : 0
-            for container in containers {
-                guard let cid = container["Id"]?.stringValue else { continue }
-                _ = try? await docker.call("DELETE", "/containers/\(DockerAPI.escape(cid))?force=1&v=1", timeout: .seconds(30))
-            }
+            for container in containers { try? await docker.remove(container.handle, force: true) }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }

@@ -14,13 +14,18 @@ enum WebUIRoutes: RouteCollection {
         .cacheControl: "no-cache",
     ]
 
-    static func asset(_ name: String) -> Response {
-        guard let file = WebUIAssets.files[name] else {
-            return Response(status: .notFound, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "no such file\n")))
-        }
+    /// Each file's response, built once: a request gets a copy that shares the bytes.
+    static let assetResponses: [String: (headers: HTTPFields, body: ByteBuffer)] = WebUIAssets.files.mapValues { file in
         var headers = securityHeaders
         headers[.contentType] = file.contentType
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: file.text)))
+        return (headers, ByteBuffer(string: file.text))
+    }
+
+    static func asset(_ name: String) -> Response {
+        guard let file = assetResponses[name] else {
+            return Response(status: .notFound, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: "no such file\n")))
+        }
+        return Response(status: .ok, headers: file.headers, body: ResponseBody(byteBuffer: file.body))
     }
 
     struct Login: RequestBody {
