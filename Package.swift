@@ -46,6 +46,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // `gofer task attach`: a terminal carried over a WebSocket, server and client.
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        // Already built for Hummingbird; the server's connection guard reads its HTTP parts.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         // Observability: swift-metrics and swift-distributed-tracing are the APIs the server records
         // with; Prometheus (/metrics) and OpenTelemetry (OTLP/HTTP; no gRPC stack) are the backends.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -74,6 +76,7 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),

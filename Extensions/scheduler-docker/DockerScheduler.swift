@@ -176,10 +176,10 @@ struct DockerScheduler: Scheduler {
                     "Config": ["max-size": .string(defaults.logMaxSize), "max-file": .string(String(defaults.logMaxFiles))],
                 ],
         ]
-        if let cpus = job.cpus { host["NanoCpus"] = .int(Int64(cpus * 1e9)) }
-        if let mb = job.memoryMB ?? (defaults.memoryDefaultMB > 0 ? defaults.memoryDefaultMB : nil) {
-            host["Memory"] = .int(Int64(mb) * 1_048_576)
-            host["MemorySwap"] = .int(Int64(mb) * 1_048_576)
+        if let nano = job.nanoCPUs { host["NanoCpus"] = .int(nano) }
+        if let bytes = job.memoryBytes(defaultMB: defaults.memoryDefaultMB) {
+            host["Memory"] = .int(bytes)
+            host["MemorySwap"] = .int(bytes)
         }
         body["HostConfig"] = .object(host)
         let name = "gofer-" + job.taskExecutionID.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" }

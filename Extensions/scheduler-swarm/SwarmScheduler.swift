@@ -149,7 +149,7 @@ struct SwarmScheduler: Scheduler {
         var container: [String: JSONValue] = [
             "Image": .string(job.image), "Labels": labelJSON,
             "Env": .array(job.env.sorted { $0.key < $1.key }.map { .string("\($0.key)=\($0.value)") }),
-            "StopGracePeriod": .int(Int64(job.stopGraceMs ?? 10_000) * 1_000_000),
+            "StopGracePeriod": .int(job.stopGraceNanoseconds),
         ]
         // Swarm's Command replaces the image's entrypoint and Args its command, as Docker's
         // Entrypoint and Cmd do.
@@ -158,14 +158,13 @@ struct SwarmScheduler: Scheduler {
         if let user = config.user, !user.isEmpty { container["User"] = .string(user) }
         var limits: [String: JSONValue] = ["Pids": .int(Int64(config.pidsLimit ?? 4096))]
         var reservations: [String: JSONValue] = [:]
-        if let cpus = job.cpus {
-            limits["NanoCPUs"] = .int(Int64(cpus * 1e9))
-            reservations["NanoCPUs"] = .int(Int64(cpus * 1e9))
+        if let nano = job.nanoCPUs {
+            limits["NanoCPUs"] = .int(nano)
+            reservations["NanoCPUs"] = .int(nano)
         }
-        let defaultMB = config.memoryDefaultMB ?? 4096
-        if let mb = job.memoryMB ?? (defaultMB > 0 ? defaultMB : nil) {
-            limits["MemoryBytes"] = .int(Int64(mb) * 1_048_576)
-            if job.memoryMB != nil { reservations["MemoryBytes"] = .int(Int64(mb) * 1_048_576) }
+        if let bytes = job.memoryBytes(defaultMB: config.memoryDefaultMB ?? 4096) {
+            limits["MemoryBytes"] = .int(bytes)
+            if job.memoryMB != nil { reservations["MemoryBytes"] = .int(bytes) }
         }
         var resources: [String: JSONValue] = ["Limits": .object(limits)]
         if config.reserve ?? true, !reservations.isEmpty { resources["Reservations"] = .object(reservations) }

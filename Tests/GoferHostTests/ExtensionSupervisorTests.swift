@@ -198,3 +198,74 @@ struct ExtensionSupervisorTests {
         #expect(await Self.groupIsGone(pid))
     }
 }
+
+/// One tenant's request that crashes a shared extension is quarantined; the extension stays up.
+@Suite(.serialized)
+struct ExtensionQuarantineTests {
+    @Test func aRequestThatKeepsCrashingTheExtensionIsQuarantinedAndTheExtensionStaysUp() async throws {
+        let sup = ExtensionSupervisorTests.supervisor(faults: ["crash-on-text:poison"])
+        _ = try await sup.start()
+        // Five different poisoned requests (two crashes each) — past the breaker's limit of 3 —
+        // and a well-behaved request between each.
+        for n in 0..<5 {
+            let key = "task-poison-\(n)"
+            await #expect(throws: ExtensionFailure.self) { _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(5), key: key) }
+            do {
+                _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(5), key: key)
+                Issue.record("the second crash of \(key) was not reported")
+            } catch let error as SupervisorError {
+                #expect(error.reason == .quarantined && error.message.contains(key) && error.message.contains("crashed the extension 2 times"), "\(error)")
+            }
+            // A well-behaved request is served by the restarted extension…
+            _ = try await sup.call("secrets/put", ["key": .string("ok\(n)"), "value": "1"], timeout: .seconds(5), key: "task-good-\(n)")
+            let restarts = await sup.restarts
+            // …and the poisoned one is refused from now on without reaching it: no further crash.
+            do {
+                _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(5), key: key)
+                Issue.record("a quarantined request was sent")
+            } catch let error as SupervisorError {
+                #expect(error.reason == .quarantined)
+            }
+            #expect(try await sup.call("secrets/get", ["key": .string("ok\(n)")], timeout: .seconds(5), key: "task-good-\(n)")["value"] == "1")
+            #expect(await sup.restarts == restarts)
+        }
+        guard case .running = await sup.status else {
+            Issue.record("the extension was taken away from everyone: \(await sup.status)")
+            return
+        }
+        #expect(await sup.quarantinedKeys == (0..<5).map { "task-poison-\($0)" })
+        // An admin restart forgets the quarantine.
+        _ = try await sup.restart()
+        #expect(await sup.quarantinedKeys.isEmpty)
+        await sup.stop()
+    }
+
+    @Test func anInnocentRequestInFlightDuringACrashIsNotQuarantined() async throws {
+        let sup = ExtensionSupervisorTests.supervisor(faults: ["crash-on-text:poison"])
+        _ = try await sup.start()
+        // The poisoned request crashes the extension while others run; each of those is retried
+        // and succeeds, and only the poisoned one ends up quarantined.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<8 {
+                group.addTask {
+                    for attempt in 0..<5 {
+                        do {
+                            _ = try await sup.call("secrets/put", ["key": .string("k\(n)"), "value": "v"], timeout: .seconds(5), key: "task-\(n)")
+                            return
+                        } catch let f as ExtensionFailure where f.kind == .exited && attempt < 4 {}
+                    }
+                }
+            }
+            group.addTask {
+                for _ in 0..<4 {
+                    do { _ = try await sup.call("secrets/get", ["key": .string("poison")], timeout: .seconds(5), key: "task-poison") } catch let e as SupervisorError
+                        where e.reason == .quarantined
+                    { return } catch {}
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await sup.quarantinedKeys == ["task-poison"])
+        await sup.stop()
+    }
+}

@@ -23,6 +23,7 @@ import Foundation
 //                    queue that neither serves nor refuses its excess would behave
 //
 //   gofer-fixture-broken [--faults junk-stdout,ignore-shutdown,leak|none] -- <extension> [args…]
+//   (crash-on:METHOD crashes on a request for METHOD, crash-on-text:TEXT on any line holding TEXT)
 //
 // Deliberately written without the SDK, the way an extension in another language would be.
 
@@ -161,7 +162,9 @@ while true {
         if faults.contains("ignore-deadlines") && text.contains(#""timeoutMs""#) { line = withoutDeadline(line) }
         if faults.contains("leak") { writeAll(2, Array("broken-fixture got: ".utf8) + line) }
         if faults.contains("ignore-shutdown") && (text.contains(#""method":"shutdown""#) || text.contains(#""method":"exit""#)) { continue }
-        if faults.contains(where: { $0.hasPrefix("crash-on:") && text.contains("\"method\":\"\($0.dropFirst(9))\"") }) {
+        if faults.contains(where: { $0.hasPrefix("crash-on:") && text.contains("\"method\":\"\($0.dropFirst(9))\"") })
+            || faults.contains(where: { $0.hasPrefix("crash-on-text:") && text.contains($0.dropFirst(14)) })
+        {
             FileHandle.standardError.write(Data("Fatal error: broken-fixture crashing on purpose\n".utf8))
             kill(pid, SIGKILL)
             exit(70)

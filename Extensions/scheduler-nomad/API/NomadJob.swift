@@ -90,12 +90,12 @@ public enum NomadJob {
             config["auth"] = ["username": .string(auth.username), "password": .string(auth.password)]
         }
         var resources: [String: JSONValue] = [:]
-        if let cpus = job.cpus { resources["CPU"] = .int(Int64(max(1, (cpus * Double(defaults.mhzPerCore)).rounded()))) }
+        if let cpus = job.cpus { resources["CPU"] = .int(max(1, Checked.int64(cpus, times: Double(defaults.mhzPerCore)) ?? Int64.max)) }
         if let mb = job.memoryMB ?? (defaults.memoryDefaultMB > 0 ? defaults.memoryDefaultMB : nil) { resources["MemoryMB"] = .int(Int64(mb)) }
         let task: JSONValue = [
             "Name": .string(taskName), "Driver": "docker", "Config": .object(config),
             "Env": .object(job.env.mapValues(JSONValue.string)), "Meta": .object(meta.mapValues(JSONValue.string)),
-            "Resources": .object(resources), "KillTimeout": .int(Int64(job.stopGraceMs ?? 10_000) * 1_000_000),
+            "Resources": .object(resources), "KillTimeout": .int(job.stopGraceNanoseconds),
             "LogConfig": ["MaxFiles": .int(Int64(defaults.logMaxFiles)), "MaxFileSizeMB": .int(Int64(defaults.logMaxFileSizeMB))],
         ]
         let group: JSONValue = [

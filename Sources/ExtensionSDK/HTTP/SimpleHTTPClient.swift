@@ -158,6 +158,7 @@ public struct SimpleHTTPClient: Sendable {
         if let body, !hasLength { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"
         let request = Array(head.utf8) + (body ?? [])
+        let headLength = head.utf8.count
         let thread = Thread {
             do {
                 let fd = try Self.connect(endpoint, timeout: timeout)
@@ -168,14 +169,19 @@ public struct SimpleHTTPClient: Sendable {
                 }
                 let wire = try Wire(fd: fd, endpoint: endpoint)
                 defer { wire.close() }
-                try Self.writeAll(wire, request, endpoint)
+                // A server may answer before it has read the whole body (413, 401) and close:
+                // the write then stops and the answer is read, never a hang on a full socket.
+                let unsent = try Self.writeAll(wire, request, endpoint, earlyAnswerAfter: headLength, timeout: timeout)
                 var reader = ResponseReader(wire: wire, endpoint: endpoint)
                 let status: Int
                 let headers: [String: String]
                 do {
                     (status, headers) = try reader.readHead()
                 } catch var error as HTTPClientError {
-                    error.requestSent = true
+                    if unsent > 0 {
+                        error.message = "the server closed the connection with \(unsent) of \(request.count) request bytes unsent and no answer (a body over its size limit?): \(error.message)"
+                    }
+                    error.requestSent = unsent == 0
                     throw error
                 }
                 Self.yieldOrWait(continuation, .head(status: status, headers: headers))
@@ -258,17 +264,36 @@ public struct SimpleHTTPClient: Sendable {
         return fd
     }
 
-    static func writeAll(_ wire: Wire, _ bytes: [UInt8], _ endpoint: HTTPEndpoint) throws {
+    /// Writes all of `bytes`. With `earlyAnswerAfter` (a request's head length), stops once that
+    /// much is sent if the server answers (or hangs up) before the rest went — a 413 or 401 sent
+    /// before the body was read — and returns how many bytes were left unsent; otherwise 0.
+    /// `timeout` bounds each wait for the socket to take more.
+    @discardableResult
+    static func writeAll(
+        _ wire: Wire, _ bytes: [UInt8], _ endpoint: HTTPEndpoint, earlyAnswerAfter: Int? = nil, timeout: Duration? = nil
+    ) throws -> Int {
         FrameWriter.ignoreSIGPIPE()
+        let waitMs: Int32 = timeout.map { Int32(clamping: $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? -1
         var off = 0
         while off < bytes.count {
+            if let head = earlyAnswerAfter, off >= head {
+                var pfd = pollfd(fd: wire.fd, events: Int16(POLLIN | POLLOUT), revents: 0)
+                let ready = poll(&pfd, 1, waitMs)
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 {
+                    throw HTTPClientError(endpoint: endpoint, message: "the server took none of the request body for \(waitMs) ms")
+                }
+                if ready > 0 && pfd.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { return bytes.count - off }
+            }
             let n = bytes.withUnsafeBytes { wire.send($0.baseAddress.unsafelyUnwrapped + off, bytes.count - off) }
             if n < 0 {
                 if errno == EINTR { continue }
+                if earlyAnswerAfter != nil && (errno == EPIPE || errno == ECONNRESET) { return bytes.count - off }
                 throw HTTPClientError(endpoint: endpoint, message: "write failed: \(String(cString: strerror(errno)))")
             }
             off += n
         }
+        return 0
     }
 }
 

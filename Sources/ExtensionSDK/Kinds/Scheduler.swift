@@ -147,8 +147,39 @@ public struct JobSpec: Sendable, Codable, Hashable {
         for (key, value) in env.sorted(by: { $0.key < $1.key }) where value.unicodeScalars.contains("\0") {
             out.append(Diagnostic(path: "/env/\(JSONSchema.escape(key))", message: "environment variable values cannot contain NUL"))
         }
+        if let cpus, !(cpus.isFinite && cpus > 0 && cpus <= Self.maxCPUs) {
+            out.append(Diagnostic(path: "/cpus", message: "\(cpus) is not a number of cores above 0 and at most \(Int(Self.maxCPUs))"))
+        }
+        if let memoryMB, memoryMB > Self.maxMemoryMB {
+            out.append(Diagnostic(path: "/memoryMB", message: "\(memoryMB) MiB is more than any engine can be given (at most \(Self.maxMemoryMB))"))
+        }
+        if let stopGraceMs, stopGraceMs < 0 || stopGraceMs > Self.maxStopGraceMs {
+            out.append(Diagnostic(path: "/stopGraceMs", message: "\(stopGraceMs) is not a grace from 0 to \(Self.maxStopGraceMs) ms"))
+        }
         return out
     }
+
+    /// The most cores a job may ask for: every engine's unit (NanoCPUs, MHz) holds it without overflow.
+    public static let maxCPUs = 1_000_000.0
+    /// The most memory a job may ask for, in MiB (4 PiB): its bytes still fit an `Int64`.
+    public static let maxMemoryMB = 1 << 32
+    /// The longest stop grace, in milliseconds (about 35 years): its nanoseconds still fit an `Int64`.
+    public static let maxStopGraceMs = 1 << 40
+
+    /// ``cpus`` in billionths of a core (Docker's `NanoCpus`, Swarm's `NanoCPUs`); nil when unset.
+    /// Checked, never trapping: the SDK refused a `start` whose `cpus` is out of range before
+    /// the scheduler saw it.
+    public var nanoCPUs: Int64? { cpus.flatMap { Checked.int64($0, times: 1e9) } }
+
+    /// The memory limit in bytes: ``memoryMB``, else `defaultMB` when it is above 0, else nil.
+    /// Checked like ``nanoCPUs``.
+    public func memoryBytes(defaultMB: Int) -> Int64? {
+        guard let mb = memoryMB ?? (defaultMB > 0 ? defaultMB : nil) else { return nil }
+        return Checked.multiply(Int64(mb), 1 << 20)
+    }
+
+    /// ``stopGraceMs`` (10 s when unset) in nanoseconds, as Swarm and Nomad take it. Checked like ``nanoCPUs``.
+    public var stopGraceNanoseconds: Int64 { Checked.multiply(Int64(stopGraceMs ?? 10_000), 1_000_000) ?? Int64(Self.maxStopGraceMs) * 1_000_000 }
 }
 
 /// Why a scheduler gave up on a job it had accepted: sent as `data.reason` of the error

@@ -19,13 +19,18 @@ public struct PipelineConfigLoader: Sendable {
     public var maxTaskTimeout: Duration
     /// The image of tasks that give only `run:` (server setting `default_task_image`).
     public var defaultImage: String
+    /// What a task may ask for (server settings `task_cpu_max`, `task_memory_max`): a config
+    /// asking for more is refused at apply, so no scheduler is ever handed a value it cannot run.
+    public var limits: TaskResourceLimits
 
     public init(
-        minTaskTimeout: Duration = .seconds(300), maxTaskTimeout: Duration = .seconds(8 * 3600), defaultImage: String = "busybox:latest"
+        minTaskTimeout: Duration = .seconds(300), maxTaskTimeout: Duration = .seconds(8 * 3600), defaultImage: String = "busybox:latest",
+        limits: TaskResourceLimits = TaskResourceLimits()
     ) {
         self.minTaskTimeout = minTaskTimeout
         self.maxTaskTimeout = maxTaskTimeout
         self.defaultImage = defaultImage
+        self.limits = limits
     }
 
     /// Guesses the format from a file name (`.json`, `.toml`; anything else YAML).
@@ -247,15 +252,32 @@ public struct PipelineConfigLoader: Sendable {
             }
             var memoryMB: Int?
             if let m = t["memory"] {
-                if let n = m.intValue {
-                    memoryMB = Int(n)
-                } else if let text = m.stringValue {
-                    if let mb = Self.parseMemory(text), mb >= 4 {
-                        memoryMB = mb
-                    } else {
+                let asked: (mb: Int, text: String)? = m.intValue.map { (Int(clamping: $0), "\($0)") } ?? m.stringValue.flatMap { text in Self.parseMemory(text).map { ($0, "\"\(text)\"") } }
+                if let asked {
+                    if asked.mb < TaskResourceLimits.minMemoryMB {
+                        problems.append(locate("\(path)/memory", "\(asked.text) is less than \(TaskResourceLimits.minMemoryMB)MB; write e.g. 512MB or 2GB"))
+                    } else if asked.mb > limits.maxMemoryMB {
                         problems.append(
-                            locate("\(path)/memory", "\"\(text)\" is not a memory size of at least 4MB; write e.g. 512MB or 2GB"))
+                            locate(
+                                "\(path)/memory",
+                                "\(asked.text) is more than a task may ask for on this server (task_memory_max: \(TaskResourceLimits.format(mb: limits.maxMemoryMB)))"))
+                    } else {
+                        memoryMB = asked.mb
                     }
+                } else if let text = m.stringValue {
+                    problems.append(locate("\(path)/memory", "\"\(text)\" is not a memory size; write e.g. 512MB or 2GB"))
+                }
+            }
+            var cpus: Double?
+            if let c = t["cpu"]?.doubleValue {
+                if !c.isFinite || c < TaskResourceLimits.minCPUs {
+                    problems.append(locate("\(path)/cpu", "\(c) is less than \(TaskResourceLimits.minCPUs) CPUs, the least a scheduler can give"))
+                } else if c > limits.maxCPUs {
+                    problems.append(
+                        locate(
+                            "\(path)/cpu", "\(c) is more CPUs than a task may ask for on this server (task_cpu_max: \(TaskResourceLimits.format(cpus: limits.maxCPUs)))"))
+                } else {
+                    cpus = c
                 }
             }
             var env: [String: String] = [:]
@@ -322,7 +344,7 @@ public struct PipelineConfigLoader: Sendable {
                     settings: ext.map { _ in t["settings"] ?? .emptyObject }, registryAuth: auth,
                     entrypoint: t["entrypoint"]?.arrayValue?.compactMap(\.stringValue),
                     command: command,
-                    env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: t["cpu"]?.doubleValue, memoryMB: memoryMB,
+                    env: env, dependsOn: dependsOn, timeoutSeconds: timeout, cpus: cpus, memoryMB: memoryMB,
                     logging: t["logging"]?.boolValue ?? value["logging"]?.boolValue ?? true, injectAPIToken: t["inject_api_token"]?.boolValue,
                     placement: ext == nil ? t["placement"] : nil))
         }
@@ -339,7 +361,9 @@ public struct PipelineConfigLoader: Sendable {
         }
         if let cycle = Self.findCycle(tasks) {
             let index = seen[cycle[0]] ?? 0
-            problems.append(locate("/tasks/\(index)/depends_on", "dependency cycle: \(cycle.joined(separator: " → "))"))
+            // A cycle through thousands of tasks is named by its ends, not printed whole.
+            let path = cycle.count <= 12 ? cycle : Array(cycle.prefix(5)) + ["… \(cycle.count - 10) more …"] + Array(cycle.suffix(5))
+            problems.append(locate("/tasks/\(index)/depends_on", "dependency cycle: \(path.joined(separator: " → "))"))
         }
         // Triggers and hooks: each use has a label, unique in its list, defaulting to the extension's name.
         func uses(_ list: String, nameKey: String, what: String) -> [(name: String, label: String, settings: JSONValue)] {
@@ -369,42 +393,58 @@ public struct PipelineConfigLoader: Sendable {
             keepVersions: value["keep_versions"]?.intValue.flatMap { Int(exactly: $0) }, hooks: hooks)
     }
 
+    /// A dependency cycle, as the ids along it (first = last), or nil. Iterative: a chain as long
+    /// as the config allows must not take the stack with it.
     static func findCycle(_ tasks: [TaskConfig]) -> [String]? {
         let byID = Dictionary(tasks.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        var state: [String: Int] = [:]  // 1 visiting, 2 done
-        var stack: [String] = []
-        func visit(_ id: String) -> [String]? {
-            if state[id] == 2 { return nil }
-            if state[id] == 1 {
-                let start = stack.firstIndex(of: id) ?? 0
-                return Array(stack[start...]) + [id]
+        enum Mark { case visiting, done }
+        var mark: [String: Mark] = [:]
+        for root in tasks where mark[root.id] == nil {
+            // The path from `root`, each entry with the parents still to visit.
+            var path: [(id: String, parents: [String])] = []
+            func enter(_ id: String) {
+                mark[id] = .visiting
+                let parents = (byID[id]?.dependsOn.keys.sorted() ?? []).filter { $0 != id && byID[$0] != nil }
+                path.append((id, parents.reversed()))
             }
-            state[id] = 1
-            stack.append(id)
-            for parent in (byID[id]?.dependsOn.keys.sorted() ?? []) where parent != id && byID[parent] != nil {
-                if let cycle = visit(parent) { return cycle }
+            enter(root.id)
+            while !path.isEmpty {
+                guard let parent = path[path.count - 1].parents.popLast() else {
+                    mark[path.removeLast().id] = .done
+                    continue
+                }
+                switch mark[parent] {
+                case .done: continue
+                case .visiting:
+                    let start = path.firstIndex { $0.id == parent } ?? 0
+                    return path[start...].map(\.id) + [parent]
+                case nil: enter(parent)
+                }
             }
-            stack.removeLast()
-            state[id] = 2
-            return nil
-        }
-        for t in tasks {
-            if let cycle = visit(t.id) { return cycle }
         }
         return nil
     }
 
-    /// `512MB`, `2GB`, `1GiB`, `256` (MB).
+    /// `512MB`, `2GB`, `1GiB`, `256` (MB), in MB; nil when it is not a size. A size too large to
+    /// count is `Int.max` (saturated, never trapped): the caller's bound then refuses it by name.
     public static func parseMemory(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased()
         let units: [(String, Double)] = [
+            ("TIB", 1024 * 1024), ("TB", 1000 * 1000), ("T", 1024 * 1024),
             ("GIB", 1024), ("GB", 1000), ("G", 1024), ("MIB", 1), ("MB", 1), ("M", 1), ("KIB", 1.0 / 1024), ("KB", 1.0 / 1000),
         ]
-        for (suffix, scale) in units where t.hasSuffix(suffix) {
-            guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n > 0 else { return nil }
-            return Int((n * scale).rounded())
+        var number = Substring(t)
+        var scale = 1.0
+        if let (suffix, s) = units.first(where: { t.hasSuffix($0.0) }) {
+            number = t.dropLast(suffix.count)
+            scale = s
         }
-        return Int(t)
+        let digits = number.trimmingCharacters(in: .whitespaces)
+        // Digits and one point only: no signs, exponents, hex, inf or nan.
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), digits.filter({ $0 == "." }).count <= 1,
+            let n = Double(digits), n > 0
+        else { return nil }
+        return Checked.int(n * scale) ?? Int.max
     }
 
     static func lineColumn(of offset: Int, in text: String) -> (Int, Int) {

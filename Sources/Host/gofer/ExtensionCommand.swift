@@ -3,11 +3,11 @@ import ExtensionSDK
 import Foundation
 import GoferHost
 
-/// `gofer extension install|upgrade|uninstall|list|get|logs`.
+/// `gofer extension install|upgrade|uninstall|list|get|logs|restart`.
 struct ExtensionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extension", abstract: "Install, upgrade and uninstall extensions by name from registries.",
-        subcommands: [Install.self, Upgrade.self, Uninstall.self, List.self, Get.self, Logs.self])
+        subcommands: [Install.self, Upgrade.self, Uninstall.self, List.self, Get.self, Logs.self, Restart.self])
 
     static func path(_ name: String? = nil) -> String { "/api/extensions" + (name.map { "/" + APIClient.segment($0) } ?? "") }
 
@@ -141,6 +141,21 @@ struct ExtensionCommand: AsyncParsableCommand {
             if let subs = info.subscriptions { print("subscriptions: \(subs)") }
             print("from:          \(info.registry) (\(info.source))")
             print("config:        \(info.config.description)")
+        }
+    }
+
+    struct Restart: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop and start an extension the server runs: after it was marked failed, or to forget the requests it quarantined.",
+            discussion:
+                "Running jobs survive a scheduler's restart and are found again; triggers subscribe again. Needs extensions:write.")
+        @OptionGroup var options: ClientOptions
+        @Argument var name: String
+
+        func run() async throws {
+            let info: ExtensionInfo = try await cli { try await options.client.call("POST", ExtensionCommand.path(name) + "/restart") }
+            if options.json { return Output.json(info) }
+            print("restarted \(info.name) \(info.version): \(info.status)")
         }
     }
 

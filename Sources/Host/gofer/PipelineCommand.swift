@@ -23,6 +23,12 @@ struct PipelineCommand: AsyncParsableCommand {
                 Output.error("cannot read \(file)")
                 throw ExitCode.failure
             }
+            // The server refuses a config over its limit; saying so here costs no upload.
+            guard data.count <= PipelineConfigLoader.maxBytes else {
+                Output.error(
+                    "\(file): the config is \(data.count) bytes; the limit is \(PipelineConfigLoader.maxBytes) bytes (1 MiB). Split the pipeline, or move data out of it (objects: docs/objects.md)")
+                throw ExitCode.failure
+            }
             let text = String(decoding: data, as: UTF8.self)
             var body: [String: JSONValue] = [
                 "config": .string(text), "file": .string((file as NSString).lastPathComponent),

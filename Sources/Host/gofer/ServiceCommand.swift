@@ -1,11 +1,76 @@
 import ArgumentParser
+import ExtensionSDK
 import Foundation
 import GoferHost
 import UnixSignals
 
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "service", abstract: "Run the Gofer server.", subcommands: [Start.self, ResetAdmin.self])
+        commandName: "service", abstract: "Run the Gofer server.", subcommands: [Start.self, Stop.self, ResetAdmin.self])
+
+    /// The data directory the server commands act on: the flag, GOFER_DATA_DIR, or the default.
+    static func dataDirectory(_ flag: String?) -> String {
+        (flag ?? ProcessInfo.processInfo.environment["GOFER_DATA_DIR"]).map { ($0 as NSString).expandingTildeInPath }
+            ?? ServerSettings.defaultDataDir
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop the server running on a data directory, leaving its tasks running for the next start (or, with --drain, after its runs end).",
+            discussion: """
+                Without --drain the server stops at once (SIGTERM, what systemd sends): it stops taking requests, lets go of \
+                every running task without stopping it, and exits; the next start finds every task again, as if nothing \
+                happened. With --drain (SIGQUIT) it first lets the runs in progress finish, admitting no new ones (runs \
+                created meanwhile wait for the next start); after --timeout it stops as without --drain.
+                Run it on the server's machine as the server's user.
+                """)
+        @Option(help: "Data directory of the server (default: GOFER_DATA_DIR or ~/.gofer).") var dataDir: String?
+        @Flag(help: "Let the runs in progress finish first.") var drain = false
+        @Option(help: "With --drain: how long to wait for the runs (e.g. 30m); then the server stops anyway, leaving the rest running.")
+        var timeout: String = "1h"
+        @Flag(help: "Print JSON instead of text.") var json = false
+
+        func run() async throws {
+            let dir = ServiceCommand.dataDirectory(dataDir)
+            guard let wait = DurationText.parse(timeout) else { throw ValidationError("--timeout \(timeout): write a duration such as 30m") }
+            guard DataDirLock.isHeld(dataDir: dir), let pid = DataDirLock.pid(dataDir: dir) else {
+                Output.error("no Gofer server is running on \(dir)")
+                throw ExitCode.failure
+            }
+            let started = ContinuousClock.now
+            if drain {
+                kill(pid, SIGQUIT)
+                if !json { print("draining the server (pid \(pid)): waiting up to \(DurationText.format(wait)) for its runs to end") }
+                if await Self.waitForExit(dir, within: wait) {
+                    return report(pid, started, drained: true)
+                }
+                if !json { print("runs still in progress after \(DurationText.format(wait)); stopping with them left running") }
+            }
+            kill(pid, SIGTERM)
+            guard await Self.waitForExit(dir, within: .seconds(60)) else {
+                Output.error("the server (pid \(pid)) did not stop within 60s; its log says why (kill -9 \(pid) loses nothing: the next start recovers)")
+                throw ExitCode.failure
+            }
+            report(pid, started, drained: false)
+        }
+
+        func report(_ pid: Int32, _ started: ContinuousClock.Instant, drained: Bool) {
+            let took = ContinuousClock.now - started
+            Output.done(
+                "stopped the server (pid \(pid)) in \(DurationText.format(took))" + (drained ? " after its runs ended" : ""),
+                json: ["stopped": .int(Int64(pid)), "drained": .bool(drained), "seconds": .double(Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)])
+        }
+
+        /// Whether the server let go of the data directory within `timeout`.
+        static func waitForExit(_ dir: String, within timeout: Duration) async -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while DataDirLock.isHeld(dataDir: dir) {
+                if ContinuousClock.now >= deadline { return false }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return true
+        }
+    }
 
     struct ResetAdmin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,9 +83,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of text.") var json = false
 
         func run() async throws {
-            let dir =
-                (dataDir ?? ProcessInfo.processInfo.environment["GOFER_DATA_DIR"]).map { ($0 as NSString).expandingTildeInPath }
-                ?? ServerSettings.defaultDataDir
+            let dir = ServiceCommand.dataDirectory(dataDir)
             guard FileManager.default.fileExists(atPath: dir + "/gofer.sqlite") else {
                 Output.error("no Gofer database in \(dir); pass the server's --data-dir")
                 throw ExitCode.failure
@@ -44,7 +107,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Option(help: "Server config file (YAML).") var config: String?
         @Option(help: "Data directory (database, logs, extension state).") var dataDir: String?
         @Option(help: "Address to listen on, host:port.") var listen: String?
-        @Option(help: "Scheduler extension: docker or process.") var scheduler: String?
+        @Option(help: "Scheduler extension by name: docker, swarm, nomad, process, or any installed scheduler.") var scheduler: String?
         @Flag(help: "Print JSON Lines instead of text (what it logs goes to stderr either way).") var json = false
 
         func run() async throws {
@@ -75,21 +138,53 @@ struct ServiceCommand: AsyncParsableCommand {
                     "listening": .string(address), "version": .string(goferVersion), "data_dir": .string(settings.dataDir),
                     "scheduler": .string(settings.scheduler),
                 ])
-            // Serve until SIGINT/SIGTERM.
-            let signal = await ShutdownSignal.next()
-            let name = signal.map { "\($0)" } ?? "a signal"
-            Output.done("received \(name), shutting down", json: ["shutting_down": .string(name)])
+            // Serve until SIGINT/SIGTERM; SIGQUIT drains first (gofer service stop --drain).
+            let name = await ShutdownSignal.wait(draining: { await server.drain(within: .seconds(365 * 24 * 3600)) })
+            Output.done("received \(name), shutting down; running tasks keep running", json: ["shutting_down": .string(name)])
+            let stopping = ContinuousClock.now
             await server.stop()
+            Output.done(
+                "stopped in \(DurationText.format(ContinuousClock.now - stopping)); the next start picks the runs up where they are",
+                json: ["stopped": .bool(true)])
             await telemetry.shutdown()  // what is still buffered goes out
         }
     }
 }
 
-/// The first of SIGINT/SIGTERM, through ServiceLifecycle's signal sequence (which traps the
-/// signals, so their default action never kills the process mid-shutdown).
+/// Signals that stop the server, through ServiceLifecycle's signal sequence (which traps them,
+/// so their default action never kills the process mid-shutdown).
 enum ShutdownSignal {
-    static func next() async -> UnixSignal? {
-        for await signal in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return signal }
-        return nil
+    /// Waits for SIGINT or SIGTERM. SIGQUIT starts `draining` (runs in progress finish, nothing
+    /// new is admitted); when it has drained, or on SIGINT/SIGTERM meanwhile, this returns.
+    /// Returns what ended the wait.
+    static func wait(draining: @escaping @Sendable () async -> Int) async -> String {
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sigquit)
+        return await withTaskGroup(of: String.self) { group in
+            let (drainRequests, requestDrain) = AsyncStream<Void>.makeStream()
+            group.addTask {
+                for await signal in signals {
+                    if signal == .sigquit {
+                        requestDrain.yield()
+                        continue
+                    }
+                    return "\(signal)"
+                }
+                return "the end of the signal sequence"
+            }
+            group.addTask {
+                for await _ in drainRequests {
+                    Output.done(
+                        "received SIGQUIT: draining — runs in progress finish, new runs wait for the next start (SIGTERM stops at once)",
+                        json: ["draining": .bool(true)])
+                    let left = await draining()
+                    return left == 0 ? "SIGQUIT (drained)" : "SIGQUIT (\(left) run(s) still in progress)"
+                }
+                return "no drain"  // the stream ends once a signal has decided
+            }
+            let first = await group.next() ?? "a signal"
+            requestDrain.finish()
+            group.cancelAll()
+            return first
+        }
     }
 }

@@ -112,6 +112,11 @@ public actor RunEngine {
     /// too, so whoever saw the run end then sees the rollout's decision.
     private var judging: Set<Key> = []
     private var runStateStored: (@Sendable () -> Void)?
+    /// Set once the server is going down: nothing new starts, and running tasks are left running
+    /// for the next start to re-attach (``detachAll(within:)``).
+    private(set) var detaching = false
+    /// Set while draining (``drain(within:)``): runs in progress go on, nothing new is admitted.
+    private(set) var draining = false
 
     /// Called after every stored run state change (the hook outbox has new work then).
     public func onRunStateStored(_ handler: @escaping @Sendable () -> Void) { runStateStored = handler }
@@ -270,9 +275,55 @@ public actor RunEngine {
         }
     }
 
+    // MARK: - Stopping the server
+
+    /// Stops following every running task without stopping it, for a server that is going down
+    /// (SIGTERM): nothing about those tasks is recorded, their jobs keep running, and the next
+    /// start re-attaches each of them exactly as after a crash. Queued runs stay queued in the
+    /// store. Returns how many tasks were left running; waits at most `timeout` for the runners
+    /// to let go.
+    @discardableResult
+    public func detachAll(within timeout: Duration) async -> Int {
+        detaching = true
+        var left = 0
+        for a in active.values {
+            a.timer?.cancel()
+            for runner in a.runners.values {
+                runner.detach()
+                left += 1
+            }
+        }
+        let deadline = ContinuousClock.now + timeout
+        while runningTasks > 0 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if runningTasks > 0 { logger.warning("\(runningTasks) task runner(s) still busy after \(DurationText.format(timeout)); leaving them") }
+        return left
+    }
+
+    /// Waits until every run in progress has ended, admitting no new ones (`gofer service stop
+    /// --drain`); runs that arrive meanwhile are stored and wait for the next start. Returns the
+    /// number of runs still in progress when `timeout` passed (0: drained).
+    public func drain(within timeout: Duration) async -> Int {
+        draining = true
+        let deadline = ContinuousClock.now + timeout
+        while !active.isEmpty && ContinuousClock.now < deadline && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+        return active.count
+    }
+
+    /// Runs in progress now (for the drain's report).
+    public var activeRunCount: Int { active.count }
+
+    /// Called by a ``TaskRunner`` that let go of its task because the server is going down.
+    func taskDetached(_ key: Key, _ task: String) {
+        runningTasks -= 1
+        guard let a = active[key] else { return }
+        a.runners[task] = nil
+        a.taskSpans.removeValue(forKey: task)?.end()
+    }
+
     // MARK: - Scheduling
 
     private func admitQueued() async throws {
+        if detaching || draining { return }
         var i = 0
         while i < queued.count {
             let (key, run, tasks, config) = queued[i]
@@ -326,7 +377,7 @@ public actor RunEngine {
 
     /// Applies what the state machine decides until nothing changes.
     private func advance(_ key: Key) async throws {
-        guard let a = active[key] else { return }
+        guard !detaching, let a = active[key] else { return }
         var actions = a.machine.nextActions()
         while !actions.isEmpty {
             for action in actions {
@@ -369,7 +420,7 @@ public actor RunEngine {
     }
 
     private func launch(_ key: Key, _ task: String, resume: Bool = false) {
-        guard let a = active[key], let execution = a.tasks[task], let config = a.machine.config.task(task) else { return }
+        guard !detaching, let a = active[key], let execution = a.tasks[task], let config = a.machine.config.task(task) else { return }
         runningTasks += 1
         let control = TaskRunner.Control()
         let steps: (any SchedulerClient)? = config.extension == nil ? nil : commonTasks?.steps
@@ -399,6 +450,8 @@ public actor RunEngine {
                 span.end()
             }
         }
+        // Going down: nothing new starts (the next start picks the run up where it is).
+        if detaching { return }
         while runningTasks < settings.maxConcurrentTasks, !slotQueue.isEmpty {
             let (k, t) = slotQueue.removeFirst()
             if active[k]?.machine.stopping != nil {

@@ -44,12 +44,14 @@ public struct ExtensionSchedulerClient: SchedulerClient {
 
     public init(supervisor: ExtensionSupervisor) { self.supervisor = supervisor }
 
-    /// A typed call, retried as described above.
-    func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration) async throws -> R {
+    /// A typed call, retried as described above. `key` names the task execution a call is for:
+    /// one that keeps crashing the extension is quarantined (``ExtensionSupervisor``) instead of
+    /// retried until the extension is marked failed for everyone.
+    func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration, key: String? = nil) async throws -> R {
         var attempt = 0
         while true {
             do {
-                return try await supervisor.call(call, params, timeout: timeout)
+                return try await supervisor.call(call, params, timeout: timeout, key: key)
             } catch let failure as ExtensionFailure where failure.kind == .exited && attempt < 10 {
                 attempt += 1
                 try await Task.sleep(for: .milliseconds(200 * attempt))
@@ -64,7 +66,7 @@ public struct ExtensionSchedulerClient: SchedulerClient {
     }
 
     public func start(_ job: JobSpec) async throws -> String {
-        let started = try await call(ProtocolCalls.schedulerStart, job, timeout: .seconds(600))
+        let started = try await call(ProtocolCalls.schedulerStart, job, timeout: .seconds(600), key: job.taskExecutionID)
         guard !started.handle.isEmpty else {
             throw ExtensionFailure(kind: .protocolViolation, message: "scheduler/start returned an empty handle")
         }

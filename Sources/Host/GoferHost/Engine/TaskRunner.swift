@@ -24,11 +24,37 @@ struct TaskRunner: Sendable {
     /// Re-attach to an execution a previous server process started, instead of starting it.
     var resume = false
 
-    /// A stop request, delivered once.
+    /// A stop request, delivered once; or a detach: the server is going down and leaves the task
+    /// running for the next start to pick up.
     final class Control: Sendable {
         private let state = Mutex<(cancelled: Bool, reason: StateReason?, handlers: [@Sendable () -> Void])>((false, nil, []))
+        private let detachState = Mutex<(detached: Bool, handlers: [@Sendable () -> Void])>((false, []))
 
         var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+        /// Set when the server stops following the task (a graceful stop): nothing about the task
+        /// is recorded from then on, and its job is neither stopped nor removed.
+        var isDetached: Bool { detachState.withLock { $0.detached } }
+
+        func detach() {
+            let handlers = detachState.withLock { s -> [@Sendable () -> Void] in
+                guard !s.detached else { return [] }
+                s.detached = true
+                defer { s.handlers = [] }
+                return s.handlers
+            }
+            for h in handlers { h() }
+        }
+
+        /// Runs `handler` on detach (at once if already detached).
+        func onDetach(_ handler: @escaping @Sendable () -> Void) {
+            let now = detachState.withLock { s -> Bool in
+                if s.detached { return true }
+                s.handlers.append(handler)
+                return false
+            }
+            if now { handler() }
+        }
         /// Why this one task was cancelled, when it was cancelled on its own (not with its run).
         var reason: StateReason? { state.withLock { $0.reason } }
 
@@ -60,18 +86,26 @@ struct TaskRunner: Sendable {
     var executionID: String { "\(settings.serverID.prefix(8))-\(run.namespace)-\(run.pipeline)-\(run.id)-\(execution.task)" }
 
     func run() async {
-        let final = await execute()
-        await engine.taskEnded(key, execution.task, final)
+        if let final = await execute() {
+            await engine.taskEnded(key, execution.task, final)
+        } else {
+            await engine.taskDetached(key, execution.task)
+        }
     }
 
+    /// Records how the task ended, unless the server has detached from it: then whatever went
+    /// wrong is the server going down (its scheduler stopped, its calls cancelled), not the
+    /// task's doing, and the next start finds the task where it is. nil: detached, nothing stored.
     private func fail(_ state: TaskState, _ reason: StateReason, exitCode: Int? = nil, started: Date? = nil, ended: Date? = nil) async
-        -> TaskState
+        -> TaskState?
     {
+        if control.isDetached { return nil }
         try? await engine.persistTask(execution, state, reason: reason, exitCode: exitCode, startedAt: started, endedAt: ended)
         return state
     }
 
-    private func execute() async -> TaskState {
+    /// The task's final state (stored), or nil when the server detached from it.
+    private func execute() async -> TaskState? {
         if resume { return await reattach() }
         let timeout = config.timeoutSeconds.map { Duration.seconds($0) } ?? settings.defaultTaskTimeout
         let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
@@ -270,7 +304,7 @@ struct TaskRunner: Sendable {
     /// recorded handle, or by labels if the server died before recording it), then follows it to
     /// the end. Never starts a second job; if none was ever created, starting is safe because
     /// starts are idempotent per task execution.
-    private func reattach() async -> TaskState {
+    private func reattach() async -> TaskState? {
         if config.extension != nil, (try? await scheduler.inspect(executionID)) == nil {
             // A common-task step does not outlive the server that called it: call it again with
             // the same idempotency key, so the extension does its work once.
@@ -317,10 +351,14 @@ struct TaskRunner: Sendable {
     }
 
     /// Streams the job's log to its file and waits for it (stopping it on timeout or cancel).
-    private func attach(_ handle: String, timeout: Duration, freshLog: Bool, masks: [[UInt8]]) async -> TaskState {
+    private func attach(_ handle: String, timeout: Duration, freshLog: Bool, masks: [[UInt8]]) async -> TaskState? {
         let logFailure = LogFailure()
         let logTask: Task<Void, Never>? = config.logging ? startLogs(handle, truncate: freshLog, failure: logFailure, masks: masks) : nil
-        let outcome = await waitOrStop(handle, timeout: timeout, logFailure: logFailure)
+        guard let outcome = await waitOrStop(handle, timeout: timeout, logFailure: logFailure) else {
+            // Detached: the job runs on; the next start streams its whole log again.
+            logTask?.cancel()
+            return nil
+        }
         // Let the log stream drain after the container exits, but never hang on it: past the
         // bound the log task is cancelled (its log gets a marker saying so). Awaiting a task's
         // value does not end when the waiter is cancelled, so the log task itself is cancelled
@@ -441,10 +479,11 @@ struct TaskRunner: Sendable {
         var wasSeen: Bool { flag.withLock { $0 } }
     }
 
-    enum Stop { case timeout, cancelled, storage }
+    enum Stop { case timeout, cancelled, storage, detached }
 
-    /// Waits for the job, stopping it on timeout or cancellation. Returns the final state (stored).
-    private func waitOrStop(_ handle: String, timeout: Duration, logFailure: LogFailure) async -> TaskState {
+    /// Waits for the job, stopping it on timeout or cancellation. Returns the final state (stored),
+    /// or nil when the server detached from the task (the job runs on).
+    private func waitOrStop(_ handle: String, timeout: Duration, logFailure: LogFailure) async -> TaskState? {
         let scheduler = self.scheduler
         let grace = settings.stopGrace
         // The wait runs unstructured so that cancelling this runner does not cancel the wait:
@@ -474,6 +513,11 @@ struct TaskRunner: Sendable {
                 first.resume(.storage)
                 Task { try? await scheduler.stop(handle, grace: grace) }
             }
+            control.onDetach { first.resume(.detached) }
+        }
+        if reason == .detached {
+            wait.cancel()
+            return nil
         }
         let stopReason = reason
         if stopReason == .timeout { try? await scheduler.stop(handle, grace: grace) }
@@ -505,7 +549,7 @@ struct TaskRunner: Sendable {
                     "\(logFailure.text ?? "cannot write the task's log"); the task was stopped. Free disk space in the server's data directory"
                 ),
                 exitCode: code, started: started, ended: ended)
-        case nil:
+        case .detached, nil:
             break
         }
         if outage.wasSeen && (code == 137 || code == 143) {

@@ -26,6 +26,9 @@ public struct ExtensionInfo: Codable, Sendable, Equatable {
     public var config: JSONValue
     public var installedAt: Date
     public var updatedAt: Date
+    /// Requests (task executions) refused because they crashed the extension repeatedly; empty
+    /// after `gofer extension restart`.
+    public var quarantined: [String] = []
 }
 
 /// A refused install, upgrade or uninstall, saying why and how to go on.
@@ -646,7 +649,29 @@ public actor ExtensionManager {
             name: e.name, kind: e.kind, version: e.version, registry: e.registry, source: e.source, status: status, health: health,
             startedAt: await s?.startedAt, restarts: await s?.restarts ?? 0,
             subscriptions: e.kind == .trigger ? subscriptions.filter { $0.trigger == e.name && $0.state == .active }.count : nil,
-            config: e.redactedConfig(schema: schema), installedAt: e.installedAt, updatedAt: e.updatedAt)
+            config: e.redactedConfig(schema: schema), installedAt: e.installedAt, updatedAt: e.updatedAt,
+            quarantined: await s?.quarantinedKeys ?? [])
+    }
+
+    /// Stops and starts an extension this server runs (`gofer extension restart`): the way back
+    /// for one marked failed after a crash loop; its crash history and quarantined requests are
+    /// forgotten. Triggers re-subscribe and the scheduler's running jobs are found again.
+    public func restart(_ name: String, by: Principal) async throws -> ExtensionInfo {
+        guard let e = try await store.installedExtension(name) else {
+            throw ExtensionError(kind: .notFound, message: "\(name) is not installed")
+        }
+        guard let s = await supervisor(name) else {
+            throw ExtensionError(
+                kind: .conflict,
+                message: "\(name) is installed but this server does not run it (not selected by its settings and used by no pipeline); nothing to restart")
+        }
+        do {
+            _ = try await s.restart()
+        } catch {
+            throw ExtensionError(kind: .failed, message: "\(name) did not start again: \(error). Its log: gofer extension logs \(name)")
+        }
+        logger.notice("extension \(name) restarted by \(by)")
+        return await info(e, subscriptions: try await store.allSubscriptions())
     }
 
     /// The extension's recent stderr (its log), at most 64 KiB.

@@ -30,6 +30,12 @@ public actor ExtensionSupervisor {
         public var missedPingsBeforeKill = 3
         public var shutdownDeadline: Duration = .seconds(10)
         public var killGrace: Duration = .seconds(2)
+        /// A keyed request (one task's) in flight at this many crashes, the last with no other
+        /// keyed request beside it, is quarantined: refused from then on, so one tenant's request
+        /// cannot take the extension away from everyone. At `quarantineStrikesAlways` it is
+        /// quarantined whatever else was in flight.
+        public var quarantineStrikes = 2
+        public var quarantineStrikesAlways = 4
         public init() {}
     }
 
@@ -70,7 +76,23 @@ public actor ExtensionSupervisor {
     public private(set) var startedAt: Date?
 
     private var connection: ExtensionConnection?
+    /// Crashes no request in flight could be blamed for: these trip the breaker.
     private var crashTimes: [ContinuousClock.Instant] = []
+    /// Keyed requests in flight, by call number: the key and the connection that carries it.
+    private var inFlight: [Int: (key: String, generation: Int)] = [:]
+    private var nextCall = 0
+    /// Counts the processes started: each connection's generation.
+    private var generation = 0
+    /// For each recent generation that died under keyed requests: the keys in flight then.
+    private var diedUnder: [Int: Set<String>] = [:]
+    /// How many crashes each key was in flight at (cleared when it succeeds).
+    private var strikes: [String: Int] = [:]
+    /// Keys refused from now on, with why; oldest first, bounded.
+    private var quarantine: [(key: String, reason: String)] = []
+    private static let quarantineLimit = 1000
+    /// Keys with a strike run one at a time, so the next crash tells which one it was.
+    private var suspectRunning = false
+    private var suspectWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopping = false
     private var monitor: Task<Void, Never>?
     private var readyWaiters: [CheckedContinuation<Void, Never>] = []
@@ -129,6 +151,8 @@ public actor ExtensionSupervisor {
         do {
             let shake = try await connection.initialize(options)
             self.connection = connection
+            generation += 1
+            diedUnder = diedUnder.filter { $0.key > generation - 8 }
             self.handshake = shake
             self.startedAt = Date()
             status = .running(pid: connection.process.pid)
@@ -155,9 +179,16 @@ public actor ExtensionSupervisor {
             await connection.drainStderr()
             self.connection = nil
             let now = ContinuousClock.now
-            crashTimes = crashTimes.filter { now - $0 < policy.crashWindow } + [now]
             let lastExit = "\(exit)" + Self.crashHint(connection.stderrTail)
-            log.note("pid \(connection.process.pid) exited unexpectedly: \(lastExit)")
+            lastCrash = lastExit
+            // A crash under a task's request is that request's doing until shown otherwise: it
+            // counts against the request (quarantine), not toward the breaker.
+            let died = generation
+            let blamed = diedUnder[died] ?? Set(inFlight.values.filter { $0.generation == died }.map(\.key))
+            crashTimes = crashTimes.filter { now - $0 < policy.crashWindow } + (blamed.isEmpty ? [now] : [])
+            log.note(
+                "pid \(connection.process.pid) exited unexpectedly: \(lastExit)"
+                    + (blamed.isEmpty ? "" : " (while handling \(blamed.sorted().joined(separator: ", ")))"))
             if crashTimes.count >= policy.crashLimit {
                 status = .failed(
                     reason: "crashed \(crashTimes.count) times within \(DurationText.format(policy.crashWindow)); last exit: \(lastExit). "
@@ -169,7 +200,7 @@ public actor ExtensionSupervisor {
             while !stopping {
                 attempt += 1
                 status = .restarting(attempt: attempt, lastExit: lastExit)
-                try? await Task.sleep(for: backoff(crashes: crashTimes.count + attempt - 1))
+                try? await Task.sleep(for: backoff(crashes: max(1, crashTimes.count + attempt - 1)))
                 if stopping { return }
                 do {
                     _ = try await launchOnce()
@@ -263,10 +294,81 @@ public actor ExtensionSupervisor {
 
     /// Calls `method` on the extension, waiting for it to be up (for example while it restarts)
     /// and never longer than `timeout` in all.
-    public func call(_ method: String, _ params: JSONValue = .emptyObject, timeout: Duration? = nil) async throws -> JSONValue {
+    ///
+    /// `key` names what the request is for (a task execution): a request that keeps crashing the
+    /// extension is quarantined by its key (``Policy/quarantineStrikes``) and refused with
+    /// ``SupervisorError/Reason/quarantined`` from then on, while the extension stays up for
+    /// everyone else. Calls without a key are never quarantined.
+    public func call(_ method: String, _ params: JSONValue = .emptyObject, timeout: Duration? = nil, key: String? = nil) async throws -> JSONValue {
+        guard let key else { return try await send(method, params, timeout: timeout) }
+        if let reason = quarantine.first(where: { $0.key == key })?.reason {
+            throw SupervisorError(extensionName: name, message: reason, reason: .quarantined)
+        }
+        let suspect = strikes[key] != nil
+        if suspect { await takeSuspectTurn() }
+        defer { if suspect { releaseSuspectTurn() } }
+        let call = nextCall
+        nextCall += 1
+        do {
+            let result = try await send(method, params, timeout: timeout) { supervisor, _ in
+                supervisor.inFlight[call] = (key, supervisor.generation)
+            }
+            inFlight[call] = nil
+            strikes[key] = nil
+            return result
+        } catch let failure as ExtensionFailure where failure.kind == .exited {
+            guard let entry = inFlight.removeValue(forKey: call) else { throw failure }
+            // The keys in flight when this connection died, fixed by the first call to hear of it.
+            let blamed = diedUnder[entry.generation] ?? Set(inFlight.values.filter { $0.generation == entry.generation }.map(\.key) + [key])
+            diedUnder[entry.generation] = blamed
+            let count = (strikes[key] ?? 0) + 1
+            strikes[key] = count
+            if (count >= policy.quarantineStrikes && blamed.count == 1) || count >= policy.quarantineStrikesAlways {
+                let reason =
+                    "this request (\(key)) crashed the extension \(count) times (last exit: \(lastCrash ?? failure.message)); "
+                    + "it is not sent again, and the extension stays available to other tasks. Fix what the task asks for, or the extension, then run again (or gofer extension restart \(name))"
+                quarantine.append((key, reason))
+                if quarantine.count > Self.quarantineLimit { quarantine.removeFirst(quarantine.count - Self.quarantineLimit) }
+                strikes[key] = nil
+                log.note("quarantined \(key) after \(count) crashes")
+                throw SupervisorError(extensionName: name, message: reason, reason: .quarantined)
+            }
+            throw failure
+        } catch {
+            inFlight[call] = nil
+            throw error
+        }
+    }
+
+    /// The last unexpected exit, for messages.
+    private var lastCrash: String?
+
+    private func takeSuspectTurn() async {
+        if !suspectRunning {
+            suspectRunning = true
+            return
+        }
+        await withCheckedContinuation { suspectWaiters.append($0) }
+    }
+
+    private func releaseSuspectTurn() {
+        if suspectWaiters.isEmpty {
+            suspectRunning = false
+        } else {
+            suspectWaiters.removeFirst().resume()
+        }
+    }
+
+    /// Keys refused now (``call(_:_:timeout:key:)``), oldest first.
+    public var quarantinedKeys: [String] { quarantine.map(\.key) }
+
+    private func send(
+        _ method: String, _ params: JSONValue, timeout: Duration?, sending: (isolated ExtensionSupervisor, ExtensionConnection) -> Void = { _, _ in }
+    ) async throws -> JSONValue {
         let timeout = timeout ?? policy.callTimeout
         let start = ContinuousClock.now
         let connection = try await ready(timeout: timeout)
+        sending(self, connection)
         let remaining = timeout - (ContinuousClock.now - start)
         let grace = policy.cancelGrace
         // Inside a run's trace (a task's work), each call is a span of it; calls outside a run
@@ -288,6 +390,18 @@ public actor ExtensionSupervisor {
     /// The last 64 KiB of the extension's stderr.
     public var stderrTail: String { log.text }
 
+    /// Stops the extension and starts it again (`gofer extension restart`): a failed extension
+    /// gets a new chance, its crash history and quarantined requests are forgotten.
+    public func restart() async throws -> Handshake {
+        await stop()
+        crashTimes = []
+        strikes = [:]
+        quarantine = []
+        diedUnder = [:]
+        log.note("restarted by an admin")
+        return try await start()
+    }
+
     /// Stops the extension gracefully within the policy's deadline.
     public func stop() async {
         stopping = true
@@ -303,9 +417,23 @@ public actor ExtensionSupervisor {
 
 /// A supervisor could not serve a call.
 public struct SupervisorError: Error, Sendable, CustomStringConvertible {
+    /// Why the call was not served.
+    public enum Reason: Sendable, Equatable {
+        /// The extension is not running (stopped, failed, or not up in time).
+        case unavailable
+        /// This request crashed the extension before and is not sent again.
+        case quarantined
+    }
     public var extensionName: String
     public var message: String
+    public var reason: Reason
     public var description: String { "extension \(extensionName): \(message)" }
+
+    public init(extensionName: String, message: String, reason: Reason = .unavailable) {
+        self.extensionName = extensionName
+        self.message = message
+        self.reason = reason
+    }
 }
 
 /// The last 64 KiB of an extension's stderr, kept across its restarts, with the supervisor's
@@ -331,7 +459,7 @@ final class SupervisorLog: Sendable {
 
 extension ExtensionSupervisor {
     /// A typed request (``ProtocolCalls``) to the running extension.
-    public func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil) async throws -> R {
-        try call.decodeResult(try await self.call(call.method.rawValue, try call.encode(params), timeout: timeout))
+    public func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil, key: String? = nil) async throws -> R {
+        try call.decodeResult(try await self.call(call.method.rawValue, try call.encode(params), timeout: timeout, key: key))
     }
 }

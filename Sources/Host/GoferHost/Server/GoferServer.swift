@@ -35,6 +35,10 @@ public final class GoferServer: Sendable {
     /// The URL tasks get as GOFER_API_URL, once listening.
     public var taskAPIURL: String { engine.settings.taskAPI.url }
     private let boundPort = Mutex<Int?>(nil)
+    /// This server's hold on its data directory (one server per directory).
+    let dataDirLock: DataDirLock
+    /// Open connections per client address, across every listener.
+    public let connections = ConnectionCounter()
     /// Every listener's service group and the task running it.
     private let listeners = Mutex<[(ServiceGroup, Task<Void, any Error>)]>([])
 
@@ -51,6 +55,7 @@ public final class GoferServer: Sendable {
         for dir in [settings.dataDir, settings.dataDir + "/logs", settings.dataDir + "/extensions"] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        dataDirLock = try DataDirLock(dataDir: settings.dataDir)
         DataDirPermissions.tighten(settings.dataDir)
         store = try Store(path: settings.dataDir + "/gofer.sqlite", keepVersions: settings.keepVersions)
         bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
@@ -115,7 +120,8 @@ public final class GoferServer: Sendable {
             store: store, engine: engine, triggers: triggers, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, objects: objects, extensions: extensions, bus: bus,
             logs: logs,
             loader: PipelineConfigLoader(
-                minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage),
+                minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage,
+                limits: settings.taskLimits),
             version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
             auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
             trustedProxies: settings.trustedProxies,
@@ -274,10 +280,20 @@ public final class GoferServer: Sendable {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let api = self.api
         // Attach upgrades its route to a WebSocket; with attach off nothing is upgraded, ever.
+        // Every connection of every listener is held to the connection limits (slowloris).
+        let limits = settings.connectionLimits
+        let counter = connections
+        let proxies = settings.trustedProxies
+        let guardHandlers: @Sendable () -> [any RemovableChannelHandler] = {
+            [ConnectionGuard(limits: limits, counter: counter, exempt: { address in proxies.contains { $0.contains(address) } })]
+        }
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: guardHandlers())
         let http: HTTPServerBuilder =
             settings.taskAttach
-            ? .http1WebSocketUpgrade { request, channel, _ in await api.shouldUpgrade(request, peer: channel.remoteAddress?.ipAddress) }
-            : .http1()
+            ? .http1WebSocketUpgrade(configuration: .init(http1: http1)) { request, channel, _ in
+                await api.shouldUpgrade(request, peer: channel.remoteAddress?.ipAddress)
+            }
+            : .http1(configuration: http1)
         let app = Application(
             router: api.router(), server: try tls.map { try .tls(http, tlsConfiguration: $0) } ?? http,
             configuration: .init(address: .hostname(host, port: port), serverName: "gofer/\(goferVersion)"),
@@ -335,12 +351,29 @@ public final class GoferServer: Sendable {
         return nil
     }
 
-    /// Stops HTTP and the extension.
-    public func stop() async {
-        for (g, task) in listeners.withLock({ $0 }) {
-            await g.triggerGracefulShutdown()
-            _ = await task.result
+    /// Stops the server without stopping its work (SIGTERM): HTTP stops taking requests (open
+    /// streams get `httpGrace` to end), triggers stop, the engine lets go of every running task
+    /// without recording anything about it, and the extensions are shut down — a scheduler's
+    /// jobs keep running (the protocol's `shutdown` never stops them). The next start re-attaches
+    /// every task exactly as after a crash: a restart or an upgrade is invisible to the runs.
+    public func stop(httpGrace: Duration = .seconds(3)) async {
+        await withTaskGroup(of: Void.self) { group in
+            for (g, task) in listeners.withLock({ $0 }) {
+                group.addTask {
+                    await g.triggerGracefulShutdown()
+                    // Long-lived answers (log follows, event streams) would hold a graceful
+                    // shutdown open for as long as they last: past the grace they are cut.
+                    let timer = Task {
+                        try? await Task.sleep(for: httpGrace)
+                        if !Task.isCancelled { task.cancel() }
+                    }
+                    _ = await task.result
+                    timer.cancel()
+                }
+            }
         }
+        await triggers.stop()
+        await engine.detachAll(within: .seconds(5))
         await rollouts.stop()
         objects.stop()
         await hooks.stop()
@@ -348,6 +381,16 @@ public final class GoferServer: Sendable {
         await commonTasks.stop()
         await secrets.stop()
         await supervisor.stop()
+        dataDirLock.release()
+    }
+
+    /// Lets the runs in progress finish before stopping (`gofer service stop --drain`): no new
+    /// run is admitted (runs created meanwhile wait, stored, for the next start) and triggers
+    /// stop; the API keeps answering. Returns the runs still in progress after `timeout`; the
+    /// caller then stops the server, which leaves their tasks running for the next start.
+    public func drain(within timeout: Duration) async -> Int {
+        await triggers.stop()
+        return await engine.drain(within: timeout)
     }
 }
 

@@ -82,6 +82,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var taskPidsLimit = 4096
     public var taskMemoryDefaultMB = 4096
     public var taskUser: String?
+    /// The most CPUs and memory a task may ask for (checked at apply).
+    public var taskLimits = TaskResourceLimits()
+    /// How long clients may take over requests, and how many connections one address may hold.
+    public var connectionLimits = ConnectionLimits()
     /// Swarm scheduler: placement constraints every task gets (e.g. `node.role==worker`).
     public var swarmConstraints: [String] = []
     /// Docker and Swarm schedulers: how long creating or starting a container or service waits for
@@ -238,6 +242,27 @@ public struct ServerSettings: Sendable, Equatable {
         ),
         ("task_user", "GOFER_TASK_USER", "string", "the image's", false, "Docker scheduler: run task containers as this user (uid:gid)."),
         (
+            "http_header_timeout", "GOFER_HTTP_HEADER_TIMEOUT", "duration", "10s", false,
+            "A new connection that has not sent a whole request head within this is closed (slowloris)."
+        ),
+        ("http_idle_timeout", "GOFER_HTTP_IDLE_TIMEOUT", "duration", "60s", false, "A kept-alive connection with no request in progress is closed after this."),
+        (
+            "http_body_timeout", "GOFER_HTTP_BODY_TIMEOUT", "duration", "60s", false,
+            "The longest pause while a request body is being read; past it the connection is closed."
+        ),
+        (
+            "http_max_connections_per_address", "GOFER_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "integer", "256", false,
+            "Connections one client address may hold open at once; more are closed at once. Trusted proxies are not limited."
+        ),
+        (
+            "task_cpu_max", "GOFER_TASK_CPU_MAX", "number", "64", false,
+            "The most CPUs a task's cpu may ask for (at most 4096); a pipeline asking for more is refused at apply."
+        ),
+        (
+            "task_memory_max", "GOFER_TASK_MEMORY_MAX", "size", "256GiB", false,
+            "The most memory a task's memory may ask for (at most 1PiB); a pipeline asking for more is refused at apply."
+        ),
+        (
             "swarm_constraints", "GOFER_SWARM_CONSTRAINTS", "list", "none", false,
             "Swarm scheduler: placement constraints every task gets (e.g. node.role==worker), before a task's own placement."
         ),
@@ -298,15 +323,18 @@ public struct ServerSettings: Sendable, Equatable {
         case "task_timeout_min": taskTimeoutMin = try duration()
         case "task_timeout_max": taskTimeoutMax = try duration()
         case "run_timeout": runTimeout = try duration()
-        case "stop_grace": stopGrace = try duration()
+        case "stop_grace":
+            let d = try duration()
+            guard d <= .seconds(3600) else { throw Problem(description: "\(source): stop_grace \"\(value)\" must be at most 1h") }
+            stopGrace = d
         case "max_concurrent_tasks":
             guard let n = Int(value), n >= 1 else {
                 throw Problem(description: "\(source): max_concurrent_tasks \"\(value)\" must be a whole number ≥ 1")
             }
             maxConcurrentTasks = n
         case "max_log_bytes":
-            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
-                throw Problem(description: "\(source): max_log_bytes \"\(value)\" must be a size such as 64MB or 1GB")
+            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1, mb <= 1 << 20 else {
+                throw Problem(description: "\(source): max_log_bytes \"\(value)\" must be a size from 1MB to 1TiB such as 64MB or 1GB")
             }
             maxLogBytes = mb << 20
         case "log_level":
@@ -366,8 +394,8 @@ public struct ServerSettings: Sendable, Equatable {
             default: taskAttach = b
             }
         case "object_max_size", "pipeline_objects_max_size", "run_objects_max_size", "extension_objects_max_size":
-            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
-                throw Problem(description: "\(source): \(key) \"\(value)\" must be a size such as 512MB or 4GB")
+            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1, mb <= 1 << 30 else {
+                throw Problem(description: "\(source): \(key) \"\(value)\" must be a size from 1MB to 1PiB such as 512MB or 4GB")
             }
             let bytes = Int64(mb) << 20
             switch key {
@@ -429,8 +457,8 @@ public struct ServerSettings: Sendable, Equatable {
             if value == "0" {
                 taskMemoryDefaultMB = 0
             } else {
-                guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 4 else {
-                    throw Problem(description: "\(source): task_memory_default \"\(value)\" must be a size such as 4GB, or 0 for none")
+                guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 4, mb <= TaskResourceLimits.maxMemoryMBSetting else {
+                    throw Problem(description: "\(source): task_memory_default \"\(value)\" must be a size from 4MB to 1PiB such as 4GB, or 0 for none")
                 }
                 taskMemoryDefaultMB = mb
             }
@@ -462,6 +490,24 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): task_user \"\(value)\" must be a user name or uid[:gid]")
             }
             taskUser = value
+        case "http_header_timeout": connectionLimits.headerTimeout = try duration()
+        case "http_idle_timeout": connectionLimits.idleTimeout = try duration()
+        case "http_body_timeout": connectionLimits.bodyTimeout = try duration()
+        case "http_max_connections_per_address":
+            guard let n = Int(value), n >= 1, n <= 1_000_000 else {
+                throw Problem(description: "\(source): http_max_connections_per_address \"\(value)\" must be a whole number from 1 to 1000000")
+            }
+            connectionLimits.maxPerAddress = n
+        case "task_cpu_max":
+            guard let n = Double(value), n.isFinite, n >= TaskResourceLimits.minCPUs, n <= TaskResourceLimits.maxCPUsSetting else {
+                throw Problem(description: "\(source): task_cpu_max \"\(value)\" must be a number of CPUs from 0.01 to 4096")
+            }
+            taskLimits.maxCPUs = n
+        case "task_memory_max":
+            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= TaskResourceLimits.minMemoryMB, mb <= TaskResourceLimits.maxMemoryMBSetting else {
+                throw Problem(description: "\(source): task_memory_max \"\(value)\" must be a size from 4MB to 1PiB such as 64GB")
+            }
+            taskLimits.maxMemoryMB = mb
         case "public_url":
             guard value.hasPrefix("http://") || value.hasPrefix("https://"), URL(string: value)?.host != nil else {
                 throw Problem(description: "\(source): public_url \"\(value)\" must be a URL such as https://ci.example.com")
@@ -480,8 +526,8 @@ public struct ServerSettings: Sendable, Equatable {
         case "tls_cert": tlsCert = (value as NSString).expandingTildeInPath
         case "tls_key": tlsKey = (value as NSString).expandingTildeInPath
         case "external_max_body_bytes":
-            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1 else {
-                throw Problem(description: "\(source): external_max_body_bytes \"\(value)\" must be a size such as 2MB")
+            guard let mb = PipelineConfigLoader.parseMemory(value), mb >= 1, mb <= 1024 else {
+                throw Problem(description: "\(source): external_max_body_bytes \"\(value)\" must be a size from 1MB to 1GB such as 2MB")
             }
             externalMaxBodyBytes = mb << 20
         default:

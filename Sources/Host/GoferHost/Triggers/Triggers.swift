@@ -115,7 +115,10 @@ public actor Triggers {
     }
 
     public func stop() async {
-        for s in roster.removeAll() { await s.stop() }
+        let all = roster.removeAll()
+        await withTaskGroup(of: Void.self) { group in
+            for s in all { group.addTask { await s.stop() } }
+        }
     }
 
     public func info() async -> [TriggerInfo] {

@@ -64,6 +64,10 @@ enum ExtensionRoutes: RouteCollection {
             return try api.json(
                 try await api.extensions.upgrade(name, request, allowMajor: body.allowMajor ?? false, by: ctx.principal))
         },
+        // Restarting runs the extension's code again: the same permission as installing it.
+        Route(.post, "/api/extensions/{extension}/restart", .permission(Permission(.extensions, .write), .path)) { api, _, ctx in
+            try api.json(try await api.extensions.restart(try api.param(ctx, "extension"), by: ctx.principal))
+        },
         Route(.delete, "/api/extensions/{extension}", .permission(Permission(.extensions, .delete), .path)) { api, req, ctx in
             let confirmed = try api.flag(req, "yes")
             let result = try await api.extensions.uninstall(try api.param(ctx, "extension"), confirmed: confirmed, by: ctx.principal)
