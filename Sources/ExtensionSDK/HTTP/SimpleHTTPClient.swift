@@ -285,9 +285,12 @@ public struct SimpleHTTPClient: Sendable {
                 }
                 if ready > 0 && pfd.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { return bytes.count - off }
             }
-            let n = bytes.withUnsafeBytes { wire.send($0.baseAddress.unsafelyUnwrapped + off, bytes.count - off) }
+            // Watching for an early answer: a piece at a time, never blocking on a full socket.
+            let watching = earlyAnswerAfter.map { off >= $0 } ?? false
+            let count = watching ? min(bytes.count - off, 64 * 1024) : bytes.count - off
+            let n = bytes.withUnsafeBytes { wire.send($0.baseAddress.unsafelyUnwrapped + off, count, wait: !watching) }
             if n < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR || (watching && (errno == EAGAIN || errno == EWOULDBLOCK)) { continue }
                 if earlyAnswerAfter != nil && (errno == EPIPE || errno == ECONNRESET) { return bytes.count - off }
                 throw HTTPClientError(endpoint: endpoint, message: "write failed: \(String(cString: strerror(errno)))")
             }
@@ -318,9 +321,10 @@ struct Wire: @unchecked Sendable {
         tls = session
     }
 
-    func send(_ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    /// Sends up to `count` bytes; without `wait` (plain sockets) only what fits now (EAGAIN if none).
+    func send(_ bytes: UnsafeRawPointer, _ count: Int, wait: Bool = true) -> Int {
         if let tls { return gofer_tls_write(tls, bytes, count) }
-        return Glibc.send(fd, bytes, count, Int32(MSG_NOSIGNAL))
+        return Glibc.send(fd, bytes, count, Int32(MSG_NOSIGNAL) | (wait ? 0 : Int32(MSG_DONTWAIT)))
     }
 
     func recv(_ into: UnsafeMutableRawPointer, _ count: Int) -> Int {

@@ -1,5 +1,7 @@
 import ExtensionSDK
 import Foundation
+import HummingbirdCore
+import Logging
 import NIOCore
 import NIOHTTPTypes
 import Synchronization
@@ -47,9 +49,11 @@ public final class ConnectionCounter: Sendable {
     public func count(_ address: String) -> Int { counts.withLock { $0[address] ?? 0 } }
 }
 
-/// Enforces ``ConnectionLimits`` on one HTTP/1 connection: closes it when the request head, a
-/// body chunk or the next request does not come in time, and refuses a connection over the
-/// per-address cap. A response being written (a log follow that lasts an hour) is never cut.
+/// Enforces ``ConnectionLimits`` on the requests of one HTTP/1 connection: closes it when a body
+/// chunk or the next request does not come in time. (The first request's head and the
+/// per-address cap are ``RawConnectionGuard``'s: with WebSocket upgrades on, HTTP handlers are
+/// added only once a head has arrived.) A response being written (a log follow that lasts an
+/// hour) is never cut.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -59,19 +63,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private enum Phase { case waitingForHead, readingBody, answering }
 
     private let limits: ConnectionLimits
-    private let counter: ConnectionCounter
-    private let exempt: @Sendable (String) -> Bool
     private var phase = Phase.waitingForHead
     private var timer: Scheduled<Void>?
-    private var counted: String?
     private var started = false
     /// The answer to the request being read has been written already.
     private var answered = false
 
-    init(limits: ConnectionLimits, counter: ConnectionCounter, exempt: @escaping @Sendable (String) -> Bool) {
+    init(limits: ConnectionLimits) {
         self.limits = limits
-        self.counter = counter
-        self.exempt = exempt
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -86,13 +85,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func begin(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        if let address = context.channel.remoteAddress?.ipAddress, !exempt(address) {
-            guard counter.admit(address, limit: limits.maxPerAddress) else {
-                context.close(promise: nil)
-                return
-            }
-            counted = address
-        }
         arm(context, limits.headerTimeout)
     }
 
@@ -100,8 +92,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // Also on a WebSocket upgrade, which takes the connection out of HTTP: it is authenticated
         // and pinged on its own from then on.
         disarm()
-        if let counted { counter.release(counted) }
-        counted = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -112,6 +102,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
+            if let raw = try? context.pipeline.syncOperations.handler(type: RawConnectionGuard.self) { raw.headArrived() }
             phase = .readingBody
             answered = false
             arm(context, limits.bodyTimeout)
@@ -146,14 +137,104 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func arm(_ context: ChannelHandlerContext, _ timeout: Duration) {
         disarm()
-        let nanoseconds = Checked.int64(Double(timeout.components.seconds), times: 1e9).map { $0 + timeout.components.attoseconds / 1_000_000_000 }
-        timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .nanoseconds(nanoseconds ?? Int64.max)) {
+        timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: Self.timeAmount(timeout)) {
             context.close(promise: nil)
         }
+    }
+
+    /// A setting's duration as NIO's, saturated rather than trapped.
+    static func timeAmount(_ d: Duration) -> TimeAmount {
+        let seconds = Checked.multiply(d.components.seconds, 1_000_000_000) ?? Int64.max / 2
+        return .nanoseconds(Checked.add(seconds, d.components.attoseconds / 1_000_000_000) ?? Int64.max / 2)
     }
 
     private func disarm() {
         timer?.cancel()
         timer = nil
+    }
+}
+
+/// The front of every connection's pipeline, under TLS and HTTP: refuses a connection over the
+/// per-address cap, and closes one whose first request head has not arrived within
+/// ``ConnectionLimits/headerTimeout`` (``ConnectionGuard`` says when it has).
+final class RawConnectionGuard: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    private let limits: ConnectionLimits
+    private let counter: ConnectionCounter
+    private let exempt: @Sendable (String) -> Bool
+    private var timer: Scheduled<Void>?
+    private var counted: String?
+    private var started = false
+
+    init(limits: ConnectionLimits, counter: ConnectionCounter, exempt: @escaping @Sendable (String) -> Bool) {
+        self.limits = limits
+        self.counter = counter
+        self.exempt = exempt
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { begin(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        begin(context)
+        context.fireChannelActive()
+    }
+
+    private func begin(_ context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        if let address = context.channel.remoteAddress?.ipAddress, !exempt(address) {
+            guard counter.admit(address, limit: limits.maxPerAddress) else {
+                context.close(promise: nil)
+                return
+            }
+            counted = address
+        }
+        timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: ConnectionGuard.timeAmount(limits.headerTimeout)) {
+            context.close(promise: nil)
+        }
+    }
+
+    /// The first request's head is in: from here ``ConnectionGuard`` keeps time.
+    func headArrived() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        release()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { release() }
+
+    private func release() {
+        timer?.cancel()
+        timer = nil
+        if let counted { counter.release(counted) }
+        counted = nil
+    }
+}
+
+/// A server channel (HTTP/1, with or without WebSocket upgrades) with ``RawConnectionGuard`` in
+/// front of everything it sets up.
+struct GuardedChildChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+    let inner: Inner
+    let makeGuard: @Sendable () -> RawConnectionGuard
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        do {
+            try channel.pipeline.syncOperations.addHandler(makeGuard(), position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        return inner.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
     }
 }

@@ -284,16 +284,24 @@ public final class GoferServer: Sendable {
         let limits = settings.connectionLimits
         let counter = connections
         let proxies = settings.trustedProxies
-        let guardHandlers: @Sendable () -> [any RemovableChannelHandler] = {
-            [ConnectionGuard(limits: limits, counter: counter, exempt: { address in proxies.contains { $0.contains(address) } })]
+        let rawGuard: @Sendable () -> RawConnectionGuard = {
+            RawConnectionGuard(limits: limits, counter: counter, exempt: { address in proxies.contains { $0.contains(address) } })
         }
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: guardHandlers())
-        let http: HTTPServerBuilder =
-            settings.taskAttach
-            ? .http1WebSocketUpgrade(configuration: .init(http1: http1)) { request, channel, _ in
-                await api.shouldUpgrade(request, peer: channel.remoteAddress?.ipAddress)
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(limits: limits)])
+        let http: HTTPServerBuilder
+        if settings.taskAttach {
+            let configuration = HTTP1WebSocketUpgradeChannel.Configuration(http1: http1)
+            http = HTTPServerBuilder { responder in
+                GuardedChildChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { request, channel, _ in
+                        await api.shouldUpgrade(request, peer: channel.remoteAddress?.ipAddress)
+                    }, makeGuard: rawGuard)
             }
-            : .http1(configuration: http1)
+        } else {
+            http = HTTPServerBuilder { responder in
+                GuardedChildChannel(inner: HTTP1Channel(responder: responder, configuration: http1), makeGuard: rawGuard)
+            }
+        }
         let app = Application(
             router: api.router(), server: try tls.map { try .tls(http, tlsConfiguration: $0) } ?? http,
             configuration: .init(address: .hostname(host, port: port), serverName: "gofer/\(goferVersion)"),

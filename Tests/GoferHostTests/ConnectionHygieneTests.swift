@@ -1,0 +1,110 @@
+import ExtensionSDK
+import Foundation
+import GoferHost
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Clients that hold connections without finishing requests (slowloris) cannot starve the server,
+/// and a client sending a body the server refuses hears why instead of hanging.
+@Suite(.serialized)
+struct ConnectionHygieneTests {
+    /// A TCP connection to 127.0.0.1:`port` from `source` (another loopback address: the
+    /// per-address cap counts it apart from the health checks).
+    static func connect(port: Int, from source: String) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, source, &local.sin_addr)
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr)
+        let ok = withUnsafePointer(to: &local) { l in
+            l.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        && withUnsafePointer(to: &remote) { r in
+            r.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        if !ok {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// Whether the server has closed `fd` (a read returns end of file or an error) within `seconds`.
+    static func closedByServer(_ fd: Int32, within seconds: Int32) -> Bool {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, seconds * 1000) > 0 else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_DONTWAIT)) <= 0
+    }
+
+    @Test(.timeLimit(.minutes(3))) func slowlorisConnectionsAreCappedAndClosedAndHealthKeepsAnswering() async throws {
+        let h = try await ServerHarness {
+            $0.connectionLimits.headerTimeout = .seconds(3)
+            $0.connectionLimits.maxPerAddress = 200
+        }
+        defer { Task { await h.stop() } }
+        let port = try await h.server.startHTTP()
+        // 400 connections from one address that each send half a request head and stop.
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        let partial = Array("GET /api/health HTTP/1.1\r\nHost: gofer\r\nX-Slow: ".utf8)
+        for _ in 0..<400 {
+            guard let fd = Self.connect(port: port, from: "127.0.0.2") else { continue }
+            _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            held.append(fd)
+        }
+        #expect(held.count == 400)
+        // The ones over the cap are closed at once; the cap's worth stay open until the head timeout.
+        try await Task.sleep(for: .milliseconds(500))
+        let closedEarly = held.filter { Self.closedByServer($0, within: 0) }.count
+        #expect(closedEarly >= 190 && closedEarly <= 200 + 10, "closed over the cap: \(closedEarly)")
+        // Meanwhile health answers another client at once.
+        let client = try h.client(port: port)
+        var latencies: [Duration] = []
+        for _ in 0..<20 {
+            let start = ContinuousClock.now
+            _ = try await client.raw("GET", "/api/health")
+            latencies.append(ContinuousClock.now - start)
+        }
+        latencies.sort()
+        print("slowloris: /api/health median \(latencies[10]), max \(latencies[19]) with \(400 - closedEarly) half-open connections held")
+        #expect(latencies[10] < .seconds(1), "health answered within 1 s: median \(latencies[10])")
+        // After the head timeout every half-sent request's connection is closed.
+        let open = held.filter { !Self.closedByServer($0, within: 0) }
+        for fd in open { #expect(Self.closedByServer(fd, within: 10), "closed after the head timeout") }
+        #expect(h.server.connections.count("127.0.0.2") == 0)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func aBodyTheServerRefusesGetsItsAnswerNotAHang() async throws {
+        let h = try await ServerHarness { $0.connectionLimits.bodyTimeout = .seconds(5) }
+        defer { Task { await h.stop() } }
+        let port = try await h.server.startHTTP()
+        // 12 MB: far over the API's body limit; the server answers 413 before reading it all.
+        let huge = JSONValue.object(["config": .string(String(repeating: "x", count: 12 << 20))])
+        let client = try h.client(port: port)
+        let start = ContinuousClock.now
+        do {
+            let _: ApplyResult = try await client.call("POST", "/api/namespaces/default/pipelines", body: huge)
+            Issue.record("a 12 MB body was accepted")
+        } catch let error as APIError {
+            print("a 12 MB body: \(error.status) \(error.message) after \(ContinuousClock.now - start)")
+            #expect(error.status == 413 && error.code == "too_large", "\(error)")
+        }
+        // The CLI checks a config's size before sending it: the 10 MB file that hung it fails at once.
+        let file = h.dir.path + "/big.yaml"
+        try Data(("id: big\ntasks: [{ id: t, run: x }]\n# " + String(repeating: "x", count: 10 << 20) + "\n").utf8).write(to: URL(fileURLWithPath: file))
+        let apply = try await ChildProcess.run(
+            BuiltProducts.path("gofer"), arguments: ["pipeline", "apply", file, "--host", "127.0.0.1:\(port)"],
+            environment: ["GOFER_TOKEN": h.adminToken, "PATH": "/usr/bin:/bin"], timeout: .seconds(60))
+        #expect(apply.status == .exited(1), "\(apply.status)")
+        #expect(String(decoding: apply.stderr, as: UTF8.self).contains("the limit is 1048576 bytes"), "\(String(decoding: apply.stderr, as: UTF8.self))")
+    }
+}
