@@ -17,6 +17,7 @@ struct CLIJSONTests {
     static let invocations: [(command: String, arguments: [String], outcome: Outcome)] = [
         ("service start", ["--data-dir", "{dir}/second", "--listen", "{taken}", "--scheduler", "process"], .fails),
         ("service reset-admin", ["--data-dir", "{data}"], .succeeds),
+        ("service stop", ["--data-dir", "{dir}/second"], .fails),
         ("init", ["{dir}/init.yaml", "--id", "fresh", "--trigger", "every:1h"], .succeeds),
         ("demo", ["--scheduler", "process", "--file", "{dir}/app.yaml", "--data-dir", "{dir}/demo"], .succeeds),
         ("pipeline apply", ["{dir}/app.yaml"], .succeeds),
@@ -74,6 +75,7 @@ struct CLIJSONTests {
         ("extension list", [], .succeeds),
         ("extension get", ["echo"], .succeeds),
         ("extension logs", ["echo"], .succeeds),
+        ("extension restart", ["echo"], .succeeds),
         ("extension upgrade", ["echo"], .succeeds),
         ("extension uninstall", ["echo"], .succeeds),
         ("whoami", [], .succeeds),

@@ -63,9 +63,14 @@ struct ConnectionHygieneTests {
         }
         #expect(held.count == 400)
         // The ones over the cap are closed at once; the cap's worth stay open until the head timeout.
-        try await Task.sleep(for: .milliseconds(500))
-        let closedEarly = held.filter { Self.closedByServer($0, within: 0) }.count
-        #expect(closedEarly >= 190 && closedEarly <= 200 + 10, "closed over the cap: \(closedEarly)")
+        // (Read well before the 3 s head timeout could close any of the others.)
+        var closedEarly = 0
+        for _ in 0..<20 {
+            closedEarly = held.filter { Self.closedByServer($0, within: 0) }.count
+            if closedEarly >= 200 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(closedEarly >= 190, "closed over the cap: \(closedEarly)")
         // Meanwhile health answers another client at once.
         let client = try h.client(port: port)
         var latencies: [Duration] = []
@@ -77,6 +82,7 @@ struct ConnectionHygieneTests {
         latencies.sort()
         print("slowloris: /api/health median \(latencies[10]), max \(latencies[19]) with \(400 - closedEarly) half-open connections held")
         #expect(latencies[10] < .seconds(1), "health answered within 1 s: median \(latencies[10])")
+        #expect(latencies[19] < .seconds(5), "every health check answered: max \(latencies[19])")
         // After the head timeout every half-sent request's connection is closed.
         let open = held.filter { !Self.closedByServer($0, within: 0) }
         for fd in open { #expect(Self.closedByServer(fd, within: 10), "closed after the head timeout") }

@@ -250,7 +250,7 @@ struct ExtensionQuarantineTests {
                 group.addTask {
                     for attempt in 0..<5 {
                         do {
-                            _ = try await sup.call("secrets/put", ["key": .string("k\(n)"), "value": "v"], timeout: .seconds(5), key: "task-\(n)")
+                            _ = try await sup.call("secrets/put", ["key": .string("k\(n)"), "value": "v"], timeout: .seconds(60), key: "task-\(n)")
                             return
                         } catch let f as ExtensionFailure where f.kind == .exited && attempt < 4 {}
                     }
@@ -258,7 +258,7 @@ struct ExtensionQuarantineTests {
             }
             group.addTask {
                 for _ in 0..<4 {
-                    do { _ = try await sup.call("secrets/get", ["key": .string("poison")], timeout: .seconds(5), key: "task-poison") } catch let e as SupervisorError
+                    do { _ = try await sup.call("secrets/get", ["key": .string("poison")], timeout: .seconds(60), key: "task-poison") } catch let e as SupervisorError
                         where e.reason == .quarantined
                     { return } catch {}
                 }

@@ -19,11 +19,11 @@ struct GracefulRestartTests {
         let dir = try TemporaryDirectory()
         let port = RecoveryTests.freePort()
         let first = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
-        // Each task outlasts the restart by far (20 s), so every one is running across it.
+        // Each task outlasts the restart by far (60 s, on a loaded machine too), so every one is running across it.
         let sleepy = """
             id: \(Self.pipeline)
             tasks:
-              - { id: work, image: busybox:latest, command: ["sh", "-c", "echo start; sleep 20; echo done"] }
+              - { id: work, image: busybox:latest, command: ["sh", "-c", "echo start; sleep 60; echo done"] }
             """
         let _: ApplyResult = try await first.client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(sleepy)])
         var runs: [Int] = []

@@ -81,6 +81,6 @@ struct ServerStartTests {
         if status == nil { _ = await process.terminate(grace: .seconds(1)) }
         #expect(status == .exited(0), "\(String(describing: status))")
         try await Task.sleep(for: .milliseconds(100))
-        #expect(lines.withLock { $0.contains("received SIGTERM, shutting down") }, "\(lines.withLock { $0 })")
+        #expect(lines.withLock { $0.contains("received SIGTERM, shutting down; running tasks keep running") }, "\(lines.withLock { $0 })")
     }
 }

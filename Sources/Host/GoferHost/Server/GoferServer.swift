@@ -55,7 +55,11 @@ public final class GoferServer: Sendable {
         for dir in [settings.dataDir, settings.dataDir + "/logs", settings.dataDir + "/extensions"] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        dataDirLock = try DataDirLock(dataDir: settings.dataDir)
+        let lock = try DataDirLock(dataDir: settings.dataDir)
+        // A start that fails lets go of the directory at once (not whenever the object goes).
+        var started = false
+        defer { if !started { lock.release() } }
+        dataDirLock = lock
         DataDirPermissions.tighten(settings.dataDir)
         store = try Store(path: settings.dataDir + "/gofer.sqlite", keepVersions: settings.keepVersions)
         bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
@@ -143,6 +147,7 @@ public final class GoferServer: Sendable {
         var triggerSpecs: [ExtensionSpec] = []
         for e in try await store.installedExtensions() where e.kind == .trigger { triggerSpecs.append(try await extensions.spec(e)) }
         await triggers.start(triggerSpecs)
+        started = true
     }
 
     /// The installed extension behind a `secret_store` setting: the built-in aliases, nil for
