@@ -84,7 +84,8 @@ struct SwarmSchedulerTests {
         defer { connection.kill() }
         let handle = try #require(try await connection.request("scheduler/start", Self.job("stop", "trap '' TERM; sleep 60"), timeout: .seconds(30))["handle"])
         for _ in 0..<200 {
-            if try await connection.request("scheduler/inspect", ["handle": handle])["state"] == "running" { break }
+            // A service just created may not be listed yet on a busy engine: keep looking.
+            if (try? await connection.request("scheduler/inspect", ["handle": handle]))?["state"] == "running" { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         try await Task.sleep(for: .milliseconds(500))  // the shell has set its trap

@@ -47,7 +47,7 @@ struct ConnectionHygieneTests {
 
     @Test(.timeLimit(.minutes(3))) func slowlorisConnectionsAreCappedAndClosedAndHealthKeepsAnswering() async throws {
         let h = try await ServerHarness {
-            $0.connectionLimits.headerTimeout = .seconds(3)
+            $0.connectionLimits.headerTimeout = .seconds(20)
             $0.connectionLimits.maxPerAddress = 200
         }
         defer { Task { await h.stop() } }
@@ -63,14 +63,15 @@ struct ConnectionHygieneTests {
         }
         #expect(held.count == 400)
         // The ones over the cap are closed at once; the cap's worth stay open until the head timeout.
-        // (Read well before the 3 s head timeout could close any of the others.)
+        // (Read well before the 20 s head timeout could close any of the others; a loaded server
+        // accepts the last of them late.)
         var closedEarly = 0
-        for _ in 0..<20 {
+        for _ in 0..<200 {
             closedEarly = held.filter { Self.closedByServer($0, within: 0) }.count
             if closedEarly >= 200 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(closedEarly >= 190, "closed over the cap: \(closedEarly)")
+        #expect(closedEarly >= 190 && closedEarly <= 210, "closed over the cap: \(closedEarly)")
         // Meanwhile health answers another client at once.
         let client = try h.client(port: port)
         var latencies: [Duration] = []
@@ -85,7 +86,10 @@ struct ConnectionHygieneTests {
         #expect(latencies[19] < .seconds(5), "every health check answered: max \(latencies[19])")
         // After the head timeout every half-sent request's connection is closed.
         let open = held.filter { !Self.closedByServer($0, within: 0) }
-        for fd in open { #expect(Self.closedByServer(fd, within: 10), "closed after the head timeout") }
+        // (Timed from when the server accepted each one: on a loaded machine the last are accepted late.)
+        for fd in open { #expect(Self.closedByServer(fd, within: 60), "closed after the head timeout") }
+        // The server counts a connection out once it has seen it close (just after the client does).
+        for _ in 0..<100 where h.server.connections.count("127.0.0.2") > 0 { try await Task.sleep(for: .milliseconds(50)) }
         #expect(h.server.connections.count("127.0.0.2") == 0)
     }
 

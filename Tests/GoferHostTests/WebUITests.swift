@@ -11,17 +11,21 @@ import Testing
 /// every change) against the router, and the whole UI in a real headless Chromium.
 @Suite(.serialized)
 struct WebUITests {
-    static let pipeline = """
+    /// `compile` stays running until the browser test has seen it run and creates `release`
+    /// (a task that must be seen in progress is held there, not raced).
+    static func pipeline(release: String) -> String {
+        """
         id: webui
         tasks:
           - id: compile
             image: none
             env: { TOKEN: "secret{{deploy}}" }
-            command: ["sh", "-c", "printf '\\\\033[32mcompiling\\\\033[0m\\\\n'; echo \\"masked: $TOKEN\\"; sleep 3; echo compiled"]
+            command: ["sh", "-c", "printf '\\\\033[32mcompiling\\\\033[0m\\\\n'; echo \\"masked: $TOKEN\\"; i=0; while [ ! -e \(release) ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; echo compiled"]
           - { id: test, image: none, depends_on: [compile], command: ["echo", "tested"] }
           - { id: lint, image: none, depends_on: [compile], command: ["echo", "linted"] }
           - { id: package, image: none, depends_on: [test, lint], command: ["echo", "packaged"] }
         """
+    }
 
     /// Whether chromium, its driver and selenium are here; with GOFER_REQUIRE_BROWSER=1 (CI) their
     /// absence fails the test instead of skipping it.
@@ -43,7 +47,8 @@ struct WebUITests {
         let h = try await ServerHarness()
         defer { Task { await h.stop() } }
         let port = try await h.server.startHTTP()
-        _ = try await h.apply(Self.pipeline)
+        let release = h.dir.path + "/release-compile"
+        _ = try await h.apply(Self.pipeline(release: release))
         _ = try await h.apply("id: sleepy\ntasks:\n  - { id: nap, image: none, command: [\"sleep\", \"60\"] }\n")
         let admin = try h.client(port: port)
         _ = try await admin.raw("PUT", "/api/namespaces/default/pipelines/webui/secrets/deploy", body: ["value": "s3cr3t-value"])
@@ -52,7 +57,7 @@ struct WebUITests {
             "/usr/bin/env",
             arguments: [
                 "python3", BuiltProducts.repositoryRoot.appendingPathComponent("Tests/webui/browser_test.py").path, "--url", "http://127.0.0.1:\(port)",
-                "--token", h.adminToken, "--screenshots", shots,
+                "--token", h.adminToken, "--screenshots", shots, "--release-file", release,
             ], timeout: .seconds(240))
         let out = String(decoding: r.stdout + r.stderr, as: UTF8.self)
         print(out)

@@ -17,6 +17,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--url", required=True)
 parser.add_argument("--token", required=True)
 parser.add_argument("--screenshots", required=True)
+parser.add_argument("--release-file", required=True, help="created once the running task was seen: it then ends")
 args = parser.parse_args()
 
 options = webdriver.ChromeOptions()
@@ -84,6 +85,7 @@ try:
     check("a log line appears while its task still runs",
           lambda d: "compiling" in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text and state_of("compile") == "running")
     shot("run-live")
+    open(args.release_file, "w").close()
     check("ANSI colours are rendered, not printed",
           lambda d: d.find_elements(By.CSS_SELECTOR, 'pre.log[data-task="compile"] span.ansi-fg-32') and "\x1b" not in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text)
     check("secrets are masked in the log", lambda d: "masked:" in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text

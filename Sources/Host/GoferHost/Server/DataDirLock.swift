@@ -11,17 +11,27 @@ import Synchronization
 /// with the first one's pid instead of corrupting what both write.
 public final class DataDirLock: Sendable {
     public static let fileName = "gofer.lock"
+    /// Data directories a server of this process holds now.
+    private static let heldHere = Mutex<Set<String>>([])
     private let fd: Mutex<Int32?>
     public let path: String
 
     /// Takes the lock, or throws naming the server that holds it.
     public init(dataDir: String) throws {
-        path = dataDir + "/" + Self.fileName
+        let path = dataDir + "/" + Self.fileName
+        self.path = path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw ServerError("cannot open \(path): \(String(cString: strerror(errno))); check the data directory's permissions")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        let mine = Self.heldHere.withLock { held in held.insert(path).inserted }
+        let locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        // Our own pid in the file while no server of this process holds the directory: a copy
+        // of the lock's descriptor outlived its server here (a child forked before it exec'd);
+        // that is no other server, so this one may go on.
+        let staleCopy = !locked && mine && Self.pid(in: fd) == getpid()
+        guard mine && (locked || staleCopy) else {
+            if mine { Self.heldHere.withLock { _ = $0.remove(path) } }
             let holder = Self.pid(in: fd)
             close(fd)
             throw ServerError(
@@ -63,10 +73,13 @@ public final class DataDirLock: Sendable {
 
     /// Lets go of the lock (the server has stopped).
     public func release() {
-        fd.withLock { fd in
-            if let f = fd { close(f) }
+        let released = fd.withLock { fd -> Bool in
+            guard let f = fd else { return false }
+            close(f)
             fd = nil
+            return true
         }
+        if released { Self.heldHere.withLock { _ = $0.remove(path) } }
     }
 
     deinit { release() }
