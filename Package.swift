@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "gofer-bench",
             dependencies: [
-                "ExtensionSDK", "ExtensionClient", "GoferHost", .product(name: "Crypto", package: "swift-crypto"), "gofer-task-echo",
+                "ExtensionSDK", "ExtensionClient", "GoferHost", "TestSupport", .product(name: "Crypto", package: "swift-crypto"), "gofer-task-echo",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + bundledExtensions,

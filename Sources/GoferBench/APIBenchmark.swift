@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -27,72 +28,73 @@ struct APIBenchmark {
             $0.rateLimitPublic = RateLimit(count: 100_000_000, per: .seconds(60))
             $0.maxConcurrentTasks = 64
         }
-        defer { Task { await bench.stop() } }
-        let port = try await bench.server.startHTTP()
-        let token = try String(contentsOfFile: AdminBootstrap.tokenFile(dataDir: bench.dir), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        try await bench.apply(
-            """
-            id: bench-api
-            tasks:
-              - { id: build, image: none, command: ["/bin/true"] }
-              - { id: test, image: none, command: ["/bin/true"], depends_on: [build] }
+        return try await stopping({ await bench.stop() }) {
+            let port = try await bench.server.startHTTP()
+            let token = try String(contentsOfFile: AdminBootstrap.tokenFile(dataDir: bench.dir), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            try await bench.apply(
+                """
+                id: bench-api
+                tasks:
+                  - { id: build, image: none, command: ["/bin/true"] }
+                  - { id: test, image: none, command: ["/bin/true"], depends_on: [build] }
 
-            """)
-        // A realistic history: many finished runs with variables.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for i in 0..<runs {
-                group.addTask {
-                    let run = try await bench.server.engine.startRun(
-                        namespace: "default", pipeline: "bench-api", initiator: .system,
-                        variables: ["GOFER_GIT_SHA": String(format: "%040x", i), "GOFER_GIT_REF": "refs/heads/main"])
-                    _ = try await bench.server.engine.waitForRun(namespace: "default", pipeline: "bench-api", run: run.id)
+                """)
+            // A realistic history: many finished runs with variables.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<runs {
+                    group.addTask {
+                        let run = try await bench.server.engine.startRun(
+                            namespace: "default", pipeline: "bench-api", initiator: .system,
+                            variables: ["GOFER_GIT_SHA": String(format: "%040x", i), "GOFER_GIT_REF": "refs/heads/main"])
+                        _ = try await bench.server.engine.waitForRun(namespace: "default", pipeline: "bench-api", run: run.id)
+                    }
+                    if i % 32 == 31 { try await group.next() }
                 }
-                if i % 32 == 31 { try await group.next() }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
-        }
-        let routes = [
-            ("first page of runs", "/api/namespaces/default/pipelines/bench-api/runs"),
-            ("one run", "/api/namespaces/default/pipelines/bench-api/runs/\(runs / 2)"),
-        ]
-        let auth = "Bearer \(token)"
-        print(
-            "gofer-bench api: \(connections) keep-alive connections, \(Int(seconds)) s per measurement, \(rounds) rounds alternating with the floor; \(runs) runs stored"
-        )
-        for (name, path) in routes {
-            // The floor: the same response bytes from a route that does nothing.
-            let sample = try await Self.fetch(port: port, path: path, auth: auth)
-            let floor = try await StaticServer.start(body: sample.body, contentType: sample.contentType)
-            var gofer: [LoadResult] = []
-            var busy: [LoadResult] = []
-            var base: [LoadResult] = []
-            _ = try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: 1)
-            _ = try await LoadGenerator.run(port: floor.port, path: "/", auth: auth, connections: connections, seconds: 1)
-            for _ in 0..<rounds {
-                base.append(try await LoadGenerator.run(port: floor.port, path: "/", auth: auth, connections: connections, seconds: seconds))
-                gofer.append(try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: seconds))
-                busy.append(try await Self.whileWriting(bench.server.store) {
-                    try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: seconds)
-                })
-            }
-            await floor.stop()
-            print("  \(name) — GET \(path) (\(sample.body.count) bytes)")
-            for (label, results) in [
-                ("floor (same bytes, no work)", base), ("gofer, nothing changing", gofer), ("gofer, a write every 2 ms", busy),
-            ] {
-                let errors = results.map(\.errors).reduce(0, +)
-                print(
-                    String(
-                        format: "    %-28@ %@ req/s   p50 %.2f ms   p99 %.2f ms%@", label as NSString,
-                        Stats.spread(results.map(\.rate), "%.0f") as NSString, Stats.median(results.map(\.p50)),
-                        Stats.median(results.map(\.p99)), (errors > 0 ? "   \(errors) errors" : "") as NSString))
-            }
-            for (label, results) in [("nothing changing", gofer), ("a write every 2 ms", busy)] {
-                print(
-                    String(
-                        format: "    gofer / floor throughput, %@: %.0f%% (goal ≥ 30%%); p99 %.2f ms (goal ≤ 10 ms)", label as NSString,
-                        100 * Stats.median(results.map(\.rate)) / Stats.median(base.map(\.rate)), Stats.median(results.map(\.p99))))
+            let routes = [
+                ("first page of runs", "/api/namespaces/default/pipelines/bench-api/runs"),
+                ("one run", "/api/namespaces/default/pipelines/bench-api/runs/\(runs / 2)"),
+            ]
+            let auth = "Bearer \(token)"
+            print(
+                "gofer-bench api: \(connections) keep-alive connections, \(Int(seconds)) s per measurement, \(rounds) rounds alternating with the floor; \(runs) runs stored"
+            )
+            for (name, path) in routes {
+                // The floor: the same response bytes from a route that does nothing.
+                let sample = try await Self.fetch(port: port, path: path, auth: auth)
+                let floor = try await StaticServer.start(body: sample.body, contentType: sample.contentType)
+                var gofer: [LoadResult] = []
+                var busy: [LoadResult] = []
+                var base: [LoadResult] = []
+                _ = try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: 1)
+                _ = try await LoadGenerator.run(port: floor.port, path: "/", auth: auth, connections: connections, seconds: 1)
+                for _ in 0..<rounds {
+                    base.append(try await LoadGenerator.run(port: floor.port, path: "/", auth: auth, connections: connections, seconds: seconds))
+                    gofer.append(try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: seconds))
+                    busy.append(try await Self.whileWriting(bench.server.store) {
+                        try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: seconds)
+                    })
+                }
+                await floor.stop()
+                print("  \(name) — GET \(path) (\(sample.body.count) bytes)")
+                for (label, results) in [
+                    ("floor (same bytes, no work)", base), ("gofer, nothing changing", gofer), ("gofer, a write every 2 ms", busy),
+                ] {
+                    let errors = results.map(\.errors).reduce(0, +)
+                    print(
+                        String(
+                            format: "    %-28@ %@ req/s   p50 %.2f ms   p99 %.2f ms%@", label as NSString,
+                            Stats.spread(results.map(\.rate), "%.0f") as NSString, Stats.median(results.map(\.p50)),
+                            Stats.median(results.map(\.p99)), (errors > 0 ? "   \(errors) errors" : "") as NSString))
+                }
+                for (label, results) in [("nothing changing", gofer), ("a write every 2 ms", busy)] {
+                    print(
+                        String(
+                            format: "    gofer / floor throughput, %@: %.0f%% (goal ≥ 30%%); p99 %.2f ms (goal ≤ 10 ms)", label as NSString,
+                            100 * Stats.median(results.map(\.rate)) / Stats.median(base.map(\.rate)), Stats.median(results.map(\.p99))))
+                }
             }
         }
     }

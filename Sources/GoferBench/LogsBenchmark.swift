@@ -1,6 +1,7 @@
 import ExtensionSDK
 import Foundation
 import GoferHost
+import TestSupport
 
 /// A task that prints `megabytes` MB of 37-byte lines, end to end (run start → run finished with
 /// its whole log stored), against the same command outside Gofer in the same run:
@@ -51,27 +52,28 @@ struct LogsBenchmark {
             $0.taskLogMaxSize = "\(megabytes * 2)m"
             if let logDriver { $0.taskLogDriver = logDriver }
         }
-        defer { Task { await bench.stop() } }
-        let id = "bench-logs-\(scheduler)"
-        try await bench.apply(pipeline(id))
-        var gofer: [Double] = []
-        var peakRSS = 0.0
-        var base: [[Double]] = Array(repeating: [], count: baselines.count)
-        _ = try await once(bench, id, peak: &peakRSS)
-        for b in baselines { _ = try await timeShell(b.1) }
-        for _ in 0..<rounds {
-            for (i, b) in baselines.enumerated() { base[i].append(try await timeShell(b.1)) }
-            gofer.append(try await once(bench, id, peak: &peakRSS))
+        return try await stopping({ await bench.stop() }) {
+            let id = "bench-logs-\(scheduler)"
+            try await bench.apply(pipeline(id))
+            var gofer: [Double] = []
+            var peakRSS = 0.0
+            var base: [[Double]] = Array(repeating: [], count: baselines.count)
+            _ = try await once(bench, id, peak: &peakRSS)
+            for b in baselines { _ = try await timeShell(b.1) }
+            for _ in 0..<rounds {
+                for (i, b) in baselines.enumerated() { base[i].append(try await timeShell(b.1)) }
+                gofer.append(try await once(bench, id, peak: &peakRSS))
+            }
+            print("  \(scheduler) scheduler\(logDriver.map { ", task_log_driver \($0)" } ?? ""):")
+            for (i, b) in baselines.enumerated() {
+                print(String(format: "    %-36@ %@ s", b.0 as NSString, Stats.spread(base[i]) as NSString))
+            }
+            print(String(format: "    %-36@ %@ s", "gofer run, log stored" as NSString, Stats.spread(gofer) as NSString))
+            for (i, b) in baselines.enumerated() {
+                print(String(format: "    ratio gofer / %@: %.2f×", b.0 as NSString, Stats.median(gofer) / Stats.median(base[i])))
+            }
+            print(String(format: "    server RSS peak during the runs: %.0f MiB (goal ≤ 100 MiB)", peakRSS))
         }
-        print("  \(scheduler) scheduler\(logDriver.map { ", task_log_driver \($0)" } ?? ""):")
-        for (i, b) in baselines.enumerated() {
-            print(String(format: "    %-36@ %@ s", b.0 as NSString, Stats.spread(base[i]) as NSString))
-        }
-        print(String(format: "    %-36@ %@ s", "gofer run, log stored" as NSString, Stats.spread(gofer) as NSString))
-        for (i, b) in baselines.enumerated() {
-            print(String(format: "    ratio gofer / %@: %.2f×", b.0 as NSString, Stats.median(gofer) / Stats.median(base[i])))
-        }
-        print(String(format: "    server RSS peak during the runs: %.0f MiB (goal ≤ 100 MiB)", peakRSS))
     }
 
     func once(_ bench: BenchServer, _ id: String, peak: inout Double) async throws -> Double {

@@ -1,6 +1,7 @@
 import ExtensionSDK
 import Foundation
 import GoferHost
+import TestSupport
 
 /// Many tasks at once on the process scheduler: one run of `count` independent `/bin/true` tasks
 /// at `max_concurrent_tasks: concurrency`, counting failures and the server's own CPU time per
@@ -21,35 +22,36 @@ struct TasksBenchmark {
             $0.scheduler = "process"
             $0.maxConcurrentTasks = concurrency
         }
-        defer { Task { await bench.stop() } }
-        try await bench.apply(pipeline)
-        print("gofer-bench tasks: one run of \(count) independent /bin/true tasks, max_concurrent_tasks \(concurrency), process scheduler, \(rounds) rounds after one warm-up")
-        var wall: [Double] = []
-        var cpuPerTask: [Double] = []
-        var shell: [Double] = []
-        var failures = 0
-        _ = try await bench.run("bench-tasks")
-        for _ in 0..<rounds {
-            shell.append(try await timeShell("i=0; while [ $i -lt \(count) ]; do /bin/true; i=$((i+1)); done"))
-            let cpu0 = ProcessMeter.cpuSeconds()
-            let start = ContinuousClock.now
-            let run = try await bench.run("bench-tasks")
-            wall.append(Stats.seconds(ContinuousClock.now - start))
-            cpuPerTask.append((ProcessMeter.cpuSeconds() - cpu0) * 1000 / Double(count))
-            let tasks = try await bench.server.store.tasks(namespace: "default", pipeline: "bench-tasks", run: run.id)
-            let failed = tasks.filter { $0.state != .succeeded }
-            failures += failed.count
-            if let f = failed.first {
-                print("  run \(run.id): \(failed.count) tasks did not succeed, e.g. \(f.task): \(f.state.rawValue) \(f.reason?.message ?? "")")
+        return try await stopping({ await bench.stop() }) {
+            try await bench.apply(pipeline)
+            print("gofer-bench tasks: one run of \(count) independent /bin/true tasks, max_concurrent_tasks \(concurrency), process scheduler, \(rounds) rounds after one warm-up")
+            var wall: [Double] = []
+            var cpuPerTask: [Double] = []
+            var shell: [Double] = []
+            var failures = 0
+            _ = try await bench.run("bench-tasks")
+            for _ in 0..<rounds {
+                shell.append(try await timeShell("i=0; while [ $i -lt \(count) ]; do /bin/true; i=$((i+1)); done"))
+                let cpu0 = ProcessMeter.cpuSeconds()
+                let start = ContinuousClock.now
+                let run = try await bench.run("bench-tasks")
+                wall.append(Stats.seconds(ContinuousClock.now - start))
+                cpuPerTask.append((ProcessMeter.cpuSeconds() - cpu0) * 1000 / Double(count))
+                let tasks = try await bench.server.store.tasks(namespace: "default", pipeline: "bench-tasks", run: run.id)
+                let failed = tasks.filter { $0.state != .succeeded }
+                failures += failed.count
+                if let f = failed.first {
+                    print("  run \(run.id): \(failed.count) tasks did not succeed, e.g. \(f.task): \(f.state.rawValue) \(f.reason?.message ?? "")")
+                }
             }
+            print("  shell, \(count) × /bin/true in sequence        \(Stats.spread(shell)) s")
+            print("  gofer, one run of \(count) tasks                \(Stats.spread(wall)) s")
+            print("  failed task executions: \(failures) of \(count * rounds) (goal 0)")
+            print("  server CPU per task execution: \(Stats.spread(cpuPerTask)) ms (goal ≤ 1 ms)")
+            print(
+                String(
+                    format: "  wall per task: gofer %.2f ms, shell %.2f ms", Stats.median(wall) * 1000 / Double(count),
+                    Stats.median(shell) * 1000 / Double(count)))
         }
-        print("  shell, \(count) × /bin/true in sequence        \(Stats.spread(shell)) s")
-        print("  gofer, one run of \(count) tasks                \(Stats.spread(wall)) s")
-        print("  failed task executions: \(failures) of \(count * rounds) (goal 0)")
-        print("  server CPU per task execution: \(Stats.spread(cpuPerTask)) ms (goal ≤ 1 ms)")
-        print(
-            String(
-                format: "  wall per task: gofer %.2f ms, shell %.2f ms", Stats.median(wall) * 1000 / Double(count),
-                Stats.median(shell) * 1000 / Double(count)))
     }
 }

@@ -56,14 +56,15 @@ struct InRepoExtensionsConformTests {
 
     @Test func vaultSecretStoreConformsAgainstOpenBao() async throws {
         guard let bao = try await OpenBao.start() else { return }
-        defer { Task { await bao.stop() } }
-        let r = await Self.report(.secrets, "gofer-secrets-vault", config: ["address": .string(bao.address), "token": "root"]) {
-            // Nothing listens on port 9 here.
-            $0.unreachableConfig = ["address": "http://127.0.0.1:9", "token": "root"]
+        return try await stopping({ await bao.stop() }) {
+            let r = await Self.report(.secrets, "gofer-secrets-vault", config: ["address": .string(bao.address), "token": "root"]) {
+                // Nothing listens on port 9 here.
+                $0.unreachableConfig = ["address": "http://127.0.0.1:9", "token": "root"]
+            }
+            #expect(r.conforms, "\(r.text)")
+            #expect(r.failed == 0 && r.skipped == 0, "\(r.text)")
+            #expect(r.results.contains { $0.id == "secrets.unreachable-is-retryable" && $0.outcome == .passed }, "\(r.text)")
         }
-        #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0 && r.skipped == 0, "\(r.text)")
-        #expect(r.results.contains { $0.id == "secrets.unreachable-is-retryable" && $0.outcome == .passed }, "\(r.text)")
     }
 
     /// Two signed pushes: the first (subscribed) must emit, the second (after unsubscribe) must not.

@@ -13,8 +13,9 @@ import Yams
 struct APITests {
     func withAPI(_ body: @Sendable (AuthorizedClient) async throws -> Void) async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        try await h.withRouter(body)
+        return try await stopping({ await h.stop() }) {
+            try await h.withRouter(body)
+        }
     }
 
     func json(_ buffer: ByteBuffer) -> JSONValue { (try? JSONParser().parse(Array(buffer.readableBytesView))) ?? .null }

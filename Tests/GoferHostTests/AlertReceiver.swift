@@ -5,7 +5,7 @@ import NIOCore
 import Synchronization
 
 /// A local webhook receiver for alerts: records every POST (path, headers, body) and answers
-/// with the statuses queued for it (then 200). `/slow` waits 30 s before answering; `/slowonce`
+/// with the statuses queued for it (then 200). `/slow` waits 120 s before answering; `/slowonce`
 /// only the first time.
 final class AlertReceiver: Sendable {
     struct Delivery: Sendable {
@@ -33,7 +33,7 @@ final class AlertReceiver: Sendable {
         let shared = Shared()
         let router = Router()
         router.post("/slow") { _, _ -> HTTPResponse.Status in
-            try await Task.sleep(for: .seconds(30))
+            try await Task.sleep(for: .seconds(120))
             return .ok
         }
         router.post("/slowonce") { req, _ -> HTTPResponse.Status in

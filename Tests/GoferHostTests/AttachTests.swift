@@ -98,40 +98,44 @@ struct AttachTests {
 
     @Test func withAttachOffNoPathAnswersAndTheSchedulerIsNeverAsked() async throws {
         let h = try await ServerHarness { $0.taskAttach = false }
-        defer { Task { await h.stop() } }
-        let port = try await h.server.startHTTP()
-        _ = try await h.apply("id: live\ntasks:\n  - { id: t, image: none, command: [\"sleep\", \"60\"] }\n")
-        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "live", initiator: .system)
-        defer { Task { try? await h.server.engine.cancelRun(namespace: "default", pipeline: "live", run: run.id, by: .system, why: "test over") } }
-        let env = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
-        let (status, out) = try await sh("\(BuiltProducts.path("gofer")) task attach live \(run.id) t -- true < /dev/null", env)
-        #expect(status == .exited(1) && out.contains("attaching to tasks is turned off on this server"), "\(out)")
-        // A raw WebSocket handshake is not upgraded either.
-        let client = SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port))
-        let r = try await client.send(
-            "GET", path: "/api/namespaces/default/pipelines/live/runs/\(run.id)/tasks/t/attach",
-            headers: [
-                "Authorization": "Bearer \(h.adminToken)", "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-            ])
-        #expect(r.status == 404 && r.text.contains("attach_disabled"), "\(r.status) \(r.text)")
-        let kinds = try await h.server.store.events(namespace: "default", pipeline: "live").items.map(\.kind)
-        #expect(!kinds.contains(.taskAttached))
+        return try await stopping({ await h.stop() }) {
+            let port = try await h.server.startHTTP()
+            _ = try await h.apply("id: live\ntasks:\n  - { id: t, image: none, command: [\"sleep\", \"60\"] }\n")
+            let run = try await h.server.engine.startRun(namespace: "default", pipeline: "live", initiator: .system)
+            try await stopping({ try? await h.server.engine.cancelRun(namespace: "default", pipeline: "live", run: run.id, by: .system, why: "test over") }) {
+                let env = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+                let (status, out) = try await sh("\(BuiltProducts.path("gofer")) task attach live \(run.id) t -- true < /dev/null", env)
+                #expect(status == .exited(1) && out.contains("attaching to tasks is turned off on this server"), "\(out)")
+                // A raw WebSocket handshake is not upgraded either.
+                let client = SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port))
+                let r = try await client.send(
+                    "GET", path: "/api/namespaces/default/pipelines/live/runs/\(run.id)/tasks/t/attach",
+                    headers: [
+                        "Authorization": "Bearer \(h.adminToken)", "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    ])
+                #expect(r.status == 404 && r.text.contains("attach_disabled"), "\(r.status) \(r.text)")
+                let kinds = try await h.server.store.events(namespace: "default", pipeline: "live").items.map(\.kind)
+                #expect(!kinds.contains(.taskAttached))
+            }
+        }
     }
 
     @Test func aSchedulerThatCannotAttachSaysSo() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        let port = try await h.server.startHTTP()
-        _ = try await h.apply("id: live\ntasks:\n  - { id: t, image: none, command: [\"sleep\", \"60\"] }\n")
-        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "live", initiator: .system)
-        defer { Task { try? await h.server.engine.cancelRun(namespace: "default", pipeline: "live", run: run.id, by: .system, why: "test over") } }
-        for _ in 0..<100 {
-            if try await h.server.store.task(namespace: "default", pipeline: "live", run: run.id, task: "t").state == .running { break }
-            try await Task.sleep(for: .milliseconds(50))
+        return try await stopping({ await h.stop() }) {
+            let port = try await h.server.startHTTP()
+            _ = try await h.apply("id: live\ntasks:\n  - { id: t, image: none, command: [\"sleep\", \"60\"] }\n")
+            let run = try await h.server.engine.startRun(namespace: "default", pipeline: "live", initiator: .system)
+            try await stopping({ try? await h.server.engine.cancelRun(namespace: "default", pipeline: "live", run: run.id, by: .system, why: "test over") }) {
+                for _ in 0..<100 {
+                    if try await h.server.store.task(namespace: "default", pipeline: "live", run: run.id, task: "t").state == .running { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let env = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+                let (status, out) = try await sh("\(BuiltProducts.path("gofer")) task attach live \(run.id) t -- true < /dev/null", env)
+                #expect(status == .exited(1) && out.contains("does not advertise \"attach\""), "\(out)")
+            }
         }
-        let env = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
-        let (status, out) = try await sh("\(BuiltProducts.path("gofer")) task attach live \(run.id) t -- true < /dev/null", env)
-        #expect(status == .exited(1) && out.contains("does not advertise \"attach\""), "\(out)")
     }
 }

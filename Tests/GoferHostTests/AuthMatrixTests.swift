@@ -121,64 +121,63 @@ struct AuthMatrixTests {
         let ops = try Self.operations()
         #expect(ops.count >= 50, "the document lists every route")
         let world = try await World()
-        defer {
-            Task {
-                // The runs were kept running for the run token; end them before the server stops.
-                for (ns, p) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
-                    try? await world.h.server.engine.cancelRun(namespace: ns, pipeline: p, run: 1, by: .system, why: "test over")
-                }
-                await world.h.stop()
+        return try await stopping({
+            // The runs were kept running for the run token; end them before the server stops.
+            for (ns, p) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
+                try? await world.h.server.engine.cancelRun(namespace: ns, pipeline: p, run: 1, by: .system, why: "test over")
             }
-        }
-        let before = try await world.h.server.store.events(after: 0, limit: 1000).items.count
-        let checked = Mutex(0)
-        try await world.h.withRouter(token: "") { client in
-            for op in ops {
-                for (ns, pipeline) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
-                    let uri = world.path(op, ns: ns, pipeline: pipeline)
-                    for caller in Caller.allCases {
-                        let allowed = caller.allowed(
-                            op, ns: op.path.contains("{ns}") ? ns : nil, pipeline: op.path.contains("{pipeline}") ? pipeline : nil)
-                        // Changes are only made by calls that must be refused: refused before
-                        // anything happens, they leave everything as it was (checked below).
-                        if allowed && op.method != .get { continue }
-                        // A run's event stream lasts as long as the run (these runs are kept running).
-                        if allowed && op.path.hasSuffix("/runs/{run}/events") { continue }
-                        var headers: HTTPFields = [.contentType: "application/json"]
-                        if let t = world.tokens[caller] { headers[.authorization] = "Bearer \(t)" }
-                        // Follow-mode streams would wait for the running task: ask without following.
-                        let r = try await client.execute(uri: uri, method: op.method, headers: headers, body: ByteBuffer(string: "{}"))
-                        checked.withLock { $0 += 1 }
-                        let status = r.status.code
-                        if caller == .anonymous && op.permission != "public" {
-                            #expect(status == 401, "\(caller.rawValue) \(op) \(uri) → \(status) \(String(buffer: r.body).prefix(200))")
-                        } else if allowed {
-                            #expect(status != 401 && status != 403, "\(caller.rawValue) \(op) \(uri) → \(status) \(String(buffer: r.body).prefix(200))")
-                        } else {
-                            #expect(status == 403, "\(caller.rawValue) \(op) \(uri) → \(status) \(String(buffer: r.body).prefix(200))")
-                            if status == 403 {
-                                let message = (try? JSONParser().parse(Array(r.body.readableBytesView)))?["message"]?.stringValue ?? ""
-                                #expect(message.contains("lacks \(op.permission)"), "the 403 names the permission: \(message)")
+            await world.h.stop()
+        }) {
+            let before = try await world.h.server.store.events(after: 0, limit: 1000).items.count
+            let checked = Mutex(0)
+            try await world.h.withRouter(token: "") { client in
+                for op in ops {
+                    for (ns, pipeline) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
+                        let uri = world.path(op, ns: ns, pipeline: pipeline)
+                        for caller in Caller.allCases {
+                            let allowed = caller.allowed(
+                                op, ns: op.path.contains("{ns}") ? ns : nil, pipeline: op.path.contains("{pipeline}") ? pipeline : nil)
+                            // Changes are only made by calls that must be refused: refused before
+                            // anything happens, they leave everything as it was (checked below).
+                            if allowed && op.method != .get { continue }
+                            // A run's event stream lasts as long as the run (these runs are kept running).
+                            if allowed && op.path.hasSuffix("/runs/{run}/events") { continue }
+                            var headers: HTTPFields = [.contentType: "application/json"]
+                            if let t = world.tokens[caller] { headers[.authorization] = "Bearer \(t)" }
+                            // Follow-mode streams would wait for the running task: ask without following.
+                            let r = try await client.execute(uri: uri, method: op.method, headers: headers, body: ByteBuffer(string: "{}"))
+                            checked.withLock { $0 += 1 }
+                            let status = r.status.code
+                            if caller == .anonymous && op.permission != "public" {
+                                #expect(status == 401, "\(caller.rawValue) \(op) \(uri) → \(status) \(String(buffer: r.body).prefix(200))")
+                            } else if allowed {
+                                #expect(status != 401 && status != 403, "\(caller.rawValue) \(op) \(uri) → \(status) \(String(buffer: r.body).prefix(200))")
+                            } else {
+                                #expect(status == 403, "\(caller.rawValue) \(op) \(uri) → \(status) \(String(buffer: r.body).prefix(200))")
+                                if status == 403 {
+                                    let message = (try? JSONParser().parse(Array(r.body.readableBytesView)))?["message"]?.stringValue ?? ""
+                                    #expect(message.contains("lacks \(op.permission)"), "the 403 names the permission: \(message)")
+                                }
                             }
                         }
                     }
                 }
+                // A list that filters shows only what the caller may read.
+                let page = try await client.execute(
+                    uri: "/api/namespaces", method: .get, headers: [.authorization: "Bearer \(world.tokens[.userA] ?? "")"])
+                let ids = ((try? JSONParser().parse(Array(page.body.readableBytesView)))?["items"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+                #expect(ids == ["team-a"], "\(ids)")
             }
-            // A list that filters shows only what the caller may read.
-            let page = try await client.execute(
-                uri: "/api/namespaces", method: .get, headers: [.authorization: "Bearer \(world.tokens[.userA] ?? "")"])
-            let ids = ((try? JSONParser().parse(Array(page.body.readableBytesView)))?["items"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
-            #expect(ids == ["team-a"], "\(ids)")
+            #expect(checked.withLock { $0 } > 500, "\(checked.withLock { $0 }) calls")
+            // Nothing a refused call asked for happened.
+            let after = try await world.h.server.store.events(after: 0, limit: 1000).items
+            let changes = after.dropFirst(before).filter { ![.runStateChanged, .taskStateChanged].contains($0.kind) }
+            #expect(changes.isEmpty, "refused calls changed something: \(changes.map(\.kind))")
+            for (ns, p) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
+                _ = try await world.h.server.store.pipeline(namespace: ns, id: p)
+                #expect(try await world.h.server.secrets.pipelineSecretNames(namespace: ns, pipeline: p) == ["s"])
+            }
+            #expect(try await world.h.server.store.tokens(includeRevoked: true).allSatisfy { $0.revokedAt == nil })
         }
-        #expect(checked.withLock { $0 } > 500, "\(checked.withLock { $0 }) calls")
-        // Nothing a refused call asked for happened.
-        let after = try await world.h.server.store.events(after: 0, limit: 1000).items
-        let changes = after.dropFirst(before).filter { ![.runStateChanged, .taskStateChanged].contains($0.kind) }
-        #expect(changes.isEmpty, "refused calls changed something: \(changes.map(\.kind))")
-        for (ns, p) in [("team-a", "pa"), ("team-a", "pa2"), ("team-b", "pb")] {
-            _ = try await world.h.server.store.pipeline(namespace: ns, id: p)
-            #expect(try await world.h.server.secrets.pipelineSecretNames(namespace: ns, pipeline: p) == ["s"])
-        }
-        #expect(try await world.h.server.store.tokens(includeRevoked: true).allSatisfy { $0.revokedAt == nil })
     }
 }

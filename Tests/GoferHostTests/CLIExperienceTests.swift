@@ -40,65 +40,68 @@ struct CLIExperienceTests {
 
     @Test func runLogsCombinesEveryTasksLogPrefixedByTask() async throws {
         let f = try await Fixture()
-        defer { Task { await f.h.stop() } }
-        _ = try await f.h.apply(
-            "id: app\ntasks:\n  - { id: build, image: none, command: [\"sh\", \"-c\", \"echo compiling; echo linked\"] }\n  - { id: test, image: none, depends_on: [build], command: [\"echo\", \"42 passed\"] }\n"
-        )
-        let (run, _) = try await f.h.runToEnd("app")
-        let (status, out, err) = try await f.gofer(["run", "logs", "app", "\(run.id)"])
-        #expect(status == .exited(0), "\(err)")
-        #expect(out == "build | compiling\nbuild | linked\ntest  | 42 passed\n", "\(out)")
+        return try await stopping({ await f.h.stop() }) {
+            _ = try await f.h.apply(
+                "id: app\ntasks:\n  - { id: build, image: none, command: [\"sh\", \"-c\", \"echo compiling; echo linked\"] }\n  - { id: test, image: none, depends_on: [build], command: [\"echo\", \"42 passed\"] }\n"
+            )
+            let (run, _) = try await f.h.runToEnd("app")
+            let (status, out, err) = try await f.gofer(["run", "logs", "app", "\(run.id)"])
+            #expect(status == .exited(0), "\(err)")
+            #expect(out == "build | compiling\nbuild | linked\ntest  | 42 passed\n", "\(out)")
 
-        // -f on a run still going: lines written later arrive, and it ends with the run.
-        _ = try await f.h.apply(
-            "id: slow\ntasks:\n  - { id: a, image: none, command: [\"sh\", \"-c\", \"echo first; sleep 1.5; echo second\"] }\n  - { id: b, image: none, depends_on: [a], command: [\"echo\", \"third\"] }\n"
-        )
-        let live = try await f.h.server.engine.startRun(namespace: "default", pipeline: "slow", initiator: .system)
-        let (fstatus, fout, ferr) = try await f.gofer(["run", "logs", "slow", "\(live.id)", "-f"])
-        #expect(fstatus == .exited(0), "\(ferr)")
-        // Tasks stream side by side: each task's lines in order, all of them, and nothing else.
-        let lines = fout.split(separator: "\n").map(String.init)
-        #expect(lines.filter { $0.hasPrefix("a | ") } == ["a | first", "a | second"] && lines.filter { $0.hasPrefix("b | ") } == ["b | third"] && lines.count == 3, "\(fout)")
+            // -f on a run still going: lines written later arrive, and it ends with the run.
+            _ = try await f.h.apply(
+                "id: slow\ntasks:\n  - { id: a, image: none, command: [\"sh\", \"-c\", \"echo first; sleep 1.5; echo second\"] }\n  - { id: b, image: none, depends_on: [a], command: [\"echo\", \"third\"] }\n"
+            )
+            let live = try await f.h.server.engine.startRun(namespace: "default", pipeline: "slow", initiator: .system)
+            let (fstatus, fout, ferr) = try await f.gofer(["run", "logs", "slow", "\(live.id)", "-f"])
+            #expect(fstatus == .exited(0), "\(ferr)")
+            // Tasks stream side by side: each task's lines in order, all of them, and nothing else.
+            let lines = fout.split(separator: "\n").map(String.init)
+            #expect(lines.filter { $0.hasPrefix("a | ") } == ["a | first", "a | second"] && lines.filter { $0.hasPrefix("b | ") } == ["b | third"] && lines.count == 3, "\(fout)")
+        }
     }
 
     @Test func runWatchShowsTheLastFiveLinesOfARunningTaskAndTheEnd() async throws {
         let f = try await Fixture()
-        defer { Task { await f.h.stop() } }
-        let go = f.dir.path + "/go"
-        _ = try await f.h.apply(
-            "id: board\ntasks:\n  - { id: chatty, image: none, command: [\"sh\", \"-c\", \"for i in 1 2 3 4 5 6 7 8; do echo line-$i; done; while [ ! -e \(go) ]; do sleep 0.1; done\"] }\n"
-        )
-        let run = try await f.h.server.engine.startRun(namespace: "default", pipeline: "board", initiator: .system)
-        // The task ends once its eighth line was shown on the board.
-        let release = Task {
-            for _ in 0..<600 {
-                if f.h.log("board", run: run.id, task: "chatty").contains("line-8") { break }
-                try await Task.sleep(for: .milliseconds(100))
+        return try await stopping({ await f.h.stop() }) {
+            let go = f.dir.path + "/go"
+            _ = try await f.h.apply(
+                "id: board\ntasks:\n  - { id: chatty, image: none, command: [\"sh\", \"-c\", \"for i in 1 2 3 4 5 6 7 8; do echo line-$i; done; while [ ! -e \(go) ]; do sleep 0.1; done\"] }\n"
+            )
+            let run = try await f.h.server.engine.startRun(namespace: "default", pipeline: "board", initiator: .system)
+            // The task ends once its eighth line was shown on the board.
+            let release = Task {
+                for _ in 0..<600 {
+                    if f.h.log("board", run: run.id, task: "chatty").contains("line-8") { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await Task.sleep(for: .seconds(2))
+                FileManager.default.createFile(atPath: go, contents: Data())
             }
-            try await Task.sleep(for: .seconds(2))
-            FileManager.default.createFile(atPath: go, contents: Data())
+            let (status, out, _) = try await f.gofer(["run", "watch", "board", "\(run.id)"], tty: true)
+            _ = try await release.value
+            #expect(status == .exited(0), "\(out)")
+            // Redrawn in place on a terminal: the cursor moves up over the previous drawing and clears it.
+            let drawings = out.components(separatedBy: "\u{1B}[J").map(Self.plain)
+            #expect(drawings.count > 3, "\(out)")
+            let full = drawings.last { $0.contains("line-8") } ?? ""
+            #expect((4...8).allSatisfy { full.contains("│ line-\($0)") } && !full.contains("line-3"), "the last five lines under the running task:\n\(full)")
+            #expect(drawings.last?.contains("succeeded") == true && drawings.last?.contains("line-8") == false, "the end, without the log: \(drawings.last ?? "")")
         }
-        let (status, out, _) = try await f.gofer(["run", "watch", "board", "\(run.id)"], tty: true)
-        _ = try await release.value
-        #expect(status == .exited(0), "\(out)")
-        // Redrawn in place on a terminal: the cursor moves up over the previous drawing and clears it.
-        let drawings = out.components(separatedBy: "\u{1B}[J").map(Self.plain)
-        #expect(drawings.count > 3, "\(out)")
-        let full = drawings.last { $0.contains("line-8") } ?? ""
-        #expect((4...8).allSatisfy { full.contains("│ line-\($0)") } && !full.contains("line-3"), "the last five lines under the running task:\n\(full)")
-        #expect(drawings.last?.contains("succeeded") == true && drawings.last?.contains("line-8") == false, "the end, without the log: \(drawings.last ?? "")")
     }
 
     @Test func noColorTurnsOffColourButNotTheLiveBoard() async throws {
         let f = try await Fixture()
-        defer { Task { await f.h.stop() } }
-        _ = try await f.h.apply("id: calm\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"echo hi; sleep 2.5\"] }\n")
-        let run = try await f.h.server.engine.startRun(namespace: "default", pipeline: "calm", initiator: .system)
-        let (status, out, _) = try await f.gofer(["run", "watch", "calm", "\(run.id)"], tty: true, noColor: true)
-        #expect(status == .exited(0), "\(out)")
-        #expect(out.contains("\u{1B}[J"), "still redrawn in place on a terminal: \(out)")
-        // Colour codes (SGR: ESC[…m), not the cursor movement of the redraw (ESC[nA, ESC[J).
-        #expect(out.range(of: "\u{1B}\\[[0-9;]*m", options: .regularExpression) == nil, "no colour with NO_COLOR: \(out)")
+        return try await stopping({ await f.h.stop() }) {
+            _ = try await f.h.apply("id: calm\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"echo hi; sleep 2.5\"] }\n")
+            let run = try await f.h.server.engine.startRun(namespace: "default", pipeline: "calm", initiator: .system)
+            let (status, out, _) = try await f.gofer(["run", "watch", "calm", "\(run.id)"], tty: true, noColor: true)
+            #expect(status == .exited(0), "\(out)")
+            #expect(out.contains("\u{1B}[J"), "still redrawn in place on a terminal: \(out)")
+            // Colour codes (SGR: ESC[…m), not the cursor movement of the redraw (ESC[nA, ESC[J).
+            #expect(out.range(of: "\u{1B}\\[[0-9;]*m", options: .regularExpression) == nil, "no colour with NO_COLOR: \(out)")
+        }
     }
 
     /// The text without ANSI escape sequences.
@@ -108,71 +111,75 @@ struct CLIExperienceTests {
 
     @Test func aTaskCancelledFromTheCLIKeepsItsReasonAndWho() async throws {
         let f = try await Fixture()
-        defer { Task { await f.h.stop() } }
-        _ = try await f.h.apply("id: p\ntasks:\n  - { id: slow, image: none, command: [\"sleep\", \"30\"] }\n")
-        let run = try await f.h.server.engine.startRun(namespace: "default", pipeline: "p", initiator: .system)
-        for _ in 0..<300 where try await f.h.server.store.task(namespace: "default", pipeline: "p", run: run.id, task: "slow").state != .running {
-            try await Task.sleep(for: .milliseconds(50))
+        return try await stopping({ await f.h.stop() }) {
+            _ = try await f.h.apply("id: p\ntasks:\n  - { id: slow, image: none, command: [\"sleep\", \"30\"] }\n")
+            let run = try await f.h.server.engine.startRun(namespace: "default", pipeline: "p", initiator: .system)
+            for _ in 0..<300 where try await f.h.server.store.task(namespace: "default", pipeline: "p", run: run.id, task: "slow").state != .running {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let (status, out, err) = try await f.gofer(["task", "cancel", "p", "\(run.id)", "slow", "--reason", "wrong branch"])
+            #expect(status == .exited(0) && out.contains("cancelling task slow") && out.contains("wrong branch"), "\(out)\(err)")
+            _ = try await f.h.server.engine.waitForRun(namespace: "default", pipeline: "p", run: run.id)
+            let task = try await f.h.server.store.task(namespace: "default", pipeline: "p", run: run.id, task: "slow")
+            #expect(task.state == .cancelled, "\(task)")
+            #expect(task.reason?.message.hasPrefix("cancelled by admin") == true && task.reason?.message.hasSuffix(": wrong branch") == true, "\(String(describing: task.reason))")
         }
-        let (status, out, err) = try await f.gofer(["task", "cancel", "p", "\(run.id)", "slow", "--reason", "wrong branch"])
-        #expect(status == .exited(0) && out.contains("cancelling task slow") && out.contains("wrong branch"), "\(out)\(err)")
-        _ = try await f.h.server.engine.waitForRun(namespace: "default", pipeline: "p", run: run.id)
-        let task = try await f.h.server.store.task(namespace: "default", pipeline: "p", run: run.id, task: "slow")
-        #expect(task.state == .cancelled, "\(task)")
-        #expect(task.reason?.message.hasPrefix("cancelled by admin") == true && task.reason?.message.hasSuffix(": wrong branch") == true, "\(String(describing: task.reason))")
     }
 
     @Test func aTypoGetsTheClosestNames() async throws {
         let f = try await Fixture()
-        defer { Task { await f.h.stop() } }
-        _ = try await f.h.apply("id: website\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
-        var (status, _, err) = try await f.gofer(["pipline", "list"])
-        #expect(status == .exited(64) && err.contains("unknown command 'gofer pipline'; did you mean 'gofer pipeline'?"), "\(err)")
-        (status, _, err) = try await f.gofer(["run", "strat", "website"])
-        #expect(status == .exited(64) && err.contains("did you mean 'gofer run start'?"), "\(err)")
-        (status, _, err) = try await f.gofer(["run", "start", "webiste"])
-        #expect(status == .exited(1) && err.contains("pipeline \"default/webiste\" not found: did you mean \"website\"?"), "\(err)")
-        (status, _, err) = try await f.gofer(["run", "start", "zzz"])
-        #expect(status == .exited(1) && err.contains("pipeline \"default/zzz\" not found") && !err.contains("did you mean"), "\(err)")
+        return try await stopping({ await f.h.stop() }) {
+            _ = try await f.h.apply("id: website\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
+            var (status, _, err) = try await f.gofer(["pipline", "list"])
+            #expect(status == .exited(64) && err.contains("unknown command 'gofer pipline'; did you mean 'gofer pipeline'?"), "\(err)")
+            (status, _, err) = try await f.gofer(["run", "strat", "website"])
+            #expect(status == .exited(64) && err.contains("did you mean 'gofer run start'?"), "\(err)")
+            (status, _, err) = try await f.gofer(["run", "start", "webiste"])
+            #expect(status == .exited(1) && err.contains("pipeline \"default/webiste\" not found: did you mean \"website\"?"), "\(err)")
+            (status, _, err) = try await f.gofer(["run", "start", "zzz"])
+            #expect(status == .exited(1) && err.contains("pipeline \"default/zzz\" not found") && !err.contains("did you mean"), "\(err)")
+        }
     }
 
     @Test func theFirstApplyOfAFileWithNineProblemsListsAllNineAsFileLineColumn() async throws {
         let f = try await Fixture()
-        defer { Task { await f.h.stop() } }
-        let file = f.dir.path + "/bad.yaml"
-        try PipelineConfigLoaderTests.nineProblems.write(toFile: file, atomically: true, encoding: .utf8)
-        let (status, out, err) = try await f.gofer(["pipeline", "apply", file])
-        #expect(status == .exited(1) && out.isEmpty, "\(out)\(err)")
-        let lines = err.split(separator: "\n").map(String.init)
-        #expect(lines.first == "error: the pipeline config is invalid (9 problems)", "\(err)")
-        let located = lines.dropFirst().filter { $0.range(of: #"^.*/bad\.yaml:\d+:\d+: /"#, options: .regularExpression) != nil }
-        #expect(located.count == 9, "\(err)")
-        #expect(lines.contains { $0.hasSuffix("bad.yaml:6:5: /tasks/0/timeout: \"soon\" is not a duration; write e.g. 30m or 2h") }, "\(err)")
-        // Nothing was stored.
-        let (_, list, _) = try await f.gofer(["pipeline", "list", "--json"])
-        #expect(!list.contains("Bad Name"), "\(list)")
+        return try await stopping({ await f.h.stop() }) {
+            let file = f.dir.path + "/bad.yaml"
+            try PipelineConfigLoaderTests.nineProblems.write(toFile: file, atomically: true, encoding: .utf8)
+            let (status, out, err) = try await f.gofer(["pipeline", "apply", file])
+            #expect(status == .exited(1) && out.isEmpty, "\(out)\(err)")
+            let lines = err.split(separator: "\n").map(String.init)
+            #expect(lines.first == "error: the pipeline config is invalid (9 problems)", "\(err)")
+            let located = lines.dropFirst().filter { $0.range(of: #"^.*/bad\.yaml:\d+:\d+: /"#, options: .regularExpression) != nil }
+            #expect(located.count == 9, "\(err)")
+            #expect(lines.contains { $0.hasSuffix("bad.yaml:6:5: /tasks/0/timeout: \"soon\" is not a duration; write e.g. 30m or 2h") }, "\(err)")
+            // Nothing was stored.
+            let (_, list, _) = try await f.gofer(["pipeline", "list", "--json"])
+            #expect(!list.contains("Bad Name"), "\(list)")
+        }
     }
 
     @Test func initAsksOnATerminalAndWritesAPipelineThatApplies() async throws {
         let f = try await Fixture()
-        defer { Task { await f.h.stop() } }
-        let file = f.dir.path + "/ci.yaml"
-        // Answers: id, image (default), command, trigger.
-        let gofer = BuiltProducts.path("gofer")
-        let r = try await ChildProcess.run(
-            "/bin/sh", arguments: ["-c", "printf 'website\\n\\nmake test\\nevery:30m\\n' | script -qec '\(gofer) init \(file)' /dev/null"],
-            environment: f.env, timeout: .seconds(60))
-        let out = String(decoding: r.stdout, as: UTF8.self)
-        #expect(r.status == .exited(0) && out.contains("Pipeline id [") && out.contains("wrote \(file) (pipeline website)"), "\(out)")
-        let text = try String(contentsOfFile: file, encoding: .utf8)
-        #expect(text.contains("id: \"website\"") && text.contains("image: \"busybox:latest\"") && text.contains("run: \"make test\"") && text.contains("every: \"30m\""), "\(text)")
-        var (status, applied, err) = try await f.gofer(["pipeline", "apply", file])
-        #expect(status == .exited(0) && applied.contains("applied pipeline default/website version 1"), "\(applied)\(err)")
-        // Flags instead of questions; an existing file is kept; a bad id is refused before writing.
-        (status, _, err) = try await f.gofer(["init", file, "--id", "other"])
-        #expect(status == .exited(1) && err.contains("exists; keep it, or pass --force"), "\(err)")
-        (status, _, err) = try await f.gofer(["init", f.dir.path + "/bad.yaml", "--id", "Not Valid"])
-        #expect(status == .exited(64) && err.contains("/id: does not match the pattern") && !FileManager.default.fileExists(atPath: f.dir.path + "/bad.yaml"), "\(err)")
+        return try await stopping({ await f.h.stop() }) {
+            let file = f.dir.path + "/ci.yaml"
+            // Answers: id, image (default), command, trigger.
+            let gofer = BuiltProducts.path("gofer")
+            let r = try await ChildProcess.run(
+                "/bin/sh", arguments: ["-c", "printf 'website\\n\\nmake test\\nevery:30m\\n' | script -qec '\(gofer) init \(file)' /dev/null"],
+                environment: f.env, timeout: .seconds(60))
+            let out = String(decoding: r.stdout, as: UTF8.self)
+            #expect(r.status == .exited(0) && out.contains("Pipeline id [") && out.contains("wrote \(file) (pipeline website)"), "\(out)")
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(text.contains("id: \"website\"") && text.contains("image: \"busybox:latest\"") && text.contains("run: \"make test\"") && text.contains("every: \"30m\""), "\(text)")
+            var (status, applied, err) = try await f.gofer(["pipeline", "apply", file])
+            #expect(status == .exited(0) && applied.contains("applied pipeline default/website version 1"), "\(applied)\(err)")
+            // Flags instead of questions; an existing file is kept; a bad id is refused before writing.
+            (status, _, err) = try await f.gofer(["init", file, "--id", "other"])
+            #expect(status == .exited(1) && err.contains("exists; keep it, or pass --force"), "\(err)")
+            (status, _, err) = try await f.gofer(["init", f.dir.path + "/bad.yaml", "--id", "Not Valid"])
+            #expect(status == .exited(64) && err.contains("/id: does not match the pattern") && !FileManager.default.fileExists(atPath: f.dir.path + "/bad.yaml"), "\(err)")
+        }
     }
 
     @Test(arguments: ["bash", "zsh", "fish"])

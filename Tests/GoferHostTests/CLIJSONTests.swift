@@ -117,42 +117,43 @@ struct CLIJSONTests {
         #expect(leaves.count > 60)
 
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        let port = try await h.server.startHTTP()
-        let taken = try ServerStartTests.HeldPort()
-        let dir = try TemporaryDirectory()
-        let app = "id: app\ntasks:\n  - { id: build, image: none, command: [\"sh\", \"-c\", \"echo building; echo built\"] }\n  - { id: test, image: none, depends_on: [build], command: [\"echo\", \"tested\"] }\n"
-        _ = try await h.apply(app.replacingOccurrences(of: "tested", with: "v1"))
-        try app.write(toFile: dir.path + "/app.yaml", atomically: true, encoding: .utf8)
-        _ = try await h.runToEnd("app")
-        _ = try await h.apply("id: old\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
+        return try await stopping({ await h.stop() }) {
+            let port = try await h.server.startHTTP()
+            let taken = try ServerStartTests.HeldPort()
+            let dir = try TemporaryDirectory()
+            let app = "id: app\ntasks:\n  - { id: build, image: none, command: [\"sh\", \"-c\", \"echo building; echo built\"] }\n  - { id: test, image: none, depends_on: [build], command: [\"echo\", \"tested\"] }\n"
+            _ = try await h.apply(app.replacingOccurrences(of: "tested", with: "v1"))
+            try app.write(toFile: dir.path + "/app.yaml", atomically: true, encoding: .utf8)
+            _ = try await h.runToEnd("app")
+            _ = try await h.apply("id: old\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
 
-        var env = ProcessInfo.processInfo.environment
-        env["GOFER_HOST"] = "127.0.0.1:\(port)"
-        env["GOFER_TOKEN"] = h.adminToken
-        env["GOFER_CLI_CONFIG"] = dir.path + "/cli.json"
-        env["GOFER_EXTENSIONS_DIR"] = BuiltProducts.directory
-        env["NO_COLOR"] = "1"
-        var fill = ["{dir}": dir.path, "{data}": h.dir.path, "{taken}": "127.0.0.1:\(taken.port)", "{admin}": h.adminToken]
-        for (command, arguments, outcome) in Self.invocations {
-            let args = command.split(separator: " ").map(String.init) + arguments.map { a in fill.reduce(a) { $0.replacingOccurrences(of: $1.key, with: $1.value) } }
-            // `--json` goes before a `--` (what follows it is the task's command).
-            var withJSON = args
-            withJSON.insert("--json", at: args.firstIndex(of: "--") ?? args.endIndex)
-            let r = try await ChildProcess.run(BuiltProducts.path("gofer"), arguments: withJSON, environment: env, timeout: .seconds(120))
-            let out = String(decoding: r.stdout, as: UTF8.self)
-            let err = String(decoding: r.stderr, as: UTF8.self)
-            switch outcome {
-            case .succeeds:
-                #expect(r.status == .exited(0), "gofer \(args.joined(separator: " ")) --json: \(r.status)\n\(err)")
-                #expect(Self.isJSON(r.stdout), "gofer \(command) --json printed non-JSON on stdout:\n\(out)")
-            case .fails:
-                #expect(r.status != .exited(0), "gofer \(args.joined(separator: " ")) --json should fail")
-                #expect(r.stdout.isEmpty || Self.isJSON(r.stdout), "gofer \(command) --json: \(out)")
-                let error = try? JSONParser().parse(r.stderr)
-                #expect(error?["error"]?["message"]?.stringValue?.isEmpty == false, "gofer \(command) --json: stderr is not a JSON error:\n\(err)")
+            var env = ProcessInfo.processInfo.environment
+            env["GOFER_HOST"] = "127.0.0.1:\(port)"
+            env["GOFER_TOKEN"] = h.adminToken
+            env["GOFER_CLI_CONFIG"] = dir.path + "/cli.json"
+            env["GOFER_EXTENSIONS_DIR"] = BuiltProducts.directory
+            env["NO_COLOR"] = "1"
+            var fill = ["{dir}": dir.path, "{data}": h.dir.path, "{taken}": "127.0.0.1:\(taken.port)", "{admin}": h.adminToken]
+            for (command, arguments, outcome) in Self.invocations {
+                let args = command.split(separator: " ").map(String.init) + arguments.map { a in fill.reduce(a) { $0.replacingOccurrences(of: $1.key, with: $1.value) } }
+                // `--json` goes before a `--` (what follows it is the task's command).
+                var withJSON = args
+                withJSON.insert("--json", at: args.firstIndex(of: "--") ?? args.endIndex)
+                let r = try await ChildProcess.run(BuiltProducts.path("gofer"), arguments: withJSON, environment: env, timeout: .seconds(120))
+                let out = String(decoding: r.stdout, as: UTF8.self)
+                let err = String(decoding: r.stderr, as: UTF8.self)
+                switch outcome {
+                case .succeeds:
+                    #expect(r.status == .exited(0), "gofer \(args.joined(separator: " ")) --json: \(r.status)\n\(err)")
+                    #expect(Self.isJSON(r.stdout), "gofer \(command) --json printed non-JSON on stdout:\n\(out)")
+                case .fails:
+                    #expect(r.status != .exited(0), "gofer \(args.joined(separator: " ")) --json should fail")
+                    #expect(r.stdout.isEmpty || Self.isJSON(r.stdout), "gofer \(command) --json: \(out)")
+                    let error = try? JSONParser().parse(r.stderr)
+                    #expect(error?["error"]?["message"]?.stringValue?.isEmpty == false, "gofer \(command) --json: stderr is not a JSON error:\n\(err)")
+                }
+                if command == "token create", let id = (try? JSONParser().parse(r.stdout))?["token"]?["id"]?.stringValue { fill["{token}"] = id }
             }
-            if command == "token create", let id = (try? JSONParser().parse(r.stdout))?["token"]?["id"]?.stringValue { fill["{token}"] = id }
         }
     }
 

@@ -80,90 +80,96 @@ struct ClusterSchedulerTests {
 
     @Test func aSchedulerWithoutPlacementRefusesIt() async throws {
         let h = try await ServerHarness(scheduler: "process")
-        defer { Task { await h.stop() } }
-        let (status, body) = try await apply(h, Self.dag("placed", placement: "placement: {constraints: [\"node.role==worker\"]}"))
-        #expect(status == 422, "\(body)")
-        #expect(body.contains("/tasks/0/placement") && body.contains("the scheduler \\\"process\\\" takes no placement"), "\(body)")
-        #expect(body.contains("/tasks/2/placement"), "every placed task is named: \(body)")
+        return try await stopping({ await h.stop() }) {
+            let (status, body) = try await apply(h, Self.dag("placed", placement: "placement: {constraints: [\"node.role==worker\"]}"))
+            #expect(status == 422, "\(body)")
+            #expect(body.contains("/tasks/0/placement") && body.contains("the scheduler \\\"process\\\" takes no placement"), "\(body)")
+            #expect(body.contains("/tasks/2/placement"), "every placed task is named: \(body)")
+        }
     }
 
     @Test func aPipelineRunsItsDAGOnSwarm() async throws {
         guard try await SwarmAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "swarm") { $0.placementTimeout = .seconds(60) }
-        defer { Task { await h.stop() } }
-        // Placement the Swarm scheduler cannot read is refused at apply, with its path and line.
-        var (status, body) = try await apply(h, Self.dag("bad", placement: "placement: {constraints: [\"role is manager\"], zone: b}"))
-        #expect(status == 422, "\(body)")
-        #expect(body.contains("/tasks/0/placement/constraints/0") && body.contains("/tasks/0/placement/zone"), "\(body)")
-        #expect(body.contains("\"line\":6") || body.contains("test.yaml:6") || body.contains("pipeline.yaml:6"), "\(body)")
-        (status, body) = try await apply(h, Self.dag("onswarm", placement: "placement: {constraints: [\"node.role==manager\"]}"))
-        #expect(status == 201, "\(body)")
-        let (run, tasks) = try await runWithLiveLogs(h, "onswarm")
-        expectDAG(h, "onswarm", run, tasks)
-        // Each task ran as a Swarm job; its service is removed once the task is done.
-        let filter = "{\"label\":[\"gofer.pipeline=onswarm\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
-        var left: [JSONValue] = []
-        for _ in 0..<50 {
-            left = try JSONParser().parse(try await docker.send("GET", path: "/v1.41/services?filters=\(filter)").body).arrayValue ?? []
-            if left.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(200))
+        return try await stopping({ await h.stop() }) {
+            // Placement the Swarm scheduler cannot read is refused at apply, with its path and line.
+            var (status, body) = try await apply(h, Self.dag("bad", placement: "placement: {constraints: [\"role is manager\"], zone: b}"))
+            #expect(status == 422, "\(body)")
+            #expect(body.contains("/tasks/0/placement/constraints/0") && body.contains("/tasks/0/placement/zone"), "\(body)")
+            #expect(body.contains("\"line\":6") || body.contains("test.yaml:6") || body.contains("pipeline.yaml:6"), "\(body)")
+            (status, body) = try await apply(h, Self.dag("onswarm", placement: "placement: {constraints: [\"node.role==manager\"]}"))
+            #expect(status == 201, "\(body)")
+            let (run, tasks) = try await runWithLiveLogs(h, "onswarm")
+            expectDAG(h, "onswarm", run, tasks)
+            // Each task ran as a Swarm job; its service is removed once the task is done.
+            let filter = "{\"label\":[\"gofer.pipeline=onswarm\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
+            var left: [JSONValue] = []
+            for _ in 0..<50 {
+                left = try JSONParser().parse(try await docker.send("GET", path: "/v1.41/services?filters=\(filter)").body).arrayValue ?? []
+                if left.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(left.isEmpty, "services left: \(left.count)")
+            #expect(tasks.allSatisfy { $0.handle?.isEmpty == false })
         }
-        #expect(left.isEmpty, "services left: \(left.count)")
-        #expect(tasks.allSatisfy { $0.handle?.isEmpty == false })
     }
 
     @Test func aPipelineRunsItsDAGOnNomad() async throws {
         let nomad = try await FakeNomad.start(["--node-meta", "rack=r1"])
-        defer { Task { await nomad.stop() } }
-        let h = try await ServerHarness(scheduler: "nomad") {
-            $0.nomadAddress = nomad.address
-            $0.nomadDatacenters = ["dc1"]
-        }
-        defer { Task { await h.stop() } }
-        var (status, body) = try await apply(
-            h, Self.dag("bad", placement: "placement: {constraints: [{attribute: \"${meta.rack}\", operator: \"~\"}]}"))
-        #expect(status == 422, "\(body)")
-        #expect(body.contains("/tasks/0/placement/constraints/0/operator"), "\(body)")
-        (status, body) = try await apply(
-            h, Self.dag("onnomad", placement: "placement: {constraints: [{attribute: \"${meta.rack}\", operator: \"=\", value: r1}]}"))
-        #expect(status == 201, "\(body)")
-        let (run, tasks) = try await runWithLiveLogs(h, "onnomad")
-        expectDAG(h, "onnomad", run, tasks)
-        // The jobs carried the run's labels and the task's constraint, and are purged afterwards.
-        let registers = try await nomad.requests().filter { $0["method"] == "POST" && $0["path"] == "/v1/jobs" }
-        #expect(registers.count == 3)
-        let job = try JSONParser().parse(registers[0]["body"]?.stringValue ?? "")["Job"]
-        #expect(job?["Meta"]?["gofer.pipeline"] == "onnomad" && job?["Datacenters"] == ["dc1"], "\(job ?? .null)")
-        #expect(job?["Constraints"]?.arrayValue?.first?["LTarget"] == "${meta.rack}", "\(job ?? .null)")
-        var purged = false
-        for _ in 0..<50 {
-            let r = try await SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: nomad.port)).send("GET", path: "/v1/jobs?prefix=gofer-")
-            if (try JSONParser().parse(r.body)).arrayValue?.isEmpty == true {
-                purged = true
-                break
+        return try await stopping({ await nomad.stop() }) {
+            let h = try await ServerHarness(scheduler: "nomad") {
+                $0.nomadAddress = nomad.address
+                $0.nomadDatacenters = ["dc1"]
             }
-            try await Task.sleep(for: .milliseconds(200))
+            try await stopping({ await h.stop() }) {
+                var (status, body) = try await apply(
+                    h, Self.dag("bad", placement: "placement: {constraints: [{attribute: \"${meta.rack}\", operator: \"~\"}]}"))
+                #expect(status == 422, "\(body)")
+                #expect(body.contains("/tasks/0/placement/constraints/0/operator"), "\(body)")
+                (status, body) = try await apply(
+                    h, Self.dag("onnomad", placement: "placement: {constraints: [{attribute: \"${meta.rack}\", operator: \"=\", value: r1}]}"))
+                #expect(status == 201, "\(body)")
+                let (run, tasks) = try await runWithLiveLogs(h, "onnomad")
+                expectDAG(h, "onnomad", run, tasks)
+                // The jobs carried the run's labels and the task's constraint, and are purged afterwards.
+                let registers = try await nomad.requests().filter { $0["method"] == "POST" && $0["path"] == "/v1/jobs" }
+                #expect(registers.count == 3)
+                let job = try JSONParser().parse(registers[0]["body"]?.stringValue ?? "")["Job"]
+                #expect(job?["Meta"]?["gofer.pipeline"] == "onnomad" && job?["Datacenters"] == ["dc1"], "\(job ?? .null)")
+                #expect(job?["Constraints"]?.arrayValue?.first?["LTarget"] == "${meta.rack}", "\(job ?? .null)")
+                var purged = false
+                for _ in 0..<50 {
+                    let r = try await SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: nomad.port)).send("GET", path: "/v1/jobs?prefix=gofer-")
+                    if (try JSONParser().parse(r.body)).arrayValue?.isEmpty == true {
+                        purged = true
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(purged, "Gofer's Nomad jobs were not purged after the run")
+            }
         }
-        #expect(purged, "Gofer's Nomad jobs were not purged after the run")
     }
 
     @Test func aTaskNoNodeCanTakeFailsTheRunWithTheSchedulersReason() async throws {
         let nomad = try await FakeNomad.start()
-        defer { Task { await nomad.stop() } }
-        let h = try await ServerHarness(scheduler: "nomad") {
-            $0.nomadAddress = nomad.address
-            $0.placementTimeout = .seconds(2)
+        return try await stopping({ await nomad.stop() }) {
+            let h = try await ServerHarness(scheduler: "nomad") {
+                $0.nomadAddress = nomad.address
+                $0.placementTimeout = .seconds(2)
+            }
+            try await stopping({ await h.stop() }) {
+                let (status, body) = try await apply(
+                    h, "id: nowhere\ntasks:\n  - {id: a, image: busybox:latest, command: [\"true\"], placement: {datacenters: [dc9]}}\n")
+                #expect(status == 201, "\(body)")
+                let (run, tasks) = try await h.runToEnd("nowhere")
+                #expect(run.state == .failed)
+                #expect(tasks[0].reason?.kind == .schedulerError, "\(tasks[0])")
+                #expect(tasks[0].reason?.message.contains("could not place the task") == true, "\(tasks[0])")
+                #expect(tasks[0].reason?.message.contains("dc9") == true, "\(tasks[0])")
+            }
         }
-        defer { Task { await h.stop() } }
-        let (status, body) = try await apply(
-            h, "id: nowhere\ntasks:\n  - {id: a, image: busybox:latest, command: [\"true\"], placement: {datacenters: [dc9]}}\n")
-        #expect(status == 201, "\(body)")
-        let (run, tasks) = try await h.runToEnd("nowhere")
-        #expect(run.state == .failed)
-        #expect(tasks[0].reason?.kind == .schedulerError, "\(tasks[0])")
-        #expect(tasks[0].reason?.message.contains("could not place the task") == true, "\(tasks[0])")
-        #expect(tasks[0].reason?.message.contains("dc9") == true, "\(tasks[0])")
     }
 
     @Test func aRunningTaskOnSwarmSurvivesAServerRestart() async throws {
@@ -173,7 +179,8 @@ struct ClusterSchedulerTests {
 
     @Test func aRunningTaskOnNomadSurvivesAServerRestart() async throws {
         let nomad = try await FakeNomad.start()
-        defer { Task { await nomad.stop() } }
-        try await RecoveryTests.aRunningTaskSurvivesAKill9(["GOFER_SCHEDULER": "nomad", "GOFER_NOMAD_ADDRESS": nomad.address], pipeline: "survive-nomad")
+        return try await stopping({ await nomad.stop() }) {
+            try await RecoveryTests.aRunningTaskSurvivesAKill9(["GOFER_SCHEDULER": "nomad", "GOFER_NOMAD_ADDRESS": nomad.address], pipeline: "survive-nomad")
+        }
     }
 }

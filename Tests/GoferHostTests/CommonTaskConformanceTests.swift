@@ -10,25 +10,27 @@ import Testing
 struct CommonTaskConformanceTests {
     @Test func githubStatusConforms() async throws {
         let fake = try await FakeGitHub(token: "ghp_conformance", repositories: ["octo/app": ["6dcb09b5b57875f334f61aebed695e2e4193db5e"]])
-        defer { Task { await fake.stop() } }
-        let report = await ConformanceSuite.run(
-            ConformanceOptions(
-                kind: .task, launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-task-github-status")),
-                adminConfig: ["token": "ghp_conformance", "apiUrl": .string(fake.url)],
-                params: ["repository": "octo/app", "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "state": "success"]))
-        #expect(report.conforms && report.failed == 0, "\(report.text)")
-        #expect(fake.statuses.contains { $0.state == "success" }, "the run check really posted a status")
+        return try await stopping({ await fake.stop() }) {
+            let report = await ConformanceSuite.run(
+                ConformanceOptions(
+                    kind: .task, launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-task-github-status")),
+                    adminConfig: ["token": "ghp_conformance", "apiUrl": .string(fake.url)],
+                    params: ["repository": "octo/app", "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "state": "success"]))
+            #expect(report.conforms && report.failed == 0, "\(report.text)")
+            #expect(fake.statuses.contains { $0.state == "success" }, "the run check really posted a status")
+        }
     }
 
     @Test func notifyConforms() async throws {
         let receiver = try await AlertReceiver()
-        defer { Task { await receiver.stop() } }
-        let report = await ConformanceSuite.run(
-            ConformanceOptions(
-                kind: .task, launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-task-notify")),
-                params: ["message": "conformance", "webhook": ["url": .string(receiver.url + "/c")]]))
-        #expect(report.conforms && report.failed == 0, "\(report.text)")
-        #expect(!receiver.deliveries.isEmpty)
+        return try await stopping({ await receiver.stop() }) {
+            let report = await ConformanceSuite.run(
+                ConformanceOptions(
+                    kind: .task, launch: ExtensionLaunch(executable: BuiltProducts.path("gofer-task-notify")),
+                    params: ["message": "conformance", "webhook": ["url": .string(receiver.url + "/c")]]))
+            #expect(report.conforms && report.failed == 0, "\(report.text)")
+            #expect(!receiver.deliveries.isEmpty)
+        }
     }
 
     /// Without its required admin config the extension cannot start: the suite says so once, naming

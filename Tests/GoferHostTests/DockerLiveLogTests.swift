@@ -31,18 +31,19 @@ struct DockerLiveLogTests {
                 taskExecutionID: execution, image: "busybox:latest", command: ["sh", "-c", Self.script],
                 labels: ["gofer.test": "live-log"])
         ).handle
-        defer { Task { _ = try? await ChildProcess.run("docker", arguments: ["rm", "-f", handle]) } }
-        var out: [String: [UInt8]] = ["stdout": [], "stderr": []]
-        let (chunks, result) = connection.requestStream(
-            ProtocolMethod.schedulerLogs.rawValue, try ProtocolCalls.schedulerLogs.encode(JobLogs(handle: handle, follow: true)),
-            windowBytes: 64 * 1024)
-        for await chunk in chunks { out[chunk.fd, default: []] += chunk.bytes }
-        _ = try await result.value
-        let stdout = String(decoding: out["stdout"] ?? [], as: UTF8.self)
-        #expect(stdout.utf8.count > 1_048_576, "more than the live limit was printed")
-        for (fd, got) in [("stdout", stdout), ("stderr", String(decoding: out["stderr"] ?? [], as: UTF8.self))] {
-            let whole = got == Self.expected(fd)
-            #expect(whole, "\(fd): \(got.utf8.count) bytes, expected \(Self.expected(fd).utf8.count); \(Self.firstDifference(got, Self.expected(fd)))")
+        return try await stopping({ _ = try? await ChildProcess.run("docker", arguments: ["rm", "-f", handle]) }) {
+            var out: [String: [UInt8]] = ["stdout": [], "stderr": []]
+            let (chunks, result) = connection.requestStream(
+                ProtocolMethod.schedulerLogs.rawValue, try ProtocolCalls.schedulerLogs.encode(JobLogs(handle: handle, follow: true)),
+                windowBytes: 64 * 1024)
+            for await chunk in chunks { out[chunk.fd, default: []] += chunk.bytes }
+            _ = try await result.value
+            let stdout = String(decoding: out["stdout"] ?? [], as: UTF8.self)
+            #expect(stdout.utf8.count > 1_048_576, "more than the live limit was printed")
+            for (fd, got) in [("stdout", stdout), ("stderr", String(decoding: out["stderr"] ?? [], as: UTF8.self))] {
+                let whole = got == Self.expected(fd)
+                #expect(whole, "\(fd): \(got.utf8.count) bytes, expected \(Self.expected(fd).utf8.count); \(Self.firstDifference(got, Self.expected(fd)))")
+            }
         }
     }
 
@@ -51,28 +52,29 @@ struct DockerLiveLogTests {
     @Test func withTheNoneLogDriverTheLiveCaptureIsTheLog() async throws {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker") { $0.taskLogDriver = "none" }
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(
-            """
-            id: quiet-engine
-            tasks:
-              - { id: talk, image: busybox:latest, command: ["sh", "-c", "\(Self.script)"] }
-            """)
-        let (run, tasks) = try await h.runToEnd("quiet-engine")
-        #expect(run.state == .succeeded, "\(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
-        let log = h.log("quiet-engine", run: run.id, task: "talk")
-        #expect(log.utf8.count == Self.expected("stdout").utf8.count + Self.expected("stderr").utf8.count, "\(log.utf8.count) bytes")
-        // Docker copies stdout and stderr separately, so how they interleave varies; each is whole and in order.
-        let lines = log.split(separator: "\n").map { $0 + "\n" }
-        for (prefix, fd) in [("line-", "stdout"), ("err-", "stderr")] {
-            let got = lines.filter { $0.hasPrefix(prefix) }.joined()
-            let whole = got == Self.expected(fd)
-            #expect(whole, "\(fd): \(Self.firstDifference(got, Self.expected(fd)))")
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(
+                """
+                id: quiet-engine
+                tasks:
+                  - { id: talk, image: busybox:latest, command: ["sh", "-c", "\(Self.script)"] }
+                """)
+            let (run, tasks) = try await h.runToEnd("quiet-engine")
+            #expect(run.state == .succeeded, "\(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
+            let log = h.log("quiet-engine", run: run.id, task: "talk")
+            #expect(log.utf8.count == Self.expected("stdout").utf8.count + Self.expected("stderr").utf8.count, "\(log.utf8.count) bytes")
+            // Docker copies stdout and stderr separately, so how they interleave varies; each is whole and in order.
+            let lines = log.split(separator: "\n").map { $0 + "\n" }
+            for (prefix, fd) in [("line-", "stdout"), ("err-", "stderr")] {
+                let got = lines.filter { $0.hasPrefix(prefix) }.joined()
+                let whole = got == Self.expected(fd)
+                #expect(whole, "\(fd): \(Self.firstDifference(got, Self.expected(fd)))")
+            }
+            let handle = try await h.server.store.tasks(namespace: "default", pipeline: "quiet-engine", run: run.id).first?.handle
+            let inspect = try await ChildProcess.run("docker", arguments: ["inspect", "--format", "{{.HostConfig.LogConfig.Type}}", handle ?? "none"])
+            // The container is removed once its task ended; when it is not yet, it had no engine log.
+            if inspect.status == .exited(0) { #expect(String(decoding: inspect.stdout, as: UTF8.self).hasPrefix("none")) }
         }
-        let handle = try await h.server.store.tasks(namespace: "default", pipeline: "quiet-engine", run: run.id).first?.handle
-        let inspect = try await ChildProcess.run("docker", arguments: ["inspect", "--format", "{{.HostConfig.LogConfig.Type}}", handle ?? "none"])
-        // The container is removed once its task ended; when it is not yet, it had no engine log.
-        if inspect.status == .exited(0) { #expect(String(decoding: inspect.stdout, as: UTF8.self).hasPrefix("none")) }
     }
 
     /// Where two logs part, for a failure message that says what went wrong.

@@ -43,60 +43,61 @@ struct DockerdRestartTests {
         let dir = try TemporaryDirectory()
         let port = RecoveryTests.freePort()
         let server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port)
-        defer { Task { [server] in await server.stop() } }
-        let client = server.client
-        let pipeline = "engine-restart-\(UUID().uuidString.prefix(6).lowercased())"
-        let config = """
-            id: \(pipeline)
-            tasks:
-              - { id: long, image: busybox:latest, command: ["sh", "-c", "echo started; sleep 60"] }
-              - { id: graceful, image: busybox:latest, command: ["sh", "-c", "trap 'exit 143' TERM; echo started; sleep 60 & wait"] }
-              - { id: after, image: busybox:latest, depends_on: { long: any, graceful: any }, command: ["echo", "after"] }
-            """
-        let _: ApplyResult = try await client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
-        var runs: [Int] = []
-        for _ in 0..<3 {
-            let r: Run = try await client.call("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs", body: [:])
-            runs.append(r.id)
-        }
-        for r in runs {
-            let d = try await RecoveryTests().waitFor(client, pipeline, r) { $0.tasks.first { $0.task == "long" }?.state == .running }
-            #expect(d.tasks.first { $0.task == "long" }?.state == .running)
-        }
-        print("dockerd restart: \(runs.count) runs in flight, restarting the engine")
-        try await Self.restartDockerd {
-            // The server keeps serving while the engine is away.
-            let page: Page<Run> = try await client.call("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs")
-            #expect(page.items.count == runs.count)
-        }
-        for r in runs {
-            let d = try await RecoveryTests().waitFor(client, pipeline, r) { $0.run.state.isTerminal }
-            #expect(d.run.state == .failed, "run \(r): \(d.run)")
-            // `long` ignores SIGTERM (PID 1) and is killed after dockerd's grace; `graceful` exits
-            // 143 at once, while dockerd still answers. Both are the engine's doing.
-            for name in ["long", "graceful"] {
-                let t = try #require(d.tasks.first { $0.task == name })
-                #expect(t.state == .failed && t.reason?.kind == .schedulerLost, "run \(r): \(t)")
-                #expect(t.exitCode == 143 || t.exitCode == 137, "run \(r): \(t)")
-                #expect(t.endedAt != nil && t.startedAt != nil)
+        return try await stopping({ [server] in await server.stop() }) {
+            let client = server.client
+            let pipeline = "engine-restart-\(UUID().uuidString.prefix(6).lowercased())"
+            let config = """
+                id: \(pipeline)
+                tasks:
+                  - { id: long, image: busybox:latest, command: ["sh", "-c", "echo started; sleep 60"] }
+                  - { id: graceful, image: busybox:latest, command: ["sh", "-c", "trap 'exit 143' TERM; echo started; sleep 60 & wait"] }
+                  - { id: after, image: busybox:latest, depends_on: { long: any, graceful: any }, command: ["echo", "after"] }
+                """
+            let _: ApplyResult = try await client.call("POST", "/api/namespaces/default/pipelines", body: ["config": .string(config)])
+            var runs: [Int] = []
+            for _ in 0..<3 {
+                let r: Run = try await client.call("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs", body: [:])
+                runs.append(r.id)
             }
-            let after = try #require(d.tasks.first { $0.task == "after" })
-            #expect(after.state == .succeeded, "a task after the outage runs on the returned engine: \(after)")
+            for r in runs {
+                let d = try await RecoveryTests().waitFor(client, pipeline, r) { $0.tasks.first { $0.task == "long" }?.state == .running }
+                #expect(d.tasks.first { $0.task == "long" }?.state == .running)
+            }
+            print("dockerd restart: \(runs.count) runs in flight, restarting the engine")
+            try await Self.restartDockerd {
+                // The server keeps serving while the engine is away.
+                let page: Page<Run> = try await client.call("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs")
+                #expect(page.items.count == runs.count)
+            }
+            for r in runs {
+                let d = try await RecoveryTests().waitFor(client, pipeline, r) { $0.run.state.isTerminal }
+                #expect(d.run.state == .failed, "run \(r): \(d.run)")
+                // `long` ignores SIGTERM (PID 1) and is killed after dockerd's grace; `graceful` exits
+                // 143 at once, while dockerd still answers. Both are the engine's doing.
+                for name in ["long", "graceful"] {
+                    let t = try #require(d.tasks.first { $0.task == name })
+                    #expect(t.state == .failed && t.reason?.kind == .schedulerLost, "run \(r): \(t)")
+                    #expect(t.exitCode == 143 || t.exitCode == 137, "run \(r): \(t)")
+                    #expect(t.endedAt != nil && t.startedAt != nil)
+                }
+                let after = try #require(d.tasks.first { $0.task == "after" })
+                #expect(after.state == .succeeded, "a task after the outage runs on the returned engine: \(after)")
+            }
+            // New runs work on the returned engine.
+            let fresh: Run = try await client.call("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs", body: [:])
+            let done = try await RecoveryTests().waitFor(client, pipeline, fresh.id) { $0.tasks.first { $0.task == "long" }?.state == .running }
+            #expect(done.tasks.first { $0.task == "long" }?.state == .running)
+            _ = try await client.raw("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(fresh.id)/cancel", body: [:])
+            let cancelled = try await RecoveryTests().waitFor(client, pipeline, fresh.id) { $0.run.state.isTerminal }
+            #expect(cancelled.run.state == .cancelled)
+            await server.stop()
+            let store = try Store(path: dir.path + "/gofer.sqlite")
+            #expect(try await store.integrityCheck() == "ok")
+            let left = try await SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock")).send(
+                "GET",
+                path: "/v1.41/containers/json?all=1&filters="
+                    + ("{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+            #expect(left.text == "[]\n", "containers left: \(left.text.prefix(300))")
         }
-        // New runs work on the returned engine.
-        let fresh: Run = try await client.call("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs", body: [:])
-        let done = try await RecoveryTests().waitFor(client, pipeline, fresh.id) { $0.tasks.first { $0.task == "long" }?.state == .running }
-        #expect(done.tasks.first { $0.task == "long" }?.state == .running)
-        _ = try await client.raw("POST", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(fresh.id)/cancel", body: [:])
-        let cancelled = try await RecoveryTests().waitFor(client, pipeline, fresh.id) { $0.run.state.isTerminal }
-        #expect(cancelled.run.state == .cancelled)
-        await server.stop()
-        let store = try Store(path: dir.path + "/gofer.sqlite")
-        #expect(try await store.integrityCheck() == "ok")
-        let left = try await SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock")).send(
-            "GET",
-            path: "/v1.41/containers/json?all=1&filters="
-                + ("{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
-        #expect(left.text == "[]\n", "containers left: \(left.text.prefix(300))")
     }
 }

@@ -53,18 +53,19 @@ struct ExtensionSelectionTests {
         // …unless the admin says so.
         settings.secretStoreSwitch = true
         let server = try await GoferServer(settings: settings)
-        defer { Task { await server.stop() } }
-        let config = try server.api.loader.load(
-            "id: third\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"test \\\"$TOKEN\\\" = s3cr3t && echo ok\"], env: { TOKEN: \"secret{{token}}\" } }\n",
-            file: "p.yaml")
-        _ = try await server.store.apply(namespace: "default", config: config)
-        try await server.secrets.putPipelineSecret(namespace: "default", pipeline: "third", name: "token", value: Array("s3cr3t".utf8))
-        let run = try await server.engine.startRun(namespace: "default", pipeline: "third", initiator: .system)
-        let done = try await server.engine.waitForRun(namespace: "default", pipeline: "third", run: run.id)
-        #expect(done.state == .succeeded, "\(done)")
-        let list = try await server.extensions.list()
-        for name in ["my-scheduler", "my-secrets"] {
-            #expect(list.first { $0.name == name }?.status.hasPrefix("running") == true, "\(list.map { "\($0.name): \($0.status)" })")
+        return try await stopping({ await server.stop() }) {
+            let config = try server.api.loader.load(
+                "id: third\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"test \\\"$TOKEN\\\" = s3cr3t && echo ok\"], env: { TOKEN: \"secret{{token}}\" } }\n",
+                file: "p.yaml")
+            _ = try await server.store.apply(namespace: "default", config: config)
+            try await server.secrets.putPipelineSecret(namespace: "default", pipeline: "third", name: "token", value: Array("s3cr3t".utf8))
+            let run = try await server.engine.startRun(namespace: "default", pipeline: "third", initiator: .system)
+            let done = try await server.engine.waitForRun(namespace: "default", pipeline: "third", run: run.id)
+            #expect(done.state == .succeeded, "\(done)")
+            let list = try await server.extensions.list()
+            for name in ["my-scheduler", "my-secrets"] {
+                #expect(list.first { $0.name == name }?.status.hasPrefix("running") == true, "\(list.map { "\($0.name): \($0.status)" })")
+            }
         }
     }
 

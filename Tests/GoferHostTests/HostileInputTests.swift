@@ -54,28 +54,30 @@ struct HostileInputTests {
         let env = problems("{\"id\": \"p\", \"tasks\": [{\"id\": \"t\", \"image\": \"x\", \"env\": {\"A\": \"a\\u0000b\"}}]}", .json)
         #expect(env.first?.path == "/tasks/0/env/A" && env.first?.message.contains("NUL") == true, "\(env)")
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        try await h.withRouter { client in
-            var r = try await client.execute(
-                uri: "/api/namespaces", method: .post, headers: [.contentType: "application/json"],
-                body: ByteBuffer(string: #"{"id": "a\u0000b"}"#))
-            #expect(r.status == .badRequest && String(buffer: r.body).contains("/id"), "\(String(buffer: r.body))")
-            r = try await client.execute(uri: "/api/namespaces/a%00b", method: .get)
-            #expect(r.status == .badRequest, "\(r.status)")
-            #expect(try await h.server.store.namespaces().items.map(\.id) == ["default"], "nothing stored")
+        return try await stopping({ await h.stop() }) {
+            try await h.withRouter { client in
+                var r = try await client.execute(
+                    uri: "/api/namespaces", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"id": "a\u0000b"}"#))
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("/id"), "\(String(buffer: r.body))")
+                r = try await client.execute(uri: "/api/namespaces/a%00b", method: .get)
+                #expect(r.status == .badRequest, "\(r.status)")
+                #expect(try await h.server.store.namespaces().items.map(\.id) == ["default"], "nothing stored")
+            }
         }
     }
 
     @Test func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        try await h.withRouter { client in
-            var r = try await client.execute(uri: "/api/namespaces", method: .put)
-            #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET, POST", "\(r.status) \(String(buffer: r.body))")
-            r = try await client.execute(uri: "/api/namespaces/default/pipelines/p/runs/1/tasks/t/logs", method: .delete)
-            #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET")
-            r = try await client.execute(uri: "/api/nothing", method: .put)
-            #expect(r.status == .notFound)
+        return try await stopping({ await h.stop() }) {
+            try await h.withRouter { client in
+                var r = try await client.execute(uri: "/api/namespaces", method: .put)
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET, POST", "\(r.status) \(String(buffer: r.body))")
+                r = try await client.execute(uri: "/api/namespaces/default/pipelines/p/runs/1/tasks/t/logs", method: .delete)
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET")
+                r = try await client.execute(uri: "/api/nothing", method: .put)
+                #expect(r.status == .notFound)
+            }
         }
     }
 }

@@ -40,37 +40,38 @@ struct NotifyTests {
 
     @Test func alertsReachWebhookAndSlackOnceEvenWhenTheCallIsRepeatedOrTheReceiverStumbles() async throws {
         let receiver = try await AlertReceiver()
-        defer { Task { await receiver.stop() } }
-        let state = try TemporaryDirectory()
-        let connection = try ExtensionConnection.spawn(ExtensionLaunch(executable: BuiltProducts.path("gofer-task-notify")))
-        defer { connection.kill() }
-        _ = try await connection.initialize(InitializeOptions(kind: .task, stateDirectory: state.path))
-        let params: JSONValue = [
-            "when": ["longer_than": "1m", "run_finished": true],
-            "webhook": ["url": .string(receiver.url + "/hook")], "slack": ["url": .string(receiver.url + "/slack")],
-        ]
-        let hook: JSONValue = [
-            "phase": "run_finished",
-            "run": ["id": 9, "state": "succeeded", "startedAt": "2026-11-29T10:00:00Z", "endedAt": "2026-11-29T10:02:30Z"],
-            "history": [],
-        ]
-        let call: JSONValue = [
-            "params": params, "variables": ["GOFER_NAMESPACE": "default", "GOFER_PIPELINE": "nightly"], "hook": hook,
-        ]
-        receiver.answer([503])  // the first POST fails; the task retries it itself
-        _ = try await connection.request("task/run", call, timeout: .seconds(30))
-        _ = try await connection.request("task/run", call, timeout: .seconds(30))  // a retried hook call: nothing new
-        let hooks = receiver.deliveries.filter { $0.path == "/hook" }
-        let slack = receiver.deliveries.filter { $0.path == "/slack" }
-        #expect(hooks.count == 3, "one refused, then run_finished and longer_than: \(hooks.map(\.body))")
-        #expect(slack.count == 2 && slack.allSatisfy { $0.body.contains("\"text\"") && $0.body.contains("[default/nightly]") })
-        #expect(hooks.contains { $0.body.contains("longer_than") && $0.body.contains("run 9 took") }, "\(hooks.map(\.body))")
-        // A new process with the same state directory remembers what it sent.
-        connection.kill()
-        let again = try ExtensionConnection.spawn(ExtensionLaunch(executable: BuiltProducts.path("gofer-task-notify")))
-        defer { again.kill() }
-        _ = try await again.initialize(InitializeOptions(kind: .task, stateDirectory: state.path))
-        _ = try await again.request("task/run", call, timeout: .seconds(30))
-        #expect(receiver.deliveries.count == 5, "nothing sent twice after a restart")
+        return try await stopping({ await receiver.stop() }) {
+            let state = try TemporaryDirectory()
+            let connection = try ExtensionConnection.spawn(ExtensionLaunch(executable: BuiltProducts.path("gofer-task-notify")))
+            defer { connection.kill() }
+            _ = try await connection.initialize(InitializeOptions(kind: .task, stateDirectory: state.path))
+            let params: JSONValue = [
+                "when": ["longer_than": "1m", "run_finished": true],
+                "webhook": ["url": .string(receiver.url + "/hook")], "slack": ["url": .string(receiver.url + "/slack")],
+            ]
+            let hook: JSONValue = [
+                "phase": "run_finished",
+                "run": ["id": 9, "state": "succeeded", "startedAt": "2026-11-29T10:00:00Z", "endedAt": "2026-11-29T10:02:30Z"],
+                "history": [],
+            ]
+            let call: JSONValue = [
+                "params": params, "variables": ["GOFER_NAMESPACE": "default", "GOFER_PIPELINE": "nightly"], "hook": hook,
+            ]
+            receiver.answer([503])  // the first POST fails; the task retries it itself
+            _ = try await connection.request("task/run", call, timeout: .seconds(30))
+            _ = try await connection.request("task/run", call, timeout: .seconds(30))  // a retried hook call: nothing new
+            let hooks = receiver.deliveries.filter { $0.path == "/hook" }
+            let slack = receiver.deliveries.filter { $0.path == "/slack" }
+            #expect(hooks.count == 3, "one refused, then run_finished and longer_than: \(hooks.map(\.body))")
+            #expect(slack.count == 2 && slack.allSatisfy { $0.body.contains("\"text\"") && $0.body.contains("[default/nightly]") })
+            #expect(hooks.contains { $0.body.contains("longer_than") && $0.body.contains("run 9 took") }, "\(hooks.map(\.body))")
+            // A new process with the same state directory remembers what it sent.
+            connection.kill()
+            let again = try ExtensionConnection.spawn(ExtensionLaunch(executable: BuiltProducts.path("gofer-task-notify")))
+            defer { again.kill() }
+            _ = try await again.initialize(InitializeOptions(kind: .task, stateDirectory: state.path))
+            _ = try await again.request("task/run", call, timeout: .seconds(30))
+            #expect(receiver.deliveries.count == 5, "nothing sent twice after a restart")
+        }
     }
 }

@@ -67,147 +67,153 @@ struct ObjectStoreTests {
 
     @Test func anExtensionsObjectRequestsAreCheckedLikeAnyOther() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        let requests = ExtensionObjectRequests(objects: h.server.objects, extension: "docker")
-        await #expect { _ = try await requests.handle("objects/get", ["key": "../etc"]) } throws: {
-            ($0 as? ProtocolError)?.code == .invalidParams && "\($0)".contains("is not an object key")
+        return try await stopping({ await h.stop() }) {
+            let requests = ExtensionObjectRequests(objects: h.server.objects, extension: "docker")
+            await #expect { _ = try await requests.handle("objects/get", ["key": "../etc"]) } throws: {
+                ($0 as? ProtocolError)?.code == .invalidParams && "\($0)".contains("is not an object key")
+            }
+            await #expect { _ = try await requests.handle("objects/get", ["key": "nope"]) } throws: { ($0 as? ProtocolError)?.code == .notFound }
+            let put = try await requests.handle("objects/put", ["key": "k", "valueB64": "AP8="])
+            #expect(put?["size"]?.intValue == 2)
+            #expect(try await requests.handle("objects/get", ["key": "k"])?["valueB64"]?.stringValue == "AP8=")
+            #expect(try await requests.handle("objects/list", .emptyObject)?["keys"] == ["k"])
+            _ = try await requests.handle("objects/delete", ["key": "k"])
+            _ = try await requests.handle("objects/delete", ["key": "k"])  // deleting what is gone succeeds
+            #expect(try await requests.handle("trigger/emit", .emptyObject) == nil, "other methods go to the kind's handler")
         }
-        await #expect { _ = try await requests.handle("objects/get", ["key": "nope"]) } throws: { ($0 as? ProtocolError)?.code == .notFound }
-        let put = try await requests.handle("objects/put", ["key": "k", "valueB64": "AP8="])
-        #expect(put?["size"]?.intValue == 2)
-        #expect(try await requests.handle("objects/get", ["key": "k"])?["valueB64"]?.stringValue == "AP8=")
-        #expect(try await requests.handle("objects/list", .emptyObject)?["keys"] == ["k"])
-        _ = try await requests.handle("objects/delete", ["key": "k"])
-        _ = try await requests.handle("objects/delete", ["key": "k"])  // deleting what is gone succeeds
-        #expect(try await requests.handle("trigger/emit", .emptyObject) == nil, "other methods go to the kind's handler")
     }
 
     @Test func anObjectRoundTripsThroughTheAPIWithItsChecksum() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        let bytes = Self.random(3 << 20 + 17)
-        try await h.withRouter { client in
-            let base = "/api/namespaces/default/pipelines/art/objects"
-            let put = try await client.execute(uri: base + "/dist.bin", method: .put, body: ByteBuffer(bytes: bytes))
-            #expect(put.status == .created, "\(String(buffer: put.body))")
-            let info = try APIClient.decoder.decode(ObjectInfo.self, from: Data(buffer: put.body))
-            let expected = SHA256Hex.of(bytes)
-            #expect(info.size == Int64(bytes.count) && info.sha256 == expected && info.key == "dist.bin")
-            let get = try await client.execute(uri: base + "/dist.bin", method: .get)
-            #expect(get.status == .ok && Array(buffer: get.body) == bytes)
-            #expect(get.headers[HTTPField.Name("X-Gofer-SHA256")!] == expected)
-            let list = try await client.execute(uri: base, method: .get)
-            #expect(String(buffer: list.body).contains("\"key\":\"dist.bin\""))
-            // Bad keys: a clear 400 naming the key, and nothing written anywhere.
-            for bad in ["..%2Fescape", "a%00b", String(repeating: "k", count: 300)] {
-                let r = try await client.execute(uri: base + "/" + bad, method: .put, body: ByteBuffer(string: "x"))
-                #expect(r.status == .badRequest && String(buffer: r.body).contains("is not an object key"), "\(bad): \(String(buffer: r.body))")
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            let bytes = Self.random(3 << 20 + 17)
+            try await h.withRouter { client in
+                let base = "/api/namespaces/default/pipelines/art/objects"
+                let put = try await client.execute(uri: base + "/dist.bin", method: .put, body: ByteBuffer(bytes: bytes))
+                #expect(put.status == .created, "\(String(buffer: put.body))")
+                let info = try APIClient.decoder.decode(ObjectInfo.self, from: Data(buffer: put.body))
+                let expected = SHA256Hex.of(bytes)
+                #expect(info.size == Int64(bytes.count) && info.sha256 == expected && info.key == "dist.bin")
+                let get = try await client.execute(uri: base + "/dist.bin", method: .get)
+                #expect(get.status == .ok && Array(buffer: get.body) == bytes)
+                #expect(get.headers[HTTPField.Name("X-Gofer-SHA256")!] == expected)
+                let list = try await client.execute(uri: base, method: .get)
+                #expect(String(buffer: list.body).contains("\"key\":\"dist.bin\""))
+                // Bad keys: a clear 400 naming the key, and nothing written anywhere.
+                for bad in ["..%2Fescape", "a%00b", String(repeating: "k", count: 300)] {
+                    let r = try await client.execute(uri: base + "/" + bad, method: .put, body: ByteBuffer(string: "x"))
+                    #expect(r.status == .badRequest && String(buffer: r.body).contains("is not an object key"), "\(bad): \(String(buffer: r.body))")
+                }
+                // Another pipeline's object is not reachable by key.
+                let other = try await client.execute(uri: "/api/namespaces/default/pipelines/nope/objects/dist.bin", method: .get)
+                #expect(other.status == .notFound)
+                let del = try await client.execute(uri: base + "/dist.bin", method: .delete)
+                #expect(del.status == .noContent)
+                #expect(try await client.execute(uri: base + "/dist.bin", method: .get).status == .notFound)
             }
-            // Another pipeline's object is not reachable by key.
-            let other = try await client.execute(uri: "/api/namespaces/default/pipelines/nope/objects/dist.bin", method: .get)
-            #expect(other.status == .notFound)
-            let del = try await client.execute(uri: base + "/dist.bin", method: .delete)
-            #expect(del.status == .noContent)
-            #expect(try await client.execute(uri: base + "/dist.bin", method: .get).status == .notFound)
+            #expect(Self.files(in: h.dir.path + "/objects/blobs").isEmpty, "the deleted object's bytes are gone")
+            let kinds = try await h.server.store.events(namespace: "default", pipeline: "art").items.map(\.kind)
+            #expect(kinds.contains(.objectWritten) && kinds.contains(.objectDeleted))
         }
-        #expect(Self.files(in: h.dir.path + "/objects/blobs").isEmpty, "the deleted object's bytes are gone")
-        let kinds = try await h.server.store.events(namespace: "default", pipeline: "art").items.map(\.kind)
-        #expect(kinds.contains(.objectWritten) && kinds.contains(.objectDeleted))
     }
 
     @Test func pipelineObjectsSurviveRunsAndTheOldestIsEvictedAtTheLimit() async throws {
         let h = try await ServerHarness { $0.objectLimits.pipelineMaxCount = 3 }
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        let objects = h.server.objects
-        let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
-        for i in 1...3 {
-            _ = try await objects.put(scope, key: try ObjectKey("cache-\(i)"), body: Chunks(chunks: [Array("v\(i)".utf8)]), declaredSize: nil, by: .system)
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            let objects = h.server.objects
+            let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
+            for i in 1...3 {
+                _ = try await objects.put(scope, key: try ObjectKey("cache-\(i)"), body: Chunks(chunks: [Array("v\(i)".utf8)]), declaredSize: nil, by: .system)
+            }
+            _ = try await h.runToEnd("art")
+            _ = try await h.runToEnd("art")
+            #expect(try await objects.list(scope).map(\.key) == ["cache-1", "cache-2", "cache-3"], "kept across runs")
+            _ = try await objects.put(scope, key: try ObjectKey("cache-4"), body: Chunks(chunks: [Array("v4".utf8)]), declaredSize: nil, by: .system)
+            #expect(try await objects.list(scope).map(\.key) == ["cache-2", "cache-3", "cache-4"], "the oldest went first")
+            let evicted = try await h.server.store.events(namespace: "default", pipeline: "art").items.filter { $0.kind == .objectEvicted }
+            #expect(evicted.count == 1 && evicted.first?.details["key"] == "cache-1", "\(evicted)")
+            #expect(Self.files(in: h.dir.path + "/objects/blobs").count == 3, "the evicted object's bytes are gone")
+            // Replacing a key keeps one object and one blob.
+            _ = try await objects.put(scope, key: try ObjectKey("cache-4"), body: Chunks(chunks: [Array("v4b".utf8)]), declaredSize: nil, by: .system)
+            #expect(try await objects.text(scope, key: try ObjectKey("cache-4")) == "v4b")
+            #expect(Self.files(in: h.dir.path + "/objects/blobs").count == 3)
         }
-        _ = try await h.runToEnd("art")
-        _ = try await h.runToEnd("art")
-        #expect(try await objects.list(scope).map(\.key) == ["cache-1", "cache-2", "cache-3"], "kept across runs")
-        _ = try await objects.put(scope, key: try ObjectKey("cache-4"), body: Chunks(chunks: [Array("v4".utf8)]), declaredSize: nil, by: .system)
-        #expect(try await objects.list(scope).map(\.key) == ["cache-2", "cache-3", "cache-4"], "the oldest went first")
-        let evicted = try await h.server.store.events(namespace: "default", pipeline: "art").items.filter { $0.kind == .objectEvicted }
-        #expect(evicted.count == 1 && evicted.first?.details["key"] == "cache-1", "\(evicted)")
-        #expect(Self.files(in: h.dir.path + "/objects/blobs").count == 3, "the evicted object's bytes are gone")
-        // Replacing a key keeps one object and one blob.
-        _ = try await objects.put(scope, key: try ObjectKey("cache-4"), body: Chunks(chunks: [Array("v4b".utf8)]), declaredSize: nil, by: .system)
-        #expect(try await objects.text(scope, key: try ObjectKey("cache-4")) == "v4b")
-        #expect(Self.files(in: h.dir.path + "/objects/blobs").count == 3)
     }
 
     @Test func runObjectsExpireOnceTheRunIsOldEnough() async throws {
         let h = try await ServerHarness { $0.objectLimits.runKeepRuns = 2 }
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        let (first, _) = try await h.runToEnd("art")
-        let scope = ObjectScope.run(namespace: "default", pipeline: "art", run: first.id)
-        _ = try await h.server.objects.put(scope, key: try ObjectKey("report.txt"), body: Chunks(chunks: [Array("ok".utf8)]), declaredSize: nil, by: .system)
-        _ = try await h.runToEnd("art")
-        #expect(try await h.server.objects.list(scope).count == 1, "one newer run: still kept")
-        _ = try await h.runToEnd("art")
-        var gone = false
-        for _ in 0..<50 where !gone {
-            gone = try await h.server.objects.list(scope).isEmpty
-            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            let (first, _) = try await h.runToEnd("art")
+            let scope = ObjectScope.run(namespace: "default", pipeline: "art", run: first.id)
+            _ = try await h.server.objects.put(scope, key: try ObjectKey("report.txt"), body: Chunks(chunks: [Array("ok".utf8)]), declaredSize: nil, by: .system)
+            _ = try await h.runToEnd("art")
+            #expect(try await h.server.objects.list(scope).count == 1, "one newer run: still kept")
+            _ = try await h.runToEnd("art")
+            var gone = false
+            for _ in 0..<50 where !gone {
+                gone = try await h.server.objects.list(scope).isEmpty
+                if !gone { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(gone, "two newer runs: expired")
+            let expired = try await h.server.store.events(namespace: "default", pipeline: "art").items.filter { $0.kind == .objectExpired }
+            #expect(expired.count == 1 && expired.first?.run == first.id && expired.first?.details["key"] == "report.txt", "\(expired)")
+            #expect(Self.files(in: h.dir.path + "/objects/blobs").isEmpty)
         }
-        #expect(gone, "two newer runs: expired")
-        let expired = try await h.server.store.events(namespace: "default", pipeline: "art").items.filter { $0.kind == .objectExpired }
-        #expect(expired.count == 1 && expired.first?.run == first.id && expired.first?.details["key"] == "report.txt", "\(expired)")
-        #expect(Self.files(in: h.dir.path + "/objects/blobs").isEmpty)
     }
 
     @Test func anUploadThatFailsHalfwayLeavesNothing() async throws {
         let h = try await ServerHarness { $0.objectLimits.maxObjectBytes = 1 << 20 }
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        let objects = h.server.objects
-        let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
-        let key = try ObjectKey("half")
-        _ = try await objects.put(scope, key: key, body: Chunks(chunks: [Array("old".utf8)]), declaredSize: nil, by: .system)
-        // The connection drops after two chunks.
-        await #expect(throws: ObjectError.self) {
-            _ = try await objects.put(scope, key: key, body: Chunks(chunks: [Self.random(1000), Self.random(1000), Self.random(1000)], failAfter: 2), declaredSize: 3000, by: .system)
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            let objects = h.server.objects
+            let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
+            let key = try ObjectKey("half")
+            _ = try await objects.put(scope, key: key, body: Chunks(chunks: [Array("old".utf8)]), declaredSize: nil, by: .system)
+            // The connection drops after two chunks.
+            await #expect(throws: ObjectError.self) {
+                _ = try await objects.put(scope, key: key, body: Chunks(chunks: [Self.random(1000), Self.random(1000), Self.random(1000)], failAfter: 2), declaredSize: 3000, by: .system)
+            }
+            // The body ends before its Content-Length.
+            await #expect {
+                _ = try await objects.put(scope, key: key, body: Chunks(chunks: [Self.random(10)]), declaredSize: 11, by: .system)
+            } throws: { ($0 as? ObjectError).map { if case .incomplete = $0 { true } else { false } } ?? false }
+            // Over the size limit: refused up front when declared, and mid-stream when not.
+            await #expect {
+                _ = try await objects.put(scope, key: key, body: Chunks(chunks: []), declaredSize: 2 << 20, by: .system)
+            } throws: { ($0 as? ObjectError).map { if case .tooLarge = $0 { true } else { false } } ?? false }
+            await #expect {
+                _ = try await objects.put(scope, key: key, body: Chunks(chunks: Array(repeating: Self.random(300_000), count: 4)), declaredSize: nil, by: .system)
+            } throws: { ($0 as? ObjectError).map { if case .tooLarge = $0 { true } else { false } } ?? false }
+            #expect(try await objects.text(scope, key: key) == "old", "the stored object is untouched")
+            #expect(Self.files(in: h.dir.path + "/objects/uploads").isEmpty, "no partial upload is left")
+            #expect(Self.files(in: h.dir.path + "/objects/blobs").count == 1)
         }
-        // The body ends before its Content-Length.
-        await #expect {
-            _ = try await objects.put(scope, key: key, body: Chunks(chunks: [Self.random(10)]), declaredSize: 11, by: .system)
-        } throws: { ($0 as? ObjectError).map { if case .incomplete = $0 { true } else { false } } ?? false }
-        // Over the size limit: refused up front when declared, and mid-stream when not.
-        await #expect {
-            _ = try await objects.put(scope, key: key, body: Chunks(chunks: []), declaredSize: 2 << 20, by: .system)
-        } throws: { ($0 as? ObjectError).map { if case .tooLarge = $0 { true } else { false } } ?? false }
-        await #expect {
-            _ = try await objects.put(scope, key: key, body: Chunks(chunks: Array(repeating: Self.random(300_000), count: 4)), declaredSize: nil, by: .system)
-        } throws: { ($0 as? ObjectError).map { if case .tooLarge = $0 { true } else { false } } ?? false }
-        #expect(try await objects.text(scope, key: key) == "old", "the stored object is untouched")
-        #expect(Self.files(in: h.dir.path + "/objects/uploads").isEmpty, "no partial upload is left")
-        #expect(Self.files(in: h.dir.path + "/objects/blobs").count == 1)
     }
 
     /// What a server killed mid-upload leaves — a partial upload, a blob committed but never
     /// recorded — is gone after the next start; recorded objects stay.
     @Test func theNextStartRemovesWhatACrashLeftBehind() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        let root = h.dir.path + "/objects-crash"
-        let before = Objects(store: h.server.store, backend: try LocalObjectBackend(root: root))
-        let kept = try await before.put(
-            .pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("kept"), body: Chunks(chunks: [[1, 2, 3]]), declaredSize: nil,
-            by: .system)
-        let orphan = UUID().uuidString.lowercased()
-        FileManager.default.createFile(atPath: root + "/uploads/" + UUID().uuidString.lowercased(), contents: Data([9, 9]))
-        FileManager.default.createFile(atPath: root + "/blobs/" + orphan, contents: Data([7]))
-        let after = Objects(store: h.server.store, backend: try LocalObjectBackend(root: root))
-        await after.start(bus: EventBus())
-        after.stop()
-        #expect(Self.files(in: root + "/uploads").isEmpty)
-        #expect(Self.files(in: root + "/blobs").sorted() == [kept.blob], "only the recorded object's blob is left")
-        #expect(try await after.text(.pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("kept")) == "\u{1}\u{2}\u{3}")
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            let root = h.dir.path + "/objects-crash"
+            let before = Objects(store: h.server.store, backend: try LocalObjectBackend(root: root))
+            let kept = try await before.put(
+                .pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("kept"), body: Chunks(chunks: [[1, 2, 3]]), declaredSize: nil,
+                by: .system)
+            let orphan = UUID().uuidString.lowercased()
+            FileManager.default.createFile(atPath: root + "/uploads/" + UUID().uuidString.lowercased(), contents: Data([9, 9]))
+            FileManager.default.createFile(atPath: root + "/blobs/" + orphan, contents: Data([7]))
+            let after = Objects(store: h.server.store, backend: try LocalObjectBackend(root: root))
+            await after.start(bus: EventBus())
+            after.stop()
+            #expect(Self.files(in: root + "/uploads").isEmpty)
+            #expect(Self.files(in: root + "/blobs").sorted() == [kept.blob], "only the recorded object's blob is left")
+            #expect(try await after.text(.pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("kept")) == "\u{1}\u{2}\u{3}")
+        }
     }
 
     /// A backend whose disk fills after `capacity` bytes.
@@ -242,91 +248,95 @@ struct ObjectStoreTests {
 
     @Test func aDiskThatFillsDuringAnUploadKeepsNothingAndSaysSo() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        let root = h.dir.path + "/objects-full"
-        let objects = Objects(store: h.server.store, backend: FullDisk(inner: try LocalObjectBackend(root: root), capacity: 5000))
-        let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
-        await #expect {
-            _ = try await objects.put(scope, key: try ObjectKey("big"), body: Chunks(chunks: Array(repeating: Self.random(4000), count: 3)), declaredSize: nil, by: .system)
-        } throws: { error in
-            (error as? ObjectError) == .storageFull(path: "/full") && APIError.from(error).status == 507
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            let root = h.dir.path + "/objects-full"
+            let objects = Objects(store: h.server.store, backend: FullDisk(inner: try LocalObjectBackend(root: root), capacity: 5000))
+            let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
+            await #expect {
+                _ = try await objects.put(scope, key: try ObjectKey("big"), body: Chunks(chunks: Array(repeating: Self.random(4000), count: 3)), declaredSize: nil, by: .system)
+            } throws: { error in
+                (error as? ObjectError) == .storageFull(path: "/full") && APIError.from(error).status == 507
+            }
+            #expect(try await objects.list(scope).isEmpty)
+            #expect(Self.files(in: root + "/uploads").isEmpty && Self.files(in: root + "/blobs").isEmpty)
+            // The real thing: a write to a full device comes out as storage full.
+            let full = LocalObjectBackend.failure("/dev/full", ENOSPC)
+            #expect(full == .storageFull(path: "/dev/full"))
         }
-        #expect(try await objects.list(scope).isEmpty)
-        #expect(Self.files(in: root + "/uploads").isEmpty && Self.files(in: root + "/blobs").isEmpty)
-        // The real thing: a write to a full device comes out as storage full.
-        let full = LocalObjectBackend.failure("/dev/full", ENOSPC)
-        #expect(full == .storageFull(path: "/dev/full"))
     }
 
     @Test func aDamagedObjectIsNeverServedWhole() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
-        let bytes = Self.random(600_000)
-        let info = try await h.server.objects.put(scope, key: try ObjectKey("img"), body: Chunks(chunks: [bytes]), declaredSize: nil, by: .system)
-        // Flip one byte in the stored blob.
-        let path = h.dir.path + "/objects/blobs/" + info.blob
-        var damaged = try Data(contentsOf: URL(fileURLWithPath: path))
-        damaged[damaged.count - 1] ^= 0xff
-        try damaged.write(to: URL(fileURLWithPath: path))
-        var received = 0
-        await #expect {
-            try await h.server.objects.read(info, in: scope) { received += $0.readableBytes }
-        } throws: { ($0 as? ObjectError) == .corrupt(scope, key: "img") }
-        #expect(received < bytes.count, "the last chunk is withheld: \(received)")
-        // Over HTTP: the client sees a short transfer, not the damaged bytes as if whole.
-        let port = try await h.server.startHTTP()
-        let client = SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port))
-        let response = try? await client.send(
-            "GET", path: "/api/namespaces/default/pipelines/art/objects/img", headers: ["Authorization": "Bearer \(h.adminToken)"])
-        #expect(response == nil || response!.body.count < bytes.count, "got \(response?.body.count ?? -1) bytes")
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            let scope = ObjectScope.pipeline(namespace: "default", pipeline: "art")
+            let bytes = Self.random(600_000)
+            let info = try await h.server.objects.put(scope, key: try ObjectKey("img"), body: Chunks(chunks: [bytes]), declaredSize: nil, by: .system)
+            // Flip one byte in the stored blob.
+            let path = h.dir.path + "/objects/blobs/" + info.blob
+            var damaged = try Data(contentsOf: URL(fileURLWithPath: path))
+            damaged[damaged.count - 1] ^= 0xff
+            try damaged.write(to: URL(fileURLWithPath: path))
+            var received = 0
+            await #expect {
+                try await h.server.objects.read(info, in: scope) { received += $0.readableBytes }
+            } throws: { ($0 as? ObjectError) == .corrupt(scope, key: "img") }
+            #expect(received < bytes.count, "the last chunk is withheld: \(received)")
+            // Over HTTP: the client sees a short transfer, not the damaged bytes as if whole.
+            let port = try await h.server.startHTTP()
+            let client = SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port))
+            let response = try? await client.send(
+                "GET", path: "/api/namespaces/default/pipelines/art/objects/img", headers: ["Authorization": "Bearer \(h.adminToken)"])
+            #expect(response == nil || response!.body.count < bytes.count, "got \(response?.body.count ?? -1) bytes")
+        }
     }
 
     @Test func objectsNeedTheirPermissionAndStayInTheirNamespace() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(Self.pipeline)
-        _ = try await h.server.store.createNamespace(id: "other", name: nil, description: "")
-        _ = try await h.apply(Self.pipeline, namespace: "other")
-        let reader = try await h.makeToken("reader", roles: ["read-only"])
-        let outsider = try await h.makeToken("outsider", roles: ["user"], namespaces: ["other"])
-        _ = try await h.server.objects.put(
-            .pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("k"), body: Chunks(chunks: [[1, 2, 3]]), declaredSize: nil,
-            by: .system)
-        let uri = "/api/namespaces/default/pipelines/art/objects/k"
-        try await h.withRouter(token: reader) { client in
-            #expect(try await client.execute(uri: uri, method: .get).status == .ok)
-            let put = try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: "x"))
-            #expect(put.status == .forbidden && String(buffer: put.body).contains("objects:write"))
-        }
-        try await h.withRouter(token: outsider) { client in
-            let mine = try await client.execute(uri: uri, method: .get)
-            #expect(mine.status == .forbidden)
-            let theirs = try await client.execute(uri: "/api/namespaces/other/pipelines/art/objects/k", method: .get)
-            #expect(theirs.status == .notFound)
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(Self.pipeline)
+            _ = try await h.server.store.createNamespace(id: "other", name: nil, description: "")
+            _ = try await h.apply(Self.pipeline, namespace: "other")
+            let reader = try await h.makeToken("reader", roles: ["read-only"])
+            let outsider = try await h.makeToken("outsider", roles: ["user"], namespaces: ["other"])
+            _ = try await h.server.objects.put(
+                .pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("k"), body: Chunks(chunks: [[1, 2, 3]]), declaredSize: nil,
+                by: .system)
+            let uri = "/api/namespaces/default/pipelines/art/objects/k"
+            try await h.withRouter(token: reader) { client in
+                #expect(try await client.execute(uri: uri, method: .get).status == .ok)
+                let put = try await client.execute(uri: uri, method: .put, body: ByteBuffer(string: "x"))
+                #expect(put.status == .forbidden && String(buffer: put.body).contains("objects:write"))
+            }
+            try await h.withRouter(token: outsider) { client in
+                let mine = try await client.execute(uri: uri, method: .get)
+                #expect(mine.status == .forbidden)
+                let theirs = try await client.execute(uri: "/api/namespaces/other/pipelines/art/objects/k", method: .get)
+                #expect(theirs.status == .notFound)
+            }
         }
     }
 
     /// An extension keeps its own state as objects over the protocol (`objects/*`), whatever its kind.
     @Test func anExtensionKeepsItsOwnObjectsAcrossRuns() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        try await h.server.extensions.install("echo", .latest)
-        _ = try await h.apply(
-            "id: mem\ntasks:\n  - { id: a, extension: echo, settings: { message: \"first\", remember: last, recall: last } }\n")
-        let (one, _) = try await h.runToEnd("mem")
-        #expect(h.log("mem", run: one.id, task: "a").hasPrefix("recalled: nothing\nfirst\n"), "\(h.log("mem", run: one.id, task: "a"))")
-        _ = try await h.apply(
-            "id: mem\ntasks:\n  - { id: a, extension: echo, settings: { message: \"second\", remember: last, recall: last } }\n")
-        let (two, _) = try await h.runToEnd("mem")
-        #expect(h.log("mem", run: two.id, task: "a").hasPrefix("recalled: first\nsecond\n"), "\(h.log("mem", run: two.id, task: "a"))")
-        // Kept by the host, in the extension's own scope; admins see them through the API.
-        #expect(try await h.server.objects.text(.extension("echo"), key: try ObjectKey("last")) == "second")
-        try await h.withRouter { client in
-            let r = try await client.execute(uri: "/api/extensions/echo/objects/last", method: .get)
-            #expect(r.status == .ok && String(buffer: r.body) == "second")
+        return try await stopping({ await h.stop() }) {
+            try await h.server.extensions.install("echo", .latest)
+            _ = try await h.apply(
+                "id: mem\ntasks:\n  - { id: a, extension: echo, settings: { message: \"first\", remember: last, recall: last } }\n")
+            let (one, _) = try await h.runToEnd("mem")
+            #expect(h.log("mem", run: one.id, task: "a").hasPrefix("recalled: nothing\nfirst\n"), "\(h.log("mem", run: one.id, task: "a"))")
+            _ = try await h.apply(
+                "id: mem\ntasks:\n  - { id: a, extension: echo, settings: { message: \"second\", remember: last, recall: last } }\n")
+            let (two, _) = try await h.runToEnd("mem")
+            #expect(h.log("mem", run: two.id, task: "a").hasPrefix("recalled: first\nsecond\n"), "\(h.log("mem", run: two.id, task: "a"))")
+            // Kept by the host, in the extension's own scope; admins see them through the API.
+            #expect(try await h.server.objects.text(.extension("echo"), key: try ObjectKey("last")) == "second")
+            try await h.withRouter { client in
+                let r = try await client.execute(uri: "/api/extensions/echo/objects/last", method: .get)
+                #expect(r.status == .ok && String(buffer: r.body) == "second")
+            }
         }
     }
 

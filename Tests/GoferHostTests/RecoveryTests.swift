@@ -111,12 +111,13 @@ struct RecoveryTests {
         await first.kill9()
 
         let server = try await ServerProcess(dataDir: dir.path, port: port, environment: environment)
-        defer { Task { [server] in await server.stop() } }
-        let d = try await recovery.waitFor(server.client, pipeline, run.id) { $0.run.state.isTerminal }
-        #expect(d.run.state == .failed, "\(d.run)")
-        #expect(d.tasks[0].state == .failed && d.tasks[0].exitCode == 3 && d.tasks[0].reason?.kind == .exitCode, "\(d.tasks[0])")
-        let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(run.id)/tasks/slow/logs")
-        #expect(String(decoding: log, as: UTF8.self) == "start\ndone\n", "the log is complete, without duplicates")
+        return try await stopping({ [server] in await server.stop() }) {
+            let d = try await recovery.waitFor(server.client, pipeline, run.id) { $0.run.state.isTerminal }
+            #expect(d.run.state == .failed, "\(d.run)")
+            #expect(d.tasks[0].state == .failed && d.tasks[0].exitCode == 3 && d.tasks[0].reason?.kind == .exitCode, "\(d.tasks[0])")
+            let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/\(pipeline)/runs/\(run.id)/tasks/slow/logs")
+            #expect(String(decoding: log, as: UTF8.self) == "start\ndone\n", "the log is complete, without duplicates")
+        }
     }
 
     @Test func exitedTasksAreHarvestedAndVanishedOnesMarkedOrphaned() async throws {
@@ -143,38 +144,40 @@ struct RecoveryTests {
         let restartedAt = Date()
 
         let server = try await ServerProcess(dataDir: dir.path, port: port)
-        defer { Task { [server] in await server.stop() } }
-        let d = try await waitFor(server.client, "harvest", run.id) { $0.run.state.isTerminal }
-        let byID = Dictionary(uniqueKeysWithValues: d.tasks.map { ($0.task, $0) })
-        #expect(byID["quick"]?.exitCode == 5 && byID["quick"]?.reason?.kind == .exitCode, "\(String(describing: byID["quick"]))")
-        #expect((byID["quick"]?.endedAt ?? .distantFuture) < restartedAt, "the engine's finish time, not the restart's")
-        #expect(byID["gone"]?.state == .failed && byID["gone"]?.reason?.kind == .orphaned, "\(String(describing: byID["gone"]))")
-        #expect(byID["after"]?.state == .succeeded, "the DAG carries on after recovery")
-        #expect(d.run.state == .failed)
+        return try await stopping({ [server] in await server.stop() }) {
+            let d = try await waitFor(server.client, "harvest", run.id) { $0.run.state.isTerminal }
+            let byID = Dictionary(uniqueKeysWithValues: d.tasks.map { ($0.task, $0) })
+            #expect(byID["quick"]?.exitCode == 5 && byID["quick"]?.reason?.kind == .exitCode, "\(String(describing: byID["quick"]))")
+            #expect((byID["quick"]?.endedAt ?? .distantFuture) < restartedAt, "the engine's finish time, not the restart's")
+            #expect(byID["gone"]?.state == .failed && byID["gone"]?.reason?.kind == .orphaned, "\(String(describing: byID["gone"]))")
+            #expect(byID["after"]?.state == .succeeded, "the DAG carries on after recovery")
+            #expect(d.run.state == .failed)
+        }
     }
 
     @Test func killingTheSchedulerExtensionMidRunLosesNothing() async throws {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker")
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(
-            "id: ext-crash\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"echo a; sleep 3; echo b; exit 2\"] }\n")
-        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "ext-crash", initiator: .system)
-        for _ in 0..<100 {
-            if try await h.server.store.tasks(namespace: "default", pipeline: "ext-crash", run: run.id).first?.state == .running { break }
-            try await Task.sleep(for: .milliseconds(50))
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(
+                "id: ext-crash\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"echo a; sleep 3; echo b; exit 2\"] }\n")
+            let run = try await h.server.engine.startRun(namespace: "default", pipeline: "ext-crash", initiator: .system)
+            for _ in 0..<100 {
+                if try await h.server.store.tasks(namespace: "default", pipeline: "ext-crash", run: run.id).first?.state == .running { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            guard case .running(let pid) = await h.server.supervisor.status else {
+                Issue.record("the extension is not running")
+                return
+            }
+            kill(pid, SIGKILL)
+            let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "ext-crash", run: run.id)
+            let task = try await h.server.store.tasks(namespace: "default", pipeline: "ext-crash", run: run.id)[0]
+            #expect(await h.server.supervisor.restarts >= 1)
+            #expect(done.state == .failed && task.exitCode == 2 && task.reason?.kind == .exitCode, "\(task)")
+            #expect(h.log("ext-crash", run: run.id, task: "t") == "a\nb\n")
         }
-        try await Task.sleep(for: .milliseconds(500))
-        guard case .running(let pid) = await h.server.supervisor.status else {
-            Issue.record("the extension is not running")
-            return
-        }
-        kill(pid, SIGKILL)
-        let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "ext-crash", run: run.id)
-        let task = try await h.server.store.tasks(namespace: "default", pipeline: "ext-crash", run: run.id)[0]
-        #expect(await h.server.supervisor.restarts >= 1)
-        #expect(done.state == .failed && task.exitCode == 2 && task.reason?.kind == .exitCode, "\(task)")
-        #expect(h.log("ext-crash", run: run.id, task: "t") == "a\nb\n")
     }
 
     @Test func aTaskWhoseDeadlinePassedWhileTheServerWasDownIsStoppedOnRestart() async throws {
@@ -190,11 +193,12 @@ struct RecoveryTests {
         try await Task.sleep(for: .seconds(3))  // the 2 s deadline passes while no server runs
 
         let server = try await ServerProcess(dataDir: dir.path, port: port)
-        defer { Task { [server] in await server.stop() } }
-        let start = ContinuousClock.now
-        let d = try await waitFor(server.client, "late", run.id) { $0.run.state.isTerminal }
-        #expect(ContinuousClock.now - start < .seconds(120), "stopped promptly, not after the 300 s sleep (the bound is loose for a loaded engine)")
-        #expect(d.tasks[0].state == .failed && d.tasks[0].reason?.kind == .timeout, "\(d.tasks[0])")
+        return try await stopping({ [server] in await server.stop() }) {
+            let start = ContinuousClock.now
+            let d = try await waitFor(server.client, "late", run.id) { $0.run.state.isTerminal }
+            #expect(ContinuousClock.now - start < .seconds(120), "stopped promptly, not after the 300 s sleep (the bound is loose for a loaded engine)")
+            #expect(d.tasks[0].state == .failed && d.tasks[0].reason?.kind == .timeout, "\(d.tasks[0])")
+        }
     }
 
     /// The server dies while a cancel is in progress (the task ignores SIGTERM, so it is still
@@ -217,17 +221,18 @@ struct RecoveryTests {
         await first.kill9()
 
         let server = try await ServerProcess(dataDir: dir.path, port: port, stopGrace: "4s")
-        defer { Task { [server] in await server.stop() } }
-        let start = ContinuousClock.now
-        let d = try await waitFor(server.client, "stubborn", run.id) { $0.run.state.isTerminal }
-        #expect(ContinuousClock.now - start < .seconds(120), "stopped within the grace period, not after the 300 s sleep (the bound is loose for a loaded engine)")
-        #expect(d.run.state == .cancelled, "\(d.run)")
-        #expect(
-            d.run.reason?.kind == .cancelled && d.run.reason?.message.hasPrefix("cancelled by admin (first start) (tok_") == true
-                && d.run.reason?.message.hasSuffix("): wrong branch") == true,
-            "\(String(describing: d.run.reason))")
-        #expect(d.run.stopRequested?.kind == .cancelled)
-        #expect(d.tasks[0].state == .cancelled, "\(d.tasks[0])")
+        return try await stopping({ [server] in await server.stop() }) {
+            let start = ContinuousClock.now
+            let d = try await waitFor(server.client, "stubborn", run.id) { $0.run.state.isTerminal }
+            #expect(ContinuousClock.now - start < .seconds(120), "stopped within the grace period, not after the 300 s sleep (the bound is loose for a loaded engine)")
+            #expect(d.run.state == .cancelled, "\(d.run)")
+            #expect(
+                d.run.reason?.kind == .cancelled && d.run.reason?.message.hasPrefix("cancelled by admin (first start) (tok_") == true
+                    && d.run.reason?.message.hasSuffix("): wrong branch") == true,
+                "\(String(describing: d.run.reason))")
+            #expect(d.run.stopRequested?.kind == .cancelled)
+            #expect(d.tasks[0].state == .cancelled, "\(d.tasks[0])")
+        }
     }
 }
 
@@ -262,38 +267,40 @@ struct ManyRunningTasksRecoveryTests {
         #expect(before.tasks.filter { $0.state == .running }.count == 100, "\(before.tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
         // This run's containers, by handle: what other runs on the same engine left is not ours to count.
         let handles = Set(before.tasks.compactMap(\.handle))
-        defer { Task { _ = try? await ChildProcess.run("docker", arguments: ["rm", "-f"] + handles.sorted(), timeout: .seconds(300)) } }
-        func ours(_ arguments: [String]) async throws -> [String] {
-            let ps = try await ChildProcess.run("docker", arguments: ["ps", "-q", "--no-trunc"] + arguments)
-            return String(decoding: ps.stdout, as: UTF8.self).split(separator: "\n").map(String.init).filter(handles.contains)
-        }
-        await first.kill9()
+        return try await stopping({ _ = try? await ChildProcess.run("docker", arguments: ["rm", "-f"] + handles.sorted(), timeout: .seconds(300)) }) {
+            func ours(_ arguments: [String]) async throws -> [String] {
+                let ps = try await ChildProcess.run("docker", arguments: ["ps", "-q", "--no-trunc"] + arguments)
+                return String(decoding: ps.stdout, as: UTF8.self).split(separator: "\n").map(String.init).filter(handles.contains)
+            }
+            await first.kill9()
 
-        let server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: env)
-        defer { Task { [server] in await server.stop() } }
-        // Give the new server a moment to pick the tasks up while they still run, then end them all.
-        try await Task.sleep(for: .seconds(3))
-        let containers = try await ours([])
-        #expect(containers.count == 100, "all 100 task containers survived the kill: \(containers.count)")
-        _ = try await ChildProcess.run("docker", arguments: ["kill", "--signal", "USR1"] + containers, timeout: .seconds(120))
-        var d = try await RecoveryTests().runDetail(server.client, "many", run.id)
-        for _ in 0..<3000 where !d.run.state.isTerminal {
-            try await Task.sleep(for: .milliseconds(100))
-            d = try await RecoveryTests().runDetail(server.client, "many", run.id)
+            let server = try await RecoveryTests.ServerProcess(dataDir: dir.path, port: port, environment: env)
+            try await stopping({ [server] in await server.stop() }) {
+                // Give the new server a moment to pick the tasks up while they still run, then end them all.
+                try await Task.sleep(for: .seconds(3))
+                let containers = try await ours([])
+                #expect(containers.count == 100, "all 100 task containers survived the kill: \(containers.count)")
+                _ = try await ChildProcess.run("docker", arguments: ["kill", "--signal", "USR1"] + containers, timeout: .seconds(120))
+                var d = try await RecoveryTests().runDetail(server.client, "many", run.id)
+                for _ in 0..<3000 where !d.run.state.isTerminal {
+                    try await Task.sleep(for: .milliseconds(100))
+                    d = try await RecoveryTests().runDetail(server.client, "many", run.id)
+                }
+                let wrong = d.tasks.filter { t in
+                    let i = Int(t.task.dropFirst()) ?? -1
+                    return t.exitCode != i % 3 || (i % 3 == 0 ? t.state != .succeeded : t.reason?.kind != .exitCode)
+                }
+                #expect(d.run.state.isTerminal && wrong.isEmpty, "\(wrong.map { "\($0.task) \($0.state) \($0.exitCode.map(String.init) ?? "-") \($0.reason?.message ?? "")" })")
+                let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/many/runs/\(run.id)/tasks/t42/logs")
+                #expect(String(decoding: log, as: UTF8.self) == "t42\n")
+                // Removal is housekeeping after each task's end; on a loaded engine it can trail the run's end a little.
+                var left = try await ours(["-a"])
+                for _ in 0..<60 where !left.isEmpty {
+                    try await Task.sleep(for: .seconds(1))
+                    left = try await ours(["-a"])
+                }
+                #expect(left.isEmpty, "no container left behind: \(left.count)")
+            }
         }
-        let wrong = d.tasks.filter { t in
-            let i = Int(t.task.dropFirst()) ?? -1
-            return t.exitCode != i % 3 || (i % 3 == 0 ? t.state != .succeeded : t.reason?.kind != .exitCode)
-        }
-        #expect(d.run.state.isTerminal && wrong.isEmpty, "\(wrong.map { "\($0.task) \($0.state) \($0.exitCode.map(String.init) ?? "-") \($0.reason?.message ?? "")" })")
-        let log = try await server.client.raw("GET", "/api/namespaces/default/pipelines/many/runs/\(run.id)/tasks/t42/logs")
-        #expect(String(decoding: log, as: UTF8.self) == "t42\n")
-        // Removal is housekeeping after each task's end; on a loaded engine it can trail the run's end a little.
-        var left = try await ours(["-a"])
-        for _ in 0..<60 where !left.isEmpty {
-            try await Task.sleep(for: .seconds(1))
-            left = try await ours(["-a"])
-        }
-        #expect(left.isEmpty, "no container left behind: \(left.count)")
     }
 }

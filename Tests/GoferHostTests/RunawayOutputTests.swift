@@ -13,39 +13,41 @@ struct RunawayOutputTests {
     @Test(.timeLimit(.minutes(3))) func aTaskPrinting100MBEndsItsRunWithTheLogCappedAndMarked() async throws {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker") { $0.maxLogBytes = 8 << 20 }
-        defer { Task { await h.stop() } }
-        _ = try await h.apply(
-            "id: spew\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"\(Self.spew) | head -c 100000000; echo done\"] }\n")
-        let start = ContinuousClock.now
-        let (run, tasks) = try await h.runToEnd("spew")
-        let took = ContinuousClock.now - start
-        #expect(run.state == .succeeded && tasks[0].exitCode == 0, "\(run) \(tasks)")
-        // The container's own time, plus at most the drain bound (10 s) and slack for a loaded
-        // machine; before the bound, such a run never ended.
-        let taskTime = (tasks[0].endedAt ?? Date()).timeIntervalSince(tasks[0].startedAt ?? Date())
-        #expect(took < .seconds(Int64(taskTime) + 60), "the run took \(took) for a task of \(taskTime) s")
-        let log = h.log("spew", run: run.id, task: "t")
-        #expect(log.utf8.count <= (8 << 20) + 4096, "capped: \(log.utf8.count) bytes")
-        #expect(log.contains("[gofer: log truncated:") || log.contains("[gofer: log incomplete:"), "marked")
-        #expect(log.hasSuffix("done\n") || log.contains("[gofer: log incomplete:"), "either whole to the end or saying it is not")
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply(
+                "id: spew\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"\(Self.spew) | head -c 100000000; echo done\"] }\n")
+            let start = ContinuousClock.now
+            let (run, tasks) = try await h.runToEnd("spew")
+            let took = ContinuousClock.now - start
+            #expect(run.state == .succeeded && tasks[0].exitCode == 0, "\(run) \(tasks)")
+            // The container's own time, plus at most the drain bound (10 s) and slack for a loaded
+            // machine; before the bound, such a run never ended.
+            let taskTime = (tasks[0].endedAt ?? Date()).timeIntervalSince(tasks[0].startedAt ?? Date())
+            #expect(took < .seconds(Int64(taskTime) + 60), "the run took \(took) for a task of \(taskTime) s")
+            let log = h.log("spew", run: run.id, task: "t")
+            #expect(log.utf8.count <= (8 << 20) + 4096, "capped: \(log.utf8.count) bytes")
+            #expect(log.contains("[gofer: log truncated:") || log.contains("[gofer: log incomplete:"), "marked")
+            #expect(log.hasSuffix("done\n") || log.contains("[gofer: log incomplete:"), "either whole to the end or saying it is not")
+        }
     }
 
     @Test(.timeLimit(.minutes(3))) func cancelEndsARunWhoseTaskPrintsWithoutEnd() async throws {
         guard try await DockerAvailability.check() else { return }
         let h = try await ServerHarness(scheduler: "docker") { $0.stopGrace = .seconds(2) }
-        defer { Task { await h.stop() } }
-        _ = try await h.apply("id: endless\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"\(Self.spew)\"] }\n")
-        let run = try await h.server.engine.startRun(namespace: "default", pipeline: "endless", initiator: .system)
-        for _ in 0..<100 {
-            if try await h.server.store.tasks(namespace: "default", pipeline: "endless", run: run.id)[0].state == .running { break }
-            try await Task.sleep(for: .milliseconds(100))
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply("id: endless\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sh\", \"-c\", \"\(Self.spew)\"] }\n")
+            let run = try await h.server.engine.startRun(namespace: "default", pipeline: "endless", initiator: .system)
+            for _ in 0..<100 {
+                if try await h.server.store.tasks(namespace: "default", pipeline: "endless", run: run.id)[0].state == .running { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await Task.sleep(for: .seconds(3))
+            let start = ContinuousClock.now
+            try await h.server.engine.cancelRun(namespace: "default", pipeline: "endless", run: run.id, by: .system, why: "test")
+            let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "endless", run: run.id)
+            let took = ContinuousClock.now - start
+            #expect(done.state == .cancelled)
+            #expect(took < .seconds(2 + 10 + 30), "stop grace (2 s) + drain bound (10 s) + slack for a loaded machine; took \(took)")
         }
-        try await Task.sleep(for: .seconds(3))
-        let start = ContinuousClock.now
-        try await h.server.engine.cancelRun(namespace: "default", pipeline: "endless", run: run.id, by: .system, why: "test")
-        let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "endless", run: run.id)
-        let took = ContinuousClock.now - start
-        #expect(done.state == .cancelled)
-        #expect(took < .seconds(2 + 10 + 30), "stop grace (2 s) + drain bound (10 s) + slack for a loaded machine; took \(took)")
     }
 }

@@ -47,11 +47,12 @@ struct SecretStoreTests {
         let mode = try FileManager.default.attributesOfItem(atPath: dir.path + "/secrets.json")[.posixPermissions] as? Int
         #expect(mode == 0o600, "only the server's user can read it")
         let c = try await open("gofer-secrets-embedded", ["key": .string(key)], state: dir.path)
-        defer { Task { _ = await c.shutdown() } }
-        #expect(try await c.request("secrets/get", ["key": "pipelines/default/p/token"])["value"]?.stringValue == canary)
-        #expect(
-            try await c.request("secrets/get", ["key": "global/bin"])["valueB64"]?.stringValue
-                == Data([0, 255, 1, 254]).base64EncodedString())
+        return try await stopping({ _ = await c.shutdown() }) { () async throws -> Void in
+            #expect(try await c.request("secrets/get", ["key": "pipelines/default/p/token"])["value"]?.stringValue == canary)
+            #expect(
+                try await c.request("secrets/get", ["key": "global/bin"])["valueB64"]?.stringValue
+                    == Data([0, 255, 1, 254]).base64EncodedString())
+        }
     }
 
     @Test func aWrongKeyOrADamagedFileIsAClearErrorAndTheFileIsLeftAlone() async throws {
@@ -94,25 +95,27 @@ struct SecretStoreTests {
         root["entries"] = .object(entries)
         try Data(root.description.utf8).write(to: URL(fileURLWithPath: path))
         let c = try await open("gofer-secrets-embedded", ["key": .string(key)], state: dir.path)
-        defer { Task { _ = await c.shutdown() } }
-        let error = await errorOf { _ = try await c.request("secrets/get", ["key": "a"]) }
-        #expect((error as? ProtocolError)?.message.contains("integrity check") == true, "\(String(describing: error))")
+        return try await stopping({ _ = await c.shutdown() }) {
+            let error = await errorOf { _ = try await c.request("secrets/get", ["key": "a"]) }
+            #expect((error as? ProtocolError)?.message.contains("integrity check") == true, "\(String(describing: error))")
+        }
     }
 
     @Test func concurrentPutsAllLand() async throws {
         let dir = try TemporaryDirectory()
         let c = try await open("gofer-secrets-embedded", ["key": .string(Self.key())], state: dir.path)
-        defer { Task { _ = await c.shutdown() } }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for i in 0..<50 {
-                group.addTask { _ = try await c.request("secrets/put", ["key": .string("k/\(i)"), "value": .string("v\(i)")]) }
+        return try await stopping({ _ = await c.shutdown() }) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<50 {
+                    group.addTask { _ = try await c.request("secrets/put", ["key": .string("k/\(i)"), "value": .string("v\(i)")]) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
-        }
-        let keys = try await c.request("secrets/list", ["prefix": "k/"])["keys"]?.arrayValue ?? []
-        #expect(keys.count == 50)
-        for i in [0, 17, 49] {
-            #expect(try await c.request("secrets/get", ["key": .string("k/\(i)")])["value"]?.stringValue == "v\(i)")
+            let keys = try await c.request("secrets/list", ["prefix": "k/"])["keys"]?.arrayValue ?? []
+            #expect(keys.count == 50)
+            for i in [0, 17, 49] {
+                #expect(try await c.request("secrets/get", ["key": .string("k/\(i)")])["value"]?.stringValue == "v\(i)")
+            }
         }
     }
 
@@ -120,91 +123,98 @@ struct SecretStoreTests {
 
     @Test func vaultStoreWithTokenAppRoleAndNamespaces() async throws {
         guard let bao = try await OpenBao.start() else { return }
-        defer { Task { await bao.stop() } }
-        // Token auth: round trip, the three meanings of 404.
-        let c = try await open("gofer-secrets-vault", ["address": .string(bao.address), "token": "root", "prefix": "ci"])
-        defer { Task { _ = await c.shutdown() } }
-        _ = try await c.request("secrets/put", ["key": "pipelines/default/p/token", "value": "s3cret"])
-        _ = try await c.request("secrets/put", ["key": "pipelines/default/p/token", "value": "s3cret-2"])
-        #expect(try await c.request("secrets/get", ["key": "pipelines/default/p/token"])["value"] == "s3cret-2")
-        let stored = try await bao.api("GET", "/v1/secret/data/ci/pipelines/default/p/token")
-        #expect(stored.text.contains("\"version\":2"), "each put is a new KV version: \(stored.text)")
-        let missing = await errorOf { _ = try await c.request("secrets/get", ["key": "nope"]) }
-        #expect((missing as? ProtocolError)?.code == .notFound && (missing as? ProtocolError)?.message.contains("does not exist") == true)
-        _ = try await bao.api("DELETE", "/v1/secret/data/ci/pipelines/default/p/token")
-        let deleted = await errorOf { _ = try await c.request("secrets/get", ["key": "pipelines/default/p/token"]) }
-        #expect((deleted as? ProtocolError)?.message.contains("was deleted") == true, "\(String(describing: deleted))")
-        let wrongMount = try await open("gofer-secrets-vault", ["address": .string(bao.address), "token": "root", "mount": "nowhere"])
-        defer { Task { _ = await wrongMount.shutdown() } }
-        let mountError = await errorOf { _ = try await wrongMount.request("secrets/get", ["key": "x"]) }
-        #expect((mountError as? ProtocolError)?.code == .failedPrecondition, "\(String(describing: mountError))")
-        #expect((mountError as? ProtocolError)?.message.contains("mount (nowhere)") == true, "\(String(describing: mountError))")
+        return try await stopping({ await bao.stop() }) {
+            // Token auth: round trip, the three meanings of 404.
+            let c = try await open("gofer-secrets-vault", ["address": .string(bao.address), "token": "root", "prefix": "ci"])
+            try await stopping({ _ = await c.shutdown() }) {
+                _ = try await c.request("secrets/put", ["key": "pipelines/default/p/token", "value": "s3cret"])
+                _ = try await c.request("secrets/put", ["key": "pipelines/default/p/token", "value": "s3cret-2"])
+                #expect(try await c.request("secrets/get", ["key": "pipelines/default/p/token"])["value"] == "s3cret-2")
+                let stored = try await bao.api("GET", "/v1/secret/data/ci/pipelines/default/p/token")
+                #expect(stored.text.contains("\"version\":2"), "each put is a new KV version: \(stored.text)")
+                let missing = await errorOf { _ = try await c.request("secrets/get", ["key": "nope"]) }
+                #expect((missing as? ProtocolError)?.code == .notFound && (missing as? ProtocolError)?.message.contains("does not exist") == true)
+                _ = try await bao.api("DELETE", "/v1/secret/data/ci/pipelines/default/p/token")
+                let deleted = await errorOf { _ = try await c.request("secrets/get", ["key": "pipelines/default/p/token"]) }
+                #expect((deleted as? ProtocolError)?.message.contains("was deleted") == true, "\(String(describing: deleted))")
+                let wrongMount = try await open("gofer-secrets-vault", ["address": .string(bao.address), "token": "root", "mount": "nowhere"])
+                try await stopping({ _ = await wrongMount.shutdown() }) {
+                    let mountError = await errorOf { _ = try await wrongMount.request("secrets/get", ["key": "x"]) }
+                    #expect((mountError as? ProtocolError)?.code == .failedPrecondition, "\(String(describing: mountError))")
+                    #expect((mountError as? ProtocolError)?.message.contains("mount (nowhere)") == true, "\(String(describing: mountError))")
 
-        // AppRole: a policy limited to the prefix, a login, and a re-login once the token is revoked.
-        let policy =
-            #"path "secret/data/ci/*" { capabilities = ["create", "read", "update"] } path "secret/metadata/ci/*" { capabilities = ["read", "list", "delete"] }"#
-        _ = try await bao.api("PUT", "/v1/sys/policies/acl/gofer", body: ["policy": .string(policy)])
-        _ = try await bao.api("POST", "/v1/sys/auth/approle", body: ["type": "approle"])
-        _ = try await bao.api("POST", "/v1/auth/approle/role/gofer", body: ["token_policies": ["gofer"], "token_ttl": "20m"])
-        let roleID = try JSONParser().parse(try await bao.api("GET", "/v1/auth/approle/role/gofer/role-id").body)["data"]?["role_id"]?
-            .stringValue
-        let secretID = try JSONParser().parse(try await bao.api("POST", "/v1/auth/approle/role/gofer/secret-id", body: .emptyObject).body)[
-            "data"]?[
-                "secret_id"]?.stringValue
-        let role = try await open(
-            "gofer-secrets-vault",
-            ["address": .string(bao.address), "roleId": .string(roleID ?? ""), "secretId": .string(secretID ?? ""), "prefix": "ci"])
-        defer { Task { _ = await role.shutdown() } }
-        _ = try await role.request("secrets/put", ["key": "global/deploy", "value": "by-approle"])
-        #expect(try await role.request("secrets/get", ["key": "global/deploy"])["value"] == "by-approle")
-        #expect(try await role.request("secrets/list", ["prefix": "global/"])["keys"] == ["global/deploy"])
-        _ = try await bao.api("POST", "/v1/auth/token/revoke-orphan", body: .emptyObject)  // no-op: approle tokens are orphans
-        _ = try await bao.api("POST", "/v1/sys/leases/revoke-prefix/auth/approle/login", body: .emptyObject)
-        #expect(try await role.request("secrets/get", ["key": "global/deploy"])["value"] == "by-approle", "logged in again")
-        let badRole = await errorOf {
-            _ = try await open(
-                "gofer-secrets-vault", ["address": .string(bao.address), "roleId": .string(roleID ?? ""), "secretId": "wrong"]
-            ).request("secrets/get", ["key": "x"])
+                    // AppRole: a policy limited to the prefix, a login, and a re-login once the token is revoked.
+                    let policy =
+                        #"path "secret/data/ci/*" { capabilities = ["create", "read", "update"] } path "secret/metadata/ci/*" { capabilities = ["read", "list", "delete"] }"#
+                    _ = try await bao.api("PUT", "/v1/sys/policies/acl/gofer", body: ["policy": .string(policy)])
+                    _ = try await bao.api("POST", "/v1/sys/auth/approle", body: ["type": "approle"])
+                    _ = try await bao.api("POST", "/v1/auth/approle/role/gofer", body: ["token_policies": ["gofer"], "token_ttl": "20m"])
+                    let roleID = try JSONParser().parse(try await bao.api("GET", "/v1/auth/approle/role/gofer/role-id").body)["data"]?["role_id"]?
+                        .stringValue
+                    let secretID = try JSONParser().parse(try await bao.api("POST", "/v1/auth/approle/role/gofer/secret-id", body: .emptyObject).body)[
+                        "data"]?[
+                            "secret_id"]?.stringValue
+                    let role = try await open(
+                        "gofer-secrets-vault",
+                        ["address": .string(bao.address), "roleId": .string(roleID ?? ""), "secretId": .string(secretID ?? ""), "prefix": "ci"])
+                    try await stopping({ _ = await role.shutdown() }) {
+                        _ = try await role.request("secrets/put", ["key": "global/deploy", "value": "by-approle"])
+                        #expect(try await role.request("secrets/get", ["key": "global/deploy"])["value"] == "by-approle")
+                        #expect(try await role.request("secrets/list", ["prefix": "global/"])["keys"] == ["global/deploy"])
+                        _ = try await bao.api("POST", "/v1/auth/token/revoke-orphan", body: .emptyObject)  // no-op: approle tokens are orphans
+                        _ = try await bao.api("POST", "/v1/sys/leases/revoke-prefix/auth/approle/login", body: .emptyObject)
+                        #expect(try await role.request("secrets/get", ["key": "global/deploy"])["value"] == "by-approle", "logged in again")
+                        let badRole = await errorOf {
+                            _ = try await open(
+                                "gofer-secrets-vault", ["address": .string(bao.address), "roleId": .string(roleID ?? ""), "secretId": "wrong"]
+                            ).request("secrets/get", ["key": "x"])
+                        }
+                        #expect((badRole as? ProtocolError)?.message.contains("AppRole login failed") == true, "\(String(describing: badRole))")
+
+                        // An expired token is a clear permission error, not a hang or a generic failure.
+                        let short = try JSONParser().parse(
+                            try await bao.api("POST", "/v1/auth/token/create", body: ["ttl": "1s", "renewable": false, "policies": ["gofer"]]).body)
+                        let expiring = try await open(
+                            "gofer-secrets-vault",
+                            ["address": .string(bao.address), "token": .string(short["auth"]?["client_token"]?.stringValue ?? ""), "prefix": "ci"])
+                        try await stopping({ _ = await expiring.shutdown() }) {
+                            try await Task.sleep(for: .seconds(2.5))
+                            let expired = await errorOf { _ = try await expiring.request("secrets/get", ["key": "global/deploy"]) }
+                            #expect((expired as? ProtocolError)?.code == .permissionDenied, "\(String(describing: expired))")
+
+                            // Namespaces: the same key in two namespaces holds two values.
+                            _ = try await bao.api("POST", "/v1/sys/namespaces/team1", body: .emptyObject)
+                            _ = try await bao.api("POST", "/v1/sys/mounts/secret", body: ["type": "kv", "options": ["version": "2"]], namespace: "team1")
+                            let team = try await open(
+                                "gofer-secrets-vault", ["address": .string(bao.address), "token": "root", "prefix": "ci", "namespace": "team1"])
+                            try await stopping({ _ = await team.shutdown() }) {
+                                _ = try await team.request("secrets/put", ["key": "global/deploy", "value": "team1's"])
+                                #expect(try await team.request("secrets/get", ["key": "global/deploy"])["value"] == "team1's")
+                                #expect(try await role.request("secrets/get", ["key": "global/deploy"])["value"] == "by-approle")
+                            }
+                        }
+                    }
+                }
+            }
         }
-        #expect((badRole as? ProtocolError)?.message.contains("AppRole login failed") == true, "\(String(describing: badRole))")
-
-        // An expired token is a clear permission error, not a hang or a generic failure.
-        let short = try JSONParser().parse(
-            try await bao.api("POST", "/v1/auth/token/create", body: ["ttl": "1s", "renewable": false, "policies": ["gofer"]]).body)
-        let expiring = try await open(
-            "gofer-secrets-vault",
-            ["address": .string(bao.address), "token": .string(short["auth"]?["client_token"]?.stringValue ?? ""), "prefix": "ci"])
-        defer { Task { _ = await expiring.shutdown() } }
-        try await Task.sleep(for: .seconds(2.5))
-        let expired = await errorOf { _ = try await expiring.request("secrets/get", ["key": "global/deploy"]) }
-        #expect((expired as? ProtocolError)?.code == .permissionDenied, "\(String(describing: expired))")
-
-        // Namespaces: the same key in two namespaces holds two values.
-        _ = try await bao.api("POST", "/v1/sys/namespaces/team1", body: .emptyObject)
-        _ = try await bao.api("POST", "/v1/sys/mounts/secret", body: ["type": "kv", "options": ["version": "2"]], namespace: "team1")
-        let team = try await open(
-            "gofer-secrets-vault", ["address": .string(bao.address), "token": "root", "prefix": "ci", "namespace": "team1"])
-        defer { Task { _ = await team.shutdown() } }
-        _ = try await team.request("secrets/put", ["key": "global/deploy", "value": "team1's"])
-        #expect(try await team.request("secrets/get", ["key": "global/deploy"])["value"] == "team1's")
-        #expect(try await role.request("secrets/get", ["key": "global/deploy"])["value"] == "by-approle")
     }
 
     @Test func aSealedOrUnreachableVaultIsARetryableError() async throws {
         guard let bao = try await OpenBao.start() else { return }
         let c = try await open("gofer-secrets-vault", ["address": .string(bao.address), "token": "root"])
-        defer { Task { _ = await c.shutdown() } }
-        _ = try await c.request("secrets/put", ["key": "k", "value": "v"])
-        _ = try await bao.api("PUT", "/v1/sys/seal")
-        let sealed = await errorOf { _ = try await c.request("secrets/get", ["key": "k"]) }
-        #expect(
-            (sealed as? ProtocolError)?.code == .unavailable && (sealed as? ProtocolError)?.retryable == true,
-            "\(String(describing: sealed))")
-        #expect((sealed as? ProtocolError)?.message.contains("sealed") == true, "\(String(describing: sealed))")
-        await bao.stop()
-        let gone = await errorOf { _ = try await c.request("secrets/get", ["key": "k"]) }
-        #expect(
-            (gone as? ProtocolError)?.code == .unavailable && (gone as? ProtocolError)?.retryable == true, "\(String(describing: gone))")
-        #expect((gone as? ProtocolError)?.message.contains("unreachable") == true, "\(String(describing: gone))")
+        return try await stopping({ _ = await c.shutdown() }) {
+            _ = try await c.request("secrets/put", ["key": "k", "value": "v"])
+            _ = try await bao.api("PUT", "/v1/sys/seal")
+            let sealed = await errorOf { _ = try await c.request("secrets/get", ["key": "k"]) }
+            #expect(
+                (sealed as? ProtocolError)?.code == .unavailable && (sealed as? ProtocolError)?.retryable == true,
+                "\(String(describing: sealed))")
+            #expect((sealed as? ProtocolError)?.message.contains("sealed") == true, "\(String(describing: sealed))")
+            await bao.stop()
+            let gone = await errorOf { _ = try await c.request("secrets/get", ["key": "k"]) }
+            #expect(
+                (gone as? ProtocolError)?.code == .unavailable && (gone as? ProtocolError)?.retryable == true, "\(String(describing: gone))")
+            #expect((gone as? ProtocolError)?.message.contains("unreachable") == true, "\(String(describing: gone))")
+        }
     }
 }

@@ -121,23 +121,26 @@ struct SecretsTests {
 
     @Test func secretsWithTheEmbeddedStoreAreResolvedMaskedAndCleanedUp() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        try await exercise(h, storeName: "embedded")
+        return try await stopping({ await h.stop() }) {
+            try await exercise(h, storeName: "embedded")
+        }
     }
 
     @Test func secretsWithOpenBaoAreResolvedMaskedAndCleanedUp() async throws {
         guard let bao = try await OpenBao.start() else { return }
-        defer { Task { await bao.stop() } }
-        let h = try await ServerHarness {
-            $0.secretStore = "vault"
-            $0.vaultAddress = bao.address
-            $0.vaultToken = OpenBao.rootToken
+        return try await stopping({ await bao.stop() }) {
+            let h = try await ServerHarness {
+                $0.secretStore = "vault"
+                $0.vaultAddress = bao.address
+                $0.vaultToken = OpenBao.rootToken
+            }
+            try await stopping({ await h.stop() }) {
+                try await exercise(h, storeName: "vault")
+                // The values live in Vault under the host's naming.
+                let stored = try await bao.api("GET", "/v1/secret/metadata/gofer/global?list=true")
+                #expect(stored.text.contains("registry_password"), "\(stored.text)")
+            }
         }
-        defer { Task { await h.stop() } }
-        try await exercise(h, storeName: "vault")
-        // The values live in Vault under the host's naming.
-        let stored = try await bao.api("GET", "/v1/secret/metadata/gofer/global?list=true")
-        #expect(stored.text.contains("registry_password"), "\(stored.text)")
     }
 
     @Test func cleanupCanBeTurnedOffAndAWrongKeyStopsTheServerClearly() async throws {

@@ -58,11 +58,25 @@ struct ServerStartTests {
         #expect(!FileManager.default.fileExists(atPath: dataDir), "nothing was created before the port was checked")
     }
 
+    /// The soft and hard "Max open files" of process `pid`.
+    static func openFileLimits(_ pid: pid_t) -> (soft: String, hard: String)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") })
+        else { return nil }
+        let fields = line.dropFirst("Max open files".count).split(separator: " ")
+        guard fields.count >= 2 else { return nil }
+        return (String(fields[0]), String(fields[1]))
+    }
+
     @Test func listeningIsPrintedIntoAPipeAndSIGTERMShutsDownCleanly() async throws {
         let root = try TemporaryDirectory()
+        // Started as many systems start services: a soft open-file limit far below the hard one.
         let process = try ChildProcess.spawn(
-            BuiltProducts.path("gofer"),
-            arguments: ["service", "start", "--data-dir", root.path, "--listen", "127.0.0.1:0", "--scheduler", "process"],
+            "/bin/sh",
+            arguments: [
+                "-c", "ulimit -Sn 256 && exec \"$0\" \"$@\"", BuiltProducts.path("gofer"),
+                "service", "start", "--data-dir", root.path, "--listen", "127.0.0.1:0", "--scheduler", "process",
+            ],
             environment: environment)
         process.closeStdin()
         let lines = Mutex<[String]>([])
@@ -76,6 +90,9 @@ struct ServerStartTests {
         }
         #expect(lines.withLock { $0.contains { $0.hasPrefix("gofer ") && $0.contains(" listening on 127.0.0.1:") } }, "\(lines.withLock { $0 })")
         #expect(process.exitStatus == nil, "still serving")
+        // The server raised its soft limit to the hard one: connections and logs are not capped at 256.
+        let limits = Self.openFileLimits(process.pid)
+        #expect(limits != nil && limits?.soft == limits?.hard && limits?.soft != "256", "\(String(describing: limits))")
         kill(process.pid, SIGTERM)
         let status = await process.waitForExit(timeout: .seconds(60))
         if status == nil { _ = await process.terminate(grace: .seconds(1)) }

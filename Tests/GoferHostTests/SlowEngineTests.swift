@@ -26,21 +26,22 @@ struct SlowEngineTests {
                 kind: .scheduler,
                 adminConfig: ["endpoint": .string(endpoint), "requestTimeoutSeconds": .int(Int64(requestTimeoutSeconds))]))
         let execution = "slow-engine-\(UUID().uuidString.prefix(8))"
-        defer { Task { await Self.removeContainers(of: execution) } }
-        let handle = try await connection.call(
-            ProtocolCalls.schedulerStart,
-            JobSpec(taskExecutionID: execution, image: "busybox:latest", command: command, labels: ["gofer.test": "slow-engine"])
-        ).handle
-        let status = try await connection.call(ProtocolCalls.schedulerWait, JobRef(handle: handle))
-        var log: [UInt8] = []
-        let (chunks, result) = connection.requestStream(
-            ProtocolMethod.schedulerLogs.rawValue, try ProtocolCalls.schedulerLogs.encode(JobLogs(handle: handle, follow: false)),
-            windowBytes: 64 * 1024)
-        for await chunk in chunks { log += chunk.bytes }
-        _ = try await result.value
-        return Started(
-            handle: handle, containers: try await Self.containers(of: execution), exitCode: status.exitCode,
-            log: String(decoding: log, as: UTF8.self))
+        return try await stopping({ await Self.removeContainers(of: execution) }) {
+            let handle = try await connection.call(
+                ProtocolCalls.schedulerStart,
+                JobSpec(taskExecutionID: execution, image: "busybox:latest", command: command, labels: ["gofer.test": "slow-engine"])
+            ).handle
+            let status = try await connection.call(ProtocolCalls.schedulerWait, JobRef(handle: handle))
+            var log: [UInt8] = []
+            let (chunks, result) = connection.requestStream(
+                ProtocolMethod.schedulerLogs.rawValue, try ProtocolCalls.schedulerLogs.encode(JobLogs(handle: handle, follow: false)),
+                windowBytes: 64 * 1024)
+            for await chunk in chunks { log += chunk.bytes }
+            _ = try await result.value
+            return Started(
+                handle: handle, containers: try await Self.containers(of: execution), exitCode: status.exitCode,
+                log: String(decoding: log, as: UTF8.self))
+        }
     }
 
     static func containers(of execution: String) async throws -> [String] {
@@ -57,12 +58,13 @@ struct SlowEngineTests {
     @Test func aStartAnsweredLateIsFoundRunningNotFailed() async throws {
         guard try await DockerAvailability.check() else { return }
         let engine = try await SlowDockerEngine.start(match: #"POST /v[0-9.]+/containers/[^/]+/start"#, delay: .seconds(6))
-        defer { Task { await engine.stop() } }
-        let started = try await startTask(endpoint: "unix://" + engine.socket, command: ["sh", "-c", "echo first; sleep 1; echo second"])
-        #expect(engine.heldBackRequests.count == 1, "the engine did answer a start late")
-        #expect(started.containers == [started.handle], "one container for the task: \(started.containers)")
-        #expect(started.exitCode == 0)
-        #expect(started.log == "first\nsecond\n")
+        return try await stopping({ await engine.stop() }) {
+            let started = try await startTask(endpoint: "unix://" + engine.socket, command: ["sh", "-c", "echo first; sleep 1; echo second"])
+            #expect(engine.heldBackRequests.count == 1, "the engine did answer a start late")
+            #expect(started.containers == [started.handle], "one container for the task: \(started.containers)")
+            #expect(started.exitCode == 0)
+            #expect(started.log == "first\nsecond\n")
+        }
     }
 
     /// The engine creates the container but answers after the scheduler's 2 s: the scheduler finds
@@ -70,12 +72,13 @@ struct SlowEngineTests {
     @Test func aCreateAnsweredLateIsFoundAndStartedOnce() async throws {
         guard try await DockerAvailability.check() else { return }
         let engine = try await SlowDockerEngine.start(match: #"POST /v[0-9.]+/containers/create\?.*"#, delay: .seconds(6))
-        defer { Task { await engine.stop() } }
-        let started = try await startTask(endpoint: "unix://" + engine.socket, command: ["sh", "-c", "echo hello"])
-        #expect(engine.heldBackRequests.count == 1, "the engine did answer a create late")
-        #expect(started.containers == [started.handle], "one container for the task: \(started.containers)")
-        #expect(started.exitCode == 0)
-        #expect(started.log == "hello\n")
+        return try await stopping({ await engine.stop() }) {
+            let started = try await startTask(endpoint: "unix://" + engine.socket, command: ["sh", "-c", "echo hello"])
+            #expect(engine.heldBackRequests.count == 1, "the engine did answer a create late")
+            #expect(started.containers == [started.handle], "one container for the task: \(started.containers)")
+            #expect(started.exitCode == 0)
+            #expect(started.log == "hello\n")
+        }
     }
 
     /// A server whose engine answers a start after `docker_request_timeout` runs the pipeline all
@@ -83,17 +86,19 @@ struct SlowEngineTests {
     @Test func aServerWhoseEngineAnswersLateStillRunsThePipeline() async throws {
         guard try await DockerAvailability.check() else { return }
         let engine = try await SlowDockerEngine.start(match: #"POST /v[0-9.]+/containers/[^/]+/start"#, delay: .seconds(5))
-        defer { Task { await engine.stop() } }
-        let h = try await ServerHarness(scheduler: "docker") {
-            $0.dockerEndpoint = "unix://" + engine.socket
-            $0.dockerRequestTimeout = .seconds(1)
+        return try await stopping({ await engine.stop() }) {
+            let h = try await ServerHarness(scheduler: "docker") {
+                $0.dockerEndpoint = "unix://" + engine.socket
+                $0.dockerRequestTimeout = .seconds(1)
+            }
+            try await stopping({ await h.stop() }) {
+                _ = try await h.apply("id: slow-engine\ntasks:\n  - { id: hello, image: busybox:latest, command: [\"echo\", \"hello\"] }\n")
+                let (run, tasks) = try await h.runToEnd("slow-engine")
+                #expect(run.state == .succeeded, "\(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
+                #expect(h.log("slow-engine", run: run.id, task: "hello") == "hello\n")
+                #expect(engine.heldBackRequests.count == 1, "the engine did answer the start late")
+            }
         }
-        defer { Task { await h.stop() } }
-        _ = try await h.apply("id: slow-engine\ntasks:\n  - { id: hello, image: busybox:latest, command: [\"echo\", \"hello\"] }\n")
-        let (run, tasks) = try await h.runToEnd("slow-engine")
-        #expect(run.state == .succeeded, "\(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
-        #expect(h.log("slow-engine", run: run.id, task: "hello") == "hello\n")
-        #expect(engine.heldBackRequests.count == 1, "the engine did answer the start late")
     }
 
     /// A container the engine creates but cannot start (its command does not exist) is removed:
@@ -104,14 +109,15 @@ struct SlowEngineTests {
         defer { connection.kill() }
         _ = try await connection.initialize(InitializeOptions(kind: .scheduler, adminConfig: [:]))
         let execution = "no-such-command-\(UUID().uuidString.prefix(8))"
-        defer { Task { await Self.removeContainers(of: execution) } }
-        await #expect {
-            _ = try await connection.call(
-                ProtocolCalls.schedulerStart,
-                JobSpec(taskExecutionID: execution, image: "busybox:latest", command: ["/no/such/command"], labels: ["gofer.test": "slow-engine"]))
-        } throws: { error in
-            "\(error)".contains("/no/such/command")
+        return try await stopping({ await Self.removeContainers(of: execution) }) { () async throws -> Void in
+            await #expect {
+                _ = try await connection.call(
+                    ProtocolCalls.schedulerStart,
+                    JobSpec(taskExecutionID: execution, image: "busybox:latest", command: ["/no/such/command"], labels: ["gofer.test": "slow-engine"]))
+            } throws: { error in
+                "\(error)".contains("/no/such/command")
+            }
+            #expect(try await Self.containers(of: execution).isEmpty, "the created container was removed")
         }
-        #expect(try await Self.containers(of: execution).isEmpty, "the created container was removed")
     }
 }

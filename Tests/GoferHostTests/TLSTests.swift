@@ -29,22 +29,23 @@ struct TLSTests {
             $0.tlsCert = cert
             $0.tlsKey = key
         }
-        defer { Task { await h.stop() } }
-        let port = try await h.server.startHTTP()
-        #expect(h.server.taskAPIURL.hasPrefix("https://"), "tasks are told to use HTTPS: \(h.server.taskAPIURL)")
-        let e2e = EndToEndTests()
-        let env = ["GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
-        var (status, out) = try await e2e.gofer(["whoami", "--host", "https://127.0.0.1:\(port)", "--ca-cert", ca], env: env)
-        #expect(status == .exited(0) && out.contains("admin"), "\(out)")
-        (status, out) = try await e2e.gofer(["pipeline", "list", "--host", "https://127.0.0.1:\(port)"], env: env.merging(["GOFER_CA_CERT": ca]) { _, b in b })
-        #expect(status == .exited(0), "\(out)")
-        // An authority the CLI does not trust: refused, not silently accepted.
-        (status, out) = try await e2e.gofer(["whoami", "--host", "https://127.0.0.1:\(port)"], env: env)
-        #expect(status == .exited(1) && out.contains("cannot reach"), "\(out)")
-        // Plain HTTP to the HTTPS port gets nothing useful.
-        let plain = try? await SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port)).send(
-            "GET", path: "/api/health", timeout: .seconds(2))
-        #expect(plain == nil || plain?.status != 200)
+        return try await stopping({ await h.stop() }) {
+            let port = try await h.server.startHTTP()
+            #expect(h.server.taskAPIURL.hasPrefix("https://"), "tasks are told to use HTTPS: \(h.server.taskAPIURL)")
+            let e2e = EndToEndTests()
+            let env = ["GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+            var (status, out) = try await e2e.gofer(["whoami", "--host", "https://127.0.0.1:\(port)", "--ca-cert", ca], env: env)
+            #expect(status == .exited(0) && out.contains("admin"), "\(out)")
+            (status, out) = try await e2e.gofer(["pipeline", "list", "--host", "https://127.0.0.1:\(port)"], env: env.merging(["GOFER_CA_CERT": ca]) { _, b in b })
+            #expect(status == .exited(0), "\(out)")
+            // An authority the CLI does not trust: refused, not silently accepted.
+            (status, out) = try await e2e.gofer(["whoami", "--host", "https://127.0.0.1:\(port)"], env: env)
+            #expect(status == .exited(1) && out.contains("cannot reach"), "\(out)")
+            // Plain HTTP to the HTTPS port gets nothing useful.
+            let plain = try? await SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port)).send(
+                "GET", path: "/api/health", timeout: .seconds(2))
+            #expect(plain == nil || plain?.status != 200)
+        }
     }
 
     @Test func aHalfTLSConfigIsRefusedAtStart() throws {

@@ -45,35 +45,36 @@ struct WebUITests {
     @Test(.timeLimit(.minutes(5))) func aPersonStartsAndWatchesARunInARealBrowser() async throws {
         guard try await Self.browserAvailable() else { return }
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        let port = try await h.server.startHTTP()
-        let release = h.dir.path + "/release-compile"
-        _ = try await h.apply(Self.pipeline(release: release))
-        _ = try await h.apply("id: sleepy\ntasks:\n  - { id: nap, image: none, command: [\"sleep\", \"60\"] }\n")
-        let admin = try h.client(port: port)
-        _ = try await admin.raw("PUT", "/api/namespaces/default/pipelines/webui/secrets/deploy", body: ["value": "s3cr3t-value"])
-        let shots = NSTemporaryDirectory() + "gofer-webui-screenshots"
-        let r = try await ChildProcess.run(
-            "/usr/bin/env",
-            arguments: [
-                "python3", BuiltProducts.repositoryRoot.appendingPathComponent("Tests/webui/browser_test.py").path, "--url", "http://127.0.0.1:\(port)",
-                "--token", h.adminToken, "--screenshots", shots, "--release-file", release,
-            ], timeout: .seconds(240))
-        let out = String(decoding: r.stdout + r.stderr, as: UTF8.self)
-        print(out)
-        #expect(r.status == .exited(0), "\(out)")
-        for check in [
-            "a wrong token is refused", "the session cookie is HttpOnly and SameSite=Strict", "a log line appears while its task still runs",
-            "ANSI colours are rendered", "secrets are masked in the log", "every DAG node turns green", "cancelling turns the node cancelled",
-            "the extensions page lists the scheduler", "and the session is over",
-        ] {
-            #expect(out.contains("ok   \(check)"), "\(check): \(out)")
+        return try await stopping({ await h.stop() }) {
+            let port = try await h.server.startHTTP()
+            let release = h.dir.path + "/release-compile"
+            _ = try await h.apply(Self.pipeline(release: release))
+            _ = try await h.apply("id: sleepy\ntasks:\n  - { id: nap, image: none, command: [\"sleep\", \"60\"] }\n")
+            let admin = try h.client(port: port)
+            _ = try await admin.raw("PUT", "/api/namespaces/default/pipelines/webui/secrets/deploy", body: ["value": "s3cr3t-value"])
+            let shots = NSTemporaryDirectory() + "gofer-webui-screenshots"
+            let r = try await ChildProcess.run(
+                "/usr/bin/env",
+                arguments: [
+                    "python3", BuiltProducts.repositoryRoot.appendingPathComponent("Tests/webui/browser_test.py").path, "--url", "http://127.0.0.1:\(port)",
+                    "--token", h.adminToken, "--screenshots", shots, "--release-file", release,
+                ], timeout: .seconds(240))
+            let out = String(decoding: r.stdout + r.stderr, as: UTF8.self)
+            print(out)
+            #expect(r.status == .exited(0), "\(out)")
+            for check in [
+                "a wrong token is refused", "the session cookie is HttpOnly and SameSite=Strict", "a log line appears while its task still runs",
+                "ANSI colours are rendered", "secrets are masked in the log", "every DAG node turns green", "cancelling turns the node cancelled",
+                "the extensions page lists the scheduler", "and the session is over",
+            ] {
+                #expect(out.contains("ok   \(check)"), "\(check): \(out)")
+            }
+            // The page's work went through the API as the token: the run it started and the one it cancelled.
+            let runs = try await h.server.store.runs(namespace: "default", pipeline: "webui").items
+            #expect(runs.count == 1 && runs[0].state == .succeeded && runs[0].initiator.id.hasPrefix("tok_"), "\(runs)")
+            let cancelled = try await h.server.store.runs(namespace: "default", pipeline: "sleepy").items
+            #expect(cancelled.first?.state == .cancelled && cancelled.first?.reason?.message.contains("cancelled from the web UI") == true, "\(cancelled)")
         }
-        // The page's work went through the API as the token: the run it started and the one it cancelled.
-        let runs = try await h.server.store.runs(namespace: "default", pipeline: "webui").items
-        #expect(runs.count == 1 && runs[0].state == .succeeded && runs[0].initiator.id.hasPrefix("tok_"), "\(runs)")
-        let cancelled = try await h.server.store.runs(namespace: "default", pipeline: "sleepy").items
-        #expect(cancelled.first?.state == .cancelled && cancelled.first?.reason?.message.contains("cancelled from the web UI") == true, "\(cancelled)")
     }
 
     @Test func theCompiledInAssetsAreTheCommittedFiles() async throws {
@@ -90,60 +91,61 @@ struct WebUITests {
 
     @Test func aSessionActsAsItsTokenAndEveryChangeNeedsTheCSRFToken() async throws {
         let h = try await ServerHarness()
-        defer { Task { await h.stop() } }
-        _ = try await h.apply("id: p\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
-        let dev = try await h.makeToken("dev", roles: ["user"], namespaces: ["default"])
-        try await h.withRouter(token: "") { client in
-            func call(_ method: HTTPRequest.Method, _ uri: String, cookie: String? = nil, csrf: String? = nil, body: String? = nil) async throws -> TestResponse {
-                var headers: HTTPFields = [:]
-                if let cookie { headers[.cookie] = "other=1; gofer_session=\(cookie)" }
-                if let csrf { headers[HTTPField.Name("X-Gofer-CSRF")!] = csrf }
-                if body != nil { headers[.contentType] = "application/json" }
-                return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        return try await stopping({ await h.stop() }) {
+            _ = try await h.apply("id: p\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
+            let dev = try await h.makeToken("dev", roles: ["user"], namespaces: ["default"])
+            try await h.withRouter(token: "") { client in
+                func call(_ method: HTTPRequest.Method, _ uri: String, cookie: String? = nil, csrf: String? = nil, body: String? = nil) async throws -> TestResponse {
+                    var headers: HTTPFields = [:]
+                    if let cookie { headers[.cookie] = "other=1; gofer_session=\(cookie)" }
+                    if let csrf { headers[HTTPField.Name("X-Gofer-CSRF")!] = csrf }
+                    if body != nil { headers[.contentType] = "application/json" }
+                    return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+                }
+                // The page itself is public and locked down.
+                let page = try await call(.get, "/")
+                #expect(page.status == .ok && page.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true && page.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
+                #expect(try await call(.get, "/ui/assets/app.js").headers[.contentType]?.hasPrefix("text/javascript") == true)
+                #expect(try await call(.get, "/ui/assets/..%2Fsecret").status == .notFound)
+                // A wrong token: 401, no cookie.
+                let wrong = try await call(.post, "/ui/login", body: #"{"token":"gofer_nope"}"#)
+                #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)
+                // Login: the cookie is HttpOnly and SameSite=Strict, the answer names the token, never its secret.
+                let login = try await call(.post, "/ui/login", body: "{\"token\":\"\(dev)\"}")
+                #expect(login.status == .ok, "\(String(buffer: login.body))")
+                let setCookie = login.headers[.setCookie] ?? ""
+                #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/") && !setCookie.contains("Secure"), "\(setCookie)")
+                let answer = try JSONParser().parse(Array(login.body.readableBytesView))
+                let csrf = try #require(answer["csrf"]?.stringValue)
+                #expect(answer["token"]?["name"]?.stringValue == "dev" && !String(buffer: login.body).contains(dev))
+                let cookie = try #require(Self.sessionCookie(login))
+                // Reads with the cookie act as the token, within its namespaces.
+                #expect(try await call(.get, "/api/namespaces/default/pipelines", cookie: cookie).status == .ok)
+                #expect(try await call(.get, "/api/extensions", cookie: cookie).status == .forbidden, "a user token may not, so neither may its session")
+                #expect(try await call(.get, "/ui/session", cookie: cookie).status == .ok)
+                // A change: refused without the CSRF token or with a wrong one, done with it.
+                let bare = try await call(.post, "/api/namespaces/default/pipelines/p/runs", cookie: cookie, body: "{}")
+                #expect(bare.status == .forbidden && String(buffer: bare.body).contains("csrf"), "\(String(buffer: bare.body))")
+                #expect(try await call(.post, "/api/namespaces/default/pipelines/p/runs", cookie: cookie, csrf: "x" + csrf, body: "{}").status == .forbidden)
+                #expect(try await h.server.store.runs(namespace: "default", pipeline: "p").items.isEmpty, "nothing was started without the CSRF token")
+                let started = try await call(.post, "/api/namespaces/default/pipelines/p/runs", cookie: cookie, csrf: csrf, body: "{}")
+                #expect(started.status == .created || started.status == .accepted, "\(started.status) \(String(buffer: started.body))")
+                let run = try await h.server.store.runs(namespace: "default", pipeline: "p").items
+                #expect(run.count == 1 && run[0].initiator.id == "tok_dev", "\(run)")
+                // Revoking the token ends its sessions at the next request.
+                let revoke = try await client.execute(uri: "/api/tokens/tok_dev", method: .delete, headers: [.authorization: "Bearer \(h.adminToken)"])
+                #expect(revoke.status == .ok, "\(String(buffer: revoke.body))")
+                #expect(try await call(.get, "/api/namespaces/default/pipelines", cookie: cookie).status == .unauthorized)
+                // Logout clears the cookie and ends the session.
+                let other = try await h.makeToken("ops", roles: ["user"], namespaces: ["default"])
+                let second = try await call(.post, "/ui/login", body: "{\"token\":\"\(other)\"}")
+                let cookie2 = try #require(Self.sessionCookie(second))
+                let csrf2 = try JSONParser().parse(Array(second.body.readableBytesView))["csrf"]?.stringValue
+                let out = try await call(.post, "/ui/logout", cookie: cookie2, csrf: csrf2)
+                #expect(out.status == .ok && out.headers[.setCookie]?.contains("Max-Age=0") == true)
+                #expect(try await call(.get, "/api/namespaces/default/pipelines", cookie: cookie2).status == .unauthorized)
             }
-            // The page itself is public and locked down.
-            let page = try await call(.get, "/")
-            #expect(page.status == .ok && page.headers[.contentType]?.hasPrefix("text/html") == true)
-            #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true && page.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
-            #expect(try await call(.get, "/ui/assets/app.js").headers[.contentType]?.hasPrefix("text/javascript") == true)
-            #expect(try await call(.get, "/ui/assets/..%2Fsecret").status == .notFound)
-            // A wrong token: 401, no cookie.
-            let wrong = try await call(.post, "/ui/login", body: #"{"token":"gofer_nope"}"#)
-            #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)
-            // Login: the cookie is HttpOnly and SameSite=Strict, the answer names the token, never its secret.
-            let login = try await call(.post, "/ui/login", body: "{\"token\":\"\(dev)\"}")
-            #expect(login.status == .ok, "\(String(buffer: login.body))")
-            let setCookie = login.headers[.setCookie] ?? ""
-            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/") && !setCookie.contains("Secure"), "\(setCookie)")
-            let answer = try JSONParser().parse(Array(login.body.readableBytesView))
-            let csrf = try #require(answer["csrf"]?.stringValue)
-            #expect(answer["token"]?["name"]?.stringValue == "dev" && !String(buffer: login.body).contains(dev))
-            let cookie = try #require(Self.sessionCookie(login))
-            // Reads with the cookie act as the token, within its namespaces.
-            #expect(try await call(.get, "/api/namespaces/default/pipelines", cookie: cookie).status == .ok)
-            #expect(try await call(.get, "/api/extensions", cookie: cookie).status == .forbidden, "a user token may not, so neither may its session")
-            #expect(try await call(.get, "/ui/session", cookie: cookie).status == .ok)
-            // A change: refused without the CSRF token or with a wrong one, done with it.
-            let bare = try await call(.post, "/api/namespaces/default/pipelines/p/runs", cookie: cookie, body: "{}")
-            #expect(bare.status == .forbidden && String(buffer: bare.body).contains("csrf"), "\(String(buffer: bare.body))")
-            #expect(try await call(.post, "/api/namespaces/default/pipelines/p/runs", cookie: cookie, csrf: "x" + csrf, body: "{}").status == .forbidden)
-            #expect(try await h.server.store.runs(namespace: "default", pipeline: "p").items.isEmpty, "nothing was started without the CSRF token")
-            let started = try await call(.post, "/api/namespaces/default/pipelines/p/runs", cookie: cookie, csrf: csrf, body: "{}")
-            #expect(started.status == .created || started.status == .accepted, "\(started.status) \(String(buffer: started.body))")
-            let run = try await h.server.store.runs(namespace: "default", pipeline: "p").items
-            #expect(run.count == 1 && run[0].initiator.id == "tok_dev", "\(run)")
-            // Revoking the token ends its sessions at the next request.
-            let revoke = try await client.execute(uri: "/api/tokens/tok_dev", method: .delete, headers: [.authorization: "Bearer \(h.adminToken)"])
-            #expect(revoke.status == .ok, "\(String(buffer: revoke.body))")
-            #expect(try await call(.get, "/api/namespaces/default/pipelines", cookie: cookie).status == .unauthorized)
-            // Logout clears the cookie and ends the session.
-            let other = try await h.makeToken("ops", roles: ["user"], namespaces: ["default"])
-            let second = try await call(.post, "/ui/login", body: "{\"token\":\"\(other)\"}")
-            let cookie2 = try #require(Self.sessionCookie(second))
-            let csrf2 = try JSONParser().parse(Array(second.body.readableBytesView))["csrf"]?.stringValue
-            let out = try await call(.post, "/ui/logout", cookie: cookie2, csrf: csrf2)
-            #expect(out.status == .ok && out.headers[.setCookie]?.contains("Max-Age=0") == true)
-            #expect(try await call(.get, "/api/namespaces/default/pipelines", cookie: cookie2).status == .unauthorized)
         }
     }
 }

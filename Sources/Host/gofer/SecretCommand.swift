@@ -15,25 +15,41 @@ struct SecretValueOptions: ParsableArguments {
     @Option(help: "Read the value from this file (any bytes).") var file: String?
     @Option(help: "The value itself. It lands in your shell history and process list; prefer stdin or --file.")
     var value: String?
+    @Flag(help: "Keep a trailing newline (from stdin or --file) as part of the value; by default one is dropped.")
+    var keepTrailingNewline = false
 
     func read() throws -> [UInt8] {
         if let value {
             if file != nil { throw ValidationError("give the value with --value or --file, not both") }
             return Array(value.utf8)
         }
+        var bytes: [UInt8]
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
-            return Array(data)
+            bytes = Array(data)
+        } else {
+            if isatty(STDIN_FILENO) != 0 {
+                FileHandle.standardError.write(Data("Enter the secret value, then Ctrl-D:\n".utf8))
+            }
+            bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
         }
-        if isatty(STDIN_FILENO) != 0 {
-            FileHandle.standardError.write(Data("Enter the secret value, then Ctrl-D:\n".utf8))
+        // A trailing newline from `echo`, an editor or the terminal is not part of the secret,
+        // whether it came on stdin or in a file (the same value either way).
+        if !keepTrailingNewline { bytes = Self.droppingTrailingNewline(bytes) }
+        if bytes.isEmpty {
+            throw ValidationError(file.map { "\($0) is empty" } ?? "the value is empty; pipe it on stdin, or use --file")
         }
-        var bytes = FileHandle.standardInput.readDataToEndOfFile()
-        // A trailing newline from `echo` or the terminal is not part of the secret.
-        if bytes.last == 0x0A { bytes.removeLast() }
-        if bytes.last == 0x0D { bytes.removeLast() }
-        if bytes.isEmpty { throw ValidationError("the value is empty; pipe it on stdin, or use --file") }
-        return Array(bytes)
+        return bytes
+    }
+
+    /// `bytes` without one trailing `\n` or `\r\n`.
+    static func droppingTrailingNewline(_ bytes: [UInt8]) -> [UInt8] {
+        var bytes = bytes
+        if bytes.last == 0x0A {
+            bytes.removeLast()
+            if bytes.last == 0x0D { bytes.removeLast() }
+        }
+        return bytes
     }
 
     static func body(_ bytes: [UInt8]) -> JSONValue {

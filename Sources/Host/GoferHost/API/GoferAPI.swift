@@ -143,7 +143,15 @@ public struct GoferAPI: Sendable {
                     target = .namespace(ns)
                     if let p = query?.get("pipeline") { target = .pipeline(namespace: ns, pipeline: try identifier(String(p), field: "pipeline")) }
                 }
-                try identity.require(permission, on: target)
+                // No namespace named: the whole server, or (for a caller with the permission only
+                // somewhere) what the handler filters to.
+                if target == .server && !identity.allows(permission, on: .server) {
+                    guard identity.grants.contains(where: { $0.covers(permission) }) else {
+                        throw APIError.forbidden(permission, .server, token: identity.token)
+                    }
+                } else {
+                    try identity.require(permission, on: target)
+                }
             case .filtered:
                 guard identity.grants.contains(where: { $0.covers(permission) }) else {
                     throw APIError.forbidden(permission, .server, token: identity.token)

@@ -32,7 +32,8 @@ public enum Access: Sendable, Equatable, CustomStringConvertible {
 public enum TargetRule: Sendable, Equatable {
     /// The path's `{ns}` and `{pipeline}`; none means the whole server.
     case path
-    /// The `namespace` (and `pipeline`) query parameters; none means every namespace.
+    /// The `namespace` (and `pipeline`) query parameters; none means every namespace the caller
+    /// may see (the handler filters to them).
     case query
     /// A list that shows only what the caller may see: needs the permission somewhere.
     case filtered

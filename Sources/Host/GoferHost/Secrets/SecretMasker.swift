@@ -47,10 +47,29 @@ struct SecretMasker: Sendable {
         return patterns.isEmpty ? carry : Self.mask(carry, patterns)
     }
 
+    /// The mask for `value`: each line's bytes become ``replacement`` and its line breaks stay,
+    /// so masking a value that ends in (or holds) a newline never joins two log lines.
+    static func replacement(for value: [UInt8]) -> [UInt8] {
+        guard value.contains(0x0A) || value.contains(0x0D) else { return replacement }
+        var out: [UInt8] = []
+        var inLine = false
+        for byte in value {
+            if byte == 0x0A || byte == 0x0D {
+                out.append(byte)
+                inLine = false
+            } else if !inLine {
+                out += replacement
+                inLine = true
+            }
+        }
+        return out
+    }
+
     static func mask(_ input: [UInt8], _ patterns: [[UInt8]]) -> [UInt8] {
         var text = input
         for p in patterns {
             guard let first = p.first, text.count >= p.count else { continue }
+            let replacement = Self.replacement(for: p)
             var out: [UInt8] = []
             var copied = 0
             var i = 0

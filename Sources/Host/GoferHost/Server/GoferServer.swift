@@ -51,6 +51,7 @@ public final class GoferServer: Sendable {
         // data directory holds logs, state and keys.
         umask(0o077)
         MemoryPolicy.apply()
+        FileLimit.raiseToHard()
         let fm = FileManager.default
         for dir in [settings.dataDir, settings.dataDir + "/logs", settings.dataDir + "/extensions"] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

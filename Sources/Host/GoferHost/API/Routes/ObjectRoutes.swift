@@ -21,6 +21,13 @@ enum ObjectRoutes: RouteCollection {
             let upload: Route.Handler = { api, req, ctx in
                 let s = try scope(api, ctx)
                 let key = try api.objectKey(ctx)
+                // No body at all (no length, not chunked) is a mistake, not an empty file; an
+                // empty object is sent with `Content-Length: 0`.
+                guard req.headers[.contentLength] != nil || req.headers[.transferEncoding] != nil else {
+                    throw APIError.badRequest(
+                        "the request has no body: send the object's bytes (an empty object is sent with Content-Length: 0)",
+                        details: [.init(field: "body", message: "required")])
+                }
                 let declared = req.headers[.contentLength].flatMap { Int64($0) }
                 let info: ObjectInfo
                 switch req.uri.queryParameters.get("encoding") {

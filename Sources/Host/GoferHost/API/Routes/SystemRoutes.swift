@@ -8,7 +8,8 @@ enum SystemRoutes: RouteCollection {
     static let routes: [Route] = [
         Route(.get, "/api/health", .open) { api, _, _ in try api.json(["status": "ok", "version": api.version]) },
         Route(.get, "/api/whoami", .anyToken) { api, _, ctx in try api.json(try ctx.caller().token) },
-        Route(.get, "/api/events", .permission(Permission(.events, .read), .query)) { api, req, _ in
+        // Without `namespace`, a caller limited to some namespaces gets the events of those only.
+        Route(.get, "/api/events", .permission(Permission(.events, .read), .query)) { api, req, ctx in
             let q = req.uri.queryParameters
             guard let after = Int64(q.get("cursor") ?? "0"), after >= 0 else {
                 throw APIError.badRequest("invalid cursor", details: [.init(field: "cursor", message: "not a cursor from this list")])
@@ -16,7 +17,12 @@ enum SystemRoutes: RouteCollection {
             let (_, limit) = try api.paging(req, defaultLimit: 100)
             let namespace = try q.get("namespace").map { try api.identifier(String($0), field: "namespace") }
             let pipeline = try q.get("pipeline").map { try api.identifier(String($0), field: "pipeline") }
-            return try api.json(try await api.store.events(namespace: namespace, pipeline: pipeline, after: after, limit: limit))
+            let caller = try ctx.caller()
+            let permission = Permission(.events, .read)
+            guard namespace == nil, !caller.allows(permission, on: .server) else {
+                return try api.json(try await api.store.events(namespace: namespace, pipeline: pipeline, after: after, limit: limit))
+            }
+            return try api.json(try await visibleEvents(api, caller: caller, after: after, limit: limit))
         },
         // A token, not a separate listener: the API's TLS and rate limits cover it, there is no
         // second port to firewall, and Prometheus sends bearer tokens (`authorization` in a scrape config).
@@ -46,4 +52,33 @@ enum SystemRoutes: RouteCollection {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))
         },
     ]
+
+    /// The events after `after` that `caller` may read, up to `limit`: scanned in batches, at most
+    /// `maxScanned` events per request (the next cursor then continues the scan).
+    static func visibleEvents(_ api: GoferAPI, caller: Identity, after: Int64, limit: Int, maxScanned: Int = 20_000) async throws
+        -> Page<Event>
+    {
+        let permission = Permission(.events, .read)
+        var items: [Event] = []
+        var cursor = after
+        var scanned = 0
+        while items.count < limit && scanned < maxScanned {
+            let batch = try await api.store.events(after: cursor, limit: 500)
+            for event in batch.items {
+                cursor = event.id
+                scanned += 1
+                let target: Target =
+                    switch (event.namespace, event.pipeline) {
+                    case (let ns?, let p?): .pipeline(namespace: ns, pipeline: p)
+                    case (let ns?, nil): .namespace(ns)
+                    case (nil, _): .server
+                    }
+                if caller.allows(permission, on: target) { items.append(event) }
+                if items.count == limit || scanned == maxScanned { break }
+            }
+            if batch.nextCursor == nil { break }
+        }
+        let more = try await api.store.events(after: cursor, limit: 1)
+        return Page(items: items, nextCursor: more.items.isEmpty ? nil : String(cursor))
+    }
 }
