@@ -180,6 +180,9 @@ let package = Package(
 
         .target(
             name: "TestSupport", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport", swiftSettings: strict),
+        // Hostile-but-valid-looking pipeline configs from a fuzzer's bytes or a seed (no dependencies,
+        // so the structure-aware fuzzer and the property tests share it).
+        .target(name: "PipelineGenerator", path: "Tests/PipelineGenerator", swiftSettings: strict),
         .testTarget(
             name: "ExtensionSDKTests", dependencies: ["ExtensionSDK", "ExtensionClient", "TestSupport"], path: "Tests/ExtensionSDKTests",
             swiftSettings: strict),
@@ -187,7 +190,8 @@ let package = Package(
             name: "GoferHostTests",
             dependencies: [
                 "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook", "GitHubStatusClient",
-                "NotifyConditions", "ExtensionConformance", "NomadAPI", "DockerEngine", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                "NotifyConditions", "ExtensionConformance", "NomadAPI", "DockerEngine", "PipelineGenerator",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -209,6 +213,7 @@ if ProcessInfo.processInfo.environment["GOFER_FUZZ"] == "1" {
         ("fuzz-json", ["ExtensionSDK"]),
         ("fuzz-frame", ["ExtensionSDK"]),
         ("fuzz-pipeline-config", ["GoferConfig"]),
+        ("fuzz-pipeline-structure", ["GoferConfig", "ExtensionSDK", "PipelineGenerator"]),
         ("fuzz-cron", ["CronSchedule"]),
         ("fuzz-github-webhook", ["GitHubWebhook", "ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")]),
     ]

@@ -115,6 +115,13 @@ public final class DockerAPI: Sendable {
         return Self.minimumVersion.description
     }
 
+    /// How many CPUs the engine's host has (`NCPU` of `GET /info`); nil when it does not say.
+    public func cpuCount() async throws -> Int64? {
+        let response = try await call("GET", "/info", timeout: .seconds(30))
+        guard response.status == 200, let json = try? JSONParser().parse(response.body) else { return nil }
+        return json["NCPU"]?.intValue
+    }
+
     public func call(
         _ method: String, _ path: String, body: JSONValue? = nil, headers: [String: String] = [:], timeout: Duration = .seconds(60)
     ) async throws -> HTTPResponse {

@@ -176,7 +176,7 @@ struct DockerScheduler: Scheduler {
                     "Config": ["max-size": .string(defaults.logMaxSize), "max-file": .string(String(defaults.logMaxFiles))],
                 ],
         ]
-        if let nano = job.nanoCPUs { host["NanoCpus"] = .int(nano) }
+        if let nano = job.nanoCPUs { host["NanoCpus"] = .int(try await cpuLimit(nano)) }
         if let bytes = job.memoryBytes(defaultMB: defaults.memoryDefaultMB) {
             host["Memory"] = .int(bytes)
             host["MemorySwap"] = .int(bytes)
@@ -195,6 +195,17 @@ struct DockerScheduler: Scheduler {
         }
         try await attachAndStart(id)
         return id
+    }
+
+    /// `nano` billionths of a core, at most the engine's CPUs: Docker refuses a container that
+    /// asks for more cores than its host has ("Range of CPUs is from 0.01 to 2.00"), while a
+    /// limit above the host's CPUs is no limit at all — so a config accepted at apply (up to
+    /// `task_cpu_max`) runs on a smaller machine with every core it has.
+    func cpuLimit(_ nano: Int64) async throws -> Int64 {
+        guard nano > 1_000_000_000, let cpus = try await docker.cpuCount(), cpus > 0,
+            let most = Checked.multiply(cpus, 1_000_000_000)
+        else { return nano }
+        return min(nano, most)
     }
 
     /// Attaches to the container's output, then starts it: its logs are then served from what was

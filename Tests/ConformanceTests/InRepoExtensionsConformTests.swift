@@ -151,7 +151,7 @@ struct InRepoExtensionsConformTests {
             }
         }
         var left = survivors()
-        for _ in 0..<20 where !left.isEmpty {  // exits are reaped asynchronously
+        for _ in 0..<300 where !left.isEmpty {  // exits are reaped asynchronously
             try await Task.sleep(for: .milliseconds(100))
             left = survivors()
         }

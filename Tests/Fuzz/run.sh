@@ -2,12 +2,12 @@
 # Builds the libFuzzer targets (-sanitize=fuzzer,address on them and everything they use) and runs
 # each for SECONDS (default 60), starting from the committed corpus. Exits non-zero on the first
 # crash, leak or hang, leaving the input in .build-fuzz/findings/TARGET/.
-#   Tests/Fuzz/run.sh [target ...]        targets: fuzz-json fuzz-frame fuzz-pipeline-config fuzz-cron fuzz-github-webhook
+#   Tests/Fuzz/run.sh [target ...]        targets: fuzz-json fuzz-frame fuzz-pipeline-config fuzz-pipeline-structure fuzz-cron fuzz-github-webhook
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${SECONDS_PER_TARGET:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-json fuzz-frame fuzz-pipeline-config fuzz-cron fuzz-github-webhook)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-json fuzz-frame fuzz-pipeline-config fuzz-pipeline-structure fuzz-cron fuzz-github-webhook)
 flags=(--scratch-path .build-fuzz --sanitize fuzzer --sanitize address
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table
     -Xcc -fsanitize=fuzzer-no-link,address)

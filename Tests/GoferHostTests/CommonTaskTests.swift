@@ -102,7 +102,7 @@ struct CommonTaskTests {
                     ).status == .created)
                 let run = try await h.server.engine.startRun(namespace: "default", pipeline: "waits", initiator: .system)
                 var running = false
-                for _ in 0..<100 where !running {
+                for _ in 0..<1200 where !running {
                     running = try await h.server.store.task(namespace: "default", pipeline: "waits", run: run.id, task: "tell").state == .running
                     try await Task.sleep(for: .milliseconds(50))
                 }

@@ -45,9 +45,12 @@ struct ConnectionHygieneTests {
         return recv(fd, &byte, 1, Int32(MSG_DONTWAIT)) <= 0
     }
 
-    /// Connections one address may hold: the test holds twice as many, and the server's ends of
-    /// them live in this process too (each side is a file descriptor).
-    static let cap = 150
+    /// Connections one address may hold; the test opens twice as many. All of them fit the
+    /// listen backlog (256): past it the kernel leaves connections the client thinks are open
+    /// waiting unaccepted, and on a loaded machine they sat there past any deadline (the test
+    /// then measured the kernel, not the server). The 20,000-connection case is measured by hand
+    /// (docs/security.md).
+    static let cap = 60
 
     @Test(.timeLimit(.minutes(4))) func slowlorisConnectionsAreCappedAndClosedAndHealthKeepsAnswering() async throws {
         let h = try await ServerHarness {
@@ -99,7 +102,7 @@ struct ConnectionHygieneTests {
             }
             #expect(open.isEmpty, "\(open.count) half-sent requests still open 90 s after they were sent (head timeout 20 s)")
             // The server counts a connection out once it has seen it close (just after the client does).
-            for _ in 0..<100 where h.server.connections.count("127.0.0.2") > 0 { try await Task.sleep(for: .milliseconds(50)) }
+            for _ in 0..<1200 where h.server.connections.count("127.0.0.2") > 0 { try await Task.sleep(for: .milliseconds(50)) }
             #expect(h.server.connections.count("127.0.0.2") == 0)
         }
     }

@@ -139,7 +139,9 @@ struct ExtensionSupervisorTests {
         policy.missedPingsBeforeKill = 2
         let sup = Self.supervisor(faults: ["hang-on:$/ping"], policy: policy)
         _ = try await sup.start()
-        let deadline = ContinuousClock.now + .seconds(5)
+        // Two missed 100 ms pings, a kill and a restart: well under a second when idle; the
+        // deadline only stops a test that would otherwise wait for good.
+        let deadline = ContinuousClock.now + .seconds(120)
         while await sup.restarts == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(await sup.restarts >= 1)
         await sup.stop()

@@ -56,7 +56,7 @@ struct OTelExportTests {
         for _ in 0..<300 where !spans().contains(where: { $0["name"]?.stringValue == "run default/traced" }) {
             try await Task.sleep(for: .milliseconds(100))
         }
-        for _ in 0..<100 where !records().contains(where: { $0["name"]?.stringValue == "gofer_runs_finished_total" }) {
+        for _ in 0..<600 where !records().contains(where: { $0["name"]?.stringValue == "gofer_runs_finished_total" }) {
             try await Task.sleep(for: .milliseconds(100))
         }
         // The same process's /metrics (Prometheus) at the same time: its extensions are up.

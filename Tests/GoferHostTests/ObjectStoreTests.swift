@@ -153,7 +153,7 @@ struct ObjectStoreTests {
             #expect(try await h.server.objects.list(scope).count == 1, "one newer run: still kept")
             _ = try await h.runToEnd("art")
             var gone = false
-            for _ in 0..<50 where !gone {
+            for _ in 0..<600 where !gone {
                 gone = try await h.server.objects.list(scope).isEmpty
                 if !gone { try await Task.sleep(for: .milliseconds(100)) }
             }

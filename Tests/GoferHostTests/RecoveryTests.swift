@@ -295,7 +295,7 @@ struct ManyRunningTasksRecoveryTests {
                 #expect(String(decoding: log, as: UTF8.self) == "t42\n")
                 // Removal is housekeeping after each task's end; on a loaded engine it can trail the run's end a little.
                 var left = try await ours(["-a"])
-                for _ in 0..<60 where !left.isEmpty {
+                for _ in 0..<180 where !left.isEmpty {
                     try await Task.sleep(for: .seconds(1))
                     left = try await ours(["-a"])
                 }

@@ -63,7 +63,7 @@ struct TenantSafetyTests {
         #expect(problem("memory: 99999999999999999999999GB").contains("task_memory_max: 256GiB"), "\(problem("memory: 99999999999999999999999GB"))")
         #expect(problem("memory: 9000000000000GB").contains("more than a task may ask for"))
         #expect(problem("memory: 99999999999999999999999").contains("task_memory_max"), "a bare number is MB")
-        #expect(problem("memory: 3MB").contains("less than 4MB"))
+        #expect(problem("memory: 5MB").contains("less than 6MB"))
         #expect(problem("memory: 1e400GB").contains("not a memory size"))
         #expect(problem("cpu: 1e10").contains("task_cpu_max: 64"), "\(problem("cpu: 1e10"))")
         #expect(problem("cpu: 0.001").contains("less than 0.01"))

@@ -65,7 +65,7 @@ struct TriggerTests {
             let subs = try await h.server.store.subscriptions(namespace: "default", pipeline: "ticker")
             #expect(subs.count == 1 && subs[0].state == .active && subs[0].trigger == "interval", "\(subs)")
             var found: [Run] = []
-            for _ in 0..<100 where found.count < 2 {
+            for _ in 0..<600 where found.count < 2 {
                 try await Task.sleep(for: .milliseconds(100))
                 found = try await runs(h, "ticker")
             }

@@ -102,7 +102,7 @@ struct VersionTests {
             #expect(new.pipelineVersion == 2 && new.versionReason == .live)
             // Both in progress at once.
             var both = false
-            for _ in 0..<50 where !both {
+            for _ in 0..<1200 where !both {
                 let states = try await h.server.store.runs(namespace: "default", pipeline: "side").items.map(\.state)
                 both = states.filter { $0 == .running }.count == 2
                 try await Task.sleep(for: .milliseconds(50))

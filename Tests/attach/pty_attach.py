@@ -25,7 +25,7 @@ def set_size(fd, rows, cols):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def read_until(fd, needle, timeout=15.0):
+def read_until(fd, needle, timeout=60.0):
     """Reads until `needle` (bytes) appears past what earlier calls matched; returns the text up to it."""
     global seen
     start = seen
@@ -100,12 +100,14 @@ check("a command's output comes back", echo)
 
 
 def interrupt():
-    send("sleep 30; echo not-interrupted\r")
+    send("sleep 300; echo not-interrupted\r")
+    # Ctrl-C only once the command runs (its line echoed back), not while it is being typed.
+    read_until(master, b"not-interrupted\r\n", timeout=60)
     time.sleep(1.0)
     send("\x03")
-    # sleep 30 would hold the prompt for 30 s; interrupted, it is back at once. (The typed line is
+    # sleep 300 would hold the prompt for 300 s; interrupted, it is back at once. (The typed line is
     # echoed, so "not-interrupted" appears once as input; as output it would start a line.)
-    out = read_until(master, b"# ", timeout=8)
+    out = read_until(master, b"# ", timeout=60)
     if b"\nnot-interrupted" in transcript:
         raise AssertionError("sleep was not interrupted")
     return out
@@ -115,7 +117,7 @@ check("Ctrl-C interrupts the remote process, not the CLI", interrupt)
 
 send("exit 3\r")
 status = None
-deadline = time.time() + 15
+deadline = time.time() + 60
 while time.time() < deadline:
     try:
         ready, _, _ = select.select([master], [], [], 0.2)

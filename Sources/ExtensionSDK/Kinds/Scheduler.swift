@@ -136,6 +136,25 @@ public struct JobSpec: Sendable, Codable, Hashable {
     /// Unknown members are ignored, as the protocol says.
     public static let schema = JSONSchema(ProtocolSchemas.method(.schedulerStart).params)
 
+    /// Every reason a scheduler built on this SDK would refuse to `start` this job (the
+    /// `scheduler/start` schema and the checks it cannot express: env names, cpus, memory and
+    /// stop grace in range); empty when any such scheduler accepts it.
+    ///
+    /// A host checks a job before sending it, and a property test checks that whatever apply
+    /// accepts passes:
+    ///
+    /// ```swift
+    /// let job = JobSpec(taskExecutionID: "t1", image: "busybox:latest", cpus: 1e10)
+    /// job.problems().map(\.message)  // ["10000000000.0 is not a number of cores above 0 and at most 1000000"]
+    /// ```
+    public func problems() -> [Diagnostic] {
+        guard let params = try? JSONCodec.encode(self) else {
+            return [Diagnostic(path: "", message: "the job cannot be written as JSON")]
+        }
+        let schemaProblems = Self.schema.validate(params)
+        return schemaProblems.isEmpty ? semanticProblems() : schemaProblems
+    }
+
     /// Problems the JSON Schema cannot express (env names).
     func semanticProblems() -> [Diagnostic] {
         var out: [Diagnostic] = []

@@ -68,7 +68,7 @@ public struct PipelineConfigLoader: Sendable {
                 ]),
                 "timeout": .string(description: "e.g. 30m, 2h"),
                 "cpu": JSONSchema(["type": "number", "exclusiveMinimum": 0]),
-                "memory": JSONSchema(["oneOf": [["type": "string"], ["type": "integer", "minimum": 4]]]),
+                "memory": JSONSchema(["oneOf": [["type": "string"], ["type": "integer", "minimum": .int(Int64(TaskResourceLimits.minMemoryMB))]]]),
                 "logging": .boolean(),
                 "inject_api_token": .boolean(),
                 "placement": JSONSchema([

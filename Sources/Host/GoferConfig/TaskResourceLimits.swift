@@ -6,9 +6,10 @@ import ExtensionSDK
 public struct TaskResourceLimits: Sendable, Equatable {
     /// The fewest CPUs a task may ask for: Docker's and Swarm's smallest share (0.01 CPU).
     public static let minCPUs = 0.01
-    /// The least memory a task may ask for, in MB (Docker refuses less than 6 MB with swap; 4 MB
-    /// is the protocol's minimum).
-    public static let minMemoryMB = 4
+    /// The least memory a task may ask for, in MB: Docker refuses a container with less than
+    /// 6 MB ("Minimum memory limit allowed is 6MB"), so a config asking for 4 MB would pass apply
+    /// and fail every start (found by the generated-pipeline property test).
+    public static let minMemoryMB = 6
     /// The largest `task_cpu_max` a server accepts: a bound every scheduler can express
     /// (Docker's NanoCpus, Nomad's MHz) without overflow.
     public static let maxCPUsSetting = 4096.0

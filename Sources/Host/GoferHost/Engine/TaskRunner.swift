@@ -293,11 +293,10 @@ struct TaskRunner: Sendable {
         env["GOFER_API_URL"] = settings.apiURL
         if let url = settings.runURL(run) { env["GOFER_RUN_URL"] = url }
         if let token = resolved.apiToken { env["GOFER_API_TOKEN"] = token }
-        return JobSpec(
-            taskExecutionID: executionID, image: config.image, entrypoint: config.entrypoint, command: config.command, env: env,
-            labels: labels, cpus: config.cpus, memoryMB: config.memoryMB,
+        return config.jobSpec(
+            taskExecutionID: executionID, env: env, labels: labels,
             registryAuth: config.registryAuth.map { RegistryAuth(username: $0.username, password: resolved.registryPassword ?? "") },
-            placement: config.placement, stopGraceMs: Int(settings.stopGrace / .milliseconds(1)))
+            stopGraceMs: Int(settings.stopGrace / .milliseconds(1)))
     }
 
     /// Picks up an execution left running by a previous server process: finds its job (by the
