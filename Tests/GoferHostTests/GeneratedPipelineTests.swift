@@ -95,6 +95,11 @@ struct GeneratedPipelineTests {
             // Of the accepted, the ones asking for the most cpu and memory, on busybox.
             let heavy = runnable.accepted.filter { $0.tasks <= 8 && ($0.text.contains("\"cpu\"") || $0.text.contains("\"memory\"")) }.prefix(2)
             #expect(!heavy.isEmpty, "\(runnable.accepted.map(\.tasks))")
+            // The most cores apply accepts (task_cpu_max, 64), on a machine with fewer: Docker
+            // refuses more than the host has, so the scheduler asks for every core there is.
+            _ = try await h.apply("id: cores\ntasks:\n  - { id: t, image: busybox:latest, command: [\"true\"], cpu: 64, memory: 6MB }\n")
+            let (cores, coreTasks) = try await h.runToEnd("cores")
+            #expect(cores.state == .succeeded, "\(cores) \(coreTasks)")
             for p in heavy {
                 let text = p.text.replacingOccurrences(of: "\"image\": \"none\"", with: "\"image\": \"busybox:latest\"")
                 _ = try await h.apply(text)
