@@ -66,8 +66,8 @@ final class ServerHarness: Sendable {
         return (done, try await server.store.tasks(namespace: namespace, pipeline: pipeline, run: run.id))
     }
 
-    func log(_ pipeline: String, run: Int, task: String) -> String {
-        let path = LogFiles(root: dir.path + "/logs").path(namespace: "default", pipeline: pipeline, run: run, task: task)
+    func log(_ pipeline: String, run: Int, task: String, namespace: String = "default") -> String {
+        let path = LogFiles(root: dir.path + "/logs").path(namespace: namespace, pipeline: pipeline, run: run, task: task)
         return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
     }
 

@@ -90,6 +90,16 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
             case .storageFailed: return APIError(status: 503, code: "storage_error", message: e.description)
             case .notText: return APIError(status: 422, code: "not_text", message: e.description)
             }
+        case let e as TrialRefusal:
+            switch e.kind {
+            case .off: return APIError(status: 404, code: "not_found", message: e.message)
+            case .tooManyTrials:
+                var error = APIError(status: 429, code: "rate_limited", message: e.message)
+                error.retryAfterSeconds = e.retryAfter.map { max(1, Int($0.components.seconds) + 1) }
+                return error
+            case .budgetSpent: return APIError(status: 403, code: "budget_spent", message: e.message)
+            case .capReached: return APIError(status: 403, code: "trial_limit", message: e.message)
+            }
         case let e as SubscriptionError:
             return APIError(status: 409, code: "subscription_failed", message: e.description)
         case let e as SupervisorError:

@@ -28,6 +28,8 @@ public struct GoferAPI: Sendable {
     public let maxExternalBody: Int
     /// Web UI sessions (cookie → token).
     public let sessions: WebSessions
+    /// Public mode's trials (off unless `public_mode`).
+    public let trials: Trials
     /// Requests to open routes, per client address.
     let openLimiter: RateLimiter
     let clients: ClientAddressResolver
@@ -38,8 +40,9 @@ public struct GoferAPI: Sendable {
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = [],
         placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil }), attachEnabled: Bool = true,
-        secureCookies: Bool = false
+        secureCookies: Bool = false, trials: Trials? = nil
     ) {
+        self.trials = trials ?? Trials(store: store, policy: TrialPolicy())
         self.sessions = WebSessions(secureCookies: secureCookies)
         self.placement = placement
         self.attachEnabled = attachEnabled
@@ -64,7 +67,7 @@ public struct GoferAPI: Sendable {
     /// Every route of the API, each with its access rule.
     public static let routeTable: [Route] =
         SystemRoutes.routes + NamespaceRoutes.routes + PipelineRoutes.routes + VersionRoutes.routes + RunRoutes.routes + SecretRoutes.routes
-        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes + AttachRoutes.routes + WebUIRoutes.routes
+        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes + AttachRoutes.routes + WebUIRoutes.routes + TrialRoutes.routes
 
     /// Every route as `METHOD /path/{param}`.
     public static var routes: [String] { routeTable.map(\.name) }

@@ -192,6 +192,11 @@ public struct Role: Codable, Sendable, Equatable {
             id: "run",
             description: "What a run token may do: read its own pipeline and its runs and logs; read and write its pipeline's objects.",
             grants: [Grant([.one(.pipelines), .one(.runs)], [.read]), Grant([.one(.objects)], [.read, .write])], builtin: true),
+        Role(
+            id: "trial",
+            description:
+                "What a public-mode trial token may do in its own namespace: pipelines and runs, reading events. No secrets, objects, attach or extensions.",
+            grants: [Grant([.one(.pipelines), .one(.runs)], Action.allCases), Grant([.one(.namespaces), .one(.events)], [.read])], builtin: true),
     ]
 
     public static func builtin(_ id: String) -> Role? { builtins.first { $0.id == id } }

@@ -29,6 +29,15 @@ public struct EngineSettings: Sendable {
     }
     /// Where people reach the server (`public_url`): runs get a link (`GOFER_RUN_URL`).
     public var publicURL: String?
+    /// Public mode: namespaces with this prefix are trials, whose tasks store at most
+    /// ``TrialPolicy/maxLogBytes`` of output each.
+    public var trialNamespacePrefix: String?
+
+    /// Bytes of output stored per task of a run in `namespace`.
+    public func maxLogBytes(namespace: String) -> Int {
+        if let prefix = trialNamespacePrefix, namespace.hasPrefix(prefix) { return min(maxLogBytes, TrialPolicy.maxLogBytes) }
+        return maxLogBytes
+    }
 
     /// A run's page for people, when the server knows its public address.
     public func runURL(_ run: Run) -> String? {
@@ -65,6 +74,8 @@ public actor RunEngine {
         var tasks: [String: TaskExecution]
         var runners: [String: TaskRunner.Control] = [:]
         var timer: Task<Void, Never>?
+        /// The time limit is a public-mode trial's budget, not the run timeout.
+        var budgetLimited = false
         /// The run's trace (one per run) and its tasks' spans, while they last.
         var span: (any Span)?
         var taskSpans: [String: any Span] = [:]
@@ -112,6 +123,8 @@ public actor RunEngine {
     /// too, so whoever saw the run end then sees the rollout's decision.
     private var judging: Set<Key> = []
     private var runStateStored: (@Sendable () -> Void)?
+    /// Public mode's trials, whose runs end with their container time.
+    private var trials: Trials?
     /// Set once the server is going down: nothing new starts, and running tasks are left running
     /// for the next start to re-attach (``detachAll(within:)``).
     private(set) var detaching = false
@@ -247,8 +260,10 @@ public actor RunEngine {
             }
             // The run timeout counts from when the run started, not from the restart.
             let elapsed = Date().timeIntervalSince(run.startedAt ?? run.createdAt)
-            let remaining = max(Duration.zero, settings.runTimeout - .milliseconds(Int64(elapsed * 1000)))
-            let a = activate(key, run, tasks, config, timeout: remaining)
+            let remaining = max(Duration.zero, settings.runTimeout - .milliseconds(Checked.int64(elapsed, times: 1000) ?? 0))
+            let (limit, budgeted) = await timeLimit(run, config, base: remaining)
+            let a = activate(key, run, tasks, config, timeout: limit)
+            a.budgetLimited = budgeted
             for t in tasks where t.state == .starting || t.state == .running { launch(key, t.task, resume: true) }
             // A stop that was requested before the restart is carried out now.
             if let reason = run.stopRequested { stop(a, reason) }
@@ -332,8 +347,17 @@ public actor RunEngine {
                 i += 1
                 continue
             }
+            var (limit, budgeted) = (settings.runTimeout, false)
+            if trials != nil {
+                // Public mode: the run stays queued (waiters see it) while its budget is read; a
+                // cancel may take it out of the queue meanwhile.
+                (limit, budgeted) = await timeLimit(run, config, base: settings.runTimeout)
+                guard let now = queued.firstIndex(where: { $0.0 == key }) else { continue }
+                i = now
+            }
             queued.remove(at: i)
-            let a = activate(key, run, tasks, config, timeout: settings.runTimeout)
+            let a = activate(key, run, tasks, config, timeout: limit)
+            a.budgetLimited = budgeted
             try await persistRun(run, .running)
             a.run.state = .running
             try await advance(key)
@@ -357,10 +381,23 @@ public actor RunEngine {
         return a
     }
 
+    /// The run's time limit: the run timeout, or less for a public-mode trial (its container time
+    /// left, shared among the run's tasks, which may all run at once).
+    private func timeLimit(_ run: Run, _ config: PipelineConfig, base: Duration) async -> (Duration, budgeted: Bool) {
+        guard let trials, let left = await trials.remaining(namespace: run.namespace) else { return (base, false) }
+        let share = left / max(1, config.tasks.count)
+        return share < base ? (share, true) : (base, false)
+    }
+
+    /// Public mode: trial runs end when their container time does.
+    public func limit(by trials: Trials) { self.trials = trials }
+
     private func runTimedOut(_ key: Key) async {
         guard let a = active[key], a.machine.stopping == nil else { return }
-        let reason = StateReason(
-            .runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))")
+        let reason =
+            a.budgetLimited
+            ? StateReason(.runTimeout, "the trial's container time ran out (public mode: \(DurationText.format(trials?.policy.budget ?? .zero)) per trial)")
+            : StateReason(.runTimeout, "the run took longer than the server's run timeout of \(DurationText.format(settings.runTimeout))")
         if let event = try? await durably("the stop of run \(key)", { try await store.requestRunStop(a.run, reason: reason, by: .system) }) {
             bus.publish(event)
         }

@@ -410,7 +410,7 @@ struct TaskRunner: Sendable {
     private func startLogs(_ handle: String, truncate: Bool, failure: LogFailure, masks: [[UInt8]]) -> Task<Void, Never> {
         let path = logs.path(namespace: run.namespace, pipeline: run.pipeline, run: run.id, task: execution.task)
         let scheduler = self.scheduler
-        let limit = settings.maxLogBytes
+        let limit = settings.maxLogBytes(namespace: run.namespace)
         return Task {
             // If the stream breaks (the scheduler extension restarts, the engine is briefly away),
             // stream the whole log again: the job and its log live on in the engine. The file is

@@ -121,6 +121,8 @@ public final class GoferServer: Sendable {
             let secrets = self.secrets
             await extensions.register(storeName) { await secrets.runningSupervisor }
         }
+        let trials = Trials(store: store, policy: settings.trials)
+        if settings.trials.enabled { await engine.limit(by: trials) }
         api = GoferAPI(
             store: store, engine: engine, triggers: triggers, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, objects: objects, extensions: extensions, bus: bus,
             logs: logs,
@@ -131,7 +133,7 @@ public final class GoferServer: Sendable {
             auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
             trustedProxies: settings.trustedProxies,
             placement: SchedulerPlacement(name: settings.scheduler, schema: { await schedulerSupervisor.handshake?.paramsSchema }),
-            attachEnabled: settings.taskAttach, secureCookies: settings.tlsCert != nil)
+            attachEnabled: settings.taskAttach, secureCookies: settings.tlsCert != nil, trials: trials)
         // Common tasks before recovery: a step left running is called again right away.
         var taskSpecs: [ExtensionSpec] = []
         for e in try await store.installedExtensions() where e.kind == .task {
@@ -178,7 +180,7 @@ public final class GoferServer: Sendable {
             admin["liveLogMaxBytes"] = .int(Int64(max(256 << 20, 2 * settings.maxLogBytes)))
             admin["pidsLimit"] = .int(Int64(settings.taskPidsLimit))
             admin["memoryDefaultMB"] = .int(Int64(settings.taskMemoryDefaultMB))
-            admin["user"] = settings.taskUser.map(JSONValue.string)
+            admin["user"] = settings.effectiveTaskUser.map(JSONValue.string)
             admin["requestTimeoutSeconds"] = .int(settings.dockerRequestTimeout.components.seconds)
         case "swarm":
             admin["endpoint"] = .string(settings.dockerEndpoint)
@@ -186,7 +188,7 @@ public final class GoferServer: Sendable {
             admin["logMaxFiles"] = .int(Int64(settings.taskLogMaxFiles))
             admin["pidsLimit"] = .int(Int64(settings.taskPidsLimit))
             admin["memoryDefaultMB"] = .int(Int64(settings.taskMemoryDefaultMB))
-            admin["user"] = settings.taskUser.map(JSONValue.string)
+            admin["user"] = settings.effectiveTaskUser.map(JSONValue.string)
             admin["constraints"] = settings.swarmConstraints.isEmpty ? nil : .array(settings.swarmConstraints.map(JSONValue.string))
             admin["placementTimeout"] = .string(DurationText.format(settings.placementTimeout))
             admin["requestTimeoutSeconds"] = .int(settings.dockerRequestTimeout.components.seconds)

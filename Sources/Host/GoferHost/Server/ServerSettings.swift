@@ -82,6 +82,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var taskPidsLimit = 4096
     public var taskMemoryDefaultMB = 4096
     public var taskUser: String?
+    /// Public mode: trial tokens for anyone, their budgets and caps.
+    public var trials = TrialPolicy()
+    /// The user task containers run as: `task_user`, else (public mode) nobody, never root.
+    public var effectiveTaskUser: String? { taskUser ?? (trials.enabled ? TrialPolicy.taskUser : nil) }
     /// The most CPUs and memory a task may ask for (checked at apply).
     public var taskLimits = TaskResourceLimits()
     /// How long clients may take over requests, and how many connections one address may hold.
@@ -262,6 +266,16 @@ public struct ServerSettings: Sendable, Equatable {
             "task_memory_max", "GOFER_TASK_MEMORY_MAX", "size", "256GiB", false,
             "The most memory a task's memory may ask for (at most 1PiB); a pipeline asking for more is refused at apply."
         ),
+        (
+            "public_mode", "GOFER_PUBLIC_MODE", "boolean", "false", false,
+            "Anyone may get a trial token (POST /api/trial) for a fresh namespace, within trial_budget and low caps (docs/security.md#public-mode). Needs the docker or swarm scheduler; tasks run as a non-root user."
+        ),
+        ("trial_budget", "GOFER_TRIAL_BUDGET", "duration", "5m", false, "Public mode: container time one trial token's tasks may use in all."),
+        (
+            "trial_budget_per_address", "GOFER_TRIAL_BUDGET_PER_ADDRESS", "duration", "5m", false,
+            "Public mode: container time the trials of one client address may use in all."
+        ),
+        ("trial_rate_limit", "GOFER_TRIAL_RATE_LIMIT", "rate", "3/1h", false, "Public mode: trial tokens one client address may get."),
         (
             "swarm_constraints", "GOFER_SWARM_CONSTRAINTS", "list", "none", false,
             "Swarm scheduler: placement constraints every task gets (e.g. node.role==worker), before a task's own placement."
@@ -498,6 +512,16 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(source): http_max_connections_per_address \"\(value)\" must be a whole number from 1 to 1000000")
             }
             connectionLimits.maxPerAddress = n
+        case "public_mode":
+            guard let b = Bool(value.lowercased()) else { throw Problem(description: "\(source): public_mode must be true or false") }
+            trials.enabled = b
+        case "trial_budget": trials.budget = try duration()
+        case "trial_budget_per_address": trials.addressBudget = try duration()
+        case "trial_rate_limit":
+            guard let rate = RateLimit(value) else {
+                throw Problem(description: "\(source): trial_rate_limit \"\(value)\" must be COUNT/DURATION such as 3/1h")
+            }
+            trials.issueRate = rate
         case "task_cpu_max":
             guard let n = Double(value), n.isFinite, n >= TaskResourceLimits.minCPUs, n <= TaskResourceLimits.maxCPUsSetting else {
                 throw Problem(description: "\(source): task_cpu_max \"\(value)\" must be a number of CPUs from 0.01 to 4096")
@@ -505,7 +529,7 @@ public struct ServerSettings: Sendable, Equatable {
             taskLimits.maxCPUs = n
         case "task_memory_max":
             guard let mb = PipelineConfigLoader.parseMemory(value), mb >= TaskResourceLimits.minMemoryMB, mb <= TaskResourceLimits.maxMemoryMBSetting else {
-                throw Problem(description: "\(source): task_memory_max \"\(value)\" must be a size from 4MB to 1PiB such as 64GB")
+                throw Problem(description: "\(source): task_memory_max \"\(value)\" must be a size from 6MB to 1PiB such as 64GB")
             }
             taskLimits.maxMemoryMB = mb
         case "public_url":
@@ -599,6 +623,16 @@ public struct ServerSettings: Sendable, Equatable {
                 throw Problem(description: "\(key): cannot read \(path)")
             }
         }
+        if trials.enabled {
+            guard scheduler == "docker" || scheduler == "swarm" else {
+                throw Problem(
+                    description:
+                        "public_mode runs strangers' code: it needs the docker or swarm scheduler (containers), not \(scheduler)")
+            }
+            if let user = taskUser, user == "root" || user == "0" || user.hasPrefix("0:") || user.hasPrefix("root:") {
+                throw Problem(description: "public_mode runs tasks as a non-root user: task_user cannot be \(user)")
+            }
+        }
         if taskTimeoutMin > taskTimeoutMax {
             throw Problem(
                 description:
@@ -616,6 +650,7 @@ public struct ServerSettings: Sendable, Equatable {
         e.maxLogBytes = maxLogBytes
         e.apiURL = taskAPIURL ?? "\(tlsCert == nil ? "http" : "https")://\(listen)"
         e.publicURL = publicURL
+        if trials.enabled { e.trialNamespacePrefix = TrialPolicy.namespacePrefix }
         return e
     }
 }

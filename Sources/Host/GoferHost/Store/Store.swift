@@ -202,6 +202,7 @@ public final class Store: Sendable {
         registerVersionMigrations(&m)
         registerHookMigrations(&m)
         registerObjectMigrations(&m)
+        registerTrialMigrations(&m)
         return m
     }
 

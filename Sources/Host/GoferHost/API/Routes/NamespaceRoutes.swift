@@ -22,6 +22,11 @@ enum NamespaceRoutes: RouteCollection {
         Route(.post, "/api/namespaces", .permission(Permission(.namespaces, .write), .path)) { api, req, ctx in
             let body = try await RequestBodyReader.decode(CreateNamespaceRequest.self, from: req)
             let id = try api.identifier(body.id, field: "/id")
+            if api.trials.policy.enabled && id.hasPrefix(TrialPolicy.namespacePrefix) {
+                throw APIError.badRequest(
+                    "namespaces starting with \(TrialPolicy.namespacePrefix) are public mode's trials",
+                    details: [.init(field: "/id", message: "choose another name")])
+            }
             let ns = try await api.store.createNamespace(id: id, name: body.name, description: body.description ?? "", by: ctx.principal)
             return try api.json(ns, status: .created)
         },

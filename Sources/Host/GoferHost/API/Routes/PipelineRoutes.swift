@@ -40,11 +40,16 @@ enum PipelineRoutes: RouteCollection {
             let kind = try body.rollout.map { ApplyKind.canary(try RolloutStrategy.parse($0, at: "/rollout")) } ?? .live
             let file = body.file ?? "pipeline.yaml"
             let (config, locator) = try api.loader.loadLocated(body.config, file: file, format: format)
+            let ns = try api.param(ctx, "ns")
+            // A trial's limits first: a trial may not use extensions, so their checks would only
+            // add noise.
+            let trialProblems = api.trials.policy.isTrial(ns) ? api.trials.policy.problems(config, locator: locator) : []
+            if !trialProblems.isEmpty { throw ConfigError(problems: trialProblems) }
+            try await api.trials.checkNewPipeline(namespace: ns, pipeline: config.id)
             let problems =
                 await api.triggers.validate(config, locator: locator) + api.commonTasks.validate(config, locator: locator)
                 + api.placement.validate(config, locator: locator)
             if !problems.isEmpty { throw ConfigError(problems: problems) }
-            let ns = try api.param(ctx, "ns")
             let source = AppliedSource(text: body.config, format: (format ?? PipelineConfigLoader.format(forFile: file)).rawValue)
             var result = try await api.triggers.apply(namespace: ns, config: config, source: source, kind: kind, by: ctx.principal)
             let warnings = await api.secrets.problems(namespace: ns, config: config)

@@ -47,6 +47,7 @@ enum RunRoutes: RouteCollection {
             if let v = body.version, v < 1 {
                 throw APIError.badRequest("version must be a positive integer", details: [.init(field: "/version", message: "got \(v)")])
             }
+            try await api.trials.checkRun(namespace: ns)
             let run = try await api.engine.startRun(
                 namespace: ns, pipeline: p, initiator: ctx.principal, variables: try body.validated(), version: body.version)
             return try api.json(run, status: .created)
@@ -54,6 +55,7 @@ enum RunRoutes: RouteCollection {
         Route(.post, APIPath.run + "/rerun", write) { api, req, ctx in
             let (ns, p, r) = try api.runParams(ctx)
             let body = try await RequestBodyReader.decode(RerunRequest.self, from: req, allowEmpty: true)
+            try await api.trials.checkRun(namespace: ns)
             let run = try await api.engine.rerun(namespace: ns, pipeline: p, run: r, failedOnly: body.failedOnly ?? false, by: ctx.principal)
             return try api.json(run, status: .created)
         },

@@ -1,0 +1,95 @@
+import ExtensionSDK
+import Foundation
+import GRDB
+
+/// Public mode's trials: the namespace, token and client address of each, and the container time
+/// a namespace's tasks have used.
+extension Store {
+    static func registerTrialMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v11: trials") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE trials (
+                        namespace TEXT PRIMARY KEY, address TEXT NOT NULL, token_id TEXT NOT NULL, created_at DATETIME NOT NULL);
+                    CREATE INDEX trials_by_address ON trials(address);
+                    """)
+        }
+    }
+
+    /// Creates a trial's namespace, its token (stored as a hash) and the record tying both to the
+    /// client address, with their events, in one transaction.
+    public func createTrial(namespace: String, address: String, token: APIToken, hash: Data) async throws {
+        try await write { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil {
+                throw StoreError.conflict("namespace \"\(namespace)\" already exists")
+            }
+            let now = Date()
+            try db.execute(
+                sql: "INSERT INTO namespaces (id, name, description, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [namespace, namespace, "A public-mode trial", now])
+            _ = try Self.appendEvent(db, .namespaceCreated, namespace: namespace, details: Principal.system.eventDetails)
+            try Self.insertToken(db, token, hash: hash)
+            _ = try Self.appendEvent(
+                db, .tokenCreated, namespace: namespace,
+                details: Principal.system.eventDetails.merging(["token_id": token.id, "token_name": token.name]) { a, _ in a })
+            try db.execute(
+                sql: "INSERT INTO trials (namespace, address, token_id, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [namespace, address, token.id, now])
+        }
+    }
+
+    /// The client address a trial namespace was given to; nil when it is not a trial's.
+    public func trialAddress(namespace: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT address FROM trials WHERE namespace = ?", arguments: [namespace])
+        }
+    }
+
+    /// The namespaces of the trials given to `address`.
+    public func trialNamespaces(address: String) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT namespace FROM trials WHERE address = ? ORDER BY created_at", arguments: [address])
+        }
+    }
+
+    /// Container time the tasks of `namespaces` have used: each started task from its start to its
+    /// end, or to `now` while it runs.
+    public func containerTime(namespaces: [String], now: Date = Date()) async throws -> Duration {
+        guard !namespaces.isEmpty else { return .zero }
+        return try await pool.read { db in
+            let marks = Array(repeating: "?", count: namespaces.count).joined(separator: ", ")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT started_at, ended_at FROM task_executions WHERE started_at IS NOT NULL AND namespace IN (\(marks))",
+                arguments: StatementArguments(namespaces))
+            var milliseconds: Int64 = 0
+            for row in rows {
+                guard let start: Date = row["started_at"] else { continue }
+                let end: Date = row["ended_at"] ?? now
+                let ms = max(0, end.timeIntervalSince(start) * 1000)
+                milliseconds = Checked.add(milliseconds, Checked.int64(ms.rounded(), times: 1) ?? Int64.max / 2) ?? Int64.max / 2
+            }
+            return .milliseconds(milliseconds)
+        }
+    }
+
+    /// Runs of `namespaces` that have not ended, and every run of them ever started.
+    public func trialRunCounts(namespaces: [String]) async throws -> (active: Int, total: Int) {
+        guard !namespaces.isEmpty else { return (0, 0) }
+        return try await pool.read { db in
+            let marks = Array(repeating: "?", count: namespaces.count).joined(separator: ", ")
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE namespace IN (\(marks))", arguments: StatementArguments(namespaces)) ?? 0
+            let active =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM runs WHERE ended_at IS NULL AND namespace IN (\(marks))",
+                    arguments: StatementArguments(namespaces)) ?? 0
+            return (active, total)
+        }
+    }
+
+    /// Pipelines in `namespace`.
+    public func pipelineIDs(namespace: String) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM pipelines WHERE namespace = ? ORDER BY id", arguments: [namespace])
+        }
+    }
+}
