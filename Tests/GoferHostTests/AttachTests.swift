@@ -10,11 +10,11 @@ import Testing
 struct AttachTests {
     static let pipeline = "id: live\ntasks:\n  - { id: t, image: busybox:latest, command: [\"sleep\", \"120\"] }\n"
 
-    func sh(_ script: String, _ env: [String: String]) async throws -> (TerminationStatus, String) {
+    func sh(_ script: String, _ env: [String: String], timeout: Duration = .seconds(60)) async throws -> (TerminationStatus, String) {
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         environment["NO_COLOR"] = "1"
-        let r = try await ChildProcess.run("/bin/sh", arguments: ["-c", script], environment: environment, timeout: .seconds(60))
+        let r = try await ChildProcess.run("/bin/sh", arguments: ["-c", script], environment: environment, timeout: timeout)
         return (r.status, String(decoding: r.stdout + r.stderr, as: UTF8.self))
     }
 
@@ -54,7 +54,8 @@ struct AttachTests {
         try await withLiveTask { h, port, run in
             let env = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
             let script = BuiltProducts.repositoryRoot.appendingPathComponent("Tests/attach/pty_attach.py").path
-            let (status, out) = try await sh("python3 \(script) \(BuiltProducts.path("gofer")) live \(run.id) t", env)
+            // Each step of the script waits up to 60 s (a loaded machine); the whole of it, 10 minutes.
+            let (status, out) = try await sh("python3 \(script) \(BuiltProducts.path("gofer")) live \(run.id) t", env, timeout: .seconds(600))
             #expect(status == .exited(0), "\(out)")
             for check in ["our size", "a resize reaches", "output comes back", "Ctrl-C interrupts", "status 3"] {
                 #expect(out.contains("ok   ") && out.split(separator: "\n").contains { $0.hasPrefix("ok") && $0.contains(check) }, "\(check): \(out)")
