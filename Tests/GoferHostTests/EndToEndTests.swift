@@ -183,6 +183,27 @@ struct EndToEndTests {
         }
     }
 
+    @Test func runVariablesFromTheCLIReachEveryTask() async throws {
+        let h = try await ServerHarness()
+        try await stopping({ await h.stop() }) {
+            let port = try await h.server.startHTTP()
+            let host = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_CLI_CONFIG": h.dir.path + "/cli.json", "GOFER_TOKEN": h.adminToken]
+            _ = try await h.apply(
+                "id: vars\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"echo \\\"$DEPLOY_ENV $TAG $FROM_FILE\\\"\"] }\n")
+            let file = h.dir.path + "/vars.env"
+            try "# run variables\nFROM_FILE=from-file\r\n\nTAG=file-tag\n".write(toFile: file, atomically: true, encoding: .utf8)
+            var (status, out) = try await gofer(
+                ["run", "start", "vars", "--var", "DEPLOY_ENV=staging", "--var", "TAG=v1=2", "--var-file", file, "--wait"], env: host)
+            #expect(status == .exited(0), "\(out)")
+            (status, out) = try await gofer(["task", "logs", "vars", "1", "t"], env: host)
+            #expect(out == "staging v1=2 from-file", "--var wins over the file, and a value may hold '=': \(out)")
+            (status, out) = try await gofer(["run", "start", "vars", "--var", "nothing"], env: host)
+            #expect(status == .exited(64) && out.contains("--var: \"nothing\" is not KEY=VALUE"), "a usage error: \(status) \(out)")
+            (status, out) = try await gofer(["run", "start", "vars", "--var", "GOFER_RUN=1"], env: host)
+            #expect(status == .exited(1) && out.contains("GOFER_RUN"), "the server's refusal, named: \(out)")
+        }
+    }
+
     @Test func anUnreachableServerIsExplained() async throws {
         let (status, out) = try await gofer(["pipeline", "list", "--host", "127.0.0.1:9"])
         #expect(status == .exited(1))

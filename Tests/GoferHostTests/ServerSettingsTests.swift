@@ -41,6 +41,30 @@ struct ServerSettingsTests {
         }
     }
 
+    @Test func listSettingsTakeYAMLAndTOMLLists() throws {
+        let dir = try TemporaryDirectory()
+        let yaml = dir.path + "/gofer.yaml"
+        try "first_start_extensions: [github]\nswarm_constraints:\n  - node.role==worker\n  - node.labels.ci==yes\n"
+            .write(toFile: yaml, atomically: true, encoding: .utf8)
+        var s = ServerSettings()
+        try s.load(file: yaml)
+        #expect(s.firstStartExtensions == ["github"] && s.swarmConstraints == ["node.role==worker", "node.labels.ci==yes"])
+        let toml = dir.path + "/gofer.toml"
+        try "first_start_extensions = [\"github\", \"notify\"]\n".write(toFile: toml, atomically: true, encoding: .utf8)
+        var t = ServerSettings()
+        try t.load(file: toml)
+        #expect(t.firstStartExtensions == ["github", "notify"])
+        // A list where one value belongs, or an item that is itself a list, is named.
+        for (text, message) in [
+            ("listen: [a, b]\n", "gofer.yaml:1: listen takes one value (host:port), not a list"),
+            ("first_start_extensions:\n  - [a]\n", "gofer.yaml:1: first_start_extensions item 1 must be a single value"),
+        ] {
+            try text.write(toFile: yaml, atomically: true, encoding: .utf8)
+            var bad = ServerSettings()
+            #expect { try bad.load(file: yaml) } throws: { "\($0)".hasPrefix(dir.path + "/" + message) || "\($0)".contains(message) }
+        }
+    }
+
     @Test func everySettingIsInServerConfigMarkdown() throws {
         let doc = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("docs/server-config.md"), encoding: .utf8)
         let rows = doc.split(separator: "\n").filter { $0.hasPrefix("| `") }

@@ -14,15 +14,53 @@ struct RunCommand: AsyncParsableCommand {
         @Argument var pipeline: String
         @Flag(help: "Follow the run until it ends; exit 0 only if it succeeded.") var wait = false
         @Flag(help: "With --wait, also stream task logs.") var logs = false
-        @Option(help: "Run this version instead of the live one (old and new side by side).") var version: Int?
+        @Option(help: "Run this pipeline version instead of the live one (old and new side by side).") var pipelineVersion: Int?
+        @Option(name: .customLong("var"), help: ArgumentHelp("A run variable, given to every task as an environment variable; repeat for more.", valueName: "KEY=VALUE"))
+        var variables: [String] = []
+        @Option(help: ArgumentHelp("Read run variables from this file: KEY=VALUE lines, # comments; --var wins over it.", valueName: "file"))
+        var varFile: String?
 
         func validate() throws {
-            if let version, version < 1 { throw ValidationError("--version must be a positive version number (gofer pipeline versions PIPELINE)") }
+            if let pipelineVersion, pipelineVersion < 1 {
+                throw ValidationError("--pipeline-version must be a positive version number (gofer pipeline versions PIPELINE)")
+            }
+        }
+
+        /// The run's variables: the file's, then each --var (later wins).
+        func runVariables() throws -> [String: String] {
+            var out: [String: String] = [:]
+            if let varFile {
+                guard let data = FileManager.default.contents(atPath: varFile) else { throw ValidationError("cannot read \(varFile)") }
+                // (`\r\n` is one Character: split on every kind of line end.)
+                for (i, line) in String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+                    .enumerated()
+                {
+                    let trimmed = line.trimmingCharacters(in: .whitespaces)
+                    if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                    let (key, value) = try Self.pair(String(line), source: "\(varFile):\(i + 1)")
+                    out[key] = value
+                }
+            }
+            for v in variables {
+                let (key, value) = try Self.pair(v, source: "--var")
+                out[key] = value
+            }
+            return out
+        }
+
+        /// `KEY=VALUE`, split at the first `=` (the value may hold more).
+        static func pair(_ text: String, source: String) throws -> (String, String) {
+            guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+                throw ValidationError("\(source): \"\(text.prefix(40))\" is not KEY=VALUE")
+            }
+            return (String(text[..<eq]).trimmingCharacters(in: .whitespaces), String(text[text.index(after: eq)...]))
         }
 
         func run() async throws {
             var body: [String: JSONValue] = [:]
-            if let version { body["version"] = .int(Int64(version)) }
+            if let pipelineVersion { body["version"] = .int(Int64(pipelineVersion)) }
+            let variables = try runVariables()
+            if !variables.isEmpty { body["variables"] = .object(variables.mapValues(JSONValue.string)) }
             let r: Run = try await cli {
                 try await options.client.call("POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: .object(body))
             }

@@ -575,6 +575,8 @@ public struct ServerSettings: Sendable, Equatable {
                 case .string(let s): text = s
                 case .int(let i): text = String(i)
                 case .bool(let b): text = String(b)
+                case .array(let items):
+                    text = try Self.listText(key, items.map { $0.stringValue }, source: "\(path)\(line)")
                 default: throw Problem(description: "\(path)\(line): \(key) must be a string or a number")
                 }
                 try set(key, text, source: "\(path)\(line)")
@@ -591,11 +593,39 @@ public struct ServerSettings: Sendable, Equatable {
         }
         for (k, v) in mapping {
             let line = k.mark.map { ":\($0.line)" } ?? ""
-            guard let key = k.scalar?.string, let value = v.scalar?.string else {
+            guard let key = k.scalar?.string else {
                 throw Problem(description: "\(path)\(line): each setting must be key: value")
+            }
+            let value: String
+            if let scalar = v.scalar?.string {
+                value = scalar
+            } else if let sequence = v.sequence {
+                // `[a, b]` or a block list, for the settings that are lists.
+                value = try Self.listText(key, sequence.map { $0.scalar?.string }, source: "\(path)\(line)")
+            } else {
+                throw Problem(description: "\(path)\(line): each setting must be key: value (or key: [a, b] for a list)")
             }
             try set(key, value, source: "\(path)\(line)")
         }
+    }
+
+    /// A list setting's items as the comma-separated text the environment variable takes; a list
+    /// for a setting that is not one, or an item that is not a plain value, is refused.
+    static func listText(_ key: String, _ items: [String?], source: String) throws -> String {
+        guard let entry = keys.first(where: { $0.key == key }) else {
+            throw Problem(description: "\(source): unknown setting \"\(key)\" (known: \(keys.map(\.key).joined(separator: ", ")))")
+        }
+        guard entry.type == "list" else {
+            throw Problem(description: "\(source): \(key) takes one value (\(entry.type)), not a list")
+        }
+        var out: [String] = []
+        for (i, item) in items.enumerated() {
+            guard let item, !item.contains(",") else {
+                throw Problem(description: "\(source): \(key) item \(i + 1) must be a single value (no commas, lists or mappings)")
+            }
+            out.append(item)
+        }
+        return out.joined(separator: ",")
     }
 
     /// Applies `GOFER_…` environment variables.
