@@ -233,6 +233,7 @@ struct SwarmScheduler: Scheduler {
         var pendingSince: ContinuousClock.Instant?
         var downSince: ContinuousClock.Instant?
         var lastNodeCheck = ContinuousClock.now - .seconds(1)
+        var missingSince: ContinuousClock.Instant?
         while true {
             if let final = stopped.final(handle) { return final }
             guard let (status, task) = try await status(handle, times: false) else {
@@ -240,8 +241,18 @@ struct SwarmScheduler: Scheduler {
                     try await Task.sleep(for: .milliseconds(100))
                     continue
                 }
+                // A busy manager may briefly not list a service this scheduler has seen running:
+                // believe it is gone only after 10 s of not finding it. (A handle never seen is
+                // unknown at once.)
+                let since = missingSince ?? .now
+                missingSince = since
+                if firstSeen.running(handle) != nil && ContinuousClock.now - since < .seconds(10) {
+                    try await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
                 throw ProtocolError(.notFound, "no Swarm service \(handle)", reason: "swarm.no_such_service")
             }
+            missingSince = nil
             if status.state == .exited {
                 guard status.exitCode != nil else {
                     // Ended without running its container: the node refused it.

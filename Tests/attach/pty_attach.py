@@ -100,16 +100,22 @@ check("a command's output comes back", echo)
 
 
 def interrupt():
-    send("sleep 300; echo not-interrupted\r")
+    # (An odd length: the task's own command may be a sleep too.)
+    send("sleep 313; echo not-interrupted\r")
     # Ctrl-C only once the command runs (its line echoed back), not while it is being typed.
     read_until(master, b"not-interrupted\r\n", timeout=60)
     time.sleep(1.0)
     send("\x03")
-    # sleep 300 would hold the prompt for 300 s; interrupted, it is back at once. (The typed line is
+    # sleep 313 would hold the prompt for 313 s; interrupted, it is back at once. (The typed line is
     # echoed, so "not-interrupted" appears once as input; as output it would start a line.)
     out = read_until(master, b"# ", timeout=60)
     if b"\nnot-interrupted" in transcript:
         raise AssertionError("sleep was not interrupted")
+    # Interrupted, not left running in the background (where it would hold the terminal open).
+    send("ps | grep -q '[s]leep 313' || echo no-sleep-left\r")
+    read_until(master, b"no-sleep-left\r\n", timeout=60)  # the echoed input
+    read_until(master, b"no-sleep-left\r\n", timeout=60)  # the output
+    read_until(master, b"# ", timeout=60)
     return out
 
 

@@ -394,6 +394,8 @@ public actor RunEngine {
 
     private func runTimedOut(_ key: Key) async {
         guard let a = active[key], a.machine.stopping == nil else { return }
+        if a.budgetLimited { await trials?.budgetRanOut(namespace: key.namespace) }
+        guard active[key] === a, a.machine.stopping == nil else { return }
         let reason =
             a.budgetLimited
             ? StateReason(.runTimeout, "the trial's container time ran out (public mode: \(DurationText.format(trials?.policy.budget ?? .zero)) per trial)")

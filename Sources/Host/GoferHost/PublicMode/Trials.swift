@@ -86,7 +86,9 @@ public actor Trials {
     /// The container time `namespace`'s trial has used and has left.
     public func budget(namespace: String) async throws -> TrialBudget {
         let mine = try await store.containerTime(namespaces: [namespace])
-        var left = policy.budget - mine
+        // A run stopped by the budget spends it: its tasks' containers started later than its
+        // clock (image, engine), so the sum may fall a little short of it.
+        var left = try await store.trialSpent(namespace: namespace) ? .zero : policy.budget - mine
         if let address = try await store.trialAddress(namespace: namespace) {
             let all = try await store.containerTime(namespaces: try await store.trialNamespaces(address: address))
             left = min(left, policy.addressBudget - all)
@@ -101,6 +103,11 @@ public actor Trials {
         guard policy.isTrial(namespace) else { return nil }
         guard let b = try? await budget(namespace: namespace) else { return .zero }
         return .seconds(b.leftSeconds)
+    }
+
+    /// A run of `namespace` was stopped when its share of the budget ran out: the budget is spent.
+    public func budgetRanOut(namespace: String) async {
+        try? await store.markTrialSpent(namespace: namespace)
     }
 
     /// Refuses a run in a trial namespace whose budget is spent, whose address has a run in

@@ -10,7 +10,8 @@ extension Store {
             try db.execute(
                 sql: """
                     CREATE TABLE trials (
-                        namespace TEXT PRIMARY KEY, address TEXT NOT NULL, token_id TEXT NOT NULL, created_at DATETIME NOT NULL);
+                        namespace TEXT PRIMARY KEY, address TEXT NOT NULL, token_id TEXT NOT NULL, created_at DATETIME NOT NULL,
+                        spent_at DATETIME);
                     CREATE INDEX trials_by_address ON trials(address);
                     """)
         }
@@ -42,6 +43,20 @@ extension Store {
     public func trialAddress(namespace: String) async throws -> String? {
         try await pool.read { db in
             try String.fetchOne(db, sql: "SELECT address FROM trials WHERE namespace = ?", arguments: [namespace])
+        }
+    }
+
+    /// Marks a trial's budget spent: a run of it was stopped when its share of the budget ran out.
+    public func markTrialSpent(namespace: String) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE trials SET spent_at = COALESCE(spent_at, ?) WHERE namespace = ?", arguments: [Date(), namespace])
+        }
+    }
+
+    /// Whether a trial's budget was marked spent.
+    public func trialSpent(namespace: String) async throws -> Bool {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT 1 FROM trials WHERE namespace = ? AND spent_at IS NOT NULL", arguments: [namespace]) != nil
         }
     }
 
