@@ -35,9 +35,11 @@ struct AttachTests {
     }
 
     /// A server on real Docker with the pipeline's task running, for `body`; everything is removed after.
-    func withLiveTask(_ body: (ServerHarness, Int, Run) async throws -> Void) async throws {
+    func withLiveTask(
+        configure: (inout ServerSettings) -> Void = { _ in }, _ body: (ServerHarness, Int, Run) async throws -> Void
+    ) async throws {
         guard try await DockerAvailability.check() else { return }
-        let h = try await ServerHarness(scheduler: "docker")
+        let h = try await ServerHarness(scheduler: "docker", configure: configure)
         let port = try await h.server.startHTTP()
         let run = try await running(h)
         var failure: (any Error)?
@@ -48,6 +50,18 @@ struct AttachTests {
         _ = try? await h.server.engine.waitForRun(namespace: "default", pipeline: "live", run: run.id)
         await h.stop()
         if let failure { throw failure }
+    }
+
+    /// An attach session is a WebSocket: once upgraded, the header timeout (for slow clients)
+    /// no longer applies, however long the command stays quiet. (It used to close every session
+    /// after http_header_timeout.)
+    @Test func anAttachSessionOutlivesTheHeaderTimeout() async throws {
+        try await withLiveTask(configure: { $0.connectionLimits.headerTimeout = .seconds(2) }) { h, port, run in
+            let env = ["GOFER_HOST": "127.0.0.1:\(port)", "GOFER_TOKEN": h.adminToken, "GOFER_CLI_CONFIG": h.dir.path + "/cli.json"]
+            let (status, out) = try await sh(
+                "\(BuiltProducts.path("gofer")) task attach live \(run.id) t -- sh -c 'sleep 6; echo still-here' < /dev/null", env)
+            #expect(status == .exited(0) && out.contains("still-here"), "\(status) \(out)")
+        }
     }
 
     @Test func aShellInARunningTaskThroughARealTerminal() async throws {

@@ -197,6 +197,13 @@ final class RawConnectionGuard: ChannelInboundHandler {
         }
     }
 
+    /// The first request's head is in on `channel` (from any thread).
+    static func headArrived(on channel: any Channel) {
+        channel.eventLoop.execute {
+            if let raw = try? channel.pipeline.syncOperations.handler(type: RawConnectionGuard.self) { raw.headArrived() }
+        }
+    }
+
     /// The first request's head is in: from here ``ConnectionGuard`` keeps time.
     func headArrived() {
         timer?.cancel()

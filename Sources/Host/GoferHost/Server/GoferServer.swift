@@ -302,7 +302,10 @@ public final class GoferServer: Sendable {
             http = HTTPServerBuilder { responder in
                 GuardedChildChannel(
                     inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { request, channel, _ in
-                        await api.shouldUpgrade(request, peer: channel.remoteAddress?.ipAddress)
+                        // The head is in: an upgraded connection is a WebSocket from here on,
+                        // never seen by the HTTP handlers that would stop the head timer.
+                        RawConnectionGuard.headArrived(on: channel)
+                        return await api.shouldUpgrade(request, peer: channel.remoteAddress?.ipAddress)
                     }, makeGuard: rawGuard)
             }
         } else {
