@@ -134,7 +134,7 @@ struct TenantSafetyTests {
     /// Sends `request` (with `Connection: close`) on a new connection and returns everything the
     /// server answers.
     static func exchange(port: Int, _ request: String) async throws -> String {
-        guard let fd = ConnectionHygieneTests.connect(port: port, from: "127.0.0.1") else { throw ServerError("cannot connect") }
+        guard let fd = SlowClientTests.connect(port: port, from: "127.0.0.1") else { throw ServerError("cannot connect") }
         defer { close(fd) }
         let bytes = Array(request.utf8)
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
