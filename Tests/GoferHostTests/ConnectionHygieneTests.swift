@@ -25,7 +25,12 @@ struct ConnectionHygieneTests {
                 Issue.record("a 12 MB body was accepted")
             } catch let error as APIError {
                 print("a 12 MB body: \(error.status) \(error.message) after \(ContinuousClock.now - start)")
-                #expect(error.status == 413 && error.code == "too_large", "\(error)")
+                // The server's 413 — or, when the server's close (with the rest unread) reset the
+                // connection before the client read the answer (a loaded machine), the client's
+                // own word for it. Either way an answer, not the hang this test is about.
+                #expect(
+                    (error.status == 413 && error.code == "too_large") || error.message.contains("(a body over its size limit?)"),
+                    "\(error)")
             }
             // The CLI checks a config's size before sending it: the 10 MB file that hung it fails at once.
             let file = h.dir.path + "/big.yaml"
