@@ -345,7 +345,8 @@ struct TaskRunner: Sendable {
         let deadline = execution.deadline ?? Date().addingTimeInterval(Double(settings.defaultTaskTimeout.components.seconds))
         let remaining = deadline.timeIntervalSinceNow
         let timeout: Duration =
-            status.state == .exited ? settings.defaultTaskTimeout : .milliseconds(Int64(max(1, remaining * 1000)))
+            status.state == .exited
+            ? settings.defaultTaskTimeout : .milliseconds(Checked.int64(max(0.001, remaining), times: 1000) ?? Int64.max / 2)
         return await attach(handle, timeout: timeout, freshLog: true, masks: resolved.masks)
     }
 
