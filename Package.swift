@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "gofer",
             dependencies: [
-                "GoferHost", "ExtensionSDKShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "GoferHost", "ExtensionClient", "ExtensionSDKShims", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + bundledExtensions,
             path: "Sources/Host/gofer", swiftSettings: strict),

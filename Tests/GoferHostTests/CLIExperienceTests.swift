@@ -62,6 +62,20 @@ struct CLIExperienceTests {
         }
     }
 
+    @Test func aLogTheServerRefusesSaysWhyNotJustTheStatus() async throws {
+        let f = try await Fixture()
+        return try await stopping({ await f.h.stop() }) {
+            _ = try await f.h.apply("id: quiet\ntasks:\n  - { id: t, image: none, logging: false, command: [\"echo\", \"hidden\"] }\n")
+            let (run, _) = try await f.h.runToEnd("quiet")
+            var (status, out, err) = try await f.gofer(["task", "logs", "quiet", "\(run.id)", "t"])
+            #expect(status != .exited(0) && !out.contains("hidden"), "\(out)")
+            #expect(err.contains("task t has logging: false, so its output was not stored"), "\(err)")
+            // The whole run's log says which task has none (other tasks' logs would follow).
+            (status, out, err) = try await f.gofer(["run", "logs", "quiet", "\(run.id)"])
+            #expect(status == .exited(0) && out.isEmpty && err.contains("t: logging: false, so its output was not stored"), "\(out)\(err)")
+        }
+    }
+
     @Test func runWatchShowsTheLastFiveLinesOfARunningTaskAndTheEnd() async throws {
         let f = try await Fixture()
         return try await stopping({ await f.h.stop() }) {
@@ -179,6 +193,14 @@ struct CLIExperienceTests {
             #expect(status == .exited(1) && err.contains("exists; keep it, or pass --force"), "\(err)")
             (status, _, err) = try await f.gofer(["init", f.dir.path + "/bad.yaml", "--id", "Not Valid"])
             #expect(status == .exited(64) && err.contains("/id: does not match the pattern") && !FileManager.default.fileExists(atPath: f.dir.path + "/bad.yaml"), "\(err)")
+            // A cron schedule is checked by the cron trigger, as apply checks it: a minute of 61 is refused before writing…
+            (status, _, err) = try await f.gofer(["init", f.dir.path + "/cron.yaml", "--id", "nightly", "--trigger", "cron:61 * * * *"])
+            #expect(status == .exited(64) && err.contains("61") && !FileManager.default.fileExists(atPath: f.dir.path + "/cron.yaml"), "\(err)")
+            // …and a good one is written and applies.
+            (status, _, err) = try await f.gofer(["init", f.dir.path + "/cron.yaml", "--id", "nightly", "--trigger", "cron:0 3 * * *"])
+            #expect(status == .exited(0), "\(err)")
+            (status, applied, err) = try await f.gofer(["pipeline", "apply", f.dir.path + "/cron.yaml"])
+            #expect(status == .exited(0) && applied.contains("applied pipeline default/nightly version 1"), "\(applied)\(err)")
         }
     }
 

@@ -7,7 +7,7 @@ import Testing
 
 /// Installing, upgrading and uninstalling extensions by name, end to end through the CLI against
 /// a running server, from a local registry whose "versions" of a test trigger are the hello
-/// trigger behind the fault-injecting proxy: 1.0.0, 1.1.0 and 2.0.0 are good, 1.2.0 has a wrong
+/// trigger behind the fault-injecting proxy: 1.0.0, 1.1.0, 1.3.0 and 2.0.0 are good, 1.2.0 has a wrong
 /// checksum, 3.0.0 speaks protocol 2.0; plus a binary that is not an extension and one that
 /// crashes in its handshake.
 @Suite(.serialized)
@@ -35,7 +35,7 @@ struct ExtensionRegistryTests {
         var versions: [JSONValue] = []
         for (v, faults, protocols, corrupt) in [
             ("1.0.0", "none", "1.0", false), ("1.1.0", "version:1.1.0", "1.0", false), ("1.2.0", "version:1.2.0", "1.0", true),
-            ("2.0.0", "version:2.0.0", "1.0", false), ("3.0.0", "version:3.0.0,protocol-major:2", "2.0", false),
+            ("1.3.0", "version:1.3.0", "1.0", false), ("2.0.0", "version:2.0.0", "1.0", false), ("3.0.0", "version:3.0.0,protocol-major:2", "2.0", false),
         ] {
             let path = try script("ticker-\(v)", "exec \(fixture) --faults \(faults) -- \(hello) \"$@\"")
             let sha = corrupt ? String(repeating: "0", count: 64) : sha256(path)
@@ -118,8 +118,6 @@ struct ExtensionRegistryTests {
             #expect(status == .exited(1) && out.contains("checksum mismatch") && out.contains("Nothing was installed"), "\(out)")
             (status, out) = try await gofer(["extension", "upgrade", "ticker@3.0.0", "--allow-major"])
             #expect(status == .exited(1) && out.contains("speaks protocol 2.0") && out.contains("this Gofer speaks 1.0"), "\(out)")
-            (status, out) = try await gofer(["extension", "upgrade", "ticker"])
-            #expect(status == .exited(1) && out.contains("--allow-major"), "latest compatible is 2.0.0, a major change: \(out)")
             (status, out) = try await gofer(["extension", "upgrade", "ticker@9.9.9"])
             #expect(status == .exited(1) && out.contains("has no version 9.9.9") && out.contains("1.1.0"), "\(out)")
             (status, out) = try await gofer(["extension", "get", "ticker"])
@@ -130,8 +128,14 @@ struct ExtensionRegistryTests {
             #expect(status == .exited(0) && out.contains("upgraded ticker 1.0.0 → 1.1.0"), "\(out)")
             var before = try await runCount()
             #expect(try await waitForMoreRuns(than: before), "runs go on after the upgrade")
-            (status, out) = try await gofer(["extension", "upgrade", "ticker@2.0.0", "--allow-major"])
-            #expect(status == .exited(0) && out.contains("1.1.0 → 2.0.0"), "\(out)")
+            // Without a version: the newest with the installed major (1.3.0), and 2.0.0 is mentioned.
+            (status, out) = try await gofer(["extension", "upgrade", "ticker"])
+            #expect(status == .exited(0) && out.contains("upgraded ticker 1.1.0 → 1.3.0") && out.contains("ticker 2.0.0 is a new major version")
+                && out.contains("gofer extension upgrade ticker --allow-major"), "\(out)")
+            (status, out) = try await gofer(["extension", "upgrade", "ticker"])
+            #expect(status == .exited(0) && out.contains("already at 1.3.0, the newest with its major version") && out.contains("2.0.0"), "\(out)")
+            (status, out) = try await gofer(["extension", "upgrade", "ticker", "--allow-major"])
+            #expect(status == .exited(0) && out.contains("1.3.0 → 2.0.0"), "\(out)")
             before = try await runCount()
             #expect(try await waitForMoreRuns(than: before), "runs go on after the major upgrade")
             (status, out) = try await gofer(["extension", "list"])
@@ -139,6 +143,8 @@ struct ExtensionRegistryTests {
             // Already current: said so, not an error. A version that does not exist is named as such.
             (status, out) = try await gofer(["extension", "upgrade", "ticker@2.0.0", "--allow-major"])
             #expect(status == .exited(0) && out.contains("already at 2.0.0"), "\(out)")
+            (status, out) = try await gofer(["extension", "upgrade", "ticker"])
+            #expect(status == .exited(0) && out.contains("already at 2.0.0; nothing to upgrade"), "3.0.0 speaks another protocol: \(out)")
             (status, out) = try await gofer(["extension", "install", "ticker@9.9.9"])
             #expect(status == .exited(1) && out.contains("has no version 9.9.9") && !out.contains("already installed"), "\(out)")
             // Its log: what it wrote, and when the server started it (across the upgrades).

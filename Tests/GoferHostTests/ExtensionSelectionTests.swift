@@ -33,15 +33,33 @@ struct ExtensionSelectionTests {
         return dir
     }
 
+    @Test func aSecretStoreThatNeverHeldASecretCanBeSwitchedAway() async throws {
+        let h = try await ServerHarness()
+        var settings = h.server.settings
+        await h.stop()
+        settings.secretStore = "none"
+        let server = try await GoferServer(settings: settings)
+        await server.stop()
+        // And back, then a secret stored: from now on a switch is refused.
+        settings.secretStore = "embedded"
+        let again = try await GoferServer(settings: settings)
+        try await stopping({ await again.stop() }) {
+            _ = try await again.secrets.putGlobalSecret(name: "kept", value: Array("v".utf8), namespaces: ["*"])
+        }
+        settings.secretStore = "none"
+        await #expect(throws: (any Error).self) { let s = try await GoferServer(settings: settings); await s.stop() }
+    }
+
     @Test func aServerRunsOnAThirdPartySchedulerAndSecretStoreSelectedByName() async throws {
         let registry = try Self.registry()
         let h = try await ServerHarness { $0.registries = [registry.path + "/index.json"] }
         try await h.server.extensions.install("my-scheduler", .latest)
         try await h.server.extensions.install("my-secrets", .latest)
+        _ = try await h.server.secrets.putGlobalSecret(name: "kept", value: Array("v".utf8), namespaces: ["*"])
         var settings = h.server.settings
         await h.stop()
 
-        // The secrets stored so far live in the embedded store: switching away is refused…
+        // A secret was stored in the embedded store: switching away is refused…
         settings.scheduler = "my-scheduler"
         settings.secretStore = "my-secrets"
         do {

@@ -215,24 +215,24 @@ struct ExtensionQuarantineTests {
         // and a well-behaved request between each.
         for n in 0..<5 {
             let key = "task-poison-\(n)"
-            await #expect(throws: ExtensionFailure.self) { _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(5), key: key) }
+            await #expect(throws: ExtensionFailure.self) { _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(60), key: key) }
             do {
-                _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(5), key: key)
+                _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(60), key: key)
                 Issue.record("the second crash of \(key) was not reported")
             } catch let error as SupervisorError {
                 #expect(error.reason == .quarantined && error.message.contains(key) && error.message.contains("crashed the extension 2 times"), "\(error)")
             }
             // A well-behaved request is served by the restarted extension…
-            _ = try await sup.call("secrets/put", ["key": .string("ok\(n)"), "value": "1"], timeout: .seconds(5), key: "task-good-\(n)")
+            _ = try await sup.call("secrets/put", ["key": .string("ok\(n)"), "value": "1"], timeout: .seconds(60), key: "task-good-\(n)")
             let restarts = await sup.restarts
             // …and the poisoned one is refused from now on without reaching it: no further crash.
             do {
-                _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(5), key: key)
+                _ = try await sup.call("secrets/get", ["key": .string("poison\(n)")], timeout: .seconds(60), key: key)
                 Issue.record("a quarantined request was sent")
             } catch let error as SupervisorError {
                 #expect(error.reason == .quarantined)
             }
-            #expect(try await sup.call("secrets/get", ["key": .string("ok\(n)")], timeout: .seconds(5), key: "task-good-\(n)")["value"] == "1")
+            #expect(try await sup.call("secrets/get", ["key": .string("ok\(n)")], timeout: .seconds(60), key: "task-good-\(n)")["value"] == "1")
             #expect(await sup.restarts == restarts)
         }
         guard case .running = await sup.status else {

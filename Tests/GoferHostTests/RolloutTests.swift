@@ -74,6 +74,9 @@ struct RolloutTests {
             #expect(ended.stats.failed >= 2 && ended.reason?.contains("finished canary runs failed") == true, "\(ended)")
             let p = try await h.server.store.pipeline(namespace: "default", id: "canary")
             #expect(p.liveVersion == 1 && p.latestVersion == 2, "the live version is restored: \(p)")
+            // The version list says the canary was rolled back (not "previous": it never went live).
+            let versions = try await h.server.store.pipelineVersions(namespace: "default", pipeline: "canary").items
+            #expect(versions.map(\.status) == [.rolledBack, .live], "\(versions)")
             let errors = try await h.server.store.pipelineErrors(namespace: "default", pipeline: "canary")
             #expect(errors.contains { $0.kind == "canary_rolled_back" && $0.message.contains("version 1 stays live") }, "\(errors)")
             let events = try await h.server.store.events(namespace: "default", pipeline: "canary", limit: 1000).items

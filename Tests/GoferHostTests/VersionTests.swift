@@ -52,7 +52,7 @@ struct VersionTests {
 
                 let list = try decode(Page<PipelineVersionSummary>.self, try await c.execute(uri: base + "/app/versions", method: .get))
                 #expect(list.items.map(\.version) == [3, 2, 1])
-                #expect(list.items.map(\.status) == ["live", "previous", "previous"])
+                #expect(list.items.map(\.status) == [.live, .previous, .previous])
                 #expect(list.items[0].changes.contains { $0.contains("echo three") }, "\(list.items[0].changes)")
 
                 let v1 = try decode(PipelineVersion.self, try await c.execute(uri: base + "/app/versions/1", method: .get))

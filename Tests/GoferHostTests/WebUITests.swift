@@ -16,6 +16,8 @@ struct WebUITests {
     static func pipeline(release: String) -> String {
         """
         id: webui
+        hooks:
+          - { extension: github-status, settings: { repository: octo/app, sha: \(GitHubStatusTests.sha) } }
         tasks:
           - id: compile
             image: none
@@ -42,14 +44,29 @@ struct WebUITests {
         return false
     }
 
+    /// A person's session in the browser; then the run link a commit status carried (a FAKE
+    /// GitHub, FakeGitHub.swift, records it), opened from outside: login first, then that run.
     @Test(.timeLimit(.minutes(5))) func aPersonStartsAndWatchesARunInARealBrowser() async throws {
         guard try await Self.browserAvailable() else { return }
-        let h = try await ServerHarness()
+        let fake = try await FakeGitHub(token: GitHubStatusTests.token, repositories: ["octo/app": [GitHubStatusTests.sha]])
+        try await stopping({ await fake.stop() }) { try await Self.personAndLinks(fake) }
+    }
+
+    static func personAndLinks(_ fake: FakeGitHub) async throws {
+        // The port is chosen first so that public_url (the links' base) is this server's own address.
+        let address = "127.0.0.1:\(FreePort.next())"
+        let h = try await ServerHarness {
+            $0.listen = address
+            $0.publicURL = "http://\(address)"
+        }
         return try await stopping({ await h.stop() }) {
             let port = try await h.server.startHTTP()
+            try await h.server.extensions.install(
+                "github-status", .latest, config: ["token": .string(GitHubStatusTests.token), "apiUrl": .string(fake.url)])
             let release = h.dir.path + "/release-compile"
             _ = try await h.apply(Self.pipeline(release: release))
-            _ = try await h.apply("id: sleepy\ntasks:\n  - { id: nap, image: none, command: [\"sleep\", \"60\"] }\n")
+            // Its github-status hook has no commit to mark (a run started by hand): it says so.
+            _ = try await h.apply("id: sleepy\nhooks:\n  - { extension: github-status }\ntasks:\n  - { id: nap, image: none, command: [\"sleep\", \"60\"] }\n")
             let admin = try h.client(port: port)
             _ = try await admin.raw("PUT", "/api/namespaces/default/pipelines/webui/secrets/deploy", body: ["value": "s3cr3t-value"])
             let shots = NSTemporaryDirectory() + "gofer-webui-screenshots"
@@ -64,7 +81,9 @@ struct WebUITests {
             #expect(r.status == .exited(0), "\(out)")
             for check in [
                 "a wrong token is refused", "the session cookie is HttpOnly and SameSite=Strict", "a log line appears while its task still runs",
-                "ANSI colours are rendered", "secrets are masked in the log", "every DAG node turns green", "cancelling turns the node cancelled",
+                "ANSI colours are rendered", "secrets are masked in the log", "every DAG node turns green", "at the run's own address",
+                "'started … ago' moves on while the page is open", "every task shows how long it took", "saying no leaves it running",
+                "cancelling turns the node cancelled", "an old #/ link moves to the page's path",
                 "the extensions page lists the scheduler", "and the session is over",
             ] {
                 #expect(out.contains("ok   \(check)"), "\(check): \(out)")
@@ -74,6 +93,37 @@ struct WebUITests {
             #expect(runs.count == 1 && runs[0].state == .succeeded && runs[0].initiator.id.hasPrefix("tok_"), "\(runs)")
             let cancelled = try await h.server.store.runs(namespace: "default", pipeline: "sleepy").items
             #expect(cancelled.first?.state == .cancelled && cancelled.first?.reason?.message.contains("cancelled from the web UI") == true, "\(cancelled)")
+
+            var deliveries: [HookDelivery] = []
+            for _ in 0..<600 where deliveries.count < 2 || deliveries.contains(where: { $0.state != .delivered }) {
+                deliveries = try await h.server.store.hookDeliveries(namespace: "default", pipeline: "sleepy", run: 1)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(deliveries.count == 2 && deliveries.allSatisfy { $0.state == .delivered && $0.summary?.hasPrefix("no commit to mark") == true }, "\(deliveries)")
+
+            // The link the final commit status carries, opened by someone without a session.
+            for _ in 0..<600 where !fake.statuses.contains(where: { $0.state == "success" }) { try await Task.sleep(for: .milliseconds(100)) }
+            let status = try #require(fake.statuses.first { $0.state == "success" }, "\(fake.statuses)")
+            let link = try #require(status.targetURL)
+            #expect(link == "http://\(address)/ui/namespaces/default/pipelines/webui/runs/1")
+            let user = try await h.makeToken("dev", roles: ["user"], namespaces: ["default"])
+            let links = try await ChildProcess.run(
+                "/usr/bin/env",
+                arguments: [
+                    "python3", BuiltProducts.repositoryRoot.appendingPathComponent("Tests/webui/browser_test.py").path, "--phase", "links",
+                    "--url", "http://\(address)", "--token", h.adminToken, "--user-token", user, "--run-link", link, "--screenshots", shots,
+                ], timeout: .seconds(240))
+            let linksOut = String(decoding: links.stdout + links.stderr, as: UTF8.self)
+            print(linksOut)
+            #expect(links.status == .exited(0), "\(linksOut)")
+            for check in [
+                "a run link without a session shows the login form", "after login the link's run opens", "a task line link marks that line",
+                "clicking a line makes the address its link", "a task that does not exist says so", "an unknown page says so",
+                "an old #/r/ link opens the run at its path", "and is not shown the Extensions link it cannot open",
+                "the run page shows what its hooks did", "and a hook that had nothing to do says so",
+            ] {
+                #expect(linksOut.contains("ok   \(check)"), "\(check): \(linksOut)")
+            }
         }
     }
 
@@ -108,6 +158,15 @@ struct WebUITests {
                 #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true && page.headers[HTTPField.Name("X-Frame-Options")!] == "DENY")
                 #expect(try await call(.get, "/ui/assets/app.js").headers[.contentType]?.hasPrefix("text/javascript") == true)
                 #expect(try await call(.get, "/ui/assets/..%2Fsecret").status == .notFound)
+                // Every page's address (the links Gofer sends) answers the page, without a session:
+                // the page asks to log in and then shows it. An address that is no page: 404, the page saying so.
+                for path in ["/ui/namespaces/default/pipelines/p/runs/3", "/ui/namespaces/default/pipelines/p/runs/3/tasks/t", "/ui/extensions"] {
+                    let r = try await call(.get, path)
+                    #expect(r.status == .ok && r.headers[.contentType]?.hasPrefix("text/html") == true && String(buffer: r.body).contains("/ui/assets/app.js"), "\(path)")
+                }
+                let nowhere = try await call(.get, "/ui/nowhere")
+                #expect(nowhere.status == .notFound && nowhere.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(try await call(.get, "/api/nowhere").headers[.contentType]?.hasPrefix("application/json") == true, "the API's 404 stays JSON")
                 // A wrong token: 401, no cookie.
                 let wrong = try await call(.post, "/ui/login", body: #"{"token":"gofer_nope"}"#)
                 #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)
@@ -119,6 +178,7 @@ struct WebUITests {
                 let answer = try JSONParser().parse(Array(login.body.readableBytesView))
                 let csrf = try #require(answer["csrf"]?.stringValue)
                 #expect(answer["token"]?["name"]?.stringValue == "dev" && !String(buffer: login.body).contains(dev))
+                #expect(answer["pages"] == ["pipelines"], "a user token's session may not open the extensions page: \(answer)")
                 let cookie = try #require(Self.sessionCookie(login))
                 // Reads with the cookie act as the token, within its namespaces.
                 #expect(try await call(.get, "/api/namespaces/default/pipelines", cookie: cookie).status == .ok)

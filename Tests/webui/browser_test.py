@@ -17,7 +17,11 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--url", required=True)
 parser.add_argument("--token", required=True)
 parser.add_argument("--screenshots", required=True)
-parser.add_argument("--release-file", required=True, help="created once the running task was seen: it then ends")
+parser.add_argument("--phase", choices=["main", "links"], default="main",
+                    help="main: a person's session; links: the links Gofer sends out, opened from outside")
+parser.add_argument("--release-file", help="(main) created once the running task was seen: it then ends")
+parser.add_argument("--run-link", help="(links) a run's link as a commit status carried it")
+parser.add_argument("--user-token", help="(links) a token of the user role in namespace default")
 args = parser.parse_args()
 
 options = webdriver.ChromeOptions()
@@ -57,7 +61,56 @@ def state_of(task):
     return driver.find_element(By.CSS_SELECTOR, f'#dag g.node[data-task="{task}"]').get_attribute("data-state")
 
 
+def log_in(token):
+    field = driver.find_element(By.ID, "token")
+    field.clear()
+    field.send_keys(token)
+    driver.find_element(By.ID, "login-button").click()
+
+
+def links_phase():
+    """A link from a commit status, opened by someone without a session: the login form, then that
+    run; a task's log line; old and wrong addresses; what a user token is shown."""
+    link = args.run_link
+    driver.get(link)
+    check("a run link without a session shows the login form", EC.presence_of_element_located((By.ID, "login-form")))
+    check("at the link's address", lambda d: d.current_url == link)
+    log_in(args.token)
+    check("after login the link's run opens", lambda d: d.find_element(By.CSS_SELECTOR, "h1").text.startswith("webui #1")
+          and d.find_elements(By.CSS_SELECTOR, '#dag g.node[data-task="package"]'))
+    check("the address is still the link", lambda d: d.current_url == link)
+    check("the run page shows what its hooks did", lambda d: "gofer/webui: success" in d.find_element(By.ID, "hooks").text)
+    shot("run-link")
+    driver.get(link + "/tasks/compile#L2")
+    check("a task line link marks that line", lambda d: d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"] .line.marked').get_attribute("data-line") == "2"
+          and "masked:" in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"] .line.marked').text)
+    check("and opens that task's log", lambda d: "focused" in d.find_element(By.ID, "task-compile").get_attribute("class"))
+    driver.find_element(By.ID, "L-compile-3").click()
+    check("clicking a line makes the address its link", lambda d: d.current_url == link + "/tasks/compile#L3")
+    shot("task-line")
+    driver.get(link.rsplit("/", 1)[0] + "/999999")
+    check("a run that does not exist says so", lambda d: "999999" in d.find_element(By.ID, "flash").text)
+    driver.get(link + "/tasks/nope")
+    check("a task that does not exist says so", lambda d: "no task nope" in d.find_element(By.ID, "flash").text)
+    driver.get(args.url + "/ui/namespaces/default/pipelines/sleepy/runs/1")
+    check("and a hook that had nothing to do says so", lambda d: "no commit to mark" in d.find_element(By.ID, "hooks").text)
+    driver.get(args.url + "/ui/no/such/page")
+    check("an unknown page says so", lambda d: "No such page" in d.find_element(By.ID, "main").text)
+    driver.get(args.url + "/#/r/default/webui/1")
+    check("an old #/r/ link opens the run at its path", lambda d: d.current_url == link and d.find_element(By.CSS_SELECTOR, "h1").text.startswith("webui #1"))
+    driver.find_element(By.ID, "logout").click()
+    check("logged out", EC.presence_of_element_located((By.ID, "login-form")))
+    driver.get(link)
+    log_in(args.user_token)
+    check("a user token opens the run link", lambda d: d.find_element(By.CSS_SELECTOR, "h1").text.startswith("webui #1"))
+    check("and is not shown the Extensions link it cannot open", lambda d: not d.find_element(By.ID, "nav-extensions").is_displayed())
+
+
 try:
+    if args.phase == "links":
+        links_phase()
+        print("ok   all", flush=True)
+        sys.exit(0)
     driver.get(args.url + "/")
     check("the login form shows", EC.presence_of_element_located((By.ID, "login-form")))
     shot("login")
@@ -65,10 +118,7 @@ try:
     driver.find_element(By.ID, "token").send_keys("gofer_wrong")
     driver.find_element(By.ID, "login-button").click()
     check("a wrong token is refused", lambda d: not d.find_element(By.ID, "flash").get_attribute("hidden") and "token" in d.find_element(By.ID, "flash").text.lower())
-    field = driver.find_element(By.ID, "token")
-    field.clear()
-    field.send_keys(args.token)
-    driver.find_element(By.ID, "login-button").click()
+    log_in(args.token)
     check("after login the pipelines are listed", EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-pipeline="webui"]')))
     cookies = {c["name"]: c for c in driver.get_cookies()}
     session = cookies.get("gofer_session")
@@ -76,12 +126,18 @@ try:
     check("the page's scripts cannot read the session cookie", lambda d: "gofer_session" not in d.execute_script("return document.cookie"))
     shot("pipelines")
 
+    check("an admin sees the Extensions link", lambda d: d.find_element(By.ID, "nav-extensions").is_displayed())
     driver.find_element(By.CSS_SELECTOR, 'tr[data-pipeline="webui"] a').click()
+    check("a pipeline has its own address", lambda d: d.current_url == args.url + "/ui/namespaces/default/pipelines/webui")
     check("the pipeline page lists its tasks", lambda d: "compile" in d.find_element(By.ID, "tasks").text and "test" in d.find_element(By.ID, "tasks").text)
     check("and nothing stray (null, undefined) on it", lambda d: not any(w in d.find_element(By.ID, "main").text.split() for w in ["null", "undefined", "NaN"]))
     shot("pipeline")
     driver.find_element(By.ID, "start-run").click()
     check("starting a run opens its page with the DAG", EC.presence_of_element_located((By.CSS_SELECTOR, '#dag g.node[data-task="compile"]')))
+    check("at the run's own address", lambda d: d.current_url == args.url + "/ui/namespaces/default/pipelines/webui/runs/1")
+    first_since = driver.find_element(By.ID, "run-since").text
+    check("'started … ago' moves on while the page is open", lambda d: d.find_element(By.ID, "run-since").text != first_since)
+    check("a running task shows how long it has run", lambda d: d.find_element(By.CSS_SELECTOR, '[data-took="compile"]').text.endswith("s"))
     check("a log line appears while its task still runs",
           lambda d: "compiling" in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"]').text and state_of("compile") == "running")
     shot("run-live")
@@ -93,20 +149,34 @@ try:
     check("every DAG node turns green", lambda d: all(state_of(t) == "succeeded" for t in ["compile", "test", "lint", "package"]))
     check("the run shows succeeded", lambda d: d.find_element(By.CSS_SELECTOR, "h1 .state").get_attribute("data-state") == "succeeded")
     check("the cancel button is gone once the run ended", lambda d: not d.find_element(By.ID, "cancel-run").is_displayed())
+    check("every task shows how long it took", lambda d: all(d.find_element(By.CSS_SELECTOR, f'[data-took="{t}"]').text.endswith("s") for t in ["compile", "test", "lint", "package"]))
     shot("run-done")
 
     # Cancel: a run whose task sleeps; the button stops it.
-    driver.get(args.url + "/#/p/default/sleepy")
+    driver.get(args.url + "/ui/namespaces/default/pipelines/sleepy")
     check("the second pipeline's page", EC.element_to_be_clickable((By.ID, "start-run")))
     driver.find_element(By.ID, "start-run").click()
     check("its task runs", lambda d: d.find_elements(By.CSS_SELECTOR, '#dag g.node[data-task="nap"]') and state_of("nap") == "running")
+    # Cancelling asks first: saying no leaves the run alone.
     driver.find_element(By.ID, "cancel-run").click()
+    check("cancelling asks first", EC.alert_is_present())
+    check("naming the run", lambda d: "#1 of default/sleepy" in d.switch_to.alert.text)
+    driver.switch_to.alert.dismiss()
+    time.sleep(1.5)
+    check("saying no leaves it running", lambda d: state_of("nap") == "running")
+    driver.find_element(By.ID, "cancel-run").click()
+    check("asked again", EC.alert_is_present())
+    driver.switch_to.alert.accept()
     check("cancelling turns the node cancelled", lambda d: state_of("nap") == "cancelled")
     check("and the run cancelled", lambda d: d.find_element(By.CSS_SELECTOR, "h1 .state").get_attribute("data-state") == "cancelled")
     shot("run-cancelled")
 
+    # An older fragment link still opens its page, at its path.
     driver.get(args.url + "/#/extensions")
     check("the extensions page lists the scheduler", lambda d: "process" in d.find_element(By.ID, "extensions").text)
+    check("an old #/ link moves to the page's path", lambda d: d.current_url == args.url + "/ui/extensions")
+    driver.back()
+    check("the browser's Back button goes to the page before", lambda d: d.current_url.endswith("/ui/namespaces/default/pipelines/sleepy/runs/1"))
     shot("extensions")
 
     driver.find_element(By.ID, "logout").click()

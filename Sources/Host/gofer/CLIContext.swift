@@ -132,6 +132,9 @@ func printNextCursor(_ cursor: String?) {
 
 /// Starting a server from the CLI (`service start`, `demo`), with its errors said plainly.
 enum ServerStartup {
+    /// The help of every command's `--scheduler` (service start, demo).
+    static let schedulerHelp: ArgumentHelp = "Scheduler extension by name: docker, swarm, nomad, process, or any installed scheduler."
+
     /// Applies settings with `configure`, sets up the process's metrics and traces (Prometheus,
     /// and OTLP when `otlp_endpoint` is set), then starts the server. Bad settings exit 64, a
     /// failed start 1.

@@ -11,7 +11,7 @@ struct DemoCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Pipeline file to run (default: examples/hello.yaml, or the built-in copy of it).") var file: String?
-    @Option(help: "Scheduler extension: docker or process.") var scheduler: String = "docker"
+    @Option(help: ServerStartup.schedulerHelp) var scheduler: String = "docker"
     @Option(help: "Keep the data here instead of a temporary directory.") var dataDir: String?
     @Flag(help: "JSON Lines instead of text: what happened, each log line as {\"task\", \"line\"}, the run's detail last.") var json = false
 

@@ -60,8 +60,11 @@ struct ExtensionCommand: AsyncParsableCommand {
                 try await options.client.call("POST", ExtensionCommand.path(n) + "/upgrade", body: body)
             }
             if options.json { return Output.json(r) }
-            if !r.upgraded { return print("\(r.name) is already at \(r.to); nothing to upgrade") }
-            print("upgraded \(r.name) \(r.from) → \(r.to)" + (r.live ? "" : "; restart the server to run it"))
+            let major = r.newerMajor.map { "; \(r.name) \($0) is a new major version (possibly breaking settings): take it with `gofer extension upgrade \(r.name) --allow-major`" } ?? ""
+            if !r.upgraded {
+                return print("\(r.name) is already at \(r.to)" + (r.newerMajor == nil ? "; nothing to upgrade" : ", the newest with its major version" + major))
+            }
+            print("upgraded \(r.name) \(r.from) → \(r.to)" + (r.live ? "" : "; restart the server to run it") + major)
         }
     }
 

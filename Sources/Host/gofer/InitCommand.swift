@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExtensionClient
 import ExtensionSDK
 import Foundation
 import GoferHost
@@ -45,14 +46,14 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            try write()
+            try await write()
         } catch let e as ValidationError {
             Output.error(e.message, exitCode: ExitCode.validationFailure.rawValue)
             throw ExitCode.validationFailure
         }
     }
 
-    func write() throws {
+    func write() async throws {
         let interactive = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1 && !json
         let directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).lastPathComponent
         let suggested = Self.pipelineID(from: directory)
@@ -61,6 +62,7 @@ struct InitCommand: AsyncParsableCommand {
         let command = try self.command ?? (interactive ? Self.ask("Command it runs", default: "echo building") : "echo building")
         let schedule = try Schedule(self.trigger ?? (interactive ? Self.ask("Run by itself (none, every:15m, cron:'0 3 * * *')", default: "none") : "none"))
 
+        if case .cron(let expression) = schedule { try await Self.checkCron(expression) }
         let text = Self.render(id: id, image: image, command: command, schedule: schedule)
         // The same checks as `pipeline apply`, so the file applies as written.
         do {
@@ -81,6 +83,30 @@ struct InitCommand: AsyncParsableCommand {
         Output.done(
             "wrote \(file) (pipeline \(id)); apply it with: gofer pipeline apply \(file)",
             json: ["file": .string(file), "pipeline": .string(id)])
+    }
+
+    /// The schedule checked by the cron trigger itself — the bundled extension beside this
+    /// binary, asked with `trigger/validate` as apply asks it — so the file applies as written.
+    /// Without the extension (a CLI installed alone) the server checks it at apply.
+    static func checkCron(_ expression: String) async throws {
+        let executable = GoferServer.executableDirectory + "/gofer-trigger-cron"
+        guard FileManager.default.isExecutableFile(atPath: executable) else { return }
+        let cron = ExtensionSupervisor(name: "cron", launch: ExtensionLaunch(executable: executable), options: InitializeOptions(kind: .trigger))
+        var diagnostics: [Diagnostic] = []
+        do {
+            _ = try await cron.start()
+            diagnostics = try await cron.call(ProtocolCalls.triggerValidate, ParamsCheck(params: ["schedule": .string(expression)]), timeout: .seconds(10)).diagnostics
+        } catch let error as ProtocolError where error.code == .invalidParams {
+            diagnostics = error.diagnostics
+        } catch {
+            await cron.stop()
+            return  // could not ask: apply will
+        }
+        await cron.stop()
+        let errors = diagnostics.filter { $0.severity == "error" }.map(\.message)
+        if !errors.isEmpty {
+            throw ValidationError("--trigger cron:\(expression): " + errors.joined(separator: "; ") + " (write e.g. cron:'0 3 * * *')")
+        }
     }
 
     /// A valid pipeline id from a directory name: lower case, other characters as dashes.

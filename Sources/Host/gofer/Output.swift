@@ -135,6 +135,11 @@ enum Output {
         }
     }
 
+    /// A remark on stderr that is not an error (`note: …`), so stdout keeps only the output asked for.
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data((color("note:", "33") + " " + message + "\n").utf8))
+    }
+
     /// What a command did: a sentence for people, or with `--json` the given object (one line).
     static func done(_ human: @autoclosure () -> String, json: JSONValue) {
         if jsonMode { line(json) } else { print(human()) }

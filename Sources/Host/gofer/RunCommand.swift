@@ -214,7 +214,11 @@ struct RunCommand: AsyncParsableCommand {
                 }
                 return
             }
-            for t in detail.tasks where t.logging && t.startedAt != nil {
+            for t in detail.tasks where t.startedAt != nil {
+                guard t.logging else {
+                    Output.note("\(t.task): logging: false, so its output was not stored")
+                    continue
+                }
                 try await cli {
                     try await TaskLogLines(client: client, namespace: options.ns, pipeline: pipeline, run: run, task: t.task, follow: false)
                         .forEach { printer.print(t.task, $0) }
@@ -309,8 +313,6 @@ struct TaskCommand: AsyncParsableCommand {
             try await cli {
                 for try await event in client.stream(lines.path) {
                     switch event {
-                    case .head(let status, _) where status != 200:
-                        throw APIError(status: status, code: "http_\(status)", message: "cannot read the log (HTTP \(status))")
                     case .body(let bytes): FileHandle.standardOutput.write(Data(bytes))
                     default: break
                     }

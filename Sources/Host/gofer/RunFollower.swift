@@ -60,12 +60,7 @@ struct RunFollower {
         var eventName = ""
         defer { for f in followers.values { f.cancel() } }
         for try await event in client.stream(Paths.run(namespace, pipeline, run) + "/events") {
-            guard case .body(let bytes) = event else {
-                if case .head(let status, _) = event, status != 200 {
-                    throw APIError(status: status, code: "http_\(status)", message: "cannot follow run \(run): HTTP \(status)")
-                }
-                continue
-            }
+            guard case .body(let bytes) = event else { continue }
             pending += bytes
             while let newline = pending.firstIndex(of: 0x0A) {
                 let line = String(decoding: pending[..<newline], as: UTF8.self)

@@ -107,7 +107,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Option(help: "Server config file (YAML).") var config: String?
         @Option(help: "Data directory (database, logs, extension state).") var dataDir: String?
         @Option(help: "Address to listen on, host:port.") var listen: String?
-        @Option(help: "Scheduler extension by name: docker, swarm, nomad, process, or any installed scheduler.") var scheduler: String?
+        @Option(help: ServerStartup.schedulerHelp) var scheduler: String?
         @Flag(help: "Print JSON Lines instead of text (what it logs goes to stderr either way).") var json = false
 
         func run() async throws {

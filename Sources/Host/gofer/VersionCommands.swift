@@ -70,7 +70,7 @@ extension PipelineCommand {
                 ["VERSION", "STATUS", "CREATED", "BY", "ORIGIN", "CHANGES"],
                 p.items.map { v in
                     [
-                        String(v.version), v.status == "previous" ? "" : Output.color(v.status, v.status == "live" ? "32" : "33"),
+                        String(v.version), v.status == .previous ? "" : Output.color(v.status.rawValue, v.status == .live ? "32" : v.status == .canary ? "33" : "31"),
                         Output.ago(v.createdAt), v.createdBy?.description ?? "-",
                         v.origin == .rollback ? "rollback to \(v.copiedFrom.map(String.init) ?? "?")" : "apply",
                         v.changes.isEmpty ? "-" : v.changes.count == 1 ? v.changes[0] : "\(v.changes[0]) (+\(v.changes.count - 1) more)",

@@ -74,13 +74,47 @@ public struct APIClient: Sendable {
         return response.body
     }
 
-    /// Streams a response body (logs, server-sent events).
-    public func stream(_ path: String) -> AsyncThrowingStream<SimpleHTTPClient.Event, any Error> {
-        transport.stream("GET", path: path, headers: authorization, body: nil, timeout: nil)
+    /// Streams a response body (logs, server-sent events). A refusal (not 2xx) throws the
+    /// server's own error — its code and reason (e.g. why a log cannot be read) — instead of
+    /// yielding the error's body as if it were the stream.
+    public func stream(_ path: String) -> RefusalCheckedStream {
+        RefusalCheckedStream(events: transport.stream("GET", path: path, headers: authorization, body: nil, timeout: nil))
+    }
+
+    /// The server's error in a refused answer, or one naming the status and the start of the body.
+    static func refusal(status: Int, body: [UInt8]) -> APIError {
+        if var error = try? decoder.decode(APIError.self, from: Data(body)) {
+            error.status = status
+            return error
+        }
+        return APIError(status: status, code: "http_\(status)", message: "HTTP \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
     }
 
     /// Percent-encodes one path segment.
     public static func segment(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
     }
+}
+
+/// A response's events, with a refusal (not 2xx) thrown as the server's ``APIError``.
+public struct RefusalCheckedStream: AsyncSequence, Sendable {
+    public typealias Element = SimpleHTTPClient.Event
+    let events: AsyncThrowingStream<SimpleHTTPClient.Event, any Error>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: AsyncThrowingStream<SimpleHTTPClient.Event, any Error>.AsyncIterator
+
+        public mutating func next() async throws -> SimpleHTTPClient.Event? {
+            guard let event = try await inner.next() else { return nil }
+            guard case .head(let status, _) = event, !(200..<300).contains(status) else { return event }
+            // An error body is small: at most 64 KiB of it is read.
+            var body: [UInt8] = []
+            while body.count < 65_536, let more = try await inner.next() {
+                if case .body(let bytes) = more { body += bytes.prefix(65_536 - body.count) }
+            }
+            throw APIClient.refusal(status: status, body: body)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: events.makeAsyncIterator()) }
 }

@@ -294,6 +294,12 @@ struct JSONErrorMiddleware: RouterMiddleware {
                 // The route is not served at all; say why rather than "no such endpoint".
                 return api.errorResponse(GoferAPI.attachDisabled)
             }
+            if error.status == .notFound, request.method == .get, request.uri.path.hasPrefix("/ui/"), !request.uri.path.hasPrefix("/ui/assets/") {
+                // A web UI address that is no page: a person in a browser gets the UI saying so.
+                var page = WebUIRoutes.asset("index.html")
+                page.status = .notFound
+                return page
+            }
             if error.status == .notFound {
                 // A known path with another method: 405 and what it does allow.
                 let allowed = GoferAPI.methods(forPath: request.uri.path)

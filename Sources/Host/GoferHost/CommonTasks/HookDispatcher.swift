@@ -75,6 +75,7 @@ public actor HookDispatcher {
 
     private func deliver(_ d: HookDelivery) async {
         var failure: String?
+        var summary: String?
         do {
             let (run, taskList, history, config) = try await store.hookContext(d)
             guard let use = config.hooks.first(where: { $0.label == d.label }) else {
@@ -93,6 +94,7 @@ public actor HookDispatcher {
             let answer = try await tasks.run(
                 d.extension, params: settings, variables: variables, hook: hook, idempotencyKey: "hook-\(engine.serverID)-\(d.id)",
                 timeout: Self.callTimeout, output: { _ in })
+            summary = answer["summary"]?.stringValue.map { String($0.prefix(1000)) }
             if answer["status"]?.stringValue != "success" {
                 failure = "the hook answered \(answer["status"]?.stringValue ?? "no status")" + (answer["summary"]?.stringValue.map { ": \($0)" } ?? "")
             }
@@ -104,7 +106,7 @@ public actor HookDispatcher {
             failure == nil || attempt >= Self.maxAttempts ? nil : Date().addingTimeInterval(min(pow(2, Double(attempt)), 600))
         if let failure { logger.warning("hook \(d.label) of \(d.namespace)/\(d.pipeline)#\(d.run) (\(d.phase.rawValue)): \(failure)") }
         do {
-            try await store.recordHookAttempt(d, error: failure, retryAt: retryAt)
+            try await store.recordHookAttempt(d, error: failure, summary: summary, retryAt: retryAt)
         } catch {
             logger.error("cannot record hook delivery \(d.id): \(error)")
         }

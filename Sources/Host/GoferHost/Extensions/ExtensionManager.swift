@@ -518,6 +518,8 @@ public actor ExtensionManager {
         public var live: Bool
         /// False when it was already at that version (nothing changed).
         public var upgraded: Bool = true
+        /// A newer version with another major that was not taken (it needs `--allow-major`).
+        public var newerMajor: String?
     }
 
     /// Upgrades in place: the new version is fetched and checked like an install, then (triggers)
@@ -527,13 +529,30 @@ public actor ExtensionManager {
         guard let current = try await store.installedExtension(name) else {
             throw ExtensionError(kind: .notFound, message: "\(name) is not installed; use `gofer extension install \(name)`")
         }
-        let (index, entry, version) = try await resolve(name, request)
         guard let from = SemVer(current.version) else {
             throw ExtensionError(kind: .invalid, message: "installed version \(current.version) is not semver")
         }
-        if version.version == from {
-            return UpgradeResult(name: name, from: current.version, to: current.version, live: false, upgraded: false)
+        // "Latest" without --allow-major means the newest with the installed major (as
+        // docs/registry.md says); a newer major is mentioned, not taken.
+        var request = request
+        var newerMajor: SemVer?
+        if request == .latest && !allowMajor {
+            let (_, _, newest) = try await resolve(name, .latest)
+            if newest.version.major != from.major {
+                newerMajor = newest.version
+                request = .major(from.major)
+            }
         }
+        let unchanged = UpgradeResult(
+            name: name, from: current.version, to: current.version, live: false, upgraded: false, newerMajor: newerMajor?.description)
+        let resolved: (RegistryIndex, RegistryIndex.Entry, RegistryIndex.Version)
+        do {
+            resolved = try await resolve(name, request)
+        } catch let error as ExtensionError where newerMajor != nil && error.kind == .notFound {
+            return unchanged  // the registry no longer lists the installed major: only the newer one
+        }
+        let (index, entry, version) = resolved
+        if version.version == from || (newerMajor != nil && version.version < from) { return unchanged }
         if version.version.major != from.major && !allowMajor {
             throw ExtensionError(
                 kind: .conflict,
@@ -577,7 +596,7 @@ public actor ExtensionManager {
         if current.executable != executable, case .installed(let old) = current.executable {
             try? FileManager.default.removeItem(atPath: (old as NSString).deletingLastPathComponent)
         }
-        return UpgradeResult(name: name, from: current.version, to: version.version.description, live: live)
+        return UpgradeResult(name: name, from: current.version, to: version.version.description, live: live, newerMajor: newerMajor?.description)
     }
 
     // MARK: - Uninstall

@@ -42,6 +42,8 @@ public actor Secrets: SecretResolving {
     /// Delete a pipeline's secrets with the pipeline (admin setting).
     let cleanup: Bool
     private var supervisor: ExtensionSupervisor?
+    /// Whether this start has recorded that its store holds secrets.
+    private var markedWritten = false
     private let logger = Logger(label: "gofer.secrets")
     /// The largest value accepted.
     public static let maxValueBytes = 1 << 20
@@ -108,6 +110,12 @@ public actor Secrets: SecretResolving {
             throw SecretError(kind: .tooLarge, message: "the value is \(value.count) bytes; secrets may be at most 1 MiB")
         }
         _ = try await call(ProtocolCalls.secretsPut, SecretWrite(key: key, bytes: value))
+        // Remembered once per start: switching away from a store that holds secrets is refused
+        // (ExtensionSwitch), switching away from one that never did is not.
+        if !markedWritten, let name = spec?.name {
+            try await store.setMeta(Store.secretStoreWrittenKey, name)
+            markedWritten = true
+        }
     }
 
     private func list(_ prefix: String) async throws -> [String] {

@@ -7,8 +7,8 @@ import Foundation
 ///   start with the old scheduler until they end (or cancel them), then switch.
 /// - Secret store: **refuse, unless told**. Secrets stored in the old store would silently become
 ///   unreachable and runs would fail later, at task start. So a switch away from a store that
-///   keeps secrets (not `none` or `memory`) is refused unless `secret_store_switch: true` says the
-///   admin knows (they then store the secrets again in the new store). Gofer does not copy
+///   keeps secrets (not `none` or `memory`) and was written to is refused unless
+///   `secret_store_switch: true` says the admin knows (they then store the secrets again in the new store). Gofer does not copy
 ///   secrets between stores itself: it would have to read every value out of the old one.
 enum ExtensionSwitch {
     static func check(store: Store, settings: ServerSettings, storeExtension: String?) async throws {
@@ -23,7 +23,7 @@ enum ExtensionSwitch {
         }
         let current = storeExtension ?? "none"
         if let previous = try await store.meta("secret_store"), previous != current, !["none", "memory-secrets"].contains(previous),
-            !settings.secretStoreSwitch
+            try await store.meta(Store.secretStoreWrittenKey) == previous, !settings.secretStoreSwitch
         {
             throw ServerError(
                 "secret_store is now \(current), but secrets were stored in \(previous) and would become unreachable (runs using them would fail). Start with the previous store, or set secret_store_switch: true to switch and store the secrets again"

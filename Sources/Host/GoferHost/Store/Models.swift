@@ -87,6 +87,20 @@ public struct PipelineVersion: Codable, Sendable, Equatable {
     public var wentLiveAt: Date?
 }
 
+/// Where a version stands.
+public enum VersionStatus: String, Codable, Sendable {
+    /// New runs use it.
+    case live
+    /// Under an active rollout: some new runs use it.
+    case canary
+    /// Was live before the live one (rollback can make it live again).
+    case previous
+    /// A canary that failed its rollout and never went live.
+    case rolledBack = "rolled_back"
+    /// A canary whose rollout was stopped by hand before it went live.
+    case aborted
+}
+
 /// A version in the list of versions.
 public struct PipelineVersionSummary: Codable, Sendable, Equatable {
     public var version: Int
@@ -96,8 +110,7 @@ public struct PipelineVersionSummary: Codable, Sendable, Equatable {
     public var createdBy: Principal?
     public var createdAt: Date
     public var wentLiveAt: Date?
-    /// `live`, `canary` (under an active rollout), or `previous`.
-    public var status: String
+    public var status: VersionStatus
     /// The changes against the version before it (one line each).
     public var changes: [String]
 }

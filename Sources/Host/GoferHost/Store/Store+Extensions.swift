@@ -112,6 +112,9 @@ extension Store {
         }
     }
 
+    /// The meta key naming the secret store that was last written to (a secret put).
+    static let secretStoreWrittenKey = "secret_store_written"
+
     /// A flag in the meta table (`defaults_installed`).
     func meta(_ key: String) async throws -> String? {
         try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }

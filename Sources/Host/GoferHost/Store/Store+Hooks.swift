@@ -28,6 +28,9 @@ public struct HookDelivery: Codable, Sendable, Equatable {
     public var attempts: Int
     public var nextAttemptAt: Date
     public var lastError: String?
+    /// What the hook said it did on its delivery ("set success on octo/app@6dcb09b5",
+    /// "no commit to mark: …") — shown with the run, so a hook that did nothing says so.
+    public var summary: String?
     public var createdAt: Date
     public var deliveredAt: Date?
 }
@@ -53,7 +56,7 @@ extension Store {
             id: row["id"], namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], label: row["label"],
             extension: row["extension"], phase: HookPhase(rawValue: row["phase"]) ?? .runFinished,
             state: HookDelivery.State(rawValue: row["state"]) ?? .failed, attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"],
-            lastError: row["last_error"], createdAt: row["created_at"], deliveredAt: row["delivered_at"])
+            lastError: row["last_error"], summary: row["summary"], createdAt: row["created_at"], deliveredAt: row["delivered_at"])
     }
 
     /// Records the calls the run's hooks owe for its new state (inside the state change's transaction).
@@ -109,17 +112,17 @@ extension Store {
 
     /// Records how a delivery attempt went, with its event and (on failure) the pipeline error
     /// `hook:LABEL`; a success clears that error.
-    func recordHookAttempt(_ d: HookDelivery, error: String?, retryAt: Date?) async throws {
+    func recordHookAttempt(_ d: HookDelivery, error: String?, summary: String?, retryAt: Date?) async throws {
         try await write { db in
             let now = Date()
             let state: HookDelivery.State = error == nil ? .delivered : retryAt == nil ? .failed : .pending
             try db.execute(
                 sql: """
-                    UPDATE hook_deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+                    UPDATE hook_deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, summary = ?,
                         delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END
                     WHERE id = ?
                     """,
-                arguments: [state.rawValue, retryAt ?? now, error, state.rawValue, now, d.id])
+                arguments: [state.rawValue, retryAt ?? now, error, summary, state.rawValue, now, d.id])
             let source = "hook:\(d.label)"
             if let error {
                 let message =
@@ -138,6 +141,7 @@ extension Store {
             }
             var details = ["hook": d.label, "extension": d.extension, "phase": d.phase.rawValue, "attempt": String(d.attempts + 1)]
             if let error { details["error"] = error }
+            if let summary { details["summary"] = summary }
             _ = try Self.appendEvent(
                 db, error == nil ? .hookDelivered : .hookFailed, namespace: d.namespace, pipeline: d.pipeline, run: d.run, details: details)
         }

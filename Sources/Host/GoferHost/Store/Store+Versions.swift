@@ -246,10 +246,20 @@ extension Store {
                 sql: "SELECT * FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version < ? ORDER BY version DESC LIMIT ?",
                 arguments: [namespace, pipeline, before ?? Int.max, limit + 1])
             let versions = try rows.map { try Self.version($0, namespace: namespace, pipeline: pipeline) }
+            // How each version's last rollout ended: a canary that never went live is not "previous".
+            var rolloutEnd: [Int: RolloutState] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT version, state FROM rollouts WHERE namespace = ? AND pipeline = ? ORDER BY id", arguments: [namespace, pipeline])
+            {
+                if let state = RolloutState(rawValue: row["state"]) { rolloutEnd[row["version"]] = state }
+            }
             var items: [PipelineVersionSummary] = []
             for (i, v) in versions.prefix(limit).enumerated() {
                 let older = i + 1 < versions.count ? versions[i + 1].config : nil
-                let status = v.version == p.liveVersion ? "live" : v.version == canary ? "canary" : "previous"
+                let status: VersionStatus =
+                    if v.version == p.liveVersion { .live } else if v.version == canary { .canary } else if v.wentLiveAt == nil, rolloutEnd[v.version] == .rolledBack {
+                        .rolledBack
+                    } else if v.wentLiveAt == nil, rolloutEnd[v.version] == .aborted { .aborted } else { .previous }
                 items.append(
                     PipelineVersionSummary(
                         version: v.version, origin: v.origin, copiedFrom: v.copiedFrom, format: v.format, createdBy: v.createdBy,

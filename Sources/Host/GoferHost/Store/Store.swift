@@ -203,6 +203,16 @@ public final class Store: Sendable {
         registerHookMigrations(&m)
         registerObjectMigrations(&m)
         registerTrialMigrations(&m)
+        // Which secret store was ever written to (the switch check asks): an installation from
+        // before it was tracked counts its store as written, as that check used to assume.
+        m.registerMigration("v12: secret store written") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO meta (key, value) SELECT '\(Self.secretStoreWrittenKey)', value FROM meta
+                    WHERE key = 'secret_store' AND value NOT IN ('none', 'memory-secrets')
+                    """)
+        }
+        m.registerMigration("v13: hook summary") { db in try db.execute(sql: "ALTER TABLE hook_deliveries ADD COLUMN summary TEXT") }
         return m
     }
 

@@ -23,7 +23,8 @@ struct UpgradeExtensionRequest: RequestBody {
 
 /// Installed extensions: admins only (they run code on the server's machine).
 enum ExtensionRoutes: RouteCollection {
-    static let read = Access.permission(Permission(.extensions, .read), .path)
+    static let readPermission = Permission(.extensions, .read)
+    static let read = Access.permission(readPermission, .path)
 
     static let routes: [Route] = [
         Route(.get, "/api/extensions", read) { api, _, _ in try api.json(["items": try await api.extensions.list()]) },

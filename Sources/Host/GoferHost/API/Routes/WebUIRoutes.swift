@@ -32,15 +32,43 @@ enum WebUIRoutes: RouteCollection {
         static let fields = ["token"]
         var token: String
     }
-    /// The page's CSRF token and the token the session acts as (never its secret).
+    /// The page's CSRF token, the token the session acts as (never its secret), and the pages it
+    /// may open (the UI hides links to the others).
     struct SessionAnswer: Encodable {
         var csrf: String
         var token: APIToken
+        var pages: [UIPage]
+
+        init(csrf: String, identity: Identity) {
+            self.csrf = csrf
+            self.token = identity.token
+            self.pages = UIPage.allCases.filter { page in page.permission.map { identity.allows($0, on: .server) } ?? true }
+        }
     }
+
+    /// The UI's pages that need a permission beyond the caller's own namespaces.
+    enum UIPage: String, Encodable, CaseIterable {
+        case pipelines, extensions
+        var permission: Permission? {
+            switch self {
+            case .pipelines: return nil
+            case .extensions: return ExtensionRoutes.readPermission
+            }
+        }
+    }
+
+    /// The UI's page paths (its links, the run links the server sends out): each answers the page,
+    /// whose script shows what the path names — or asks to log in first and then shows it.
+    /// Path parameters are not checked here: the page asks the API, which checks them.
+    static let pagePaths = [
+        "/ui", "/ui/extensions", "/ui/namespaces/{namespace}/pipelines/{pipeline}", "/ui/namespaces/{namespace}/pipelines/{pipeline}/runs/{run}",
+        "/ui/namespaces/{namespace}/pipelines/{pipeline}/runs/{run}/tasks/{task}",
+    ]
     struct LoggedOut: Encodable { var loggedOut = true }
 
     static let routes: [Route] = [
         Route(.get, "/", .open) { _, _, _ in asset("index.html") },
+    ] + pagePaths.map { path in Route(.get, path, .open) { _, _, _ in asset("index.html") } } + [
         // Only the names of the compiled-in files match: nothing is read from disk.
         Route(.get, "/ui/assets/{file}", .open) { _, _, ctx in asset(ctx.parameters.get("file") ?? "") },
         // Exchanges a token for a session cookie. Failed logins count against the client's
@@ -51,7 +79,7 @@ enum WebUIRoutes: RouteCollection {
             let client = api.clients.client(peer: ctx.peer, forwardedFor: req.headers[.xForwardedFor])
             let identity = try await api.auth.authenticate(authorization: "Bearer " + token, client: client)
             let (id, csrf) = api.sessions.create(token: token)
-            var response = try api.json(SessionAnswer(csrf: csrf, token: identity.token))
+            var response = try api.json(SessionAnswer(csrf: csrf, identity: identity))
             response.headers[.setCookie] = api.sessions.setCookie(id)
             return response
         },
@@ -60,7 +88,7 @@ enum WebUIRoutes: RouteCollection {
             guard let (_, session) = api.sessions.session(req.headers) else {
                 throw APIError(status: 404, code: "not_found", message: "no web UI session: log in at /")
             }
-            return try api.json(SessionAnswer(csrf: session.csrf, token: try ctx.caller().token))
+            return try api.json(SessionAnswer(csrf: session.csrf, identity: try ctx.caller()))
         },
         Route(.post, "/ui/logout", .anyToken) { api, req, _ in
             if let (id, _) = api.sessions.session(req.headers) { api.sessions.remove(id) }
