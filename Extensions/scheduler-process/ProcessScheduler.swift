@@ -162,14 +162,14 @@ final class Job: Sendable {
 
     var status: JobStatus {
         let finishedAt = pipes.withLock { $0.finishedAt }
-        var status = JobStatus(handle: handle, state: .running, startedAt: startedAt.formatted(.iso8601), labels: spec.labels)
+        var status = JobStatus(handle: handle, state: .running, startedAt: RFC3339.format(startedAt), labels: spec.labels)
         if let exit = process.exitStatus {
             status.state = .exited
             switch exit {
             case .exited(let code): status.exitCode = Int(code)
             case .signaled(let signal): status.exitCode = 128 + Int(signal)
             }
-            status.finishedAt = (finishedAt ?? Date()).formatted(.iso8601)
+            status.finishedAt = RFC3339.format(finishedAt ?? Date())
         }
         return status
     }

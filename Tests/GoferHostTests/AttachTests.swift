@@ -101,6 +101,18 @@ struct AttachTests {
             env["GOFER_TOKEN"] = outsider
             (status, out) = try await sh("\(gofer) task attach live \(run.id) t -- true < /dev/null", env)
             #expect(status == .exited(1) && out.contains("lacks attach:write"), "\(out)")
+            // A browser's WebSocket with a web UI session cookie: not accepted, and it says why
+            // (it used to be an empty 400) — the reason as the one message, then close 4401.
+            let login = try await SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port)).send(
+                "POST", path: "/ui/login", headers: ["Content-Type": "application/json"], body: Array(#"{"token":"\#(h.adminToken)"}"#.utf8))
+            let cookie = try #require(login.headers["set-cookie"]?.split(separator: ";").first.map(String.init), "\(login.headers)")
+            let script = BuiltProducts.repositoryRoot.appendingPathComponent("Tests/attach/ws_refusal.py").path
+            let path = "/api/namespaces/default/pipelines/live/runs/\(run.id)/tasks/t/attach"
+            (status, out) = try await sh("python3 \(script) 127.0.0.1:\(port) \(path) 'Cookie: \(cookie)'", env)
+            #expect(out.contains("attach_needs_token") && out.contains("a web UI session cookie is not accepted") && out.contains("close: 4401"), "\(out)")
+            // Any refused upgrade says why the same way: here a token without the permission.
+            (status, out) = try await sh("python3 \(script) 127.0.0.1:\(port) \(path) 'Authorization: Bearer \(reader)'", env)
+            #expect(out.contains("lacks attach:write") && out.contains("close: 4403"), "\(out)")
             env["GOFER_TOKEN"] = h.adminToken
             (status, out) = try await sh("\(gofer) task attach live \(run.id) nope -- true < /dev/null", env)
             #expect(status == .exited(1) && out.contains("not found"), "\(out)")

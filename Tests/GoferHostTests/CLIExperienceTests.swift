@@ -62,6 +62,28 @@ struct CLIExperienceTests {
         }
     }
 
+    /// A quick task is not "0.0s": times keep their milliseconds from the scheduler through the
+    /// API (RFC 3339 with milliseconds) to what the CLI shows.
+    @Test func quickTasksShowTheirDurationsToTheMillisecond() async throws {
+        let f = try await Fixture()
+        return try await stopping({ await f.h.stop() }) {
+            _ = try await f.h.apply("id: quick\ntasks:\n  - { id: t, image: none, command: [\"sleep\", \"0.3\"] }\n")
+            let (run, _) = try await f.h.runToEnd("quick")
+            let (status, out, err) = try await f.gofer(["run", "get", "quick", "\(run.id)", "--json"])
+            #expect(status == .exited(0), "\(err)")
+            let detail = try JSONParser().parse(Array(out.utf8))
+            let task = try #require(detail["tasks"]?.arrayValue?.first)
+            let started = try #require(task["started_at"]?.stringValue.flatMap(RFC3339.parse))
+            let ended = try #require(task["ended_at"]?.stringValue.flatMap(RFC3339.parse))
+            #expect(task["started_at"]?.stringValue?.count == 24, "YYYY-MM-DDTHH:MM:SS.mmmZ: \(task)")
+            let took = ended.timeIntervalSince(started)
+            #expect(took >= 0.25 && took < 5, "sleep 0.3 took \(took) s")
+            let (_, table, _) = try await f.gofer(["run", "get", "quick", "\(run.id)"])
+            let row = try #require(table.split(separator: "\n").first { $0.hasPrefix("t ") }, "\(table)")
+            #expect(row.contains("ms") || row.contains(".") && row.contains("s "), "a sub-second duration, not 0.0s: \(row)")
+        }
+    }
+
     @Test func aLogTheServerRefusesSaysWhyNotJustTheStatus() async throws {
         let f = try await Fixture()
         return try await stopping({ await f.h.stop() }) {

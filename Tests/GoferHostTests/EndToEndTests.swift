@@ -133,7 +133,7 @@ struct EndToEndTests {
             (status, out) = try await gofer(["pipeline", "apply", file], env: host)
             #expect(status == .exited(1) && out.contains("/triggers/0/settings/schedule") && out.contains(file + ":4:"), "\(out)")
             (status, out) = try await gofer(["pipeline", "get", "tick"], env: host)
-            #expect(out.contains("TRIGGER") && out.contains("fast"), "\(out)")
+            #expect(out.contains("TRIGGER") && out.contains("fast") && out.contains("uses: interval (trigger)"), "\(out)")
         }
     }
 

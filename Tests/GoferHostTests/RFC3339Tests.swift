@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Foundation
 import GoferHost
 import Testing
@@ -35,5 +36,33 @@ struct RFC3339Tests {
     ])
     func refusesWhatIsNotRFC3339(_ text: String) {
         #expect(RFC3339.parse(text) == nil, "\(text)")
+    }
+
+    /// What Gofer writes: UTC with milliseconds, as Foundation writes it with fractional seconds.
+    @Test(arguments: [0.0, 1.5, 1_764_417_600.25, 1_764_417_600.999, -1.001, 951_868_799.0, 253_402_300_799.0])
+    func formatsWithMillisecondsAsFoundationDoes(_ seconds: Double) throws {
+        let date = Date(timeIntervalSince1970: seconds)
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        #expect(RFC3339.format(date) == f.string(from: date), "\(seconds)")
+        let back = try #require(RFC3339.parse(RFC3339.format(date)))
+        #expect(abs(back.timeIntervalSince1970 - seconds) <= 0.0005 + 1e-9, "to the nearest millisecond")
+    }
+
+    @Test func datesPastTheYearsItCanWriteAreClampedNotTrapped() {
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 1e300)) == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: -1e300)) == "0000-01-01T00:00:00.000Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: .nan)) == "1970-01-01T00:00:00.000Z")
+    }
+
+    @Test func durationsForPeopleAreAsPreciseAsIsUseful() {
+        #expect(DurationText.human(.zero) == "0ms")
+        #expect(DurationText.human(.milliseconds(340)) == "340ms")
+        #expect(DurationText.human(.milliseconds(1250)) == "1.25s")
+        #expect(DurationText.human(.milliseconds(12_345)) == "12.3s")
+        #expect(DurationText.human(.seconds(245)) == "4m05s")
+        #expect(DurationText.human(.seconds(7380)) == "2h03m")
+        #expect(DurationText.human(.seconds(Int64.max)).hasSuffix("m"), "no overflow")
+        #expect(DurationText.format(.seconds(Int64.max)).hasSuffix("s"), "no overflow")
     }
 }

@@ -55,8 +55,8 @@ public struct CommitStatus: Sendable, Equatable {
         }
     }
 
-    public static func describe(run id: Int, state: String, reason: String?, seconds: Int?) -> String {
-        let took = seconds.map { " in \(DurationText.format(.seconds($0)))" } ?? ""
+    public static func describe(run id: Int, state: String, reason: String?, took duration: Duration?) -> String {
+        let took = duration.map { " in \(DurationText.human($0))" } ?? ""
         switch state {
         case "running", "pending": return "Run \(id) is running"
         case "succeeded": return "Run \(id) succeeded\(took)"

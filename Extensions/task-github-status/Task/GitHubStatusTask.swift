@@ -95,11 +95,10 @@ struct GitHubStatusTask: CommonTask {
         let description: String
         if let hook = run.hook {
             state = CommitStatus.state(forRun: hook.run.state)
-            let f = ISO8601DateFormatter()
-            let seconds = hook.run.startedAt.flatMap(f.date(from:)).flatMap { s in
-                hook.run.endedAt.flatMap(f.date(from:)).map { Int($0.timeIntervalSince(s)) }
+            let took = hook.run.startedAt.flatMap(RFC3339.parse).flatMap { s in
+                hook.run.endedAt.flatMap(RFC3339.parse).map { Duration.milliseconds(Int64(exactly: ($0.timeIntervalSince(s) * 1000).rounded(.down)) ?? 0) }
             }
-            description = params.description ?? CommitStatus.describe(run: hook.run.id, state: hook.run.state, reason: hook.run.reason, seconds: seconds)
+            description = params.description ?? CommitStatus.describe(run: hook.run.id, state: hook.run.state, reason: hook.run.reason, took: took)
         } else {
             guard let s = params.state.flatMap(CommitStatus.State.init) else {
                 throw ProtocolError(
@@ -185,7 +184,7 @@ actor GitHubClient {
                 e.message = "cannot get an installation token for App \(jwt.appID): " + e.message
                 throw e
             }
-            let expires = answer["expires_at"]?.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date().addingTimeInterval(3600)
+            let expires = answer["expires_at"]?.stringValue.flatMap(RFC3339.parse) ?? Date().addingTimeInterval(3600)
             installationToken = (token, expires)
             return token
         }

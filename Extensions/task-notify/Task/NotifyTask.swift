@@ -115,9 +115,8 @@ struct NotifyTask: CommonTask {
             return TaskResult(status: .success, summary: "sent \(sent) message(s)")
         }
         guard hook.phase == .runFinished else { return TaskResult(status: .success, summary: "nothing to judge until the run ends") }
-        let f = ISO8601DateFormatter()
-        let duration = hook.run.startedAt.flatMap(f.date(from:)).flatMap { s in
-            hook.run.endedAt.flatMap(f.date(from:)).map { Int($0.timeIntervalSince(s)) }
+        let duration = hook.run.startedAt.flatMap(RFC3339.parse).flatMap { s in
+            hook.run.endedAt.flatMap(RFC3339.parse).map { Int(exactly: $0.timeIntervalSince(s).rounded(.down)) ?? 0 }
         }
         let outcome = RunOutcome(
             id: hook.run.id, state: hook.run.state, durationSeconds: duration,

@@ -60,6 +60,6 @@ struct CronTrigger: Trigger {
         let epoch = String(Int(time.timeIntervalSince1970))
         try await subscription.emit(
             eventID: "\(subscription.id)/\(epoch)", cursor: epoch,
-            variables: ["GOFER_CRON_SCHEDULE": schedule.expression, "GOFER_CRON_TIME": time.formatted(.iso8601)])
+            variables: ["GOFER_CRON_SCHEDULE": schedule.expression, "GOFER_CRON_TIME": RFC3339.format(time)])
     }
 }

@@ -99,7 +99,7 @@ public enum JSONCodec {
     /// Encodes `value` as a ``JSONValue``.
     public static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .rfc3339Milliseconds
         let data = try encoder.encode(value)
         return try JSONParser(maxDepth: 512).parse(data)
     }

@@ -86,7 +86,7 @@ public struct Subscription<Params: Sendable>: Sendable {
     public func emit(eventID: String, cursor: String? = nil, variables: [String: String] = [:]) async throws -> Bool {
         var params: [String: JSONValue] = [
             "subscriptionId": .string(id), "eventId": .string(eventID),
-            "occurredAt": .string(Date().formatted(.iso8601)), "variables": .object(variables.mapValues(JSONValue.string)),
+            "occurredAt": .string(RFC3339.format(Date())), "variables": .object(variables.mapValues(JSONValue.string)),
         ]
         if let cursor { params["cursor"] = .string(cursor) }
         var delay = Duration.milliseconds(250)

@@ -77,7 +77,7 @@ public struct ExtensionLog: Sendable {
 
     private func write(_ level: String, _ message: String, _ fields: [String: String]) {
         var o: [String: JSONValue] = fields.mapValues(JSONValue.string)
-        o["ts"] = .string(Date().formatted(.iso8601))
+        o["ts"] = .string(RFC3339.format(Date()))
         o["level"] = .string(level)
         o["msg"] = .string(message)
         var bytes = JSONValue.object(o).serialized()

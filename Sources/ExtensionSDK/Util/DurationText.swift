@@ -45,7 +45,7 @@ public enum DurationText {
 
     /// Formats a duration compactly (`1h30m`, `45s`, `250ms`).
     public static func format(_ d: Duration) -> String {
-        var ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+        var ms = milliseconds(d)
         if ms < 1000 { return "\(ms)ms" }
         var out = ""
         for (unit, size) in [("h", Int64(3_600_000)), ("m", 60_000), ("s", 1000)] where ms >= size {
@@ -54,6 +54,32 @@ public enum DurationText {
         }
         if ms > 0 { out += "\(ms)ms" }
         return out
+    }
+
+    /// A duration for people, as precise as is useful: `340ms`, `1.25s`, `12.3s`, `4m05s`, `2h03m`.
+    ///
+    /// ```swift
+    /// DurationText.human(.milliseconds(1250))  // "1.25s"
+    /// ```
+    public static func human(_ d: Duration) -> String {
+        let ms = max(0, milliseconds(d))
+        switch ms {
+        case ..<1000: return "\(ms)ms"
+        case ..<10_000: return "\(ms / 1000).\(two(ms % 1000 / 10))s"
+        case ..<60_000: return "\(ms / 1000).\(ms % 1000 / 100)s"
+        case ..<3_600_000: return "\(ms / 60_000)m\(two(ms / 1000 % 60))s"
+        default: return "\(ms / 3_600_000)h\(two(ms / 60_000 % 60))m"
+        }
+    }
+
+    private static func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+    /// Whole milliseconds, saturating instead of overflowing for durations past ~292 million years.
+    static func milliseconds(_ d: Duration) -> Int64 {
+        let (whole, overflow) = d.components.seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return d.components.seconds < 0 ? Int64.min : Int64.max }
+        let (sum, overflow2) = whole.addingReportingOverflow(d.components.attoseconds / 1_000_000_000_000_000)
+        return overflow2 ? Int64.max : sum
     }
 }
 

@@ -86,7 +86,7 @@ enum Output {
 
     static func ago(_ date: Date?) -> String {
         guard let date else { return "-" }
-        let s = Int(Date().timeIntervalSince(date))
+        let s = Int(exactly: Date().timeIntervalSince(date).rounded(.down)) ?? 0
         if s < 2 { return "just now" }
         if s < 60 { return "\(s)s ago" }
         if s < 3600 { return "\(s / 60)m ago" }
@@ -96,16 +96,15 @@ enum Output {
 
     static func duration(_ start: Date?, _ end: Date?) -> String {
         guard let start else { return "-" }
-        let seconds = (end ?? Date()).timeIntervalSince(start)
-        if seconds < 60 { return String(format: "%.1fs", seconds) }
-        return "\(Int(seconds) / 60)m\(Int(seconds) % 60)s"
+        let ms = ((end ?? Date()).timeIntervalSince(start) * 1000).rounded(.down)
+        return DurationText.human(.milliseconds(Int64(exactly: ms) ?? 0))
     }
 
-    /// The API's JSON shape: snake_case keys, ISO 8601 dates.
+    /// The API's JSON shape: snake_case keys, RFC 3339 dates with milliseconds.
     static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
-        e.dateEncodingStrategy = .iso8601
+        e.dateEncodingStrategy = .rfc3339Milliseconds
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         return e
     }()

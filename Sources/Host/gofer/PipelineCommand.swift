@@ -112,7 +112,13 @@ struct PipelineCommand: AsyncParsableCommand {
                 )
             }
             if !d.config.description.isEmpty { print(d.config.description) }
-            print("parallelism: \(d.config.parallelism == 0 ? "unlimited" : String(d.config.parallelism))   extensions: scheduler")
+            // The extensions it uses, by kind (the server's scheduler runs every task).
+            let triggers = Set(d.config.triggers.map(\.trigger)).sorted()
+            let commonTasks = Set(d.config.tasks.compactMap(\.extension) + d.config.hooks.map(\.extension)).sorted()
+            let uses = triggers.map { "\($0) (trigger)" } + commonTasks.map { "\($0) (common task)" }
+            print(
+                "parallelism: \(d.config.parallelism == 0 ? "unlimited" : String(d.config.parallelism))   uses: "
+                    + (uses.isEmpty ? "no extensions beyond the scheduler" : uses.joined(separator: ", ")))
             print("")
             Output.table(
                 ["TASK", "RUNS", "DEPENDS ON", "TIMEOUT"],

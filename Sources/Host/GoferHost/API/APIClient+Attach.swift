@@ -80,6 +80,9 @@ extension APIClient {
             throw APIError(status: 0, code: "attach_failed", message: "the session ended without the command's exit code")
         }
         if let code = end["exit_code"]?.intValue { return Int(code) }
-        throw APIError(status: 0, code: "attach_failed", message: end["error"]?.stringValue ?? "the session failed: \(end)")
+        // A refusal (no permission, the task not running, …) is the server's error with its status.
+        throw APIError(
+            status: end["status"]?.intValue.flatMap { Int(exactly: $0) } ?? 0, code: end["code"]?.stringValue ?? "attach_failed",
+            message: end["error"]?.stringValue ?? "the session failed: \(end)")
     }
 }

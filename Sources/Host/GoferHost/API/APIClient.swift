@@ -34,7 +34,7 @@ public struct APIClient: Sendable {
     public static let decoder: JSONDecoder = {
         let d = JSONDecoder()
         d.keyDecodingStrategy = .convertFromSnakeCase
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .rfc3339
         return d
     }()
 

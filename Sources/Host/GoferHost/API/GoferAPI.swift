@@ -178,7 +178,7 @@ public struct GoferAPI: Sendable {
     public static let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
-        e.dateEncodingStrategy = .iso8601
+        e.dateEncodingStrategy = .rfc3339Milliseconds
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }()

@@ -18,7 +18,7 @@ enum RequestBodyReader {
     static let decoder: JSONDecoder = {
         let d = JSONDecoder()
         d.keyDecodingStrategy = .convertFromSnakeCase
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .rfc3339
         return d
     }()
 

@@ -23,7 +23,7 @@ public actor CommonTaskSteps: SchedulerClient {
     /// Output kept per step (a common task's output is a report, not a build log).
     static let maxOutput = 8 << 20
 
-    static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
+    static func now() -> String { RFC3339.format(Date()) }
 
     /// Starts `task/run` on `extension` unless a step with this id is already known (idempotent).
     func startStep(

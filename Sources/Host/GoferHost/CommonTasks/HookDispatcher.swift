@@ -124,21 +124,20 @@ public actor HookDispatcher {
     }
 
     static func hookPayload(_ phase: HookPhase, run: Run, tasks: [TaskExecution], history: [Run], url: String?) -> JSONValue {
-        let f = ISO8601DateFormatter()
         var r: [String: JSONValue] = [
             "id": .int(Int64(run.id)), "state": .string(run.state.rawValue),
             "tasks": .array(tasks.map { ["id": .string($0.task), "state": .string($0.state.rawValue)] }),
         ]
         if let reason = run.reason { r["reason"] = .string(reason.message) }
-        if let s = run.startedAt { r["startedAt"] = .string(f.string(from: s)) }
-        if let e = run.endedAt { r["endedAt"] = .string(f.string(from: e)) }
+        if let s = run.startedAt { r["startedAt"] = .string(RFC3339.format(s)) }
+        if let e = run.endedAt { r["endedAt"] = .string(RFC3339.format(e)) }
         if let url { r["url"] = .string(url) }
         var o: [String: JSONValue] = ["phase": .string(phase.rawValue), "run": .object(r)]
         if phase == .runFinished {
             o["history"] = .array(
                 history.map { h in
                     var p: [String: JSONValue] = ["id": .int(Int64(h.id)), "state": .string(h.state.rawValue)]
-                    if let s = h.startedAt, let e = h.endedAt { p["durationMs"] = .int(Int64(e.timeIntervalSince(s) * 1000)) }
+                    if let s = h.startedAt, let e = h.endedAt { p["durationMs"] = .int(Int64(exactly: (e.timeIntervalSince(s) * 1000).rounded()) ?? 0) }
                     return .object(p)
                 })
         }

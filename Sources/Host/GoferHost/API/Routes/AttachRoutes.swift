@@ -99,21 +99,41 @@ extension GoferAPI {
             let ns = try identifier(parts[3], field: "ns")
             let p = try identifier(parts[5], field: "pipeline")
             let t = try identifier(parts[9], field: "task")
+            if request.headerFields[.authorization] == nil, sessions.session(request.headerFields) != nil {
+                throw Self.attachNeedsToken
+            }
             // The same decision the router makes for the route.
             guard
                 let identity = try await admit(
                     AttachRoutes.access, headers: request.headerFields, peer: peer, query: nil,
                     pathTarget: { .pipeline(namespace: ns, pipeline: p) })
-            else { return .dontUpgrade }
+            else { throw APIError(status: 500, code: "internal", message: "internal error: attach admitted no caller") }
             let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { a, _ in a }
             let target = try await attachTarget(ns, p, run, t, query: query)
             return .upgrade([:]) { inbound, outbound, _ in
                 await self.runAttach(target, by: identity.principal, inbound: inbound, outbound: outbound)
             }
         } catch {
-            // The router answers the same request with the reason (401, 403, 404, 409, 400).
-            return .dontUpgrade
+            // A refused upgrade could only be an empty 400 (the WebSocket library writes it): the
+            // session opens instead and says why — the API's error as its one message — and
+            // closes with 4000 + the HTTP status (4401, 4403, 4404, 4409).
+            let refusal = APIError.from(error)
+            return .upgrade([:]) { _, outbound, _ in await Self.refuse(refusal, outbound: outbound) }
         }
+    }
+
+    /// A web UI session cookie is not accepted for attach: a browser sends cookies with a
+    /// WebSocket from any site, and a WebSocket cannot carry the CSRF token that guards them.
+    static let attachNeedsToken = APIError(
+        status: 401, code: "attach_needs_token",
+        message:
+            "attach needs an API token in the Authorization header; a web UI session cookie is not accepted for attach (a WebSocket cannot carry the CSRF token that protects a session). Use `gofer task attach`")
+
+    /// Ends a refused attach: `{"error": message, "code": …, "status": …}`, then a close with 4000 + status.
+    static func refuse(_ error: APIError, outbound: WebSocketOutboundWriter) async {
+        let message: JSONValue = ["error": .string(error.message), "code": .string(error.code), "status": .int(Int64(error.status))]
+        try? await outbound.write(.text(message.description))
+        try? await outbound.close(.unknown(UInt16(4000 + min(max(error.status, 0), 999))), reason: error.code)
     }
 
     /// One attached session: events around it, input from the client, output to it.

@@ -84,7 +84,7 @@ enum SecretRoutes: RouteCollection {
             let (meta, value) = try await api.secrets.globalSecret(name: try api.secretName(ctx))
             let fields: JSONValue = [
                 "name": .string(meta.name), "namespaces": .array(meta.namespaces.map(JSONValue.string)),
-                "created_at": .string(meta.createdAt.formatted(.iso8601)), "updated_at": .string(meta.updatedAt.formatted(.iso8601)),
+                "created_at": .string(RFC3339.format(meta.createdAt)), "updated_at": .string(RFC3339.format(meta.updatedAt)),
             ]
             return try api.json(try api.revealed(fields, value, req))
         },

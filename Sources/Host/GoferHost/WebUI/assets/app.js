@@ -51,10 +51,16 @@ const ago = (iso) => {
   if (s < 86400) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86400)}d ago`;
 };
+/** As precise as is useful (as DurationText.human on the server): 340ms, 1.25s, 12.3s, 4m05s, 2h03m. */
 const duration = (from, to) => {
   if (!from) return "–";
-  const s = ((to ? Date.parse(to) : Date.now()) - Date.parse(from)) / 1000;
-  return s < 60 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+  const ms = Math.max(0, Math.floor((to ? Date.parse(to) : Date.now()) - Date.parse(from)));
+  const two = (n) => String(n).padStart(2, "0");
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 10000) return `${Math.floor(ms / 1000)}.${two(Math.floor(ms % 1000 / 10))}s`;
+  if (ms < 60000) return `${Math.floor(ms / 1000)}.${Math.floor(ms % 1000 / 100)}s`;
+  if (ms < 3600000) return `${Math.floor(ms / 60000)}m${two(Math.floor(ms / 1000) % 60)}s`;
+  return `${Math.floor(ms / 3600000)}h${two(Math.floor(ms / 60000) % 60)}m`;
 };
 
 /** Replaces the page's content (absent parts, null, are left out). */
