@@ -35,7 +35,7 @@ struct DockerScheduler: Scheduler {
                 description: "Memory limit of tasks that set none, in MB; 0 for none.", minimum: 0, default: 4096),
             "user": .string(description: "Run task containers as this user (uid:gid or name) instead of the image's."),
         ]) { a, _ in a }),
-        capabilities: ["attach": .emptyObject])
+        capabilities: Capability.set([.attach]))
 
     struct Config: Decodable, Sendable {
         var endpoint: String?

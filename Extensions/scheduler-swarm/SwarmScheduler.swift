@@ -42,7 +42,9 @@ struct SwarmScheduler: Scheduler {
                 "preferences": .array(
                     of: .string(pattern: "^(node\\.labels|engine\\.labels)\\.[A-Za-z0-9_.-]+$"),
                     description: "Spread tasks evenly over the values of these labels, e.g. node.labels.zone."),
-            ], description: "Where Swarm may run the task."))
+            ], description: "Where Swarm may run the task."),
+        // A started job may wait for a node: the host shows why until it runs.
+        capabilities: Capability.set([.placement]))
 
     /// `attribute==value` or `attribute!=value`, as Swarm writes constraints.
     static let constraintPattern = "^[A-Za-z0-9_.-]+ *(==|!=) *[^ ].*$"
@@ -76,6 +78,7 @@ struct SwarmScheduler: Scheduler {
     let placementTimeout: Duration
     let stopped = StoppedJobs()
     let firstSeen = FirstSeen()
+    let pendingSince = PlacementWaits()
 
     init(config: Config, context: ExtensionContext) throws {
         let text = config.endpoint ?? "unix:///var/run/docker.sock"
@@ -194,13 +197,31 @@ struct SwarmScheduler: Scheduler {
     func status(_ handle: String, times: Bool = true) async throws -> (JobStatus, SwarmAPI.SwarmTask?)? {
         guard let service = try await swarm.service(handle), let tasks = try await swarm.tasks(service: service.id) else { return nil }
         guard let task = tasks.first else {
-            return (JobStatus(handle: service.id, state: .created, labels: service.labels), nil)
+            return (JobStatus(handle: service.id, state: .created, labels: service.labels, message: "waiting for Swarm to create its task"), nil)
         }
         var status = JobStatus(handle: service.id, state: .created, labels: service.labels)
         switch task.state {
         case "running": status.state = .running
         case _ where task.isTerminal: status.state = .exited
         default: status.state = .created
+        }
+        if status.state == .created {
+            // Why it does not run yet, as Swarm says it; a task no node can take fails after
+            // placementTimeout, measured from the first look (inspect or wait) that saw it so.
+            if let error = task.error, task.isPending {
+                status.message = "waiting for a Swarm node: \(error)"
+                if pendingSince.waiting(handle) > placementTimeout {
+                    try? await swarm.removeService(handle)
+                    pendingSince.forget(handle)
+                    throw JobFailure.unplaceable.error(
+                        "no Swarm node could take the task within \(DurationText.format(placementTimeout)) (placementTimeout): \(error)")
+                }
+            } else {
+                pendingSince.forget(handle)
+                status.message = task.message.isEmpty ? "Swarm task \(task.state)" : "Swarm task \(task.state): \(task.message)"
+            }
+        } else {
+            pendingSince.forget(handle)
         }
         if status.state == .running, let ts = task.timestamp { firstSeen.running(handle, at: ts) }
         if status.state == .exited {
@@ -230,7 +251,6 @@ struct SwarmScheduler: Scheduler {
 
     func wait(_ handle: String) async throws -> JobStatus {
         var delay = 25
-        var pendingSince: ContinuousClock.Instant?
         var downSince: ContinuousClock.Instant?
         var lastNodeCheck = ContinuousClock.now - .seconds(1)
         var missingSince: ContinuousClock.Instant?
@@ -260,17 +280,6 @@ struct SwarmScheduler: Scheduler {
                         "Swarm task \(task?.id ?? "?") ended \(task?.state ?? "?") without running: \(task?.error ?? task?.message ?? "no reason given")")
                 }
                 return status
-            }
-            if let task, task.isPending, task.error != nil {
-                let since = pendingSince ?? .now
-                pendingSince = since
-                if ContinuousClock.now - since > placementTimeout {
-                    try? await swarm.removeService(handle)
-                    throw JobFailure.unplaceable.error(
-                        "no Swarm node could take the task within \(DurationText.format(placementTimeout)) (placementTimeout): \(task.error ?? "")")
-                }
-            } else {
-                pendingSince = nil
             }
             // The node's health changes on the scale of heartbeats (seconds): ask once a second, not
             // on every poll for the task's end.
@@ -336,6 +345,7 @@ struct SwarmScheduler: Scheduler {
         await swarm.removeLocalContainers(ofService: handle)
         stopped.forget(handle)
         firstSeen.forget(handle)
+        pendingSince.forget(handle)
     }
 
     // MARK: - Logs

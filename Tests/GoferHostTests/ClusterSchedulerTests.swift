@@ -102,15 +102,8 @@ struct ClusterSchedulerTests {
             let (run, tasks) = try await runWithLiveLogs(h, "onswarm")
             expectDAG(h, "onswarm", run, tasks)
             // Each task ran as a Swarm job; its service is removed once the task is done.
-            let filter = "{\"label\":[\"gofer.pipeline=onswarm\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-            let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
-            var left: [JSONValue] = []
-            for _ in 0..<50 {
-                left = try JSONParser().parse(try await docker.send("GET", path: "/v1.41/services?filters=\(filter)").body).arrayValue ?? []
-                if left.isEmpty { break }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-            #expect(left.isEmpty, "services left: \(left.count)")
+            let left = try await Self.swarmServicesLeft(pipeline: "onswarm")
+            #expect(left == 0, "services left: \(left)")
             #expect(tasks.allSatisfy { $0.handle?.isEmpty == false })
         }
     }
@@ -152,23 +145,76 @@ struct ClusterSchedulerTests {
         }
     }
 
+    /// The Swarm services of `pipeline` still there after up to 10 s (removal is asynchronous).
+    static func swarmServicesLeft(pipeline: String) async throws -> Int {
+        let filter = "{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
+        var left: [JSONValue] = []
+        for _ in 0..<50 {
+            left = try JSONParser().parse(try await docker.send("GET", path: "/v1.41/services?filters=\(filter)").body).arrayValue ?? []
+            if left.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return left.count
+    }
+
+    /// A task waiting for a node is `starting` with the scheduler's reason — not `running` with a
+    /// clock that ticks while nothing runs — until it runs or, here, until the placement wait ends.
+    static func waitingForANode(_ h: ServerHarness, _ pipeline: String, saying: String) async throws -> TaskExecution {
+        var task: TaskExecution?
+        for _ in 0..<300 where task?.reason?.kind != .waitingForPlacement || task?.reason?.message.contains(saying) != true {
+            try await Task.sleep(for: .milliseconds(100))
+            let run = try await h.server.store.runs(namespace: "default", pipeline: pipeline).items.first
+            if let run { task = try await h.server.store.tasks(namespace: "default", pipeline: pipeline, run: run.id).first }
+        }
+        return try #require(task, "no task of \(pipeline)")
+    }
+
     @Test func aTaskNoNodeCanTakeFailsTheRunWithTheSchedulersReason() async throws {
         let nomad = try await FakeNomad.start()
         return try await stopping({ await nomad.stop() }) {
             let h = try await ServerHarness(scheduler: "nomad") {
                 $0.nomadAddress = nomad.address
-                $0.placementTimeout = .seconds(2)
+                $0.placementTimeout = .seconds(6)
             }
             try await stopping({ await h.stop() }) {
                 let (status, body) = try await apply(
                     h, "id: nowhere\ntasks:\n  - {id: a, image: busybox:latest, command: [\"true\"], placement: {datacenters: [dc9]}}\n")
                 #expect(status == 201, "\(body)")
-                let (run, tasks) = try await h.runToEnd("nowhere")
+                let started = try await h.server.engine.startRun(namespace: "default", pipeline: "nowhere", initiator: .system)
+                let waiting = try await Self.waitingForANode(h, "nowhere", saying: "dc9")
+                #expect(waiting.state == .starting && waiting.startedAt == nil && waiting.handle != nil, "\(waiting)")
+                #expect(waiting.reason?.message.contains("waiting for a Nomad node") == true && waiting.reason?.message.contains("dc9") == true, "\(waiting)")
+                let run = try await h.server.engine.waitForRun(namespace: "default", pipeline: "nowhere", run: started.id)
+                let tasks = try await h.server.store.tasks(namespace: "default", pipeline: "nowhere", run: run.id)
                 #expect(run.state == .failed)
                 #expect(tasks[0].reason?.kind == .schedulerError, "\(tasks[0])")
                 #expect(tasks[0].reason?.message.contains("could not place the task") == true, "\(tasks[0])")
                 #expect(tasks[0].reason?.message.contains("dc9") == true, "\(tasks[0])")
             }
+        }
+    }
+
+    @Test func aTaskWaitingForASwarmNodeIsStartingWithSwarmsReasonUntilCancelled() async throws {
+        guard try await SwarmAvailability.check() else { return }
+        let h = try await ServerHarness(scheduler: "swarm") { $0.placementTimeout = .seconds(300) }
+        return try await stopping({ await h.stop() }) {
+            let (status, body) = try await apply(
+                h, "id: nowhere\ntasks:\n  - {id: a, image: busybox:latest, command: [\"true\"], placement: {constraints: [\"node.labels.gofer-nowhere==yes\"]}}\n")
+            #expect(status == 201, "\(body)")
+            let run = try await h.server.engine.startRun(namespace: "default", pipeline: "nowhere", initiator: .system)
+            let waiting = try await Self.waitingForANode(h, "nowhere", saying: "no suitable node")
+            #expect(waiting.state == .starting && waiting.startedAt == nil && waiting.handle != nil, "\(waiting)")
+            #expect(waiting.reason?.message.contains("waiting for a Swarm node: no suitable node") == true, "\(waiting)")
+            let live = try await h.server.store.run(namespace: "default", pipeline: "nowhere", id: run.id)
+            #expect(live.state == .running, "the run is under way: \(live)")
+            try await h.server.engine.cancelRun(namespace: "default", pipeline: "nowhere", run: run.id, by: .system, why: "no node today")
+            let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "nowhere", run: run.id)
+            let task = try #require(try await h.server.store.tasks(namespace: "default", pipeline: "nowhere", run: run.id).first)
+            #expect(done.state == .cancelled && task.state == .cancelled && task.startedAt == nil, "\(done) \(task)")
+            // Its Swarm service is removed.
+            let left = try await Self.swarmServicesLeft(pipeline: "nowhere")
+            #expect(left == 0, "services left: \(left)")
         }
     }
 

@@ -101,6 +101,7 @@ def links_phase():
     driver.find_element(By.ID, "logout").click()
     check("logged out", EC.presence_of_element_located((By.ID, "login-form")))
     driver.get(link)
+    check("the link asks a new visitor to log in", EC.presence_of_element_located((By.ID, "login-form")))
     log_in(args.user_token)
     check("a user token opens the run link", lambda d: d.find_element(By.CSS_SELECTOR, "h1").text.startswith("webui #1"))
     check("and is not shown the Extensions link it cannot open", lambda d: not d.find_element(By.ID, "nav-extensions").is_displayed())

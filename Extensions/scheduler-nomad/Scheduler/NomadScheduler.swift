@@ -48,7 +48,9 @@ struct NomadScheduler: Scheduler {
                 "datacenters": .array(of: .string(minLength: 1), description: "Datacenters this task may run in (replaces the admin's)."),
                 "nodePool": .string(description: "Node pool this task runs in.", minLength: 1),
                 "constraints": .array(of: NomadScheduler.constraintSchema, description: "Constraints of this task, after the admin's."),
-            ], description: "Where Nomad may run the task."))
+            ], description: "Where Nomad may run the task."),
+        // A started job may wait for a node: the host shows why until it runs.
+        capabilities: Capability.set([.placement]))
 
     struct Config: Decodable, Sendable {
         var address: String?
@@ -73,6 +75,8 @@ struct NomadScheduler: Scheduler {
     let defaults: NomadJobDefaults
     let placementTimeout: Duration
     let blockingWait: Duration
+    /// Since when each unplaced job has waited, across inspect and wait.
+    let unplaced = PlacementWaits()
 
     init(config: Config, context: ExtensionContext) throws {
         let text = config.address ?? "http://127.0.0.1:4646"
@@ -196,7 +200,29 @@ struct NomadScheduler: Scheduler {
         guard let labels = try await jobMeta(handle), let (alloc, _) = try await allocation(handle) else {
             throw ProtocolError(.notFound, "no Nomad job \(handle)", reason: "nomad.no_such_job")
         }
-        return status(handle, alloc, labels: labels)
+        var s = status(handle, alloc, labels: labels)
+        if let alloc {
+            unplaced.forget(handle)
+            if s.state == .created {
+                s.message = "Nomad allocation \(alloc.clientStatus)" + (alloc.clientDescription.isEmpty ? "" : ": \(alloc.clientDescription)")
+            }
+        } else {
+            // Not placed yet: why, as Nomad's evaluation says; past placementTimeout (from the
+            // first look, inspect or wait) the job fails as in wait.
+            let why = try? await placementFailure(handle)
+            try await failIfUnplacedTooLong(handle, why: why)
+            s.message = "waiting for a Nomad node: " + (why ?? "its evaluation is not placed yet")
+        }
+        return s
+    }
+
+    /// Deregisters the job and throws `scheduler.unplaceable` once it has waited past placementTimeout.
+    func failIfUnplacedTooLong(_ handle: String, why: String?) async throws {
+        guard unplaced.waiting(handle) >= placementTimeout else { return }
+        unplaced.forget(handle)
+        try? await deregister(handle, purge: true)
+        throw JobFailure.unplaceable.error(
+            "Nomad placed job \(handle) nowhere within \(DurationText.format(placementTimeout)) (placementTimeout): \(why ?? "its evaluation is blocked")")
     }
 
     func wait(_ handle: String) async throws -> JobStatus {
@@ -204,17 +230,18 @@ struct NomadScheduler: Scheduler {
             throw ProtocolError(.notFound, "no Nomad job \(handle)", reason: "nomad.no_such_job")
         }
         var index = BlockingIndex()
-        var unplacedSince: ContinuousClock.Instant?
+        var waitingForNode = false
         while true {
             // While nothing is placed, block no longer than the placement deadline.
             var wait = blockingWait
-            if let since = unplacedSince { wait = max(.seconds(1), min(wait, placementTimeout - (ContinuousClock.now - since))) }
+            if waitingForNode { wait = max(.seconds(1), min(wait, placementTimeout - unplaced.waiting(handle))) }
             guard let (alloc, next) = try await allocation(handle, after: index.value, wait: wait) else {
                 throw ProtocolError(.notFound, "Nomad job \(handle) is gone", reason: "nomad.no_such_job")
             }
             index.update(next)
             if let alloc {
-                unplacedSince = nil
+                waitingForNode = false
+                unplaced.forget(handle)
                 if alloc.isLost {
                     try? await deregister(handle, purge: false)
                     throw JobFailure.lost.error(
@@ -229,15 +256,8 @@ struct NomadScheduler: Scheduler {
                     return s
                 }
             } else {
-                let since = unplacedSince ?? .now
-                unplacedSince = since
-                if ContinuousClock.now - since >= placementTimeout {
-                    let why = try? await placementFailure(handle)
-                    try? await deregister(handle, purge: true)
-                    throw JobFailure.unplaceable.error(
-                        "Nomad placed job \(handle) nowhere within \(DurationText.format(placementTimeout)) (placementTimeout): \(why ?? "its evaluation is blocked")"
-                    )
-                }
+                waitingForNode = true
+                if unplaced.waiting(handle) >= placementTimeout { try await failIfUnplacedTooLong(handle, why: try? await placementFailure(handle)) }
             }
             if next == nil { try await Task.sleep(for: .milliseconds(200)) }  // not a blocking answer: do not spin
         }
@@ -263,6 +283,7 @@ struct NomadScheduler: Scheduler {
     }
 
     func remove(_ handle: String) async throws {
+        unplaced.forget(handle)
         try await deregister(handle, purge: true)
     }
 

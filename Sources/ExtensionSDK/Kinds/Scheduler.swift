@@ -328,10 +328,14 @@ public struct JobStatus: Sendable, Codable, Hashable {
     public var startedAt: String?
     public var finishedAt: String?
     public var labels: [String: String]
+    /// Why a `created` job does not run yet, in the engine's words ("no suitable node
+    /// (scheduling constraints not satisfied on 2 nodes)"); shown on the task while it waits
+    /// (protocol 1.1, capability ``Capability/placement``).
+    public var message: String?
 
     public init(
         handle: String, state: State, exitCode: Int? = nil, oomKilled: Bool = false, startedAt: String? = nil, finishedAt: String? = nil,
-        labels: [String: String] = [:]
+        labels: [String: String] = [:], message: String? = nil
     ) {
         self.handle = handle
         self.state = state
@@ -340,6 +344,7 @@ public struct JobStatus: Sendable, Codable, Hashable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.labels = labels
+        self.message = message
     }
 }
 
@@ -400,7 +405,7 @@ struct SchedulerAdapter<T: Scheduler>: KindAdapter {
             try await ext.logs(h, follow: logs.follow ?? false, to: stream)
             return .emptyObject
         }
-        if T.manifest.capabilities["attach"] != nil {
+        if T.manifest.capabilities.has(.attach) {
             handlers[ProtocolMethod.schedulerAttach.rawValue] = { ctx, params in
                 let request = try ProtocolCalls.schedulerAttach.decodeParams(params)
                 let h = try handle(JobRef(handle: request.handle))

@@ -161,7 +161,7 @@ struct TriggerAdapter<T: Trigger>: KindAdapter {
             subs.tasks.withLock { $0.removeValue(forKey: id) }?.cancel()
             return .emptyObject
         }
-        if T.manifest.capabilities["external"] != nil {
+        if T.manifest.capabilities.has(.external) {
             handlers[ProtocolMethod.triggerExternal.rawValue] = { _, params in
                 let request = try ProtocolCalls.triggerExternal.decodeParams(params)
                 var headers: [String: String] = [:]

@@ -35,7 +35,7 @@ public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConve
     public static func < (a: ProtocolVersion, b: ProtocolVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 
     /// The protocol versions this SDK speaks: the highest minor of each supported major.
-    public static let supported: [ProtocolVersion] = [ProtocolVersion(1, 0)]
+    public static let supported: [ProtocolVersion] = [ProtocolVersion(1, 1)]
 
     /// Picks the version to speak: the highest common major, at the lower of the two minors.
     /// Returns `nil` when the sides share no major.

@@ -40,6 +40,8 @@ public enum ProtocolSchemas {
         "properties": [
             "handle": nonEmpty, "state": ["enum": ["created", "running", "exited", "unknown"]], "exitCode": ["type": "integer"],
             "oomKilled": ["type": "boolean"], "startedAt": string, "finishedAt": string, "labels": stringMap,
+            // 1.1: why a `created` job does not run yet (capability `placement`).
+            "message": string,
         ],
     ]
 

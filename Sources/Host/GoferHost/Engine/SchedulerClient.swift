@@ -16,6 +16,9 @@ public protocol SchedulerClient: Sendable {
     func logs(_ handle: String, follow: Bool, sink: @Sendable (String, [UInt8]) async throws -> Void) async throws
     /// Whether the scheduler can run commands inside its jobs (capability `attach`).
     func canAttach() async -> Bool
+    /// Whether a started job may wait to be placed on a node before it runs (capability
+    /// `placement`, Swarm and Nomad): the task is then followed until it runs.
+    func placesJobs() async -> Bool
     /// Runs a command inside a running job, `input` in, output to `sink` (fd, bytes); returns its exit code.
     func attach(
         _ handle: String, command: [String], tty: Bool, size: TerminalSize?, input: AsyncStream<AttachInput>,
@@ -31,6 +34,7 @@ public protocol SchedulerClient: Sendable {
 /// its concurrency limit.
 extension SchedulerClient {
     public func canAttach() async -> Bool { false }
+    public func placesJobs() async -> Bool { false }
     public func attach(
         _ handle: String, command: [String], tty: Bool, size: TerminalSize?, input: AsyncStream<AttachInput>,
         sink: @escaping @Sendable (String, [UInt8]) async throws -> Void
@@ -116,7 +120,8 @@ public struct ExtensionSchedulerClient: SchedulerClient {
         }
     }
 
-    public func canAttach() async -> Bool { await supervisor.handshake?.capabilities["attach"] != nil }
+    public func canAttach() async -> Bool { await supervisor.handshake?.capabilities.has(.attach) == true }
+    public func placesJobs() async -> Bool { await supervisor.handshake?.capabilities.has(.placement) == true }
 
     public func attach(
         _ handle: String, command: [String], tty: Bool, size: TerminalSize?, input: AsyncStream<AttachInput>,

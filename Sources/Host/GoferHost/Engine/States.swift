@@ -66,6 +66,9 @@ public struct StateReason: Codable, Sendable, Hashable, CustomStringConvertible 
         /// A `pipeline_object{{…}}` / `run_object{{…}}` the task's env references does not exist,
         /// is too large for an env value, or is not text.
         case objectError = "object_error"
+        /// Not an end: the task is `starting` because its job waits for a node (Swarm, Nomad);
+        /// the message is the scheduler's reason.
+        case waitingForPlacement = "waiting_for_placement"
     }
 
     public var kind: Kind

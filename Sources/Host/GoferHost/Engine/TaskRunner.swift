@@ -148,14 +148,66 @@ struct TaskRunner: Sendable {
             if control.isCancelled { return await fail(.cancelled, control.reason ?? StateReason(.cancelled, "cancelled while starting")) }
             return await fail(.failed, StateReason(.schedulerError, "the scheduler could not start the task: \(Self.describe(error))"))
         }
+        var startedAt = Date()
+        if config.extension == nil, await scheduler.placesJobs() {
+            switch await followPlacement(handle, deadline: deadline, timeout: timeout) {
+            case .runs(let at): startedAt = at ?? Date()
+            case .ended(let state): return state
+            }
+        }
         do {
-            try await engine.persistTask(execution, .running, handle: handle, startedAt: Date())
+            try await engine.persistTask(execution, .running, handle: handle, startedAt: startedAt)
         } catch {
             try? await scheduler.stop(handle, grace: settings.stopGrace)
             return await fail(.failed, StateReason(.schedulerError, "cannot record that the task is running: \(error)"))
         }
 
         return await attach(handle, timeout: timeout, freshLog: false, masks: resolved.masks)
+    }
+
+    enum Placement {
+        /// The job runs (or already ran), since this time.
+        case runs(Date?)
+        /// The task ended before its job ran (cancelled, timed out, or the scheduler gave up).
+        case ended(TaskState?)
+    }
+
+    /// A job that waits for a node after start (Swarm, Nomad): the task stays `starting`, with the
+    /// scheduler's reason ("no suitable node …") as its message, until the job runs — not
+    /// `running` with a clock that ticks while nothing runs. Cancel and the task's timeout apply.
+    private func followPlacement(_ handle: String, deadline: Date, timeout: Duration) async -> Placement {
+        var shown: String?
+        var delay = Duration.milliseconds(100)
+        while true {
+            let status: JobStatus
+            do {
+                status = try await scheduler.inspect(handle)
+            } catch {
+                try? await scheduler.remove(handle)
+                return .ended(await fail(.failed, Self.waitFailure(error)))
+            }
+            if status.state != .created { return .runs(status.startedAt.flatMap(Self.parseDate)) }
+            if let message = status.message, message != shown {
+                shown = message
+                try? await engine.persistTask(execution, .starting, reason: StateReason(.waitingForPlacement, message), handle: handle)
+            }
+            if control.isCancelled {
+                try? await scheduler.stop(handle, grace: settings.stopGrace)
+                try? await scheduler.remove(handle)
+                return .ended(await fail(.cancelled, control.reason ?? StateReason(.cancelled, "cancelled while waiting for a node")))
+            }
+            if Date() >= deadline {
+                try? await scheduler.stop(handle, grace: settings.stopGrace)
+                try? await scheduler.remove(handle)
+                return .ended(
+                    await fail(
+                        .failed,
+                        StateReason(
+                            .timeout, "waited longer than its timeout of \(DurationText.format(timeout)) for a node" + (shown.map { ": \($0)" } ?? ""))))
+            }
+            try? await Task.sleep(for: delay)
+            delay = min(.seconds(1), delay * 2)
+        }
     }
 
     struct ResolvedSecrets {
@@ -333,16 +385,24 @@ struct TaskRunner: Sendable {
             return await fail(.failed, StateReason(.schedulerError, "cannot find the task again after a restart: \(Self.describe(error))"))
         }
         let resolved = (try? await resolveSecrets(strict: false)) ?? ResolvedSecrets(env: config.env, masks: [], registryPassword: nil, apiToken: nil)
+        // The deadline was persisted at start, so a timeout holds across restarts.
+        let deadline = execution.deadline ?? Date().addingTimeInterval(Double(settings.defaultTaskTimeout.components.seconds))
+        var startedAt = Date()
         if status.state == .created {
             // Created but never started (the server died between the two): starting is
             // idempotent per task execution, and the scheduler starts only a never-run job.
             _ = try? await scheduler.start(jobSpec(resolved))
+            // Or still waiting for a node: it stays `starting` until it runs.
+            if await scheduler.placesJobs() {
+                switch await followPlacement(handle, deadline: deadline, timeout: settings.defaultTaskTimeout) {
+                case .runs(let at): startedAt = at ?? Date()
+                case .ended(let state): return state
+                }
+            }
         }
         if execution.handle == nil || execution.state != .running {
-            try? await engine.persistTask(execution, .running, handle: handle, startedAt: Date())
+            try? await engine.persistTask(execution, .running, handle: handle, startedAt: startedAt)
         }
-        // The deadline was persisted at start, so a timeout holds across restarts.
-        let deadline = execution.deadline ?? Date().addingTimeInterval(Double(settings.defaultTaskTimeout.components.seconds))
         let remaining = deadline.timeIntervalSinceNow
         let timeout: Duration =
             status.state == .exited

@@ -570,14 +570,18 @@ public final class Store: Sendable {
         try await write { db in
             try db.cachedStatement(
                 sql: """
-                    UPDATE task_executions SET state = ?, reason_kind = COALESCE(?, reason_kind), reason_message = COALESCE(?, reason_message),
+                    UPDATE task_executions SET state = ?,
+                        reason_kind = CASE WHEN reason_kind = 'waiting_for_placement' THEN ? ELSE COALESCE(?, reason_kind) END,
+                        reason_message = CASE WHEN reason_kind = 'waiting_for_placement' THEN ? ELSE COALESCE(?, reason_message) END,
                         exit_code = COALESCE(?, exit_code), handle = COALESCE(?, handle), started_at = COALESCE(?, started_at),
                         ended_at = COALESCE(?, ended_at), deadline = COALESCE(?, deadline)
                     WHERE namespace = ? AND pipeline = ? AND run = ? AND task = ?
                     """
             ).execute(
                 arguments: [
-                    state.rawValue, reason?.kind.rawValue, reason?.message, exitCode, handle, startedAt, endedAt, deadline, t.namespace,
+                    // A wait for a node is not a reason once the task moves on: it is replaced (or cleared).
+                    state.rawValue, reason?.kind.rawValue, reason?.kind.rawValue, reason?.message, reason?.message, exitCode, handle, startedAt,
+                    endedAt, deadline, t.namespace,
                     t.pipeline, t.run,
                     t.task,
                 ])

@@ -129,7 +129,7 @@ public actor Triggers {
             out.append(
                 TriggerInfo(
                     name: name, status: "\(await s.status)", version: shake?.version, summary: shake?.summary,
-                    external: shake?.capabilities["external"] != nil, subscriptions: subs.filter { $0.trigger == name && $0.state == .active }.count,
+                    external: shake?.capabilities.has(.external) == true, subscriptions: subs.filter { $0.trigger == name && $0.state == .active }.count,
                     restarts: await s.restarts))
         }
         for (name, why) in roster.unavailable.sorted(by: { $0.key < $1.key }) {
@@ -531,7 +531,7 @@ public actor Triggers {
             }
             throw APIError(status: 404, code: "not_found", message: "no trigger named \"\(name)\" is installed")
         }
-        guard await s.handshake?.capabilities["external"] != nil else {
+        guard await s.handshake?.capabilities.has(.external) == true else {
             throw APIError(status: 404, code: "not_found", message: "trigger \(name) does not accept external events")
         }
         // The request travels in one protocol frame, base64-encoded: refuse what cannot fit, clearly.
