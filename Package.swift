@@ -33,6 +33,8 @@ let package = Package(
         .executable(name: "gofer-scheduler-swarm", targets: ["gofer-scheduler-swarm"]),
         .executable(name: "gofer-scheduler-nomad", targets: ["gofer-scheduler-nomad"]),
         .executable(name: "gofer-bench", targets: ["gofer-bench"]),
+        // Pipelines as code: a typed builder whose document `gofer pipeline apply -` takes.
+        .library(name: "GoferPipeline", targets: ["GoferPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -179,6 +181,10 @@ let package = Package(
             swiftSettings: strict),
 
         .target(
+            name: "GoferPipeline", dependencies: ["GoferConfig", "ExtensionSDK"], path: "Sources/Host/GoferPipeline", exclude: ["Python"],
+            swiftSettings: strict),
+        .executableTarget(name: "example-pipeline", dependencies: ["GoferPipeline"], path: "examples/swift-pipeline", swiftSettings: strict),
+        .target(
             name: "TestSupport", dependencies: ["ExtensionSDK", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport", swiftSettings: strict),
         // Hostile-but-valid-looking pipeline configs from a fuzzer's bytes or a seed (no dependencies,
         // so the structure-aware fuzzer and the property tests share it).
@@ -190,7 +196,7 @@ let package = Package(
             name: "GoferHostTests",
             dependencies: [
                 "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook", "GitHubStatusClient",
-                "NotifyConditions", "ExtensionConformance", "NomadAPI", "DockerEngine", "PipelineGenerator",
+                "NotifyConditions", "ExtensionConformance", "NomadAPI", "DockerEngine", "PipelineGenerator", "GoferPipeline",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -3,36 +3,96 @@ import ExtensionSDK
 import Foundation
 import GoferHost
 
+/// A pipeline config from a file or, for `-`, standard input (JSON when it starts as a JSON
+/// object, YAML otherwise; a file's format comes from its extension).
+struct ConfigInput {
+    let data: Data
+    let text: String
+    /// The file, or `<stdin>`, for messages.
+    let shownName: String
+    let format: PipelineConfigLoader.Format
+
+    init(_ file: String) throws {
+        guard let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file) else {
+            Output.error("cannot read \(file)")
+            throw ExitCode.failure
+        }
+        self.data = data
+        text = String(decoding: data, as: UTF8.self)
+        shownName = file == "-" ? "<stdin>" : file
+        format = file == "-" ? (text.drop { $0.isWhitespace }.first == "{" ? .json : .yaml) : PipelineConfigLoader.format(forFile: file)
+    }
+}
+
 struct PipelineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline", abstract: "Manage pipelines.",
         subcommands: [
-            Apply.self, List.self, Get.self, Delete.self, Triggers.self, Errors.self, Enable.self, Disable.self, Events.self,
+            Apply.self, Check.self, List.self, Get.self, Delete.self, Triggers.self, Errors.self, Enable.self, Disable.self, Events.self,
             Versions.self, Version.self, Diff.self, Rollback.self, Rollouts.self, Promote.self, Abort.self,
         ])
+
+    /// `gofer pipeline check FILE|-`: the loader's checks without a server (what apply refuses,
+    /// except a trigger's or common task's settings, which their extension checks at apply).
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a pipeline config without a server: every problem apply would find in it, with file, line and field.",
+            discussion:
+                "Settings of triggers and common tasks are checked by their extensions when the pipeline is applied. With --json: {\"problems\": [{path, message, line?, column?}]}.")
+        @Argument(help: "Pipeline config file (YAML, JSON or TOML), or - for standard input (JSON or YAML).") var file: String
+        @Flag(help: "Print JSON instead of text.") var json = false
+
+        func run() throws {
+            let input = try ConfigInput(file)
+            let (text, shown, format) = (input.text, input.shownName, input.format)
+            do {
+                let config = try PipelineConfigLoader().load(text, file: shown, format: format)
+                if json { return Output.line(["problems": .array([])]) }
+                print("\(shown): pipeline \(config.id) is valid (\(config.tasks.count) tasks); trigger and common-task settings are checked at apply")
+            } catch {
+                if json {
+                    Output.line([
+                        "problems": .array(
+                            error.problems.map { p in
+                                var o: JSONValue = ["path": .string(p.path), "message": .string(p.message)]
+                                if let line = p.line { o["line"] = .int(Int64(line)) }
+                                if let column = p.column { o["column"] = .int(Int64(column)) }
+                                return o
+                            })
+                    ])
+                } else {
+                    for p in error.problems {
+                        let place = shown + (p.line.map { ":\($0)" + (p.column.map { ":\($0)" } ?? "") } ?? "")
+                        FileHandle.standardError.write(Data("\(place): \(p.path.isEmpty ? "" : p.path + ": ")\(p.message)\n".utf8))
+                    }
+                }
+                throw ExitCode.failure
+            }
+        }
+    }
 
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create or update a pipeline from a config file (YAML or JSON); prints what changed.")
         @OptionGroup var options: ClientOptions
-        @Argument(help: "Pipeline config file.") var file: String
+        @Argument(help: "Pipeline config file (YAML, JSON or TOML), or - for standard input (JSON or YAML: `python3 pipeline.py | gofer pipeline apply -`).")
+        var file: String
         @OptionGroup var canary: CanaryOptions
 
         func run() async throws {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                Output.error("cannot read \(file)")
-                throw ExitCode.failure
-            }
+            let input = try ConfigInput(file)
+            let shownName = input.shownName
+            let data = input.data
             // The server refuses a config over its limit; saying so here costs no upload.
             guard data.count <= PipelineConfigLoader.maxBytes else {
                 Output.error(
-                    "\(file): the config is \(data.count) bytes; the limit is \(PipelineConfigLoader.maxBytes) bytes (1 MiB). Split the pipeline, or move data out of it (objects: docs/objects.md)")
+                    "\(shownName): the config is \(data.count) bytes; the limit is \(PipelineConfigLoader.maxBytes) bytes (1 MiB). Split the pipeline, or move data out of it (objects: docs/objects.md)")
                 throw ExitCode.failure
             }
-            let text = String(decoding: data, as: UTF8.self)
+            let (text, format) = (input.text, input.format)
             var body: [String: JSONValue] = [
-                "config": .string(text), "file": .string((file as NSString).lastPathComponent),
-                "format": .string(PipelineConfigLoader.format(forFile: file).rawValue),
+                "config": .string(text), "file": .string(file == "-" ? "stdin" : (file as NSString).lastPathComponent),
+                "format": .string(format.rawValue),
             ]
             if let rollout = try canary.rollout() { body["rollout"] = rollout }
             let client = try options.client
@@ -43,7 +103,7 @@ struct PipelineCommand: AsyncParsableCommand {
                 // As compilers print them, so editors and terminals jump to each: file:line:column: field: message.
                 Output.error(e.message)
                 for d in e.details {
-                    let place = file + (d.line.map { ":\($0)" + (d.column.map { ":\($0)" } ?? "") } ?? "")
+                    let place = shownName + (d.line.map { ":\($0)" + (d.column.map { ":\($0)" } ?? "") } ?? "")
                     FileHandle.standardError.write(Data("\(place): \(d.field.isEmpty ? "" : d.field + ": ")\(d.message)\n".utf8))
                 }
                 throw ExitCode.failure
