@@ -20,6 +20,7 @@ struct CLIJSONTests {
         ("service stop", ["--data-dir", "{dir}/second"], .fails),
         ("init", ["{dir}/init.yaml", "--id", "fresh", "--trigger", "every:1h"], .succeeds),
         ("demo", ["--scheduler", "process", "--file", "{dir}/app.yaml", "--data-dir", "{dir}/demo"], .succeeds),
+        ("pipeline check", ["{dir}/app.yaml"], .succeeds),
         ("pipeline apply", ["{dir}/app.yaml"], .succeeds),
         ("pipeline list", [], .succeeds),
         ("pipeline get", ["app"], .succeeds),

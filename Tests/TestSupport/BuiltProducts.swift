@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Finds executables built by this package (extensions, fixtures) next to the test bundle.
 public enum BuiltProducts {
@@ -32,6 +33,10 @@ public enum BuiltProducts {
 }
 
 /// A temporary directory removed when the test is done with it.
+///
+/// Removed when the last reference goes, and in any case when the test process exits: a
+/// directory still referenced then (held by something a test leaked) is removed by an exit
+/// handler, so no run of the suite leaves `gofer-test-…` folders behind.
 public final class TemporaryDirectory: Sendable {
     public let path: String
 
@@ -39,7 +44,28 @@ public final class TemporaryDirectory: Sendable {
         let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("gofer-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         path = url.path
+        Self.live.withLock { live in
+            if live.registered == false {
+                live.registered = true
+                atexit { TemporaryDirectory.removeLeftovers() }
+            }
+            live.paths.insert(url.path)
+        }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+        _ = Self.live.withLock { $0.paths.remove(path) }
+    }
+
+    private struct Live {
+        var paths: Set<String> = []
+        var registered = false
+    }
+    private static let live = Mutex(Live())
+
+    /// The directories still in use as the process exits.
+    static func removeLeftovers() {
+        for path in live.withLock({ $0.paths }) { try? FileManager.default.removeItem(atPath: path) }
+    }
 }

@@ -17,7 +17,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-scheduler-docker"
@@ -37,7 +37,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-scheduler-process"
@@ -57,7 +57,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-scheduler-swarm"
@@ -77,7 +77,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-scheduler-nomad"
@@ -97,7 +97,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-trigger-interval"
@@ -117,7 +117,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-trigger-cron"
@@ -137,7 +137,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-trigger-github"
@@ -157,7 +157,7 @@ enum BundledRegistry {
         {
           "version": "1.0.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-trigger-hello"
@@ -177,7 +177,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-task-echo"
@@ -197,7 +197,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-task-github-status"
@@ -217,7 +217,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-task-notify"
@@ -237,7 +237,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-secrets-memory"
@@ -257,7 +257,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-secrets-embedded"
@@ -277,7 +277,7 @@ enum BundledRegistry {
         {
           "version": "0.1.0",
           "protocolVersions": [
-            "1.0"
+            "1.1"
           ],
           "source": {
             "buildProduct": "gofer-secrets-vault"
