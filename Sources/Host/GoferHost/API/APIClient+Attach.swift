@@ -37,6 +37,14 @@ extension APIClient {
             if let ca = caCertificate { t.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca)) }
             tls = t
         }
+        // Ask first over plain HTTP: the router runs the checks the upgrade runs and answers 426
+        // when all pass, or the refusal with its reason (no permission, not running, a scheduler
+        // that cannot attach) — so a refusal never depends on how a WebSocket closes.
+        do {
+            _ = try await raw("GET", String(path))
+        } catch let error as APIError where error.status == 426 {
+            // Allowed: open the session.
+        }
         var logger = Logger(label: "gofer.attach")
         logger.logLevel = .critical
         let ending = Mutex<JSONValue?>(nil)
@@ -63,6 +71,8 @@ extension APIClient {
                         case .text(let text):
                             if let control = try? JSONParser().parse(text) { ending.withLock { $0 = control } }
                         }
+                        // The session's last word (an exit code or a refusal): stop reading.
+                        if ending.withLock({ $0?["exit_code"] != nil || $0?["error"] != nil }) { break }
                     }
                     group.cancelAll()
                 }
