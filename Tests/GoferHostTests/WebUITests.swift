@@ -167,6 +167,7 @@ struct WebUITests {
                 let nowhere = try await call(.get, "/ui/nowhere")
                 #expect(nowhere.status == .notFound && nowhere.headers[.contentType]?.hasPrefix("text/html") == true)
                 #expect(try await call(.get, "/api/nowhere").headers[.contentType]?.hasPrefix("application/json") == true, "the API's 404 stays JSON")
+                #expect(try await call(.get, "/ui/login").status == .methodNotAllowed, "a UI route under another method is still a 405")
                 // A wrong token: 401, no cookie.
                 let wrong = try await call(.post, "/ui/login", body: #"{"token":"gofer_nope"}"#)
                 #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)

@@ -294,8 +294,11 @@ struct JSONErrorMiddleware: RouterMiddleware {
                 // The route is not served at all; say why rather than "no such endpoint".
                 return api.errorResponse(GoferAPI.attachDisabled)
             }
-            if error.status == .notFound, request.method == .get, request.uri.path.hasPrefix("/ui/"), !request.uri.path.hasPrefix("/ui/assets/") {
-                // A web UI address that is no page: a person in a browser gets the UI saying so.
+            if error.status == .notFound, request.method == .get, request.uri.path.hasPrefix("/ui/"), !request.uri.path.hasPrefix("/ui/assets/"),
+                GoferAPI.methods(forPath: request.uri.path).isEmpty
+            {
+                // A web UI address that is no page (and no route under another method, which is a
+                // 405 below): a person in a browser gets the UI saying so.
                 var page = WebUIRoutes.asset("index.html")
                 page.status = .notFound
                 return page
