@@ -118,6 +118,8 @@ extension APIClient {
         }
     }
 
+    /// The server's error in a refused answer (its code and reason), or one naming the status and
+    /// the start of the body.
     static func failure(_ status: Int, _ body: [UInt8]) -> APIError {
         if var error = try? decoder.decode(APIError.self, from: Data(body)) {
             error.status = status

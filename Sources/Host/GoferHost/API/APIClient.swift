@@ -63,14 +63,7 @@ public struct APIClient: Sendable {
                     "cannot reach the Gofer server at \(base): \(error). Start one with `gofer service start`, or point --host / GOFER_HOST at it."
             )
         }
-        guard (200..<300).contains(response.status) else {
-            if var error = try? Self.decoder.decode(APIError.self, from: Data(response.body)) {
-                error.status = response.status
-                throw error
-            }
-            throw APIError(
-                status: response.status, code: "http_\(response.status)", message: "HTTP \(response.status): \(response.text.prefix(200))")
-        }
+        guard (200..<300).contains(response.status) else { throw Self.failure(response.status, response.body) }
         return response.body
     }
 
@@ -81,14 +74,6 @@ public struct APIClient: Sendable {
         RefusalCheckedStream(events: transport.stream("GET", path: path, headers: authorization, body: nil, timeout: nil))
     }
 
-    /// The server's error in a refused answer, or one naming the status and the start of the body.
-    static func refusal(status: Int, body: [UInt8]) -> APIError {
-        if var error = try? decoder.decode(APIError.self, from: Data(body)) {
-            error.status = status
-            return error
-        }
-        return APIError(status: status, code: "http_\(status)", message: "HTTP \(status): \(String(decoding: body.prefix(200), as: UTF8.self))")
-    }
 
     /// Percent-encodes one path segment.
     public static func segment(_ s: String) -> String {
@@ -112,7 +97,7 @@ public struct RefusalCheckedStream: AsyncSequence, Sendable {
             while body.count < 65_536, let more = try await inner.next() {
                 if case .body(let bytes) = more { body += bytes.prefix(65_536 - body.count) }
             }
-            throw APIClient.refusal(status: status, body: body)
+            throw APIClient.failure(status, body)
         }
     }
 

@@ -145,7 +145,13 @@ public actor ExtensionManager {
     /// The registry entry and version to install for `name@request`, newest first among those
     /// whose protocol major this host speaks.
     func resolve(_ name: String, _ request: VersionRequest) async throws -> (RegistryIndex, RegistryIndex.Entry, RegistryIndex.Version) {
-        let indexes = try await registries()
+        try resolve(name, request, in: try await registries())
+    }
+
+    /// ``resolve(_:_:)`` in registries already read (one fetch for several questions).
+    func resolve(_ name: String, _ request: VersionRequest, in indexes: [RegistryIndex]) throws -> (
+        RegistryIndex, RegistryIndex.Entry, RegistryIndex.Version
+    ) {
         guard let (index, entry) = indexes.lazy.compactMap({ i in i.extensions.first { $0.name == name }.map { (i, $0) } }).first else {
             throw ExtensionError(
                 kind: .notFound,
@@ -536,8 +542,9 @@ public actor ExtensionManager {
         // docs/registry.md says); a newer major is mentioned, not taken.
         var request = request
         var newerMajor: SemVer?
+        let indexes = try await registries()
         if request == .latest && !allowMajor {
-            let (_, _, newest) = try await resolve(name, .latest)
+            let (_, _, newest) = try resolve(name, .latest, in: indexes)
             if newest.version.major != from.major {
                 newerMajor = newest.version
                 request = .major(from.major)
@@ -547,7 +554,7 @@ public actor ExtensionManager {
             name: name, from: current.version, to: current.version, live: false, upgraded: false, newerMajor: newerMajor?.description)
         let resolved: (RegistryIndex, RegistryIndex.Entry, RegistryIndex.Version)
         do {
-            resolved = try await resolve(name, request)
+            resolved = try resolve(name, request, in: indexes)
         } catch let error as ExtensionError where newerMajor != nil && error.kind == .notFound {
             return unchanged  // the registry no longer lists the installed major: only the newer one
         }

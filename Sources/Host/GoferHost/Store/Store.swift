@@ -571,8 +571,8 @@ public final class Store: Sendable {
             try db.cachedStatement(
                 sql: """
                     UPDATE task_executions SET state = ?,
-                        reason_kind = CASE WHEN reason_kind = 'waiting_for_placement' THEN ? ELSE COALESCE(?, reason_kind) END,
-                        reason_message = CASE WHEN reason_kind = 'waiting_for_placement' THEN ? ELSE COALESCE(?, reason_message) END,
+                        reason_kind = CASE WHEN reason_kind = '\(StateReason.Kind.waitingForPlacement.rawValue)' THEN ? ELSE COALESCE(?, reason_kind) END,
+                        reason_message = CASE WHEN reason_kind = '\(StateReason.Kind.waitingForPlacement.rawValue)' THEN ? ELSE COALESCE(?, reason_message) END,
                         exit_code = COALESCE(?, exit_code), handle = COALESCE(?, handle), started_at = COALESCE(?, started_at),
                         ended_at = COALESCE(?, ended_at), deadline = COALESCE(?, deadline)
                     WHERE namespace = ? AND pipeline = ? AND run = ? AND task = ?
