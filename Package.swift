@@ -11,6 +11,11 @@ let bundledExtensions: [Target.Dependency] = [
     "gofer-secrets-embedded", "gofer-secrets-vault", "gofer-secrets-memory", "gofer-task-github-status", "gofer-task-notify",
 ]
 
+/// The commit a release is built from: scripts/release.sh sets GOFER_BUILD_COMMIT for `swift build`
+/// (ASCII letters, digits, `-` and `.` pass, e.g. `3f2a9c1b7d4e-dirty`); only the small C target below is rebuilt for it.
+let buildCommit = (Context.environment["GOFER_BUILD_COMMIT"] ?? "").filter { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }.prefix(64)
+let buildInfoSettings: [CSetting] = buildCommit.isEmpty ? [] : [.define("GOFER_BUILD_COMMIT", to: "\"\(buildCommit)\"")]
+
 let package = Package(
     name: "gofer",
     platforms: [.macOS(.v15)],
@@ -62,6 +67,8 @@ let package = Package(
         .target(name: "ExtensionSDK", dependencies: ["ExtensionSDKShims"], path: "Sources/ExtensionSDK", swiftSettings: strict),
         // C helpers: spawn flags, pipe sizes, malloc tuning, and a TLS client with OpenSSL loaded at run time.
         .target(name: "ExtensionSDKShims", path: "Sources/ExtensionSDKShims", linkerSettings: [.linkedLibrary("dl")]),
+        // The commit of a release build (`gofer --version`, GET /api/health).
+        .target(name: "GoferBuildInfo", path: "Sources/Host/GoferBuildInfo", cSettings: buildInfoSettings),
         // The host end of the protocol: spawning an extension and talking to it. Shared by the host and
         // the conformance suite so both see an extension exactly the same way.
         .target(name: "ExtensionClient", dependencies: ["ExtensionSDK"], path: "Sources/ExtensionClient", swiftSettings: strict),
@@ -73,7 +80,7 @@ let package = Package(
         .target(
             name: "GoferHost",
             dependencies: [
-                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferBuildInfo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -62,6 +62,39 @@ struct CLIExperienceTests {
         }
     }
 
+    /// Inside a task (the gofer-cli image of a release) the CLI needs no flags: it takes the server
+    /// from GOFER_API_URL and acts as the run, with its run token from GOFER_API_TOKEN — which may
+    /// read its own run but not list tokens.
+    @Test func theCLIInATaskTalksToItsServerAsItsRun() async throws {
+        let f = try await Fixture()
+        return try await stopping({ await f.h.stop() }) {
+            let gofer = BuiltProducts.path("gofer")
+            let yaml = """
+                id: cli
+                inject_api_token: true
+                tasks:
+                  - { id: first, image: none, command: ["echo", "hi"] }
+                  - id: ask
+                    image: none
+                    depends_on: [first]
+                    command:
+                      - sh
+                      - -c
+                      - |
+                        export GOFER_CLI_CONFIG=$PWD/none.json; unset GOFER_HOST GOFER_TOKEN
+                        '\(gofer)' run get "$GOFER_PIPELINE" "$GOFER_RUN" && echo read-own-run
+                        '\(gofer)' token list 2>&1 || echo token-list-refused
+
+                """
+            _ = try await f.h.apply(yaml)
+            let (run, tasks) = try await f.h.runToEnd("cli")
+            let log = f.h.log("cli", run: run.id, task: "ask")
+            #expect(run.state == .succeeded, "\(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" }) \(log)")
+            #expect(log.contains("read-own-run") && log.contains("first"), "\(log)")
+            #expect(log.contains("token-list-refused") && (log.contains("403") || log.contains("permission")), "\(log)")
+        }
+    }
+
     /// A quick task is not "0.0s": times keep their milliseconds from the scheduler through the
     /// API (RFC 3339 with milliseconds) to what the CLI shows.
     @Test func quickTasksShowTheirDurationsToTheMillisecond() async throws {

@@ -145,12 +145,12 @@ struct ClusterSchedulerTests {
         }
     }
 
-    /// The Swarm services of `pipeline` still there after up to 10 s (removal is asynchronous).
+    /// The Swarm services of `pipeline` still there after up to 30 s (removal is asynchronous, after the outcome).
     static func swarmServicesLeft(pipeline: String) async throws -> Int {
         let filter = "{\"label\":[\"gofer.pipeline=\(pipeline)\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
         let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
         var left: [JSONValue] = []
-        for _ in 0..<50 {
+        for _ in 0..<150 {
             left = try JSONParser().parse(try await docker.send("GET", path: "/v1.41/services?filters=\(filter)").body).arrayValue ?? []
             if left.isEmpty { break }
             try await Task.sleep(for: .milliseconds(200))

@@ -229,12 +229,8 @@ struct EndToEndTests {
                 )
             }
             // Containers are removed after they finish.
-            let client = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
-            let left = try await client.send(
-                "GET",
-                path: "/v1.41/containers/json?all=1&filters="
-                    + ("{\"label\":[\"gofer.pipeline=hello\"]}".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
-            #expect(left.text == "[]\n", "\(left.text)")
+            let left = try await DockerLeftovers.containers(label: "gofer.pipeline=hello")
+            #expect(left == "[]\n", "\(left)")
         }
     }
 

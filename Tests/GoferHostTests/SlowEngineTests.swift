@@ -101,6 +101,27 @@ struct SlowEngineTests {
         }
     }
 
+    /// A task's outcome never waits for its container's removal: with the engine holding back its
+    /// answer to the first task's DELETE for 15 s, the next task starts and the run ends while that
+    /// answer is still held back — and the container is still removed afterwards.
+    @Test func theNextTaskAndTheRunsEndDoNotWaitForARemoval() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let engine = try await SlowDockerEngine.start(match: #"DELETE /v[0-9.]+/containers/[^/?]+(\?.*)?"#, delay: .seconds(15))
+        return try await stopping({ await engine.stop() }) {
+            let h = try await ServerHarness(scheduler: "docker") { $0.dockerEndpoint = "unix://" + engine.socket }
+            try await stopping({ await h.stop() }) {
+                _ = try await h.apply(
+                    "id: slow-removal\ntasks:\n  - { id: a, image: busybox:latest, command: [\"echo\", \"a\"] }\n  - { id: b, image: busybox:latest, depends_on: [a], command: [\"echo\", \"b\"] }\n"
+                )
+                let (run, tasks) = try await h.runToEnd("slow-removal")
+                #expect(run.state == .succeeded, "\(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
+                #expect(engine.heldBackRequests.count == 1, "the engine held back the answer to a's removal: \(engine.heldBackRequests)")
+                #expect(engine.lateAnswers.isEmpty, "the run ended only after the engine answered the removal: \(engine.lateAnswers)")
+                #expect(h.log("slow-removal", run: run.id, task: "b") == "b\n")
+            }
+        }
+    }
+
     /// A container the engine creates but cannot start (its command does not exist) is removed:
     /// the start fails saying why, and nothing of it stays on the engine.
     @Test func aStartThatFailsForGoodLeavesNoContainer() async throws {

@@ -13,8 +13,13 @@ public final class SlowDockerEngine: Sendable {
     let directory: TemporaryDirectory
     private let heldBack = Mutex<[String]>([])
 
+    private let answered = Mutex<[String]>([])
+
     /// The requests whose answers were held back so far.
     public var heldBackRequests: [String] { heldBack.withLock { $0 } }
+
+    /// The held-back requests whose answers have gone out since.
+    public var lateAnswers: [String] { answered.withLock { $0 } }
 
     public static func start(match: String, delay: Duration, late: Int = 1) async throws -> SlowDockerEngine {
         let dir = try TemporaryDirectory()
@@ -35,6 +40,7 @@ public final class SlowDockerEngine: Sendable {
                 guard case .line(let line) = event else { return }
                 let text = String(decoding: line, as: UTF8.self)
                 if text.hasPrefix("holding back the answer to ") { engine.heldBack.withLock { $0.append(text) } }
+                if text.hasPrefix("answering late ") { engine.answered.withLock { $0.append(text) } }
                 FileHandle.standardError.write(Data(("slow-engine: " + text + "\n").utf8))
             }
         }.start()

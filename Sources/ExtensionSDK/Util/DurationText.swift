@@ -56,7 +56,8 @@ public enum DurationText {
         return out
     }
 
-    /// A duration for people, as precise as is useful: `340ms`, `1.25s`, `12.3s`, `4m05s`, `2h03m`.
+    /// A duration for people, as precise as is useful: `340ms`, `1.25s`, `12.3s`, `4m05s`, `2h03m`;
+    /// under a millisecond (a task whose process ran `echo`) is `<1ms`, never a misleading `0ms`.
     ///
     /// ```swift
     /// DurationText.human(.milliseconds(1250))  // "1.25s"
@@ -64,6 +65,7 @@ public enum DurationText {
     public static func human(_ d: Duration) -> String {
         let ms = max(0, milliseconds(d))
         switch ms {
+        case ..<1: return "<1ms"
         case ..<1000: return "\(ms)ms"
         case ..<10_000: return "\(ms / 1000).\(two(ms % 1000 / 10))s"
         case ..<60_000: return "\(ms / 1000).\(ms % 1000 / 100)s"

@@ -4,14 +4,16 @@ import Foundation
 import GoferHost
 
 /// Options every client command takes. The server is found by `--host`, then `GOFER_HOST`, then
-/// the CLI config file (`~/.gofer/cli.json`), then 127.0.0.1:8080; the namespace likewise. The
-/// token: `--token`, then `GOFER_TOKEN`, then the CLI config (`gofer login`), then — for a server
+/// `GOFER_API_URL` (what a task is given), then the CLI config file (`~/.gofer/cli.json`), then
+/// 127.0.0.1:8080; the namespace likewise. The token: `--token`, then `GOFER_TOKEN`, then
+/// `GOFER_API_TOKEN` (a task's run token), then the CLI config (`gofer login`), then — for a server
 /// on this machine — the first admin token the server wrote to its data directory, if readable.
+/// So inside a task (the `gofer-cli` image) the CLI talks to the server that runs it, as the run.
 struct ClientOptions: ParsableArguments {
-    @Option(help: "Gofer server address (host:port). Default: GOFER_HOST, the CLI config, or 127.0.0.1:8080.")
+    @Option(help: "Gofer server address (host:port). Default: GOFER_HOST, GOFER_API_URL (in a task), the CLI config, or 127.0.0.1:8080.")
     var host: String?
 
-    @Option(help: "API token. Default: GOFER_TOKEN, the CLI config (gofer login), or a local server's admin-token file.")
+    @Option(help: "API token. Default: GOFER_TOKEN, GOFER_API_TOKEN (a task's run token), the CLI config (gofer login), or a local server's admin-token file.")
     var token: String?
 
     @Option(help: "For an https:// server: PEM file of the CA that signed its certificate. Default: GOFER_CA_CERT, the CLI config, or the system's CAs.")
@@ -23,7 +25,10 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
-    var address: String { host ?? ProcessInfo.processInfo.environment["GOFER_HOST"] ?? CLIConfig.load().host ?? "127.0.0.1:8080" }
+    var address: String {
+        let env = ProcessInfo.processInfo.environment
+        return host ?? env["GOFER_HOST"] ?? env["GOFER_API_URL"] ?? CLIConfig.load().host ?? "127.0.0.1:8080"
+    }
 
     var client: APIClient {
         get throws {
@@ -38,6 +43,7 @@ struct ClientOptions: ParsableArguments {
         let env = ProcessInfo.processInfo.environment
         if let token { return token }
         if let t = env["GOFER_TOKEN"], !t.isEmpty { return t }
+        if let t = env["GOFER_API_TOKEN"], !t.isEmpty { return t }
         if let t = CLIConfig.load().token { return t }
         // A server on this machine: its first admin token, if this user may read it.
         let host = URL(string: address.contains("://") ? address : "http://" + address)?.host ?? ""

@@ -9,7 +9,7 @@ struct Gofer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gofer",
         abstract: "Gofer: run container pipelines as DAGs when something happens.",
-        version: goferVersion,
+        version: goferVersionDescription,
         subcommands: [
             ServiceCommand.self, DemoCommand.self, InitCommand.self, PipelineCommand.self, RunCommand.self, TaskCommand.self, NamespaceCommand.self,
             EventCommand.self, TriggerCommand.self, SecretCommand.self, ObjectCommand.self, ExtensionCommand.self, LoginCommand.self, WhoamiCommand.self,

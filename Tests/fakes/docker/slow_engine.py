@@ -11,7 +11,8 @@ unchanged in both directions.
 Usage: slow_engine.py --listen /tmp/x.sock --upstream /var/run/docker.sock \
                       --match 'POST /v[0-9.]+/containers/[^/]+/start' --delay 8 [--late 1]
 
-It prints "ready" on stdout once it listens, and each held-back request on stderr.
+It prints "ready" on stdout once it listens, and on stderr each held-back request ("holding back
+the answer to …") and when its answer goes out ("answering late …").
 """
 
 import argparse
@@ -21,7 +22,7 @@ import re
 import sys
 
 
-async def pump(reader, writer, delay_first=0.0):
+async def pump(reader, writer, delay_first=0.0, target=""):
     try:
         first = True
         while True:
@@ -30,6 +31,7 @@ async def pump(reader, writer, delay_first=0.0):
                 break
             if first and delay_first > 0:
                 await asyncio.sleep(delay_first)
+                print(f"answering late {target}", file=sys.stderr, flush=True)
             first = False
             writer.write(data)
             await writer.drain()
@@ -72,7 +74,7 @@ def main():
         await upstream_writer.drain()
         await asyncio.gather(
             pump(client_reader, upstream_writer),
-            pump(upstream_reader, client_writer, delay_first=delay),
+            pump(upstream_reader, client_writer, delay_first=delay, target=target),
         )
 
     async def serve():

@@ -114,6 +114,10 @@ public actor RunEngine {
     private var runningTasks = 0 {
         didSet { GoferMetrics.gauge(.tasksRunning, runningTasks) }
     }
+    /// Jobs of ended tasks being removed: nothing waits for them but a stop (so a stopping server
+    /// does not shut its scheduler down under a removal).
+    private var removingJobs = 0
+
     /// When each run and task execution in progress began running, for their duration metrics.
     private var taskStartedAt: [String: Date] = [:]
     private var runStartedAt: [Key: Date] = [:]
@@ -309,7 +313,7 @@ public actor RunEngine {
             }
         }
         let deadline = ContinuousClock.now + timeout
-        while runningTasks > 0 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        while runningTasks + removingJobs > 0 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         if runningTasks > 0 { logger.warning("\(runningTasks) task runner(s) still busy after \(DurationText.format(timeout)); leaving them") }
         return left
     }
@@ -326,6 +330,9 @@ public actor RunEngine {
 
     /// Runs in progress now (for the drain's report).
     public var activeRunCount: Int { active.count }
+
+    /// Called by a ``TaskRunner`` when the job of its ended task is removed (or could not be).
+    func jobRemoved() { removingJobs -= 1 }
 
     /// Called by a ``TaskRunner`` that let go of its task because the server is going down.
     func taskDetached(_ key: Key, _ task: String) {
@@ -477,9 +484,11 @@ public actor RunEngine {
         Task { await ServiceContext.withValue(span.context) { await runner.run() } }
     }
 
-    /// Called by a ``TaskRunner`` when its task has ended (state already stored).
-    func taskEnded(_ key: Key, _ task: String, _ state: TaskState) async {
+    /// Called by a ``TaskRunner`` when its task has ended (state already stored); `removing`: the
+    /// runner goes on to remove the task's job and calls ``jobRemoved()`` when it has.
+    func taskEnded(_ key: Key, _ task: String, _ state: TaskState, removing: Bool = false) async {
         runningTasks -= 1
+        if removing { removingJobs += 1 }
         if let a = active[key] {
             a.runners[task] = nil
             a.machine.record(task, state)

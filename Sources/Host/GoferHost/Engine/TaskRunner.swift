@@ -4,7 +4,7 @@ import Foundation
 import Synchronization
 
 /// Carries one task execution through the scheduler: start, stream logs to its file, wait (within
-/// the task's timeout), record how it ended, remove the container. Cancelling its Swift task stops
+/// the task's timeout), record how it ended, tell the engine, then remove the container. Cancelling its Swift task stops
 /// the container.
 struct TaskRunner: Sendable {
     let execution: TaskExecution
@@ -86,10 +86,41 @@ struct TaskRunner: Sendable {
     var executionID: String { "\(settings.serverID.prefix(8))-\(run.namespace)-\(run.pipeline)-\(run.id)-\(execution.task)" }
 
     func run() async {
-        if let final = await execute() {
-            await engine.taskEnded(key, execution.task, final)
-        } else {
-            await engine.taskDetached(key, execution.task)
+        guard let final = await execute() else { return await engine.taskDetached(key, execution.task) }
+        // The outcome first: the run's next tasks start (or the run ends) now, while the ended job
+        // is removed — housekeeping no task waits for (Swarm takes seconds to remove a service).
+        let job = leftover.take()
+        await engine.taskEnded(key, execution.task, final, removing: job != nil)
+        if let job {
+            await remove(job)
+            await engine.jobRemoved()
+        }
+    }
+
+    /// The job of a task whose outcome is decided, removed after the engine has been told.
+    let leftover = Leftover()
+
+    final class Leftover: Sendable {
+        private let handle = Mutex<String?>(nil)
+        func set(_ job: String) { handle.withLock { $0 = job } }
+        func take() -> String? {
+            handle.withLock { job in
+                defer { job = nil }
+                return job
+            }
+        }
+    }
+
+    /// Removes an ended job, retried once (a busy engine may refuse or time out); whatever is left
+    /// is removed by the next start's recovery.
+    private func remove(_ job: String) async {
+        for attempt in 0..<2 {
+            do {
+                try await scheduler.remove(job)
+                return
+            } catch {
+                if attempt == 0 { try? await Task.sleep(for: .seconds(2)) }
+            }
         }
     }
 
@@ -437,17 +468,9 @@ struct TaskRunner: Sendable {
                 group.cancelAll()
             }
         }
-        // The job has ended and its outcome is decided: removing it is housekeeping, retried once
-        // (a busy engine may refuse or time out); whatever is left is removed by the next start's
-        // recovery.
-        for attempt in 0..<2 {
-            do {
-                try await scheduler.remove(handle)
-                break
-            } catch {
-                if attempt == 0 { try? await Task.sleep(for: .seconds(2)) }
-            }
-        }
+        // The job has ended and its outcome is decided: removing it is housekeeping, done by
+        // ``run()`` after the engine has the outcome.
+        leftover.set(handle)
         return outcome
     }
 

@@ -11,9 +11,21 @@ import Logging
 import ServiceLifecycle
 import NIOCore
 import Synchronization
+import GoferBuildInfo
 
 /// The version of this Gofer build.
 public let goferVersion = "0.1.0"
+
+/// The commit a release was built from (scripts/release.sh), or nil for a build from a checkout.
+public let goferCommit: String? = {
+    let commit = String(cString: gofer_build_commit())
+    return commit.isEmpty ? nil : commit
+}()
+
+/// What `gofer --version` prints: `0.1.0 (commit 3f2a9c1b7d4e)`, or `0.1.0 (built from a checkout)`.
+public var goferVersionDescription: String {
+    goferVersion + (goferCommit.map { " (commit \($0))" } ?? " (built from a checkout)")
+}
 
 /// A running Gofer server: store, scheduler extension, run engine and API.
 public final class GoferServer: Sendable {
@@ -258,8 +270,11 @@ public final class GoferServer: Sendable {
         boundPort.withLock { $0 = bound }
 
         let scheme = tls == nil ? "http" : "https"
-        let bridge = ["docker", "swarm"].contains(settings.scheduler) ? Self.ipv4Address(ofInterface: "docker0") : nil
-        var taskHost = Self.isWildcard(host) ? (bridge ?? "127.0.0.1") : host
+        let containers = ["docker", "swarm"].contains(settings.scheduler)
+        let bridge = containers ? Self.ipv4Address(ofInterface: "docker0") : nil
+        // Listening on every address: tasks use the Docker bridge's gateway; without one (the server
+        // itself in a container, the gofer image) the machine's own address, which sibling containers reach.
+        var taskHost = Self.isWildcard(host) ? (bridge ?? (containers ? Self.ownIPv4Address() : nil) ?? "127.0.0.1") : host
         var taskPort = bound
         if settings.taskListen != "off" {
             var extra: (String, Int)?
@@ -355,19 +370,29 @@ public final class GoferServer: Sendable {
     /// The IPv4 address of a network interface (`docker0`: the Docker bridge's gateway, which
     /// containers on the default bridge reach the host by).
     static func ipv4Address(ofInterface name: String) -> String? {
+        ipv4Addresses().first { $0.interface == name }?.address
+    }
+
+    /// The first IPv4 address of this machine that is not a loopback one (nor Docker's bridge).
+    static func ownIPv4Address() -> String? {
+        ipv4Addresses().first { !$0.address.hasPrefix("127.") && $0.interface != "docker0" }?.address
+    }
+
+    /// Every interface's IPv4 addresses, in the kernel's order.
+    static func ipv4Addresses() -> [(interface: String, address: String)] {
         var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return nil }
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
         defer { freeifaddrs(list) }
+        var found: [(interface: String, address: String)] = []
         for entry in sequence(first: first, next: { $0.pointee.ifa_next }) {
-            guard let sa = entry.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET),
-                String(cString: entry.pointee.ifa_name) == name
-            else { continue }
+            guard let sa = entry.pointee.ifa_addr, sa.pointee.sa_family == sa_family_t(AF_INET) else { continue }
             var address = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
             var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            guard inet_ntop(AF_INET, &address, &buffer, socklen_t(INET_ADDRSTRLEN)) != nil else { return nil }
-            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard inet_ntop(AF_INET, &address, &buffer, socklen_t(INET_ADDRSTRLEN)) != nil else { continue }
+            let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            found.append((String(cString: entry.pointee.ifa_name), text))
         }
-        return nil
+        return found
     }
 
     /// Stops the server without stopping its work (SIGTERM): HTTP stops taking requests (open

@@ -6,7 +6,7 @@ import NIOCore
 /// Health, the caller's identity, the event log, installed triggers and webhooks.
 enum SystemRoutes: RouteCollection {
     static let routes: [Route] = [
-        Route(.get, "/api/health", .open) { api, _, _ in try api.json(["status": "ok", "version": api.version]) },
+        Route(.get, "/api/health", .open) { api, _, _ in try api.json(["status": "ok", "version": api.version, "commit": goferCommit ?? ""]) },
         Route(.get, "/api/whoami", .anyToken) { api, _, ctx in try api.json(try ctx.caller().token) },
         // Without `namespace`, a caller limited to some namespaces gets the events of those only.
         Route(.get, "/api/events", .permission(Permission(.events, .read), .query)) { api, req, ctx in

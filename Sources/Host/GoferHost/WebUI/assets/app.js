@@ -51,11 +51,12 @@ const ago = (iso) => {
   if (s < 86400) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86400)}d ago`;
 };
-/** As precise as is useful (as DurationText.human on the server): 340ms, 1.25s, 12.3s, 4m05s, 2h03m. */
+/** As precise as is useful (as DurationText.human on the server): <1ms, 340ms, 1.25s, 12.3s, 4m05s, 2h03m. */
 const duration = (from, to) => {
   if (!from) return "–";
   const ms = Math.max(0, Math.floor((to ? Date.parse(to) : Date.now()) - Date.parse(from)));
   const two = (n) => String(n).padStart(2, "0");
+  if (ms < 1) return "<1ms";
   if (ms < 1000) return `${ms}ms`;
   if (ms < 10000) return `${Math.floor(ms / 1000)}.${two(Math.floor(ms % 1000 / 10))}s`;
   if (ms < 60000) return `${Math.floor(ms / 1000)}.${Math.floor(ms % 1000 / 100)}s`;
