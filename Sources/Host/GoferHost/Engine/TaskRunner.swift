@@ -209,6 +209,7 @@ struct TaskRunner: Sendable {
     private func followPlacement(_ handle: String, deadline: Date, timeout: Duration) async -> Placement {
         var shown: String?
         var delay = Duration.milliseconds(100)
+        let placementStarted = ContinuousClock.now
         while true {
             let status: JobStatus
             do {
@@ -236,8 +237,10 @@ struct TaskRunner: Sendable {
                         StateReason(
                             .timeout, "waited longer than its timeout of \(DurationText.format(timeout)) for a node" + (shown.map { ": \($0)" } ?? ""))))
             }
+            // Every 100 ms while a job usually gets its node (Swarm: ~0.6 s from create to running),
+            // so a wave of tasks is not held up by the poll; then backing off to once a second.
             try? await Task.sleep(for: delay)
-            delay = min(.seconds(1), delay * 2)
+            if ContinuousClock.now - placementStarted > .seconds(3) { delay = min(.seconds(1), delay * 2) }
         }
     }
 
