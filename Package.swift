@@ -64,7 +64,8 @@ let package = Package(
     ],
     targets: [
         // What extension authors build against: wire types, framing, dispatch, kinds. Foundation only.
-        .target(name: "ExtensionSDK", dependencies: ["ExtensionSDKShims"], path: "Sources/ExtensionSDK", swiftSettings: strict),
+        .target(
+            name: "ExtensionSDK", dependencies: ["ExtensionSDKShims"], path: "Sources/ExtensionSDK", exclude: ["Python"], swiftSettings: strict),
         // C helpers: spawn flags, pipe sizes, malloc tuning, and a TLS client with OpenSSL loaded at run time.
         .target(name: "ExtensionSDKShims", path: "Sources/ExtensionSDKShims", linkerSettings: [.linkedLibrary("dl")]),
         // The commit of a release build (`gofer --version`, GET /api/health).

@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized)
 struct ExtensionSelectionTests {
     /// A registry offering `my-scheduler` and `my-secrets`: third-party extensions (a wrapper of the
-    /// process scheduler under another name, and the Python secret store in Extensions/python-secrets).
+    /// process scheduler under another name, and the Python secret store in Extensions/python-secrets, on the Python SDK).
     static func registry() throws -> TemporaryDirectory {
         let dir = try TemporaryDirectory()
         var entries: [JSONValue] = []
@@ -25,7 +25,7 @@ struct ExtensionSelectionTests {
             let sha = SHA256.hash(data: FileManager.default.contents(atPath: path) ?? Data()).map { String(format: "%02x", $0) }.joined()
             entries.append([
                 "name": .string(name), "kind": .string(kind),
-                "versions": [["version": "0.1.0", "protocolVersions": ["1.0"], "source": ["path": .string(name)], "sha256": .string(sha)]],
+                "versions": [["version": "0.1.0", "protocolVersions": ["1.1"], "source": ["path": .string(name)], "sha256": .string(sha)]],
             ])
         }
         let index: JSONValue = ["registry": "third-party", "extensions": .array(entries)]
@@ -84,6 +84,57 @@ struct ExtensionSelectionTests {
             for name in ["my-scheduler", "my-secrets"] {
                 #expect(list.first { $0.name == name }?.status.hasPrefix("running") == true, "\(list.map { "\($0.name): \($0.status)" })")
             }
+        }
+    }
+
+    /// Extensions written with the Python SDK, packed into one file each and published in a
+    /// registry, are installed by name and selected: the docker-CLI scheduler runs a 3-task DAG on
+    /// the real engine and the file secret store serves a task's `secret{{…}}`.
+    @Test func aServerRunsOnPythonSDKExtensionsSelectedByName() async throws {
+        guard try await DockerAvailability.check() else { return }
+        let dir = try TemporaryDirectory()
+        var entries: [JSONValue] = []
+        for (name, kind, script) in [
+            ("py-docker", "scheduler", "Sources/ExtensionSDK/Python/examples/docker_cli.py"), ("py-file-secrets", "secrets", "Extensions/python-secrets/gofer_secrets.py"),
+        ] {
+            let sha = try await PythonSDK.pack(script, to: dir.path + "/" + name)
+            entries.append([
+                "name": .string(name), "kind": .string(kind),
+                "versions": [["version": "0.1.0", "protocolVersions": ["1.1"], "source": ["path": .string(name)], "sha256": .string(sha)]],
+            ])
+        }
+        let index: JSONValue = ["registry": "python", "extensions": .array(entries)]
+        try index.description.write(toFile: dir.path + "/index.json", atomically: true, encoding: .utf8)
+        let h = try await ServerHarness { $0.registries = [dir.path + "/index.json"] }
+        try await h.server.extensions.install("py-docker", .latest)
+        try await h.server.extensions.install("py-file-secrets", .latest)
+        var settings = h.server.settings
+        await h.stop()
+        settings.scheduler = "py-docker"
+        settings.secretStore = "py-file-secrets"
+        let server = try await GoferServer(settings: settings)
+        return try await stopping({ await server.stop() }) {
+            let config = try server.api.loader.load(
+                """
+                id: python-sdk
+                tasks:
+                  - { id: first, image: busybox:latest, command: ["echo", "one"] }
+                  - { id: secret, image: busybox:latest, depends_on: [first], env: { TOKEN: "secret{{token}}" }, command: ["sh", "-c", "test \\"$TOKEN\\" = s3cr3t && echo has-the-secret"] }
+                  - { id: last, image: busybox:latest, depends_on: [secret], command: ["sh", "-c", "echo three >&2; exit 0"] }
+
+                """, file: "p.yaml")
+            _ = try await server.store.apply(namespace: "default", config: config)
+            try await server.secrets.putPipelineSecret(namespace: "default", pipeline: "python-sdk", name: "token", value: Array("s3cr3t".utf8))
+            let run = try await server.engine.startRun(namespace: "default", pipeline: "python-sdk", initiator: .system)
+            let done = try await server.engine.waitForRun(namespace: "default", pipeline: "python-sdk", run: run.id)
+            let tasks = try await server.store.tasks(namespace: "default", pipeline: "python-sdk", run: run.id)
+            #expect(done.state == .succeeded, "\(done) \(tasks.map { "\($0.task) \($0.state) \($0.reason?.message ?? "")" })")
+            func log(_ task: String) -> String {
+                let path = LogFiles(root: settings.dataDir + "/logs").path(namespace: "default", pipeline: "python-sdk", run: run.id, task: task)
+                return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            }
+            #expect(log("first") == "one\n" && log("secret") == "has-the-secret\n" && log("last") == "three\n", "\(log("first"))|\(log("secret"))|\(log("last"))")
+            #expect(tasks.allSatisfy { ($0.startedAt ?? .distantFuture) <= ($0.endedAt ?? .distantPast) }, "engine times: \(tasks)")
         }
     }
 

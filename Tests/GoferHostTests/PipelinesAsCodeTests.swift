@@ -11,17 +11,6 @@ import Testing
 struct PipelinesAsCodeTests {
     static let pythonPath = BuiltProducts.repositoryRoot.appendingPathComponent("Sources/Host/GoferPipeline/Python").path
 
-    /// Whether pytest and mypy are here; with GOFER_REQUIRE_PYTHON=1 (CI) their absence fails.
-    static func pythonToolsAvailable() async throws -> Bool {
-        let r = try await ChildProcess.run("/usr/bin/env", arguments: ["python3", "-c", "import pytest, mypy"])
-        if r.status == .exited(0) { return true }
-        if ProcessInfo.processInfo.environment["GOFER_REQUIRE_PYTHON"] == "1" {
-            throw ServerError("GOFER_REQUIRE_PYTHON=1 but pytest or mypy is missing (pip install pytest mypy)")
-        }
-        print("skipping the Python pipeline module's own tests: pytest or mypy is missing")
-        return false
-    }
-
     @Test func theSwiftAndPythonExamplesAreOnePipelineThatAppliesAndRuns() async throws {
         let swift = try await ChildProcess.run(BuiltProducts.path("example-pipeline"), arguments: [])
         #expect(swift.status == .exited(0), "\(String(decoding: swift.stderr, as: UTF8.self))")
@@ -74,7 +63,7 @@ struct PipelinesAsCodeTests {
     }
 
     @Test func thePythonModulePassesItsTestsAndMypyStrict() async throws {
-        guard try await Self.pythonToolsAvailable() else { return }
+        guard try await PythonSDK.toolsAvailable() else { return }
         let root = BuiltProducts.repositoryRoot.path
         let tests = try await ChildProcess.run(
             "/usr/bin/env", arguments: ["GOFER_BIN=\(BuiltProducts.path("gofer"))", "python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", root + "/Tests/pipelines"],

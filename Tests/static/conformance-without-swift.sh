@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves an extension author needs no Swift: runs the self-contained gofer-conformance (built with
-# --static-swift-stdlib) against the Python example extension inside a container whose file system
+# --static-swift-stdlib) against the Python example extension (on the Python SDK, packed into one file) inside a container whose file system
 # holds only the C library and what Python needs — no Swift runtime, no toolchain.
 # Given a self-contained gofer too, the same container runs the demo server with its bundled
 # extensions (built beside it) on the process scheduler: the server needs no Swift runtime either.
@@ -48,7 +48,8 @@ if [ -d "$prefix/lib/$pyver/lib-dynload" ]; then
     for so in "$prefix/lib/$pyver/lib-dynload/"*.so; do copy_libs "$so"; done
 fi
 ln -s "$python" "$root/bin/python3"
-cp Extensions/python-secrets/gofer_secrets.py "$root/ext/gofer_secrets.py"
+# The Python example on the Python SDK, packed with the SDK into one file as an author ships it.
+PYTHONPATH=Sources/ExtensionSDK/Python python3 -m gofer_extension.pack Extensions/python-secrets/gofer_secrets.py -o "$root/ext/python-secrets" >/dev/null
 if [ -n "$gofer" ]; then
     # gofer and the bundled extensions it runs (they live beside it), with their C libraries.
     dir=$(dirname "$gofer")
@@ -66,7 +67,7 @@ if find "$root" -name 'libswift*' | grep -q .; then echo "a Swift library ended 
 tar -C "$root" -c . | docker import - "$image" >/dev/null
 echo "image: $(du -sh "$root" | cut -f1) — busybox, the C library, Python $pyver, the static gofer-conformance; no Swift runtime"
 docker run --rm --network none -e PATH=/bin -e HOME=/tmp "$image" \
-    /bin/gofer-conformance --kind secrets --quiet -- /bin/python3 /ext/gofer_secrets.py
+    /bin/gofer-conformance --kind secrets --quiet -- /bin/python3 /ext/python-secrets
 if [ -n "$gofer" ]; then
     out=$(docker run --rm --network none -e PATH=/bin -e HOME=/tmp "$image" /bin/gofer demo --scheduler process 2>&1) || {
         echo "$out"; echo "gofer demo failed in a container without the Swift runtime"; exit 1; }
