@@ -1,14 +1,10 @@
 #!/usr/bin/env python3
-"""A Gofer secret store on the Python SDK: a JSON file (0600, replaced atomically) in the state directory.
-
-    gofer-conformance --kind secrets -- Extensions/python-secrets/gofer_secrets.py
-    python3 -m gofer_extension.pack Extensions/python-secrets/gofer_secrets.py -o python-secrets   # one file to ship
-"""
-import base64, json, os, sys, tempfile
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "../../Sources/ExtensionSDK/Python"))  # in this repository
+"""Keeps secrets in a JSON file (0600) in its state directory. TODO: talk to your secret backend."""
+import base64, json, os, tempfile
+import sys; sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "../../Sources/ExtensionSDK/Python"))  # this repository's SDK (not in the scaffold)
 from gofer_extension import SecretStore, serve
 
-class FileSecrets(SecretStore):
+class PythonSecrets(SecretStore):
     name, summary = "python-secrets", "Secrets in a file in the state directory (Python example)."
     async def setup(self) -> None:
         self.path = os.path.join(self.state_dir or tempfile.mkdtemp(), "secrets.json")
@@ -28,4 +24,4 @@ class FileSecrets(SecretStore):
     async def list(self, prefix: str) -> "list[str]":
         return [k for k in self.values if k.startswith(prefix)]
 
-serve(FileSecrets())
+serve(PythonSecrets())

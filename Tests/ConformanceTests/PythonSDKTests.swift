@@ -26,19 +26,22 @@ struct PythonSDKTests {
         #expect(types.status == .exited(0) && typeOut.contains("Success"), "\(typeOut)")
     }
 
-    /// Each example (the secret store is Extensions/python-secrets), packed (`python3 -m gofer_extension.pack`), conforms with no failure; the
-    /// scheduler drives the real Docker engine through the docker CLI.
+    /// Each example (the secret store is Extensions/python-secrets, the scheduler the docker-CLI one
+    /// `gofer extension new` writes), packed (`python3 -m gofer_extension.pack`), conforms with no
+    /// failure; the scheduler drives the real Docker engine.
     @Test(arguments: [
         (ExtensionKind.secrets, "Extensions/python-secrets/gofer_secrets.py", nil as JSONValue?, 58),
         (.trigger, "Sources/ExtensionSDK/Python/examples/every.py", JSONValue.object(["seconds": .double(0.3)]), 57),
         (.task, "Sources/ExtensionSDK/Python/examples/greet.py", JSONValue.object(["who": .string("conformance")]), 54),
-        (.scheduler, "Sources/ExtensionSDK/Python/examples/docker_cli.py", nil, 66),
+        (.scheduler, "scaffold", nil, 66),
     ])
     func everyExampleConforms(kind: ExtensionKind, example: String, params: JSONValue?, atLeast: Int) async throws {
         if kind == .scheduler { guard try await DockerAvailability.check() else { return } }
         let dir = try TemporaryDirectory()
-        let packed = dir.path + "/" + ((example as NSString).lastPathComponent as NSString).deletingPathExtension
-        _ = try await PythonSDK.pack(example, to: packed)
+        // The scheduler example is what `gofer extension new --kind scheduler --lang python` writes.
+        let script = example == "scaffold" ? try await PythonSDK.scaffold("py-docker", kind: kind, in: dir.path) : example
+        let packed = dir.path + "/" + ((script as NSString).lastPathComponent as NSString).deletingPathExtension + "-packed"
+        _ = try await PythonSDK.pack(script, to: packed)
         let state = try TemporaryDirectory()
         var options = ConformanceOptions(kind: kind, launch: ExtensionLaunch(executable: packed), params: params)
         options.stateDirectory = state.path

@@ -88,15 +88,16 @@ struct ExtensionSelectionTests {
     }
 
     /// Extensions written with the Python SDK, packed into one file each and published in a
-    /// registry, are installed by name and selected: the docker-CLI scheduler runs a 3-task DAG on
+    /// registry, are installed by name and selected: the docker-CLI scheduler (as `gofer extension
+    /// new` writes it) runs a 3-task DAG on
     /// the real engine and the file secret store serves a task's `secret{{…}}`.
     @Test func aServerRunsOnPythonSDKExtensionsSelectedByName() async throws {
         guard try await DockerAvailability.check() else { return }
         let dir = try TemporaryDirectory()
         var entries: [JSONValue] = []
-        for (name, kind, script) in [
-            ("py-docker", "scheduler", "Sources/ExtensionSDK/Python/examples/docker_cli.py"), ("py-file-secrets", "secrets", "Extensions/python-secrets/gofer_secrets.py"),
-        ] {
+        let sources = try TemporaryDirectory()
+        let scheduler = try await PythonSDK.scaffold("py-docker", kind: .scheduler, in: sources.path)
+        for (name, kind, script) in [("py-docker", "scheduler", scheduler), ("py-file-secrets", "secrets", "Extensions/python-secrets/gofer_secrets.py")] {
             let sha = try await PythonSDK.pack(script, to: dir.path + "/" + name)
             entries.append([
                 "name": .string(name), "kind": .string(kind),

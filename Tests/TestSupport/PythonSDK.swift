@@ -35,6 +35,17 @@ public enum PythonSDK {
         return String(sha)
     }
 
+    /// Writes `gofer extension new NAME --kind KIND --lang python` into `directory` and returns the
+    /// handler's path (the scaffold is where the SDK's scheduler example comes from).
+    public static func scaffold(_ name: String, kind: ExtensionKind, in directory: String) async throws -> String {
+        let r = try await ChildProcess.run(
+            BuiltProducts.path("gofer"), arguments: ["extension", "new", name, "--kind", kind.rawValue, "--lang", "python", "--dir", directory + "/" + name])
+        guard r.status == .exited(0) else {
+            throw PackFailed(description: "gofer extension new \(name) failed: \(String(decoding: r.stdout + r.stderr, as: UTF8.self))")
+        }
+        return directory + "/" + name + "/" + name + ".py"
+    }
+
     public struct PackFailed: Error, CustomStringConvertible {
         public let description: String
     }

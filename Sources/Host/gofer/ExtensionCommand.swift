@@ -3,13 +3,53 @@ import ExtensionSDK
 import Foundation
 import GoferHost
 
-/// `gofer extension install|upgrade|uninstall|list|get|logs|restart`.
+/// `gofer extension install|upgrade|uninstall|list|get|logs|restart|new`.
 struct ExtensionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "extension", abstract: "Install, upgrade and uninstall extensions by name from registries.",
-        subcommands: [Install.self, Upgrade.self, Uninstall.self, List.self, Get.self, Logs.self, Restart.self])
+        commandName: "extension", abstract: "Install, upgrade and uninstall extensions by name from registries; start writing one.",
+        subcommands: [Install.self, Upgrade.self, Uninstall.self, List.self, Get.self, Logs.self, Restart.self, New.self])
 
     static func path(_ name: String? = nil) -> String { "/api/extensions" + (name.map { "/" + APIClient.segment($0) } ?? "") }
+
+    struct New: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a new extension project: a working handler with TODOs, a conformance test, a pack script with a registry index, a CI snippet, a README.",
+            discussion: """
+                The project passes gofer-conformance as generated (./test.sh). Swift projects depend on Gofer's \
+                ExtensionSDK: --sdk-path points at a Gofer checkout, else the Gofer package's git URL is used. Python \
+                projects use the Python SDK (pip install gofer-extension, or a checkout's Sources/ExtensionSDK/Python).
+                """)
+
+        @Argument(help: "The extension's name: lower-case letters, digits and dashes (e.g. slack-notify).") var name: String
+        @Option(help: "trigger, task, scheduler or secrets.") var kind: ExtensionKind
+        @Option(help: "swift or python.") var lang: ExtensionScaffold.Language = .swift
+        @Option(help: "Where to write it (default: ./NAME); must not exist or be empty.") var dir: String?
+        @Option(help: "Swift: a Gofer checkout to take ExtensionSDK from (default: the Gofer package's git URL).") var sdkPath: String?
+        @Option(help: "The manifest's one-sentence summary (default: a TODO).") var summary: String?
+        @Flag(help: "Print JSON instead of text.") var json = false
+
+        func validate() throws {
+            if let problem = ExtensionScaffold.problem(withName: name) { throw ValidationError("extension name \"\(name)\" \(problem)") }
+            if let summary, summary.isEmpty || summary.contains("\n") { throw ValidationError("--summary must be one non-empty line") }
+        }
+
+        func run() throws {
+            let sdk: ExtensionScaffold.SDKSource =
+                sdkPath.map { .path(URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath).standardizedFileURL.path) }
+                ?? .url("https://github.com/gofer/gofer.git", from: "0.1.0")
+            var scaffold = ExtensionScaffold(name: name, kind: kind, language: lang, sdk: sdk)
+            if let summary { scaffold.summary = summary }
+            let target = dir ?? name
+            do { try scaffold.write(into: target) } catch {
+                Output.error("cannot write the project to \(target): \(error)")
+                throw ExitCode.failure
+            }
+            let files = scaffold.files().map(\.path)
+            Output.done(
+                "wrote a \(lang.rawValue) \(kind.rawValue) extension \(name) to \(target) (\(files.count) files); next: cd \(target) && ./test.sh",
+                json: ["directory": .string(target), "files": .array(files.map { .string($0) }), "executable": .string(scaffold.executable)])
+        }
+    }
 
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
