@@ -81,7 +81,7 @@ enum CommonChecks {
             let session = try await ctx.open()
             try await session.expectError(ProtocolMethod.initialize.rawValue, ctx.initializeOptions(admin: ctx.options.adminConfig).params, [.alreadyInitialized])
         },
-        Check(id: "lifecycle.kind-mismatch", level: .must, title: "initialize for another kind is refused with a diagnostic") { ctx in
+        Check(id: "lifecycle.kind-mismatch", level: .must, title: "initialize for another kind is refused with a diagnostic, and the extension stays up for the right one") { ctx in
             let session = try await ctx.open(initialize: false)
             var params = ctx.initializeOptions(admin: ctx.options.adminConfig).params
             let other = ExtensionKind.allCases.first { $0 != ctx.options.kind } ?? .trigger
@@ -89,6 +89,13 @@ enum CommonChecks {
             let error = try await session.expectError(ProtocolMethod.initialize.rawValue, params, [.invalidParams], "asked for a \(other.rawValue)")
             guard error.diagnostics.contains(where: { $0.path == "/kind" }) else {
                 throw CheckFailure("the error should carry a diagnostic with path /kind; got \(error.diagnostics)")
+            }
+            // It stays up, waiting for an initialize it can accept (protocol.md §4.1).
+            params["kind"] = .string(ctx.options.kind.rawValue)
+            do {
+                _ = try await session.call(ProtocolMethod.initialize.rawValue, params)
+            } catch {
+                throw CheckFailure("after refusing the wrong kind, an initialize for the right one failed: \(error)")
             }
         },
         Check(id: "health.reports", level: .must, title: "health reports healthy, degraded or unhealthy") { ctx in

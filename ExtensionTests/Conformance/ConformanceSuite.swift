@@ -99,7 +99,10 @@ public struct ConformanceReport: Sendable {
     public var results: [CheckResult]
 
     public var passed: Int { results.filter { $0.outcome == .passed }.count }
-    public var failed: Int { results.filter { if case .failed = $0.outcome { return true } else { return false } }.count }
+    /// Failed MUST checks: the extension does not conform.
+    public var failed: Int { failedMust.count }
+    /// Failed SHOULD checks: warnings, which do not make the extension non-conforming.
+    public var warned: Int { failedIDs.count - failed }
     public var skipped: Int { results.filter { if case .skipped = $0.outcome { return true } else { return false } }.count }
 
     /// Ids of failed MUST checks.
@@ -118,8 +121,11 @@ public struct ConformanceReport: Sendable {
     /// True when no MUST check failed.
     public var conforms: Bool { failedMust.isEmpty }
 
-    /// The closing line: `N passed, N failed, N skipped`.
-    public var summaryLine: String { "\(passed) passed, \(failed) failed, \(skipped) skipped" }
+    /// The closing line: `N passed, N failed, N skipped` — with `, N warnings` before the skipped
+    /// count when SHOULD checks failed: a warning never reads as a failure.
+    public var summaryLine: String {
+        "\(passed) passed, \(failed) failed, " + (warned > 0 ? "\(warned) warning\(warned == 1 ? "" : "s"), " : "") + "\(skipped) skipped"
+    }
 
     /// Human-readable report, one line per check, ending with ``summaryLine``.
     public var text: String {
@@ -209,6 +215,17 @@ public enum ConformanceSuite {
 
     /// Runs the suite. Never throws: a harness problem is reported as a failed check.
     public static func run(_ options: ConformanceOptions, progress: (@Sendable (CheckResult) -> Void)? = nil) async -> ConformanceReport {
+        // `paths.state` is always sent, as the host does: a directory of the run's own when none is given.
+        var options = options
+        var ownState: String?
+        if options.stateDirectory == nil {
+            let dir = NSTemporaryDirectory() + "gofer-conformance-state-" + UUID().uuidString
+            if (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil {
+                options.stateDirectory = dir
+                ownState = dir
+            }
+        }
+        defer { if let ownState { try? FileManager.default.removeItem(atPath: ownState) } }
         let journal = Journal()
         let canary = "GOFER-CANARY-\(UUID().uuidString)"
         let manifest = await describe(options.launch)

@@ -31,7 +31,7 @@ struct InRepoExtensionsConformTests {
             $0.minEvents = 1
         }
         #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
         #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
     }
 
@@ -42,7 +42,7 @@ struct InRepoExtensionsConformTests {
         var options = ConformanceOptions(kind: .secrets, launch: ExtensionLaunch(executable: "/usr/bin/env", arguments: ["python3", script]))
         options.stateDirectory = state.path
         let r = await ConformanceSuite.run(options)
-        #expect(r.conforms && r.failed == 0, "\(r.text)")
+        #expect(r.conforms && r.failed == 0 && r.warned == 0, "\(r.text)")
         #expect(r.results.filter { $0.outcome == .passed }.count >= 55, "\(r.summaryLine)")
     }
 
@@ -51,7 +51,7 @@ struct InRepoExtensionsConformTests {
         let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let r = await Self.report(.secrets, "gofer-secrets-embedded", config: ["key": .string(key), "path": .string(dir.path + "/s.json")])
         #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0 && r.skipped == 1, "only the unreachable-backend check is skipped (no backend): \(r.text)")
+        #expect(r.failed == 0 && r.warned == 0 && r.skipped == 1, "only the unreachable-backend check is skipped (no backend): \(r.text)")
     }
 
     @Test func vaultSecretStoreConformsAgainstOpenBao() async throws {
@@ -62,7 +62,7 @@ struct InRepoExtensionsConformTests {
                 $0.unreachableConfig = ["address": "http://127.0.0.1:9", "token": "root"]
             }
             #expect(r.conforms, "\(r.text)")
-            #expect(r.failed == 0 && r.skipped == 0, "\(r.text)")
+            #expect(r.failed == 0 && r.warned == 0 && r.skipped == 0, "\(r.text)")
             #expect(r.results.contains { $0.id == "secrets.unreachable-is-retryable" && $0.outcome == .passed }, "\(r.text)")
         }
     }
@@ -78,7 +78,7 @@ struct InRepoExtensionsConformTests {
             .trigger, "gofer-trigger-github", config: ["webhookSecret": .string(secret)], params: ["repository": "acme/app"]
         ) { $0.externalSamples = samples }
         #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
         #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
         #expect(r.results.contains { $0.id == "config.canary-not-leaked" && $0.outcome == .passed }, "\(r.text)")
     }
@@ -87,7 +87,7 @@ struct InRepoExtensionsConformTests {
         let r = await Self.report(
             .trigger, "gofer-trigger-interval", config: ["minimumInterval": "1s", "jitter": "0s"], params: ["every": "1s"])
         #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
         #expect(r.results.contains { $0.id == "trigger.emit-unsubscribe" && $0.outcome == .passed }, "\(r.text)")
     }
 
@@ -103,19 +103,19 @@ struct InRepoExtensionsConformTests {
     @Test func echoTaskConforms() async {
         let r = await Self.report(.task, "gofer-task-echo", params: ["message": "hello", "repeat": 3])
         #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
     }
 
     @Test func memorySecretStoreConforms() async {
         let r = await Self.report(.secrets, "gofer-secrets-memory")
         #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
     }
 
     @Test func processSchedulerConforms() async {
         let r = await Self.report(.scheduler, "gofer-scheduler-process")
         #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
     }
 
     @Test func brokenFixtureFailsExactlyTheExpectedChecks() async {
@@ -126,7 +126,8 @@ struct InRepoExtensionsConformTests {
             "\(r.text)")
         #expect(Set(r.failedIDs.filter { !r.failedMust.contains($0) }) == ["shutdown.exit-without-shutdown"], "\(r.text)")
         // Skipped: the config canary (no writeOnly fields) and the unreachable-backend check (no such config).
-        #expect(r.summaryLine.hasSuffix("failed, 2 skipped"), "\(r.summaryLine)")
+        // The SHOULD failure is a warning in the summary, not a fifth failure.
+        #expect(r.summaryLine.hasSuffix("4 failed, 1 warning, 2 skipped"), "\(r.summaryLine)")
     }
 
     /// An extension that ignores `shutdown` (and its wrapped child) is gone when the suite returns:
@@ -162,7 +163,7 @@ struct InRepoExtensionsConformTests {
         // Proves the proxy itself is transparent: the failures above come from the faults alone.
         let r = await Self.report(
             .secrets, "gofer-fixture-broken", arguments: ["--faults", "none", "--", BuiltProducts.path("gofer-secrets-memory")])
-        #expect(r.failed == 0, "\(r.text)")
+        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
     }
 
     @Test func eachFaultFailsItsOwnCheck() async {
