@@ -33,6 +33,18 @@ struct ExtensionSelectionTests {
         return dir
     }
 
+    /// `first_start_extensions` takes only what ships with gofer, and says so naming them.
+    @Test func aFirstStartExtensionFromElsewhereIsRefusedNamingTheShippedOnes() async throws {
+        do {
+            let h = try await ServerHarness { $0.firstStartExtensions = ["github", "slack-notify"] }
+            await h.stop()
+            Issue.record("a first start with slack-notify (not shipped) was not refused")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("\"slack-notify\" is not shipped with gofer") && text.contains("github") && text.contains("gofer extension install slack-notify"), "\(text)")
+        }
+    }
+
     @Test func aSecretStoreThatNeverHeldASecretCanBeSwitchedAway() async throws {
         let h = try await ServerHarness()
         var settings = h.server.settings

@@ -459,6 +459,14 @@ public actor ExtensionManager {
             return
         }
         let bundled = RegistryIndex.bundled
+        let shipped = Set(bundled.extensions.map(\.name))
+        if let other = extra.first(where: { !shipped.contains($0) }) {
+            throw ExtensionError(
+                kind: .notFound,
+                message:
+                    "first_start_extensions: \"\(other)\" is not shipped with gofer; this setting installs only bundled extensions (\(shipped.sorted().joined(separator: ", "))). Install others from a registry with `gofer extension install \(other)` once the server runs"
+            )
+        }
         let names = bundled.extensions.filter(\.bundledDefault).map(\.name) + extra
         for name in names where try await store.installedExtension(name) == nil {
             try await installBundled(name)
