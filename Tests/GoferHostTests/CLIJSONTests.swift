@@ -19,6 +19,7 @@ struct CLIJSONTests {
         ("service reset-admin", ["--data-dir", "{data}"], .succeeds),
         ("service stop", ["--data-dir", "{dir}/second"], .fails),
         ("init", ["{dir}/init.yaml", "--id", "fresh", "--trigger", "every:1h"], .succeeds),
+        ("extension new", ["json-made", "--kind", "task", "--lang", "python", "--dir", "{dir}/json-made"], .succeeds),
         ("demo", ["--scheduler", "process", "--file", "{dir}/app.yaml", "--data-dir", "{dir}/demo"], .succeeds),
         ("pipeline check", ["{dir}/app.yaml"], .succeeds),
         ("pipeline apply", ["{dir}/app.yaml"], .succeeds),
