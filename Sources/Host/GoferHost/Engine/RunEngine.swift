@@ -110,7 +110,7 @@ public actor RunEngine {
         didSet { GoferMetrics.gauge(.runsQueued, queued.count) }
     }
     /// Tasks waiting for a global slot.
-    private var slotQueue: [(Key, String)] = []
+    private var slotQueue = SlotQueue<(Key, String)>()
     private var runningTasks = 0 {
         didSet { GoferMetrics.gauge(.tasksRunning, runningTasks) }
     }
@@ -466,7 +466,7 @@ public actor RunEngine {
     }
 
     private func launch(_ key: Key, _ task: String, resume: Bool = false) {
-        guard !detaching, let a = active[key], let execution = a.tasks[task], let config = a.machine.config.task(task) else { return }
+        guard !detaching, let a = active[key], let execution = a.tasks[task], let config = a.machine.task(task) else { return }
         runningTasks += 1
         let control = TaskRunner.Control()
         let steps: (any SchedulerClient)? = config.extension == nil ? nil : commonTasks?.steps
@@ -500,8 +500,8 @@ public actor RunEngine {
         }
         // Going down: nothing new starts (the next start picks the run up where it is).
         if detaching { return }
-        while runningTasks < settings.maxConcurrentTasks, !slotQueue.isEmpty {
-            let (k, t) = slotQueue.removeFirst()
+        while runningTasks < settings.maxConcurrentTasks, let next = slotQueue.popFirst() {
+            let (k, t) = next
             if active[k]?.machine.stopping != nil {
                 // The run is stopping: never start it.
                 if let a = active[k], let exec = a.tasks[t] {
