@@ -47,11 +47,16 @@ print("\n".join(sorted({v["source"]["buildProduct"] for e in index["extensions"]
 products=(gofer gofer-conformance "${extensions[@]}")
 
 if [ "$build" = 1 ]; then
+    buildlog=$(mktemp /tmp/gofer-release-build.XXXXXX)
     for p in "${products[@]}"; do
         echo "== swift build -c release --static-swift-stdlib --product $p (commit $commit)"
-        GOFER_BUILD_COMMIT=$commit swift build -c release --static-swift-stdlib --product "$p" 2>&1 | grep -E 'error:|Build complete' || true
-        [ "${PIPESTATUS[0]}" = 0 ] || { echo "release.sh: building $p failed" >&2; exit 1; }
+        if ! GOFER_BUILD_COMMIT=$commit swift build -c release --static-swift-stdlib --product "$p" >"$buildlog" 2>&1; then
+            grep -E 'error:' "$buildlog" >&2 || tail -40 "$buildlog" >&2
+            echo "release.sh: building $p failed (whole log: $buildlog)" >&2
+            exit 1
+        fi
     done
+    rm -f "$buildlog"
 fi
 bin=$(swift build -c release --show-bin-path)
 
