@@ -13,7 +13,8 @@ import Testing
 /// schema when the pipeline is applied.
 @Suite(.serialized)
 struct ClusterSchedulerTests {
-    /// A three-task DAG whose first task prints, pauses and prints again: its log must show the
+    /// A three-task DAG whose first task prints, pauses (8 s: on a loaded machine a Swarm job's log
+    /// can trail by seconds, and CI once missed a 3 s window) and prints again: its log must show the
     /// first line while it still runs.
     static func dag(_ id: String, placement: String) -> String {
         """
@@ -21,7 +22,7 @@ struct ClusterSchedulerTests {
         tasks:
           - id: build
             image: busybox:latest
-            command: ["sh", "-c", "echo first; sleep 3; echo second"]
+            command: ["sh", "-c", "echo first; sleep 8; echo second"]
             \(placement)
           - id: test
             image: busybox:latest
