@@ -7,7 +7,7 @@ coroutine, concurrency limits, streams with credit, host calls, shutdown. See do
 """
 
 from .errors import Code, Diagnostic, ProtocolError, failed_precondition, invalid_params, not_found, unavailable
-from .extension import NO_FIELDS, Extension, Objects, run_sync, serve
+from .extension import NO_FIELDS, Extension, Objects, ParamsChecked, run_sync, serve
 from .scheduler import CommandFailed, JobSpec, JobStatus, LogSink, Scheduler, command
 from .secrets import SecretStore
 from .task import CommonTask, Job, Outcome, failure, success
@@ -15,7 +15,7 @@ from .trigger import Subscription, Trigger
 
 __all__ = [
     "Code", "Diagnostic", "ProtocolError", "failed_precondition", "invalid_params", "not_found", "unavailable",
-    "NO_FIELDS", "Extension", "Objects", "run_sync", "serve",
+    "NO_FIELDS", "Extension", "Objects", "ParamsChecked", "run_sync", "serve",
     "CommandFailed", "JobSpec", "JobStatus", "LogSink", "Scheduler", "command",
     "SecretStore",
     "CommonTask", "Job", "Outcome", "failure", "success",

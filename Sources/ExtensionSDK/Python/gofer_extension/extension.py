@@ -10,7 +10,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Dict, List, Optional
 
-from .errors import Code, ProtocolError
+from .errors import Code, Diagnostic, ProtocolError, invalid_params
+from .schema import validate
 
 if TYPE_CHECKING:
     from ._connection import Connection, Handler
@@ -126,6 +127,31 @@ class Extension:
 
     async def _health(self, params: Dict[str, Any], request: Any) -> Dict[str, Any]:
         return await self.health()
+
+
+class ParamsChecked(Extension):
+    """A kind whose every use carries params (a trigger's settings, a task's inputs): checked
+    against `params_schema` first, then by `validate_params`, for `…/validate` and for each use."""
+
+    async def validate_params(self, params: Dict[str, Any]) -> List[Diagnostic]:
+        """Checks beyond the params schema (which the SDK checks first); paths start with /params."""
+        return []
+
+    async def _problems(self, params: Any) -> List[Diagnostic]:
+        problems = validate(params, self.params_schema, "/params")
+        if not problems and isinstance(params, dict):
+            problems = await self.validate_params(params)
+        return problems
+
+    async def _validate(self, params: Dict[str, Any], request: Any) -> Dict[str, Any]:
+        return {"diagnostics": [d.json() for d in await self._problems(params.get("params", {}))]}
+
+    async def _checked(self, given: Any) -> Dict[str, Any]:
+        """`given` as valid params, or -32602 naming every problem."""
+        problems = await self._problems(given)
+        if problems:
+            raise invalid_params("invalid params: " + "; ".join("%s: %s" % (d.path, d.message) for d in problems), *problems)
+        return dict(given)
 
 
 def serve(extension: Extension) -> None:

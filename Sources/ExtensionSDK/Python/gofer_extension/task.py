@@ -8,8 +8,7 @@ from typing import Any, Dict, List, Optional
 from ._connection import Request
 from . import _wire
 from .errors import Diagnostic, invalid_params
-from .extension import Extension
-from .schema import validate
+from .extension import ParamsChecked
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Job:
             await self._request.stream.write(text, fd="stderr" if stderr else "stdout")
 
 
-class CommonTask(Extension):
+class CommonTask(ParamsChecked):
     """A common task (a step or a hook of a pipeline).
 
     ```python
@@ -64,30 +63,14 @@ class CommonTask(Extension):
 
     kind = "task"
 
-    async def validate_params(self, params: Dict[str, Any]) -> List[Diagnostic]:
-        """Checks beyond the params schema (which the SDK checks first); paths start with /params."""
-        return []
-
     async def run(self, job: Job) -> Outcome:
         raise NotImplementedError
-
-    async def _problems(self, params: Any) -> List[Diagnostic]:
-        problems = validate(params, self.params_schema, "/params")
-        if not problems and isinstance(params, dict):
-            problems = await self.validate_params(params)
-        return problems
 
     def _handlers(self) -> Dict[str, Any]:
         return {**super()._handlers(), "task/validate": self._validate, "task/run": self._run}
 
-    async def _validate(self, params: Dict[str, Any], request: Any) -> Dict[str, Any]:
-        return {"diagnostics": [d.json() for d in await self._problems(params.get("params", {}))]}
-
     async def _run(self, params: Dict[str, Any], request: Request) -> Dict[str, Any]:
-        given = params.get("params", {})
-        problems = await self._problems(given)
-        if problems:
-            raise invalid_params("invalid params: " + "; ".join("%s: %s" % (d.path, d.message) for d in problems), *problems)
+        given = await self._checked(params.get("params", {}))
         raw = _wire.obj(params.get("variables"))
         hook = params.get("hook") if isinstance(params.get("hook"), dict) else None
         outcome = await self.run(Job(dict(given), {str(k): str(v) for k, v in raw.items()}, hook, request))

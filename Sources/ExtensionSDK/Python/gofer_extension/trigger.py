@@ -9,8 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import _wire
 from .errors import Code, Diagnostic, ProtocolError, invalid_params
-from .extension import Extension
-from .schema import validate
+from .extension import ParamsChecked
 
 
 class Subscription:
@@ -52,7 +51,7 @@ class Subscription:
                 delay = min(30.0, delay * 2)
 
 
-class Trigger(Extension):
+class Trigger(ParamsChecked):
     """A trigger: `watch(subscription)` runs while a pipeline subscribes and calls `emit`.
 
     ```python
@@ -74,10 +73,6 @@ class Trigger(Extension):
     #: Advertise the `external` capability: `POST /api/external/{name}` reaches `external`.
     accepts_webhooks = False
 
-    async def validate_params(self, params: Dict[str, Any]) -> List[Diagnostic]:
-        """Checks beyond the params schema (which the SDK checks first); paths start with /params."""
-        return []
-
     async def watch(self, subscription: Subscription) -> None:
         raise NotImplementedError
 
@@ -93,12 +88,6 @@ class Trigger(Extension):
         """Every current subscription, by id."""
         return {k: s for k, (s, _) in self._subs.items()}
 
-    async def _problems(self, params: Any) -> List[Diagnostic]:
-        problems = validate(params, self.params_schema, "/params")
-        if not problems and isinstance(params, dict):
-            problems = await self.validate_params(params)
-        return problems
-
     def _handlers(self) -> Dict[str, Any]:
         if not hasattr(self, "_subs"):
             self._subs: Dict[str, Tuple[Subscription, "asyncio.Task[None]"]] = {}
@@ -107,17 +96,11 @@ class Trigger(Extension):
             handlers["trigger/external"] = self._external
         return handlers
 
-    async def _validate(self, params: Dict[str, Any], request: Any) -> Dict[str, Any]:
-        return {"diagnostics": [d.json() for d in await self._problems(params.get("params", {}))]}
-
     async def _subscribe(self, params: Dict[str, Any], request: Any) -> Dict[str, Any]:
         sub_id = params.get("subscriptionId")
         if not isinstance(sub_id, str) or not sub_id:
             raise invalid_params("subscriptionId is required", Diagnostic("/params/subscriptionId", "required: a non-empty string"))
-        given = params.get("params", {})
-        problems = await self._problems(given)
-        if problems:
-            raise invalid_params("invalid params: " + "; ".join("%s: %s" % (d.path, d.message) for d in problems), *problems)
+        given = await self._checked(params.get("params", {}))
         cursor = params.get("cursor") if isinstance(params.get("cursor"), str) else None
         await self._stop(sub_id)
         subscription = Subscription(self, sub_id, dict(given), cursor)
