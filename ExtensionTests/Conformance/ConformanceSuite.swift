@@ -210,7 +210,7 @@ public enum ConformanceSuite {
     }
 
     static var allChecks: [Check] {
-        CommonChecks.all + TriggerChecks.all + TaskChecks.all + SchedulerChecks.all + SecretsChecks.all
+        CommonChecks.all + FrameLimitChecks.all + TriggerChecks.all + TaskChecks.all + SchedulerChecks.all + SecretsChecks.all
     }
 
     /// Runs the suite. Never throws: a harness problem is reported as a failed check.

@@ -42,6 +42,25 @@ enum SchedulerChecks {
         }
     }
 
+    /// The whole log of an ended job: the bytes of stdout and of stderr.
+    static func logBytes(_ session: Session, _ handle: JSONValue, _ ctx: CheckContext) async throws -> (out: [UInt8], err: [UInt8]) {
+        let (chunks, result) = session.connection.requestStream(
+            ProtocolMethod.schedulerLogs.rawValue, ["handle": handle, "follow": false], timeout: ctx.jobTimeout)
+        var out: [UInt8] = []
+        var err: [UInt8] = []
+        for await c in chunks {
+            if c.fd == "stderr" { err += c.bytes } else { out += c.bytes }
+        }
+        _ = try await result.value
+        return (out, err)
+    }
+
+    /// The whole log of an ended job: stdout and stderr as text.
+    static func logs(_ session: Session, _ handle: JSONValue, _ ctx: CheckContext) async throws -> (String, String) {
+        let (out, err) = try await logBytes(session, handle, ctx)
+        return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
     static func start(_ session: Session, _ spec: JSONValue) async throws -> JSONValue {
         let result = try await session.call(ProtocolMethod.schedulerStart.rawValue, spec, timeout: session.context.jobTimeout)
         guard let handle = result["handle"], handle.stringValue?.isEmpty == false else {
@@ -308,6 +327,96 @@ enum SchedulerChecks {
                 }
                 guard answer["exitCode"]?.intValue == 3 else { throw CheckFailure("the result was \(answer), expected exitCode 3") }
                 _ = try await session.call(ProtocolMethod.schedulerStop.rawValue, ["handle": handle, "graceMs": 0])
+            }
+        },
+        Check(
+            id: "scheduler.restart-finds-job", level: .must,
+            title: "a job outlives its scheduler: a new instance finds it with its whole log and exit code", kinds: [.scheduler]
+        ) { ctx in
+            let first = try await ctx.open()
+            if first.handshake?.capabilities.has(.ephemeralJobs) == true {
+                throw CheckSkipped("the scheduler advertises ephemeralJobs: its jobs end with it (tests and benchmarks only)")
+            }
+            let handle: JSONValue
+            do {
+                handle = try await start(first, job(ctx, "restart", "echo before; sleep 2; echo after; echo gone >&2; exit 5"))
+            } catch {
+                await cleanup(first, ctx)
+                throw error
+            }
+            // The extension dies as a crash would (its process group killed) while the job runs.
+            try await Task.sleep(for: .milliseconds(300))
+            first.connection.kill()
+            await first.close()
+            try await withScheduler(ctx) { session in
+                let inspected: JSONValue
+                do {
+                    inspected = try await session.call(ProtocolMethod.schedulerInspect.rawValue, ["handle": handle])
+                } catch let error as ProtocolError {
+                    throw CheckFailure(
+                        "after a restart the new instance does not know the running job \(handle) (\(error.code): \(error.message)); "
+                            + "jobs must outlive the scheduler (protocol.md §11.1: own session, state under paths.state)")
+                }
+                guard ["created", "running", "exited"].contains(inspected["state"]?.stringValue ?? "") else {
+                    throw CheckFailure("after a restart inspect said \(inspected)")
+                }
+                let listed = try await session.call(
+                    ProtocolMethod.schedulerList.rawValue, ["labels": ["gofer-conformance/check": "restart", "gofer-conformance/run": .string(runLabel(ctx))]])
+                guard (listed["jobs"]?.arrayValue ?? []).contains(where: { $0["handle"] == handle }) else {
+                    throw CheckFailure("after a restart list by its labels does not include the job: \(listed)")
+                }
+                let status = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: ctx.jobTimeout)
+                guard status["state"] == "exited", status["exitCode"] == 5 else {
+                    throw CheckFailure("after a restart wait returned \(status), expected exited with exitCode 5")
+                }
+                let (out, err) = try await logs(session, handle, ctx)
+                guard out == "before\nafter\n", err == "gone\n" else {
+                    throw CheckFailure(
+                        "after a restart the log was stdout \(out.debugDescription), stderr \(err.debugDescription); expected the whole output")
+                }
+            }
+        },
+        Check(
+            id: "scheduler.lost-job", level: .must,
+            title: "a job the engine no longer has is -32053 for inspect, wait and logs, never a success", kinds: [.scheduler]
+        ) { ctx in
+            try await withScheduler(ctx) { session in
+                let handle = try await start(session, job(ctx, "lost", "exit 0"))
+                _ = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: ctx.jobTimeout)
+                _ = try await session.call(ProtocolMethod.schedulerRemove.rawValue, ["handle": handle])
+                try await session.expectError(ProtocolMethod.schedulerInspect.rawValue, ["handle": handle], [.notFound], "a removed job")
+                try await session.expectError(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], [.notFound], "a removed job")
+                let (chunks, result) = session.connection.requestStream(
+                    ProtocolMethod.schedulerLogs.rawValue, ["handle": handle, "follow": true], timeout: .seconds(10))
+                for await _ in chunks {}
+                do {
+                    let answer = try await result.value
+                    throw CheckFailure("logs of a removed job succeeded (\(answer)); expected -32053")
+                } catch let error as ProtocolError {
+                    guard error.code == .notFound else { throw CheckFailure("logs of a removed job: expected -32053, got \(error.code): \(error.message)") }
+                }
+            }
+        },
+        Check(
+            id: "scheduler.logs-batched", level: .should,
+            title: "2,000 short lines arrive in batches (fewer than 100 stream/data frames), not a frame per line", kinds: [.scheduler]
+        ) { ctx in
+            try await withScheduler(ctx) { session in
+                let handle = try await start(session, job(ctx, "batched", "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done"))
+                _ = try await session.call(ProtocolMethod.schedulerWait.rawValue, ["handle": handle], timeout: ctx.jobTimeout)
+                let (chunks, result) = session.connection.requestStream(
+                    ProtocolMethod.schedulerLogs.rawValue, ["handle": handle, "follow": false], timeout: ctx.jobTimeout)
+                var frames = 0
+                var bytes = 0
+                for await c in chunks {
+                    frames += 1
+                    bytes += c.bytes.count
+                }
+                _ = try await result.value
+                guard bytes > 15_000 else { throw CheckFailure("the job's 2,000 lines came back as only \(bytes) bytes") }
+                if frames >= 100 {
+                    throw CheckFailure("\(bytes) bytes of 2,000 lines came in \(frames) stream/data frames; batch them (up to 64 KiB, protocol.md §7)")
+                }
             }
         },
         honestAbsence(

@@ -39,8 +39,11 @@ struct CheckContext: Sendable {
 
     /// Starts the extension. With `initialize`, also handshakes (using the suite's admin config
     /// unless `admin` is given) and fails the check if that does not work.
+    /// `maxFrameBytes` is the `limits.maxFrameBytes` announced to it (the host's 4 MiB unless given):
+    /// a larger frame from the extension is discarded and recorded in the connection's violations.
     func open(
-        initialize: Bool = true, admin: JSONValue? = nil, emitHandler: ExtensionConnection.RequestHandler? = nil
+        initialize: Bool = true, admin: JSONValue? = nil, emitHandler: ExtensionConnection.RequestHandler? = nil,
+        maxFrameBytes: Int? = nil
     ) async throws -> Session {
         let id = journal.newSession()
         let journal = self.journal
@@ -62,7 +65,9 @@ struct CheckContext: Sendable {
         sessions.add(session)
         if initialize {
             do {
-                session.handshake = try await connection.initialize(initializeOptions(admin: admin ?? options.adminConfig))
+                var initialize = initializeOptions(admin: admin ?? options.adminConfig)
+                if let maxFrameBytes { initialize.maxFrameBytes = maxFrameBytes }
+                session.handshake = try await connection.initialize(initialize)
             } catch let error as ProtocolError where !error.diagnostics.isEmpty {
                 await session.close()
                 let fields = error.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "; ")

@@ -12,12 +12,13 @@ import Synchronization
 @main
 struct ProcessScheduler: Scheduler {
     static let manifest = Manifest(
-        name: "process", version: "0.1.0", summary: "Runs task commands as local processes (no isolation; tests and benchmarks).",
+        name: "process", version: "0.1.0",
+        summary: "Runs task commands as local processes (no isolation; jobs end with it: tests and benchmarks).",
         config: .object([
             "maxLogBytes": .integer(
                 description: "Log bytes kept per job (spooled to a file, not held in memory); past it a marker ends the log. Default 4 GiB.",
                 minimum: 1024)
-        ]))
+        ]), capabilities: Capability.set([.ephemeralJobs]))
 
     struct Config: Decodable, Sendable { var maxLogBytes: Int? }
 

@@ -1,6 +1,7 @@
 import DockerEngine
 import ExtensionSDK
 import Foundation
+import Synchronization
 
 /// Runs each task execution as a Docker **Swarm** `replicated-job` service (one task, run once,
 /// never restarted: Gofer decides retries), placed on any node of the swarm.
@@ -355,10 +356,18 @@ struct SwarmScheduler: Scheduler {
     /// with a last read from where it was that catches what the stream had not delivered.
     func logs(_ handle: String, follow: Bool, to output: ExtensionSDK.OutputStream) async throws {
         let docker = swarm.docker
+        // A job that is gone is -32053, not an empty log (below, a service removed while followed ends the log).
+        guard try await status(handle, times: false) != nil else {
+            throw ProtocolError(.notFound, "no job with handle \"\(handle)\" (it was removed or never existed)")
+        }
         guard follow else {
+            // The engine hands over a line at a time: pass them on in batches of up to 64 KiB per
+            // descriptor (protocol.md §7), in order.
+            let batch = LogBatch()
             try await docker.logStream(.service(handle), follow: false, resumingAfter: [:]) { fd, _, bytes in
-                try await output.write(bytes, fd: fd)
+                if let full = batch.add(bytes, fd: fd) { try await output.write(full.bytes, fd: full.fd) }
             }
+            if let rest = batch.take() { try await output.write(rest.bytes, fd: rest.fd) }
             return
         }
         let delivered = DeliveredTimestamps()
@@ -403,5 +412,31 @@ struct SwarmScheduler: Scheduler {
         }
         let listed = Set(out.map(\.handle))
         return out + stopped.finals(matching: labels).filter { !listed.contains($0.handle) }.sorted { $0.handle < $1.handle }
+    }
+}
+
+/// Log lines gathered into one `stream/data` batch: ``add(_:fd:)`` hands back the batch to send
+/// when the descriptor changes or it reaches 64 KiB.
+final class LogBatch: Sendable {
+    private let state = Mutex<(fd: String, bytes: [UInt8])>(("stdout", []))
+
+    func add(_ bytes: [UInt8], fd: String) -> (fd: String, bytes: [UInt8])? {
+        state.withLock { s in
+            var out: (fd: String, bytes: [UInt8])?
+            if !s.bytes.isEmpty && (s.fd != fd || s.bytes.count + bytes.count > 64 * 1024) {
+                out = (s.fd, s.bytes)
+                s.bytes = []
+            }
+            s.fd = fd
+            s.bytes += bytes
+            return out
+        }
+    }
+
+    func take() -> (fd: String, bytes: [UInt8])? {
+        state.withLock { s in
+            defer { s.bytes = [] }
+            return s.bytes.isEmpty ? nil : (s.fd, s.bytes)
+        }
     }
 }

@@ -66,14 +66,20 @@ public struct InitializeOptions: Sendable {
     public var maxConcurrentRequests: Int
     public var cancelGrace: Duration
     public var timeout: Duration
+    /// The largest frame the host accepts from the extension, announced as `limits.maxFrameBytes`
+    /// (1 KiB–4 MiB here; the host's own limit by default). After the `initialize` answer a larger
+    /// frame is discarded and recorded as a violation, as a peer with that limit would.
+    public var maxFrameBytes: Int
 
     public init(
         kind: ExtensionKind?, protocolVersions: [String] = ProtocolVersion.supported.map(\.description),
         adminConfig: JSONValue = .emptyObject,
         systemConfig: JSONValue = .emptyObject, stateDirectory: String? = nil, temporaryDirectory: String? = nil,
         hostVersion: String = "0.1.0",
-        maxConcurrentRequests: Int = 64, cancelGrace: Duration = .seconds(5), timeout: Duration = .seconds(10)
+        maxConcurrentRequests: Int = 64, cancelGrace: Duration = .seconds(5), timeout: Duration = .seconds(10),
+        maxFrameBytes: Int = ExtensionConnection.maxFrameBytes
     ) {
+        self.maxFrameBytes = min(max(maxFrameBytes, 1024), ExtensionConnection.maxFrameBytes)
         self.kind = kind
         self.protocolVersions = protocolVersions
         self.adminConfig = adminConfig
@@ -92,7 +98,7 @@ public struct InitializeOptions: Sendable {
             "host": ["name": "gofer", "version": .string(hostVersion)],
             "config": ["system": systemConfig, "admin": adminConfig],
             "limits": [
-                "maxFrameBytes": .int(Int64(ExtensionConnection.maxFrameBytes)),
+                "maxFrameBytes": .int(Int64(maxFrameBytes)),
                 "maxConcurrentRequests": .int(Int64(maxConcurrentRequests)),
             ],
             "timeouts": [
@@ -171,6 +177,8 @@ public final class ExtensionConnection: Sendable {
         var violations: [String] = []
         var lastActivity = ContinuousClock.now
         var stderrClosed = false
+        /// The `limits.maxFrameBytes` announced in `initialize`, once its answer arrived.
+        var announcedMaxFrameBytes = ExtensionConnection.maxFrameBytes
     }
 
     public let process: ChildProcess
@@ -410,6 +418,7 @@ public final class ExtensionConnection: Sendable {
             throw violation("expected a \(expected.rawValue) extension, but \(name) is a \(kind.rawValue)")
         }
         if let limit = result["limits"]?["maxConcurrentRequests"]?.intValue, limit >= 1 { callGate.setLimit(Int(min(limit, 1 << 20))) }
+        state.withLock { $0.announcedMaxFrameBytes = options.maxFrameBytes }
         notify(ProtocolMethod.initialized.rawValue)
         return Handshake(
             protocolVersion: ProtocolVersion(versionText) ?? ProtocolVersion(1, 0), name: name, kind: kind, version: version,
@@ -497,7 +506,21 @@ public final class ExtensionConnection: Sendable {
         case .line(let bytes):
             tap?(TappedFrame(direction: .fromExtension, bytes: bytes, at: .now))
             if bytes.isEmpty { return }
-            state.withLock { $0.lastActivity = .now }
+            let limit = state.withLock { s in
+                s.lastActivity = .now
+                return s.announcedMaxFrameBytes
+            }
+            if bytes.count > limit {
+                recordViolation("frame of \(bytes.count) bytes exceeds the \(limit) bytes announced in limits.maxFrameBytes (discarded): \(String(decoding: bytes.prefix(120), as: UTF8.self))…")
+                // A request gets -32005 with its id, as protocol.md §2 says; a response or a notification is dropped.
+                let head = Array(bytes.prefix(512))
+                if String(decoding: head, as: UTF8.self).contains(#""method""#), let id = Frame.sniffID(in: head) {
+                    write(
+                        Frame.response(
+                            id: id, result: .failure(ProtocolError(.frameTooLarge, "frame of \(bytes.count) bytes exceeds the host's limit of \(limit) bytes"))))
+                }
+                return
+            }
             do {
                 dispatch(try Frame.decode(bytes))
             } catch {

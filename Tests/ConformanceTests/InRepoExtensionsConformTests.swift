@@ -112,10 +112,29 @@ struct InRepoExtensionsConformTests {
         #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
     }
 
+    /// The process scheduler's jobs end with it, which it advertises (`ephemeralJobs`): the restart
+    /// check is skipped for it, and everything else passes.
     @Test func processSchedulerConforms() async {
         let r = await Self.report(.scheduler, "gofer-scheduler-process")
-        #expect(r.conforms, "\(r.text)")
-        #expect(r.failed == 0 && r.warned == 0, "\(r.text)")
+        #expect(r.conforms && r.failed == 0 && r.warned == 0, "\(r.text)")
+        #expect(
+            r.results.contains { $0.id == "scheduler.restart-finds-job" && $0.outcome == .skipped("the scheduler advertises ephemeralJobs: its jobs end with it (tests and benchmarks only)") },
+            "\(r.text)")
+        #expect(r.results.contains { $0.id == "scheduler.logs-batched" && $0.outcome == .passed }, "\(r.text)")
+    }
+
+    /// The same scheduler without the capability (the fixture drops it from its answers) fails the
+    /// restart check: the suite kills it while a job runs, and the new instance does not know the job.
+    @Test func aSchedulerLosingItsJobsOnRestartFailsTheRestartCheck() async {
+        let r = await ConformanceSuite.run(
+            ConformanceOptions(
+                kind: .scheduler,
+                launch: ExtensionLaunch(
+                    executable: BuiltProducts.path("gofer-fixture-broken"),
+                    arguments: ["--faults", "hide-capabilities", "--", BuiltProducts.path("gofer-scheduler-process")]),
+                only: ["scheduler.restart-finds-job", "scheduler.no-leaks"]))
+        #expect(r.failedMust == ["scheduler.restart-finds-job"], "\(r.text)")
+        #expect(r.text.contains("jobs must outlive the scheduler"), "\(r.text)")
     }
 
     @Test func brokenFixtureFailsExactlyTheExpectedChecks() async {

@@ -37,7 +37,8 @@ struct ExtensionRegistryTests {
             ("1.0.0", "none", "1.0", false), ("1.1.0", "version:1.1.0", "1.0", false), ("1.2.0", "version:1.2.0", "1.0", true),
             ("1.3.0", "version:1.3.0", "1.0", false), ("2.0.0", "version:2.0.0", "1.0", false), ("3.0.0", "version:3.0.0,protocol-major:2", "2.0", false),
         ] {
-            let path = try script("ticker-\(v)", "exec \(fixture) --faults \(faults) -- \(hello) \"$@\"")
+            // The hello trigger published as `ticker` (a registry entry carries the executable's own name).
+            let path = try script("ticker-\(v)", "exec \(fixture) --faults \(faults),name:ticker -- \(hello) \"$@\"")
             let sha = corrupt ? String(repeating: "0", count: 64) : sha256(path)
             versions.append([
                 "version": .string(v), "protocolVersions": [.string(protocols)], "source": ["path": .string("ticker-\(v)")],
@@ -45,7 +46,8 @@ struct ExtensionRegistryTests {
             ])
         }
         let notExtension = try script("notext", "echo 'hello, I am a shell script'")
-        let crasher = try script("crasher", "exec \(fixture) --faults crash-on:initialize -- \(hello) \"$@\"")
+        let crasher = try script("crasher", "exec \(fixture) --faults crash-on:initialize,name:crasher -- \(hello) \"$@\"")
+        _ = try script("remote-ticker-1.0.0", "exec \(fixture) --faults name:remote-ticker -- \(hello) \"$@\"")
         let index: JSONValue = [
             "registry": "test-registry",
             "extensions": [
@@ -222,14 +224,14 @@ struct ExtensionRegistryTests {
         server.closeStdin()
         return try await stopping({ _ = await server.terminate(grace: .seconds(2)) }) {
             let base = "http://127.0.0.1:\(port)"
-            let sha = Self.sha256(registry.dir.path + "/ticker-1.0.0")
+            let sha = Self.sha256(registry.dir.path + "/remote-ticker-1.0.0")
             let index: JSONValue = [
                 "extensions": [
                     [
                         "name": "remote-ticker", "kind": "trigger",
                         "versions": [
                             [
-                                "version": "1.0.0", "protocolVersions": ["1.0"], "source": ["url": .string(base + "/ticker-1.0.0")],
+                                "version": "1.0.0", "protocolVersions": ["1.0"], "source": ["url": .string(base + "/remote-ticker-1.0.0")],
                                 "sha256": .string(sha),
                             ]
                         ],

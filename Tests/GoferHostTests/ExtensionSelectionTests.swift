@@ -9,15 +9,19 @@ import Testing
 /// selected by their installed names, and refuses switches that would strand runs or secrets.
 @Suite(.serialized)
 struct ExtensionSelectionTests {
-    /// A registry offering `my-scheduler` and `my-secrets`: third-party extensions (a wrapper of the
-    /// process scheduler under another name, and the Python secret store in Extensions/python-secrets, on the Python SDK).
+    /// A registry offering `my-scheduler` and `my-secrets`: third-party extensions (the process
+    /// scheduler and the Python secret store in Extensions/python-secrets, on the Python SDK, each
+    /// published under its own name: the fixture proxy renames them, as a registry refuses an entry
+    /// whose executable calls itself something else).
     static func registry() throws -> TemporaryDirectory {
         let dir = try TemporaryDirectory()
         var entries: [JSONValue] = []
         // The secret store is the non-Swift example (Python, standard library only).
         let python = BuiltProducts.repositoryRoot.appendingPathComponent("Extensions/python-secrets/gofer_secrets.py").path
+        let proxy = BuiltProducts.path("gofer-fixture-broken")
         for (name, kind, command) in [
-            ("my-scheduler", "scheduler", BuiltProducts.path("gofer-scheduler-process")), ("my-secrets", "secrets", "python3 \(python)"),
+            ("my-scheduler", "scheduler", "\(proxy) --faults name:my-scheduler -- \(BuiltProducts.path("gofer-scheduler-process"))"),
+            ("my-secrets", "secrets", "\(proxy) --faults name:my-secrets -- /usr/bin/env python3 \(python)"),
         ] {
             let path = dir.path + "/" + name
             try "#!/bin/sh\nexec \(command) \"$@\"\n".write(toFile: path, atomically: true, encoding: .utf8)
@@ -109,7 +113,7 @@ struct ExtensionSelectionTests {
         var entries: [JSONValue] = []
         let sources = try TemporaryDirectory()
         let scheduler = try await PythonSDK.scaffold("py-docker", kind: .scheduler, in: sources.path)
-        for (name, kind, script) in [("py-docker", "scheduler", scheduler), ("py-file-secrets", "secrets", "Extensions/python-secrets/gofer_secrets.py")] {
+        for (name, kind, script) in [("py-docker", "scheduler", scheduler), ("python-secrets", "secrets", "Extensions/python-secrets/gofer_secrets.py")] {
             let sha = try await PythonSDK.pack(script, to: dir.path + "/" + name)
             entries.append([
                 "name": .string(name), "kind": .string(kind),
@@ -120,11 +124,11 @@ struct ExtensionSelectionTests {
         try index.description.write(toFile: dir.path + "/index.json", atomically: true, encoding: .utf8)
         let h = try await ServerHarness { $0.registries = [dir.path + "/index.json"] }
         try await h.server.extensions.install("py-docker", .latest)
-        try await h.server.extensions.install("py-file-secrets", .latest)
+        try await h.server.extensions.install("python-secrets", .latest)
         var settings = h.server.settings
         await h.stop()
         settings.scheduler = "py-docker"
-        settings.secretStore = "py-file-secrets"
+        settings.secretStore = "python-secrets"
         let server = try await GoferServer(settings: settings)
         return try await stopping({ await server.stop() }) {
             let config = try server.api.loader.load(
@@ -179,7 +183,58 @@ struct ExtensionSelectionTests {
             _ = try await GoferServer(settings: settings)
             Issue.record("an unknown scheduler was accepted")
         } catch {
-            #expect("\(error)".contains("scheduler \"kubernetes\" is neither installed nor bundled") && "\(error)".contains("my-scheduler"), "\(error)")
+            #expect(
+                "\(error)".contains("scheduler \"kubernetes\" is not installed, not bundled and not listed by a configured registry")
+                    && "\(error)".contains("my-scheduler") && "\(error)".contains("index.json"), "\(error)")
+        }
+    }
+
+    /// Selecting a registry's scheduler takes one start: the server installs it (checked as
+    /// `gofer extension install` checks it) and runs on it; a later start finds it installed.
+    @Test func aSchedulerFromARegistryIsInstalledWhenSelectedAndRunsAtTheFirstStart() async throws {
+        let registry = try Self.registry()
+        let h = try await ServerHarness {
+            $0.registries = [registry.path + "/index.json"]
+            $0.scheduler = "my-scheduler"
+        }
+        try await stopping({ await h.stop() }) {
+            let installed = try await h.server.extensions.list().first { $0.name == "my-scheduler" }
+            #expect(installed?.kind == .scheduler && installed?.registry.hasSuffix("index.json") == true, "\(String(describing: installed))")
+            _ = try await h.apply("id: one-start\ntasks:\n  - { id: t, image: none, command: [\"sh\", \"-c\", \"echo ran\"] }\n")
+            let run = try await h.server.engine.startRun(namespace: "default", pipeline: "one-start", initiator: .system)
+            let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "one-start", run: run.id)
+            #expect(done.state == .succeeded, "\(done)")
+        }
+    }
+
+    /// A registry entry whose executable calls itself by another name is refused at install,
+    /// naming both, and nothing is installed.
+    @Test func aRegistryEntryUnderAnotherNameThanTheExecutablesIsRefused() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/renamed"
+        try "#!/bin/sh\nexec \(BuiltProducts.path("gofer-scheduler-process")) \"$@\"\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        let sha = SHA256.hash(data: FileManager.default.contents(atPath: path) ?? Data()).map { String(format: "%02x", $0) }.joined()
+        let index: JSONValue = [
+            "registry": "third-party",
+            "extensions": [
+                [
+                    "name": "renamed", "kind": "scheduler",
+                    "versions": [["version": "0.1.0", "protocolVersions": ["1.1"], "source": ["path": "renamed"], "sha256": .string(sha)]],
+                ]
+            ],
+        ]
+        try index.description.write(toFile: dir.path + "/index.json", atomically: true, encoding: .utf8)
+        let h = try await ServerHarness { $0.registries = [dir.path + "/index.json"] }
+        try await stopping({ await h.stop() }) {
+            do {
+                try await h.server.extensions.install("renamed", .latest)
+                Issue.record("an entry named renamed for an executable named process was installed")
+            } catch {
+                #expect("\(error)".contains("lists this extension as renamed, but the executable calls itself process"), "\(error)")
+            }
+            let names = try await h.server.extensions.list().map(\.name)
+            #expect(!names.contains("renamed"), "\(names)")
         }
     }
 }

@@ -12,12 +12,18 @@ import Foundation
 //   leak             copies every frame the host sends to stderr (leaking secrets)
 //   crash-on:METHOD  exits with code 70 when the host sends METHOD (for supervisor tests)
 //   hang-on:METHOD   swallows METHOD requests: they are never answered
+//   name:NAME        reports the name NAME (in --describe and the initialize result): an
+//                    extension published under another name
 //   version:X.Y.Z    reports version X.Y.Z (in --describe and the initialize result): two
 //                    "versions" of one extension for registry tests
 //   protocol-major:N speaks only protocol N.0: --describe says so and initialize is refused
 //                    with -32000 and exit code 3, as the protocol prescribes
 //   ignore-deadlines removes `_meta.timeoutMs` from every request, as an extension that never
 //                    looks at deadlines would behave
+//   hide-capabilities answers `initialize` with no capabilities, as a scheduler that does not
+//                    declare what it lacks (`ephemeralJobs`) would
+//   ignore-frame-limit removes `limits` from `initialize`, so the wrapped extension keeps its
+//                    default frame size whatever limit the host announced
 //   drop-bursts      of the requests that arrive in one read, forwards the first 100 and
 //                    silently drops the rest (never answered), as an extension with a fixed
 //                    queue that neither serves nor refuses its excess would behave
@@ -42,16 +48,19 @@ if let f = args.firstIndex(of: "--faults"), f + 1 < args.count {
 signal(SIGPIPE, SIG_IGN)
 let versionOverride = faults.first { $0.hasPrefix("version:") }.map { String($0.dropFirst(8)) }
 let protocolMajor = faults.first { $0.hasPrefix("protocol-major:") }.map { String($0.dropFirst(15)) }
+let hideCapabilities = faults.contains("hide-capabilities")
+let nameOverride = faults.first { $0.hasPrefix("name:") }.map { String($0.dropFirst(5)) }
 
 /// Rewrites a manifest the way the faults say.
 @Sendable func rewrite(_ manifest: inout [String: Any]) {
     if let versionOverride { manifest["version"] = versionOverride }
+    if let nameOverride { manifest["name"] = nameOverride }
     if let protocolMajor, manifest["protocolVersions"] != nil { manifest["protocolVersions"] = ["\(protocolMajor).0"] }
 }
 
 if args.contains("--describe") || inner.contains("--describe") {
     let argv = inner.contains("--describe") ? inner : inner + ["--describe"]
-    if versionOverride == nil && protocolMajor == nil {
+    if versionOverride == nil && protocolMajor == nil && nameOverride == nil {
         var cargs = argv.map { strdup($0) } + [nil]
         execv(argv[0], &cargs)
         exit(127)
@@ -107,7 +116,7 @@ let pump = Thread {
     while true {
         let n = read(childOut, &buf, buf.count)
         if n <= 0 { break }
-        guard versionOverride != nil else {
+        guard versionOverride != nil || hideCapabilities || nameOverride != nil else {
             writeAll(1, Array(buf[0..<n]))
             continue
         }
@@ -121,6 +130,7 @@ let pump = Thread {
             {
                 rewrite(&ext)
                 result["extension"] = ext
+                if hideCapabilities { result["capabilities"] = [String: Any]() }
                 object["result"] = result
                 frame = Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data()) + [0x0A]
             }
@@ -136,6 +146,16 @@ pump.start()
 
 // Our stdin → child stdin, line by line, with faults.
 /// The request without `params._meta.timeoutMs` (or unchanged when it has none).
+/// `initialize` without `params.limits` (or unchanged when it has none).
+func withoutLimits(_ line: [UInt8]) -> [UInt8] {
+    guard var object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
+        var params = object["params"] as? [String: Any], params["limits"] != nil
+    else { return line }
+    params["limits"] = nil
+    object["params"] = params
+    return Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data(line)) + [0x0A]
+}
+
 func withoutDeadline(_ line: [UInt8]) -> [UInt8] {
     guard var object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
         var params = object["params"] as? [String: Any], var meta = params["_meta"] as? [String: Any], meta["timeoutMs"] != nil
@@ -160,6 +180,7 @@ while true {
         if text.contains(#""method""#) && text.contains(#""id""#) { requestsInThisRead += 1 }
         if faults.contains("drop-bursts") && requestsInThisRead > 100 { continue }
         if faults.contains("ignore-deadlines") && text.contains(#""timeoutMs""#) { line = withoutDeadline(line) }
+        if faults.contains("ignore-frame-limit") && text.contains(#""method":"initialize""#) { line = withoutLimits(line) }
         if faults.contains("leak") { writeAll(2, Array("broken-fixture got: ".utf8) + line) }
         if faults.contains("ignore-shutdown") && (text.contains(#""method":"shutdown""#) || text.contains(#""method":"exit""#)) { continue }
         if faults.contains(where: { $0.hasPrefix("crash-on:") && text.contains("\"method\":\"\($0.dropFirst(9))\"") })

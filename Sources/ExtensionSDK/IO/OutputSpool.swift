@@ -144,7 +144,9 @@ public final class OutputSpool: Sendable {
             let (chunks, fd, finished) = state.withLock { s in
                 (index < s.chunks.count ? Array(s.chunks[index...]) : [], s.fd, s.finished)
             }
-            for chunk in chunks {
+            // Consecutive pieces of one descriptor go out as one `stream/data` (up to 64 KiB):
+            // a job printing line by line costs a frame per batch, not per line (protocol.md §7).
+            for chunk in Self.batched(chunks) {
                 try await output.write(try chunk.inline ?? Self.read(fd, chunk), fd: chunk.fd)
             }
             index += chunks.count
@@ -153,6 +155,24 @@ public final class OutputSpool: Sendable {
                 try await Task.sleep(for: .milliseconds(10))
             }
         }
+    }
+
+    /// `chunks` with neighbours of the same descriptor that lie back to back in the file merged,
+    /// up to 64 KiB each; markers stay on their own.
+    static func batched(_ chunks: [Chunk]) -> [Chunk] {
+        var out: [Chunk] = []
+        out.reserveCapacity(chunks.count)
+        for chunk in chunks {
+            if chunk.inline == nil, var last = out.last, last.inline == nil, last.fd == chunk.fd, last.offset + last.length == chunk.offset,
+                last.length + chunk.length <= 64 * 1024
+            {
+                last.length += chunk.length
+                out[out.count - 1] = last
+            } else {
+                out.append(chunk)
+            }
+        }
+        return out
     }
 
     static func marker(_ text: String) -> Chunk { Chunk(fd: "stderr", offset: 0, length: 0, inline: Array("\n\(text)\n".utf8)) }

@@ -17,6 +17,11 @@ public enum Capability: String, Sendable, CaseIterable {
     /// 1.1): the host follows a started job with `scheduler/inspect` until it is not `created`,
     /// showing ``JobStatus/message`` (why it waits) on the task meanwhile.
     case placement
+    /// A scheduler whose jobs end with it (protocol 1.1, docs/protocol.md §11.1): it keeps them in
+    /// memory, so after a restart their tasks fail as orphaned. Only for tests and benchmarks (the
+    /// bundled `process` scheduler); every other scheduler's jobs outlive it, and the conformance
+    /// suite's `scheduler.restart-finds-job` checks that unless this is advertised.
+    case ephemeralJobs
 
     /// The `capabilities` object of a manifest: each capability with no options (`{}`).
     public static func set(_ capabilities: [Capability]) -> [String: JSONValue] {

@@ -57,6 +57,9 @@ public final class ExtensionRuntime: Sendable {
         /// (The host's own `limits` bound what this extension may send *to* the host.)
         var maxConcurrent = ExtensionRuntime.maxConcurrentRequests
         var cancelGrace = Duration.seconds(5)
+        /// The largest frame the host accepts (its `limits.maxFrameBytes`); binds every frame after
+        /// the `initialize` answer (protocol.md §2).
+        var hostMaxFrameBytes = ExtensionRuntime.maxFrameBytes
     }
 
     let adapter: any KindAdapter
@@ -331,7 +334,31 @@ public final class ExtensionRuntime: Sendable {
         }
         timer?.cancel()
         input?.finish()
-        if owned { send(Frame.response(id: id, result: result)) }
+        guard owned else { return }
+        let frame = Frame.response(id: id, result: result)
+        let limit = hostMaxFrameBytes
+        if frame.count - 1 > limit {
+            // An answer the host would discard: say why instead (protocol.md §2).
+            send(
+                Frame.response(
+                    id: id,
+                    result: .failure(
+                        ProtocolError(
+                            .frameTooLarge, "the answer is \(frame.count - 1) bytes, over the host's limit of \(limit) bytes (limits.maxFrameBytes)",
+                            reason: "answer_too_large", extra: ["limit": .int(Int64(limit))]))))
+        } else {
+            send(frame)
+        }
+    }
+
+    /// The host's `limits.maxFrameBytes`.
+    var hostMaxFrameBytes: Int { state.withLock { $0.hostMaxFrameBytes } }
+
+    /// Payload bytes one `stream/data` item may carry so its frame stays within the host's limit
+    /// even when every byte needs a six-byte escape (`\u0001`); at most 64 KiB (§7's batch size).
+    func streamPieceBytes(stream: String) -> Int {
+        let room = hostMaxFrameBytes - 160 - 2 * stream.utf8.count
+        return min(64 * 1024, max(16, room / 6))
     }
 
     /// Cancels a request. Its handler gets `cancelGrace` to finish; after that the request is
@@ -366,6 +393,7 @@ public final class ExtensionRuntime: Sendable {
                 s.handlers = handlers
                 s.phase = .running
                 if let grace = limits.cancelGraceMs { s.cancelGrace = .milliseconds(max(0, grace)) }
+                if let bytes = limits.maxFrameBytes { s.hostMaxFrameBytes = Int(min(max(bytes, 1024), 64 << 20)) }
                 s.inFlight[id] = nil
             }
             send(Frame.response(id: id, result: .success(result)))
@@ -387,6 +415,7 @@ public final class ExtensionRuntime: Sendable {
 
     struct Limits {
         var cancelGraceMs: Int64?
+        var maxFrameBytes: Int64?
     }
 
     func negotiate(_ params: JSONValue) async throws -> (JSONValue, [String: RequestHandler], Limits) {
@@ -460,7 +489,7 @@ public final class ExtensionRuntime: Sendable {
             ],
         ]
         let limits = Limits(
-            cancelGraceMs: params["timeouts"]?["cancelGraceMs"]?.intValue)
+            cancelGraceMs: params["timeouts"]?["cancelGraceMs"]?.intValue, maxFrameBytes: params["limits"]?["maxFrameBytes"]?.intValue)
         return (result, handlers, limits)
     }
 
@@ -480,14 +509,19 @@ public final class ExtensionRuntime: Sendable {
     // MARK: - Extension → host requests
 
     func callHost(_ method: String, _ params: JSONValue) async throws -> JSONValue {
-        try await withCheckedThrowingContinuation { continuation in
-            let id: RequestID = state.withLock { s in
-                let id = RequestID.string("e\(s.nextOutgoing)")
-                s.nextOutgoing += 1
-                s.outgoing[id] = continuation
-                return id
-            }
-            if !writer.write(Frame.request(id: id, method: method, params: params)) {
+        let (id, limit): (RequestID, Int) = state.withLock { s in
+            defer { s.nextOutgoing += 1 }
+            return (RequestID.string("e\(s.nextOutgoing)"), s.hostMaxFrameBytes)
+        }
+        let frame = Frame.request(id: id, method: method, params: params)
+        if frame.count - 1 > limit {
+            throw ProtocolError(
+                .frameTooLarge, "\(method) would be a \(frame.count - 1)-byte frame, over the host's limit of \(limit) bytes (limits.maxFrameBytes)",
+                reason: "request_too_large", extra: ["limit": .int(Int64(limit))])
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            state.withLock { s in s.outgoing[id] = continuation }
+            if !writer.write(frame) {
                 let c = state.withLock { $0.outgoing.removeValue(forKey: id) }
                 c?.resume(throwing: ProtocolError(.unavailable, "the host is gone"))
             }
@@ -549,12 +583,33 @@ public final class ExtensionRuntime: Sendable {
         }
     }
 
+    /// Sends `bytes` as `stream/data` frames: one, unless its frame would exceed the host's limit,
+    /// then halves (at character boundaries where the bytes are text) until each fits.
     func sendStreamData(stream: String, fd: String, bytes: [UInt8], cursor: String?) {
-        let seq: Int64 = state.withLock { s in
-            let seq = s.streams[stream]?.seq ?? 0
-            s.streams[stream]?.seq = seq + 1
-            return seq
+        let limit = hostMaxFrameBytes
+        var pending: [ArraySlice<UInt8>] = [bytes[...]]
+        while let piece = pending.popLast() {
+            let last = pending.isEmpty
+            let frame = streamDataFrame(stream: stream, fd: fd, bytes: piece, cursor: last ? cursor : nil)
+            if frame.count - 1 > limit, piece.count > 1 {
+                var middle = piece.startIndex + piece.count / 2
+                var back = middle
+                while back > piece.startIndex, piece[back] & 0xC0 == 0x80 { back -= 1 }
+                if back > piece.startIndex { middle = back }
+                pending.append(piece[middle...])
+                pending.append(piece[..<middle])
+                continue
+            }
+            let seq: Int64 = state.withLock { s in
+                let seq = s.streams[stream]?.seq ?? 0
+                s.streams[stream]?.seq = seq + 1
+                return seq
+            }
+            send(streamDataFrame(stream: stream, fd: fd, bytes: piece, cursor: last ? cursor : nil, seq: seq))
         }
+    }
+
+    func streamDataFrame(stream: String, fd: String, bytes: ArraySlice<UInt8>, cursor: String?, seq: Int64 = 0) -> [UInt8] {
         var item: [String: JSONValue] = ["fd": .string(fd)]
         if let text = String(validating: bytes, as: UTF8.self) {
             item["text"] = .string(text)
@@ -563,6 +618,6 @@ public final class ExtensionRuntime: Sendable {
         }
         var params: [String: JSONValue] = ["streamId": .string(stream), "seq": .int(seq), "items": [.object(item)]]
         if let cursor { params["cursor"] = .string(cursor) }
-        send(Frame.notification(method: ProtocolMethod.streamData.rawValue, params: .object(params)))
+        return Frame.notification(method: ProtocolMethod.streamData.rawValue, params: .object(params))
     }
 }

@@ -123,11 +123,13 @@ public final class OutputStream: Sendable {
     }
 
     /// Sends `bytes` as output on file descriptor `fd` (`stdout` or `stderr`), in chunks of at
-    /// most 64 KiB and never more than the host's credit allows.
+    /// most 64 KiB (less when the host announced a small `limits.maxFrameBytes`: no frame exceeds
+    /// it) and never more than the host's credit allows.
     public func write(_ bytes: [UInt8], fd: String = "stdout", cursor: String? = nil) async throws {
         var offset = 0
+        let pieceBytes = runtime.streamPieceBytes(stream: id)
         while offset < bytes.count {
-            let grant = try await runtime.takeCredit(stream: id, wanting: min(bytes.count - offset, 64 * 1024))
+            let grant = try await runtime.takeCredit(stream: id, wanting: min(bytes.count - offset, pieceBytes))
             var end = offset + grant
             // Keep multi-byte characters whole where possible, so text stays text.
             if end < bytes.count {

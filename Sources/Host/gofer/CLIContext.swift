@@ -139,7 +139,11 @@ func printNextCursor(_ cursor: String?) {
 /// Starting a server from the CLI (`service start`, `demo`), with its errors said plainly.
 enum ServerStartup {
     /// The help of every command's `--scheduler` (service start, demo).
-    static let schedulerHelp: ArgumentHelp = "Scheduler extension by name: docker, swarm, nomad, process, or any installed scheduler."
+    /// The bundled names come from the bundled registry, so a scheduler added there shows here.
+    static let schedulerHelp = ArgumentHelp(
+        "Scheduler extension by name: "
+            + RegistryIndex.bundled.extensions.filter { $0.kind == .scheduler }.map(\.name).joined(separator: ", ")
+            + " (bundled), one installed (`gofer extension list`), or one a configured registry lists (installed when selected).")
 
     /// Applies settings with `configure`, sets up the process's metrics and traces (Prometheus,
     /// and OTLP when `otlp_endpoint` is set), then starts the server. Bad settings exit 64, a

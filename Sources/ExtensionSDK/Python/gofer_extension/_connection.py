@@ -68,29 +68,42 @@ class Stream:
         self._more.set()
 
     async def write(self, data: "bytes | str", fd: str = "stdout", cursor: Optional[str] = None) -> None:
-        """Sends `data` as one or more `stream/data` frames, waiting for credit as the host grants it."""
+        """Sends `data` as one or more `stream/data` frames, waiting for credit as the host grants it.
+        No frame exceeds the host's `limits.maxFrameBytes`: pieces are cut smaller when it is small."""
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        # Room for one item even if every byte needs a six-byte escape (\u0001).
+        piece_max = min(BATCH_BYTES, max(16, (self._conn.host_max_frame - 160 - 2 * len(self.id)) // 6))
         while raw:
             while self._credit <= 0:
                 self._more.clear()
                 await self._more.wait()
-            size = min(len(raw), self._credit, BATCH_BYTES)
-            piece, raw = raw[:size], raw[size:]
-            # Never cut a UTF-8 sequence in two when the rest of the text is valid.
-            if raw and isinstance(data, str):
-                while size > 1 and (raw[0] & 0xC0) == 0x80:
+            size = min(len(raw), self._credit, piece_max)
+            while True:
+                piece = raw[:size]
+                # Never cut a UTF-8 sequence in two when the rest is text.
+                back = 0
+                while back < 3 and size > 1 and size < len(raw) and (raw[size] & 0xC0) == 0x80:
                     size -= 1
-                    piece, raw = piece[:size], piece[size:] + raw
+                    back += 1
+                    piece = raw[:size]
+                frame = self._frame(piece, fd, cursor if size == len(raw) else None)
+                if len(frame) - 1 <= self._conn.host_max_frame or size <= 1:
+                    break
+                size = max(1, size // 2)
+            raw = raw[size:]
             self._credit -= len(piece)
-            try:
-                item: Dict[str, Any] = {"fd": fd, "text": piece.decode("utf-8")}
-            except UnicodeDecodeError:
-                item = {"fd": fd, "b64": base64.b64encode(piece).decode("ascii")}
-            params: Dict[str, Any] = {"streamId": self.id, "seq": self._seq, "items": [item]}
-            if cursor is not None and not raw:
-                params["cursor"] = cursor
             self._seq += 1
-            self._conn.send({"jsonrpc": "2.0", "method": "stream/data", "params": params})
+            self._conn.write(frame)
+
+    def _frame(self, piece: bytes, fd: str, cursor: Optional[str]) -> bytes:
+        try:
+            item: Dict[str, Any] = {"fd": fd, "text": piece.decode("utf-8")}
+        except UnicodeDecodeError:
+            item = {"fd": fd, "b64": base64.b64encode(piece).decode("ascii")}
+        params: Dict[str, Any] = {"streamId": self.id, "seq": self._seq, "items": [item]}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return _wire.dumps({"jsonrpc": "2.0", "method": "stream/data", "params": params})
 
 
 class Connection:
@@ -105,6 +118,8 @@ class Connection:
         self.shutdown_answered = False
         self.protocol_version = ""
         self.host_max_frame = MAX_FRAME_BYTES
+        #: The host's frame limit binds every frame after the initialize answer (protocol.md §2).
+        self.frame_limit_applies = False
         self.cancel_grace = 5.0
         self.in_flight: Dict[Any, Tuple[Request, "asyncio.Task[None]"]] = {}
         self.calls = 0
@@ -119,11 +134,17 @@ class Connection:
     # --- output ------------------------------------------------------------------------------
 
     def send(self, frame: Dict[str, Any]) -> None:
-        data = _wire.dumps(frame)
+        self.write(_wire.dumps(frame))
+
+    def write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = os.write(self.out_fd, view)
             view = view[written:]
+
+    def too_large(self, data: bytes) -> bool:
+        """Whether a frame (LF-terminated) is over the host's limit."""
+        return self.frame_limit_applies and len(data) - 1 > self.host_max_frame
 
     def answer(self, request: Request, result: Optional[Dict[str, Any]] = None, error: Optional[ProtocolError] = None) -> None:
         if request.answered:
@@ -131,8 +152,15 @@ class Connection:
         request.answered = True
         if error is not None:
             self.send({"jsonrpc": "2.0", "id": request.id, "error": error.json()})
-        else:
-            self.send({"jsonrpc": "2.0", "id": request.id, "result": result if result is not None else {}})
+            return
+        data = _wire.dumps({"jsonrpc": "2.0", "id": request.id, "result": result if result is not None else {}})
+        if self.too_large(data):
+            # An answer the host would discard: say why instead.
+            err = ProtocolError(Code.FRAME_TOO_LARGE, "the answer is %d bytes, over the host's limit of %d bytes (limits.maxFrameBytes)"
+                                % (len(data) - 1, self.host_max_frame), reason="answer_too_large")
+            self.send({"jsonrpc": "2.0", "id": request.id, "error": err.json()})
+            return
+        self.write(data)
 
     def error(self, id_: Any, err: ProtocolError) -> None:
         self.send({"jsonrpc": "2.0", "id": id_, "error": err.json()})
@@ -147,7 +175,12 @@ class Connection:
         self.pending[id_] = future
         if timeout is not None:
             params = {**params, "_meta": {"timeoutMs": int(timeout * 1000)}}
-        self.send({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
+        data = _wire.dumps({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
+        if self.too_large(data):
+            self.pending.pop(id_, None)
+            raise ProtocolError(Code.FRAME_TOO_LARGE, "%s would be a %d-byte frame, over the host's limit of %d bytes (limits.maxFrameBytes)"
+                                % (method, len(data) - 1, self.host_max_frame), reason="request_too_large")
+        self.write(data)
         try:
             if timeout is None:
                 return await future
@@ -416,8 +449,8 @@ class Connection:
         if problems:
             raise ProtocolError(Code.INVALID_CONFIG, "invalid config: " + "; ".join("%s: %s" % (d.path, d.message) for d in problems), diagnostics=problems)
         limits = _wire.obj(params.get("limits"))
-        if isinstance(limits.get("maxFrameBytes"), int):
-            self.host_max_frame = limits["maxFrameBytes"]
+        if isinstance(limits.get("maxFrameBytes"), int) and not isinstance(limits["maxFrameBytes"], bool):
+            self.host_max_frame = min(max(limits["maxFrameBytes"], 1024), 64 << 20)
         timeouts = _wire.obj(params.get("timeouts"))
         if isinstance(timeouts.get("cancelGraceMs"), int):
             self.cancel_grace = max(0.0, timeouts["cancelGraceMs"] / 1000.0)
@@ -446,6 +479,7 @@ class Connection:
             return
         self.initialized = True
         self.answer(request, result)
+        self.frame_limit_applies = True
 
     async def shutdown_handler(self, request: Request, params: Dict[str, Any], _: Any) -> None:
         deadline_ms = params.get("deadlineMs")

@@ -173,3 +173,39 @@ def test_describe_prints_the_manifest() -> None:
     manifest = json.loads(out)
     assert manifest["name"] == "py-every" and manifest["kind"] == "trigger" and manifest["protocolVersions"] == ["1.1"]
     assert manifest["paramsSchema"]["required"] == ["seconds"]
+
+
+BIG_TASK = """
+from gofer_extension import CommonTask, serve, success
+class Big(CommonTask):
+    name = "big"
+    params_schema = {"type": "object", "properties": {"answer": {"type": "integer"}}}
+    async def run(self, job):
+        await job.print("a" * 3000 + "\\x01" * 400 + "\\u00fc" * 300)
+        return success("x" * job.params.get("answer", 1))
+serve(Big())
+"""
+
+
+def test_no_frame_exceeds_the_hosts_small_limit_and_a_larger_answer_is_32005() -> None:
+    host = Host(BIG_TASK)
+    try:
+        host.request(1, "initialize", {"protocolVersions": ["1.1"], "kind": "task", "limits": {"maxFrameBytes": 1024}})
+        assert "result" in host.answer(1)
+        host.request(2, "task/run", {"params": {}, "variables": {}, "_meta": {"stream": {"id": "s1", "windowBytes": 1 << 20}}})
+        text = ""
+        sizes: List[int] = []
+        for frame in host.frames():
+            sizes.append(len(json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()))
+            if frame.get("method") == "stream/data":
+                text += "".join(item["text"] for item in frame["params"]["items"])
+            if frame.get("id") == 2:
+                assert frame["result"]["status"] == "success"
+                break
+        assert text == "a" * 3000 + "\x01" * 400 + "\u00fc" * 300 + "\n"
+        assert max(sizes) <= 1024 and len(sizes) > 5
+        host.request(3, "task/run", {"params": {"answer": 2000}, "variables": {}})
+        error = host.answer(3)["error"]
+        assert error["code"] == -32005 and "over the host's limit of 1024 bytes" in error["message"]
+    finally:
+        host.close()

@@ -276,6 +276,14 @@ public actor ExtensionManager {
                     "the registry lists \(entry.name) as a \(entry.kind.rawValue), but the executable says \(manifest["kind"]?.stringValue ?? "nothing")"
             )
         }
+        guard manifest["name"]?.stringValue == entry.name else {
+            throw ExtensionError(
+                kind: .invalid,
+                message:
+                    "the registry lists this extension as \(entry.name), but the executable calls itself \(manifest["name"]?.stringValue ?? "nothing") "
+                    + "(its --describe name); the registry entry must use the extension's own name"
+            )
+        }
         guard manifest["version"]?.stringValue == version.version.description else {
             throw ExtensionError(
                 kind: .invalid,
@@ -474,20 +482,40 @@ public actor ExtensionManager {
         try await store.setMeta("defaults_installed", ISO8601DateFormatter().string(from: Date()))
     }
 
-    /// The extension a server setting names (`scheduler`, `secret_store`): installed, or bundled
-    /// and installed now; it must be of `kind`.
+    /// The extension a server setting names (`scheduler`, `secret_store`): installed; or bundled,
+    /// or listed by a configured registry, and installed now (its newest version, checked as
+    /// `gofer extension install` checks it) — so selecting a registry's extension takes one start.
+    /// It must be of `kind`.
     public func selected(_ name: String, kind: ExtensionKind, setting: String) async throws -> InstalledExtension {
         let installed = try await store.installedExtensions()
         let candidates = installed.filter { $0.kind == kind }.map(\.name).sorted().joined(separator: ", ")
         let e: InstalledExtension
-        do {
+        if let existing = installed.first(where: { $0.name == name }) {
+            e = existing
+        } else if RegistryIndex.bundled.extensions.contains(where: { $0.name == name }) {
             e = try await ensureBundled(name)
-        } catch {
-            throw ExtensionError(
-                kind: .notFound,
-                message:
-                    "\(setting) \"\(name)\" is neither installed nor bundled (installed \(kind.rawValue) extensions: \(candidates.isEmpty ? "none" : candidates)); install it with `gofer extension install \(name)` while the server runs with another \(setting), then restart"
-            )
+        } else {
+            let indexes = try await registries()
+            guard let entry = indexes.lazy.flatMap(\.extensions).first(where: { $0.name == name }) else {
+                throw ExtensionError(
+                    kind: .notFound,
+                    message:
+                        "\(setting) \"\(name)\" is not installed, not bundled and not listed by a configured registry "
+                        + "(installed \(kind.rawValue) extensions: \(candidates.isEmpty ? "none" : candidates); registries: "
+                        + "\(indexes.map(\.origin).joined(separator: ", "))); add the registry that offers it to `registries`, or pick an installed one"
+                )
+            }
+            guard entry.kind == kind else {
+                throw ExtensionError(
+                    kind: .invalid, message: "\(setting) \"\(name)\" is a \(entry.kind.rawValue) extension in its registry, not a \(kind.rawValue)")
+            }
+            logger.info("\(setting) \(name) is not installed: installing it from the registries")
+            do {
+                e = try await install(name, .latest)
+            } catch {
+                throw ExtensionError(
+                    kind: .failed, message: "\(setting) \"\(name)\" could not be installed from its registry: \(error)")
+            }
         }
         guard e.kind == kind else {
             throw ExtensionError(
