@@ -78,10 +78,13 @@ let package = Package(
         .target(
             name: "GoferConfig", dependencies: ["ExtensionSDK", .product(name: "Yams", package: "Yams")], path: "Sources/Host/GoferConfig",
             swiftSettings: strict),
+        // The domain: states, pipelines, runs, versions, permissions and tokens, rollouts, object
+        // scopes, registry entries, and the typed errors of each. No server, database or HTTP library.
+        .target(name: "GoferModel", dependencies: ["ExtensionSDK", "GoferConfig"], path: "Sources/Host/GoferModel", swiftSettings: strict),
         .target(
             name: "GoferHost",
             dependencies: [
-                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferBuildInfo",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferBuildInfo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -305,7 +305,7 @@ struct ExtensionRegistryTests {
         let fromFile = try RegistryIndex.parse(Array(file.utf8), origin: "bundled")
         #expect(
             RegistryIndex.bundled == fromFile,
-            "run the snippet in docs/registry.md to refresh Sources/Host/GoferHost/Extensions/BundledRegistry.swift")
+            "run the snippet in docs/registry.md to refresh Sources/Host/GoferModel/BundledRegistry.swift")
         #expect(Set(fromFile.extensions.filter(\.bundledDefault).map(\.name)) == ["docker", "embedded-secrets", "interval", "cron"])
     }
 }

@@ -681,6 +681,10 @@ def main():
     p.add_argument("--data-dir")
     args = p.parse_args()
     class Server(ThreadingHTTPServer):
+        # A real Nomad agent accepts bursts (Go's listen backlog is the kernel's somaxconn); the
+        # default of 5 made a burst of a few hundred requests wait for SYN retransmits.
+        request_queue_size = 1024
+
         def handle_error(self, request, client_address):
             # A client that hung up mid-answer (a blocking query whose extension was stopped) is
             # routine; a real Nomad drops the connection silently. Anything else is a bug: print it.

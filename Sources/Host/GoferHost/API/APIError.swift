@@ -100,6 +100,36 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
             case .budgetSpent: return APIError(status: 403, code: "budget_spent", message: e.message)
             case .capReached: return APIError(status: 403, code: "trial_limit", message: e.message)
             }
+        case let e as AuthError:
+            switch e {
+            case .unauthenticated(let message): return APIError(status: 401, code: "unauthorized", message: message)
+            case .forbidden(let permission, _, let message):
+                return APIError(status: 403, code: "forbidden", message: message, details: [Detail(field: "permission", message: permission.description)])
+            case .rateLimited:
+                var error = APIError(status: 429, code: "rate_limited", message: e.description)
+                error.retryAfterSeconds = e.retryAfterSeconds
+                return error
+            }
+        case let e as RolloutError:
+            return .badRequest(e.message, details: e.problems.map { Detail(field: $0.path, message: $0.message) })
+        case let e as WebhookError:
+            switch e.kind {
+            case .unavailable: return APIError(status: 503, code: "trigger_unavailable", message: e.message)
+            case .unknownTrigger, .notExternal: return APIError(status: 404, code: "not_found", message: e.message)
+            case .tooLarge: return APIError(status: 413, code: "too_large", message: e.message)
+            case .badAnswer: return APIError(status: 502, code: "bad_trigger_answer", message: e.message)
+            case .timedOut: return APIError(status: 504, code: "trigger_timeout", message: e.message)
+            case .refused(let code):
+                let status: Int
+                switch code {
+                case .permissionDenied: status = 401
+                case .invalidParams: status = 400
+                case .resourceExhausted: status = 413
+                case .deadlineExceeded: status = 504
+                default: status = 502
+                }
+                return APIError(status: status, code: "trigger_refused", message: e.message)
+            }
         case let e as SubscriptionError:
             return APIError(status: 409, code: "subscription_failed", message: e.description)
         case let e as SupervisorError:

@@ -130,7 +130,7 @@ public struct GoferAPI: Sendable {
         let authorization = headers[.authorization] ?? sessionAuthorization
         switch access {
         case .open:
-            if let wait = openLimiter.take(client) { throw APIError.tooManyRequests(retryAfter: wait, what: "requests") }
+            if let wait = openLimiter.take(client) { throw AuthError.rateLimited(retryAfter: wait, what: "requests") }
             return nil
         case .anyToken:
             return try await auth.authenticate(authorization: authorization, client: client)
@@ -150,14 +150,14 @@ public struct GoferAPI: Sendable {
                 // somewhere) what the handler filters to.
                 if target == .server && !identity.allows(permission, on: .server) {
                     guard identity.grants.contains(where: { $0.covers(permission) }) else {
-                        throw APIError.forbidden(permission, .server, token: identity.token)
+                        throw AuthError.forbidden(permission, .server, token: identity.token)
                     }
                 } else {
                     try identity.require(permission, on: target)
                 }
             case .filtered:
                 guard identity.grants.contains(where: { $0.covers(permission) }) else {
-                    throw APIError.forbidden(permission, .server, token: identity.token)
+                    throw AuthError.forbidden(permission, .server, token: identity.token)
                 }
             }
             return identity

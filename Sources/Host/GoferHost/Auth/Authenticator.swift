@@ -27,9 +27,9 @@ public final class Authenticator: Sendable {
         cache.withLock { all in all = all.filter { $0.value.identity.token.id != tokenID } }
     }
 
-    /// The caller of a request, or a thrown ``APIError`` (401, or 429 with a retry delay).
+    /// The caller of a request, or a thrown ``AuthError`` (unauthenticated, or rate-limited with a retry delay).
     public func authenticate(authorization: String?, client: String) async throws -> Identity {
-        if let wait = failures.check(client) { throw APIError.tooManyRequests(retryAfter: wait, what: "failed authentications") }
+        if let wait = failures.check(client) { throw AuthError.rateLimited(retryAfter: wait, what: "failed authentications") }
         do {
             let secret = try parse(authorization)
             let hash = secret.hash
@@ -48,7 +48,7 @@ public final class Authenticator: Sendable {
             }
             await noteUse(token.id)
             return identity
-        } catch let error as APIError where error.status == 401 {
+        } catch let error as AuthError {
             _ = failures.take(client)
             throw error
         }
@@ -57,17 +57,17 @@ public final class Authenticator: Sendable {
     /// The token in an `Authorization` header, checked for form.
     func parse(_ authorization: String?) throws -> TokenSecret {
         guard let authorization, !authorization.isEmpty else {
-            throw APIError.unauthorized(
+            throw AuthError.unauthenticated(
                 "this endpoint needs a token: send Authorization: Bearer <token> (gofer login stores one for the CLI)")
         }
         let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw APIError.unauthorized("the Authorization header must be \"Bearer <token>\"")
+            throw AuthError.unauthenticated("the Authorization header must be \"Bearer <token>\"")
         }
         do {
             return try TokenSecret(parsing: parts[1].trimmingCharacters(in: .whitespaces))
         } catch {
-            throw APIError.unauthorized("the token is malformed: \(error)")
+            throw AuthError.unauthenticated("the token is malformed: \(error)")
         }
     }
 
@@ -76,13 +76,13 @@ public final class Authenticator: Sendable {
         switch try await store.token(hash: hash) {
         case .valid(let t): return t
         case .unknown:
-            throw APIError.unauthorized("the token is not known to this server (mistyped, deleted, or made by another Gofer server)")
+            throw AuthError.unauthenticated("the token is not known to this server (mistyped, deleted, or made by another Gofer server)")
         case .revoked(let t):
-            throw APIError.unauthorized(
+            throw AuthError.unauthenticated(
                 "token \(t.name) (\(t.id)) was revoked\(t.revokedAt.map { " at \($0.formatted(.iso8601))" } ?? "")\(t.revokedReason.map { ": \($0)" } ?? "")"
             )
         case .expired(let t):
-            throw APIError.unauthorized(
+            throw AuthError.unauthenticated(
                 "token \(t.name) (\(t.id)) expired at \(t.expiresAt?.formatted(.iso8601) ?? "?"); ask an admin for a new one")
         }
     }
@@ -96,19 +96,5 @@ public final class Authenticator: Sendable {
             return true
         }
         if due { try? await store.touchTokens([id: now]) }
-    }
-}
-
-extension APIError {
-    static func unauthorized(_ message: String) -> APIError {
-        APIError(status: 401, code: "unauthorized", message: message)
-    }
-
-    static func tooManyRequests(retryAfter: Duration, what: String) -> APIError {
-        let seconds = max(1, Int((Double(retryAfter.components.seconds) + Double(retryAfter.components.attoseconds) / 1e18).rounded(.up)))
-        var e = APIError(
-            status: 429, code: "rate_limited", message: "too many \(what) from this address; retry in \(seconds) s")
-        e.retryAfterSeconds = seconds
-        return e
     }
 }

@@ -510,36 +510,22 @@ public actor Triggers {
         public var body: String
     }
 
-    /// Forwards a webhook to the trigger that owns `name` and returns its answer.
+    /// Forwards a webhook to the trigger that owns `name` and returns its answer, or throws
+    /// ``WebhookError`` saying why the trigger could not take it.
     public func external(_ name: String, headers: [String: String], body: [UInt8]) async throws -> ExternalAnswer {
-        do {
-            let answer = try await forward(name, headers: headers, body: body)
-            GoferMetrics.count(.webhookDeliveries, [("trigger", name), ("status", String(answer.status))])
-            return answer
-        } catch let error as APIError {
-            // Any name can be posted to: only installed triggers get a series of their own.
-            let known = roster.running[name] != nil || roster.unavailable[name] != nil
-            GoferMetrics.count(.webhookDeliveries, [("trigger", known ? name : "unknown"), ("status", String(error.status))])
-            throw error
-        }
-    }
-
-    private func forward(_ name: String, headers: [String: String], body: [UInt8]) async throws -> ExternalAnswer {
         guard let s = roster.running[name] else {
-            if let why = roster.unavailable[name] {
-                throw APIError(status: 503, code: "trigger_unavailable", message: "trigger \(name) is not running: \(why)")
-            }
-            throw APIError(status: 404, code: "not_found", message: "no trigger named \"\(name)\" is installed")
+            if let why = roster.unavailable[name] { throw WebhookError(trigger: name, kind: .unavailable, message: "trigger \(name) is not running: \(why)") }
+            throw WebhookError(trigger: name, kind: .unknownTrigger, message: "no trigger named \"\(name)\" is installed")
         }
         guard await s.handshake?.capabilities.has(.external) == true else {
-            throw APIError(status: 404, code: "not_found", message: "trigger \(name) does not accept external events")
+            throw WebhookError(trigger: name, kind: .notExternal, message: "trigger \(name) does not accept external events")
         }
         // The request travels in one protocol frame, base64-encoded: refuse what cannot fit, clearly.
         let frameLimit = await s.handshake?.raw["limits"]?["maxFrameBytes"]?.intValue.map { Int($0) } ?? ExtensionConnection.maxFrameBytes
         let overhead = headers.reduce(512) { $0 + $1.key.utf8.count + $1.value.utf8.count * 2 + 8 }
         if (body.count + 2) / 3 * 4 + overhead > frameLimit {
-            throw APIError(
-                status: 413, code: "too_large",
+            throw WebhookError(
+                trigger: name, kind: .tooLarge,
                 message:
                     "the request body is \(body.count) bytes; trigger \(name) takes at most \(max(0, (frameLimit - overhead) / 4 * 3)) bytes per request (one protocol frame of \(frameLimit) bytes)"
             )
@@ -550,24 +536,47 @@ public actor Triggers {
             do {
                 answer = try await s.call(ProtocolCalls.triggerExternal, request, timeout: externalTimeout)
             } catch is AnswerMismatch {
-                throw APIError(status: 502, code: "bad_trigger_answer", message: "trigger \(name) answered without a valid HTTP status")
+                throw WebhookError(trigger: name, kind: .badAnswer, message: "trigger \(name) answered without a valid HTTP status")
             }
             guard (100...599).contains(answer.status) else {
-                throw APIError(status: 502, code: "bad_trigger_answer", message: "trigger \(name) answered without a valid HTTP status")
+                throw WebhookError(trigger: name, kind: .badAnswer, message: "trigger \(name) answered without a valid HTTP status")
             }
             return ExternalAnswer(status: answer.status, body: answer.body ?? "")
         } catch let error as ProtocolError {
-            let status: Int
-            switch error.code {
-            case .permissionDenied: status = 401
-            case .invalidParams: status = 400
-            case .resourceExhausted: status = 413
-            case .deadlineExceeded: status = 504
-            default: status = 502
-            }
-            throw APIError(status: status, code: "trigger_refused", message: "trigger \(name): \(Self.describe(error))")
+            throw WebhookError(trigger: name, kind: .refused(error.code), message: "trigger \(name): \(Self.describe(error))")
         } catch let failure as ExtensionFailure where failure.kind == .timedOut {
-            throw APIError(status: 504, code: "trigger_timeout", message: "trigger \(name) did not answer within 9 s")
+            throw WebhookError(trigger: name, kind: .timedOut, message: "trigger \(name) did not answer within 9 s")
         }
     }
+
+    /// Whether `name` is an installed trigger (running or not): only those get a metrics series of their own.
+    public func isInstalled(_ name: String) -> Bool {
+        roster.running[name] != nil || roster.unavailable[name] != nil
+    }
+}
+
+/// Why a forwarded webhook did not reach its trigger, or what the trigger refused it with. The
+/// HTTP layer answers each kind with its own status.
+public struct WebhookError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Installed but not running (crashed, restarting).
+        case unavailable
+        /// No trigger by that name.
+        case unknownTrigger
+        /// The trigger does not advertise `external`.
+        case notExternal
+        /// The body cannot fit in one protocol frame.
+        case tooLarge
+        /// The trigger's answer had no valid HTTP status.
+        case badAnswer
+        /// The trigger answered with this protocol error.
+        case refused(ErrorCode)
+        /// The trigger did not answer in time.
+        case timedOut
+    }
+
+    public var trigger: String
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
 }

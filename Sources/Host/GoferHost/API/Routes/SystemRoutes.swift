@@ -46,7 +46,17 @@ enum SystemRoutes: RouteCollection {
             }
             var headers: [String: String] = [:]
             for field in req.headers { headers[field.name.canonicalName] = field.value }
-            let answer = try await api.triggers.external(name, headers: headers, body: Array(buffer.readableBytesView))
+            let answer: Triggers.ExternalAnswer
+            do {
+                answer = try await api.triggers.external(name, headers: headers, body: Array(buffer.readableBytesView))
+            } catch {
+                // Any name can be posted to: only installed triggers get a series of their own.
+                let status = APIError.from(error).status
+                let known = await api.triggers.isInstalled(name)
+                GoferMetrics.count(.webhookDeliveries, [("trigger", known ? name : "unknown"), ("status", String(status))])
+                throw error
+            }
+            GoferMetrics.count(.webhookDeliveries, [("trigger", name), ("status", String(answer.status))])
             return Response(
                 status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))

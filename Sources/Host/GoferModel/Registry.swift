@@ -1,5 +1,6 @@
 import ExtensionSDK
 import Foundation
+import GoferConfig
 
 /// A semantic version `MAJOR.MINOR.PATCH` (a pre-release or build suffix is kept for display and
 /// sorts before the release, as semver says).
@@ -38,6 +39,17 @@ public struct RegistryIndex: Sendable, Equatable {
         /// Installed on a server's first start.
         public var bundledDefault: Bool
         public var versions: [Version]
+
+        package init(
+            name: String, kind: ExtensionKind, description: String, maintainers: [String], bundledDefault: Bool, versions: [Version]
+        ) {
+            self.name = name
+            self.kind = kind
+            self.description = description
+            self.maintainers = maintainers
+            self.bundledDefault = bundledDefault
+            self.versions = versions
+        }
     }
 
     public struct Version: Sendable, Equatable {
@@ -46,6 +58,13 @@ public struct RegistryIndex: Sendable, Equatable {
         public var source: Source
         /// Lower-case hex SHA-256 of the executable; required for `path` and `url` sources.
         public var sha256: String?
+
+        package init(version: SemVer, protocolVersions: [ProtocolVersion], source: Source, sha256: String? = nil) {
+            self.version = version
+            self.protocolVersions = protocolVersions
+            self.source = source
+            self.sha256 = sha256
+        }
     }
 
     public enum Source: Sendable, Equatable, CustomStringConvertible {
@@ -76,6 +95,12 @@ public struct RegistryIndex: Sendable, Equatable {
         public var path: String
         public var message: String
         public var description: String { "registry \(origin)\(path.isEmpty ? "" : " at \(path)"): \(message)" }
+
+        package init(origin: String, path: String, message: String) {
+            self.origin = origin
+            self.path = path
+            self.message = message
+        }
     }
 
     public static func parse(_ bytes: [UInt8], origin: String) throws(Problem) -> RegistryIndex {
@@ -146,6 +171,12 @@ public struct RegistryIndex: Sendable, Equatable {
         // The embedded text is checked against registry/index.json by a test, so this cannot fail.
         (try? parse(Array(BundledRegistry.json.utf8), origin: "bundled"))
             ?? RegistryIndex(origin: "bundled", name: "bundled", extensions: [])
+    }
+
+    package init(origin: String, name: String, extensions: [Entry]) {
+        self.origin = origin
+        self.name = name
+        self.extensions = extensions
     }
 }
 

@@ -14,6 +14,11 @@ public struct APIToken: Codable, Sendable, Equatable {
     public struct PipelineScope: Codable, Sendable, Equatable {
         public var namespace: String
         public var pipeline: String
+
+        package init(namespace: String, pipeline: String) {
+            self.namespace = namespace
+            self.pipeline = pipeline
+        }
     }
 
     /// `tok_` + 12 base62 characters (user tokens); `run_NS_PIPELINE_RUN` for run tokens.
@@ -55,13 +60,13 @@ public struct APIToken: Codable, Sendable, Equatable {
 
     public var principal: Principal { Principal(kind: kind == .run ? .runToken : .token, id: id, name: name) }
 
-    static func newID() -> String {
+    package static func newID() -> String {
         let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz")
         var rng = SystemRandomNumberGenerator()
         return "tok_" + String((0..<12).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
     }
 
-    static func runTokenID(namespace: String, pipeline: String, run: Int) -> String { "run_\(namespace)_\(pipeline)_\(run)" }
+    package static func runTokenID(namespace: String, pipeline: String, run: Int) -> String { "run_\(namespace)_\(pipeline)_\(run)" }
 }
 
 /// `POST /api/tokens`: the new token's record and, once, its secret.
@@ -69,4 +74,9 @@ public struct CreatedToken: Codable, Sendable {
     public var token: APIToken
     /// Shown once; only a hash is kept.
     public var secret: String
+
+    package init(token: APIToken, secret: String) {
+        self.token = token
+        self.secret = secret
+    }
 }

@@ -42,6 +42,10 @@ public enum ObjectError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Thrown by a body sequence that finds its bytes malformed (``Base64Chunks``); ``Objects`` turns
 /// it into ``ObjectError/invalidBody(_:key:why:)`` naming the object.
-struct InvalidObjectBody: Error, Sendable {
-    var why: String
+package struct InvalidObjectBody: Error, Sendable {
+    package var why: String
+
+    package init(why: String) {
+        self.why = why
+    }
 }

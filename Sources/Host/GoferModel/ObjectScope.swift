@@ -26,7 +26,7 @@ public enum ObjectScope: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The columns that identify the scope: namespace, pipeline, run, extension ('' and 0 when unused).
-    var columns: (namespace: String, pipeline: String, run: Int, owner: String) {
+    package var columns: (namespace: String, pipeline: String, run: Int, owner: String) {
         switch self {
         case .pipeline(let ns, let p): return (ns, p, 0, "")
         case .run(let ns, let p, let r): return (ns, p, r, "")
@@ -60,10 +60,27 @@ public struct ObjectInfo: Codable, Sendable, Equatable {
     public var createdBy: String
 
     /// Where the bytes are in the backend (not shown by the API).
-    var blob: String = ""
+    package var blob: String = ""
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case scope, namespace, pipeline, run, `extension`, key, size, sha256, createdAt, createdBy
+    }
+
+    package init(
+        scope: ObjectScope.Kind, namespace: String? = nil, pipeline: String? = nil, run: Int? = nil, extension: String? = nil, key: String,
+        size: Int64, sha256: String, createdAt: Date, createdBy: String, blob: String = ""
+    ) {
+        self.scope = scope
+        self.namespace = namespace
+        self.pipeline = pipeline
+        self.run = run
+        self.extension = `extension`
+        self.key = key
+        self.size = size
+        self.sha256 = sha256
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.blob = blob
     }
 }
 
@@ -83,7 +100,7 @@ public struct ObjectLimits: Sendable, Equatable {
     public init() {}
 
     /// The most a scope holds in bytes.
-    func maxBytes(_ kind: ObjectScope.Kind) -> Int64 {
+    package func maxBytes(_ kind: ObjectScope.Kind) -> Int64 {
         switch kind {
         case .pipeline: return pipelineMaxBytes
         case .run: return runMaxBytes

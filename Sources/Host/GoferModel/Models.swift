@@ -1,4 +1,5 @@
 import Foundation
+import GoferConfig
 
 /// A namespace groups pipelines (a team, a project). `default` always exists.
 public struct Namespace: Codable, Sendable, Equatable {
@@ -6,6 +7,13 @@ public struct Namespace: Codable, Sendable, Equatable {
     public var name: String
     public var description: String
     public var createdAt: Date
+
+    package init(id: String, name: String, description: String, createdAt: Date) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.createdAt = createdAt
+    }
 }
 
 /// Names one pipeline: shown and sent as `namespace/pipeline`.
@@ -58,6 +66,21 @@ public struct Pipeline: Codable, Sendable, Equatable {
     public var liveVersion: Int
     public var createdAt: Date
     public var updatedAt: Date
+
+    package init(
+        namespace: String, id: String, name: String, description: String, state: State, latestVersion: Int, liveVersion: Int,
+        createdAt: Date, updatedAt: Date
+    ) {
+        self.namespace = namespace
+        self.id = id
+        self.name = name
+        self.description = description
+        self.state = state
+        self.latestVersion = latestVersion
+        self.liveVersion = liveVersion
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// How a version came to be.
@@ -85,6 +108,23 @@ public struct PipelineVersion: Codable, Sendable, Equatable {
     public var createdAt: Date
     /// When it became the live version (absent for a canary that never did).
     public var wentLiveAt: Date?
+
+    package init(
+        namespace: String, pipeline: String, version: Int, config: PipelineConfig, source: String? = nil, format: String? = nil,
+        origin: VersionOrigin, copiedFrom: Int? = nil, createdBy: Principal? = nil, createdAt: Date, wentLiveAt: Date? = nil
+    ) {
+        self.namespace = namespace
+        self.pipeline = pipeline
+        self.version = version
+        self.config = config
+        self.source = source
+        self.format = format
+        self.origin = origin
+        self.copiedFrom = copiedFrom
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+        self.wentLiveAt = wentLiveAt
+    }
 }
 
 /// Where a version stands.
@@ -113,6 +153,21 @@ public struct PipelineVersionSummary: Codable, Sendable, Equatable {
     public var status: VersionStatus
     /// The changes against the version before it (one line each).
     public var changes: [String]
+
+    package init(
+        version: Int, origin: VersionOrigin, copiedFrom: Int? = nil, format: String? = nil, createdBy: Principal? = nil, createdAt: Date,
+        wentLiveAt: Date? = nil, status: VersionStatus, changes: [String]
+    ) {
+        self.version = version
+        self.origin = origin
+        self.copiedFrom = copiedFrom
+        self.format = format
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+        self.wentLiveAt = wentLiveAt
+        self.status = status
+        self.changes = changes
+    }
 }
 
 /// One run of a pipeline, pinned to the version it ran.
@@ -139,6 +194,28 @@ public struct Run: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var startedAt: Date?
     public var endedAt: Date?
+
+    package init(
+        namespace: String, pipeline: String, id: Int, pipelineVersion: Int, state: RunState, reason: StateReason? = nil,
+        stopRequested: StateReason? = nil, initiator: Principal, variables: [String: String] = [:], versionReason: VersionReason = .live,
+        rollout: Int? = nil, rerunOf: Int? = nil, createdAt: Date, startedAt: Date? = nil, endedAt: Date? = nil
+    ) {
+        self.namespace = namespace
+        self.pipeline = pipeline
+        self.id = id
+        self.pipelineVersion = pipelineVersion
+        self.state = state
+        self.reason = reason
+        self.stopRequested = stopRequested
+        self.initiator = initiator
+        self.variables = variables
+        self.versionReason = versionReason
+        self.rollout = rollout
+        self.rerunOf = rerunOf
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+    }
 }
 
 /// One task of a run.
@@ -162,6 +239,28 @@ public struct TaskExecution: Codable, Sendable, Equatable {
     /// For a rerun of failed tasks: the run whose result (and log) this task carries over
     /// instead of running again.
     public var carriedFrom: Int?
+
+    package init(
+        namespace: String, pipeline: String, run: Int, task: String, state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil,
+        handle: String? = nil, image: String, createdAt: Date, startedAt: Date? = nil, endedAt: Date? = nil, deadline: Date? = nil,
+        logging: Bool, carriedFrom: Int? = nil
+    ) {
+        self.namespace = namespace
+        self.pipeline = pipeline
+        self.run = run
+        self.task = task
+        self.state = state
+        self.reason = reason
+        self.exitCode = exitCode
+        self.handle = handle
+        self.image = image
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.deadline = deadline
+        self.logging = logging
+        self.carriedFrom = carriedFrom
+    }
 }
 
 /// One entry of the event log.
@@ -175,6 +274,20 @@ public struct Event: Codable, Sendable, Equatable {
     /// Free-form details (`{"state":"failed","reason":…}`).
     public var details: [String: String]
     public var at: Date
+
+    package init(
+        id: Int64, kind: EventKind, namespace: String? = nil, pipeline: String? = nil, run: Int? = nil, task: String? = nil,
+        details: [String: String], at: Date
+    ) {
+        self.id = id
+        self.kind = kind
+        self.namespace = namespace
+        self.pipeline = pipeline
+        self.run = run
+        self.task = task
+        self.details = details
+        self.at = at
+    }
 }
 
 /// A page of a list, with the cursor for the next one.
@@ -182,4 +295,9 @@ public struct Page<Item: Codable & Sendable>: Codable, Sendable {
     public var items: [Item]
     /// Pass as `cursor` to get the next page; absent on the last page.
     public var nextCursor: String?
+
+    package init(items: [Item], nextCursor: String? = nil) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
 }

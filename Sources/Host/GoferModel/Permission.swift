@@ -137,7 +137,7 @@ public struct Grant: Codable, Sendable, Equatable {
         self.namespaces = namespaces
     }
 
-    enum CodingKeys: String, CodingKey { case resources, actions, namespaces }
+    package enum CodingKeys: String, CodingKey { case resources, actions, namespaces }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -146,7 +146,7 @@ public struct Grant: Codable, Sendable, Equatable {
         namespaces = try c.decodeIfPresent([String].self, forKey: .namespaces) ?? ["*"]
     }
 
-    func covers(_ permission: Permission) -> Bool {
+    package func covers(_ permission: Permission) -> Bool {
         resources.contains { $0.covers(permission.resource) } && actions.contains(permission.action)
     }
 }
@@ -165,7 +165,7 @@ public struct Role: Codable, Sendable, Equatable {
         self.builtin = builtin
     }
 
-    static let namespaced: [ResourceSelector] = [.one(.pipelines), .one(.runs), .one(.secrets), .one(.objects)]
+    package static let namespaced: [ResourceSelector] = [.one(.pipelines), .one(.runs), .one(.secrets), .one(.objects)]
 
     /// The roles every server has. They cannot be changed or deleted.
     public static let builtins: [Role] = [

@@ -3,10 +3,10 @@ import Foundation
 
 /// The rules of a canary rollout, in one place: which run goes to the canary, and when the
 /// canary is promoted or rolled back. Pure: it decides; ``Rollouts`` carries out and persists.
-enum CanaryPolicy {
+package enum CanaryPolicy {
     /// Whether the run routed `k`-th (0-based) during the rollout goes to the canary. The first
     /// run always does (the soonest signal), and the share is spread evenly after it.
-    static func routesToCanary(_ k: Int, share: CanaryShare) -> Bool {
+    package static func routesToCanary(_ k: Int, share: CanaryShare) -> Bool {
         switch share {
         case .every(let n): return k % n == 0
         case .percent(let p):
@@ -16,7 +16,7 @@ enum CanaryPolicy {
         }
     }
 
-    enum Decision: Equatable {
+    package enum Decision: Equatable {
         /// Keep measuring.
         case hold
         case promote(reason: String)
@@ -24,7 +24,7 @@ enum CanaryPolicy {
     }
 
     /// What to do with an active rollout given how its canary runs ended so far.
-    static func decide(_ strategy: RolloutStrategy, stats: RolloutStats, startedAt: Date, now: Date) -> Decision {
+    package static func decide(_ strategy: RolloutStrategy, stats: RolloutStats, startedAt: Date, now: Date) -> Decision {
         let allowed = Double(strategy.maxFailurePercent) / 100
         let rate = stats.measured == 0 ? 0 : Double(stats.failed) / Double(stats.measured)
         let summary =

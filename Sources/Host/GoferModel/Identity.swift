@@ -39,10 +39,10 @@ public struct Principal: Codable, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The fields events carry.
-    var eventDetails: [String: String] { ["actor_kind": kind.rawValue, "actor_id": id, "actor_name": name] }
+    package var eventDetails: [String: String] { ["actor_kind": kind.rawValue, "actor_id": id, "actor_name": name] }
 
     /// Stored as JSON; rows from before identities existed hold a plain string.
-    static func stored(_ text: String) -> Principal {
+    package static func stored(_ text: String) -> Principal {
         if text.hasPrefix("{"), let object = (try? JSONParser().parse(text))?.objectValue,
             let kind = object["kind"]?.stringValue.flatMap(Kind.init(rawValue:)), let id = object["id"]?.stringValue,
             let name = object["name"]?.stringValue
@@ -56,13 +56,13 @@ public struct Principal: Codable, Sendable, Equatable, CustomStringConvertible {
         return Principal(kind: .system, id: "", name: text)
     }
 
-    var storedText: String {
+    package var storedText: String {
         (try? String(decoding: JSONEncoder.sorted.encode(self), as: UTF8.self)) ?? #"{"id":"","kind":"system","name":"gofer"}"#
     }
 }
 
 extension JSONEncoder {
-    static let sorted: JSONEncoder = {
+    package static let sorted: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return e
@@ -76,7 +76,7 @@ public enum Target: Sendable, Equatable, CustomStringConvertible {
     case namespace(String)
     case pipeline(namespace: String, pipeline: String)
 
-    var namespace: String? {
+    package var namespace: String? {
         switch self {
         case .server: return nil
         case .namespace(let ns), .pipeline(let ns, _): return ns
@@ -95,7 +95,7 @@ public enum Target: Sendable, Equatable, CustomStringConvertible {
 /// The caller of a request, authenticated: its token and what its roles grant.
 public struct Identity: Sendable {
     public let token: APIToken
-    let grants: [Grant]
+    package let grants: [Grant]
 
     public init(token: APIToken, roles: [Role]) {
         self.token = token
@@ -121,29 +121,13 @@ public struct Identity: Sendable {
         return grants.contains { $0.covers(permission) }
     }
 
-    /// Throws a 403 naming the missing permission.
+    /// Throws ``AuthError/forbidden(permission:target:message:)`` naming the missing permission.
     public func require(_ permission: Permission, on target: Target) throws {
-        guard allows(permission, on: target) else { throw APIError.forbidden(permission, target, token: token) }
+        guard allows(permission, on: target) else { throw AuthError.forbidden(permission, target, token: token) }
     }
 
     /// Whether the caller may read `resource` in at least some namespace (list routes filter).
-    func mayRead(_ resource: Resource, namespace: String) -> Bool {
+    package func mayRead(_ resource: Resource, namespace: String) -> Bool {
         allows(Permission(resource, .read), on: .namespace(namespace))
-    }
-}
-
-extension APIError {
-    static func forbidden(_ permission: Permission, _ target: Target, token: APIToken) -> APIError {
-        var scope = ""
-        if let p = token.pipeline {
-            scope = "; it is limited to pipeline \(p.namespace)/\(p.pipeline)"
-        } else if !token.isUnrestricted {
-            scope = "; it is limited to namespaces \(token.namespaces.joined(separator: ", "))"
-        }
-        return APIError(
-            status: 403, code: "forbidden",
-            message:
-                "token \(token.name) (\(token.id)) lacks \(permission) on \(target) (roles: \(token.roles.joined(separator: ", "))\(scope))",
-            details: [.init(field: "permission", message: permission.description)])
     }
 }

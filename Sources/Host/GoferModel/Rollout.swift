@@ -15,7 +15,7 @@ public enum CanaryShare: Codable, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func ordinalSuffix(_ n: Int) -> String {
+    package static func ordinalSuffix(_ n: Int) -> String {
         if (11...13).contains(n % 100) { return "th" }
         switch n % 10 {
         case 1: return "st"
@@ -25,7 +25,7 @@ public enum CanaryShare: Codable, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    enum CodingKeys: String, CodingKey { case percent, every }
+    package enum CodingKeys: String, CodingKey { case percent, every }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -85,10 +85,10 @@ public struct RolloutStrategy: Codable, Sendable, Equatable {
     /// Reads a strategy from an API body member (`{"percent": 20, "window": {"runs": 10},
     /// "max_failure_percent": 10}`), naming each bad field by its JSON pointer under `at`.
     public static func parse(_ value: JSONValue, at path: String) throws -> RolloutStrategy {
-        var problems: [APIError.Detail] = []
-        func problem(_ field: String, _ message: String) { problems.append(.init(field: "\(path)/\(field)", message: message)) }
+        var problems: [Diagnostic] = []
+        func problem(_ field: String, _ message: String) { problems.append(Diagnostic(path: "\(path)/\(field)", message: message)) }
         guard let object = value.objectValue else {
-            throw APIError.badRequest("\(path) must be an object", details: [.init(field: path, message: "expected an object")])
+            throw RolloutError(message: "\(path) must be an object", problems: [Diagnostic(path: path, message: "expected an object")])
         }
         for key in object.keys.sorted() where !["percent", "every", "window", "max_failure_percent"].contains(key) {
             problem(key, "unknown field (accepted: percent, every, window, max_failure_percent)")
@@ -134,10 +134,10 @@ public struct RolloutStrategy: Codable, Sendable, Equatable {
         }
         let maxFailure = integer(object["max_failure_percent"], "max_failure_percent", 0...99) ?? 10
         if !problems.isEmpty {
-            throw APIError.badRequest(
-                "invalid rollout: " + problems.map { "\($0.field): \($0.message)" }.joined(separator: "; "), details: problems)
+            throw RolloutError(
+                message: "invalid rollout: " + problems.map { "\($0.path): \($0.message)" }.joined(separator: "; "), problems: problems)
         }
-        guard let share else { throw APIError.badRequest("invalid rollout", details: [.init(field: path, message: "no share")]) }
+        guard let share else { throw RolloutError(message: "invalid rollout", problems: [Diagnostic(path: path, message: "no share")]) }
         return RolloutStrategy(share: share, window: window, maxFailurePercent: maxFailure)
     }
 
@@ -213,6 +213,24 @@ public struct Rollout: Codable, Sendable, Equatable {
     public var startedAt: Date
     public var endedAt: Date?
     public var stats: RolloutStats
+
+    package init(
+        namespace: String, pipeline: String, id: Int, version: Int, baseVersion: Int, strategy: RolloutStrategy, state: RolloutState,
+        reason: String? = nil, startedBy: Principal, startedAt: Date, endedAt: Date? = nil, stats: RolloutStats
+    ) {
+        self.namespace = namespace
+        self.pipeline = pipeline
+        self.id = id
+        self.version = version
+        self.baseVersion = baseVersion
+        self.strategy = strategy
+        self.state = state
+        self.reason = reason
+        self.startedBy = startedBy
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.stats = stats
+    }
 }
 
 /// Why a run uses the version it does.
@@ -225,4 +243,16 @@ public enum VersionReason: String, Codable, Sendable {
     case pinned
     /// A rerun of an earlier run, with its version.
     case rerun
+}
+
+/// A rollout strategy that cannot be used: every problem at its JSON pointer.
+public struct RolloutError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var problems: [Diagnostic]
+    public var description: String { message }
+
+    package init(message: String, problems: [Diagnostic]) {
+        self.message = message
+        self.problems = problems
+    }
 }

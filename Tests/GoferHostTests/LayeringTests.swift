@@ -1,0 +1,78 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The host's layers stay apart (docs/architecture.md): the compiler keeps targets from importing
+/// what they do not depend on; these checks keep Package.swift and the folders inside GoferHost
+/// from drifting — a lower layer that gains a database, HTTP or server dependency fails here,
+/// naming the file and the import.
+struct LayeringTests {
+    static let root = BuiltProducts.repositoryRoot
+
+    /// `import X` lines of every Swift file under `directory` (relative to the repository), by file.
+    static func imports(under directory: String) throws -> [(file: String, module: String)] {
+        let base = root.appendingPathComponent(directory)
+        guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { return [] }
+        var out: [(String, String)] = []
+        for case let url as URL in walker where url.pathExtension == "swift" {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard let i = words.firstIndex(of: "import"), i + 1 < words.count, words[..<i].allSatisfy({ $0.hasPrefix("@") }) else { continue }
+                out.append((String(url.path.dropFirst(root.path.count + 1)), String(words[i + 1])))
+            }
+        }
+        return out
+    }
+
+    /// The dependencies Package.swift gives a target (its names, products by their name).
+    static func dependencies(of target: String) throws -> Set<String> {
+        let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        guard let start = manifest.range(of: "name: \"\(target)\", dependencies: [") else { return [] }
+        let rest = manifest[start.upperBound...]
+        guard let end = rest.range(of: "], path:") else { return [] }
+        let list = rest[..<end.lowerBound]
+        var names: Set<String> = []
+        for part in list.split(separator: "\"", omittingEmptySubsequences: false).enumerated() where part.offset % 2 == 1 { names.insert(String(part.element)) }
+        return names.subtracting(["package"])
+    }
+
+    @Test func theModelDependsOnNoServerDatabaseOrHTTPLibrary() throws {
+        let allowed: Set<String> = ["Foundation", "ExtensionSDK", "GoferConfig", "Synchronization"]
+        let wrong = try Self.imports(under: "Sources/Host/GoferModel").filter { !allowed.contains($0.module) }
+        #expect(wrong.isEmpty, "GoferModel imports outside \(allowed.sorted()): \(wrong)")
+        #expect(try Self.dependencies(of: "GoferModel") == ["ExtensionSDK", "GoferConfig"], "GoferModel's dependencies in Package.swift")
+        let config = try Self.imports(under: "Sources/Host/GoferConfig").filter { !["Foundation", "ExtensionSDK", "Yams", "Synchronization"].contains($0.module) }
+        #expect(config.isEmpty, "GoferConfig imports: \(config)")
+    }
+
+    /// Inside GoferHost: SQL lives in Store/; HTTP (Hummingbird, HTTP types, the API's error with its
+    /// status codes) only at the edge — API/, WebUI/ and Server/ (which composes the server).
+    @Test func databaseAndHTTPStayInTheirFolders() throws {
+        let host = "Sources/Host/GoferHost/"
+        let edge = ["API/", "WebUI/", "Server/"].map { host + $0 }
+        let http: Set<String> = ["Hummingbird", "HummingbirdCore", "HummingbirdTLS", "HummingbirdWebSocket", "HummingbirdWSClient", "HTTPTypes", "NIOHTTP1", "NIOHTTPTypes"]
+        let all = try Self.imports(under: "Sources/Host/GoferHost")
+        let sql = all.filter { $0.module == "GRDB" && !$0.file.hasPrefix(host + "Store/") }
+        #expect(sql.isEmpty, "GRDB outside Store/: \(sql)")
+        let httpLeaks = all.filter { http.contains($0.module) && !edge.contains(where: $0.file.hasPrefix) }
+        #expect(httpLeaks.isEmpty, "HTTP libraries below the HTTP edge: \(httpLeaks)")
+        // APIError carries HTTP statuses: domain code throws typed errors (StoreError, AuthError,
+        // RolloutError, WebhookError …) that the edge maps in APIError.from.
+        var apiErrorUsers: [String] = []
+        let walker = try #require(FileManager.default.enumerator(at: Self.root.appendingPathComponent(host), includingPropertiesForKeys: nil))
+        for case let url as URL in walker where url.pathExtension == "swift" {
+            let relative = String(url.path.dropFirst(Self.root.path.count + 1))
+            if edge.contains(where: relative.hasPrefix) { continue }
+            if try String(contentsOf: url, encoding: .utf8).contains("APIError") { apiErrorUsers.append(relative) }
+        }
+        #expect(apiErrorUsers.isEmpty, "APIError (an HTTP status) thrown or named below the HTTP edge: \(apiErrorUsers)")
+    }
+
+    /// Extensions build against the SDK only: never the host's modules.
+    @Test func extensionsImportNothingOfTheHost() throws {
+        let host: Set<String> = ["GoferHost", "GoferModel", "GoferConfig", "ExtensionClient", "GoferPipeline"]
+        let wrong = try Self.imports(under: "Extensions").filter { host.contains($0.module) }
+        #expect(wrong.isEmpty, "extensions importing host modules: \(wrong)")
+    }
+}
