@@ -2,7 +2,8 @@
 import Foundation
 import PackageDescription
 
-let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .enableUpcomingFeature("ExistentialAny")]
+/// Every target of ours: Swift 6 mode and no warnings (a warning is an error, so none accumulate).
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6), .enableUpcomingFeature("ExistentialAny"), .treatAllWarnings(as: .error)]
 
 /// Extensions shipped beside `gofer` (the bundled registry's build products that a server may
 /// run): whatever starts a server depends on them, so `swift run` builds them too.

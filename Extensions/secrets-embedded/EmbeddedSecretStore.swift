@@ -42,7 +42,7 @@ struct EmbeddedSecretStore: SecretStore {
                 .invalidConfig, "no place for the store file: give path, or run under a host that provides a state directory",
                 diagnostics: [Diagnostic(path: "/config/admin/path", message: "required without a state directory")])
         }
-        file = try await SealedFile.open(path: path, key: SymmetricKey(data: raw))
+        file = try SealedFile.open(path: path, key: SymmetricKey(data: raw))
     }
 
     func get(_ key: String) async throws -> [UInt8] { try await file.get(key) }

@@ -237,7 +237,7 @@ struct NomadSchedulerTests {
             #expect(listed["jobs"]?.arrayValue?.first?["handle"] == handle, "\(listed)")
             #expect(try await second.request("scheduler/wait", ["handle": handle], timeout: .seconds(30))["exitCode"] == 7)
             _ = try await second.request("scheduler/remove", ["handle": handle])
-            try await #expect(throws: ProtocolError.self) { try await second.request("scheduler/inspect", ["handle": handle]) }
+            await #expect(throws: ProtocolError.self) { try await second.request("scheduler/inspect", ["handle": handle]) }
         }
     }
 

@@ -205,8 +205,8 @@ struct ObjectStoreTests {
                 .pipeline(namespace: "default", pipeline: "art"), key: try ObjectKey("kept"), body: Chunks(chunks: [[1, 2, 3]]), declaredSize: nil,
                 by: .system)
             let orphan = UUID().uuidString.lowercased()
-            FileManager.default.createFile(atPath: root + "/uploads/" + UUID().uuidString.lowercased(), contents: Data([9, 9]))
-            FileManager.default.createFile(atPath: root + "/blobs/" + orphan, contents: Data([7]))
+            #expect(FileManager.default.createFile(atPath: root + "/uploads/" + UUID().uuidString.lowercased(), contents: Data([9, 9])))
+            #expect(FileManager.default.createFile(atPath: root + "/blobs/" + orphan, contents: Data([7])))
             let after = Objects(store: h.server.store, backend: try LocalObjectBackend(root: root))
             await after.start(bus: EventBus())
             after.stop()

@@ -139,7 +139,7 @@ struct VersionTests {
                 let running = try await post(c, "/api/namespaces/default/pipelines/flaky/runs/99/rerun", .emptyObject)
                 #expect(running.status == .notFound)
             }
-            FileManager.default.createFile(atPath: marker, contents: nil)
+            #expect(FileManager.default.createFile(atPath: marker, contents: nil))
             let rerun = try await h.server.engine.rerun(namespace: "default", pipeline: "flaky", run: first.id, failedOnly: true, by: .system)
             #expect(rerun.rerunOf == first.id && rerun.versionReason == .rerun && rerun.pipelineVersion == 1)
             let done = try await h.server.engine.waitForRun(namespace: "default", pipeline: "flaky", run: rerun.id)

@@ -223,7 +223,10 @@ final class SentLedger: Sendable {
                 try? h.synchronize()
                 try? h.close()
             } else {
-                FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+                if !FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600]) {
+                    // Kept in memory still: only a restart of this extension could send this alert again.
+                    FileHandle.standardError.write(Data("notify: cannot write \(path); sent alerts are remembered until a restart only\n".utf8))
+                }
             }
         } else {
             try? (rewrite.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)

@@ -64,7 +64,7 @@ struct GitHubTrigger: Trigger {
             }
         }
 
-        func forget(_ delivery: String) { recent.withLock { r in r.set.remove(delivery) } }
+        func forget(_ delivery: String) { recent.withLock { r in _ = r.set.remove(delivery) } }
     }
 
     let secret: SymmetricKey?

@@ -60,14 +60,14 @@ public actor Rollouts {
                     namespace: r.namespace, pipeline: r.pipeline, id: r.id, as: .promoted, reason: "promoted: \(why)", by: .system) != nil
                 {
                     logger.info("\(r.namespace)/\(r.pipeline): canary version \(r.version) promoted: \(why)")
-                    try? await store.pruneVersions(namespace: r.namespace, pipeline: r.pipeline)
+                    await store.pruneVersionsAfterChange(namespace: r.namespace, pipeline: r.pipeline, logger: logger)
                 }
             case .rollBack(let why):
                 if try await store.finishRollout(
                     namespace: r.namespace, pipeline: r.pipeline, id: r.id, as: .rolledBack, reason: why, by: .system) != nil
                 {
                     logger.warning("\(r.namespace)/\(r.pipeline): canary version \(r.version) rolled back: \(why)")
-                    try? await store.pruneVersions(namespace: r.namespace, pipeline: r.pipeline)
+                    await store.pruneVersionsAfterChange(namespace: r.namespace, pipeline: r.pipeline, logger: logger)
                 }
             }
         } catch {
@@ -82,7 +82,7 @@ public actor Rollouts {
         let why = "promoted by \(by) after \(r.stats.measured) finished canary run\(r.stats.measured == 1 ? "" : "s") (\(r.stats.failed) failed)"
         guard let done = try await store.finishRollout(namespace: namespace, pipeline: pipeline, id: r.id, as: .promoted, reason: why, by: by)
         else { throw StoreError.conflict("the rollout of version \(r.version) ended meanwhile; nothing was changed") }
-        try? await store.pruneVersions(namespace: namespace, pipeline: pipeline)
+        await store.pruneVersionsAfterChange(namespace: namespace, pipeline: pipeline, logger: logger)
         return done
     }
 
@@ -93,7 +93,7 @@ public actor Rollouts {
         let reason = "aborted by \(by)" + (why.map { ": \($0)" } ?? "")
         guard let done = try await store.finishRollout(namespace: namespace, pipeline: pipeline, id: r.id, as: .aborted, reason: reason, by: by)
         else { throw StoreError.conflict("the rollout of version \(r.version) ended meanwhile; nothing was changed") }
-        try? await store.pruneVersions(namespace: namespace, pipeline: pipeline)
+        await store.pruneVersionsAfterChange(namespace: namespace, pipeline: pipeline, logger: logger)
         return done
     }
 

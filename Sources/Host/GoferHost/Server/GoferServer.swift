@@ -447,7 +447,8 @@ enum DataDirPermissions {
     static func tighten(_ root: String) {
         let done = root + "/" + marker
         if FileManager.default.fileExists(atPath: done) { return }
-        defer { FileManager.default.createFile(atPath: done, contents: Data("1\n".utf8), attributes: [.posixPermissions: 0o600]) }
+        // Without the marker the walk only repeats at the next start.
+        defer { _ = FileManager.default.createFile(atPath: done, contents: Data("1\n".utf8), attributes: [.posixPermissions: 0o600]) }
         var info = stat()
         func fix(_ path: String) {
             guard lstat(path, &info) == 0 else { return }

@@ -1,6 +1,7 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import Logging
 
 /// The text a version was applied from.
 public struct AppliedSource: Sendable, Equatable {
@@ -290,6 +291,16 @@ extension Store {
                 ORDER BY went_live_at DESC, version DESC LIMIT 1
                 """,
             arguments: [p.namespace, p.id, p.liveVersion])
+    }
+
+    /// ``pruneVersions(namespace:pipeline:)`` where it is housekeeping after a change that already
+    /// stands: a failure is logged (the next change prunes again), never the change's failure.
+    public func pruneVersionsAfterChange(namespace: String, pipeline: String, logger: Logger) async {
+        do {
+            try await pruneVersions(namespace: namespace, pipeline: pipeline)
+        } catch {
+            logger.warning("\(namespace)/\(pipeline): old versions were not pruned (the next change retries): \(error)")
+        }
     }
 
     /// Deletes the oldest versions past the pipeline's limit (its live config's `keep_versions`,

@@ -381,7 +381,7 @@ public actor Triggers {
         let current = existing.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
         let wanted = config.triggers.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
         if current == wanted && existing.allSatisfy({ $0.state == .active }) {
-            if result.created { try? await store.pruneVersions(namespace: namespace, pipeline: config.id) }
+            if result.created { await store.pruneVersionsAfterChange(namespace: namespace, pipeline: config.id, logger: logger) }
             return result
         }
 
@@ -407,7 +407,7 @@ public actor Triggers {
         }
         if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .active) }
         try await store.clearPipelineErrors(namespace: namespace, pipeline: config.id, sourcePrefix: "trigger:")
-        if result.created { try? await store.pruneVersions(namespace: namespace, pipeline: config.id) }
+        if result.created { await store.pruneVersionsAfterChange(namespace: namespace, pipeline: config.id, logger: logger) }
         result.pipeline = try await store.pipeline(namespace: namespace, id: config.id)
         return result
     }
