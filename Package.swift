@@ -62,6 +62,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // `swift package generate-documentation`: the SDK's DocC catalog, built by scripts/docs.sh (a plugin, linked into nothing).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // What extension authors build against: wire types, framing, dispatch, kinds. Foundation only.

@@ -8,13 +8,17 @@ import Synchronization
 
 /// How to start an extension process.
 public struct ExtensionLaunch: Sendable, Hashable {
+    /// The executable's path.
     public var executable: String
+    /// Arguments after the executable.
     public var arguments: [String]
     /// The environment; `nil` passes a small allow-list of the host's (PATH, HOME, TMPDIR, LANG, TZ)
     /// so host secrets in env vars never reach an extension.
     public var environment: [String: String]?
+    /// Where it starts; `nil`: the host's working directory.
     public var workingDirectory: String?
 
+    /// How to start `executable` with `arguments`.
     public init(executable: String, arguments: [String] = [], environment: [String: String]? = nil, workingDirectory: String? = nil) {
         self.executable = executable
         self.arguments = arguments
@@ -32,8 +36,9 @@ public struct ExtensionLaunch: Sendable, Hashable {
 }
 
 /// A failure on the host side of a call: the extension did not answer properly.
-/// Errors the extension itself sent arrive as ``ProtocolError``.
+/// Errors the extension itself sent arrive as `ProtocolError`.
 public struct ExtensionFailure: Error, Sendable, CustomStringConvertible {
+    /// What went wrong on the host's side of a call.
     public enum Kind: Sendable, Hashable {
         /// No answer within the call's timeout (plus the cancel grace).
         case timedOut
@@ -44,10 +49,14 @@ public struct ExtensionFailure: Error, Sendable, CustomStringConvertible {
         /// It could not be started.
         case spawnFailed
     }
+    /// What went wrong.
     public var kind: Kind
+    /// What went wrong, in words, naming the extension.
     public var message: String
+    /// The message.
     public var description: String { message }
 
+    /// A failure of `kind`.
     public init(kind: Kind, message: String) {
         self.kind = kind
         self.message = message
@@ -56,21 +65,32 @@ public struct ExtensionFailure: Error, Sendable, CustomStringConvertible {
 
 /// Options for the `initialize` handshake.
 public struct InitializeOptions: Sendable {
+    /// The kind the host expects (`nil`: any); an extension of another kind refuses the handshake.
     public var kind: ExtensionKind?
+    /// The versions offered, newest first (`MAJOR.MINOR`).
     public var protocolVersions: [String]
+    /// The admin config (`config.admin`), validated by the extension against its schema.
     public var adminConfig: JSONValue
+    /// Host-wide settings for every extension (`config.system`).
     public var systemConfig: JSONValue
+    /// The extension's own directory that survives restarts (`paths.state`).
     public var stateDirectory: String?
+    /// A scratch directory (`paths.tmp`).
     public var temporaryDirectory: String?
+    /// The host's version, sent as `host.version`.
     public var hostVersion: String
+    /// Requests the host serves at once from the extension (`limits.maxConcurrentRequests`).
     public var maxConcurrentRequests: Int
+    /// How long after `$/cancel` the host still waits for an answer (`timeouts.cancelGraceMs`).
     public var cancelGrace: Duration
+    /// How long the handshake may take.
     public var timeout: Duration
     /// The largest frame the host accepts from the extension, announced as `limits.maxFrameBytes`
     /// (1 KiB–4 MiB here; the host's own limit by default). After the `initialize` answer a larger
     /// frame is discarded and recorded as a violation, as a peer with that limit would.
     public var maxFrameBytes: Int
 
+    /// Handshake options; the defaults are the host's.
     public init(
         kind: ExtensionKind?, protocolVersions: [String] = ProtocolVersion.supported.map(\.description),
         adminConfig: JSONValue = .emptyObject,
@@ -92,6 +112,7 @@ public struct InitializeOptions: Sendable {
         self.timeout = timeout
     }
 
+    /// The `initialize` params these options make.
     public var params: JSONValue {
         var p: [String: JSONValue] = [
             "protocolVersions": .array(protocolVersions.map(JSONValue.string)),
@@ -118,13 +139,21 @@ public struct InitializeOptions: Sendable {
 
 /// What the extension said about itself in the handshake.
 public struct Handshake: Sendable {
+    /// The version both sides speak from now on.
     public var protocolVersion: ProtocolVersion
+    /// The extension's name.
     public var name: String
+    /// Its kind.
     public var kind: ExtensionKind
+    /// Its version (semver).
     public var version: String
+    /// Its one-line summary.
     public var summary: String
+    /// The optional features it advertised.
     public var capabilities: [String: JSONValue]
+    /// The schema of its admin config.
     public var configSchema: JSONSchema
+    /// The schema of the settings each use gives it.
     public var paramsSchema: JSONSchema
     /// The full `initialize` result.
     public var raw: JSONValue
@@ -132,17 +161,32 @@ public struct Handshake: Sendable {
 
 /// One frame seen on the wire, for the conformance suite's recorder.
 public struct TappedFrame: Sendable {
-    public enum Direction: Sendable { case toExtension, fromExtension, rawToExtension }
+    /// Which way a frame went, and whether the suite wrote it raw.
+    public enum Direction: Sendable {
+        /// Host → extension, as a frame.
+        case toExtension
+        /// Extension → host.
+        case fromExtension
+        /// Host → extension, bytes written as they are (the suite's malformed frames).
+        case rawToExtension
+    }
+    /// Which way it went.
     public var direction: Direction
+    /// The frame as sent or received.
     public var bytes: [UInt8]
+    /// When.
     public var at: ContinuousClock.Instant
 }
 
 /// One chunk of a stream: the bytes of one item and which descriptor they came from.
 public struct StreamChunk: Sendable {
+    /// `stdout` or `stderr`.
     public var fd: String
+    /// The item's bytes, decoded from `text` or `b64`.
     public var bytes: [UInt8]
+    /// The `seq` of the `stream/data` that carried it.
     public var seq: Int64
+    /// The frame's resume point, if it gave one.
     public var cursor: String?
 }
 
@@ -152,10 +196,12 @@ public struct StreamChunk: Sendable {
 /// Reading stdout and stderr happens on dedicated threads that never wait on writes, so a full
 /// stdin pipe can never deadlock against an undrained stdout.
 public final class ExtensionConnection: Sendable {
+    /// The largest frame the host accepts from an extension (4 MiB), announced in `initialize`.
     public static let maxFrameBytes = 4 * 1024 * 1024
     /// Bytes of stderr kept for diagnostics.
     public static let stderrTailBytes = 64 * 1024
 
+    /// Answers a request the extension sends the host (`trigger/emit`, `objects/…`).
     public typealias RequestHandler = @Sendable (_ method: String, _ params: JSONValue) async throws -> JSONValue
 
     struct StreamSink {
@@ -181,7 +227,9 @@ public final class ExtensionConnection: Sendable {
         var announcedMaxFrameBytes = ExtensionConnection.maxFrameBytes
     }
 
+    /// The extension's process.
     public let process: ChildProcess
+    /// How it was started.
     public let launch: ExtensionLaunch
     let state = Mutex(State())
     /// Keeps calls in flight within the extension's `maxConcurrentRequests` (64 until it says).
@@ -212,8 +260,10 @@ public final class ExtensionConnection: Sendable {
     /// Starts the extension process and its readers. Does not handshake; call ``initialize(_:)``.
     ///
     /// - Parameters:
+    ///   - launch: How to start it.
     ///   - requestHandler: Answers requests the extension sends (for example `trigger/emit`).
     ///   - onStderr: Receives each line the extension logs.
+    ///   - tap: Sees every frame in both directions (the conformance suite's recorder).
     public static func spawn(
         _ launch: ExtensionLaunch, requestHandler: RequestHandler? = nil, onStderr: (@Sendable (String) -> Void)? = nil,
         tap: (@Sendable (TappedFrame) -> Void)? = nil
@@ -626,12 +676,15 @@ public final class ExtensionConnection: Sendable {
 /// small chunks still always has most of its window, and the pipe carries one credit frame per
 /// eighth of a window instead of one per chunk.
 public struct CreditedStream: AsyncSequence, Sendable {
+    /// One chunk of the stream.
     public typealias Element = StreamChunk
     let stream: AsyncStream<StreamChunk>
+    /// The stream's id, as sent in `_meta.stream.id`.
     public let streamID: String
     let connection: ExtensionConnection
     let windowBytes: Int
 
+    /// Iterates the chunks, granting credit back as they are consumed.
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncStream<StreamChunk>.AsyncIterator
         let streamID: String
@@ -639,6 +692,7 @@ public struct CreditedStream: AsyncSequence, Sendable {
         let grantThreshold: Int
         var owed = 0
 
+        /// The next chunk, or `nil` once the stream ended.
         public mutating func next() async -> StreamChunk? {
             if owed >= grantThreshold {
                 connection.grantCredit(stream: streamID, bytes: owed)
@@ -650,13 +704,14 @@ public struct CreditedStream: AsyncSequence, Sendable {
         }
     }
 
+    /// An iterator over the chunks.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: stream.makeAsyncIterator(), streamID: streamID, connection: connection, grantThreshold: Swift.max(1, windowBytes / 8))
     }
 }
 
 extension ExtensionConnection {
-    /// A typed request (``ProtocolCalls``): the params encoded and the result decoded by the same
+    /// A typed request (`ProtocolCalls`): the params encoded and the result decoded by the same
     /// declaration the SDK decodes with.
     public func call<P, R>(_ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil, cancelGrace: Duration = .seconds(5))
         async throws -> R

@@ -9,12 +9,15 @@ import ExtensionSDKShims
 /// Where an HTTP server listens: a Unix socket (the Docker daemon), a TCP address, or a TCP
 /// address spoken to over TLS.
 public enum HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// A unix socket (dockerd's `/var/run/docker.sock`).
     case unix(path: String)
+    /// Plain HTTP to `host:port`.
     case tcp(host: String, port: Int)
     /// HTTPS: the server's certificate is verified for `host` against `caFile` (PEM), or against
     /// the system's CAs when it is nil. Needs OpenSSL (libssl) at run time, loaded on first use.
     case https(host: String, port: Int, caFile: String?)
 
+    /// The endpoint as a URL-like string (`unix:///var/run/docker.sock`, `https://host:443`).
     public var description: String {
         switch self {
         case .unix(let path): return "unix://\(path)"
@@ -68,13 +71,17 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
     /// acted on it though no answer came (a slow server past the timeout): before repeating a
     /// request that changes something, find out whether it took effect.
     public var requestSent = false
+    /// The endpoint and what went wrong.
     public var description: String { "\(endpoint): \(message)" }
 }
 
-/// A response: status, headers (names lower-cased) and, for ``SimpleHTTPClient/send(_:path:headers:body:timeout:)``, the body.
+/// A response: status, headers (names lower-cased) and, for ``SimpleHTTPClient/send(_:path:headers:body:timeout:maxBody:)``, the body.
 public struct HTTPResponse: Sendable {
+    /// The HTTP status code.
     public var status: Int
+    /// The headers, names lower-cased.
     public var headers: [String: String]
+    /// The body (empty for streamed responses).
     public var body: [UInt8]
 
     /// A response: status code, headers (lower-case names) and body.
@@ -94,10 +101,12 @@ public struct HTTPResponse: Sendable {
 /// One connection per request (`Connection: close`), blocking I/O on a dedicated thread per request;
 /// cancelling the awaiting task closes the socket. HTTPS through ``HTTPEndpoint/https(host:port:caFile:)``.
 public struct SimpleHTTPClient: Sendable {
+    /// Where requests go.
     public var endpoint: HTTPEndpoint
     /// Sent as `Host` (dockerd refuses requests without one).
     public var hostHeader: String
 
+    /// A client for `endpoint`; `hostHeader` defaults to `host:port` (`localhost` for a unix socket).
     public init(endpoint: HTTPEndpoint, hostHeader: String? = nil) {
         self.endpoint = endpoint
         switch endpoint {
@@ -137,7 +146,9 @@ public struct SimpleHTTPClient: Sendable {
 
     /// One event of a streamed response.
     public enum Event: Sendable {
+        /// The status and headers (names lower-cased), first.
         case head(status: Int, headers: [String: String])
+        /// The next bytes of the body.
         case body([UInt8])
     }
 

@@ -141,8 +141,12 @@ extension SimpleHTTPClient {
 
 /// The server answered an upgrade request with something other than an upgrade.
 public struct UpgradeRefused: Error, Sendable, CustomStringConvertible {
+    /// The status the server answered with.
     public var status: Int
+    /// Its headers, names lower-cased.
     public var headers: [String: String]
+    /// Its body, which usually says why.
     public var body: [UInt8]
+    /// The status and the start of the body.
     public var description: String { "HTTP \(status): \(String(decoding: body.prefix(300), as: UTF8.self))" }
 }

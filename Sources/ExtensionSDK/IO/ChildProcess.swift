@@ -8,9 +8,12 @@ import Synchronization
 
 /// How a process ended.
 public enum TerminationStatus: Sendable, Hashable, CustomStringConvertible {
+    /// It exited with this code.
     case exited(Int32)
+    /// A signal ended it.
     case signaled(Int32)
 
+    /// `exited with code N` or `killed by signal N`.
     public var description: String {
         switch self {
         case .exited(let code): return "exited with code \(code)"
@@ -21,8 +24,11 @@ public enum TerminationStatus: Sendable, Hashable, CustomStringConvertible {
 
 /// Why a process could not be started.
 public struct SpawnError: Error, Sendable, CustomStringConvertible {
+    /// What was to be started.
     public var executable: String
+    /// The system's reason (`ENOENT`, `EACCES` …).
     public var errno: Int32
+    /// The executable and the system's reason, in words.
     public var description: String { "cannot start \(executable): \(String(cString: strerror(errno)))" }
 }
 
@@ -40,6 +46,7 @@ public final class ChildProcess: Sendable {
     /// Read ends of the child's stdout and stderr. Read them (for example with ``LineReader``) or
     /// the child blocks once a pipe buffer fills.
     public let stdoutFD: Int32
+    /// The read end of the child's stderr.
     public let stderrFD: Int32
 
     private let exit = Mutex<(status: TerminationStatus?, waiters: [CheckedContinuation<TerminationStatus, Never>])>((nil, []))
@@ -183,8 +190,11 @@ public final class ChildProcess: Sendable {
 
     /// What ``run(_:arguments:environment:timeout:)`` collected.
     public struct Completed: Sendable {
+        /// How the process ended.
         public var status: TerminationStatus
+        /// Everything it wrote to stdout.
         public var stdout: [UInt8]
+        /// Everything it wrote to stderr.
         public var stderr: [UInt8]
     }
 

@@ -116,6 +116,7 @@ public final class FrameWriter: Sendable {
     private let maxQueuedBytes: Int
     private let state = Mutex(State())
 
+    /// A writer to `fd`. With `queueing`, a write never blocks the caller: what the pipe cannot take now waits (at most `maxQueuedBytes`) for a helper thread.
     public init(fd: Int32, queueing: Bool = false, maxQueuedBytes: Int = 16 << 20) {
         self.fd = fd
         self.queueing = queueing

@@ -53,6 +53,8 @@ public final class OutputSpool: Sendable {
     /// Whether a marker line says where output past ``limit`` was dropped.
     public let marksTruncation: Bool
 
+    /// A spool writing to a new file in `directory`.
+    ///
     /// - Parameters:
     ///   - directory: where the (immediately unlinked) spool file is made.
     ///   - limit: bytes kept.

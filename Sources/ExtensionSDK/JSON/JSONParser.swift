@@ -7,6 +7,7 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     /// What is wrong, in words.
     public var reason: String
 
+    /// Where and why, in words.
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
@@ -20,6 +21,7 @@ public struct JSONParser: Sendable {
     /// risking the stack.
     public var maxDepth: Int
 
+    /// A parser that refuses nesting deeper than `maxDepth` (arrays and objects) instead of recursing without bound.
     public init(maxDepth: Int = 128) { self.maxDepth = maxDepth }
 
     /// Parses one JSON text that must span all of `bytes` (surrounding white space allowed).

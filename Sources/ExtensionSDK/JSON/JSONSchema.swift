@@ -20,6 +20,7 @@ public struct JSONSchema: Sendable, Hashable {
     /// The schema document.
     public var json: JSONValue
 
+    /// The schema `json` (an object, or `true`/`false`).
     public init(_ json: JSONValue) { self.json = json }
 
     /// Validates `value`; an empty result means valid. Paths are prefixed with `basePath`.

@@ -10,12 +10,19 @@
 /// params["image"]?.stringValue  // "busybox:latest"
 /// ```
 public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number without fraction or exponent that fits 64 bits.
     case int(Int64)
+    /// Any other (finite) number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object (keys are unique; their order is not kept).
     case object([String: JSONValue])
 }
 
@@ -102,12 +109,19 @@ extension JSONValue {
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByFloatLiteral, ExpressibleByNilLiteral
 {
+    /// `"text"` as a JSON string.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// `42` as a JSON integer.
     public init(integerLiteral value: Int64) { self = .int(value) }
+    /// `true` or `false`.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// `[a, b]` as a JSON array.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// `1.5` as a JSON number.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// `nil` as JSON `null`.
     public init(nilLiteral: ()) { self = .null }
+    /// `["k": v]` as a JSON object (a later duplicate key wins).
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         var members: [String: JSONValue] = [:]
         for (k, v) in elements { members[k] = v }
@@ -123,6 +137,7 @@ extension JSONValue: CustomStringConvertible {
 /// `JSONValue` travels through `Codable` types unchanged (for example a settings object inside a
 /// stored config).
 extension JSONValue: Codable {
+    /// Decodes any JSON value.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() {
@@ -142,6 +157,7 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes the value as it is.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {

@@ -25,6 +25,7 @@ public protocol CommonTask: Extension {
 }
 
 extension CommonTask {
+    /// Finds no problem beyond the schema's.
     public func validate(_ params: Params) async throws -> [Diagnostic] { [] }
 
     /// Serves this task over stdin/stdout.
@@ -49,15 +50,24 @@ public struct TaskRun: Sendable {
 
 /// What a hook hears about its run.
 public struct RunHook: Sendable, Decodable, Equatable {
-    public enum Phase: String, Sendable, Decodable { case runStarted = "run_started", runFinished = "run_finished" }
+    /// When the hook is called: as the run starts, or once it ended.
+    public enum Phase: String, Sendable, Decodable {
+        /// The run has just started.
+        case runStarted = "run_started"
+        /// The run has ended (``RunInfo/state`` says how).
+        case runFinished = "run_finished"
+    }
 
     /// A run's state as a hook sees it.
     public struct RunInfo: Sendable, Decodable, Equatable {
+        /// One task of the run as a hook sees it.
         public struct TaskInfo: Sendable, Decodable, Equatable {
+            /// The task's id in the pipeline config.
             public var id: String
             /// `succeeded`, `failed`, `skipped`, `cancelled`, …
             public var state: String
         }
+        /// The run's number in its pipeline.
         public var id: Int
         /// `running` at `run_started`; `succeeded`, `failed` or `cancelled` at `run_finished`.
         public var state: String
@@ -65,20 +75,27 @@ public struct RunHook: Sendable, Decodable, Equatable {
         public var reason: String?
         /// RFC 3339.
         public var startedAt: String?
+        /// RFC 3339; absent while the run goes on.
         public var endedAt: String?
         /// Where people see the run (when the server knows its public URL).
         public var url: String?
+        /// The run's tasks and their states (at `run_finished`).
         public var tasks: [TaskInfo]?
     }
 
     /// An earlier finished run of the same pipeline.
     public struct PastRun: Sendable, Decodable, Equatable {
+        /// The run's number.
         public var id: Int
+        /// How it ended: `succeeded`, `failed` or `cancelled`.
         public var state: String
+        /// How long it took, in milliseconds.
         public var durationMs: Int?
     }
 
+    /// Which phase this call is for.
     public var phase: Phase
+    /// The run the hook is about.
     public var run: RunInfo
     /// The pipeline's finished runs before this one, newest first (at `run_finished`; up to 100).
     public var history: [PastRun]?
@@ -96,13 +113,21 @@ public struct TaskOutput: Sendable {
 
 /// How a task run ended.
 public struct TaskResult: Sendable, Codable {
-    public enum Status: String, Sendable, Codable { case success, failure }
+    /// Whether the task did its job.
+    public enum Status: String, Sendable, Codable {
+        /// It did its job.
+        case success
+        /// It did not: its step of the run fails.
+        case failure
+    }
+    /// Whether the task did its job: a `failure` fails its step of the run.
     public var status: Status
     /// One line for the run summary.
     public var summary: String?
     /// Named outputs for later tasks.
     public var outputs: [String: String]
 
+    /// A result; `summary` is one line for the run's page, `outputs` named values for later tasks.
     public init(status: Status, summary: String? = nil, outputs: [String: String] = [:]) {
         self.status = status
         self.summary = summary

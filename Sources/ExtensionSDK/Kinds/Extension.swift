@@ -20,21 +20,33 @@ public protocol Extension: Sendable {
 }
 
 extension Extension {
+    /// Healthy: override to check the backend (a daemon, an API) the extension needs.
     public func health() async -> HealthReport { HealthReport(status: .healthy) }
 }
 
 /// The empty admin configuration.
 public struct NoConfig: Codable, Sendable, Hashable {
+    /// No configuration.
     public init() {}
 }
 
 /// The result of `health`.
 public struct HealthReport: Sendable, Codable, Hashable {
-    public enum Status: String, Sendable, Codable { case healthy, degraded, unhealthy }
+    /// Whether the extension can do its work now.
+    public enum Status: String, Sendable, Codable {
+        /// Works.
+        case healthy
+        /// Works, with a problem worth showing (`detail`).
+        case degraded
+        /// Cannot work now: the host sends it no work until it recovers.
+        case unhealthy
+    }
+    /// `healthy`; `degraded` (works, with a problem); `unhealthy` (the host sends it no work).
     public var status: Status
     /// What is wrong, when not healthy, and what to do about it.
     public var detail: String?
 
+    /// A health answer; `detail` says what is wrong when not healthy.
     public init(status: Status, detail: String? = nil) {
         self.status = status
         self.detail = detail

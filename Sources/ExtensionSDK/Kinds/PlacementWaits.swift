@@ -17,6 +17,7 @@ import Synchronization
 public final class PlacementWaits: Sendable {
     private let since = Mutex<[String: ContinuousClock.Instant]>([:])
 
+    /// No job waiting yet.
     public init() {}
 
     /// How long `handle` has waited, its clock starting now if this is the first look.

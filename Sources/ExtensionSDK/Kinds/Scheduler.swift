@@ -27,6 +27,7 @@ public protocol Scheduler: Extension {
 }
 
 extension Scheduler {
+    /// Refuses with `-32004 NotSupported`: override, and advertise ``Capability/attach``, to run commands inside jobs.
     public func attach(_ session: AttachSession) async throws -> Int {
         throw ProtocolError(.notSupported, "this scheduler cannot run commands inside its jobs")
     }
@@ -98,6 +99,7 @@ public struct JobSpec: Sendable, Codable, Hashable {
         case taskExecutionID = "taskExecutionId", image, entrypoint, command, env, labels, cpus, memoryMB, registryAuth, placement, stopGraceMs
     }
 
+    /// A job spec, as the host sends it in `scheduler/start`.
     public init(
         taskExecutionID: String, image: String, entrypoint: [String]? = nil, command: [String]? = nil, env: [String: String] = [:],
         labels: [String: String] = [:], cpus: Double? = nil, memoryMB: Int? = nil, registryAuth: RegistryAuth? = nil,
@@ -116,6 +118,7 @@ public struct JobSpec: Sendable, Codable, Hashable {
         self.stopGraceMs = stopGraceMs
     }
 
+    /// Decodes the wire form; absent env and labels are empty.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         taskExecutionID = try c.decode(String.self, forKey: .taskExecutionID)
@@ -260,9 +263,12 @@ public enum ImageFailure: String, Sendable, CaseIterable {
 
 /// Credentials for an image registry.
 public struct RegistryAuth: Sendable, Codable, Hashable {
+    /// The registry user.
     public var username: String
+    /// The password or token; never logged.
     public var password: String
 
+    /// Credentials for one registry.
     public init(username: String, password: String) {
         self.username = username
         self.password = password
@@ -304,6 +310,7 @@ public struct RegistryAuth: Sendable, Codable, Hashable {
 /// JobName.derived(from: "3f2a-ci-build-1-test")  // "gofer-3f2a-ci-build-1-test-9c0ffee1234abcd5"
 /// ```
 public enum JobName {
+    /// The job name for `executionID`: `prefix`, up to `readableLength` characters of the id, and a hash of all of it.
     public static func derived(from executionID: String, prefix: String = "gofer-", readableLength: Int = 36) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, 64-bit: stable across processes and releases
         for byte in executionID.utf8 {
@@ -317,8 +324,20 @@ public enum JobName {
 
 /// A job's state as the engine reports it.
 public struct JobStatus: Sendable, Codable, Hashable {
-    public enum State: String, Sendable, Codable { case created, running, exited, unknown }
+    /// Where a job stands: `created` (waiting to run), `running`, `exited`, or `unknown` (the engine cannot tell now).
+    public enum State: String, Sendable, Codable {
+        /// Accepted, not running yet (an image pull, a wait for a node).
+        case created
+        /// Running.
+        case running
+        /// Ended: ``JobStatus/exitCode`` says how.
+        case exited
+        /// The engine cannot tell now (a node unreachable for a moment): ask again.
+        case unknown
+    }
+    /// The job's handle, as `scheduler/start` returned it.
     public var handle: String
+    /// Where the job stands.
     public var state: State
     /// Exit code, once exited.
     public var exitCode: Int?
@@ -326,13 +345,16 @@ public struct JobStatus: Sendable, Codable, Hashable {
     public var oomKilled: Bool
     /// When the engine started and finished the job (RFC 3339), not when anyone looked.
     public var startedAt: String?
+    /// When the job exited, as the engine recorded it (RFC 3339).
     public var finishedAt: String?
+    /// The labels the job was started with.
     public var labels: [String: String]
     /// Why a `created` job does not run yet, in the engine's words ("no suitable node
     /// (scheduling constraints not satisfied on 2 nodes)"); shown on the task while it waits
     /// (protocol 1.1, capability ``Capability/placement``).
     public var message: String?
 
+    /// A job's status.
     public init(
         handle: String, state: State, exitCode: Int? = nil, oomKilled: Bool = false, startedAt: String? = nil, finishedAt: String? = nil,
         labels: [String: String] = [:], message: String? = nil

@@ -48,8 +48,10 @@ public protocol Trigger: Extension {
 }
 
 extension Trigger {
+    /// Finds no problem beyond the schema's.
     public func validate(_ params: Params) async throws -> [Diagnostic] { [] }
 
+    /// Refuses with `-32004 NotSupported`: override, and advertise ``Capability/external``, to take webhooks.
     public func external(_ request: ExternalRequest) async throws -> ExternalResponse {
         throw ProtocolError(.notSupported, "\(Self.manifest.name) does not accept external events")
     }
@@ -104,15 +106,20 @@ public struct Subscription<Params: Sendable>: Sendable {
 
 /// An HTTP request forwarded by the host to `POST /api/external/{trigger}`.
 public struct ExternalRequest: Sendable {
+    /// The request's headers, names in canonical case (`X-Hub-Signature-256`).
     public var headers: [String: String]
+    /// The request's body, unchanged (check signatures over these bytes).
     public var body: [UInt8]
 }
 
 /// The answer the host returns to the HTTP caller.
 public struct ExternalResponse: Sendable {
+    /// The HTTP status (100–599).
     public var status: Int
+    /// The body, as JSON text or plain text.
     public var body: String
 
+    /// An answer for the webhook's caller.
     public init(status: Int, body: String) {
         self.status = status
         self.body = body

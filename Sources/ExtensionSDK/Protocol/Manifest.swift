@@ -13,9 +13,12 @@ public enum ExtensionKind: String, Sendable, Codable, CaseIterable {
 /// A protocol version, `MAJOR.MINOR`. Same major means compatible; a minor only adds features that
 /// are also gated by a capability.
 public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Incompatible changes raise it.
     public var major: Int
+    /// Compatible additions raise it.
     public var minor: Int
 
+    /// Version `major.minor`.
     public init(_ major: Int, _ minor: Int) {
         self.major = major
         self.minor = minor
@@ -30,8 +33,10 @@ public struct ProtocolVersion: Sendable, Hashable, Comparable, CustomStringConve
         self.init(major, minor)
     }
 
+    /// `MAJOR.MINOR`.
     public var description: String { "\(major).\(minor)" }
 
+    /// Orders by major, then minor.
     public static func < (a: ProtocolVersion, b: ProtocolVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 
     /// The protocol versions this SDK speaks: the highest minor of each supported major.
@@ -71,6 +76,7 @@ public struct Manifest: Sendable, Hashable {
     /// Optional features this extension offers, by name (`"external": {}` for a webhook trigger).
     public var capabilities: [String: JSONValue]
 
+    /// A manifest: the extension's name and version, a one-line summary, its schemas and its capabilities.
     public init(
         name: String, version: String, summary: String, config: JSONSchema = .empty, params: JSONSchema = .empty,
         capabilities: [String: JSONValue] = [:]

@@ -1,8 +1,11 @@
 /// A JSON-RPC request id: a non-negative integer up to 2^53−1 or a string of at most 128 characters.
 public enum RequestID: Sendable, Hashable, CustomStringConvertible {
+    /// An integer id.
     case int(Int64)
+    /// A string id.
     case string(String)
 
+    /// The id as it goes on the wire.
     public var json: JSONValue {
         switch self {
         case .int(let i): return .int(i)
@@ -19,6 +22,7 @@ public enum RequestID: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The id as text.
     public var description: String {
         switch self {
         case .int(let i): return String(i)
@@ -29,8 +33,11 @@ public enum RequestID: Sendable, Hashable, CustomStringConvertible {
 
 /// One decoded protocol frame.
 public enum Message: Sendable {
+    /// A request: answer it exactly once.
     case request(id: RequestID, method: String, params: JSONValue)
+    /// A notification: never answered.
     case notification(method: String, params: JSONValue)
+    /// The answer to a request this side sent.
     case response(id: RequestID, result: Result<JSONValue, ProtocolError>)
     /// An error answering a frame whose id could not be read (`"id": null`).
     case unidentifiedError(ProtocolError)

@@ -7,12 +7,14 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
     /// What is wrong and how to fix it.
     public var message: String
 
+    /// A problem at `path` (a JSON Pointer; empty for the whole document).
     public init(severity: String = "error", path: String, message: String) {
         self.severity = severity
         self.path = path
         self.message = message
     }
 
+    /// `path: message`, or the message alone for the whole document.
     public var description: String { path.isEmpty ? message : "\(path): \(message)" }
 
     /// This diagnostic as it travels in `error.data.diagnostics`.
@@ -34,29 +36,52 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
 ///
 /// Codes are never reused. Unknown codes in -32050…-32099 are handled by their `data.retryable`.
 public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The JSON-RPC error code.
     public var rawValue: Int
+    /// The code `rawValue`, known or not.
     public init(rawValue: Int) { self.rawValue = rawValue }
 
+    /// -32700: the frame is not valid JSON (or not UTF-8, or too deep).
     public static let parseError = ErrorCode(rawValue: -32700)
+    /// -32600: valid JSON but not a valid JSON-RPC message.
     public static let invalidRequest = ErrorCode(rawValue: -32600)
+    /// -32601: no such method (or not offered by this extension).
     public static let methodNotFound = ErrorCode(rawValue: -32601)
+    /// -32602: the params are wrong; `diagnostics` name each field.
     public static let invalidParams = ErrorCode(rawValue: -32602)
+    /// -32603: the handler failed unexpectedly.
     public static let internalError = ErrorCode(rawValue: -32603)
+    /// -32000: no protocol version in common; `data.supported` lists the extension's.
     public static let unsupportedVersion = ErrorCode(rawValue: -32000)
+    /// -32001: a request before `initialize`.
     public static let notInitialized = ErrorCode(rawValue: -32001)
+    /// -32002: a second `initialize`.
     public static let alreadyInitialized = ErrorCode(rawValue: -32002)
+    /// -32003: the peer is shutting down; retry elsewhere or later.
     public static let shuttingDown = ErrorCode(rawValue: -32003)
+    /// -32004: a method behind a capability the peer did not advertise.
     public static let notSupported = ErrorCode(rawValue: -32004)
+    /// -32005: a frame over the receiver's `limits.maxFrameBytes`, or an answer that would be.
     public static let frameTooLarge = ErrorCode(rawValue: -32005)
+    /// -32006: stream data out of order or over the granted credit.
     public static let streamViolation = ErrorCode(rawValue: -32006)
+    /// -32050: the request was cancelled (`$/cancel`).
     public static let cancelled = ErrorCode(rawValue: -32050)
+    /// -32051: the request's `_meta.timeoutMs` passed.
     public static let deadlineExceeded = ErrorCode(rawValue: -32051)
+    /// -32052: the admin config is invalid; `diagnostics` name each field.
     public static let invalidConfig = ErrorCode(rawValue: -32052)
+    /// -32053: the thing named does not exist (a job, a secret, an object).
     public static let notFound = ErrorCode(rawValue: -32053)
+    /// -32054: it exists already, or changed meanwhile.
     public static let conflict = ErrorCode(rawValue: -32054)
+    /// -32055: the backend refused (credentials, a bad webhook signature).
     public static let permissionDenied = ErrorCode(rawValue: -32055)
+    /// -32056: the backend does not answer now; retryable.
     public static let unavailable = ErrorCode(rawValue: -32056)
+    /// -32057: too many requests at once or too much data; retry after `data.retryAfterMs`.
     public static let resourceExhausted = ErrorCode(rawValue: -32057)
+    /// -32058: not in this state (a running job cannot be removed; a job that was lost).
     public static let failedPrecondition = ErrorCode(rawValue: -32058)
 
     /// The stable machine-readable reason sent in `data.reason` for this code.
@@ -92,6 +117,7 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConve
         [.shuttingDown, .deadlineExceeded, .unavailable, .resourceExhausted].contains(self)
     }
 
+    /// The code and its reason, e.g. `-32053 NOT_FOUND`.
     public var description: String { "\(rawValue) \(reason)" }
 }
 
@@ -105,7 +131,9 @@ public struct ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConve
 /// throw ProtocolError(.notFound, "secret \"deploy-key\" does not exist")
 /// ```
 public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Which error, by number.
     public var code: ErrorCode
+    /// One sentence for a person: what is wrong and, where possible, how to fix it.
     public var message: String
     /// Stable machine-readable reason, e.g. `UNAVAILABLE` or `docker.image_not_found`.
     public var reason: String
@@ -116,6 +144,7 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
     /// Any other members of `error.data`.
     public var extra: [String: JSONValue]
 
+    /// An error with `code` and `message`; `reason` and `retryable` default to the code's.
     public init(
         _ code: ErrorCode, _ message: String, reason: String? = nil, retryable: Bool? = nil, diagnostics: [Diagnostic] = [],
         extra: [String: JSONValue] = [:]
@@ -128,6 +157,7 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
         self.extra = extra
     }
 
+    /// The message with its reason, code and diagnostics.
     public var description: String {
         var s = "\(message) [\(reason), code \(code.rawValue)]"
         if !diagnostics.isEmpty { s += "\n" + diagnostics.map { "  - \($0)" }.joined(separator: "\n") }

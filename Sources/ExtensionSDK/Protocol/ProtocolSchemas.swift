@@ -6,10 +6,13 @@
 public enum ProtocolSchemas {
     /// Schemas of a method: its params and, for requests, its result.
     public struct Method: Sendable {
+        /// The method.
         public var method: ProtocolMethod
+        /// Its wire name (`scheduler/start`).
         public var name: String { method.rawValue }
         /// Who sends it.
         public var direction: String
+        /// The schema of its params.
         public var params: JSONValue
         /// `nil` for notifications.
         public var result: JSONValue?

@@ -5,7 +5,9 @@
 /// happen (`scheduler/wait`) — and counts against `maxConcurrentWatches` instead, so a host
 /// following hundreds of running jobs can still make calls.
 public enum RequestClass: Sendable, Equatable {
+    /// Does work and answers; limited by `maxConcurrentRequests`.
     case call
+    /// Long-lived (a stream, a wait); limited by `maxConcurrentWatches`.
     case watch
 
     /// The class of a request with this method and params.

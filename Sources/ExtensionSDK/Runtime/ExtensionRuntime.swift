@@ -11,7 +11,9 @@ public typealias RequestHandler = @Sendable (RequestContext, JSONValue) async th
 /// Turns a kind protocol (``Trigger``, ``CommonTask``, ``Scheduler``, ``SecretStore``) into the
 /// handler table the runtime serves. Each kind provides one; authors never see it.
 public protocol KindAdapter: Sendable {
+    /// The kind it serves.
     var kind: ExtensionKind { get }
+    /// The extension's manifest.
     var manifest: Manifest { get }
     /// Builds the extension from its validated admin config and returns the methods it serves.
     func start(config: JSONValue, context: ExtensionContext) async throws -> [String: RequestHandler]

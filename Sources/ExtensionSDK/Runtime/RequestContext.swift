@@ -12,6 +12,7 @@ public struct ExtensionContext: Sendable {
     public var temporaryDirectory: String?
     /// Name and version of the host.
     public var hostName: String
+    /// The host's version (`0.1.0`).
     public var hostVersion: String
     /// Log to stderr (never stdout, which carries only protocol frames).
     public var log: ExtensionLog { ExtensionLog() }
@@ -68,11 +69,16 @@ public struct HostObjects: Sendable {
 ///
 /// The host keeps the tail of every extension's stderr and shows it with `gofer extension logs`.
 public struct ExtensionLog: Sendable {
+    /// A logger for this extension's stderr.
     public init() {}
 
+    /// Logs a detail useful when something goes wrong, with `fields` beside the message.
     public func debug(_ message: String, _ fields: [String: String] = [:]) { write("debug", message, fields) }
+    /// Logs something that happened, with `fields` beside the message.
     public func info(_ message: String, _ fields: [String: String] = [:]) { write("info", message, fields) }
+    /// Logs a problem the extension worked around, with `fields` beside the message.
     public func warning(_ message: String, _ fields: [String: String] = [:]) { write("warning", message, fields) }
+    /// Logs a failure, with `fields` beside the message. Never log secrets.
     public func error(_ message: String, _ fields: [String: String] = [:]) { write("error", message, fields) }
 
     private func write(_ level: String, _ message: String, _ fields: [String: String]) {
@@ -160,6 +166,7 @@ public struct AttachInput: Sendable, Equatable {
     /// The terminal was resized.
     public var size: TerminalSize?
 
+    /// Input: bytes for stdin, the end of input, or a new terminal size.
     public init(bytes: [UInt8] = [], eof: Bool = false, size: TerminalSize? = nil) {
         self.bytes = bytes
         self.eof = eof
@@ -183,8 +190,11 @@ public struct AttachInput: Sendable, Equatable {
 
 /// A terminal's size in character cells.
 public struct TerminalSize: Sendable, Equatable, Codable {
+    /// Height in rows.
     public var rows: Int
+    /// Width in columns.
     public var cols: Int
+    /// A size of `rows` × `cols`.
     public init(rows: Int, cols: Int) {
         self.rows = rows
         self.cols = cols
