@@ -65,11 +65,36 @@ struct ServerSettingsTests {
         }
     }
 
-    @Test func everySettingIsInServerConfigMarkdown() throws {
-        let doc = try String(contentsOf: BuiltProducts.repositoryRoot.appendingPathComponent("docs/server-config.md"), encoding: .utf8)
-        let rows = doc.split(separator: "\n").filter { $0.hasPrefix("| `") }
-        for entry in ServerSettings.keys {
-            #expect(rows.contains { $0.contains("`\(entry.key)`") && $0.contains("`\(entry.env)`") }, "docs/server-config.md has no row for \(entry.key)")
+    /// docs/server-config.md's table is generated from ``ServerSettings/table``: one row per
+    /// setting, in its order. `GOFER_UPDATE_DOCS=1 swift test --filter ServerSettingsTests` rewrites it.
+    @Test func theServerConfigTableIsGeneratedFromTheSettings() throws {
+        let url = BuiltProducts.repositoryRoot.appendingPathComponent("docs/server-config.md")
+        let doc = try String(contentsOf: url, encoding: .utf8)
+        let header = "| key (file) | environment | flag | type | default | required | meaning |\n|---|---|---|---|---|---|---|\n"
+        let start = try #require(doc.range(of: header), "docs/server-config.md lost its settings table header")
+        let end = doc[start.upperBound...].range(of: "\n\n")?.lowerBound ?? doc.endIndex
+        let generated = ServerSettings.table.map(\.markdownRow).joined(separator: "\n")
+        if ProcessInfo.processInfo.environment["GOFER_UPDATE_DOCS"] == "1" {
+            try (doc[..<start.upperBound] + generated + doc[end...]).write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        let current = String(doc[start.upperBound..<end])
+        let differing = zip(current.split(separator: "\n"), generated.split(separator: "\n")).first { $0 != $1 }
+        #expect(
+            current == generated,
+            "docs/server-config.md's settings table differs from ServerSettings.table (first difference: \(differing.map { "\($0.0)\n  expected: \($0.1)" } ?? "row count")); run GOFER_UPDATE_DOCS=1 swift test --filter ServerSettingsTests"
+        )
+        // Every variable follows the rule, and every key is unique.
+        #expect(Set(ServerSettings.table.map(\.key)).count == ServerSettings.table.count)
+    }
+
+    /// A documented default (a literal in backticks) is the default: setting it changes nothing.
+    @Test func everyDocumentedDefaultIsTheActualDefault() throws {
+        for setting in ServerSettings.table where setting.defaultText.hasPrefix("`") && setting.defaultText.hasSuffix("`") {
+            let literal = String(setting.defaultText.dropFirst().dropLast())
+            var settings = ServerSettings()
+            try settings.set(setting.key, literal, source: "docs")
+            #expect(settings == ServerSettings(), "\(setting.key): the documented default \(literal) is not the default")
         }
     }
 
