@@ -237,7 +237,6 @@ public final class ExtensionConnection: Sendable {
     let requestHandler: RequestHandler?
     let onStderr: (@Sendable (String) -> Void)?
     let tap: (@Sendable (TappedFrame) -> Void)?
-    let stdoutDone = Mutex<[CheckedContinuation<Void, Never>]?>([])
 
     private init(
         process: ChildProcess, launch: ExtensionLaunch, requestHandler: RequestHandler?, onStderr: (@Sendable (String) -> Void)?,
@@ -523,18 +522,6 @@ public final class ExtensionConnection: Sendable {
     /// Whether stdout has closed (the extension is gone or going).
     public var isClosed: Bool { state.withLock { $0.closed != nil } }
 
-    /// Waits until the extension's stdout closes.
-    public func waitUntilClosed() async {
-        await withCheckedContinuation { c in
-            let done = stdoutDone.withLock { waiters -> Bool in
-                guard waiters != nil else { return true }
-                waiters?.append(c)
-                return false
-            }
-            if done { c.resume() }
-        }
-    }
-
     func handleStderr(_ event: LineEvent) {
         switch event {
         case .line(let bytes):
@@ -591,11 +578,6 @@ public final class ExtensionConnection: Sendable {
             }
             for c in pending.values { c.resume(throwing: failure) }
             for sink in streams.values { sink.continuation.finish() }
-            let waiters = stdoutDone.withLock { w in
-                defer { w = nil }
-                return w ?? []
-            }
-            for w in waiters { w.resume() }
         }
     }
 

@@ -43,7 +43,7 @@ public struct PipelineConfigLoader: Sendable {
 
     public static let idPattern = "^[a-z0-9][a-z0-9_-]{0,62}$"
 
-    /// The JSON Schema of a pipeline config (published in docs/pipeline-config.md).
+    /// The JSON Schema of a pipeline config: every loaded config is checked against it (docs/pipelines.md describes the format).
     public static let schema: JSONSchema = {
         let id = JSONSchema(["type": "string", "pattern": .string(idPattern)])
         let strings = JSONSchema.array(of: .string())

@@ -384,9 +384,6 @@ public actor ExtensionSupervisor {
         }
     }
 
-    /// The live connection, if the extension is running (for streams).
-    public var liveConnection: ExtensionConnection? { connection }
-
     /// The last 64 KiB of the extension's stderr.
     public var stderrTail: String { log.text }
 

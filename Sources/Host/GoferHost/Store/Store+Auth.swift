@@ -187,16 +187,6 @@ extension Store {
         }
     }
 
-    /// Whether any admin token that can still be used exists.
-    public func hasUsableAdminToken() async throws -> Bool {
-        try await pool.read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM tokens WHERE kind = 'user' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-                arguments: [Date()]
-            ).map(Self.token).contains { $0.roles.contains("admin") && $0.isUnrestricted }
-        }
-    }
-
     /// Stores a run's token unless the run has ended (a token for a finished run is never made).
     /// Returns false when the run has ended.
     func ensureRunToken(_ token: APIToken, hash: Data) async throws -> Bool {

@@ -252,7 +252,6 @@ public actor Triggers {
         }
     }
 
-    private func supervisor(_ name: String) -> ExtensionSupervisor? { roster.running[name] }
 
     private func call<P, R>(_ trigger: String, _ call: ProtocolCall<P, R>, _ params: P, timeout: Duration? = nil) async throws -> R {
         guard let s = roster.running[trigger] else {
