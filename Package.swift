@@ -84,10 +84,12 @@ let package = Package(
         // The domain: states, pipelines, runs, versions, permissions and tokens, rollouts, object
         // scopes, registry entries, and the typed errors of each. No server, database or HTTP library.
         .target(name: "GoferModel", dependencies: ["ExtensionSDK", "GoferConfig"], path: "Sources/Host/GoferModel", swiftSettings: strict),
+        // The REST API's request types: the server decodes them, the CLI and gofer-bench encode them.
+        .target(name: "GoferAPIModels", dependencies: ["ExtensionSDK", "GoferModel"], path: "Sources/Host/GoferAPIModels", swiftSettings: strict),
         .target(
             name: "GoferHost",
             dependencies: [
-                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferBuildInfo",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferBuildInfo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

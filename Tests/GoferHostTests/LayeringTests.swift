@@ -44,6 +44,10 @@ struct LayeringTests {
         #expect(try Self.dependencies(of: "GoferModel") == ["ExtensionSDK", "GoferConfig"], "GoferModel's dependencies in Package.swift")
         let config = try Self.imports(under: "Sources/Host/GoferConfig").filter { !["Foundation", "ExtensionSDK", "Yams", "Synchronization"].contains($0.module) }
         #expect(config.isEmpty, "GoferConfig imports: \(config)")
+        // The API's request types: shared by the server and the CLI, so nothing of the server.
+        let api = try Self.imports(under: "Sources/Host/GoferAPIModels").filter { !["Foundation", "ExtensionSDK", "GoferModel"].contains($0.module) }
+        #expect(api.isEmpty, "GoferAPIModels imports: \(api)")
+        #expect(try Self.dependencies(of: "GoferAPIModels") == ["ExtensionSDK", "GoferModel"], "GoferAPIModels's dependencies in Package.swift")
     }
 
     /// Inside GoferHost: SQL lives in Store/; HTTP (Hummingbird, HTTP types, the API's error with its

@@ -49,9 +49,9 @@ public struct TaskRun: Sendable {
 }
 
 /// What a hook hears about its run.
-public struct RunHook: Sendable, Decodable, Equatable {
+public struct RunHook: Sendable, Codable, Equatable {
     /// When the hook is called: as the run starts, or once it ended.
-    public enum Phase: String, Sendable, Decodable {
+    public enum Phase: String, Sendable, Codable {
         /// The run has just started.
         case runStarted = "run_started"
         /// The run has ended (``RunInfo/state`` says how).
@@ -59,13 +59,19 @@ public struct RunHook: Sendable, Decodable, Equatable {
     }
 
     /// A run's state as a hook sees it.
-    public struct RunInfo: Sendable, Decodable, Equatable {
+    public struct RunInfo: Sendable, Codable, Equatable {
         /// One task of the run as a hook sees it.
-        public struct TaskInfo: Sendable, Decodable, Equatable {
+        public struct TaskInfo: Sendable, Codable, Equatable {
             /// The task's id in the pipeline config.
             public var id: String
             /// `succeeded`, `failed`, `skipped`, `cancelled`, …
             public var state: String
+
+            /// Task `id` in `state`.
+            public init(id: String, state: String) {
+                self.id = id
+                self.state = state
+            }
         }
         /// The run's number in its pipeline.
         public var id: Int
@@ -81,16 +87,37 @@ public struct RunHook: Sendable, Decodable, Equatable {
         public var url: String?
         /// The run's tasks and their states (at `run_finished`).
         public var tasks: [TaskInfo]?
+
+        /// A run as a hook sees it.
+        public init(
+            id: Int, state: String, reason: String? = nil, startedAt: String? = nil, endedAt: String? = nil, url: String? = nil,
+            tasks: [TaskInfo]? = nil
+        ) {
+            self.id = id
+            self.state = state
+            self.reason = reason
+            self.startedAt = startedAt
+            self.endedAt = endedAt
+            self.url = url
+            self.tasks = tasks
+        }
     }
 
     /// An earlier finished run of the same pipeline.
-    public struct PastRun: Sendable, Decodable, Equatable {
+    public struct PastRun: Sendable, Codable, Equatable {
         /// The run's number.
         public var id: Int
         /// How it ended: `succeeded`, `failed` or `cancelled`.
         public var state: String
         /// How long it took, in milliseconds.
         public var durationMs: Int?
+
+        /// An earlier run.
+        public init(id: Int, state: String, durationMs: Int? = nil) {
+            self.id = id
+            self.state = state
+            self.durationMs = durationMs
+        }
     }
 
     /// Which phase this call is for.
@@ -99,6 +126,13 @@ public struct RunHook: Sendable, Decodable, Equatable {
     public var run: RunInfo
     /// The pipeline's finished runs before this one, newest first (at `run_finished`; up to 100).
     public var history: [PastRun]?
+
+    /// What a hook hears (the host builds it; tests of a task may too).
+    public init(phase: Phase, run: RunInfo, history: [PastRun]? = nil) {
+        self.phase = phase
+        self.run = run
+        self.history = history
+    }
 }
 
 /// The log output of a task run.

@@ -86,16 +86,14 @@ public struct Subscription<Params: Sendable>: Sendable {
     /// - Returns: `false` if the host had already seen this event id.
     @discardableResult
     public func emit(eventID: String, cursor: String? = nil, variables: [String: String] = [:]) async throws -> Bool {
-        var params: [String: JSONValue] = [
-            "subscriptionId": .string(id), "eventId": .string(eventID),
-            "occurredAt": .string(RFC3339.format(Date())), "variables": .object(variables.mapValues(JSONValue.string)),
-        ]
-        if let cursor { params["cursor"] = .string(cursor) }
+        let request = EmitRequest(
+            subscriptionId: id, eventId: eventID, occurredAt: RFC3339.format(Date()), variables: variables, cursor: cursor)
+        let params = try ProtocolCalls.triggerEmit.encode(request)
         var delay = Duration.milliseconds(250)
         while true {
             do {
-                let answer = try await context.callHost(ProtocolMethod.triggerEmit.rawValue, .object(params))
-                return answer["duplicate"] != .bool(true)
+                let answer = try ProtocolCalls.triggerEmit.decodeResult(try await context.callHost(ProtocolMethod.triggerEmit.rawValue, params))
+                return answer.duplicate != true
             } catch let error as ProtocolError where error.retryable && error.message != "the host is gone" {
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(30))

@@ -472,4 +472,24 @@ public struct EmitRequest: Codable, Sendable, Equatable {
         self.variables = variables
         self.cursor = cursor
     }
+
+    /// What the schema cannot say, checked by the host (each a diagnostic at its path): ids and
+    /// the cursor non-empty and at most 512 bytes; variable names usable in an environment (not
+    /// empty, no `=` or NUL, at most 256 bytes) and values without NUL, at most 64 KiB.
+    public var problems: [Diagnostic] {
+        var out: [Diagnostic] = []
+        for (path, text) in [("/subscriptionId", subscriptionId), ("/eventId", eventId), ("/occurredAt", occurredAt), ("/cursor", cursor)] {
+            if let text, text.isEmpty || text.utf8.count > 512 {
+                out.append(Diagnostic(path: path, message: "must be a non-empty string of at most 512 bytes"))
+            }
+        }
+        for (name, value) in (variables ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if name.isEmpty || name.contains("=") || name.contains("\0") || name.utf8.count > 256 {
+                out.append(Diagnostic(path: "/variables/\(name)", message: "not a valid environment variable name"))
+            } else if value.contains("\0") || value.utf8.count > 65536 {
+                out.append(Diagnostic(path: "/variables/\(name)", message: "must be a string (no NUL, at most 64 KiB)"))
+            }
+        }
+        return out
+    }
 }

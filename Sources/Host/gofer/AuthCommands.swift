@@ -88,12 +88,10 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard !roles.isEmpty else { throw ValidationError("give at least one --role (admin, user, read-only, …)") }
-            var body: JSONValue = ["name": .string(name), "roles": .array(roles.map(JSONValue.string))]
-            if let namespaces {
-                body["namespaces"] = .array(namespaces.split(separator: ",").map { JSONValue.string(String($0).trimmingCharacters(in: .whitespaces)) })
-            }
-            if let expiresIn { body["expires_in"] = .string(expiresIn) }
-            let created: CreatedToken = try await cli { try await options.client.call("POST", "/api/tokens", body: body) }
+            let request = CreateTokenRequest(
+                name: name, roles: roles, namespaces: namespaces.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } },
+                expiresIn: expiresIn)
+            let created: CreatedToken = try await cli { try await options.client.call("POST", "/api/tokens", request: request) }
             if options.json { return Output.json(created) }
             show(created.token)
             print("\nsecret (shown once; only a hash is kept):\n\(created.secret)")
@@ -181,18 +179,29 @@ struct RoleCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard !grants.isEmpty else { throw ValidationError("give at least one --grant") }
-            var list: [JSONValue] = []
+            var list: [Grant] = []
             for g in grants {
                 let (main, ns) = g.split(separator: "@", maxSplits: 1).map(String.init).splitFirst
                 let parts = main.split(separator: ":", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else { throw ValidationError("--grant \(g): write RESOURCES:ACTIONS[@NAMESPACES]") }
-                func items(_ s: String) -> JSONValue { .array(s.split(separator: ",").map { .string(String($0)) }) }
-                list.append(["resources": items(parts[0]), "actions": items(parts[1]), "namespaces": items(ns ?? "*")])
+                func items(_ s: String) -> [String] { s.split(separator: ",").map(String.init) }
+                let resources = try items(parts[0]).map { name -> ResourceSelector in
+                    if name == "*" { return .all }
+                    guard let r = Resource(rawValue: name) else {
+                        throw ValidationError("--grant \(g): unknown resource \"\(name)\" (use * or \(Resource.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    return .one(r)
+                }
+                let actions = try items(parts[1]).map { name -> Action in
+                    guard let a = Action(rawValue: name) else {
+                        throw ValidationError("--grant \(g): unknown action \"\(name)\" (use \(Action.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    return a
+                }
+                list.append(Grant(resources, actions, namespaces: items(ns ?? "*")))
             }
-            let r: Role = try await cli {
-                try await options.client.call(
-                    "POST", "/api/roles", body: ["id": .string(id), "description": .string(description), "grants": .array(list)])
-            }
+            let request = CreateRoleRequest(id: id, description: description, grants: list)
+            let r: Role = try await cli { try await options.client.call("POST", "/api/roles", request: request) }
             if options.json { return Output.json(r) }
             print("created role \(r.id)")
         }
@@ -207,11 +216,6 @@ struct RoleCommand: AsyncParsableCommand {
             Output.done("deleted role \(id)", json: ["deleted": ["role": .string(id)]])
         }
     }
-}
-
-/// `{"items": […]}`.
-struct ItemList<Item: Codable & Sendable>: Codable, Sendable {
-    var items: [Item]
 }
 
 extension Array where Element == String {

@@ -62,15 +62,13 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             let applied: ApplyResult = try await client.call(
                 "POST", "/api/namespaces/default/pipelines",
-                body: [
-                    "config": .string(text), "file": .string(name), "format": .string(PipelineConfigLoader.format(forFile: name).rawValue),
-                ])
+                request: ApplyPipelineRequest(config: text, format: PipelineConfigLoader.format(forFile: name).rawValue, file: name))
             Output.done(
                 "applied pipeline default/\(applied.pipeline.id) version \(applied.version)"
                     + applied.changes.map { "\n  " + Output.color($0, "32") }.joined(),
                 json: ["applied": Output.jsonValue(applied)])
             let run: Run = try await client.call(
-                "POST", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs", body: .emptyObject)
+                "POST", "/api/namespaces/default/pipelines/\(applied.pipeline.id)/runs", request: StartRunRequest())
             Output.done("started run \(run.id)\n", json: ["started": Output.jsonValue(run)])
             let final = try await RunFollower(client: client, namespace: "default", pipeline: applied.pipeline.id, run: run.id, view: .lines(logs: true))
                 .follow()

@@ -41,11 +41,8 @@ struct TriggerCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
-
-        struct Items: Codable { var items: [TriggerInfo] }
-
         func run() async throws {
-            let list: Items = try await cli { try await options.client.call("GET", "/api/triggers") }
+            let list: ItemList<TriggerInfo> = try await cli { try await options.client.call("GET", "/api/triggers") }
             if options.json { return Output.json(list) }
             Output.table(
                 ["NAME", "VERSION", "STATUS", "SUBSCRIPTIONS", "RESTARTS", "WEBHOOKS"],

@@ -68,16 +68,16 @@ struct ExtensionCommand: AsyncParsableCommand {
                 }
                 strings[String(pair[..<eq])] = .string(String(pair[pair.index(after: eq)...]))
             }
-            var body: JSONValue = ["name": .string(name), "config_strings": .object(strings)]
+            var request = InstallExtensionRequest(name: name, configStrings: strings)
             if let configFile {
                 guard let data = FileManager.default.contents(atPath: configFile) else {
                     throw ValidationError("cannot read \(configFile)")
                 }
-                do { body["config"] = try JSONParser().parse(Array(data)) } catch {
+                do { request.config = try JSONParser().parse(Array(data)) } catch {
                     throw ValidationError("\(configFile) is not JSON: \(error)")
                 }
             }
-            let info: ExtensionInfo = try await cli { try await options.client.call("POST", ExtensionCommand.path(), body: body) }
+            let info: ExtensionInfo = try await cli { try await options.client.call("POST", ExtensionCommand.path(), request: request) }
             if options.json { return Output.json(info) }
             print("installed \(info.name) \(info.version) (\(info.kind.rawValue)) from \(info.registry): \(info.status)")
             if info.config.objectValue?.isEmpty == false { print("config: \(info.config.description)") }
@@ -94,10 +94,9 @@ struct ExtensionCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let (n, request) = VersionRequest.split(name) else { throw ValidationError("\(name): write NAME, NAME@1.2.3 or NAME@^1") }
-            var body: JSONValue = ["allow_major": .bool(allowMajor)]
-            if request != .latest { body["version"] = .string(request.description) }
+            let upgrade = UpgradeExtensionRequest(version: request == .latest ? nil : request.description, allowMajor: allowMajor)
             let r: ExtensionManager.UpgradeResult = try await cli {
-                try await options.client.call("POST", ExtensionCommand.path(n) + "/upgrade", body: body)
+                try await options.client.call("POST", ExtensionCommand.path(n) + "/upgrade", request: upgrade)
             }
             if options.json { return Output.json(r) }
             let major = r.newerMajor.map { "; \(r.name) \($0) is a new major version (possibly breaking settings): take it with `gofer extension upgrade \(r.name) --allow-major`" } ?? ""
@@ -153,11 +152,8 @@ struct ExtensionCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Installed extensions: version, kind, health, uptime, restarts, subscriptions.")
         @OptionGroup var options: ClientOptions
-
-        struct Items: Codable { var items: [ExtensionInfo] }
-
         func run() async throws {
-            let list: Items = try await cli { try await options.client.call("GET", ExtensionCommand.path()) }
+            let list: ItemList<ExtensionInfo> = try await cli { try await options.client.call("GET", ExtensionCommand.path()) }
             if options.json { return Output.json(list) }
             Output.table(
                 ["NAME", "KIND", "VERSION", "STATUS", "HEALTH", "UP", "RESTARTS", "SUBSCRIPTIONS"],

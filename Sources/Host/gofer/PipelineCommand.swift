@@ -90,15 +90,12 @@ struct PipelineCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             let (text, format) = (input.text, input.format)
-            var body: [String: JSONValue] = [
-                "config": .string(text), "file": .string(file == "-" ? "stdin" : (file as NSString).lastPathComponent),
-                "format": .string(format.rawValue),
-            ]
-            if let rollout = try canary.rollout() { body["rollout"] = rollout }
+            let request = ApplyPipelineRequest(
+                config: text, format: format.rawValue, file: file == "-" ? "stdin" : (file as NSString).lastPathComponent, rollout: try canary.rollout())
             let client = try options.client
             let result: ApplyResult
             do {
-                result = try await client.call("POST", Paths.ns(options.ns) + "/pipelines", body: .object(body))
+                result = try await client.call("POST", Paths.ns(options.ns) + "/pipelines", request: request)
             } catch let e as APIError where e.code == "invalid_config" && !Output.jsonMode {
                 // As compilers print them, so editors and terminals jump to each: file:line:column: field: message.
                 Output.error(e.message)
@@ -213,11 +210,8 @@ struct PipelineCommand: AsyncParsableCommand {
             abstract: "Show a pipeline's trigger subscriptions: state, last cursor, and why one failed.")
         @OptionGroup var options: ClientOptions
         @Argument var id: String
-
-        struct Items: Codable { var items: [TriggerSubscription] }
-
         func run() async throws {
-            let list: Items = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/triggers") }
+            let list: ItemList<TriggerSubscription> = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/triggers") }
             if options.json { return Output.json(list) }
             if list.items.isEmpty { return print("pipeline \(options.ns)/\(id) has no triggers") }
             Output.table(
@@ -233,11 +227,8 @@ struct PipelineCommand: AsyncParsableCommand {
             abstract: "Show a pipeline's current problems (a trigger missing, unreachable or refusing the subscription).")
         @OptionGroup var options: ClientOptions
         @Argument var id: String
-
-        struct Items: Codable { var items: [PipelineError] }
-
         func run() async throws {
-            let list: Items = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/errors") }
+            let list: ItemList<PipelineError> = try await cli { try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/errors") }
             if options.json { return Output.json(list) }
             if list.items.isEmpty { return print("pipeline \(options.ns)/\(id) has no errors") }
             Output.table(["SOURCE", "KIND", "SINCE", "MESSAGE"], list.items.map { [$0.source, $0.kind, Output.ago($0.at), $0.message] })
@@ -275,11 +266,8 @@ struct PipelineCommand: AsyncParsableCommand {
         @OptionGroup var options: ClientOptions
         @Argument var id: String
         @Option(help: "How many, newest first.") var limit = 20
-
-        struct Items: Codable { var items: [TriggerEvent] }
-
         func run() async throws {
-            let list: Items = try await cli {
+            let list: ItemList<TriggerEvent> = try await cli {
                 try await options.client.call("GET", Paths.pipeline(options.ns, id) + "/trigger-events?limit=\(limit)")
             }
             if options.json { return Output.json(list) }

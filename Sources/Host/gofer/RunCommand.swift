@@ -57,12 +57,10 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var body: [String: JSONValue] = [:]
-            if let pipelineVersion { body["version"] = .int(Int64(pipelineVersion)) }
             let variables = try runVariables()
-            if !variables.isEmpty { body["variables"] = .object(variables.mapValues(JSONValue.string)) }
+            let request = StartRunRequest(variables: variables.isEmpty ? nil : variables, version: pipelineVersion)
             let r: Run = try await cli {
-                try await options.client.call("POST", Paths.pipeline(options.ns, pipeline) + "/runs", body: .object(body))
+                try await options.client.call("POST", Paths.pipeline(options.ns, pipeline) + "/runs", request: request)
             }
             try await startedOrFollow(r, options: options, pipeline: pipeline, wait: wait, logs: logs)
         }
@@ -80,8 +78,7 @@ struct RunCommand: AsyncParsableCommand {
 
         func run() async throws {
             let r: Run = try await cli {
-                try await options.client.call(
-                    "POST", Paths.run(options.ns, pipeline, run) + "/rerun", body: ["failed_only": .bool(failed)])
+                try await options.client.call("POST", Paths.run(options.ns, pipeline, run) + "/rerun", request: RerunRequest(failedOnly: failed))
             }
             try await startedOrFollow(r, options: options, pipeline: pipeline, wait: wait, logs: logs)
         }
@@ -166,10 +163,8 @@ struct RunCommand: AsyncParsableCommand {
         @Option(help: "Why (recorded with the run).") var reason: String?
 
         func run() async throws {
-            var body: JSONValue = .emptyObject
-            if let reason { body["reason"] = .string(reason) }
             let r: Run = try await cli {
-                try await options.client.call("POST", Paths.run(options.ns, pipeline, run) + "/cancel", body: body)
+                try await options.client.call("POST", Paths.run(options.ns, pipeline, run) + "/cancel", request: CancelRequest(reason: reason))
             }
             if options.json { return Output.json(r) }
             print("cancelling run \(run) of \(options.ns)/\(pipeline)")

@@ -52,9 +52,8 @@ struct SecretValueOptions: ParsableArguments {
         return bytes
     }
 
-    static func body(_ bytes: [UInt8]) -> JSONValue {
-        if let text = String(validating: bytes, as: UTF8.self) { return ["value": .string(text)] }
-        return ["value_b64": .string(Data(bytes).base64EncodedString())]
+    static func request(_ bytes: [UInt8], namespaces: [String]? = nil) -> PutSecretRequest {
+        PutSecretRequest(bytes: bytes, namespaces: namespaces)
     }
 }
 
@@ -91,7 +90,7 @@ struct PipelineSecrets: AsyncParsableCommand {
         func run() async throws {
             let value = try source.read()
             _ = try await cli {
-                try await options.client.raw("PUT", PipelineSecrets.path(options, pipeline, name), body: SecretValueOptions.body(value))
+                try await options.client.raw("PUT", PipelineSecrets.path(options, pipeline, name), request: SecretValueOptions.request(value))
             }
             Output.done(
                 "stored secret \(name) of \(options.ns)/\(pipeline); use it as secret{{\(name)}}",
@@ -162,13 +161,11 @@ struct GlobalSecrets: AsyncParsableCommand {
 
         func run() async throws {
             let value = try source.read()
-            var body = SecretValueOptions.body(value)
-            body["namespaces"] = .array(
-                namespaces.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) })
-            _ = try await cli { try await options.client.raw("PUT", GlobalSecrets.path(name), body: body) }
+            let patterns = namespaces.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            _ = try await cli { try await options.client.raw("PUT", GlobalSecrets.path(name), request: SecretValueOptions.request(value, namespaces: patterns)) }
             Output.done(
                 "stored global secret \(name) for namespaces \(namespaces); use it as global_secret{{\(name)}}",
-                json: ["stored": ["name": .string(name), "namespaces": body["namespaces"] ?? .null], "reference": .string("global_secret{{\(name)}}")])
+                json: ["stored": ["name": .string(name), "namespaces": .array(patterns.map(JSONValue.string))], "reference": .string("global_secret{{\(name)}}")])
         }
     }
 
@@ -189,11 +186,8 @@ struct GlobalSecrets: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Global secrets and the namespaces allowed to use them.")
         @OptionGroup var options: ClientOptions
-
-        struct Items: Codable { var items: [GlobalSecret] }
-
         func run() async throws {
-            let list: Items = try await cli { try await options.client.call("GET", GlobalSecrets.path()) }
+            let list: ItemList<GlobalSecret> = try await cli { try await options.client.call("GET", GlobalSecrets.path()) }
             if options.json { return Output.json(list) }
             Output.table(
                 ["NAME", "NAMESPACES", "UPDATED"],

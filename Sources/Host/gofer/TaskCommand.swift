@@ -17,10 +17,8 @@ struct TaskCommand: AsyncParsableCommand {
         @Option(help: "Why (recorded with the task).") var reason: String?
 
         func run() async throws {
-            var body: JSONValue = .emptyObject
-            if let reason { body["reason"] = .string(reason) }
             let t: TaskExecution = try await cli {
-                try await options.client.call("POST", Paths.task(options.ns, pipeline, run, task) + "/cancel", body: body)
+                try await options.client.call("POST", Paths.task(options.ns, pipeline, run, task) + "/cancel", request: CancelRequest(reason: reason))
             }
             if options.json { return Output.json(t) }
             print("cancelling task \(task) of run \(run) of \(options.ns)/\(pipeline)" + (reason.map { ": \($0)" } ?? ""))

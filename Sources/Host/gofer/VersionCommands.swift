@@ -131,10 +131,8 @@ extension PipelineCommand {
         @Option(help: "The version to make live again.") var to: Int?
 
         func run() async throws {
-            var body: [String: JSONValue] = [:]
-            if let to { body["to"] = .int(Int64(to)) }
             let result: ApplyResult = try await cli {
-                try await options.client.call("POST", Paths.pipeline(options.ns, id) + "/rollback", body: .object(body))
+                try await options.client.call("POST", Paths.pipeline(options.ns, id) + "/rollback", request: RollbackRequest(to: to))
             }
             if options.json { return Output.json(result) }
             print("rolled \(options.ns)/\(id) back: version \(result.version) is live, with the config of the version you chose")
@@ -182,10 +180,8 @@ extension PipelineCommand {
         @Option(help: "Recorded with the abort.") var reason: String?
 
         func run() async throws {
-            var body: [String: JSONValue] = [:]
-            if let reason { body["reason"] = .string(reason) }
             let r: Rollout = try await cli {
-                try await options.client.call("POST", Paths.pipeline(options.ns, id) + "/rollout/abort", body: .object(body))
+                try await options.client.call("POST", Paths.pipeline(options.ns, id) + "/rollout/abort", request: CancelRequest(reason: reason))
             }
             if options.json { return Output.json(r) }
             print("aborted the canary of version \(r.version); version \(r.baseVersion) stays live")

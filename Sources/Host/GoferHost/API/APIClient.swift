@@ -48,6 +48,29 @@ public struct APIClient: Sendable {
         }
     }
 
+    /// Sends a typed request body (``APIRequest``: the declaration the server decodes) and decodes
+    /// the answer; an error answer is thrown as ``APIError``.
+    public func call<T: Decodable, Body: APIRequest>(_ method: String, _ path: String, request: Body, as type: T.Type = T.self) async throws -> T {
+        let body: JSONValue
+        do {
+            body = try JSONCodec.encode(request)
+        } catch {
+            throw APIError(status: 0, code: "bad_request", message: "cannot encode the request for \(method) \(path): \(error)")
+        }
+        return try await call(method, path, body: body, as: type)
+    }
+
+    /// Sends a typed request body and returns the raw body of a successful answer.
+    public func raw<Body: APIRequest>(_ method: String, _ path: String, request: Body) async throws -> [UInt8] {
+        let body: JSONValue
+        do {
+            body = try JSONCodec.encode(request)
+        } catch {
+            throw APIError(status: 0, code: "bad_request", message: "cannot encode the request for \(method) \(path): \(error)")
+        }
+        return try await raw(method, path, body: body)
+    }
+
     /// Sends a request and returns the raw body of a successful answer.
     public func raw(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> [UInt8] {
         let response: HTTPResponse

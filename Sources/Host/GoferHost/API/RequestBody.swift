@@ -15,9 +15,10 @@ protocol RequestBody: Decodable, Sendable {
 enum RequestBodyReader {
     static let maxBytes = 2 * 1024 * 1024
 
+    /// Members are matched by each type's coding keys (snake_case, as sent): no key strategy, so
+    /// the keys inside free-form members (an extension's config, a rollout) arrive as sent.
     static let decoder: JSONDecoder = {
         let d = JSONDecoder()
-        d.keyDecodingStrategy = .convertFromSnakeCase
         d.dateDecodingStrategy = .rfc3339
         return d
     }()
@@ -84,14 +85,7 @@ extension APIError {
     /// A decoding error as a 400 naming the field (`/variables/FOO: expected a string`).
     static func decoding(_ error: DecodingError) -> APIError {
         func pointer(_ path: [any CodingKey]) -> String {
-            "/" + path.map { key in key.intValue.map(String.init) ?? snake(key.stringValue) }.joined(separator: "/")
-        }
-        func snake(_ s: String) -> String {
-            var out = ""
-            for c in s {
-                if c.isUppercase, !out.isEmpty { out += "_" + c.lowercased() } else { out.append(c) }
-            }
-            return out
+            "/" + path.map { key in key.intValue.map(String.init) ?? key.stringValue }.joined(separator: "/")
         }
         switch error {
         case .keyNotFound(let key, let ctx):

@@ -123,24 +123,17 @@ public actor HookDispatcher {
         return try SecretSubstitution(text: { r in values[r].map { String(decoding: $0, as: UTF8.self) } }).apply(settings)
     }
 
+    /// What the hook's task hears (``RunHook``, the SDK's own type), as JSON.
     static func hookPayload(_ phase: HookPhase, run: Run, tasks: [TaskExecution], history: [Run], url: String?) -> JSONValue {
-        var r: [String: JSONValue] = [
-            "id": .int(Int64(run.id)), "state": .string(run.state.rawValue),
-            "tasks": .array(tasks.map { ["id": .string($0.task), "state": .string($0.state.rawValue)] }),
-        ]
-        if let reason = run.reason { r["reason"] = .string(reason.message) }
-        if let s = run.startedAt { r["startedAt"] = .string(RFC3339.format(s)) }
-        if let e = run.endedAt { r["endedAt"] = .string(RFC3339.format(e)) }
-        if let url { r["url"] = .string(url) }
-        var o: [String: JSONValue] = ["phase": .string(phase.rawValue), "run": .object(r)]
-        if phase == .runFinished {
-            o["history"] = .array(
-                history.map { h in
-                    var p: [String: JSONValue] = ["id": .int(Int64(h.id)), "state": .string(h.state.rawValue)]
-                    if let s = h.startedAt, let e = h.endedAt { p["durationMs"] = .int(Int64(exactly: (e.timeIntervalSince(s) * 1000).rounded()) ?? 0) }
-                    return .object(p)
-                })
+        let info = RunHook.RunInfo(
+            id: run.id, state: run.state.rawValue, reason: run.reason?.message, startedAt: run.startedAt.map(RFC3339.format),
+            endedAt: run.endedAt.map(RFC3339.format), url: url, tasks: tasks.map { RunHook.RunInfo.TaskInfo(id: $0.task, state: $0.state.rawValue) })
+        let past = history.map { h in
+            RunHook.PastRun(
+                id: h.id, state: h.state.rawValue,
+                durationMs: h.startedAt.flatMap { s in h.endedAt.flatMap { e in Int(exactly: (e.timeIntervalSince(s) * 1000).rounded()) } })
         }
-        return .object(o)
+        let hook = RunHook(phase: phase, run: info, history: phase == .runFinished ? past : nil)
+        return (try? JSONCodec.encode(hook)) ?? .emptyObject
     }
 }

@@ -2,11 +2,8 @@ import ExtensionSDK
 import Foundation
 import GRDB
 
-/// When in a run's life a hook is called.
-public enum HookPhase: String, Codable, Sendable {
-    case runStarted = "run_started"
-    case runFinished = "run_finished"
-}
+/// When a hook is called: the SDK's own type, so the stored phase, the wire and the task agree.
+public typealias HookPhase = RunHook.Phase
 
 /// One call a hook owes: stored in the same transaction as the run state that causes it, so it
 /// is never lost (a server killed right after a run ends delivers it after the restart), and

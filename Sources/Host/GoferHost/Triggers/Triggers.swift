@@ -145,15 +145,18 @@ public actor Triggers {
 
     func handle(trigger: String, method: String, params: JSONValue) async throws -> JSONValue {
         guard method == ProtocolMethod.triggerEmit.rawValue else { throw ProtocolError.methodNotFound(method) }
-        let event = try EmitParams(params)
+        // A trigger is input like any other: the schema, then what it cannot say.
+        let event = try ProtocolCalls.triggerEmit.decodeParams(params)
+        let problems = event.problems
+        if !problems.isEmpty { throw ProtocolError.invalidParams(diagnostics: problems) }
         let delivery: EventDelivery
         do {
             delivery = try await store.deliver(
-                subscription: event.subscriptionID, of: trigger, eventID: event.eventID, occurredAt: event.occurredAt,
-                variables: event.variables, cursor: event.cursor)
+                subscription: event.subscriptionId, of: trigger, eventID: event.eventId, occurredAt: event.occurredAt,
+                variables: event.variables ?? [:], cursor: event.cursor)
         } catch StoreError.notFound(what: "subscription", _) {
             throw ProtocolError(
-                .notFound, "no subscription \"\(event.subscriptionID)\" of trigger \(trigger) (it was removed); stop emitting for it")
+                .notFound, "no subscription \"\(event.subscriptionId)\" of trigger \(trigger) (it was removed); stop emitting for it")
         } catch let error as StoreError where error.isStorageFailure {
             // Not stored, so not acknowledged: the trigger sends it again.
             throw ProtocolError(.unavailable, "the host cannot store events right now: \(error)", retryable: true)
@@ -166,58 +169,13 @@ public actor Triggers {
         case .started(let created):
             GoferMetrics.count(.triggerEvents, [("trigger", trigger), ("outcome", "run")])
             await engine.enqueue(created)
-            return ["accepted": true, "duplicate": false, "run": .int(Int64(created.run.id))]
+            return try ProtocolCalls.triggerEmit.encodeResult(EmitAnswer(accepted: true, duplicate: false, run: created.run.id))
         case .recorded:
             GoferMetrics.count(.triggerEvents, [("trigger", trigger), ("outcome", "pipeline_disabled")])
-            return ["accepted": true, "duplicate": false]
+            return try ProtocolCalls.triggerEmit.encodeResult(EmitAnswer(accepted: true, duplicate: false))
         case .duplicate:
             GoferMetrics.count(.triggerEvents, [("trigger", trigger), ("outcome", "duplicate")])
-            return ["accepted": true, "duplicate": true]
-        }
-    }
-
-    /// `trigger/emit` params, checked: a trigger is input like any other.
-    struct EmitParams {
-        var subscriptionID: String
-        var eventID: String
-        var occurredAt: String?
-        var variables: [String: String]
-        var cursor: String?
-
-        init(_ params: JSONValue) throws {
-            var problems: [Diagnostic] = []
-            func text(_ key: String, required: Bool) -> String? {
-                guard let v = params[key], v != .null else {
-                    if required { problems.append(Diagnostic(path: "/\(key)", message: "required")) }
-                    return nil
-                }
-                guard let s = v.stringValue, !s.isEmpty, s.utf8.count <= 512 else {
-                    problems.append(Diagnostic(path: "/\(key)", message: "must be a non-empty string of at most 512 bytes"))
-                    return nil
-                }
-                return s
-            }
-            subscriptionID = text("subscriptionId", required: true) ?? ""
-            eventID = text("eventId", required: true) ?? ""
-            occurredAt = text("occurredAt", required: false)
-            cursor = text("cursor", required: false)
-            variables = [:]
-            if let vars = params["variables"], vars != .null {
-                if let object = vars.objectValue {
-                    for (k, v) in object {
-                        if k.isEmpty || k.contains("=") || k.contains("\0") || k.utf8.count > 256 {
-                            problems.append(Diagnostic(path: "/variables/\(k)", message: "not a valid environment variable name"))
-                        } else if let s = v.stringValue, !s.contains("\0"), s.utf8.count <= 65536 {
-                            variables[k] = s
-                        } else {
-                            problems.append(Diagnostic(path: "/variables/\(k)", message: "must be a string (no NUL, at most 64 KiB)"))
-                        }
-                    }
-                } else {
-                    problems.append(Diagnostic(path: "/variables", message: "must be an object of strings"))
-                }
-            }
-            if !problems.isEmpty { throw ProtocolError.invalidParams(diagnostics: problems) }
+            return try ProtocolCalls.triggerEmit.encodeResult(EmitAnswer(accepted: true, duplicate: true))
         }
     }
 

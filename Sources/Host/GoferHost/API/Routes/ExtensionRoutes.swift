@@ -3,23 +3,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// `POST /api/extensions`.
-struct InstallExtensionRequest: RequestBody {
-    static let fields = ["name", "config", "config_strings"]
-    /// `NAME`, `NAME@1.2.3` or `NAME@^1`.
-    var name: String
-    /// Admin configuration, typed.
-    var config: JSONValue?
-    /// Admin configuration as `KEY=VALUE` strings (the CLI's `--config`), typed by the extension's schema.
-    var configStrings: [String: JSONValue]?
-}
-
-/// `POST /api/extensions/{extension}/upgrade`.
-struct UpgradeExtensionRequest: RequestBody {
-    static let fields = ["version", "allow_major"]
-    var version: String?
-    var allowMajor: Bool?
-}
+extension InstallExtensionRequest: RequestBody {}
+extension UpgradeExtensionRequest: RequestBody {}
 
 /// Installed extensions: admins only (they run code on the server's machine).
 enum ExtensionRoutes: RouteCollection {
@@ -27,7 +12,7 @@ enum ExtensionRoutes: RouteCollection {
     static let read = Access.permission(readPermission, .path)
 
     static let routes: [Route] = [
-        Route(.get, "/api/extensions", read) { api, _, _ in try api.json(["items": try await api.extensions.list()]) },
+        Route(.get, "/api/extensions", read) { api, _, _ in try api.json(ItemList(items: try await api.extensions.list())) },
         Route(.post, "/api/extensions", .permission(Permission(.extensions, .write), .path)) { api, req, ctx in
             let body = try await RequestBodyReader.decode(InstallExtensionRequest.self, from: req)
             guard let (name, request) = VersionRequest.split(body.name) else {

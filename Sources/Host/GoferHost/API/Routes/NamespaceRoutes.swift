@@ -1,13 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// `POST /api/namespaces`.
-struct CreateNamespaceRequest: RequestBody {
-    static let fields = ["id", "name", "description"]
-    var id: String
-    var name: String?
-    var description: String?
-}
+extension CreateNamespaceRequest: RequestBody {}
 
 /// Namespaces: listing shows those the caller may read; creating and deleting is for admins.
 enum NamespaceRoutes: RouteCollection {

@@ -45,7 +45,7 @@ enum ObjectRoutes: RouteCollection {
             return [
                 Route(.get, base, .permission(Permission(resource, .read), rule)) { api, _, ctx in
                     let items = try await api.objects.list(try scope(api, ctx))
-                    return try api.json(["items": items])
+                    return try api.json(ItemList(items: items))
                 },
                 Route(.put, base + "/{key}", .permission(Permission(resource, .write), rule), upload),
                 // The same as PUT, for clients that can only POST (busybox wget --post-file).

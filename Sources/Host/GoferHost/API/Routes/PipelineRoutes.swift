@@ -2,17 +2,7 @@ import ExtensionSDK
 import Foundation
 import Hummingbird
 
-/// `POST /api/namespaces/{ns}/pipelines`.
-struct ApplyPipelineRequest: RequestBody {
-    static let fields = ["config", "format", "file", "rollout"]
-    /// The config text (YAML, JSON or TOML).
-    var config: String
-    var format: String?
-    /// Named in error messages.
-    var file: String?
-    /// Start a canary rollout of the new version instead of making it live (``RolloutStrategy``).
-    var rollout: JSONValue?
-}
+extension ApplyPipelineRequest: RequestBody {}
 
 /// Pipelines: apply, read, enable/disable, delete; their versions, errors and trigger events.
 enum PipelineRoutes: RouteCollection {
@@ -82,16 +72,16 @@ enum PipelineRoutes: RouteCollection {
         },
         Route(.get, APIPath.pipe + "/errors", read) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(["items": try await api.store.pipelineErrors(namespace: ns, pipeline: p)])
+            return try api.json(ItemList(items: try await api.store.pipelineErrors(namespace: ns, pipeline: p)))
         },
         Route(.get, APIPath.pipe + "/triggers", read) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(["items": try await api.store.subscriptions(namespace: ns, pipeline: p)])
+            return try api.json(ItemList(items: try await api.store.subscriptions(namespace: ns, pipeline: p)))
         },
         Route(.get, APIPath.pipe + "/trigger-events", read) { api, req, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
             let (_, limit) = try api.paging(req, defaultLimit: 100)
-            return try api.json(["items": try await api.store.triggerEvents(namespace: ns, pipeline: p, limit: limit)])
+            return try api.json(ItemList(items: try await api.store.triggerEvents(namespace: ns, pipeline: p, limit: limit)))
         },
     ]
 }

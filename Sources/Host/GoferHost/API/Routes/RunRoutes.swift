@@ -1,14 +1,8 @@
 import Foundation
 import Hummingbird
 
-/// `POST …/runs`. Who started the run is the caller's token, never a field of the body.
-struct StartRunRequest: RequestBody {
-    static let fields = ["variables", "version"]
-    /// Given to every task as environment variables.
-    var variables: [String: String]?
-    /// Run this version instead of the live one (an old and a new job side by side).
-    var version: Int?
-
+extension StartRunRequest: RequestBody {
+    /// The variables, each name checked (not empty, no `=` or NUL, not `GOFER_…`: those are the server's).
     func validated() throws -> [String: String] {
         for k in (variables ?? [:]).keys.sorted() {
             guard !k.isEmpty, !k.contains("="), !k.contains("\0"), !k.uppercased().hasPrefix("GOFER_") else {
@@ -21,19 +15,8 @@ struct StartRunRequest: RequestBody {
     }
 }
 
-/// `POST …/runs/{run}/rerun`.
-struct RerunRequest: RequestBody {
-    static let fields = ["failed_only"]
-    /// Rerun only the failed and cancelled tasks and what depends on them; the rest keep their results.
-    var failedOnly: Bool?
-}
-
-/// `POST …/cancel` of a run or a task.
-struct CancelRequest: RequestBody {
-    static let fields = ["reason"]
-    /// Recorded with the cancellation ("cancelled by alice (tok_…): wrong branch").
-    var reason: String?
-}
+extension RerunRequest: RequestBody {}
+extension CancelRequest: RequestBody {}
 
 /// Runs and their task executions: start, list, read, cancel, follow, logs.
 enum RunRoutes: RouteCollection {
@@ -89,7 +72,7 @@ enum RunRoutes: RouteCollection {
         Route(.get, APIPath.run + "/hooks", read) { api, _, ctx in
             let (ns, p, r) = try api.runParams(ctx)
             _ = try await api.store.run(namespace: ns, pipeline: p, id: r)
-            return try api.json(["items": try await api.store.hookDeliveries(namespace: ns, pipeline: p, run: r)])
+            return try api.json(ItemList(items: try await api.store.hookDeliveries(namespace: ns, pipeline: p, run: r)))
         },
         Route(.get, APIPath.run + "/tasks", read) { api, _, ctx in
             let (ns, p, r) = try api.runParams(ctx)

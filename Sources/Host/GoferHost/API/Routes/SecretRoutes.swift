@@ -2,14 +2,8 @@ import ExtensionSDK
 import Foundation
 import Hummingbird
 
-/// `PUT …/secrets/{secret}`: `value` (text) or `value_b64` (any bytes); global secrets also take
-/// the namespace patterns that may use them.
-struct PutSecretRequest: RequestBody {
-    static let fields = ["value", "value_b64", "namespaces"]
-    var value: String?
-    var valueB64: String?
-    var namespaces: [String]?
-
+extension PutSecretRequest: RequestBody {
+    /// The value: `value` as text, or `value_b64` decoded; exactly one of them.
     func bytes() throws -> [UInt8] {
         if value != nil && valueB64 != nil {
             throw APIError.badRequest(
@@ -34,7 +28,7 @@ enum SecretRoutes: RouteCollection {
         Route(.get, APIPath.pipe + "/secrets", .permission(Permission(.secrets, .read), .path)) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
             let names = try await api.secrets.pipelineSecretNames(namespace: ns, pipeline: p)
-            return try api.json(["items": names.map { ["name": $0] }])
+            return try api.json(ItemList(items: names.map { ["name": $0] }))
         },
         Route(.put, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .write), .path)) { api, req, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
@@ -65,7 +59,7 @@ enum SecretRoutes: RouteCollection {
             return Response(status: .noContent)
         },
         Route(.get, "/api/secrets", .permission(Permission(.globalSecrets, .read), .path)) { api, _, _ in
-            try api.json(["items": try await api.secrets.globalSecrets()])
+            try api.json(ItemList(items: try await api.secrets.globalSecrets()))
         },
         Route(.put, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .write), .path)) { api, req, ctx in
             let name = try api.secretName(ctx)

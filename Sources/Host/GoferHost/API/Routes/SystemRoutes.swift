@@ -32,7 +32,7 @@ enum SystemRoutes: RouteCollection {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: Telemetry.prometheus.emitToBuffer())))
         },
         Route(.get, "/api/triggers", .permission(Permission(.triggers, .read), .path)) { api, _, _ in
-            try api.json(["items": await api.triggers.info()])
+            try api.json(ItemList(items: await api.triggers.info()))
         },
         // Webhooks authenticate by signature (the trigger checks it), not by token.
         Route(.post, "/api/external/{trigger}", .open) { api, req, ctx in

@@ -2,24 +2,8 @@ import ExtensionSDK
 import Foundation
 import Hummingbird
 
-/// `POST /api/tokens`.
-struct CreateTokenRequest: RequestBody {
-    static let fields = ["name", "roles", "namespaces", "expires_in"]
-    var name: String
-    var roles: [String]
-    /// Namespace patterns the token is limited to; default every namespace.
-    var namespaces: [String]?
-    /// `90d`, `12h`; default never.
-    var expiresIn: String?
-}
-
-/// `POST /api/roles`.
-struct CreateRoleRequest: RequestBody {
-    static let fields = ["id", "description", "grants"]
-    var id: String
-    var description: String?
-    var grants: [Grant]
-}
+extension CreateTokenRequest: RequestBody {}
+extension CreateRoleRequest: RequestBody {}
 
 /// Tokens and roles: admin business. Nobody hands out more than they hold.
 enum TokenRoutes: RouteCollection {
@@ -74,7 +58,7 @@ enum TokenRoutes: RouteCollection {
         },
         Route(.get, "/api/tokens", .permission(Permission(.tokens, .read), .path)) { api, req, _ in
             let all = try api.flag(req, "revoked")
-            return try api.json(["items": try await api.store.tokens(includeRevoked: all)])
+            return try api.json(ItemList(items: try await api.store.tokens(includeRevoked: all)))
         },
         Route(.get, "/api/tokens/{token}", .permission(Permission(.tokens, .read), .path)) { api, _, ctx in
             try api.json(try await api.store.token(id: try api.tokenID(ctx)))
@@ -86,7 +70,7 @@ enum TokenRoutes: RouteCollection {
             return try api.json(token)
         },
         Route(.get, "/api/roles", .permission(Permission(.roles, .read), .path)) { api, _, _ in
-            try api.json(["items": try await api.store.roles()])
+            try api.json(ItemList(items: try await api.store.roles()))
         },
         Route(.get, "/api/roles/{role}", .permission(Permission(.roles, .read), .path)) { api, _, ctx in
             try api.json(try await api.store.role(try api.param(ctx, "role")))

@@ -2,12 +2,7 @@ import ExtensionSDK
 import Foundation
 import Hummingbird
 
-/// `POST …/rollback`.
-struct RollbackRequest: RequestBody {
-    static let fields = ["to"]
-    /// The version to make live again; default: the one live before the live one.
-    var to: Int?
-}
+extension RollbackRequest: RequestBody {}
 
 /// `GET …/versions/{version}/diff`.
 public struct VersionDiff: Codable, Sendable {

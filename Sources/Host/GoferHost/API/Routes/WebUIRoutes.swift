@@ -31,6 +31,7 @@ enum WebUIRoutes: RouteCollection {
     struct Login: RequestBody {
         static let fields = ["token"]
         var token: String
+        enum CodingKeys: String, CodingKey { case token }
     }
     /// The page's CSRF token, the token the session acts as (never its secret), and the pages it
     /// may open (the UI hides links to the others).
