@@ -589,11 +589,16 @@ public final class ExtensionRuntime: Sendable {
     /// then halves (at character boundaries where the bytes are text) until each fits.
     func sendStreamData(stream: String, fd: String, bytes: [UInt8], cursor: String?) {
         let limit = hostMaxFrameBytes
+        // Bytes of a frame besides its payload, at most: the frame is only measured when the
+        // payload could not fit even with every byte escaped (never at the default 4 MiB limit).
+        let overhead = 160 + 6 * (stream.utf8.count + fd.utf8.count + (cursor?.utf8.count ?? 0))
         var pending: [ArraySlice<UInt8>] = [bytes[...]]
         while let piece = pending.popLast() {
             let last = pending.isEmpty
-            let frame = streamDataFrame(stream: stream, fd: fd, bytes: piece, cursor: last ? cursor : nil)
-            if frame.count - 1 > limit, piece.count > 1 {
+            let mayNotFit = piece.count * 6 + overhead > limit
+            if mayNotFit, piece.count > 1,
+                streamDataFrame(stream: stream, fd: fd, bytes: piece, cursor: last ? cursor : nil).count - 1 > limit
+            {
                 var middle = piece.startIndex + piece.count / 2
                 var back = middle
                 while back > piece.startIndex, piece[back] & 0xC0 == 0x80 { back -= 1 }
