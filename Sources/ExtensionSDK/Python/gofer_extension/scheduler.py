@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ._connection import Request
+from ._connection import BATCH_BYTES, Request
 from .errors import Code, Diagnostic, ProtocolError, failed_precondition, invalid_params, not_found, unavailable
 from .extension import Extension
 from .schema import validate
@@ -65,17 +65,37 @@ class LogSink:
         if data and self._request.stream is not None:
             await self._request.stream.write(data, fd=fd)
 
+    #: How long `pipe` gathers more output into a piece before passing it on (seconds): output
+    #: written line by line goes out in batches of up to 64 KiB, not a frame per line (§7).
+    batch_window = 0.01
+
     async def pipe(self, process: "asyncio.subprocess.Process") -> int:
-        """Copies a subprocess's stdout and stderr (both PIPEs) here as they come; returns its exit code."""
+        """Copies a subprocess's stdout and stderr (both PIPEs) here as they come, in batches;
+        returns its exit code."""
+        loop = asyncio.get_running_loop()
 
         async def copy(reader: Optional[asyncio.StreamReader], fd: str) -> None:
             if reader is None:
                 return
             while True:
-                chunk = await reader.read(65536)
+                chunk = await reader.read(BATCH_BYTES)
                 if not chunk:
                     return
+                deadline = loop.time() + self.batch_window
+                ended = False
+                while len(chunk) < BATCH_BYTES and not ended:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        more = await asyncio.wait_for(reader.read(BATCH_BYTES - len(chunk)), left)
+                    except asyncio.TimeoutError:
+                        break
+                    ended = not more
+                    chunk += more
                 await self.write(chunk, fd)
+                if ended:
+                    return
 
         try:
             await asyncio.gather(copy(process.stdout, "stdout"), copy(process.stderr, "stderr"))
