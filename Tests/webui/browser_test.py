@@ -53,6 +53,22 @@ def check(what, condition):
     print(f"ok   {what}", flush=True)
 
 
+def load(url):
+    """Opens `url`. Chromium aborts what is loading when the machine's network interfaces change
+    (net::ERR_NETWORK_CHANGED: Docker adding a container's veth while other tests run), leaving the
+    page without its script; such a load is done again, up to three times."""
+    for _ in range(3):
+        driver.get(url)
+        try:
+            entries = driver.get_log("browser")
+        except Exception:
+            return
+        if not any("ERR_NETWORK_CHANGED" in str(entry.get("message")) for entry in entries):
+            return
+        print(f"note the browser saw the network change while loading {url}; loading it again", flush=True)
+    driver.get(url)
+
+
 def shot(name):
     driver.save_screenshot(os.path.join(args.screenshots, name + ".png"))
 
@@ -72,7 +88,7 @@ def links_phase():
     """A link from a commit status, opened by someone without a session: the login form, then that
     run; a task's log line; old and wrong addresses; what a user token is shown."""
     link = args.run_link
-    driver.get(link)
+    load(link)
     check("a run link without a session shows the login form", EC.presence_of_element_located((By.ID, "login-form")))
     check("at the link's address", lambda d: d.current_url == link)
     log_in(args.token)
@@ -81,26 +97,26 @@ def links_phase():
     check("the address is still the link", lambda d: d.current_url == link)
     check("the run page shows what its hooks did", lambda d: "gofer/webui: success" in d.find_element(By.ID, "hooks").text)
     shot("run-link")
-    driver.get(link + "/tasks/compile#L2")
+    load(link + "/tasks/compile#L2")
     check("a task line link marks that line", lambda d: d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"] .line.marked').get_attribute("data-line") == "2"
           and "masked:" in d.find_element(By.CSS_SELECTOR, 'pre.log[data-task="compile"] .line.marked').text)
     check("and opens that task's log", lambda d: "focused" in d.find_element(By.ID, "task-compile").get_attribute("class"))
     driver.find_element(By.ID, "L-compile-3").click()
     check("clicking a line makes the address its link", lambda d: d.current_url == link + "/tasks/compile#L3")
     shot("task-line")
-    driver.get(link.rsplit("/", 1)[0] + "/999999")
+    load(link.rsplit("/", 1)[0] + "/999999")
     check("a run that does not exist says so", lambda d: "999999" in d.find_element(By.ID, "flash").text)
-    driver.get(link + "/tasks/nope")
+    load(link + "/tasks/nope")
     check("a task that does not exist says so", lambda d: "no task nope" in d.find_element(By.ID, "flash").text)
-    driver.get(args.url + "/ui/namespaces/default/pipelines/sleepy/runs/1")
+    load(args.url + "/ui/namespaces/default/pipelines/sleepy/runs/1")
     check("and a hook that had nothing to do says so", lambda d: "no commit to mark" in d.find_element(By.ID, "hooks").text)
-    driver.get(args.url + "/ui/no/such/page")
+    load(args.url + "/ui/no/such/page")
     check("an unknown page says so", lambda d: "No such page" in d.find_element(By.ID, "main").text)
-    driver.get(args.url + "/#/r/default/webui/1")
+    load(args.url + "/#/r/default/webui/1")
     check("an old #/r/ link opens the run at its path", lambda d: d.current_url == link and d.find_element(By.CSS_SELECTOR, "h1").text.startswith("webui #1"))
     driver.find_element(By.ID, "logout").click()
     check("logged out", EC.presence_of_element_located((By.ID, "login-form")))
-    driver.get(link)
+    load(link)
     check("the link asks a new visitor to log in", EC.presence_of_element_located((By.ID, "login-form")))
     log_in(args.user_token)
     check("a user token opens the run link", lambda d: d.find_element(By.CSS_SELECTOR, "h1").text.startswith("webui #1"))
@@ -112,7 +128,7 @@ try:
         links_phase()
         print("ok   all", flush=True)
         sys.exit(0)
-    driver.get(args.url + "/")
+    load(args.url + "/")
     check("the login form shows", EC.presence_of_element_located((By.ID, "login-form")))
     shot("login")
     # A wrong token is refused with the server's message, and no session starts.
@@ -154,7 +170,7 @@ try:
     shot("run-done")
 
     # Cancel: a run whose task sleeps; the button stops it.
-    driver.get(args.url + "/ui/namespaces/default/pipelines/sleepy")
+    load(args.url + "/ui/namespaces/default/pipelines/sleepy")
     check("the second pipeline's page", EC.element_to_be_clickable((By.ID, "start-run")))
     driver.find_element(By.ID, "start-run").click()
     check("its task runs", lambda d: d.find_elements(By.CSS_SELECTOR, '#dag g.node[data-task="nap"]') and state_of("nap") == "running")
@@ -173,7 +189,7 @@ try:
     shot("run-cancelled")
 
     # An older fragment link still opens its page, at its path.
-    driver.get(args.url + "/#/extensions")
+    load(args.url + "/#/extensions")
     check("the extensions page lists the scheduler", lambda d: "process" in d.find_element(By.ID, "extensions").text)
     check("an old #/ link moves to the page's path", lambda d: d.current_url == args.url + "/ui/extensions")
     driver.back()
@@ -182,7 +198,7 @@ try:
 
     driver.find_element(By.ID, "logout").click()
     check("logging out returns to the login form", EC.presence_of_element_located((By.ID, "login-form")))
-    driver.get(args.url + "/#/extensions")
+    load(args.url + "/#/extensions")
     check("and the session is over", EC.presence_of_element_located((By.ID, "login-form")))
 finally:
     driver.quit()
