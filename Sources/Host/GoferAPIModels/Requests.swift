@@ -140,13 +140,11 @@ public struct PutSecretRequest: APIRequest {
 
     public enum CodingKeys: String, CodingKey, CaseIterable { case value, valueB64 = "value_b64", namespaces }
 
-    /// `bytes` as text when they are UTF-8, else as base64.
+    /// `bytes` as text when they are UTF-8, else as base64 (the protocol's ``SecretValue`` rule).
     public init(bytes: [UInt8], namespaces: [String]? = nil) {
-        if let text = String(validating: bytes, as: UTF8.self) {
-            value = text
-        } else {
-            valueB64 = Data(bytes).base64EncodedString()
-        }
+        let encoded = SecretValue(bytes: bytes)
+        value = encoded.value
+        valueB64 = encoded.valueB64
         self.namespaces = namespaces
     }
 }
