@@ -53,19 +53,32 @@ def check(what, condition):
     print(f"ok   {what}", flush=True)
 
 
+def network_changed():
+    """Whether Chromium gave up on what it was loading because the machine's network interfaces
+    changed: its error page (at chrome-error://, saying ERR_NETWORK_CHANGED) or a resource that
+    failed so (the console)."""
+    try:
+        if driver.current_url.startswith("chrome-error://"):
+            return True
+        text = driver.execute_script("return document.body ? document.body.innerText : ''") or ""
+        if "ERR_NETWORK_CHANGED" in text:
+            return True
+        return any("ERR_NETWORK_CHANGED" in str(entry.get("message")) for entry in driver.get_log("browser"))
+    except Exception:
+        return False
+
+
 def load(url):
     """Opens `url`. Chromium aborts what is loading when the machine's network interfaces change
-    (net::ERR_NETWORK_CHANGED: Docker adding a container's veth while other tests run), leaving the
-    page without its script; such a load is done again, up to three times."""
-    for _ in range(3):
+    (net::ERR_NETWORK_CHANGED: Docker adding a container's veth while other tests run), leaving its
+    error page or a page without its script; such a load is done again after a moment, up to eight
+    times (the other tests' containers come and go in bursts)."""
+    for attempt in range(8):
         driver.get(url)
-        try:
-            entries = driver.get_log("browser")
-        except Exception:
+        if not network_changed():
             return
-        if not any("ERR_NETWORK_CHANGED" in str(entry.get("message")) for entry in entries):
-            return
-        print(f"note the browser saw the network change while loading {url}; loading it again", flush=True)
+        print(f"note the browser saw the network change while loading {url} (attempt {attempt + 1}); loading it again", flush=True)
+        time.sleep(0.5)
     driver.get(url)
 
 
