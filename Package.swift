@@ -86,17 +86,21 @@ let package = Package(
         .target(name: "GoferModel", dependencies: ["ExtensionSDK", "GoferConfig"], path: "Sources/Host/GoferModel", swiftSettings: strict),
         // The REST API's request types: the server decodes them, the CLI and gofer-bench encode them.
         .target(name: "GoferAPIModels", dependencies: ["ExtensionSDK", "GoferModel"], path: "Sources/Host/GoferAPIModels", swiftSettings: strict),
+        // All state and every SQL statement: repositories over one connection pool, migrations from
+        // one list, a state change and its event in one transaction. No HTTP or server library.
+        .target(
+            name: "GoferStore", dependencies: ["ExtensionSDK", "GoferConfig", "GoferModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")], path: "Sources/Host/GoferStore",
+            swiftSettings: strict),
         .target(
             name: "GoferHost",
             dependencies: [
-                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferBuildInfo",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferStore", "GoferBuildInfo",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -221,6 +225,8 @@ let package = Package(
             ],
             path: "Tests/GoferHostTests",
             swiftSettings: strict),
+        // The repository contract, run against every store backend.
+        .testTarget(name: "GoferStoreTests", dependencies: ["GoferStore", "GoferModel", "GoferConfig"], path: "Tests/GoferStoreTests", swiftSettings: strict),
         .testTarget(
             name: "ConformanceTests", dependencies: ["ExtensionConformance", "ExtensionClient", "ExtensionSDK", "TestSupport"],
             path: "Tests/ConformanceTests", swiftSettings: strict),

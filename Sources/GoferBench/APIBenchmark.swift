@@ -102,8 +102,9 @@ struct APIBenchmark {
     /// Runs `body` while another task commits a small write every 2 ms, as a server with runs in
     /// progress does: every cached answer goes stale at once, so reads pay for the query and the
     /// encoding again.
-    static func whileWriting<T: Sendable>(_ store: Store, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
+    static func whileWriting<T: Sendable>(_ server: any Store, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let store = server as? SQLiteStore else { throw ServerError("the writes-in-progress benchmark needs the embedded (SQLite) store") }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 var i = 0
                 while !Task.isCancelled {

@@ -288,9 +288,9 @@ struct PlainRegistryPasswordMigrationTests {
             "id: old\ntasks:\n  - id: t\n    image: registry.example.com/app\n    registry_auth: { username: bot, password: \"secret{{pw}}\" }\n    command: [\"true\"]\n"
         )
         // What an older server stored: the password itself; and the migration not yet run.
-        try await h.server.store.executeForTesting(
+        try await #require(h.server.store as? SQLiteStore).executeForTesting(
             "UPDATE pipeline_versions SET config = replace(config, 'secret{{pw}}', 'hunter2-plain-password')")
-        try await h.server.store.executeForTesting("DELETE FROM grdb_migrations WHERE identifier LIKE 'v7:%'")
+        try await #require(h.server.store as? SQLiteStore).executeForTesting("DELETE FROM grdb_migrations WHERE identifier LIKE 'v7:%'")
         await h.stop()
         let server = try await GoferServer(settings: h.server.settings)
         return try await stopping({ await server.stop() }) {

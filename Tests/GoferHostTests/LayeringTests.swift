@@ -25,16 +25,28 @@ struct LayeringTests {
         return out
     }
 
-    /// The dependencies Package.swift gives a target (its names, products by their name).
+    /// The dependencies Package.swift gives a target: its target names, and products by their name.
     static func dependencies(of target: String) throws -> Set<String> {
         let manifest = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
-        guard let start = manifest.range(of: "name: \"\(target)\", dependencies: [") else { return [] }
-        let rest = manifest[start.upperBound...]
-        guard let end = rest.range(of: "], path:") else { return [] }
-        let list = rest[..<end.lowerBound]
+        guard let start = manifest.range(of: #"name: "\#(target)",\s*dependencies: \["#, options: .regularExpression) else {
+            Issue.record("Package.swift has no target \(target) with dependencies")
+            return []
+        }
+        // The list, to its closing bracket.
+        var depth = 1
+        var end = start.upperBound
+        while end < manifest.endIndex, depth > 0 {
+            if manifest[end] == "[" { depth += 1 } else if manifest[end] == "]" { depth -= 1 }
+            end = manifest.index(after: end)
+        }
+        var list = String(manifest[start.upperBound..<end])
         var names: Set<String> = []
+        while let product = list.range(of: #"\.product\(name: "[^"]+", package: "[^"]+"\)"#, options: .regularExpression) {
+            names.insert(String(list[product].split(separator: "\"")[1]))
+            list.removeSubrange(product)
+        }
         for part in list.split(separator: "\"", omittingEmptySubsequences: false).enumerated() where part.offset % 2 == 1 { names.insert(String(part.element)) }
-        return names.subtracting(["package"])
+        return names
     }
 
     @Test func theModelDependsOnNoServerDatabaseOrHTTPLibrary() throws {
@@ -50,15 +62,25 @@ struct LayeringTests {
         #expect(try Self.dependencies(of: "GoferAPIModels") == ["ExtensionSDK", "GoferModel"], "GoferAPIModels's dependencies in Package.swift")
     }
 
-    /// Inside GoferHost: SQL lives in Store/; HTTP (Hummingbird, HTTP types, the API's error with its
+    /// The store: the database library and the model, nothing of HTTP, the server or the engine.
+    @Test func theStoreDependsOnTheModelAndTheDatabaseOnly() throws {
+        let allowed: Set<String> = ["Foundation", "ExtensionSDK", "GoferConfig", "GoferModel", "GRDB", "Logging", "Synchronization"]
+        let wrong = try Self.imports(under: "Sources/Host/GoferStore").filter { !allowed.contains($0.module) }
+        #expect(wrong.isEmpty, "GoferStore imports outside \(allowed.sorted()): \(wrong)")
+        #expect(
+            try Self.dependencies(of: "GoferStore") == ["ExtensionSDK", "GoferConfig", "GoferModel", "GRDB", "Logging"], "GoferStore's dependencies in Package.swift")
+        #expect(!(try Self.dependencies(of: "GoferHost").contains("GRDB")), "GoferHost depends on GRDB: SQL belongs in GoferStore")
+    }
+
+    /// Inside GoferHost: SQL lives in GoferStore; HTTP (Hummingbird, HTTP types, the API's error with its
     /// status codes) only at the edge — API/, WebUI/ and Server/ (which composes the server).
     @Test func databaseAndHTTPStayInTheirFolders() throws {
         let host = "Sources/Host/GoferHost/"
         let edge = ["API/", "WebUI/", "Server/"].map { host + $0 }
         let http: Set<String> = ["Hummingbird", "HummingbirdCore", "HummingbirdTLS", "HummingbirdWebSocket", "HummingbirdWSClient", "HTTPTypes", "NIOHTTP1", "NIOHTTPTypes"]
         let all = try Self.imports(under: "Sources/Host/GoferHost")
-        let sql = all.filter { $0.module == "GRDB" && !$0.file.hasPrefix(host + "Store/") }
-        #expect(sql.isEmpty, "GRDB outside Store/: \(sql)")
+        let sql = all.filter { $0.module == "GRDB" }
+        #expect(sql.isEmpty, "GRDB in GoferHost (SQL belongs in GoferStore): \(sql)")
         let httpLeaks = all.filter { http.contains($0.module) && !edge.contains(where: $0.file.hasPrefix) }
         #expect(httpLeaks.isEmpty, "HTTP libraries below the HTTP edge: \(httpLeaks)")
         // APIError carries HTTP statuses: domain code throws typed errors (StoreError, AuthError,
@@ -75,7 +97,7 @@ struct LayeringTests {
 
     /// Extensions build against the SDK only: never the host's modules.
     @Test func extensionsImportNothingOfTheHost() throws {
-        let host: Set<String> = ["GoferHost", "GoferModel", "GoferConfig", "ExtensionClient", "GoferPipeline"]
+        let host: Set<String> = ["GoferHost", "GoferModel", "GoferStore", "GoferAPIModels", "GoferConfig", "ExtensionClient", "GoferPipeline"]
         let wrong = try Self.imports(under: "Extensions").filter { host.contains($0.module) }
         #expect(wrong.isEmpty, "extensions importing host modules: \(wrong)")
     }

@@ -216,7 +216,7 @@ struct RolloutTests {
         // A canary run recorded as finished, its rollout not yet judged (as a kill -9 would leave it).
         let created = try await h.server.store.createRun(namespace: "default", pipeline: "canary", initiator: .system)
         #expect(created.run.versionReason == .canary)
-        try await h.server.store.executeForTesting(
+        try await #require(h.server.store as? SQLiteStore).executeForTesting(
             "UPDATE runs SET state = 'succeeded', ended_at = CURRENT_TIMESTAMP WHERE id = \(created.run.id);"
                 + "UPDATE task_executions SET state = 'succeeded' WHERE run = \(created.run.id)")
         #expect(try await h.server.store.pipeline(namespace: "default", id: "canary").liveVersion == 1)

@@ -303,7 +303,7 @@ struct RunEngineTests {
             _ = try await h.apply("id: p\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
             let (first, _) = try await h.runToEnd("p")
             #expect(first.state == .succeeded)
-            let store = h.server.store
+            let store = try #require(h.server.store as? SQLiteStore, "the embedded store plays a full disk")
             try await store.limitSizeForTesting(pages: try await store.pageCount())
             var refusal: (any Error)?
             var started: [Int] = []

@@ -2,3 +2,4 @@
 @_exported import GoferConfig
 @_exported import GoferModel
 @_exported import GoferAPIModels
+@_exported import GoferStore

@@ -8,7 +8,7 @@ import NIOCore
 /// states who may call it (``Access``), and the dispatcher here authenticates and authorizes
 /// before the handler runs. The route table is checked against docs/openapi.yaml by a test.
 public struct GoferAPI: Sendable {
-    public let store: Store
+    package let store: any Store
     public let engine: RunEngine
     public let bus: EventBus
     public let logs: LogFiles
@@ -35,8 +35,8 @@ public struct GoferAPI: Sendable {
     let clients: ClientAddressResolver
     let responses = ResponseCache()
 
-    public init(
-        store: Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
+    package init(
+        store: any Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = [],
         placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil }), attachEnabled: Bool = true,
@@ -353,8 +353,3 @@ public struct PipelineDetail: Codable, Sendable {
     }
 }
 
-/// `GET …/runs/{run}`.
-public struct RunDetail: Codable, Sendable {
-    public var run: Run
-    public var tasks: [TaskExecution]
-}

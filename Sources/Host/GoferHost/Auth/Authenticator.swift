@@ -5,7 +5,7 @@ import Synchronization
 /// Turns an `Authorization` header into an ``Identity``, or a 401/429 that says why. Failed
 /// attempts are limited per client address; a client over its limit is refused before any lookup.
 public final class Authenticator: Sendable {
-    let store: Store
+    let store: any Store
     let failures: RateLimiter
     /// When each token's last use was last written (at most once a minute per token).
     private let lastWritten = Mutex<[String: Date]>([:])
@@ -16,7 +16,7 @@ public final class Authenticator: Sendable {
     let cacheFor: Duration
     static let maxCached = 10_000
 
-    public init(store: Store, failureLimit: RateLimit, cacheFor: Duration = .seconds(5)) {
+    package init(store: any Store, failureLimit: RateLimit, cacheFor: Duration = .seconds(5)) {
         self.store = store
         self.failures = RateLimiter(failureLimit)
         self.cacheFor = cacheFor

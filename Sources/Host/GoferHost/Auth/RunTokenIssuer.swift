@@ -6,10 +6,10 @@ import Foundation
 /// during recovery). The token is derived from a server key and the run, so a restarted server
 /// gives a task the same token again without ever storing it.
 public struct RunTokenIssuer: Sendable {
-    let store: Store
+    let store: any Store
     let key: SymmetricKey
 
-    public init(store: Store, key: SymmetricKey) {
+    package init(store: any Store, key: SymmetricKey) {
         self.store = store
         self.key = key
     }

@@ -7,7 +7,7 @@ import Logging
 /// them as steps of a run (through ``CommonTaskSteps``, a ``SchedulerClient``) and calls them as
 /// run hooks (``HookDispatcher``).
 public actor CommonTasks {
-    let store: Store
+    let store: any Store
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
     private var roster = ExtensionRoster()
@@ -17,7 +17,7 @@ public actor CommonTasks {
     /// The steps in progress, by task execution id.
     let steps = CommonTaskSteps()
 
-    public init(store: Store, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String) {
+    package init(store: any Store, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String) {
         self.store = store
         self.policy = policy
         self.hostVersion = hostVersion

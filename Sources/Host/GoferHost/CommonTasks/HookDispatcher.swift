@@ -6,7 +6,7 @@ import Logging
 /// task with the run's state, and is retried with backoff until it succeeds or gives up. A hook
 /// never delays or changes its run: the run's state was stored before the call was even queued.
 public actor HookDispatcher {
-    let store: Store
+    let store: any Store
     let tasks: CommonTasks
     let secrets: (any SecretResolving)?
     let engine: EngineSettings
@@ -20,7 +20,7 @@ public actor HookDispatcher {
     private var inFlight: Set<Int64> = []
     private let logger = Logger(label: "gofer.hooks")
 
-    public init(store: Store, tasks: CommonTasks, secrets: (any SecretResolving)?, engine: EngineSettings) {
+    package init(store: any Store, tasks: CommonTasks, secrets: (any SecretResolving)?, engine: EngineSettings) {
         self.store = store
         self.tasks = tasks
         self.secrets = secrets

@@ -38,7 +38,7 @@ public actor RunEngine {
         }
     }
 
-    let store: Store
+    let store: any Store
     let scheduler: any SchedulerClient
     let bus: EventBus
     let logs: LogFiles
@@ -86,8 +86,8 @@ public actor RunEngine {
     /// Called after every stored run state change (the hook outbox has new work then).
     public func onRunStateStored(_ handler: @escaping @Sendable () -> Void) { runStateStored = handler }
 
-    public init(
-        store: Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings,
+    package init(
+        store: any Store, scheduler: any SchedulerClient, bus: EventBus, logs: LogFiles, settings: EngineSettings,
         secrets: (any SecretResolving)? = nil, runTokens: RunTokenIssuer? = nil, commonTasks: CommonTasks? = nil, objects: Objects? = nil
     ) {
         self.commonTasks = commonTasks

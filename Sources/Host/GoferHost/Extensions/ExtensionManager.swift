@@ -53,7 +53,7 @@ public struct UninstallResult: Codable, Sendable {
 /// checked (SHA-256, `--describe`, protocol major, admin config, a handshake) and only then moved
 /// into place and recorded.
 public actor ExtensionManager {
-    let store: Store
+    let store: any Store
     private var attachedTriggers: Triggers?
     let dataDir: String
     /// Where bundled build products are (beside `gofer`).
@@ -69,8 +69,8 @@ public actor ExtensionManager {
     /// Extensions' own objects (`objects/*` from any extension).
     let objects: Objects?
 
-    public init(
-        store: Store, dataDir: String, productsDir: String, registries: [String],
+    package init(
+        store: any Store, dataDir: String, productsDir: String, registries: [String],
         configDefaults: @escaping @Sendable (String) -> [String: JSONValue] = { _ in [:] }, objects: Objects? = nil
     ) {
         self.store = store
@@ -463,7 +463,7 @@ public actor ExtensionManager {
     /// First start: installs the registry's bundled defaults and `extra` (names), without a
     /// handshake (they are started right after, which is one).
     public func installDefaults(extra: [String]) async throws {
-        if try await store.meta("defaults_installed") != nil {
+        if try await store.meta(.defaultsInstalled) != nil {
             return
         }
         let bundled = RegistryIndex.bundled
@@ -479,7 +479,7 @@ public actor ExtensionManager {
         for name in names where try await store.installedExtension(name) == nil {
             try await installBundled(name)
         }
-        try await store.setMeta("defaults_installed", ISO8601DateFormatter().string(from: Date()))
+        try await store.setMeta(.defaultsInstalled, ISO8601DateFormatter().string(from: Date()))
     }
 
     /// The extension a server setting names (`scheduler`, `secret_store`): installed; or bundled,

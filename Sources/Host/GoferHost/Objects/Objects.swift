@@ -13,7 +13,7 @@ import Synchronization
 /// leaves nothing behind. Reads check the SHA-256 and withhold the last chunk until it matches,
 /// so a damaged object never reaches a client whole.
 public final class Objects: Sendable {
-    let store: Store
+    let store: any Store
     let backend: any ObjectBackend
     public let limits: ObjectLimits
     /// Delete a pipeline's objects with it (`object_cleanup`).
@@ -27,7 +27,7 @@ public final class Objects: Sendable {
     /// The largest object an env value may take (`pipeline_object{{…}}`).
     public static let maxEnvValueBytes = 64 * 1024
 
-    public init(store: Store, backend: any ObjectBackend, limits: ObjectLimits = ObjectLimits(), cleanup: Bool = true) {
+    package init(store: any Store, backend: any ObjectBackend, limits: ObjectLimits = ObjectLimits(), cleanup: Bool = true) {
         self.store = store
         self.backend = backend
         self.limits = limits

@@ -47,10 +47,10 @@ public struct TrialRefusal: Error, Sendable, CustomStringConvertible {
 /// address; the engine also stops a trial's run when what is left runs out.
 public actor Trials {
     public let policy: TrialPolicy
-    private let store: Store
+    private let store: any Store
     private let limiter: RateLimiter
 
-    public init(store: Store, policy: TrialPolicy) {
+    package init(store: any Store, policy: TrialPolicy) {
         self.store = store
         self.policy = policy
         self.limiter = RateLimiter(policy.issueRate)

@@ -7,13 +7,13 @@ import Logging
 /// in the ``Store`` (``CanaryPolicy`` decides). Since every decision is recomputed from the
 /// stored runs, a server killed in the middle simply decides again after it restarts.
 public actor Rollouts {
-    let store: Store
+    let store: any Store
     private let logger = Logger(label: "gofer.rollouts")
     private var clock: Task<Void, Never>?
     /// How often rollouts with a time window are looked at.
     let tick: Duration
 
-    public init(store: Store, tick: Duration = .seconds(1)) {
+    package init(store: any Store, tick: Duration = .seconds(1)) {
         self.store = store
         self.tick = tick
     }

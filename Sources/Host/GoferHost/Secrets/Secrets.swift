@@ -3,18 +3,6 @@ import ExtensionSDK
 import Foundation
 import Logging
 
-/// An admin's secret, usable by pipelines in the namespaces its patterns allow. The value lives
-/// in the secret store; only this description is in the database.
-public struct GlobalSecret: Codable, Sendable, Equatable {
-    public var name: String
-    /// Namespace patterns (`*` matches any run of characters): `["*"]`, `["team-*", "default"]`.
-    public var namespaces: [String]
-    public var createdAt: Date
-    public var updatedAt: Date
-
-    public func allows(namespace: String) -> Bool { NamespacePattern.matchesAny(namespaces, namespace) }
-}
-
 /// Why a secret could not be used.
 public struct SecretError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable { case notFound, denied, invalid, unavailable, tooLarge }
@@ -34,7 +22,7 @@ public protocol SecretResolving: Sendable {
 /// naming, so one store serves both scopes: `pipelines/<namespace>/<pipeline>/<name>` and
 /// `global/<name>`.
 public actor Secrets: SecretResolving {
-    let store: Store
+    let store: any Store
     let spec: ExtensionSpec?
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
@@ -47,8 +35,8 @@ public actor Secrets: SecretResolving {
     /// The largest value accepted.
     public static let maxValueBytes = 1 << 20
 
-    public init(
-        store: Store, spec: ExtensionSpec?, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String, cleanup: Bool = true
+    package init(
+        store: any Store, spec: ExtensionSpec?, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String, cleanup: Bool = true
     ) {
         self.store = store
         self.spec = spec
@@ -112,7 +100,7 @@ public actor Secrets: SecretResolving {
         // Remembered once per start: switching away from a store that holds secrets is refused
         // (ExtensionSwitch), switching away from one that never did is not.
         if !markedWritten, let name = spec?.name {
-            try await store.setMeta(Store.secretStoreWrittenKey, name)
+            try await store.setMeta(.secretStoreWritten, name)
             markedWritten = true
         }
     }

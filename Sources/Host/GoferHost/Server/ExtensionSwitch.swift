@@ -11,8 +11,8 @@ import Foundation
 ///   `secret_store_switch: true` says the admin knows (they then store the secrets again in the new store). Gofer does not copy
 ///   secrets between stores itself: it would have to read every value out of the old one.
 enum ExtensionSwitch {
-    static func check(store: Store, settings: ServerSettings, storeExtension: String?) async throws {
-        if let previous = try await store.meta("scheduler"), previous != settings.scheduler {
+    static func check(store: any Store, settings: ServerSettings, storeExtension: String?) async throws {
+        if let previous = try await store.meta(.scheduler), previous != settings.scheduler {
             let unfinished = try await store.unfinishedRuns()
             if !unfinished.isEmpty {
                 let sample = unfinished.prefix(3).map { "\($0.namespace)/\($0.pipeline)#\($0.id)" }.joined(separator: ", ")
@@ -22,14 +22,14 @@ enum ExtensionSwitch {
             }
         }
         let current = storeExtension ?? "none"
-        if let previous = try await store.meta("secret_store"), previous != current, !["none", "memory-secrets"].contains(previous),
-            try await store.meta(Store.secretStoreWrittenKey) == previous, !settings.secretStoreSwitch
+        if let previous = try await store.meta(.secretStore), previous != current, !["none", "memory-secrets"].contains(previous),
+            try await store.meta(.secretStoreWritten) == previous, !settings.secretStoreSwitch
         {
             throw ServerError(
                 "secret_store is now \(current), but secrets were stored in \(previous) and would become unreachable (runs using them would fail). Start with the previous store, or set secret_store_switch: true to switch and store the secrets again"
             )
         }
-        try await store.setMeta("scheduler", settings.scheduler)
-        try await store.setMeta("secret_store", current)
+        try await store.setMeta(.scheduler, settings.scheduler)
+        try await store.setMeta(.secretStore, current)
     }
 }

@@ -30,7 +30,7 @@ public var goferVersionDescription: String {
 /// A running Gofer server: store, scheduler extension, run engine and API.
 public final class GoferServer: Sendable {
     public let settings: ServerSettings
-    public let store: Store
+    package let store: any Store
     public let engine: RunEngine
     public let bus: EventBus
     public let supervisor: ExtensionSupervisor
@@ -74,7 +74,7 @@ public final class GoferServer: Sendable {
         defer { if !started { lock.release() } }
         dataDirLock = lock
         DataDirPermissions.tighten(settings.dataDir)
-        store = try Store(path: settings.dataDir + "/gofer.sqlite", keepVersions: settings.keepVersions)
+        store = try SQLiteStore(path: settings.dataDir + "/gofer.sqlite", keepVersions: settings.keepVersions)
         bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
         bus = EventBus()
         let dir = settings.extensionsDir ?? GoferServer.executableDirectory

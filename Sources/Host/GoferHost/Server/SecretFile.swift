@@ -41,11 +41,11 @@ enum SecretFile {
 /// The first admin token and its local recovery.
 public enum AdminBootstrap {
     public static func tokenFile(dataDir: String) -> String { dataDir + "/admin-token" }
-    static let metaKey = "admin_bootstrapped"
+    static let metaKey = MetaKey.adminBootstrapped
 
     /// On a server's first start: creates an admin token and writes it to `DATA_DIR/admin-token`
     /// (0600). Returns the file's path when it did so now.
-    static func firstStart(store: Store, dataDir: String) async throws -> String? {
+    static func firstStart(store: any Store, dataDir: String) async throws -> String? {
         if try await store.meta(metaKey) != nil { return nil }
         let path = try await issue(store: store, dataDir: dataDir, name: "admin (first start)")
         try await store.setMeta(metaKey, Date().formatted(.iso8601))
@@ -56,13 +56,13 @@ public enum AdminBootstrap {
     /// exist: the local way back in when every admin token is lost or revoked. Needs write access
     /// to the data directory, i.e. the server's own machine and user.
     public static func reset(dataDir: String) async throws -> String {
-        let store = try Store(path: dataDir + "/gofer.sqlite")
+        let store = try SQLiteStore(path: dataDir + "/gofer.sqlite")
         let path = try await issue(store: store, dataDir: dataDir, name: "admin (recovery \(Date().formatted(.iso8601)))")
         try await store.setMeta(metaKey, Date().formatted(.iso8601))
         return path
     }
 
-    static func issue(store: Store, dataDir: String, name: String) async throws -> String {
+    static func issue(store: any Store, dataDir: String, name: String) async throws -> String {
         let secret = TokenSecret.generate()
         let token = APIToken(
             id: APIToken.newID(), name: name, kind: .user, roles: ["admin"], namespaces: ["*"], createdBy: .system, createdAt: Date())

@@ -32,7 +32,7 @@ public struct SubscriptionError: Error, Sendable, CustomStringConvertible {
 /// trigger is answered, and after any restart the trigger is subscribed again from the stored
 /// cursor, so an event it never saw acknowledged is sent again and recognised if it was stored.
 public actor Triggers {
-    let store: Store
+    let store: any Store
     let engine: RunEngine
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
@@ -46,7 +46,7 @@ public actor Triggers {
     /// GitHub gives up on a webhook after 10 s; answer before that.
     let externalTimeout: Duration = .seconds(9)
 
-    public init(store: Store, engine: RunEngine, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String) {
+    package init(store: any Store, engine: RunEngine, policy: ExtensionSupervisor.Policy = .init(), hostVersion: String) {
         self.store = store
         self.engine = engine
         self.policy = policy

@@ -1,32 +1,12 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 import Logging
 
-/// The text a version was applied from.
-public struct AppliedSource: Sendable, Equatable {
-    public var text: String
-    /// `yaml`, `json` or `toml`.
-    public var format: String
-
-    public init(text: String, format: String) {
-        self.text = text
-        self.format = format
-    }
-}
-
-/// What an apply is: a plain apply, one that starts a canary rollout, or a rollback.
-public enum ApplyKind: Sendable, Equatable {
-    /// The new version goes live at once.
-    case live
-    /// The new version becomes a canary of the live one.
-    case canary(RolloutStrategy)
-    /// An earlier version's config goes live again as a new version.
-    case rollback(from: Int)
-}
-
 /// How a new run picks its version.
-enum RunRouting: Sendable {
+package enum RunRouting: Sendable {
     /// The live version, or the canary for its share of runs while a rollout is active.
     case route
     /// Exactly this version (`gofer run start P --version N`).
@@ -35,8 +15,8 @@ enum RunRouting: Sendable {
     case rerun(of: Run, failedOnly: Bool)
 }
 
-extension Store {
-    static func registerVersionMigrations(_ m: inout DatabaseMigrator) {
+extension SQLiteStore {
+    package static func registerVersionMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v8: live versions, rollouts and reruns") { db in
             try db.execute(
                 sql: """
@@ -67,12 +47,8 @@ extension Store {
 
     // MARK: - Apply
 
-    /// Stores `config` as the pipeline's next version unless it equals the live one. A plain
-    /// apply or a rollback makes it live; a canary apply starts a rollout of it instead (in the
-    /// same transaction). Refused while a rollout is active: the live version would change under it.
     public func apply(
-        namespace: String, config: PipelineConfig, source: AppliedSource? = nil, kind: ApplyKind = .live, by: Principal = .system
-    ) async throws -> ApplyResult {
+        namespace: String, config: PipelineConfig, source: AppliedSource?, kind: ApplyKind, by: Principal) async throws -> ApplyResult {
         let canonical = try config.canonicalJSON()
         return try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
@@ -178,9 +154,7 @@ extension Store {
         }
     }
 
-    /// Undoes an apply whose triggers could not be set up: the version goes, the previous live
-    /// one is live again (or the pipeline goes, if it was new).
-    func revertApply(namespace: String, pipeline: String, version: Int, previousLive: Int?) async throws {
+    package func revertApply(namespace: String, pipeline: String, version: Int, previousLive: Int?) async throws {
         try await write { db in
             guard let previousLive else {
                 try db.execute(sql: "DELETE FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, pipeline])
@@ -200,7 +174,7 @@ extension Store {
 
     // MARK: - Versions
 
-    static func version(_ row: Row, namespace: String, pipeline: String) throws -> PipelineVersion {
+    package static func version(_ row: Row, namespace: String, pipeline: String) throws -> PipelineVersion {
         PipelineVersion(
             namespace: namespace, pipeline: pipeline, version: row["version"], config: try PipelineConfig.fromCanonical(row["config"]),
             source: row["source"], format: row["format"], origin: VersionOrigin(rawValue: row["origin"] ?? "") ?? .apply,
@@ -209,7 +183,7 @@ extension Store {
     }
 
     /// A version, or a not-found error saying whether it never existed or was pruned.
-    static func requireVersion(_ db: Database, _ p: Pipeline, _ v: Int) throws -> PipelineVersion {
+    package static func requireVersion(_ db: Database, _ p: Pipeline, _ v: Int) throws -> PipelineVersion {
         if let row = try Row.fetchOne(
             db, sql: "SELECT * FROM pipeline_versions WHERE namespace = ? AND pipeline = ? AND version = ?",
             arguments: [p.namespace, p.id, v])
@@ -226,16 +200,14 @@ extension Store {
         throw StoreError.gone(what: "pipeline version", id: id, why: "versions go up to \(p.latestVersion)")
     }
 
-    /// The config of `version` (default: the live one).
-    public func pipelineVersion(namespace: String, pipeline: String, version: Int? = nil) async throws -> PipelineVersion {
+    public func pipelineVersion(namespace: String, pipeline: String, version: Int?) async throws -> PipelineVersion {
         try await pool.read { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
             return try Self.requireVersion(db, p, version ?? p.liveVersion)
         }
     }
 
-    /// Versions, newest first; `before` is the last version of the previous page.
-    public func pipelineVersions(namespace: String, pipeline: String, before: Int? = nil, limit: Int = 50) async throws -> Page<
+    public func pipelineVersions(namespace: String, pipeline: String, before: Int?, limit: Int) async throws -> Page<
         PipelineVersionSummary
     > {
         try await pool.read { db in
@@ -271,7 +243,6 @@ extension Store {
         }
     }
 
-    /// The version to roll back to when none is named: the one that was live before the live one.
     public func previousLiveVersion(namespace: String, pipeline: String) async throws -> Int {
         try await pool.read { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
@@ -283,7 +254,7 @@ extension Store {
         }
     }
 
-    static func previousLive(_ db: Database, _ p: Pipeline) throws -> Int? {
+    package static func previousLive(_ db: Database, _ p: Pipeline) throws -> Int? {
         try Int.fetchOne(
             db,
             sql: """
@@ -293,8 +264,6 @@ extension Store {
             arguments: [p.namespace, p.id, p.liveVersion])
     }
 
-    /// ``pruneVersions(namespace:pipeline:)`` where it is housekeeping after a change that already
-    /// stands: a failure is logged (the next change prunes again), never the change's failure.
     public func pruneVersionsAfterChange(namespace: String, pipeline: String, logger: Logger) async {
         do {
             try await pruneVersions(namespace: namespace, pipeline: pipeline)
@@ -303,9 +272,6 @@ extension Store {
         }
     }
 
-    /// Deletes the oldest versions past the pipeline's limit (its live config's `keep_versions`,
-    /// else the server's), never one in use: live, the one live before it (the rollback target),
-    /// a rollout's canary and base, or a version of a run not yet finished. Returns what it deleted.
     @discardableResult
     public func pruneVersions(namespace: String, pipeline: String) async throws -> [Int] {
         try await write { db in
@@ -345,7 +311,7 @@ extension Store {
     // MARK: - Runs: routing and reruns
 
     /// Inserts a pending run with its task executions and event; the version follows `routing`.
-    static func insertRun(
+    package static func insertRun(
         _ db: Database, namespace: String, pipeline: String, initiator: Principal, variables: [String: String], routing: RunRouting
     ) throws -> CreatedRun {
         let p = try Self.requirePipeline(db, namespace, pipeline)
@@ -434,7 +400,7 @@ extension Store {
 
     /// For a rerun of failed tasks: the tasks of `original` that keep their result, i.e. every
     /// task that is neither failed or cancelled itself nor depends (transitively) on one that is.
-    static func carriedTasks(_ db: Database, _ original: Run, config: PipelineConfig) throws -> [String: TaskExecution] {
+    package static func carriedTasks(_ db: Database, _ original: Run, config: PipelineConfig) throws -> [String: TaskExecution] {
         let old = try Row.fetchAll(
             db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ?",
             arguments: [original.namespace, original.pipeline, original.id]
@@ -449,9 +415,6 @@ extension Store {
         return byTask.filter { !again.contains($0.key) && $0.value.state.isTerminal }
     }
 
-    /// Creates a run that reruns `run` with its version and variables: all of it, or (with
-    /// `failedOnly`) only its failed and cancelled tasks and what depends on them, the rest
-    /// carried over with their results.
     public func rerun(namespace: String, pipeline: String, run id: Int, failedOnly: Bool, by: Principal) async throws -> CreatedRun {
         try await write { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
@@ -480,8 +443,7 @@ extension Store {
     }
 }
 
-extension Store {
-    /// Every pipeline with its live config (for finding the pipelines that use an extension).
+extension SQLiteStore {
     public func livePipelineConfigs() async throws -> [(Pipeline, PipelineConfig)] {
         try await pool.read { db in
             try Row.fetchAll(

@@ -1,17 +1,11 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 
-/// What a token lookup found: the token, or why it cannot be used.
-public enum TokenLookup: Sendable {
-    case valid(APIToken)
-    case unknown
-    case revoked(APIToken)
-    case expired(APIToken)
-}
-
-extension Store {
-    static func registerAuthMigrations(_ m: inout DatabaseMigrator) {
+extension SQLiteStore {
+    package static func registerAuthMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v6: tokens and roles") { db in
             try db.execute(
                 sql: """
@@ -29,13 +23,13 @@ extension Store {
         }
     }
 
-    static let registryPasswordErrorSource = "registry_auth"
+    package static let registryPasswordErrorSource = "registry_auth"
 
     /// Older servers stored `registry_auth.password` as written. Every plain one is removed from
     /// every stored version (overwritten on disk: `secure_delete`), and its pipeline gets an error
     /// saying what to do; tasks of such versions then fail with the same message instead of
     /// pulling with a wrong password.
-    static func removePlainRegistryPasswords(_ db: Database) throws {
+    package static func removePlainRegistryPasswords(_ db: Database) throws {
         try db.execute(sql: "PRAGMA secure_delete = ON")
         let rows = try Row.fetchAll(db, sql: "SELECT namespace, pipeline, version, config FROM pipeline_versions")
         for row in rows {
@@ -68,7 +62,7 @@ extension Store {
         }
     }
 
-    static func token(_ row: Row) -> APIToken {
+    package static func token(_ row: Row) -> APIToken {
         var scope: APIToken.PipelineScope?
         if let ns: String = row["scope_namespace"], let p: String = row["scope_pipeline"] { scope = .init(namespace: ns, pipeline: p) }
         var t = APIToken(
@@ -81,7 +75,7 @@ extension Store {
         return t
     }
 
-    static func insertToken(_ db: Database, _ t: APIToken, hash: Data) throws {
+    package static func insertToken(_ db: Database, _ t: APIToken, hash: Data) throws {
         try db.execute(
             sql: """
                 INSERT INTO tokens (id, hash, name, kind, roles, namespaces, scope_namespace, scope_pipeline, run, created_by, created_at, expires_at)
@@ -94,7 +88,6 @@ extension Store {
             ])
     }
 
-    /// Stores a new token (its hash only) with its event.
     public func createToken(_ token: APIToken, hash: Data) async throws {
         try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE id = ?", arguments: [token.id]) != nil {
@@ -107,9 +100,7 @@ extension Store {
         }
     }
 
-    /// Finds the token with this hash. Run tokens of a run that has ended count as revoked, even
-    /// if the revocation in the run's final transition had not happened.
-    public func token(hash: Data, now: Date = Date()) async throws -> TokenLookup {
+    public func token(hash: Data, now: Date) async throws -> TokenLookup {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
@@ -144,7 +135,6 @@ extension Store {
         }
     }
 
-    /// Tokens made by people (not run tokens), newest first.
     public func tokens(includeRevoked: Bool) async throws -> [APIToken] {
         try await pool.read { db in
             try Row.fetchAll(
@@ -155,7 +145,6 @@ extension Store {
         }
     }
 
-    /// Revokes a token, with its event. Revoking a revoked token changes nothing.
     @discardableResult
     public func revokeToken(id: String, by: Principal, reason: String) async throws -> APIToken {
         try await write { db in
@@ -176,8 +165,7 @@ extension Store {
         }
     }
 
-    /// Records when tokens were last used (batched by the caller).
-    func touchTokens(_ uses: [String: Date]) async throws {
+    package func touchTokens(_ uses: [String: Date]) async throws {
         try await write { db in
             for (id, at) in uses {
                 try db.execute(
@@ -187,9 +175,7 @@ extension Store {
         }
     }
 
-    /// Stores a run's token unless the run has ended (a token for a finished run is never made).
-    /// Returns false when the run has ended.
-    func ensureRunToken(_ token: APIToken, hash: Data) async throws -> Bool {
+    package func ensureRunToken(_ token: APIToken, hash: Data) async throws -> Bool {
         try await write { db in
             guard let ns = token.pipeline?.namespace, let p = token.pipeline?.pipeline, let run = token.run,
                 let state = try String.fetchOne(
@@ -204,7 +190,7 @@ extension Store {
     }
 
     /// Part of a run's final transition: its token stops working in the same transaction.
-    static func revokeRunTokens(_ db: Database, namespace: String, pipeline: String, run: Int, at: Date) throws {
+    package static func revokeRunTokens(_ db: Database, namespace: String, pipeline: String, run: Int, at: Date) throws {
         try db.execute(
             sql: """
                 UPDATE tokens SET revoked_at = ?, revoked_reason = 'its run ended'
@@ -214,11 +200,10 @@ extension Store {
 
     // MARK: - Roles
 
-    static func role(_ row: Row) -> Role {
+    package static func role(_ row: Row) -> Role {
         Role(id: row["id"], description: row["description"], grants: json(row, "grants", [Grant]()))
     }
 
-    /// Built-in roles, then the admins' own.
     public func roles() async throws -> [Role] {
         let own = try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM roles ORDER BY id").map(Self.role) }
         return Role.builtins + own
@@ -234,8 +219,7 @@ extension Store {
         }
     }
 
-    /// The roles with these ids; unknown ids are left out (a deleted role grants nothing).
-    func roles(_ ids: [String]) async throws -> [Role] {
+    package func roles(_ ids: [String]) async throws -> [Role] {
         let own = ids.filter { Role.builtin($0) == nil }
         var found = ids.compactMap(Role.builtin)
         if !own.isEmpty {
@@ -262,7 +246,6 @@ extension Store {
         }
     }
 
-    /// Deletes an admin's role. Refuses while a usable token has it (revoke those first).
     public func deleteRole(_ id: String, by: Principal) async throws {
         try await write { db in
             if Role.builtin(id) != nil { throw StoreError.conflict("role \"\(id)\" is built in and cannot be deleted") }

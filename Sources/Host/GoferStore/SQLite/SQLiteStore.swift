@@ -1,36 +1,18 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 import Synchronization
 
-/// The outcome of applying a pipeline config.
-public struct ApplyResult: Sendable, Codable {
-    public var pipeline: Pipeline
-    /// The version stored (live, or the canary when a rollout began), or the live one when
-    /// nothing changed.
-    public var version: Int
-    /// False when the config was identical to the current version (nothing was stored).
-    public var created: Bool
-    /// What changed against the previous version, one line per change.
-    public var changes: [String]
-    /// Things that will fail at run time unless fixed first (a referenced secret that does not
-    /// exist yet). The config was applied.
-    public var warnings: [String]?
-    /// The canary rollout this apply began.
-    public var rollout: Rollout?
-}
-
-/// All state, in SQLite (WAL). Every SQL statement of the host lives here, and every state change
-/// is one transaction that also appends its event, so the event log and the states never disagree.
-public final class Store: Sendable {
-    let pool: DatabasePool
+/// The embedded ``Store``: all state in one SQLite file (WAL). Every SQL statement of this backend
+/// lives in this folder, and every state change is one transaction that also appends its event, so
+/// the event log and the states never disagree.
+public final class SQLiteStore: Store {
+    package let pool: DatabasePool
     private let writes = Atomic<UInt64>(0)
 
-    /// Counts committed write transactions: it changes after every write, so anything derived
-    /// from reads taken while it stayed the same is still current (``ResponseCache``). Read it
-    /// *before* reading the data it tags.
     public var writeGeneration: UInt64 { writes.load(ordering: .acquiring) }
-    /// Versions kept per pipeline unless its config says otherwise (`keep_versions`).
     public let defaultKeepVersions: Int
 
     /// Opens (and migrates) the database at `path`.
@@ -57,7 +39,7 @@ public final class Store: Sendable {
 
     /// Runs one write transaction. A full disk or an I/O error rolls the whole transaction back
     /// (SQLite guarantees it) and comes out as a ``StoreError`` that says so.
-    func write<T: Sendable>(_ updates: @Sendable @escaping (Database) throws -> T) async throws -> T {
+    package func write<T: Sendable>(_ updates: @Sendable @escaping (Database) throws -> T) async throws -> T {
         // After the commit (or the rollback, harmlessly): what was read before is stale now.
         defer { writes.add(1, ordering: .releasing) }
         do {
@@ -85,7 +67,7 @@ public final class Store: Sendable {
         try await pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
     }
 
-    static var migrator: DatabaseMigrator {
+    package static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
             try db.execute(
@@ -174,7 +156,7 @@ public final class Store: Sendable {
         m.registerMigration("v12: secret store written") { db in
             try db.execute(
                 sql: """
-                    INSERT INTO meta (key, value) SELECT '\(Self.secretStoreWrittenKey)', value FROM meta
+                    INSERT INTO meta (key, value) SELECT 'secret_store_written', value FROM meta
                     WHERE key = 'secret_store' AND value NOT IN ('none', 'memory-secrets')
                     """)
         }
@@ -184,7 +166,7 @@ public final class Store: Sendable {
 
     // MARK: - Events
 
-    static func appendEvent(
+    package static func appendEvent(
         _ db: Database, _ kind: EventKind, namespace: String? = nil, pipeline: String? = nil, run: Int? = nil, task: String? = nil,
         details: [String: String] = [:]
     ) throws -> Event {
@@ -198,23 +180,23 @@ public final class Store: Sendable {
 
     /// A JSON column decoded, or `fallback` when it is empty or unreadable: stored data never
     /// crashes a read.
-    static func json<T: Decodable>(_ row: Row, _ column: String, _ fallback: T) -> T {
+    package static func json<T: Decodable>(_ row: Row, _ column: String, _ fallback: T) -> T {
         guard let text: String = row[column] else { return fallback }
         return (try? JSONDecoder().decode(T.self, from: Data(text.utf8))) ?? fallback
     }
 
     /// A JSON object of strings (run variables, event details), `[:]` when unreadable.
-    static func stringMap(_ row: Row, _ column: String) -> [String: String] {
+    package static func stringMap(_ row: Row, _ column: String) -> [String: String] {
         guard let text: String = row[column], let object = (try? JSONParser().parse(text))?.objectValue else { return [:] }
         return object.compactMapValues(\.stringValue)
     }
 
     /// A JSON column as a ``JSONValue`` (settings, configs), `{}` when unreadable.
-    static func jsonValue(_ row: Row, _ column: String) -> JSONValue {
+    package static func jsonValue(_ row: Row, _ column: String) -> JSONValue {
         (try? JSONParser().parse(row[column] as String? ?? "{}")) ?? .emptyObject
     }
 
-    static func event(_ row: Row) -> Event {
+    package static func event(_ row: Row) -> Event {
         let details = stringMap(row, "details")
         return Event(
             id: row["id"], kind: EventKind(rawValue: row["kind"]) ?? .runStateChanged, namespace: row["namespace"],
@@ -222,8 +204,7 @@ public final class Store: Sendable {
             run: row["run"], task: row["task"], details: details, at: row["at"])
     }
 
-    /// Events after `cursor` (an event id), oldest first.
-    public func events(namespace: String? = nil, pipeline: String? = nil, after cursor: Int64 = 0, limit: Int = 100) async throws -> Page<
+    public func events(namespace: String?, pipeline: String?, after cursor: Int64, limit: Int) async throws -> Page<
         Event
     > {
         try await pool.read { db in
@@ -245,11 +226,9 @@ public final class Store: Sendable {
         }
     }
 
-    /// Appends an event on its own (for changes stored elsewhere, such as secret values).
     public func recordEvent(
-        _ kind: EventKind, namespace: String? = nil, pipeline: String? = nil, run: Int? = nil, task: String? = nil, by: Principal,
-        details: [String: String] = [:]
-    ) async throws {
+        _ kind: EventKind, namespace: String?, pipeline: String?, run: Int?, task: String?, by: Principal,
+        details: [String: String]) async throws {
         _ = try await write { db in
             try Self.appendEvent(
                 db, kind, namespace: namespace, pipeline: pipeline, run: run, task: task,
@@ -259,11 +238,11 @@ public final class Store: Sendable {
 
     // MARK: - Namespaces
 
-    static func namespace(_ row: Row) -> Namespace {
+    package static func namespace(_ row: Row) -> Namespace {
         Namespace(id: row["id"], name: row["name"], description: row["description"], createdAt: row["created_at"])
     }
 
-    public func createNamespace(id: String, name: String?, description: String, by: Principal = .system) async throws -> Namespace {
+    public func createNamespace(id: String, name: String?, description: String, by: Principal) async throws -> Namespace {
         try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil {
                 throw StoreError.conflict("namespace \"\(id)\" already exists")
@@ -286,7 +265,7 @@ public final class Store: Sendable {
         }
     }
 
-    public func namespaces(after cursor: String? = nil, limit: Int = 50) async throws -> Page<Namespace> {
+    public func namespaces(after cursor: String?, limit: Int) async throws -> Page<Namespace> {
         try await pool.read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM namespaces WHERE id > ? ORDER BY id LIMIT ?", arguments: [cursor ?? "", limit + 1])
@@ -295,8 +274,7 @@ public final class Store: Sendable {
         }
     }
 
-    /// Deletes an empty namespace. Refuses while it has pipelines (delete those first).
-    public func deleteNamespace(_ id: String, by: Principal = .system) async throws {
+    public func deleteNamespace(_ id: String, by: Principal) async throws {
         try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [id]) != nil else {
                 throw StoreError.notFound(what: "namespace", id: id)
@@ -311,7 +289,7 @@ public final class Store: Sendable {
 
     // MARK: - Pipelines
 
-    static func pipeline(_ row: Row) -> Pipeline {
+    package static func pipeline(_ row: Row) -> Pipeline {
         Pipeline(
             namespace: row["namespace"], id: row["id"], name: row["name"], description: row["description"],
             state: Pipeline.State(rawValue: row["state"]) ?? .active, latestVersion: row["latest_version"],
@@ -322,7 +300,7 @@ public final class Store: Sendable {
         try await pool.read { db in try Self.requirePipeline(db, namespace, id) }
     }
 
-    static func requirePipeline(_ db: Database, _ namespace: String, _ id: String) throws -> Pipeline {
+    package static func requirePipeline(_ db: Database, _ namespace: String, _ id: String) throws -> Pipeline {
         guard
             let row = try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT * FROM pipelines WHERE namespace = ? AND id = ?"), arguments: [namespace, id])
@@ -340,7 +318,7 @@ public final class Store: Sendable {
         return pipeline(row)
     }
 
-    public func pipelines(namespace: String, after cursor: String? = nil, limit: Int = 50) async throws -> Page<Pipeline> {
+    public func pipelines(namespace: String, after cursor: String?, limit: Int) async throws -> Page<Pipeline> {
         try await pool.read { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
                 throw StoreError.notFound(what: "namespace", id: namespace)
@@ -353,8 +331,7 @@ public final class Store: Sendable {
         }
     }
 
-    /// Deletes a pipeline with its versions, runs and task executions. Refuses while runs are in progress.
-    public func deletePipeline(namespace: String, id: String, by: Principal = .system) async throws {
+    public func deletePipeline(namespace: String, id: String, by: Principal) async throws {
         try await write { db in
             _ = try Self.requirePipeline(db, namespace, id)
             let active =
@@ -370,7 +347,7 @@ public final class Store: Sendable {
 
     // MARK: - Runs
 
-    static func run(_ row: Row) -> Run {
+    package static func run(_ row: Row) -> Run {
         Run(
             namespace: row["namespace"], pipeline: row["pipeline"], id: row["id"], pipelineVersion: row["pipeline_version"],
             state: RunState(rawValue: row["state"]) ?? .failed, reason: reason(row),
@@ -384,12 +361,12 @@ public final class Store: Sendable {
             startedAt: row["started_at"], endedAt: row["ended_at"])
     }
 
-    static func reason(_ row: Row) -> StateReason? {
+    package static func reason(_ row: Row) -> StateReason? {
         guard let kind: String = row["reason_kind"], let k = StateReason.Kind(rawValue: kind) else { return nil }
         return StateReason(k, row["reason_message"] ?? "")
     }
 
-    static func task(_ row: Row) -> TaskExecution {
+    package static func task(_ row: Row) -> TaskExecution {
         TaskExecution(
             namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], task: row["task"],
             state: TaskState(rawValue: row["state"]) ?? .failed, reason: reason(row), exitCode: row["exit_code"], handle: row["handle"],
@@ -398,11 +375,8 @@ public final class Store: Sendable {
             logging: row["logging"], carriedFrom: row["carried_from"])
     }
 
-    /// Creates a pending run with one waiting task execution per task: of `version` when given
-    /// (pinned), else of the version the pipeline's routing picks (live, or a canary's share).
     public func createRun(
-        namespace: String, pipeline: String, initiator: Principal, variables: [String: String] = [:], version: Int? = nil
-    ) async throws -> CreatedRun {
+        namespace: String, pipeline: String, initiator: Principal, variables: [String: String], version: Int?) async throws -> CreatedRun {
         try await write { db in
             try Self.insertRun(
                 db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables,
@@ -415,7 +389,7 @@ public final class Store: Sendable {
     }
 
     /// The run, or why there is none: no namespace, no pipeline or no such run.
-    static func requireRun(_ db: Database, _ namespace: String, _ pipeline: String, _ id: Int) throws -> Run {
+    package static func requireRun(_ db: Database, _ namespace: String, _ pipeline: String, _ id: Int) throws -> Run {
         _ = try requirePipeline(db, namespace, pipeline)
         guard
             let row = try Row.fetchOne(
@@ -425,8 +399,7 @@ public final class Store: Sendable {
         return run(row)
     }
 
-    /// Runs newest first; the cursor is the last run id of the previous page.
-    public func runs(namespace: String, pipeline: String, before cursor: Int? = nil, limit: Int = 20) async throws -> Page<Run> {
+    public func runs(namespace: String, pipeline: String, before cursor: Int?, limit: Int) async throws -> Page<Run> {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             let rows = try Row.fetchAll(
@@ -437,7 +410,6 @@ public final class Store: Sendable {
         }
     }
 
-    /// Runs not yet finished (for recovery and scheduling).
     public func unfinishedRuns() async throws -> [Run] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE state IN ('pending', 'running') ORDER BY created_at").map(Self.run)
@@ -457,14 +429,13 @@ public final class Store: Sendable {
         }
     }
 
-    static func tasks(_ db: Database, _ namespace: String, _ pipeline: String, _ run: Int) throws -> [TaskExecution] {
+    package static func tasks(_ db: Database, _ namespace: String, _ pipeline: String, _ run: Int) throws -> [TaskExecution] {
         try Row.fetchAll(
             db.cachedStatement(sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid"),
             arguments: [namespace, pipeline, run]
         ).map(Self.task)
     }
 
-    /// A run and its task executions, read together (one snapshot).
     public func runDetail(namespace: String, pipeline: String, id: Int) async throws -> RunDetail {
         try await pool.read { db in
             RunDetail(run: try Self.requireRun(db, namespace, pipeline, id), tasks: try Self.tasks(db, namespace, pipeline, id))
@@ -479,7 +450,6 @@ public final class Store: Sendable {
         return t
     }
 
-    /// The pipeline config a run executes.
     public func config(forRun run: Run) async throws -> PipelineConfig {
         try await pipelineVersion(namespace: run.namespace, pipeline: run.pipeline, version: run.pipelineVersion).config
     }
@@ -488,8 +458,7 @@ public final class Store: Sendable {
 
     /// Records a run's new state and its event in one transaction.
     @discardableResult
-    /// Records that a run is being stopped and why (first request wins), with its event.
-    func requestRunStop(_ run: Run, reason: StateReason, by: Principal) async throws -> Event {
+    package func requestRunStop(_ run: Run, reason: StateReason, by: Principal) async throws -> Event {
         try await write { db in
             try db.execute(
                 sql: """
@@ -503,7 +472,7 @@ public final class Store: Sendable {
         }
     }
 
-    func setRunState(_ run: Run, _ state: RunState, reason: StateReason? = nil) async throws -> Event {
+    package func setRunState(_ run: Run, _ state: RunState, reason: StateReason?) async throws -> Event {
         try await write { db in
             let now = Date()
             try db.execute(
@@ -526,13 +495,11 @@ public final class Store: Sendable {
         }
     }
 
-    /// Records a task execution's new state (and handle, exit code, times) with its event in one transaction.
     @discardableResult
-    func setTaskState(
-        _ t: TaskExecution, _ state: TaskState, reason: StateReason? = nil, exitCode: Int? = nil, handle: String? = nil,
-        startedAt: Date? = nil,
-        endedAt: Date? = nil, deadline: Date? = nil
-    ) async throws -> Event {
+    package func setTaskState(
+        _ t: TaskExecution, _ state: TaskState, reason: StateReason?, exitCode: Int?, handle: String?,
+        startedAt: Date?,
+        endedAt: Date?, deadline: Date?) async throws -> Event {
         try await write { db in
             try db.cachedStatement(
                 sql: """
@@ -559,7 +526,6 @@ public final class Store: Sendable {
         }
     }
 
-    /// `PRAGMA integrity_check`.
     public func integrityCheck() async throws -> String {
         try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
     }

@@ -1,17 +1,19 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 
 /// Global secrets' descriptions (name, namespaces, times): the values live in the secret store.
-extension Store {
-    static func globalSecret(_ row: Row) -> GlobalSecret {
+extension SQLiteStore {
+    package static func globalSecret(_ row: Row) -> GlobalSecret {
         GlobalSecret(
             name: row["name"],
             namespaces: json(row, "namespaces", [String]()),
             createdAt: row["created_at"], updatedAt: row["updated_at"])
     }
 
-    func saveGlobalSecret(name: String, namespaces: [String]) async throws -> GlobalSecret {
+    package func saveGlobalSecret(name: String, namespaces: [String]) async throws -> GlobalSecret {
         let text = try JSONCodec.encode(namespaces).description
         return try await write { db in
             let now = Date()
@@ -27,17 +29,17 @@ extension Store {
         }
     }
 
-    func globalSecrets() async throws -> [GlobalSecret] {
+    package func globalSecrets() async throws -> [GlobalSecret] {
         try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM global_secrets ORDER BY name").map(Self.globalSecret) }
     }
 
-    func globalSecret(name: String) async throws -> GlobalSecret? {
+    package func globalSecret(name: String) async throws -> GlobalSecret? {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM global_secrets WHERE name = ?", arguments: [name]).map(Self.globalSecret)
         }
     }
 
-    func deleteGlobalSecret(name: String) async throws {
+    package func deleteGlobalSecret(name: String) async throws {
         try await write { db in try db.execute(sql: "DELETE FROM global_secrets WHERE name = ?", arguments: [name]) }
     }
 }

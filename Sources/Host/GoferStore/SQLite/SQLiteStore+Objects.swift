@@ -1,17 +1,11 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 
-/// What storing an object changed besides itself: the blob it replaced and what was evicted to
-/// make room. Their blobs are the caller's to remove, after the commit.
-struct ObjectWriteOutcome: Sendable {
-    var info: ObjectInfo
-    var replacedBlob: String?
-    var evicted: [ObjectInfo]
-}
-
-extension Store {
-    static func registerObjectMigrations(_ m: inout DatabaseMigrator) {
+extension SQLiteStore {
+    package static func registerObjectMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v10: objects") { db in
             try db.execute(
                 sql: """
@@ -25,7 +19,7 @@ extension Store {
         }
     }
 
-    static func objectInfo(_ row: Row) -> ObjectInfo {
+    package static func objectInfo(_ row: Row) -> ObjectInfo {
         let kind = ObjectScope.Kind(rawValue: row["scope"]) ?? .pipeline
         let ns: String = row["namespace"]
         let p: String = row["pipeline"]
@@ -36,15 +30,15 @@ extension Store {
             sha256: row["sha256"], createdAt: row["created_at"], createdBy: Principal.stored(row["created_by"] ?? "").name, blob: row["blob"])
     }
 
-    static let objectWhere = "scope = ? AND namespace = ? AND pipeline = ? AND run = ? AND owner = ?"
+    package static let objectWhere = "scope = ? AND namespace = ? AND pipeline = ? AND run = ? AND owner = ?"
 
-    static func scopeArguments(_ scope: ObjectScope) -> StatementArguments {
+    package static func scopeArguments(_ scope: ObjectScope) -> StatementArguments {
         let c = scope.columns
         return [scope.kind.rawValue, c.namespace, c.pipeline, c.run, c.owner]
     }
 
     /// Throws not-found for a scope whose pipeline, run or extension does not exist.
-    static func requireScope(_ db: Database, _ scope: ObjectScope) throws {
+    package static func requireScope(_ db: Database, _ scope: ObjectScope) throws {
         switch scope {
         case .pipeline(let ns, let p): _ = try requirePipeline(db, ns, p)
         case .run(let ns, let p, let r):
@@ -58,7 +52,7 @@ extension Store {
         }
     }
 
-    static func objectEvent(
+    package static func objectEvent(
         _ db: Database, _ kind: EventKind, _ scope: ObjectScope, _ info: ObjectInfo, extra: [String: String] = [:]
     ) throws {
         var details = extra
@@ -72,10 +66,7 @@ extension Store {
             run: c.run == 0 ? nil : c.run, details: details)
     }
 
-    /// Records an uploaded object (its bytes already committed to `info.blob`), replacing one of
-    /// the same key; enforces the scope's limits: run and extension scopes refuse what does not
-    /// fit, a pipeline evicts its oldest objects. One transaction, events included.
-    func putObject(_ info: ObjectInfo, in scope: ObjectScope, limits: ObjectLimits, by: Principal) async throws -> ObjectWriteOutcome {
+    package func putObject(_ info: ObjectInfo, in scope: ObjectScope, limits: ObjectLimits, by: Principal) async throws -> ObjectWriteOutcome {
         try await write { db in
             try Self.requireScope(db, scope)
             let args = Self.scopeArguments(scope)
@@ -147,8 +138,7 @@ extension Store {
         }
     }
 
-    /// Deletes one object; returns its blob for removal.
-    func deleteObject(_ scope: ObjectScope, key: String, by: Principal) async throws -> String {
+    package func deleteObject(_ scope: ObjectScope, key: String, by: Principal) async throws -> String {
         try await write { db in
             try Self.requireScope(db, scope)
             let args = Self.scopeArguments(scope) + [key]
@@ -162,9 +152,7 @@ extension Store {
         }
     }
 
-    /// Deletes every pipeline and run object of a pipeline (all pipelines of the namespace when
-    /// `pipeline` is nil); returns their blobs.
-    func deleteObjects(namespace: String, pipeline: String?) async throws -> [String] {
+    package func deleteObjects(namespace: String, pipeline: String?) async throws -> [String] {
         try await write { db in
             let filter = pipeline == nil ? "namespace = ?" : "namespace = ? AND pipeline = ?"
             let args: StatementArguments = pipeline.map { [namespace, $0] } ?? [namespace]
@@ -175,10 +163,7 @@ extension Store {
         }
     }
 
-    /// Deletes the run objects of runs that are `keep` or more runs older than the pipeline's
-    /// newest (of every pipeline when `pipeline` is nil), an `object_expired` event each; returns
-    /// their blobs.
-    func expireRunObjects(namespace: String? = nil, pipeline: String? = nil, keep: Int) async throws -> [String] {
+    package func expireRunObjects(namespace: String?, pipeline: String?, keep: Int) async throws -> [String] {
         try await write { db in
             var sql = """
                 SELECT o.* FROM objects o
@@ -204,15 +189,13 @@ extension Store {
         }
     }
 
-    /// Every blob an object names.
-    func objectBlobs() async throws -> Set<String> {
+    package func objectBlobs() async throws -> Set<String> {
         try await pool.read { db in Set(try String.fetchAll(db, sql: "SELECT blob FROM objects")) }
     }
 }
 
-extension Store {
-    /// Throws not-found unless the scope's pipeline, run or extension exists.
-    func checkObjectScope(_ scope: ObjectScope) async throws {
+extension SQLiteStore {
+    package func checkObjectScope(_ scope: ObjectScope) async throws {
         try await pool.read { db in try Self.requireScope(db, scope) }
     }
 }

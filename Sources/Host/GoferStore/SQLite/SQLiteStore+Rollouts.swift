@@ -1,12 +1,14 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 
-extension Store {
+extension SQLiteStore {
     /// The pipeline-error source of a canary that was rolled back (cleared by the next apply).
-    static let rolloutErrorSource = "rollout"
+    package static let rolloutErrorSource = "rollout"
 
-    static func rollout(_ db: Database, _ row: Row) throws -> Rollout {
+    package static func rollout(_ db: Database, _ row: Row) throws -> Rollout {
         let namespace: String = row["namespace"]
         let pipeline: String = row["pipeline"]
         let id: Int = row["id"]
@@ -19,7 +21,7 @@ extension Store {
     }
 
     /// How the rollout's runs did, counted from the runs themselves (so nothing can drift).
-    static func rolloutStats(_ db: Database, _ namespace: String, _ pipeline: String, id: Int, canary: Int) throws -> RolloutStats {
+    package static func rolloutStats(_ db: Database, _ namespace: String, _ pipeline: String, id: Int, canary: Int) throws -> RolloutStats {
         var stats = RolloutStats()
         let rows = try Row.fetchAll(
             db,
@@ -44,13 +46,13 @@ extension Store {
         return stats
     }
 
-    static func activeRollout(_ db: Database, _ namespace: String, _ pipeline: String) throws -> Rollout? {
+    package static func activeRollout(_ db: Database, _ namespace: String, _ pipeline: String) throws -> Rollout? {
         try Row.fetchOne(
             db, sql: "SELECT * FROM rollouts WHERE namespace = ? AND pipeline = ? AND state = 'active'", arguments: [namespace, pipeline]
         ).map { try rollout(db, $0) }
     }
 
-    static func insertRollout(
+    package static func insertRollout(
         _ db: Database, _ namespace: String, _ pipeline: String, version: Int, base: Int, _ strategy: RolloutStrategy, by: Principal,
         at now: Date
     ) throws -> Rollout {
@@ -79,7 +81,6 @@ extension Store {
             startedBy: by, startedAt: now, stats: RolloutStats())
     }
 
-    /// The pipeline's active rollout, if any.
     public func activeRollout(namespace: String, pipeline: String) async throws -> Rollout? {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
@@ -87,15 +88,13 @@ extension Store {
         }
     }
 
-    /// Every active rollout (for the rollout clock and after a restart).
     public func activeRollouts() async throws -> [Rollout] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM rollouts WHERE state = 'active'").map { try Self.rollout(db, $0) }
         }
     }
 
-    /// The pipeline's rollouts, newest first.
-    public func rollouts(namespace: String, pipeline: String, limit: Int = 20) async throws -> [Rollout] {
+    public func rollouts(namespace: String, pipeline: String, limit: Int) async throws -> [Rollout] {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             return try Row.fetchAll(
@@ -105,11 +104,7 @@ extension Store {
         }
     }
 
-    /// Ends rollout `id` (only if it is still active, so two deciders cannot both act) in one
-    /// transaction with its event: promoted makes the canary live; rolled back also records a
-    /// pipeline error saying why; aborted and rolled back leave the live version as it was.
-    /// Returns nil when the rollout had already ended.
-    func finishRollout(namespace: String, pipeline: String, id: Int, as state: RolloutState, reason: String, by: Principal) async throws
+    package func finishRollout(namespace: String, pipeline: String, id: Int, as state: RolloutState, reason: String, by: Principal) async throws
         -> Rollout?
     {
         try await write { db in

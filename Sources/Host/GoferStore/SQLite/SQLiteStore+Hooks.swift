@@ -1,39 +1,11 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 
-/// When a hook is called: the SDK's own type, so the stored phase, the wire and the task agree.
-public typealias HookPhase = RunHook.Phase
-
-/// One call a hook owes: stored in the same transaction as the run state that causes it, so it
-/// is never lost (a server killed right after a run ends delivers it after the restart), and
-/// delivered at least once, retried with backoff.
-public struct HookDelivery: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable {
-        case pending, delivered
-        /// Gave up after ``HookDispatcher/maxAttempts``.
-        case failed
-    }
-    public var id: Int64
-    public var namespace: String
-    public var pipeline: String
-    public var run: Int
-    public var label: String
-    public var `extension`: String
-    public var phase: HookPhase
-    public var state: State
-    public var attempts: Int
-    public var nextAttemptAt: Date
-    public var lastError: String?
-    /// What the hook said it did on its delivery ("set success on octo/app@6dcb09b5",
-    /// "no commit to mark: …") — shown with the run, so a hook that did nothing says so.
-    public var summary: String?
-    public var createdAt: Date
-    public var deliveredAt: Date?
-}
-
-extension Store {
-    static func registerHookMigrations(_ m: inout DatabaseMigrator) {
+extension SQLiteStore {
+    package static func registerHookMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v9: hook deliveries") { db in
             try db.execute(
                 sql: """
@@ -48,7 +20,7 @@ extension Store {
         }
     }
 
-    static func hookDelivery(_ row: Row) -> HookDelivery {
+    package static func hookDelivery(_ row: Row) -> HookDelivery {
         HookDelivery(
             id: row["id"], namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], label: row["label"],
             extension: row["extension"], phase: HookPhase(rawValue: row["phase"]) ?? .runFinished,
@@ -57,7 +29,7 @@ extension Store {
     }
 
     /// Records the calls the run's hooks owe for its new state (inside the state change's transaction).
-    static func enqueueHooks(_ db: Database, _ run: Run, _ state: RunState, at now: Date) throws {
+    package static func enqueueHooks(_ db: Database, _ run: Run, _ state: RunState, at now: Date) throws {
         let phase: HookPhase
         switch state {
         case .running: phase = .runStarted
@@ -81,9 +53,7 @@ extension Store {
         }
     }
 
-    /// Deliveries due now, oldest first — never a run's `run_finished` while its `run_started`
-    /// for the same hook is still pending, so a receiver sees them in order.
-    public func dueHookDeliveries(limit: Int = 32) async throws -> [HookDelivery] {
+    public func dueHookDeliveries(limit: Int) async throws -> [HookDelivery] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
@@ -97,7 +67,6 @@ extension Store {
         }
     }
 
-    /// A run's hook deliveries (for the API and tests).
     public func hookDeliveries(namespace: String, pipeline: String, run: Int) async throws -> [HookDelivery] {
         try await pool.read { db in
             try Row.fetchAll(
@@ -107,9 +76,7 @@ extension Store {
         }
     }
 
-    /// Records how a delivery attempt went, with its event and (on failure) the pipeline error
-    /// `hook:LABEL`; a success clears that error.
-    func recordHookAttempt(_ d: HookDelivery, error: String?, summary: String?, retryAt: Date?) async throws {
+    package func recordHookAttempt(_ d: HookDelivery, error: String?, summary: String?, retryAt: Date?) async throws {
         try await write { db in
             let now = Date()
             let state: HookDelivery.State = error == nil ? .delivered : retryAt == nil ? .failed : .pending
@@ -144,9 +111,7 @@ extension Store {
         }
     }
 
-    /// What a hook is told about its run: the run, its tasks and (when it ended) the pipeline's
-    /// earlier finished runs.
-    func hookContext(_ d: HookDelivery, historyLimit: Int = 100) async throws -> (Run, [TaskExecution], [Run], PipelineConfig) {
+    package func hookContext(_ d: HookDelivery, historyLimit: Int) async throws -> (Run, [TaskExecution], [Run], PipelineConfig) {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(

@@ -1,11 +1,13 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 
 /// Public mode's trials: the namespace, token and client address of each, and the container time
 /// a namespace's tasks have used.
-extension Store {
-    static func registerTrialMigrations(_ m: inout DatabaseMigrator) {
+extension SQLiteStore {
+    package static func registerTrialMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v11: trials") { db in
             try db.execute(
                 sql: """
@@ -17,8 +19,6 @@ extension Store {
         }
     }
 
-    /// Creates a trial's namespace, its token (stored as a hash) and the record tying both to the
-    /// client address, with their events, in one transaction.
     public func createTrial(namespace: String, address: String, token: APIToken, hash: Data) async throws {
         try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil {
@@ -39,37 +39,31 @@ extension Store {
         }
     }
 
-    /// The client address a trial namespace was given to; nil when it is not a trial's.
     public func trialAddress(namespace: String) async throws -> String? {
         try await pool.read { db in
             try String.fetchOne(db, sql: "SELECT address FROM trials WHERE namespace = ?", arguments: [namespace])
         }
     }
 
-    /// Marks a trial's budget spent: a run of it was stopped when its share of the budget ran out.
     public func markTrialSpent(namespace: String) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE trials SET spent_at = COALESCE(spent_at, ?) WHERE namespace = ?", arguments: [Date(), namespace])
         }
     }
 
-    /// Whether a trial's budget was marked spent.
     public func trialSpent(namespace: String) async throws -> Bool {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT 1 FROM trials WHERE namespace = ? AND spent_at IS NOT NULL", arguments: [namespace]) != nil
         }
     }
 
-    /// The namespaces of the trials given to `address`.
     public func trialNamespaces(address: String) async throws -> [String] {
         try await pool.read { db in
             try String.fetchAll(db, sql: "SELECT namespace FROM trials WHERE address = ? ORDER BY created_at", arguments: [address])
         }
     }
 
-    /// Container time the tasks of `namespaces` have used: each started task from its start to its
-    /// end, or to `now` while it runs.
-    public func containerTime(namespaces: [String], now: Date = Date()) async throws -> Duration {
+    public func containerTime(namespaces: [String], now: Date) async throws -> Duration {
         guard !namespaces.isEmpty else { return .zero }
         return try await pool.read { db in
             let marks = Array(repeating: "?", count: namespaces.count).joined(separator: ", ")
@@ -87,7 +81,6 @@ extension Store {
         }
     }
 
-    /// Runs of `namespaces` that have not ended, and every run of them ever started.
     public func trialRunCounts(namespaces: [String]) async throws -> (active: Int, total: Int) {
         guard !namespaces.isEmpty else { return (0, 0) }
         return try await pool.read { db in
@@ -101,7 +94,6 @@ extension Store {
         }
     }
 
-    /// Pipelines in `namespace`.
     public func pipelineIDs(namespace: String) async throws -> [String] {
         try await pool.read { db in
             try String.fetchAll(db, sql: "SELECT id FROM pipelines WHERE namespace = ? ORDER BY id", arguments: [namespace])

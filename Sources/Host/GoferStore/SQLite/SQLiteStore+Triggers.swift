@@ -1,91 +1,13 @@
 import ExtensionSDK
 import Foundation
 import GRDB
+import GoferModel
+import GoferConfig
 
-/// A run just stored, with what the engine needs to start it.
-public struct CreatedRun: Sendable {
-    public var run: Run
-    public var tasks: [TaskExecution]
-    public var config: PipelineConfig
-    public var event: Event
-}
-
-/// A pipeline's subscription to a trigger: one per `triggers:` entry of its current version.
-public struct TriggerSubscription: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable {
-        /// The trigger confirmed it is watching.
-        case active
-        /// Subscribing failed (see `detail`); retried when the trigger (re)starts.
-        case failed
-        /// The pipeline is disabled: unsubscribed until it is enabled again.
-        case disabled
-    }
-
-    /// Unique; the trigger sees only this. New for every new or changed entry, so event ids of an
-    /// old subscription never collide with a new one's.
-    public var id: String
-    public var namespace: String
-    public var pipeline: String
-    public var label: String
-    public var trigger: String
-    public var settings: JSONValue
-    public var state: State
-    public var detail: String
-    /// The cursor of the last stored event, given back to the trigger on re-subscribe.
-    public var cursor: String?
-    public var createdAt: Date
-    public var updatedAt: Date
-}
-
-/// An event a trigger delivered, as stored before it was acknowledged.
-public struct TriggerEvent: Codable, Sendable, Equatable {
-    public var subscription: String
-    public var eventID: String
-    public var trigger: String
-    public var namespace: String
-    public var pipeline: String
-    public var label: String
-    /// The run it started; nil when it started none (`outcome` says why).
-    public var run: Int?
-    public var outcome: String
-    public var variables: [String: String]
-    public var occurredAt: String?
-    public var receivedAt: Date
-
-    // "eventId" so that the API's snake_case (`event_id`) round-trips.
-    enum CodingKeys: String, CodingKey {
-        case subscription, trigger, namespace, pipeline, label, run, outcome, variables, occurredAt, receivedAt
-        case eventID = "eventId"
-    }
-}
-
-/// A current problem of a pipeline (a trigger missing or failing, a subscription refused).
-/// One per source; cleared when the source recovers.
-public struct PipelineError: Codable, Sendable, Equatable {
-    public var namespace: String
-    public var pipeline: String
-    /// What the problem is about, e.g. `trigger:nightly`.
-    public var source: String
-    /// `trigger_not_installed`, `trigger_unreachable`, `subscription_failed`, `extension_uninstalled`.
-    public var kind: String
-    public var message: String
-    public var at: Date
-}
-
-/// What storing a trigger event did.
-public enum EventDelivery: Sendable {
-    /// Stored; it started this run.
-    case started(CreatedRun)
-    /// Stored; no run (the pipeline is disabled).
-    case recorded(outcome: String)
-    /// Seen before: acknowledged again, nothing started.
-    case duplicate
-}
-
-extension Store {
+extension SQLiteStore {
     // MARK: - Subscriptions
 
-    static func subscription(_ row: Row) -> TriggerSubscription {
+    package static func subscription(_ row: Row) -> TriggerSubscription {
         TriggerSubscription(
             id: row["id"], namespace: row["namespace"], pipeline: row["pipeline"], label: row["label"], trigger: row["trigger"],
             settings: jsonValue(row, "settings"),
@@ -103,7 +25,6 @@ extension Store {
         }
     }
 
-    /// Every subscription to `trigger` of an enabled pipeline: what a (re)started trigger must serve.
     public func subscriptions(trigger: String) async throws -> [TriggerSubscription] {
         try await pool.read { db in
             try Row.fetchAll(
@@ -116,13 +37,11 @@ extension Store {
         }
     }
 
-    /// Every subscription (any trigger).
     public func allSubscriptions() async throws -> [TriggerSubscription] {
         try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM subscriptions ORDER BY id").map(Self.subscription) }
     }
 
-    /// Replaces the pipeline's subscriptions with `subscriptions` (kept ones keep their cursor).
-    func replaceSubscriptions(namespace: String, pipeline: String, with subscriptions: [TriggerSubscription]) async throws {
+    package func replaceSubscriptions(namespace: String, pipeline: String, with subscriptions: [TriggerSubscription]) async throws {
         try await write { db in
             let keep = subscriptions.map(\.id)
             let existing = try String.fetchAll(
@@ -145,7 +64,7 @@ extension Store {
         }
     }
 
-    func setSubscriptionState(_ id: String, _ state: TriggerSubscription.State, detail: String) async throws {
+    package func setSubscriptionState(_ id: String, _ state: TriggerSubscription.State, detail: String) async throws {
         try await write { db in
             try db.execute(
                 sql: "UPDATE subscriptions SET state = ?, detail = ?, updated_at = ? WHERE id = ?",
@@ -155,10 +74,6 @@ extension Store {
 
     // MARK: - Trigger events
 
-    /// Stores a trigger's event and the run it starts, in one transaction, before the trigger is
-    /// answered: a crash on either side can then neither lose it nor start it twice (a repeat of
-    /// the same `(subscription, eventID)` is recognised as a duplicate).
-    /// A subscription that is gone, or belongs to another trigger, is `notFound`.
     public func deliver(
         subscription id: String, of trigger: String, eventID: String, occurredAt: String?, variables: [String: String], cursor: String?
     ) async throws -> EventDelivery {
@@ -218,7 +133,7 @@ extension Store {
         }
     }
 
-    public func triggerEvents(namespace: String, pipeline: String, limit: Int = 100) async throws -> [TriggerEvent] {
+    public func triggerEvents(namespace: String, pipeline: String, limit: Int) async throws -> [TriggerEvent] {
         try await pool.read { db in
             try Row.fetchAll(
                 db,
@@ -250,7 +165,7 @@ extension Store {
         }
     }
 
-    func setPipelineError(namespace: String, pipeline: String, source: String, kind: String, message: String) async throws {
+    package func setPipelineError(namespace: String, pipeline: String, source: String, kind: String, message: String) async throws {
         try await write { db in
             guard
                 try Row.fetchOne(db, sql: "SELECT 1 FROM pipelines WHERE namespace = ? AND id = ?", arguments: [namespace, pipeline]) != nil
@@ -263,13 +178,11 @@ extension Store {
         }
     }
 
-    /// Clears one kind of problem (by its source) from every pipeline.
-    func clearPipelineErrors(source: String) async throws {
+    package func clearPipelineErrors(source: String) async throws {
         try await write { db in try db.execute(sql: "DELETE FROM pipeline_errors WHERE source = ?", arguments: [source]) }
     }
 
-    /// Clears problems of the pipeline whose source starts with `prefix` (all with "").
-    func clearPipelineErrors(namespace: String, pipeline: String, sourcePrefix prefix: String) async throws {
+    package func clearPipelineErrors(namespace: String, pipeline: String, sourcePrefix prefix: String) async throws {
         try await write { db in
             try db.execute(
                 sql: "DELETE FROM pipeline_errors WHERE namespace = ? AND pipeline = ? AND substr(source, 1, ?) = ?",
@@ -279,7 +192,7 @@ extension Store {
 
     // MARK: - Pipeline state and versions
 
-    func setPipelineState(namespace: String, pipeline: String, _ state: Pipeline.State) async throws {
+    package func setPipelineState(namespace: String, pipeline: String, _ state: Pipeline.State) async throws {
         try await write { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             try db.execute(

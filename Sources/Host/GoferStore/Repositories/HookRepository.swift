@@ -1,0 +1,63 @@
+import ExtensionSDK
+import Foundation
+import GoferConfig
+import GoferModel
+
+/// The hook outbox: deliveries of run hooks to common-task extensions, retried until delivered.
+package protocol HookRepository: Sendable {
+    /// Deliveries due now, oldest first — never a run's `run_finished` while its `run_started`
+    /// for the same hook is still pending, so a receiver sees them in order.
+    func dueHookDeliveries(limit: Int) async throws -> [HookDelivery]
+
+    /// A run's hook deliveries (for the API and tests).
+    func hookDeliveries(namespace: String, pipeline: String, run: Int) async throws -> [HookDelivery]
+
+    /// Records how a delivery attempt went, with its event and (on failure) the pipeline error
+    /// `hook:LABEL`; a success clears that error.
+    func recordHookAttempt(_ d: HookDelivery, error: String?, summary: String?, retryAt: Date?) async throws
+
+    /// What a hook is told about its run: the run, its tasks and (when it ended) the pipeline's
+    /// earlier finished runs.
+    func hookContext(_ d: HookDelivery, historyLimit: Int) async throws -> (Run, [TaskExecution], [Run], PipelineConfig)
+}
+
+/// The defaults callers leave out.
+extension HookRepository {
+    package func dueHookDeliveries(limit: Int = 32) async throws -> [HookDelivery] {
+        try await dueHookDeliveries(limit: limit)
+    }
+
+    package func hookContext(_ d: HookDelivery, historyLimit: Int = 100) async throws -> (Run, [TaskExecution], [Run], PipelineConfig) {
+        try await hookContext(d, historyLimit: historyLimit)
+    }
+}
+
+/// When a hook is called: the SDK's own type, so the stored phase, the wire and the task agree.
+public typealias HookPhase = RunHook.Phase
+
+/// One call a hook owes: stored in the same transaction as the run state that causes it, so it
+/// is never lost (a server killed right after a run ends delivers it after the restart), and
+/// delivered at least once, retried with backoff.
+public struct HookDelivery: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable {
+        case pending, delivered
+        /// Gave up after ``HookDispatcher/maxAttempts``.
+        case failed
+    }
+    public var id: Int64
+    public var namespace: String
+    public var pipeline: String
+    public var run: Int
+    public var label: String
+    public var `extension`: String
+    public var phase: HookPhase
+    public var state: State
+    public var attempts: Int
+    public var nextAttemptAt: Date
+    public var lastError: String?
+    /// What the hook said it did on its delivery ("set success on octo/app@6dcb09b5",
+    /// "no commit to mark: …") — shown with the run, so a hook that did nothing says so.
+    public var summary: String?
+    public var createdAt: Date
+    public var deliveredAt: Date?
+}
