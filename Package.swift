@@ -56,6 +56,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         // Already built for Hummingbird; the server's connection guard reads its HTTP parts.
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // Already built for Hummingbird; the core streams objects in its ByteBuffers.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // Observability: swift-metrics and swift-distributed-tracing are the APIs the server records
         // with; Prometheus (/metrics) and OpenTelemetry (OTLP/HTTP; no gRPC stack) are the backends.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -91,17 +93,30 @@ let package = Package(
         .target(
             name: "GoferStore", dependencies: ["ExtensionSDK", "GoferConfig", "GoferModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")], path: "Sources/Host/GoferStore",
             swiftSettings: strict),
+        // The core: the run engine, the hosts of each extension kind and the extension manager, secrets,
+        // objects, rollouts, trials, authentication. The store below it; nothing of HTTP or the server.
         .target(
-            name: "GoferHost",
+            name: "GoferCore",
             dependencies: [
-                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferStore", "GoferBuildInfo",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferStore", "GoferBuildInfo",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            path: "Sources/Host/GoferCore", swiftSettings: strict),
+        // The HTTP edge: the REST API's route tables (each route declares its access), `APIError` and
+        // its mapping from every typed error, the web UI, /metrics. Above the core; not the server's wiring.
+        .target(
+            name: "GoferHTTP",
+            dependencies: [
+                "ExtensionSDK", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferStore", "GoferCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -110,9 +125,25 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "OTel", package: "swift-otel"),
             ],
-            path: "Sources/Host/GoferHost",
+            path: "Sources/Host/GoferHTTP",
             // The web UI's source files; WebUI/WebUIAssets.swift is generated from them.
             exclude: ["WebUI/assets", "WebUI/generate-assets.py"], swiftSettings: strict),
+        // The server: wires the store, the core and the HTTP edge together; its settings, the
+        // connection guard, TLS, the data directory's lock and first start.
+        .target(
+            name: "GoferHost",
+            dependencies: [
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferCore", "GoferHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/Host/GoferHost", swiftSettings: strict),
         .executableTarget(
             name: "gofer",
             dependencies: [
@@ -215,7 +246,7 @@ let package = Package(
         .testTarget(
             name: "GoferHostTests",
             dependencies: [
-                "GoferHost", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook", "GitHubStatusClient",
+                "GoferHost", "GoferCore", "GoferStore", "ExtensionClient", "ExtensionSDK", "TestSupport", "CronSchedule", "GitHubWebhook", "GitHubStatusClient",
                 "NotifyConditions", "ExtensionConformance", "NomadAPI", "DockerEngine", "PipelineGenerator", "GoferPipeline",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),

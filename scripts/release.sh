@@ -31,8 +31,8 @@ while [ $# -gt 0 ]; do
 done
 
 # The version has one definition, in the source; the commit comes from git.
-version=$(sed -n 's/^public let goferVersion = "\(.*\)"$/\1/p' Sources/Host/GoferHost/Server/GoferServer.swift)
-[ -n "$version" ] || { echo "release.sh: no goferVersion in Sources/Host/GoferHost/Server/GoferServer.swift" >&2; exit 1; }
+version=$(sed -n 's/^public let goferVersion = "\(.*\)"$/\1/p' Sources/Host/GoferCore/BuildInfo.swift)
+[ -n "$version" ] || { echo "release.sh: no goferVersion in Sources/Host/GoferCore/BuildInfo.swift" >&2; exit 1; }
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 if [ "$commit" != unknown ] && ! git diff --quiet HEAD -- 2>/dev/null; then commit="$commit-dirty"; fi
 arch=$(uname -m)

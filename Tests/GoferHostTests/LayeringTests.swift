@@ -72,32 +72,54 @@ struct LayeringTests {
         #expect(!(try Self.dependencies(of: "GoferHost").contains("GRDB")), "GoferHost depends on GRDB: SQL belongs in GoferStore")
     }
 
-    /// Inside GoferHost: SQL lives in GoferStore; HTTP (Hummingbird, HTTP types, the API's error with its
-    /// status codes) only at the edge — API/, WebUI/ and Server/ (which composes the server).
-    @Test func databaseAndHTTPStayInTheirFolders() throws {
-        let host = "Sources/Host/GoferHost/"
-        let edge = ["API/", "WebUI/", "Server/"].map { host + $0 }
-        let http: Set<String> = ["Hummingbird", "HummingbirdCore", "HummingbirdTLS", "HummingbirdWebSocket", "HummingbirdWSClient", "HTTPTypes", "NIOHTTP1", "NIOHTTPTypes"]
-        let all = try Self.imports(under: "Sources/Host/GoferHost")
-        let sql = all.filter { $0.module == "GRDB" }
-        #expect(sql.isEmpty, "GRDB in GoferHost (SQL belongs in GoferStore): \(sql)")
-        let httpLeaks = all.filter { http.contains($0.module) && !edge.contains(where: $0.file.hasPrefix) }
-        #expect(httpLeaks.isEmpty, "HTTP libraries below the HTTP edge: \(httpLeaks)")
-        // APIError carries HTTP statuses: domain code throws typed errors (StoreError, AuthError,
-        // RolloutError, WebhookError …) that the edge maps in APIError.from.
-        var apiErrorUsers: [String] = []
-        let walker = try #require(FileManager.default.enumerator(at: Self.root.appendingPathComponent(host), includingPropertiesForKeys: nil))
-        for case let url as URL in walker where url.pathExtension == "swift" {
-            let relative = String(url.path.dropFirst(Self.root.path.count + 1))
-            if edge.contains(where: relative.hasPrefix) { continue }
-            if try String(contentsOf: url, encoding: .utf8).contains("APIError") { apiErrorUsers.append(relative) }
+    /// The core (engine, extension hosts, secrets, objects, rollouts, trials, authentication): the store
+    /// and the model below it; no HTTP library, no server, no `APIError` — it throws typed errors.
+    @Test func theCoreKnowsNothingOfHTTP() throws {
+        let allowed: Set<String> = [
+            "Foundation", "Synchronization", "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferStore", "GoferBuildInfo",
+            "Glibc", "FoundationNetworking", "NIOCore", "Logging", "Crypto", "Metrics", "CoreMetrics", "Tracing",
+        ]
+        let wrong = try Self.imports(under: "Sources/Host/GoferCore").filter { !allowed.contains($0.module) }
+        #expect(wrong.isEmpty, "GoferCore imports outside \(allowed.sorted()): \(wrong)")
+        #expect(
+            try Self.dependencies(of: "GoferCore") == [
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferStore", "GoferBuildInfo", "NIOCore", "Logging", "Crypto",
+                "Metrics", "Tracing",
+            ], "GoferCore's dependencies in Package.swift")
+        #expect(try Self.files(under: "Sources/Host/GoferCore", containing: "APIError").isEmpty, "APIError (an HTTP status) in the core")
+    }
+
+    /// GoferHTTP is the HTTP edge (the API's routes, the web UI, /metrics) and GoferHost the server's
+    /// wiring: no SQL in either; `APIError` (HTTP statuses) nowhere below the edge.
+    @Test func databaseAndHTTPStayInTheirLayers() throws {
+        for upper in ["GoferHTTP", "GoferHost"] {
+            let sql = try Self.imports(under: "Sources/Host/\(upper)").filter { $0.module == "GRDB" }
+            #expect(sql.isEmpty, "GRDB in \(upper) (SQL belongs in GoferStore): \(sql)")
+            #expect(!(try Self.dependencies(of: upper).contains("GRDB")), "\(upper) depends on GRDB: SQL belongs in GoferStore")
         }
-        #expect(apiErrorUsers.isEmpty, "APIError (an HTTP status) thrown or named below the HTTP edge: \(apiErrorUsers)")
+        let host = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("Sources/Host/GoferHost").path)
+        #expect(Set(host) == ["Server", "LowerLayers.swift"], "GoferHost holds the server's wiring only (routes belong in GoferHTTP, the rest in GoferCore): \(host)")
+        for lower in ["Sources/Host/GoferModel", "Sources/Host/GoferStore", "Sources/Host/GoferAPIModels", "Sources/Host/GoferCore"] {
+            #expect(try Self.files(under: lower, containing: "APIError").isEmpty, "APIError (an HTTP status) in \(lower)")
+        }
+        #expect(try Self.dependencies(of: "GoferHTTP").isSuperset(of: ["GoferCore", "Hummingbird"]), "GoferHTTP stands on the core and Hummingbird")
+        #expect(!(try Self.dependencies(of: "GoferCore").contains("GoferHTTP")), "the core depends on the HTTP edge")
+    }
+
+    /// Swift files under `directory` whose text contains `word`.
+    static func files(under directory: String, containing word: String) throws -> [String] {
+        let base = root.appendingPathComponent(directory)
+        guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { return [] }
+        var found: [String] = []
+        for case let url as URL in walker where url.pathExtension == "swift" {
+            if try String(contentsOf: url, encoding: .utf8).contains(word) { found.append(String(url.path.dropFirst(root.path.count + 1))) }
+        }
+        return found
     }
 
     /// Extensions build against the SDK only: never the host's modules.
     @Test func extensionsImportNothingOfTheHost() throws {
-        let host: Set<String> = ["GoferHost", "GoferModel", "GoferStore", "GoferAPIModels", "GoferConfig", "ExtensionClient", "GoferPipeline"]
+        let host: Set<String> = ["GoferHost", "GoferCore", "GoferModel", "GoferStore", "GoferAPIModels", "GoferConfig", "ExtensionClient", "GoferPipeline"]
         let wrong = try Self.imports(under: "Extensions").filter { host.contains($0.module) }
         #expect(wrong.isEmpty, "extensions importing host modules: \(wrong)")
     }

@@ -2,6 +2,7 @@ import Crypto
 import ExtensionSDK
 import Foundation
 import GoferConfig
+@testable import GoferCore
 @testable import GoferHost
 import HTTPTypes
 import Hummingbird

@@ -1,6 +1,7 @@
 import GoferConfig
 import Testing
 
+@testable import GoferCore
 @testable import GoferHost
 
 /// The run's rules decide incrementally (what changed, not the whole run, on every task end), so a

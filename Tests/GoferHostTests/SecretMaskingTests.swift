@@ -1,5 +1,6 @@
 import Testing
 
+@testable import GoferCore
 @testable import GoferHost
 
 /// What a task's log shows where a secret was printed.

@@ -128,7 +128,7 @@ struct WebUITests {
     }
 
     @Test func theCompiledInAssetsAreTheCommittedFiles() async throws {
-        let script = BuiltProducts.repositoryRoot.appendingPathComponent("Sources/Host/GoferHost/WebUI/generate-assets.py").path
+        let script = BuiltProducts.repositoryRoot.appendingPathComponent("Sources/Host/GoferHTTP/WebUI/generate-assets.py").path
         let r = try await ChildProcess.run("/usr/bin/env", arguments: ["python3", script, "--check"])
         #expect(r.status == .exited(0), "\(String(decoding: r.stderr, as: UTF8.self))")
     }

@@ -14,7 +14,7 @@ dist=$(cd "${1:?usage: test-release.sh DIST_DIR}" && pwd)
 mirror=${GOFER_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 
-version=$(sed -n 's/^public let goferVersion = "\(.*\)"$/\1/p' Sources/Host/GoferHost/Server/GoferServer.swift)
+version=$(sed -n 's/^public let goferVersion = "\(.*\)"$/\1/p' Sources/Host/GoferCore/BuildInfo.swift)
 tarball=$(ls "$dist"/gofer-"$version"-linux-*.tar.gz)
 deb=$(ls "$dist"/gofer_"$version"_*.deb)
 images="$dist/gofer-images-$version.tar.gz"

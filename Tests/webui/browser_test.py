@@ -71,15 +71,21 @@ def network_changed():
 def load(url):
     """Opens `url`. Chromium aborts what is loading when the machine's network interfaces change
     (net::ERR_NETWORK_CHANGED: Docker adding a container's veth while other tests run), leaving its
-    error page or a page without its script; such a load is done again after a moment, up to eight
-    times (the other tests' containers come and go in bursts)."""
+    error page or a page without its script; such a page is reloaded after a moment (a reload adds
+    no history entry, so Back still goes to the page before), up to eight times: the other tests'
+    containers come and go in bursts. Only what this load logged counts: the console is drained
+    first."""
+    try:
+        driver.get_log("browser")
+    except Exception:
+        pass
+    driver.get(url)
     for attempt in range(8):
-        driver.get(url)
         if not network_changed():
             return
-        print(f"note the browser saw the network change while loading {url} (attempt {attempt + 1}); loading it again", flush=True)
+        print(f"note the browser saw the network change while loading {url} (attempt {attempt + 1}); reloading it", flush=True)
         time.sleep(0.5)
-    driver.get(url)
+        driver.refresh()
 
 
 def shot(name):

@@ -1,5 +1,3 @@
-// Pipeline configs and the domain model are part of the host's API (loading, applying, the REST types).
-@_exported import GoferConfig
-@_exported import GoferModel
-@_exported import GoferAPIModels
-@_exported import GoferStore
+// The server's layers are part of what `import GoferHost` gives the CLI, gofer-bench and the tests:
+// the HTTP edge, and through it the core, the store, the model, the API's types and pipeline configs.
+@_exported import GoferHTTP

@@ -1,8 +1,8 @@
 import ExtensionSDK
 import Foundation
-import GRDB
-import GoferModel
 import GoferConfig
+import GoferModel
+import GRDB
 
 extension SQLiteStore {
     /// The pipeline-error source of a canary that was rolled back (cleared by the next apply).

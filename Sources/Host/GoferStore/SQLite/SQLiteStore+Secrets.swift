@@ -1,8 +1,8 @@
 import ExtensionSDK
 import Foundation
-import GRDB
-import GoferModel
 import GoferConfig
+import GoferModel
+import GRDB
 
 /// Global secrets' descriptions (name, namespaces, times): the values live in the secret store.
 extension SQLiteStore {

@@ -1,8 +1,8 @@
 import ExtensionSDK
 import Foundation
-import GRDB
-import GoferModel
 import GoferConfig
+import GoferModel
+import GRDB
 
 /// Public mode's trials: the namespace, token and client address of each, and the container time
 /// a namespace's tasks have used.

@@ -1,8 +1,8 @@
 import ExtensionSDK
 import Foundation
-import GRDB
-import GoferModel
 import GoferConfig
+import GoferModel
+import GRDB
 import Logging
 
 /// How a new run picks its version.

@@ -1,8 +1,8 @@
 import ExtensionSDK
 import Foundation
-import GRDB
-import GoferModel
 import GoferConfig
+import GoferModel
+import GRDB
 import Synchronization
 
 /// The embedded ``Store``: all state in one SQLite file (WAL). Every SQL statement of this backend
