@@ -97,8 +97,8 @@ public final class DockerAPI: Sendable {
         } catch {
             throw ProtocolError(
                 .unavailable,
-                "cannot reach the Docker engine at \(client.endpoint): \(error). Is dockerd running, and may this user use its socket?",
-                reason: Reason.unreachable)
+                ErrorText.wrapping("cannot reach the Docker engine at \(client.endpoint)", error)
+                    + ". Is dockerd running, and may this user use its socket?", reason: Reason.unreachable)
         }
         guard response.status == 200, let json = try? JSONParser().parse(response.body), let api = json["ApiVersion"]?.stringValue,
             let v = ProtocolVersion(api)
@@ -182,9 +182,9 @@ public final class DockerAPI: Sendable {
         }
         for line in r.body.split(separator: 0x0A) {
             if let json = try? JSONParser().parse(Array(line)),
-                let error = json["error"]?.stringValue ?? json["errorDetail"]?["message"]?.stringValue
+                let refusal = json["error"]?.stringValue ?? json["errorDetail"]?["message"]?.stringValue
             {
-                throw Self.pullFailure(status: 200, message: error).error("cannot pull image \(image): \(error)")
+                throw Self.pullFailure(status: 200, message: refusal).error("cannot pull image \(image): \(refusal)")
             }
         }
     }

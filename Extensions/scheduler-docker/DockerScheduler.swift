@@ -109,7 +109,7 @@ struct DockerScheduler: Scheduler {
             let version = try await docker.negotiate()
             return HealthReport(status: .healthy, detail: "Docker engine API \(version)")
         } catch {
-            return HealthReport(status: .unhealthy, detail: "\(error)")
+            return HealthReport(status: .unhealthy, detail: ErrorText.describe(error))
         }
     }
 
@@ -224,7 +224,7 @@ struct DockerScheduler: Scheduler {
                 attached.add(id, record)
             } catch {
                 ExtensionLog().warning(
-                    "cannot attach to the container; its logs will be read from the engine", ["container": id, "error": "\(error)"])
+                    "cannot attach to the container; its logs will be read from the engine", ["container": id, "error": ErrorText.describe(error)])
             }
         }
         do {
@@ -356,7 +356,7 @@ final class AttachedOutputs: Sendable {
         /// Why the live stream ended before the container's output did, if it did.
         var cutError: String? { state.withLock { $0.cut } }
 
-        func cut(_ error: any Error) { state.withLock { $0.cut = "\(error)" } }
+        func cut(_ error: any Error) { state.withLock { $0.cut = ErrorText.describe(error) } }
     }
 
     private let records = Mutex<[String: Record]>([:])

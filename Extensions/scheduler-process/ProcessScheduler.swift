@@ -45,7 +45,7 @@ struct ProcessScheduler: Scheduler {
             do {
                 process = try ChildProcess.spawn(executable, arguments: Array(argv.dropFirst()), environment: env)
             } catch {
-                throw ProtocolError(.notFound, "cannot run \(executable): \(error)", reason: "process.spawn_failed")
+                throw ProtocolError(.notFound, "cannot run \(executable)", cause: error, reason: "process.spawn_failed")
             }
             process.closeStdin()
             return Job(

@@ -119,7 +119,7 @@ struct SwarmScheduler: Scheduler {
             }
             return HealthReport(status: .healthy, detail: "Swarm manager; \(info.nodes) node(s), \(info.managers) manager(s)")
         } catch {
-            return HealthReport(status: .unhealthy, detail: "\(error)")
+            return HealthReport(status: .unhealthy, detail: ErrorText.describe(error))
         }
     }
 
@@ -209,13 +209,13 @@ struct SwarmScheduler: Scheduler {
         if status.state == .created {
             // Why it does not run yet, as Swarm says it; a task no node can take fails after
             // placementTimeout, measured from the first look (inspect or wait) that saw it so.
-            if let error = task.error, task.isPending {
-                status.message = "waiting for a Swarm node: \(error)"
+            if let why = task.error, task.isPending {
+                status.message = "waiting for a Swarm node: \(why)"
                 if pendingSince.waiting(handle) > placementTimeout {
                     try? await swarm.removeService(handle)
                     pendingSince.forget(handle)
                     throw JobFailure.unplaceable.error(
-                        "no Swarm node could take the task within \(DurationText.format(placementTimeout)) (placementTimeout): \(error)")
+                        "no Swarm node could take the task within \(DurationText.format(placementTimeout)) (placementTimeout): \(why)")
                 }
             } else {
                 pendingSince.forget(handle)

@@ -85,7 +85,7 @@ actor SealedFile {
         } catch {
             throw ProtocolError(
                 .failedPrecondition,
-                "the secret store file \(path) is damaged (\(error)); it was left untouched. Restore it from a backup")
+                "the secret store file \(path) is damaged (\(ErrorText.describe(error))); it was left untouched. Restore it from a backup")
         }
         guard root["format"]?.stringValue == format, let check = root["check"]?.stringValue, let object = root["entries"]?.objectValue
         else {

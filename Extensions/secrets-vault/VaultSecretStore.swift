@@ -150,7 +150,7 @@ actor VaultClient {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw ProtocolError(.unavailable, "Vault at \(address) is unreachable: \(error)", retryable: true)
+            throw ProtocolError(.unavailable, "Vault at \(address) is unreachable", cause: error, retryable: true)
         }
         let status = response.status
         let data = response.body

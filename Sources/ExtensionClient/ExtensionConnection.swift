@@ -273,7 +273,7 @@ public final class ExtensionConnection: Sendable {
                 launch.executable, arguments: launch.arguments, environment: launch.effectiveEnvironment,
                 workingDirectory: launch.workingDirectory)
         } catch {
-            throw ExtensionFailure(kind: .spawnFailed, message: "\(error)")
+            throw ExtensionFailure(kind: .spawnFailed, message: ErrorText.describe(error))
         }
         let connection = ExtensionConnection(
             process: process, launch: launch, requestHandler: requestHandler, onStderr: onStderr, tap: tap)
@@ -611,7 +611,7 @@ public final class ExtensionConnection: Sendable {
                 } catch let error as ProtocolError {
                     result = .failure(error)
                 } catch {
-                    result = .failure(ProtocolError(.internalError, "host failed to handle \(method): \(error)", retryable: true))
+                    result = .failure(ProtocolError(.internalError, "host failed to handle \(method)", cause: error, retryable: true))
                 }
                 self.write(Frame.response(id: id, result: result))
             }

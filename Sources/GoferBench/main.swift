@@ -136,7 +136,7 @@ case "dag":
         }
         try await DAGBenchmark(rounds: rounds, schedulers: schedulers).run()
     } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
         exit(1)
     }
 case "protocol":
@@ -145,7 +145,7 @@ case "protocol":
     do {
         try await protocolBenchmark(iterations: iterations)
     } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
         exit(1)
     }
 case "webhook":
@@ -154,7 +154,7 @@ case "webhook":
     do {
         try await WebhookBenchmark(deliveries: deliveries).run()
     } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
         exit(1)
     }
 case "auth":
@@ -163,7 +163,7 @@ case "auth":
     do {
         try await AuthBenchmark(requests: requests).run()
     } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
         exit(1)
     }
 case "logs", "api", "tasks", "objects":
@@ -190,7 +190,7 @@ case "logs", "api", "tasks", "objects":
             try await TasksBenchmark(count: option("--tasks", 500), concurrency: option("--concurrency", 256), rounds: option("--rounds", 3)).run()
         }
     } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
         exit(1)
     }
 default:

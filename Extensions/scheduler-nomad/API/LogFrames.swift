@@ -83,7 +83,7 @@ public struct LogFrameReader: Sendable {
         do {
             json = try JSONParser().parse(bytes)
         } catch {
-            throw ProtocolError(.unavailable, "Nomad log stream: a frame is not JSON (\(error))", reason: "nomad.bad_log_frame")
+            throw ProtocolError(.unavailable, "Nomad log stream: a frame is not JSON", cause: error, reason: "nomad.bad_log_frame")
         }
         var data: [UInt8] = []
         if let b64 = json["Data"]?.stringValue, !b64.isEmpty {

@@ -50,7 +50,7 @@ public struct NomadLogs: Sendable {
             if case .cut(let error) = end {
                 cuts += 1
                 guard cuts <= 100 else {
-                    throw ProtocolError(.unavailable, "Nomad's \(fd) log stream of \(allocation) keeps dropping: \(error)", reason: "nomad.logs_cut")
+                    throw ProtocolError(.unavailable, "Nomad's \(fd) log stream of \(allocation) keeps dropping", cause: error, reason: "nomad.logs_cut")
                 }
                 try await Task.sleep(for: .milliseconds(min(2000, 50 * cuts)))
                 continue

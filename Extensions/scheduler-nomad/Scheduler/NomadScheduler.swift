@@ -134,7 +134,7 @@ struct NomadScheduler: Scheduler {
             return HealthReport(
                 status: .healthy, detail: "Nomad at \(nomad.endpoint.address.absoluteString), leader \(leaderAddress), namespace \(nomad.endpoint.namespace)")
         } catch {
-            return HealthReport(status: .unhealthy, detail: "\(error)")
+            return HealthReport(status: .unhealthy, detail: ErrorText.describe(error))
         }
     }
 

@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Crypto
 import Foundation
 import _CryptoExtras
@@ -16,7 +17,7 @@ public struct GitHubAppJWT: Sendable {
             key = try _RSA.Signing.PrivateKey(pemRepresentation: pem)
         } catch {
             throw GitHubError(
-                status: nil, message: "privateKey is not a PEM RSA private key (download it from the App's settings page): \(error)",
+                status: nil, message: ErrorText.wrapping("privateKey is not a PEM RSA private key (download it from the App's settings page)", error),
                 retryable: false)
         }
     }

@@ -215,7 +215,7 @@ actor GitHubClient {
         } catch let e as GitHubError {
             throw e
         } catch {
-            throw GitHubError(status: nil, message: "cannot reach GitHub at \(base.absoluteString): \(error.localizedDescription)", retryable: true)
+            throw GitHubError(status: nil, message: ErrorText.wrapping("cannot reach GitHub at \(base.absoluteString)", error), retryable: true)
         }
     }
 }

@@ -183,7 +183,7 @@ struct NotifyTask: CommonTask {
             } catch let e as ProtocolError {
                 throw e
             } catch {
-                last = "cannot reach \(target.host ?? url): \(error.localizedDescription)"
+                last = ErrorText.wrapping("cannot reach \(target.host ?? url)", error)
             }
         }
         throw ProtocolError(.unavailable, last, retryable: true)

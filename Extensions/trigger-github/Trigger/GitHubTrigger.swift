@@ -127,7 +127,7 @@ struct GitHubTrigger: Trigger {
         do {
             payload = try JSONParser().parse(request.body)
         } catch {
-            return Self.answer(400, ["error": .string("the body is not JSON (use content type application/json in GitHub): \(error)")])
+            return Self.answer(400, ["error": .string(ErrorText.wrapping("the body is not JSON (use content type application/json in GitHub)", error))])
         }
         guard let change = Change(event: event, payload: payload) else {
             return Self.answer(202, ["runs": 0, "ignored": .string("\(event) events do not start runs")])
@@ -140,7 +140,7 @@ struct GitHubTrigger: Trigger {
         } catch {
             // Not stored everywhere: let GitHub's redelivery (or a manual one) try again.
             registry.forget(delivery)
-            return Self.answer(503, ["error": .string("could not hand the event to Gofer: \(error)")])
+            return Self.answer(503, ["error": .string(ErrorText.wrapping("could not hand the event to Gofer", error))])
         }
         return Self.answer(202, ["runs": .int(Int64(runs)), "delivery": .string(delivery)])
     }

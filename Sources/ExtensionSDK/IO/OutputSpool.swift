@@ -110,7 +110,7 @@ public final class OutputSpool: Sendable {
             return true
         } catch {
             s.closed = true
-            s.chunks.append(Self.marker("[gofer: the rest of this output was lost: cannot write to \(directory): \(error)]"))
+            s.chunks.append(Self.marker("[gofer: the rest of this output was lost: cannot write to \(directory): \(ErrorText.describe(error))]"))
             return false
         }
     }

@@ -191,7 +191,7 @@ struct CommonTaskAdapter<T: CommonTask>: KindAdapter {
                 do {
                     hook = try JSONCodec.decode(RunHook.self, from: h)
                 } catch {
-                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/hook", message: "not a run hook: \(error)")])
+                    throw ProtocolError.invalidParams(diagnostics: [Diagnostic(path: "/hook", message: ErrorText.wrapping("not a run hook", error))])
                 }
             }
             let run = TaskRun(

@@ -154,7 +154,7 @@ struct TriggerAdapter<T: Trigger>: KindAdapter {
                     try await ext.subscribe(subscription)
                 } catch is CancellationError {
                 } catch {
-                    if !Task.isCancelled { log.error("subscription ended with an error", ["subscription": id, "error": "\(error)"]) }
+                    if !Task.isCancelled { log.error("subscription ended with an error", ["subscription": id, "error": ErrorText.describe(error)]) }
                 }
             }
             // Re-subscribing the same id replaces the old watcher (after a host restart).

@@ -67,7 +67,7 @@ public enum Frame {
         do {
             value = try parser.parse(line)
         } catch {
-            throw FrameError(error: ProtocolError(.parseError, "parse error: \(error)"), id: nil)
+            throw FrameError(error: ProtocolError(.parseError, "parse error", cause: error), id: nil)
         }
         return try decode(value)
     }

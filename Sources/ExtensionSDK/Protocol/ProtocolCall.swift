@@ -25,7 +25,7 @@ public struct ProtocolCall<Params: Codable & Sendable, Result: Codable & Sendabl
         do {
             return try JSONCodec.decode(Result.self, from: value)
         } catch {
-            throw AnswerMismatch(method: method, detail: "\(error)")
+            throw AnswerMismatch(method: method, detail: ErrorText.describe(error))
         }
     }
 

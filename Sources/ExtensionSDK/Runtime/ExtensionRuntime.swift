@@ -296,7 +296,7 @@ public final class ExtensionRuntime: Sendable {
                 } else if error is CancellationError {
                     result = .failure(ProtocolError(.cancelled, "the request was cancelled"))
                 } else {
-                    result = .failure(ProtocolError(.internalError, "\(method) failed: \(error)"))
+                    result = .failure(ProtocolError(.internalError, "\(method) failed", cause: error))
                 }
             }
             self.finish(id: id, result: result, stream: stream?.id)
@@ -411,7 +411,7 @@ public final class ExtensionRuntime: Sendable {
                 s.inFlight[id] = nil
                 s.phase = .awaitingInitialize
             }
-            send(Frame.response(id: id, result: .failure(ProtocolError(.invalidConfig, "the extension could not start: \(error)"))))
+            send(Frame.response(id: id, result: .failure(ProtocolError(.invalidConfig, "the extension could not start", cause: error))))
         }
     }
 

@@ -475,7 +475,7 @@ public struct PipelineConfigLoader: Sendable {
         case YamlError.reader(let problem, _, _, _):
             return ConfigProblem(file: file, path: "", message: "cannot read the file as YAML: \(problem)")
         default:
-            return ConfigProblem(file: file, path: "", message: "invalid YAML: \(error)")
+            return ConfigProblem(file: file, path: "", message: ErrorText.wrapping("invalid YAML", error))
         }
     }
 }

@@ -76,7 +76,7 @@ public struct TOMLReader {
             } catch let message as Message {
                 throw Failure(line: keyLine, column: keyColumn, message: message.text)
             } catch {
-                throw Failure(line: keyLine, column: keyColumn, message: "\(error)")
+                throw Failure(line: keyLine, column: keyColumn, message: ErrorText.describe(error))
             }
         }
         return .object(root)
@@ -102,7 +102,7 @@ public struct TOMLReader {
                     throw Message(text: "\(keys.joined(separator: ".")) is not a table")
                 }
             }
-        } catch let m as Message { throw fail(m.text) } catch { throw fail("\(error)") }
+        } catch let m as Message { throw fail(m.text) } catch { throw fail(ErrorText.describe(error)) }
     }
 
     private func appendTable(_ root: inout [String: JSONValue], _ keys: [String]) throws(Failure) -> Int {
@@ -117,7 +117,7 @@ public struct TOMLReader {
                 list.append(.object([:]))
                 value = .array(list)
             }
-        } catch let m as Message { throw fail(m.text) } catch { throw fail("\(error)") }
+        } catch let m as Message { throw fail(m.text) } catch { throw fail(ErrorText.describe(error)) }
         return index
     }
 

@@ -108,7 +108,7 @@ public struct RegistryIndex: Sendable, Equatable {
         do {
             root = try JSONParser().parse(bytes)
         } catch {
-            throw Problem(origin: origin, path: "", message: "not valid JSON: \(error)")
+            throw Problem(origin: origin, path: "", message: ErrorText.wrapping("not valid JSON", error))
         }
         func fail(_ path: String, _ message: String) -> Problem { Problem(origin: origin, path: path, message: message) }
         guard let list = root["extensions"]?.arrayValue else { throw fail("/extensions", "required: a list of extensions") }

@@ -153,14 +153,14 @@ enum ServerStartup {
         do {
             try configure(&settings)
         } catch {
-            Output.error("\(error)")
+            Output.error(ErrorText.describe(error))
             throw ExitCode.validationFailure
         }
         do {
             let telemetry = try Telemetry.bootstrap(otlpEndpoint: settings.otlpEndpoint)
             return (try await GoferServer(settings: settings), telemetry)
         } catch {
-            Output.error("cannot start \(what): \(error)")
+            Output.error(ErrorText.wrapping("cannot start \(what)", error))
             throw ExitCode.failure
         }
     }

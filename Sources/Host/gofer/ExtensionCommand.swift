@@ -41,7 +41,7 @@ struct ExtensionCommand: AsyncParsableCommand {
             if let summary { scaffold.summary = summary }
             let target = dir ?? name
             do { try scaffold.write(into: target) } catch {
-                Output.error("cannot write the project to \(target): \(error)")
+                Output.error(ErrorText.wrapping("cannot write the project to \(target)", error))
                 throw ExitCode.failure
             }
             let files = scaffold.files().map(\.path)
@@ -74,7 +74,7 @@ struct ExtensionCommand: AsyncParsableCommand {
                     throw ValidationError("cannot read \(configFile)")
                 }
                 do { request.config = try JSONParser().parse(Array(data)) } catch {
-                    throw ValidationError("\(configFile) is not JSON: \(error)")
+                    throw ValidationError(ErrorText.wrapping("\(configFile) is not JSON", error))
                 }
             }
             let info: ExtensionInfo = try await cli { try await options.client.call("POST", ExtensionCommand.path(), request: request) }

@@ -77,7 +77,7 @@ struct InitCommand: AsyncParsableCommand {
         do {
             try text.write(toFile: file, atomically: true, encoding: .utf8)
         } catch {
-            Output.error("cannot write \(file): \(error.localizedDescription)")
+            Output.error(ErrorText.wrapping("cannot write \(file)", error))
             throw ExitCode.failure
         }
         Output.done(

@@ -94,7 +94,7 @@ struct ServiceCommand: AsyncParsableCommand {
                     "wrote a new admin token to \(path) (mode 0600); use it with: gofer login --token-file \(path)",
                     json: ["admin_token_file": .string(path)])
             } catch {
-                Output.error("cannot make an admin token: \(error)")
+                Output.error(ErrorText.wrapping("cannot make an admin token", error))
                 throw ExitCode.failure
             }
         }

@@ -1,4 +1,5 @@
 import Crypto
+import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
@@ -70,7 +71,7 @@ public final class Authenticator: Sendable {
         do {
             return try TokenSecret(parsing: parts[1].trimmingCharacters(in: .whitespaces))
         } catch {
-            throw AuthError.unauthenticated("the token is malformed: \(error)")
+            throw AuthError.unauthenticated(ErrorText.wrapping("the token is malformed", error))
         }
     }
 

@@ -51,7 +51,7 @@ public actor CommonTaskSteps: SchedulerClient {
             } catch let error as ProtocolError where error.code == .cancelled {
                 code = 143
             } catch {
-                self.append(id, Array("[\(name)] error: \(Triggers.describe(error))\n".utf8))
+                self.append(id, Array("[\(name)] error: \(ErrorText.describe(error))\n".utf8))
                 code = Task.isCancelled ? 143 : 2
             }
             self.finish(id, code)

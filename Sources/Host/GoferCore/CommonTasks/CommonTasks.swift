@@ -34,8 +34,8 @@ public actor CommonTasks {
             do {
                 try await add(spec)
             } catch {
-                roster.failed(spec.name, "\(error)")
-                logger.error("common task \(spec.name) did not start: \(error)")
+                roster.failed(spec.name, ErrorText.describe(error))
+                logger.error("common task \(spec.name) did not start: \(ErrorText.describe(error))")
             }
         }
     }
@@ -128,7 +128,7 @@ public actor CommonTasks {
                 problems += error.diagnostics.map(mapped)
             } catch {
                 problems.append(
-                    locator.problem(use.base + "/extension", "common task \"\(use.name)\" could not check the settings: \(Triggers.describe(error))"))
+                    locator.problem(use.base + "/extension", "common task \"\(use.name)\" could not check the settings: \(ErrorText.describe(error))"))
             }
         }
         return problems

@@ -102,7 +102,7 @@ public actor HookDispatcher {
                 failure = "the hook answered \(answer["status"]?.stringValue ?? "no status")" + (answer["summary"]?.stringValue.map { ": \($0)" } ?? "")
             }
         } catch {
-            failure = Triggers.describe(error)
+            failure = ErrorText.describe(error)
         }
         let attempt = d.attempts + 1
         let retryAt: Date? =
@@ -111,7 +111,7 @@ public actor HookDispatcher {
         do {
             try await store.recordHookAttempt(d, error: failure, summary: summary, retryAt: retryAt)
         } catch {
-            logger.error("cannot record hook delivery \(d.id): \(error)")
+            logger.error("cannot record hook delivery \(d.id): \(ErrorText.describe(error))")
         }
     }
 

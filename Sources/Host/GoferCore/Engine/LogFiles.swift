@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
@@ -59,7 +60,7 @@ final class LogWriter: Sendable {
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
         } catch {
-            throw LogWriteError(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
+            throw LogWriteError(path: path, reason: ErrorText.wrapping("cannot create its directory", error))
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate == .now ? O_TRUNC : 0), 0o600)
         guard fd >= 0 else { throw LogWriteError(path: path, errno: errno) }

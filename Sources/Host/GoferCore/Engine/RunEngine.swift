@@ -521,7 +521,7 @@ public actor RunEngine {
                 return try await write()
             } catch let error as StoreError where error.isStorageFailure {
                 if !warned {
-                    logger.error("cannot record \(what), retrying until it can be stored: \(error)")
+                    logger.error("cannot record \(what), retrying until it can be stored: \(ErrorText.describe(error))")
                     warned = true
                 }
                 try? await Task.sleep(for: delay)

@@ -147,18 +147,18 @@ struct TaskRunner: Sendable {
         do {
             try await engine.persistTask(execution, .starting, deadline: deadline)
         } catch {
-            return await fail(.failed, StateReason(.schedulerError, "cannot record the task start: \(error)"))
+            return await fail(.failed, StateReason(.schedulerError, "cannot record the task start", cause: error))
         }
         var resolved: ResolvedSecrets
         do {
             resolved = try await resolveSecrets()
         } catch {
-            return await fail(.failed, StateReason(.secretError, "\(error)"))
+            return await fail(.failed, StateReason(.secretError, "", cause: error))
         }
         do {
             resolved.env = try await resolveObjects(resolved.env)
         } catch {
-            return await fail(.failed, StateReason(.objectError, "\(error)"))
+            return await fail(.failed, StateReason(.objectError, "", cause: error))
         }
         let job = jobSpec(resolved)
         let handle: String
@@ -180,7 +180,7 @@ struct TaskRunner: Sendable {
             }
         } catch {
             if control.isCancelled { return await fail(.cancelled, control.reason ?? StateReason(.cancelled, "cancelled while starting")) }
-            return await fail(.failed, StateReason(.schedulerError, "the scheduler could not start the task: \(Self.describe(error))"))
+            return await fail(.failed, StateReason(.schedulerError, "the scheduler could not start the task: \(ErrorText.describe(error))"))
         }
         var startedAt = Date()
         if config.extension == nil, await scheduler.placesJobs() {
@@ -193,7 +193,7 @@ struct TaskRunner: Sendable {
             try await engine.persistTask(execution, .running, handle: handle, startedAt: startedAt)
         } catch {
             try? await scheduler.stop(handle, grace: settings.stopGrace)
-            return await fail(.failed, StateReason(.schedulerError, "cannot record that the task is running: \(error)"))
+            return await fail(.failed, StateReason(.schedulerError, "cannot record that the task is running", cause: error))
         }
 
         return await attach(handle, timeout: timeout, freshLog: false, masks: resolved.masks)
@@ -419,7 +419,7 @@ struct TaskRunner: Sendable {
         } catch let error as ProtocolError where error.code == .notFound {
             return await fail(.failed, StateReason(.orphaned, "its container is gone (removed while the server was down)"))
         } catch {
-            return await fail(.failed, StateReason(.schedulerError, "cannot find the task again after a restart: \(Self.describe(error))"))
+            return await fail(.failed, StateReason(.schedulerError, "cannot find the task again after a restart: \(ErrorText.describe(error))"))
         }
         let resolved = (try? await resolveSecrets(strict: false)) ?? ResolvedSecrets(env: config.env, masks: [], registryPassword: nil, apiToken: nil)
         // The deadline was persisted at start, so a timeout holds across restarts.
@@ -512,7 +512,7 @@ struct TaskRunner: Sendable {
                 do {
                     writer = try LogWriter(path: path, truncate: fresh ? .onFirstWrite : .no, limit: limit, masks: masks)
                 } catch {
-                    failure.report("\(error)")
+                    failure.report(ErrorText.describe(error))
                     return
                 }
                 let cut =
@@ -667,18 +667,13 @@ struct TaskRunner: Sendable {
     /// Why a task failed when the scheduler's wait did: the cluster's own verdict (lost node,
     /// nowhere to place it, refused by the node) when the scheduler names one.
     static func waitFailure(_ error: any Error) -> StateReason {
-        guard let p = error as? ProtocolError else { return StateReason(.schedulerError, "lost track of the task: \(describe(error))") }
+        guard let p = error as? ProtocolError else { return StateReason(.schedulerError, "lost track of the task: \(ErrorText.describe(error))") }
         switch JobFailure(p) {
         case .lost: return StateReason(.schedulerLost, "the scheduler lost the task: \(p.message)")
         case .unplaceable: return StateReason(.schedulerError, "the scheduler could not place the task: \(p.message)")
         case .rejected: return StateReason(.schedulerError, "the scheduler could not run the task: \(p.message)")
         case nil: return StateReason(.schedulerError, "lost track of the task: \(p.message)")
         }
-    }
-
-    static func describe(_ error: any Error) -> String {
-        if let p = error as? ProtocolError { return p.message }
-        return "\(error)"
     }
 
     /// RFC 3339 with or without fractional seconds (Docker reports nanoseconds; we keep microseconds).

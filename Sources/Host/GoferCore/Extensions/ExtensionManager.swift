@@ -40,8 +40,12 @@ public struct ExtensionError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public var message: String
     public var details: [Diagnostic] = []
-    public var description: String { message }
+    /// What went wrong underneath (a download, a handshake, a process that would not start).
+    public var cause: (any Error)? = nil
+    public var description: String { ErrorText.wrapping(message, cause) }
 }
+
+extension ExtensionError: CausedError {}
 
 /// What uninstall did (or, unconfirmed, would do).
 public struct UninstallResult: Codable, Sendable {
@@ -139,7 +143,7 @@ public actor ExtensionManager {
             do {
                 out.append(try RegistryIndex.parse(bytes, origin: location))
             } catch {
-                throw ExtensionError(kind: .invalid, message: "\(error)")
+                throw ExtensionError(kind: .invalid, message: "", cause: error)
             }
         }
         return out
@@ -190,7 +194,7 @@ public actor ExtensionManager {
         do {
             (data, response) = try await URLSession.shared.data(from: url)
         } catch {
-            throw ExtensionError(kind: .failed, message: "cannot download \(url.absoluteString): \(error.localizedDescription)")
+            throw ExtensionError(kind: .failed, message: "cannot download \(url.absoluteString)", cause: error)
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard status == 200 else {
@@ -318,7 +322,7 @@ public actor ExtensionManager {
         do {
             connection = try ExtensionConnection.spawn(ExtensionLaunch(executable: path))
         } catch {
-            throw ExtensionError(kind: .invalid, message: "\(entry.name) cannot be started: \(error)")
+            throw ExtensionError(kind: .invalid, message: "\(entry.name) cannot be started", cause: error)
         }
         do {
             _ = try await connection.initialize(
@@ -331,7 +335,7 @@ public actor ExtensionManager {
             let why =
                 (error as? ProtocolError).map {
                     $0.message + ($0.diagnostics.isEmpty ? "" : " (\($0.diagnostics.map(\.description).joined(separator: "; ")))")
-                } ?? "\(error)"
+                } ?? ErrorText.describe(error)
             throw ExtensionError(
                 kind: .invalid, message: "\(entry.name) \(version.version) failed its handshake: \(why)" + (tail.isEmpty ? "" : "\n\(tail)")
             )
@@ -345,7 +349,7 @@ public actor ExtensionManager {
         do {
             return try await ChildProcess.run(path, arguments: ["--describe"], timeout: .seconds(10))
         } catch {
-            throw ExtensionError(kind: .invalid, message: "\(what) cannot be run: \(error)")
+            throw ExtensionError(kind: .invalid, message: "\(what) cannot be run", cause: error)
         }
     }
 
@@ -455,7 +459,7 @@ public actor ExtensionManager {
                 }
             } catch {
                 try? await store.removeExtension(name)
-                throw ExtensionError(kind: .failed, message: "\(name) was checked but did not start: \(error); nothing was installed")
+                throw ExtensionError(kind: .failed, message: ErrorText.wrapping("\(name) was checked but did not start", error) + "; nothing was installed", cause: error)
             }
         }
         ok = true
@@ -517,7 +521,7 @@ public actor ExtensionManager {
                 e = try await install(name, .latest)
             } catch {
                 throw ExtensionError(
-                    kind: .failed, message: "\(setting) \"\(name)\" could not be installed from its registry: \(error)")
+                    kind: .failed, message: "\(setting) \"\(name)\" could not be installed from its registry", cause: error)
             }
         }
         guard e.kind == kind else {
@@ -635,7 +639,7 @@ public actor ExtensionManager {
                 live = true
             } catch {
                 throw ExtensionError(
-                    kind: .failed, message: "\(name) \(version.version) did not start: \(error); \(current.version) keeps running")
+                    kind: .failed, message: ErrorText.wrapping("\(name) \(version.version) did not start", error) + "; \(current.version) keeps running", cause: error)
             }
         }
         try await store.saveExtension(next, replacing: true, by: by)
@@ -733,7 +737,7 @@ public actor ExtensionManager {
         do {
             _ = try await s.restart()
         } catch {
-            throw ExtensionError(kind: .failed, message: "\(name) did not start again: \(error). Its log: gofer extension logs \(name)")
+            throw ExtensionError(kind: .failed, message: ErrorText.wrapping("\(name) did not start again", error) + ". Its log: gofer extension logs \(name)", cause: error)
         }
         logger.notice("extension \(name) restarted by \(by)")
         return await info(e, subscriptions: try await store.allSubscriptions())

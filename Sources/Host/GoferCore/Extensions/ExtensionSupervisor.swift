@@ -137,7 +137,7 @@ public actor ExtensionSupervisor {
             monitor = Task { await self.superviseForever() }
             return shake
         } catch {
-            status = .failed(reason: "\(error)")
+            status = .failed(reason: ErrorText.describe(error))
             throw error
         }
     }
@@ -169,7 +169,7 @@ public actor ExtensionSupervisor {
             _ = await connection.process.waitForExit(timeout: .seconds(2))
             let tail = connection.stderrTail.split(separator: "\n").suffix(5).joined(separator: "\n")
             throw SupervisorError(
-                extensionName: name, message: "handshake failed: \(error)" + (tail.isEmpty ? "" : "\nlast stderr lines:\n\(tail)"))
+                extensionName: name, message: ErrorText.wrapping("handshake failed", error) + (tail.isEmpty ? "" : "\nlast stderr lines:\n\(tail)"), cause: error)
         }
     }
 
@@ -213,7 +213,7 @@ public actor ExtensionSupervisor {
                 } catch {
                     crashTimes.append(.now)
                     if crashTimes.count >= policy.crashLimit {
-                        status = .failed(reason: "cannot restart after a crash: \(error)")
+                        status = .failed(reason: ErrorText.wrapping("cannot restart after a crash", error))
                         failWaiters()
                         return
                     }
@@ -416,7 +416,7 @@ public actor ExtensionSupervisor {
 }
 
 /// A supervisor could not serve a call.
-public struct SupervisorError: Error, Sendable, CustomStringConvertible {
+public struct SupervisorError: Error, Sendable, CustomStringConvertible, CausedError {
     /// Why the call was not served.
     public enum Reason: Sendable, Equatable {
         /// The extension is not running (stopped, failed, or not up in time).
@@ -427,12 +427,15 @@ public struct SupervisorError: Error, Sendable, CustomStringConvertible {
     public var extensionName: String
     public var message: String
     public var reason: Reason
-    public var description: String { "extension \(extensionName): \(message)" }
+    /// What went wrong underneath (the handshake's error, the process that would not start).
+    public var cause: (any Error)?
+    public var description: String { ErrorText.wrapping("extension \(extensionName): \(message)", cause) }
 
-    public init(extensionName: String, message: String, reason: Reason = .unavailable) {
+    public init(extensionName: String, message: String, reason: Reason = .unavailable, cause: (any Error)? = nil) {
         self.extensionName = extensionName
         self.message = message
         self.reason = reason
+        self.cause = cause
     }
 }
 

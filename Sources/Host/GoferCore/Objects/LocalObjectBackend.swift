@@ -1,3 +1,4 @@
+import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
@@ -21,7 +22,7 @@ public struct LocalObjectBackend: ObjectBackend {
             do {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
-                throw ObjectError.storageFailed(path: dir, detail: "\(error)")
+                throw ObjectError.storageFailed(path: dir, detail: ErrorText.describe(error))
             }
         }
     }
@@ -58,7 +59,7 @@ public struct LocalObjectBackend: ObjectBackend {
         do {
             return try FileManager.default.contentsOfDirectory(atPath: blobs).filter(Self.isBlobName)
         } catch {
-            throw ObjectError.storageFailed(path: blobs, detail: "\(error)")
+            throw ObjectError.storageFailed(path: blobs, detail: ErrorText.describe(error))
         }
     }
 

@@ -66,7 +66,7 @@ public final class Objects: Sendable {
             let blobs = try await store.expireRunObjects(namespace: namespace, pipeline: pipeline, keep: limits.runKeepRuns)
             for b in blobs { backend.remove(b) }
         } catch {
-            logger.error("cannot expire run objects: \(error)")
+            logger.error("cannot expire run objects: \(ErrorText.describe(error))")
         }
     }
 
@@ -81,7 +81,7 @@ public final class Objects: Sendable {
             let referenced = try await store.objectBlobs()
             for name in names where !referenced.contains(name) && !flying.contains(name) { backend.remove(name) }
         } catch {
-            logger.error("cannot collect unused object blobs: \(error)")
+            logger.error("cannot collect unused object blobs: \(ErrorText.describe(error))")
         }
     }
 
@@ -158,7 +158,7 @@ public final class Objects: Sendable {
         do {
             for b in try await store.deleteObjects(namespace: namespace, pipeline: pipeline) { backend.remove(b) }
         } catch {
-            logger.error("cannot delete the objects of deleted pipeline \(namespace)/\(pipeline): \(error)")
+            logger.error("cannot delete the objects of deleted pipeline \(namespace)/\(pipeline): \(ErrorText.describe(error))")
         }
     }
 
@@ -167,7 +167,7 @@ public final class Objects: Sendable {
         do {
             for b in try await store.deleteObjects(namespace: namespace, pipeline: nil) { backend.remove(b) }
         } catch {
-            logger.error("cannot delete the objects of deleted namespace \(namespace): \(error)")
+            logger.error("cannot delete the objects of deleted namespace \(namespace): \(ErrorText.describe(error))")
         }
     }
 

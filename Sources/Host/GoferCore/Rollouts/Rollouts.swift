@@ -75,7 +75,7 @@ public actor Rollouts {
             }
         } catch {
             // Stored nothing; the next run's end or clock tick decides again.
-            logger.error("\(r.namespace)/\(r.pipeline): could not record the rollout decision \(decision): \(error)")
+            logger.error("\(r.namespace)/\(r.pipeline): could not record the rollout decision \(decision): \(ErrorText.describe(error))")
         }
     }
 

@@ -11,8 +11,12 @@ public struct SecretError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable { case notFound, denied, invalid, unavailable, tooLarge }
     public var kind: Kind
     public var message: String
-    public var description: String { message }
+    /// What went wrong underneath (the secret store's own error).
+    public var cause: (any Error)? = nil
+    public var description: String { ErrorText.wrapping(message, cause) }
 }
+
+extension SecretError: CausedError {}
 
 /// Resolves a task's secret references when it starts (see ``Secrets``).
 public protocol SecretResolving: Sendable {
@@ -84,7 +88,7 @@ public actor Secrets: SecretResolving {
         } catch let error as ProtocolError {
             throw SecretError(kind: .unavailable, message: "the secret store \(spec?.name ?? ""): \(error.message)")
         } catch {
-            throw SecretError(kind: .unavailable, message: "the secret store \(spec?.name ?? "") is not available: \(error)")
+            throw SecretError(kind: .unavailable, message: "the secret store \(spec?.name ?? "") is not available", cause: error)
         }
     }
 
@@ -156,7 +160,7 @@ public actor Secrets: SecretResolving {
         do {
             for name in try await list(prefix) { _ = try await call(ProtocolCalls.secretsDelete, SecretRef(key: prefix + name)) }
         } catch {
-            logger.error("could not delete the secrets of deleted pipeline \(namespace)/\(pipeline): \(error)")
+            logger.error("could not delete the secrets of deleted pipeline \(namespace)/\(pipeline): \(ErrorText.describe(error))")
         }
     }
 
@@ -167,7 +171,7 @@ public actor Secrets: SecretResolving {
         do {
             for name in try await list(prefix) { _ = try await call(ProtocolCalls.secretsDelete, SecretRef(key: prefix + name)) }
         } catch {
-            logger.error("could not delete the secrets of deleted namespace \(namespace): \(error)")
+            logger.error("could not delete the secrets of deleted namespace \(namespace): \(ErrorText.describe(error))")
         }
     }
 
@@ -247,7 +251,7 @@ public actor Secrets: SecretResolving {
             do {
                 _ = try await resolve(namespace: namespace, pipeline: config.id, [r])
             } catch {
-                out.append("task \(task) env \(variable): \(error)")
+                out.append(ErrorText.wrapping("task \(task) env \(variable)", error))
             }
         }
         return out

@@ -65,9 +65,9 @@ public actor Triggers {
             do {
                 try await add(spec)
             } catch {
-                roster.failed(spec.name, "\(error)")
-                logger.error("trigger \(spec.name) did not start: \(error)")
-                await markPipelines(of: spec.name, kind: "trigger_unreachable", message: "trigger \(spec.name) is not running: \(error)")
+                roster.failed(spec.name, ErrorText.describe(error))
+                logger.error("trigger \(spec.name) did not start: \(ErrorText.describe(error))")
+                await markPipelines(of: spec.name, kind: "trigger_unreachable", message: ErrorText.wrapping("trigger \(spec.name) is not running", error))
             }
         }
         // Pipelines subscribed to a trigger this server does not have (removed from `triggers`,
@@ -162,7 +162,7 @@ public actor Triggers {
                 .notFound, "no subscription \"\(event.subscriptionId)\" of trigger \(trigger) (it was removed); stop emitting for it")
         } catch let error as StoreError where error.isStorageFailure {
             // Not stored, so not acknowledged: the trigger sends it again.
-            throw ProtocolError(.unavailable, "the host cannot store events right now: \(error)", retryable: true)
+            throw ProtocolError(.unavailable, ErrorText.wrapping("the host cannot store events right now", error), retryable: true)
         }
         if Failpoint.emitCrashAfterStore.fires { kill(getpid(), SIGKILL) }
         if Failpoint.emitKillTriggerAfterStore.fires, case .running(let pid) = await roster.running[trigger]?.status {
@@ -197,7 +197,7 @@ public actor Triggers {
                 if s.state != .active { try? await store.setSubscriptionState(s.id, .active, detail: "") }
                 try? await store.clearPipelineErrors(namespace: s.namespace, pipeline: s.pipeline, sourcePrefix: "trigger:\(s.label)")
             } catch {
-                let why = Self.describe(error)
+                let why = ErrorText.describe(error)
                 try? await store.setSubscriptionState(s.id, .failed, detail: why)
                 try? await store.setPipelineError(
                     namespace: s.namespace, pipeline: s.pipeline, source: "trigger:\(s.label)", kind: "subscription_failed",
@@ -219,14 +219,6 @@ public actor Triggers {
             throw SupervisorError(extensionName: trigger, message: roster.unavailable[trigger] ?? "not installed")
         }
         return try await s.call(call, params, timeout: timeout ?? callTimeout)
-    }
-
-    static func describe(_ error: any Error) -> String {
-        if let p = error as? ProtocolError {
-            let details = p.diagnostics.map { "\($0.path): \($0.message)" }.joined(separator: "; ")
-            return p.message + (details.isEmpty ? "" : " (\(details))")
-        }
-        return "\(error)"
     }
 
     // MARK: - Validation (apply time)
@@ -269,7 +261,7 @@ public actor Triggers {
                 problems += error.diagnostics.map(mapped)
             } catch {
                 problems.append(
-                    locator.problem(base + "/trigger", "trigger \"\(use.trigger)\" could not check the settings: \(Self.describe(error))"))
+                    locator.problem(base + "/trigger", "trigger \"\(use.trigger)\" could not check the settings: \(ErrorText.describe(error))"))
             }
         }
         return problems
@@ -406,7 +398,7 @@ public actor Triggers {
                         _ = try? await call(d.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: d.id))
                     }
                     try? await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: existing)
-                    throw SubscriptionError(label: s.label, trigger: s.trigger, reason: Self.describe(error))
+                    throw SubscriptionError(label: s.label, trigger: s.trigger, reason: ErrorText.describe(error))
                 }
             }
             for s in removed {
@@ -448,7 +440,7 @@ public actor Triggers {
                     try await store.setSubscriptionState(s.id, .active, detail: "")
                     try await store.clearPipelineErrors(namespace: namespace, pipeline: pipeline, sourcePrefix: "trigger:\(s.label)")
                 } catch {
-                    let why = Self.describe(error)
+                    let why = ErrorText.describe(error)
                     try? await store.setSubscriptionState(s.id, .failed, detail: why)
                     try? await store.setPipelineError(
                         namespace: namespace, pipeline: pipeline, source: "trigger:\(s.label)", kind: "subscription_failed",
@@ -503,7 +495,7 @@ public actor Triggers {
             }
             return ExternalAnswer(status: answer.status, body: answer.body ?? "")
         } catch let error as ProtocolError {
-            throw WebhookError(trigger: name, kind: .refused(error.code), message: "trigger \(name): \(Self.describe(error))")
+            throw WebhookError(trigger: name, kind: .refused(error.code), message: "trigger \(name): \(ErrorText.describe(error))")
         } catch let failure as ExtensionFailure where failure.kind == .timedOut {
             throw WebhookError(trigger: name, kind: .timedOut, message: "trigger \(name) did not answer within 9 s")
         }

@@ -84,7 +84,7 @@ extension APIClient {
         } catch let error as APIError {
             throw error
         } catch {
-            throw APIError(status: 0, code: "unreachable", message: "cannot attach through \(base): \(error)")
+            throw APIError(status: 0, code: "unreachable", message: ErrorText.wrapping("cannot attach through \(base)", error), cause: error)
         }
         guard let end = ending.withLock({ $0 }) else {
             throw APIError(status: 0, code: "attach_failed", message: "the session ended without the command's exit code")

@@ -67,7 +67,7 @@ extension APIClient {
         } catch let error as APIError {
             throw error
         } catch {
-            throw APIError(status: 0, code: "unreachable", message: "the upload to \(base) failed: \(error)")
+            throw APIError(status: 0, code: "unreachable", message: ErrorText.wrapping("the upload to \(base) failed", error), cause: error)
         }
         let answer = try await response.body.collect(upTo: 1 << 20)
         let bytes = Array(answer.readableBytesView)
@@ -104,7 +104,7 @@ extension APIClient {
         } catch let error as APIError {
             throw error
         } catch {
-            throw APIError(status: 0, code: "transfer_failed", message: "the download of \(path) broke off after \(received) bytes: \(error)")
+            throw APIError(status: 0, code: "transfer_failed", message: ErrorText.wrapping("the download of \(path) broke off after \(received) bytes", error), cause: error)
         }
         guard (200..<300).contains(status) else { throw Self.failure(status, errorBody) }
         if let length, received != length {

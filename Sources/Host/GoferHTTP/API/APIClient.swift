@@ -44,7 +44,7 @@ public struct APIClient: Sendable {
         do {
             return try Self.decoder.decode(T.self, from: Data(data))
         } catch {
-            throw APIError(status: 0, code: "bad_response", message: "unexpected answer from \(base) for \(method) \(path): \(error)")
+            throw APIError(status: 0, code: "bad_response", message: ErrorText.wrapping("unexpected answer from \(base) for \(method) \(path)", error), cause: error)
         }
     }
 
@@ -55,7 +55,7 @@ public struct APIClient: Sendable {
         do {
             body = try JSONCodec.encode(request)
         } catch {
-            throw APIError(status: 0, code: "bad_request", message: "cannot encode the request for \(method) \(path): \(error)")
+            throw APIError(status: 0, code: "bad_request", message: ErrorText.wrapping("cannot encode the request for \(method) \(path)", error), cause: error)
         }
         return try await call(method, path, body: body, as: type)
     }
@@ -66,7 +66,7 @@ public struct APIClient: Sendable {
         do {
             body = try JSONCodec.encode(request)
         } catch {
-            throw APIError(status: 0, code: "bad_request", message: "cannot encode the request for \(method) \(path): \(error)")
+            throw APIError(status: 0, code: "bad_request", message: ErrorText.wrapping("cannot encode the request for \(method) \(path)", error), cause: error)
         }
         return try await raw(method, path, body: body)
     }
@@ -82,9 +82,8 @@ public struct APIClient: Sendable {
         } catch {
             throw APIError(
                 status: 0, code: "unreachable",
-                message:
-                    "cannot reach the Gofer server at \(base): \(error). Start one with `gofer service start`, or point --host / GOFER_HOST at it."
-            )
+                message: ErrorText.wrapping("cannot reach the Gofer server at \(base)", error)
+                    + ". Start one with `gofer service start`, or point --host / GOFER_HOST at it.", cause: error)
         }
         guard (200..<300).contains(response.status) else { throw Self.failure(response.status, response.body) }
         return response.body

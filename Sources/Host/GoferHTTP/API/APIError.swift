@@ -19,12 +19,15 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
     public var details: [Detail]
     /// Sent as `Retry-After` (429s).
     public var retryAfterSeconds: Int?
+    /// What went wrong underneath, for the side that made this error (never sent: `message` says it).
+    public var cause: (any Error)?
 
-    public init(status: Int, code: String, message: String, details: [Detail] = []) {
+    public init(status: Int, code: String, message: String, details: [Detail] = [], cause: (any Error)? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.cause = cause
     }
 
     enum CodingKeys: String, CodingKey { case code, message, details }
@@ -137,7 +140,7 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
         case let e as ExtensionFailure:
             return APIError(status: 503, code: "scheduler_unavailable", message: e.message)
         default:
-            return APIError(status: 500, code: "internal", message: "internal error: \(error)")
+            return APIError(status: 500, code: "internal", message: ErrorText.wrapping("internal error", error), cause: error)
         }
     }
 }

@@ -43,7 +43,7 @@ struct TLSTransport: APITransport {
             do {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caCertificate))
             } catch {
-                throw APIError(status: 0, code: "bad_ca", message: "cannot read the CA certificate \(caCertificate): \(error)")
+                throw APIError(status: 0, code: "bad_ca", message: ErrorText.wrapping("cannot read the CA certificate \(caCertificate)", error), cause: error)
             }
         }
         let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))

@@ -52,7 +52,7 @@ enum RequestBodyReader {
         do {
             value = try JSONParser().parse(bytes)
         } catch {
-            throw APIError.badRequest("the body is not valid JSON: \(error)")
+            throw APIError.badRequest(ErrorText.wrapping("the body is not valid JSON", error))
         }
         guard let object = value.objectValue else { throw APIError.badRequest("the body must be a JSON object") }
         let nulls = object.filter { $0.value == .null }.keys.sorted()
@@ -101,7 +101,7 @@ extension APIError {
             let field = pointer(ctx.codingPath)
             return .badRequest("\(field): \(ctx.debugDescription)", details: [.init(field: field, message: ctx.debugDescription)])
         @unknown default:
-            return .badRequest("the body does not fit this endpoint: \(error)")
+            return .badRequest(ErrorText.wrapping("the body does not fit this endpoint", error))
         }
     }
 }

@@ -91,7 +91,7 @@ public final class GoferServer: Sendable {
             try await secrets.start()
         } catch {
             await supervisor.stop()
-            throw ServerError("the secret store (\(settings.secretStore)) did not start: \(error)")
+            throw ServerError("the secret store (\(settings.secretStore)) did not start", cause: error)
         }
         let logs = LogFiles(root: settings.dataDir + "/logs")
         var engineSettings = settings.engine
@@ -274,7 +274,7 @@ public final class GoferServer: Sendable {
                     taskHost = h
                 } catch {
                     logger.warning(
-                        "cannot listen for tasks on \(h):\(p) (\(error)); tasks get \(scheme)://\(taskHost):\(taskPort), which containers may not reach. Set task_listen or task_api_url."
+                        "cannot listen for tasks on \(h):\(p) (\(ErrorText.describe(error))); tasks get \(scheme)://\(taskHost):\(taskPort), which containers may not reach. Set task_listen or task_api_url."
                     )
                 }
             }
@@ -329,8 +329,8 @@ public final class GoferServer: Sendable {
         }
         var iterator = portStream.makeAsyncIterator()
         guard let bound = await iterator.next() else {
-            let error = await task.result
-            throw ServerError("cannot listen on \(host):\(port): \(String(describing: error))")
+            if case .failure(let error) = await task.result { throw ServerError("cannot listen on \(host):\(port)", cause: error) }
+            throw ServerError("cannot listen on \(host):\(port): the server stopped before it listened")
         }
         listeners.withLock { $0.append((serviceGroup, task)) }
         return bound
@@ -345,7 +345,7 @@ public final class GoferServer: Sendable {
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
             return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
         } catch {
-            throw ServerError("cannot use tls_cert \(cert) / tls_key \(key): \(error)")
+            throw ServerError("cannot use tls_cert \(cert) / tls_key \(key)", cause: error)
         }
     }
 
@@ -452,6 +452,15 @@ enum DataDirPermissions {
 
 /// A server start-up failure, said plainly.
 public struct ServerError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+    /// What failed, and how to fix it.
+    public var message: String
+    /// What went wrong underneath (a file that cannot be read, an extension that did not start).
+    public var cause: (any Error)?
+    public var description: String { ErrorText.wrapping(message, cause) }
+    public init(_ message: String, cause: (any Error)? = nil) {
+        self.message = message
+        self.cause = cause
+    }
 }
+
+extension ServerError: CausedError {}

@@ -88,11 +88,11 @@ extension SQLiteStore {
                     """,
                 arguments: [state.rawValue, retryAt ?? now, error, summary, state.rawValue, now, d.id])
             let source = "hook:\(d.label)"
-            if let error {
+            if let failure = error {
                 let message =
                     retryAt.map {
-                        "hook \(d.label) (\(d.extension)) failed for run \(d.run) (\(d.phase.rawValue)), attempt \(d.attempts + 1): \(error); retrying at \(ISO8601DateFormatter().string(from: $0))"
-                    } ?? "hook \(d.label) (\(d.extension)) gave up on run \(d.run) (\(d.phase.rawValue)) after \(d.attempts + 1) attempts: \(error)"
+                        "hook \(d.label) (\(d.extension)) failed for run \(d.run) (\(d.phase.rawValue)), attempt \(d.attempts + 1): \(failure); retrying at \(ISO8601DateFormatter().string(from: $0))"
+                    } ?? "hook \(d.label) (\(d.extension)) gave up on run \(d.run) (\(d.phase.rawValue)) after \(d.attempts + 1) attempts: \(failure)"
                 try db.execute(
                     sql: """
                         INSERT INTO pipeline_errors (namespace, pipeline, source, kind, message, at) VALUES (?, ?, ?, 'hook_failed', ?, ?)

@@ -268,7 +268,7 @@ extension SQLiteStore {
         do {
             try await pruneVersions(namespace: namespace, pipeline: pipeline)
         } catch {
-            logger.warning("\(namespace)/\(pipeline): old versions were not pruned (the next change retries): \(error)")
+            logger.warning("\(namespace)/\(pipeline): old versions were not pruned (the next change retries): \(ErrorText.describe(error))")
         }
     }
 

@@ -188,9 +188,9 @@ extension GoferAPI {
                 .taskDetached, namespace: ns, pipeline: p, run: target.run, task: target.task, by: by,
                 details: ["exit_code": code.map(String.init) ?? "client left"])
         } catch {
-            ending = JSONValue.object(["error": .string("\(error)")]).description
+            ending = JSONValue.object(["error": .string(ErrorText.describe(error))]).description
             try? await store.recordEvent(
-                .taskDetached, namespace: ns, pipeline: p, run: target.run, task: target.task, by: by, details: ["error": "\(error)"])
+                .taskDetached, namespace: ns, pipeline: p, run: target.run, task: target.task, by: by, details: ["error": ErrorText.describe(error)])
         }
         if !ending.isEmpty { try? await outbound.write(.text(ending)) }
         try? await outbound.close(.normalClosure, reason: nil)
