@@ -87,7 +87,7 @@ let package = Package(
         // scopes, registry entries, and the typed errors of each. No server, database or HTTP library.
         .target(name: "GoferModel", dependencies: ["ExtensionSDK", "GoferConfig"], path: "Sources/Host/GoferModel", swiftSettings: strict),
         // The REST API's request types: the server decodes them, the CLI and gofer-bench encode them.
-        .target(name: "GoferAPIModels", dependencies: ["ExtensionSDK", "GoferModel"], path: "Sources/Host/GoferAPIModels", swiftSettings: strict),
+        .target(name: "GoferAPIModels", dependencies: ["ExtensionSDK", "GoferConfig", "GoferModel"], path: "Sources/Host/GoferAPIModels", swiftSettings: strict),
         // All state and every SQL statement: repositories over one connection pool, migrations from
         // one list, a state change and its event in one transaction. No HTTP or server library.
         .target(
@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "GoferCore",
             dependencies: [
-                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferStore", "GoferBuildInfo",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferStore", "GoferBuildInfo",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -32,7 +32,7 @@ struct WebhookBenchmark {
                 tasks:
                   - { id: t, image: none, command: ["true"], logging: false }
                 """, file: "hooks.yaml")
-            _ = try await server.triggers.apply(namespace: "default", config: config)
+            _ = try await server.pipelines.apply(namespace: "default", config: config)
             let port = try await server.startHTTP()
             let http = SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port))
 

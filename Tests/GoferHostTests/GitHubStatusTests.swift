@@ -59,7 +59,7 @@ struct GitHubStatusTests {
                     let (_, locator) = try h.server.api.loader.loadLocated(Self.pipeline(id, script), file: "\(id).yaml")
                     let problems = await h.server.commonTasks.validate(config, locator: locator)
                     #expect(problems.isEmpty, "\(problems)")
-                    _ = try await h.server.triggers.apply(namespace: "default", config: config)
+                    _ = try await h.server.pipelines.apply(namespace: "default", config: config)
                 }
                 let body = GitHubWebhook.push(repository: "octo/app", branch: "main", sha: Self.sha)
                 try await h.withRouter(token: "") { c in

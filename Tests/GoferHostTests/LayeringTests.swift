@@ -57,9 +57,10 @@ struct LayeringTests {
         let config = try Self.imports(under: "Sources/Host/GoferConfig").filter { !["Foundation", "ExtensionSDK", "Yams", "Synchronization"].contains($0.module) }
         #expect(config.isEmpty, "GoferConfig imports: \(config)")
         // The API's request types: shared by the server and the CLI, so nothing of the server.
-        let api = try Self.imports(under: "Sources/Host/GoferAPIModels").filter { !["Foundation", "ExtensionSDK", "GoferModel"].contains($0.module) }
+        let api = try Self.imports(under: "Sources/Host/GoferAPIModels").filter { !["Foundation", "ExtensionSDK", "GoferConfig", "GoferModel"].contains($0.module) }
         #expect(api.isEmpty, "GoferAPIModels imports: \(api)")
-        #expect(try Self.dependencies(of: "GoferAPIModels") == ["ExtensionSDK", "GoferModel"], "GoferAPIModels's dependencies in Package.swift")
+        #expect(
+            try Self.dependencies(of: "GoferAPIModels") == ["ExtensionSDK", "GoferConfig", "GoferModel"], "GoferAPIModels's dependencies in Package.swift")
     }
 
     /// The store: the database library and the model, nothing of HTTP, the server or the engine.
@@ -76,14 +77,16 @@ struct LayeringTests {
     /// and the model below it; no HTTP library, no server, no `APIError` — it throws typed errors.
     @Test func theCoreKnowsNothingOfHTTP() throws {
         let allowed: Set<String> = [
-            "Foundation", "Synchronization", "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferStore", "GoferBuildInfo",
+            "Foundation", "Synchronization", "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferStore",
+            "GoferBuildInfo",
             "Glibc", "FoundationNetworking", "NIOCore", "Logging", "Crypto", "Metrics", "CoreMetrics", "Tracing",
         ]
         let wrong = try Self.imports(under: "Sources/Host/GoferCore").filter { !allowed.contains($0.module) }
         #expect(wrong.isEmpty, "GoferCore imports outside \(allowed.sorted()): \(wrong)")
         #expect(
             try Self.dependencies(of: "GoferCore") == [
-                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferStore", "GoferBuildInfo", "NIOCore", "Logging", "Crypto",
+                "ExtensionSDK", "ExtensionSDKShims", "ExtensionClient", "GoferConfig", "GoferModel", "GoferAPIModels", "GoferStore", "GoferBuildInfo", "NIOCore",
+                "Logging", "Crypto",
                 "Metrics", "Tracing",
             ], "GoferCore's dependencies in Package.swift")
         #expect(try Self.files(under: "Sources/Host/GoferCore", containing: "APIError").isEmpty, "APIError (an HTTP status) in the core")

@@ -40,7 +40,7 @@ struct MetricsTests {
             let config = try h.server.api.loader.load(
                 "id: \(ticking)\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\ntriggers:\n  - { trigger: interval, settings: { every: 1s } }\n",
                 file: "tick.yaml")
-            _ = try await h.server.triggers.apply(namespace: "default", config: config)
+            _ = try await h.server.pipelines.apply(namespace: "default", config: config)
             for _ in 0..<300 where try await h.server.store.runs(namespace: "default", pipeline: ticking).items.isEmpty {
                 try await Task.sleep(for: .milliseconds(50))
             }

@@ -43,7 +43,7 @@ struct RolloutTests {
 
     /// Stops the trigger and waits for every run to end, so nothing is left running on the engine.
     func drain(_ h: ServerHarness) async throws {
-        _ = try? await h.server.triggers.setEnabled(namespace: "default", pipeline: "canary", false)
+        _ = try? await h.server.pipelines.setEnabled(namespace: "default", pipeline: "canary", false)
         for run in try await h.server.store.runs(namespace: "default", pipeline: "canary", limit: 1000).items where !run.state.isTerminal {
             _ = try await h.server.engine.waitForRun(namespace: "default", pipeline: "canary", run: run.id)
         }
@@ -190,7 +190,7 @@ struct RolloutTests {
             #expect(r.status == .conflict && String(buffer: r.body).contains("canary rollout of version 2 in progress"), "\(String(buffer: r.body))")
             r = try await apply(h, v3)
             #expect(r.status == .conflict)
-            await #expect(throws: StoreError.self) { _ = try await h.server.triggers.rollback(namespace: "default", pipeline: "canary", to: 1) }
+            await #expect(throws: StoreError.self) { _ = try await h.server.pipelines.rollback(namespace: "default", pipeline: "canary", to: 1) }
             // Aborted by hand: the live version stays, the next run uses it.
             try await h.withRouter { c in
                 let a = try await c.execute(

@@ -47,7 +47,7 @@ struct SecretsTests {
         let cert = "-----BEGIN-----\nline-one-\(UUID().uuidString.prefix(6))\nline-two-\(UUID().uuidString.prefix(6))\n-----END-----"
         // Applying before the secrets exist works, with a warning per missing reference.
         let (config, _) = try h.server.api.loader.loadLocated(Self.pipeline, file: "deploy.yaml")
-        _ = try await h.server.triggers.apply(namespace: "default", config: config)
+        _ = try await h.server.pipelines.apply(namespace: "default", config: config)
         let warnings = await secrets.problems(namespace: "default", config: config)
         #expect(warnings.count == 4 && warnings.contains { $0.contains("secret{{api_token}} does not exist") }, "\(warnings)")
         // A run without them fails the task clearly, before anything starts.
@@ -112,9 +112,9 @@ struct SecretsTests {
         #expect(try await h.server.store.integrityCheck() == "ok")
 
         // Deleting the pipeline deletes its secrets; global ones stay.
-        try await h.server.triggers.delete(namespace: "default", pipeline: "deploy")
+        try await h.server.pipelines.delete(namespace: "default", pipeline: "deploy")
         await secrets.pipelineDeleted(namespace: "default", pipeline: "deploy")
-        _ = try await h.server.triggers.apply(namespace: "default", config: config)
+        _ = try await h.server.pipelines.apply(namespace: "default", config: config)
         #expect(try await secrets.pipelineSecretNames(namespace: "default", pipeline: "deploy").isEmpty, "cleaned up with the pipeline")
         #expect(try await secrets.globalSecrets().map(\.name) == ["registry_password"])
     }
@@ -147,7 +147,7 @@ struct SecretsTests {
         let h = try await ServerHarness { $0.secretCleanup = false }
         _ = try await h.apply("id: keep\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
         try await h.server.secrets.putPipelineSecret(namespace: "default", pipeline: "keep", name: "a", value: Array("value-a".utf8))
-        try await h.server.triggers.delete(namespace: "default", pipeline: "keep")
+        try await h.server.pipelines.delete(namespace: "default", pipeline: "keep")
         await h.server.secrets.pipelineDeleted(namespace: "default", pipeline: "keep")
         _ = try await h.apply("id: keep\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
         #expect(try await h.server.secrets.pipelineSecretNames(namespace: "default", pipeline: "keep") == ["a"])

@@ -29,7 +29,7 @@ struct TriggerTests {
         let (config, locator) = try h.server.api.loader.loadLocated(yaml, file: "pipeline.yaml")
         let problems = await h.server.triggers.validate(config, locator: locator)
         if !problems.isEmpty { throw ConfigError(problems: problems) }
-        return try await h.server.triggers.apply(namespace: "default", config: config)
+        return try await h.server.pipelines.apply(namespace: "default", config: config)
     }
 
     func runs(_ h: ServerHarness, _ pipeline: String) async throws -> [Run] {
@@ -78,13 +78,13 @@ struct TriggerTests {
             #expect(h.log("ticker", run: first.id, task: "t") == "fired by interval/fast every 1s\n")
 
             // Disabled: unsubscribed, no more runs.
-            _ = try await h.server.triggers.setEnabled(namespace: "default", pipeline: "ticker", false)
+            _ = try await h.server.pipelines.setEnabled(namespace: "default", pipeline: "ticker", false)
             try await Task.sleep(for: .milliseconds(300))
             let atDisable = try await runs(h, "ticker").count
             try await Task.sleep(for: .seconds(2.5))
             #expect(try await runs(h, "ticker").count == atDisable, "runs kept starting after disable")
             // Enabled again: fires again.
-            _ = try await h.server.triggers.setEnabled(namespace: "default", pipeline: "ticker", true)
+            _ = try await h.server.pipelines.setEnabled(namespace: "default", pipeline: "ticker", true)
             var again = atDisable
             for _ in 0..<50 where again == atDisable {
                 try await Task.sleep(for: .milliseconds(100))
@@ -283,6 +283,31 @@ struct TriggerTests {
         return try await stopping({ await again.stop() }) {
             errors = try await again.server.store.pipelineErrors(namespace: "default", pipeline: "orphan")
             #expect(Set(errors.map(\.kind)) == ["extension_uninstalled", "trigger_not_installed"], "\(errors)")
+        }
+    }
+
+    /// Changes of one pipeline happen one at a time (``Pipelines``): eight applies with different
+    /// trigger settings at once each get their own version, none is lost, and what is subscribed
+    /// at the end is exactly what the live version says — never a mix of two configs.
+    @Test func applyingOnePipelineFromManyClientsAtOnceKeepsEveryVersionAndOneSetOfTriggers() async throws {
+        let h = try await Self.harness()
+        return try await stopping({ await h.stop() }) {
+            func config(_ i: Int) -> String {
+                "id: busy\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\ntriggers:\n  - { trigger: interval, label: every, settings: { every: \(i + 1)h } }\n"
+            }
+            _ = try await apply(h, config(0))
+            try await withThrowingTaskGroup(of: ApplyResult.self) { group in
+                for i in 1...8 { group.addTask { try await apply(h, config(i)) } }
+                var versions: [Int] = []
+                for try await result in group { versions.append(result.version) }
+                #expect(versions.sorted() == Array(2...9), "each apply its own version: \(versions.sorted())")
+            }
+            let live = try await h.server.store.pipelineVersion(namespace: "default", pipeline: "busy", version: nil)
+            #expect(live.version == 9)
+            let subscriptions = try await h.server.store.subscriptions(namespace: "default", pipeline: "busy")
+            #expect(subscriptions.count == 1 && subscriptions.allSatisfy { $0.state == .active }, "\(subscriptions)")
+            #expect(subscriptions.first?.settings == live.config.triggers.first?.settings, "subscribed as the live version says: \(subscriptions)")
+            #expect(try await h.server.store.pipeline(namespace: "default", id: "busy").state == .active)
         }
     }
 }

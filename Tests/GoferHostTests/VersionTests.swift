@@ -186,12 +186,12 @@ struct VersionTests {
             // Version 1 is pinned by a run in progress.
             _ = try await h.apply(Self.yaml("kept", "sleep 30"))
             let pinned = try await h.server.engine.startRun(namespace: "default", pipeline: "kept", initiator: .system)
-            for i in 2...6 { _ = try await h.server.triggers.apply(namespace: "default", config: try config(Self.yaml("kept", "echo \(i)"))) }
+            for i in 2...6 { _ = try await h.server.pipelines.apply(namespace: "default", config: try config(Self.yaml("kept", "echo \(i)"))) }
             var versions = try await h.server.store.pipelineVersions(namespace: "default", pipeline: "kept").items.map(\.version)
             #expect(versions == [6, 5, 4, 1], "three newest, plus the one a run uses: \(versions)")
             // A pruned version is refused by name.
             await #expect(throws: StoreError.self) {
-                _ = try await h.server.triggers.rollback(namespace: "default", pipeline: "kept", to: 2)
+                _ = try await h.server.pipelines.rollback(namespace: "default", pipeline: "kept", to: 2)
             }
             do {
                 _ = try await h.server.store.pipelineVersion(namespace: "default", pipeline: "kept", version: 2)
@@ -201,7 +201,7 @@ struct VersionTests {
             try await h.server.engine.cancelRun(namespace: "default", pipeline: "kept", run: pinned.id, by: .system, why: nil)
             _ = try await h.server.engine.waitForRun(namespace: "default", pipeline: "kept", run: pinned.id)
             // The pipeline's own limit overrides the server's; the next apply prunes version 1.
-            _ = try await h.server.triggers.apply(
+            _ = try await h.server.pipelines.apply(
                 namespace: "default", config: try config(Self.yaml("kept", "echo 7", extra: "keep_versions: 2\n")))
             versions = try await h.server.store.pipelineVersions(namespace: "default", pipeline: "kept").items.map(\.version)
             #expect(versions == [7, 6], "\(versions)")

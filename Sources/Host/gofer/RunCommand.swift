@@ -145,8 +145,7 @@ struct RunCommand: AsyncParsableCommand {
             )
             print("started \(Output.ago(d.run.startedAt)) by \(d.run.initiator), took \(Output.duration(d.run.startedAt, d.run.endedAt))\n")
             Output.taskTable(d.tasks)
-            struct Hooks: Codable { var items: [HookDelivery] }
-            let hooks: Hooks = try await cli { try await options.client.call("GET", Paths.run(options.ns, pipeline, run) + "/hooks") }
+            let hooks: ItemList<HookDelivery> = try await cli { try await options.client.call("GET", Paths.run(options.ns, pipeline, run) + "/hooks") }
             if !hooks.items.isEmpty {
                 print("")
                 Output.table(

@@ -9,7 +9,7 @@ import Logging
 /// Owns every installed common-task extension: checks the settings pipelines give them, runs
 /// them as steps of a run (through ``CommonTaskSteps``, a ``SchedulerClient``) and calls them as
 /// run hooks (``HookDispatcher``).
-public actor CommonTasks {
+public actor CommonTasks: ExtensionHost {
     let store: any Store
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
@@ -50,7 +50,10 @@ public actor CommonTasks {
     }
 
     /// An online upgrade (see ``add(_:)``).
-    public func replace(_ spec: ExtensionSpec) async throws { try await add(spec) }
+    public func replace(_ spec: ExtensionSpec) async throws -> Bool {
+        try await add(spec)
+        return true
+    }
 
     public func remove(_ name: String) async {
         await roster.remove(name)?.stop()

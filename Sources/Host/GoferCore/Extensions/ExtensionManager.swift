@@ -2,6 +2,7 @@ import Crypto
 import ExtensionClient
 import ExtensionSDK
 import Foundation
+import GoferAPIModels
 import GoferConfig
 import GoferModel
 import GoferStore
@@ -10,29 +11,6 @@ import Logging
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
-
-/// An extension as `gofer extension list|get` shows it.
-public struct ExtensionInfo: Codable, Sendable, Equatable {
-    public var name: String
-    public var kind: ExtensionKind
-    public var version: String
-    public var registry: String
-    public var source: String
-    /// running, restarting, failed, stopped, or `not started` (not used by this server's settings).
-    public var status: String
-    /// What the extension says of itself (`health`): healthy, degraded or unhealthy, with why.
-    public var health: String?
-    public var startedAt: Date?
-    public var restarts: Int
-    public var subscriptions: Int?
-    /// The admin configuration with sensitive (`writeOnly`) values replaced by `********`.
-    public var config: JSONValue
-    public var installedAt: Date
-    public var updatedAt: Date
-    /// Requests (task executions) refused because they crashed the extension repeatedly; empty
-    /// after `gofer extension restart`.
-    public var quarantined: [String] = []
-}
 
 /// A refused install, upgrade or uninstall, saying why and how to go on.
 public struct ExtensionError: Error, Sendable, CustomStringConvertible {
@@ -47,21 +25,12 @@ public struct ExtensionError: Error, Sendable, CustomStringConvertible {
 
 extension ExtensionError: CausedError {}
 
-/// What uninstall did (or, unconfirmed, would do).
-public struct UninstallResult: Codable, Sendable {
-    public var name: String
-    /// Pipelines that used it: disabled, each with a pipeline error.
-    public var pipelines: [PipelineRef]
-    public var removed: Bool
-}
-
 /// Installs, upgrades and uninstalls extensions by name from registries, and knows every
 /// installed one. Nothing is half-installed: an executable is fetched into a staging directory,
 /// checked (SHA-256, `--describe`, protocol major, admin config, a handshake) and only then moved
 /// into place and recorded.
 public actor ExtensionManager {
     let store: any Store
-    private var attachedTriggers: Triggers?
     let dataDir: String
     /// Where bundled build products are (beside `gofer`).
     let productsDir: String
@@ -70,7 +39,9 @@ public actor ExtensionManager {
     /// Settings-derived admin config (`trigger_interval_min` → `minimumInterval`), applied where
     /// the installed config sets nothing.
     let configDefaults: @Sendable (String) -> [String: JSONValue]
-    private var runtime: [String: @Sendable () async -> ExtensionSupervisor?] = [:]
+    /// The host of each kind of extension (``ExtensionHost``).
+    private var hosts: [ExtensionKind: any ExtensionHost]
+    private let settingsChosen = SettingsChosenExtensions()
     private let logger = Logger(label: "gofer.extensions")
 
     /// Extensions' own objects (`objects/*` from any extension).
@@ -86,41 +57,39 @@ public actor ExtensionManager {
         self.productsDir = productsDir
         self.registryLocations = registries
         self.configDefaults = configDefaults
+        hosts = [.scheduler: settingsChosen, .secrets: settingsChosen]
     }
 
-    /// The trigger host (created after the scheduler and store, which come from this manager).
-    public func attach(triggers: Triggers) { attachedTriggers = triggers }
+    /// The hosts of triggers and common tasks, and the pipelines' lifecycle (created after the
+    /// scheduler and store, which come from this manager).
+    public func attach(triggers: Triggers, commonTasks: CommonTasks, pipelines: Pipelines) {
+        hosts[.trigger] = triggers
+        hosts[.task] = commonTasks
+        attachedPipelines = pipelines
+    }
+    private var attachedPipelines: Pipelines?
 
-    /// The common-task host.
-    public func attach(commonTasks: CommonTasks) { attachedCommonTasks = commonTasks }
-    private var attachedCommonTasks: CommonTasks?
-
-    var commonTasks: CommonTasks {
+    var pipelines: Pipelines {
         get throws {
-            guard let attachedCommonTasks else { throw ExtensionError(kind: .failed, message: "the server is still starting") }
-            return attachedCommonTasks
+            guard let attachedPipelines else { throw ExtensionError(kind: .failed, message: "the server is still starting") }
+            return attachedPipelines
         }
+    }
+
+    /// The host that runs extensions of `kind`.
+    func host(for kind: ExtensionKind) throws -> any ExtensionHost {
+        guard let host = hosts[kind] else { throw ExtensionError(kind: .failed, message: "the server is still starting") }
+        return host
     }
 
     /// Pipelines that use an installed extension (triggers and common tasks), as `namespace/pipeline`.
     func pipelinesUsing(_ e: InstalledExtension) async throws -> [PipelineRef] {
-        switch e.kind {
-        case .trigger: return try await (try triggers).pipelinesUsing(e.name)
-        case .task: return try await (try commonTasks).pipelinesUsing(e.name)
-        case .scheduler, .secrets: return []
-        }
+        try await host(for: e.kind).pipelinesUsing(e.name)
     }
 
-    var triggers: Triggers {
-        get throws {
-            guard let attachedTriggers else { throw ExtensionError(kind: .failed, message: "the server is still starting") }
-            return attachedTriggers
-        }
-    }
-
-    /// Lets `list` and `logs` see extensions the server runs outside triggers (scheduler, store).
-    public func register(_ name: String, supervisor: @escaping @Sendable () async -> ExtensionSupervisor?) {
-        runtime[name] = supervisor
+    /// Lets `list` and `logs` see the extensions the server runs for its settings (scheduler, store).
+    public func register(_ name: String, supervisor: @escaping @Sendable () async -> ExtensionSupervisor?) async {
+        await settingsChosen.register(name, supervisor: supervisor)
     }
 
     // MARK: - Registries
@@ -450,17 +419,12 @@ public actor ExtensionManager {
         try await store.saveExtension(installed, replacing: false, by: by)
         // Pipelines disabled when it was uninstalled no longer miss it (they stay disabled until enabled).
         try? await store.clearPipelineErrors(source: "extension:\(name)")
-        if entry.kind == .trigger || entry.kind == .task {
-            do {
-                if entry.kind == .trigger {
-                    try await (try triggers).add(try spec(installed))
-                } else {
-                    try await (try commonTasks).add(try spec(installed))
-                }
-            } catch {
-                try? await store.removeExtension(name)
-                throw ExtensionError(kind: .failed, message: ErrorText.wrapping("\(name) was checked but did not start", error) + "; nothing was installed", cause: error)
-            }
+        do {
+            try await host(for: entry.kind).add(try spec(installed))
+        } catch {
+            try? await store.removeExtension(name)
+            throw ExtensionError(
+                kind: .failed, message: ErrorText.wrapping("\(name) was checked but did not start", error) + "; nothing was installed", cause: error)
         }
         ok = true
         logger.info("installed \(name) \(version.version) from \(index.origin)")
@@ -628,19 +592,13 @@ public actor ExtensionManager {
         next.sha256 = staged.sha256
         next.updatedAt = Date()
         ok = true
-        var live = false
-        if entry.kind == .trigger || entry.kind == .task {
-            do {
-                if entry.kind == .trigger {
-                    try await (try triggers).replace(try spec(next))
-                } else {
-                    try await (try commonTasks).replace(try spec(next))
-                }
-                live = true
-            } catch {
-                throw ExtensionError(
-                    kind: .failed, message: ErrorText.wrapping("\(name) \(version.version) did not start", error) + "; \(current.version) keeps running", cause: error)
-            }
+        let live: Bool
+        do {
+            live = try await host(for: entry.kind).replace(try spec(next))
+        } catch {
+            throw ExtensionError(
+                kind: .failed, message: ErrorText.wrapping("\(name) \(version.version) did not start", error) + "; \(current.version) keeps running",
+                cause: error)
         }
         try await store.saveExtension(next, replacing: true, by: by)
         if current.executable != executable, case .installed(let old) = current.executable {
@@ -658,38 +616,36 @@ public actor ExtensionManager {
         guard let e = try await store.installedExtension(name) else {
             throw ExtensionError(kind: .notFound, message: "\(name) is not installed")
         }
-        if runtime[name] != nil {
+        if await settingsChosen.isChosenBySettings(name) {
             throw ExtensionError(
                 kind: .conflict,
                 message:
                     "\(name) is this server's \(e.kind == .scheduler ? "scheduler" : "secret store") (server settings); switch to another one first"
             )
         }
-        let pipelines = try await pipelinesUsing(e)
-        if !confirmed && !pipelines.isEmpty { return UninstallResult(name: name, pipelines: pipelines, removed: false) }
-        for p in pipelines {
-            _ = try? await (try triggers).setEnabled(namespace: p.namespace, pipeline: p.pipeline, false)
+        let users = try await pipelinesUsing(e)
+        if !confirmed && !users.isEmpty { return UninstallResult(name: name, pipelines: users, removed: false) }
+        for p in users {
+            _ = try? await (try pipelines).setEnabled(namespace: p.namespace, pipeline: p.pipeline, false)
             try? await store.setPipelineError(
                 namespace: p.namespace, pipeline: p.pipeline, source: "extension:\(name)", kind: "extension_uninstalled",
                 message:
                     "extension \(name) was uninstalled; the pipeline was disabled. Install it again or remove it from the config, then enable the pipeline"
             )
         }
-        await (try triggers).remove(name)
-        await (try commonTasks).remove(name)
+        await (try host(for: e.kind)).remove(name)
         try await store.removeExtension(name, by: by)
         if case .installed = e.executable {
             try? FileManager.default.removeItem(atPath: dataDir + "/extensions/installed/\(name)")
         }
-        return UninstallResult(name: name, pipelines: pipelines, removed: true)
+        return UninstallResult(name: name, pipelines: users, removed: true)
     }
 
     // MARK: - Reading
 
     func supervisor(_ name: String) async -> ExtensionSupervisor? {
-        if let s = await (try? triggers)?.runningSupervisor(name) { return s }
-        if let s = await (try? commonTasks)?.runningSupervisor(name) { return s }
-        return await runtime[name]?()
+        for host in hosts.values { if let s = await host.runningSupervisor(name) { return s } }
+        return nil
     }
 
     public func list() async throws -> [ExtensionInfo] {

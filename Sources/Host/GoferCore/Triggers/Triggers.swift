@@ -1,22 +1,11 @@
 import ExtensionClient
 import ExtensionSDK
 import Foundation
+import GoferAPIModels
 import GoferConfig
 import GoferModel
 import GoferStore
 import Logging
-
-/// A trigger as the API shows it.
-public struct TriggerInfo: Codable, Sendable, Equatable {
-    public var name: String
-    public var status: String
-    public var version: String?
-    public var summary: String?
-    /// Whether it accepts `POST /api/external/{name}`.
-    public var external: Bool
-    public var subscriptions: Int
-    public var restarts: Int
-}
 
 /// Why a pipeline's triggers could not be set up; the apply was undone.
 public struct SubscriptionError: Error, Sendable, CustomStringConvertible {
@@ -34,14 +23,12 @@ public struct SubscriptionError: Error, Sendable, CustomStringConvertible {
 /// trigger hears of it (so its first event finds it), an event is stored with its run before the
 /// trigger is answered, and after any restart the trigger is subscribed again from the stored
 /// cursor, so an event it never saw acknowledged is sent again and recognised if it was stored.
-public actor Triggers {
+public actor Triggers: ExtensionHost {
     let store: any Store
     let engine: RunEngine
     let policy: ExtensionSupervisor.Policy
     let hostVersion: String
     private var roster = ExtensionRoster()
-    /// Pipelines whose triggers are being changed (applies are serialised per pipeline).
-    private var busy: [String: [CheckedContinuation<Void, Never>]] = [:]
     private let logger = Logger(label: "gofer.triggers")
 
     /// How long a trigger may take to answer a subscribe or validate.
@@ -101,7 +88,10 @@ public actor Triggers {
     }
 
     /// An online upgrade (see ``add(_:)``).
-    public func replace(_ spec: ExtensionSpec) async throws { try await add(spec) }
+    public func replace(_ spec: ExtensionSpec) async throws -> Bool {
+        try await add(spec)
+        return true
+    }
 
     /// Stops a trigger that is being uninstalled.
     public func remove(_ name: String) async {
@@ -267,106 +257,11 @@ public actor Triggers {
         return problems
     }
 
-    // MARK: - Pipeline lifecycle
-
-    private func lock(_ key: String) async {
-        if busy[key] == nil {
-            busy[key] = []
-            return
-        }
-        await withCheckedContinuation { busy[key, default: []].append($0) }
-    }
-
-    private func unlock(_ key: String) {
-        guard var waiters = busy[key] else { return }
-        if waiters.isEmpty {
-            busy[key] = nil
-        } else {
-            let next = waiters.removeFirst()
-            busy[key] = waiters
-            next.resume()
-        }
-    }
-
-    /// Applies a validated config: stores the version, then subscribes new trigger entries and
-    /// unsubscribes removed ones while the pipeline is `updating`. If a subscribe fails, the
-    /// version is undone, the previous subscriptions stay, and a pipeline error says why.
-    /// With `kind` `.canary` the version starts a rollout instead of going live.
-    public func apply(
-        namespace: String, config: PipelineConfig, source: AppliedSource? = nil, kind: ApplyKind = .live, by: Principal = .system
-    ) async throws -> ApplyResult {
-        let key = "\(namespace)/\(config.id)"
-        await lock(key)
-        defer { unlock(key) }
-        return try await applyLocked(namespace: namespace, config: config, source: source, kind: kind, by: by)
-    }
-
-    /// Makes an earlier version live again, as a new version (history stays linear), with its
-    /// triggers subscribed exactly as for an apply. `to` defaults to the version that was live
-    /// before the live one. Refused while a canary rollout is active.
-    public func rollback(namespace: String, pipeline: String, to target: Int?, by: Principal = .system) async throws -> ApplyResult {
-        let key = "\(namespace)/\(pipeline)"
-        await lock(key)
-        defer { unlock(key) }
-        if let r = try await store.activeRollout(namespace: namespace, pipeline: pipeline) {
-            throw StoreError.conflict(
-                "a canary rollout of version \(r.version) is in progress; abort it first (gofer pipeline abort \(pipeline)), which keeps version \(r.baseVersion) live"
-            )
-        }
-        let p = try await store.pipeline(namespace: namespace, id: pipeline)
-        let to: Int
-        if let target { to = target } else { to = try await store.previousLiveVersion(namespace: namespace, pipeline: pipeline) }
-        if to == p.liveVersion { throw StoreError.conflict("version \(to) is already the live version of \(namespace)/\(pipeline)") }
-        let version = try await store.pipelineVersion(namespace: namespace, pipeline: pipeline, version: to)
-        return try await applyLocked(
-            namespace: namespace, config: version.config, source: version.source.map { AppliedSource(text: $0, format: version.format ?? "yaml") },
-            kind: .rollback(from: to), by: by)
-    }
-
-    private func applyLocked(
-        namespace: String, config: PipelineConfig, source: AppliedSource?, kind: ApplyKind, by: Principal
-    ) async throws -> ApplyResult {
-        let before = try? await store.pipeline(namespace: namespace, id: config.id)
-        var result = try await store.apply(namespace: namespace, config: config, source: source, kind: kind, by: by)
-        let existing = try await store.subscriptions(namespace: namespace, pipeline: config.id)
-        // Nothing to do when the triggers are already what the config says.
-        let current = existing.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
-        let wanted = config.triggers.map { "\($0.label)|\($0.trigger)|\($0.settings)" }.sorted()
-        if current == wanted && existing.allSatisfy({ $0.state == .active }) {
-            if result.created { await store.pruneVersionsAfterChange(namespace: namespace, pipeline: config.id, logger: logger) }
-            return result
-        }
-
-        let disabled = before?.state == .disabled
-        if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .updating) }
-        do {
-            try await reconcile(namespace: namespace, pipeline: config.id, existing: existing, wanted: config.triggers, dormant: disabled)
-        } catch {
-            // Nothing half-applied: the version goes, the previous subscriptions stay.
-            if result.created {
-                try await store.revertApply(
-                    namespace: namespace, pipeline: config.id, version: result.version, previousLive: before?.liveVersion)
-            }
-            if before != nil || !result.created {
-                try? await store.setPipelineState(namespace: namespace, pipeline: config.id, disabled ? .disabled : .active)
-                if let failure = error as? SubscriptionError {
-                    try? await store.setPipelineError(
-                        namespace: namespace, pipeline: config.id, source: "trigger:\(failure.label)", kind: "subscription_failed",
-                        message: failure.description)
-                }
-            }
-            throw error
-        }
-        if !disabled { try await store.setPipelineState(namespace: namespace, pipeline: config.id, .active) }
-        try await store.clearPipelineErrors(namespace: namespace, pipeline: config.id, sourcePrefix: "trigger:")
-        if result.created { await store.pruneVersionsAfterChange(namespace: namespace, pipeline: config.id, logger: logger) }
-        result.pipeline = try await store.pipeline(namespace: namespace, id: config.id)
-        return result
-    }
+    // MARK: - A pipeline's subscriptions (the pipeline lifecycle is ``Pipelines``')
 
     /// Makes the stored and live subscriptions match `wanted`. New ones are stored, then
     /// subscribed; only when all succeeded are removed ones unsubscribed and forgotten.
-    private func reconcile(
+    package func reconcile(
         namespace: String, pipeline: String, existing: [TriggerSubscription], wanted: [TriggerUse], dormant: Bool
     ) async throws {
         let now = Date()
@@ -415,43 +310,31 @@ public actor Triggers {
         try await store.replaceSubscriptions(namespace: namespace, pipeline: pipeline, with: final)
     }
 
-    /// Deletes a pipeline and unsubscribes its triggers.
-    public func delete(namespace: String, pipeline: String, by: Principal = .system) async throws {
-        let key = "\(namespace)/\(pipeline)"
-        await lock(key)
-        defer { unlock(key) }
-        let subs = try await store.subscriptions(namespace: namespace, pipeline: pipeline)
-        try await store.deletePipeline(namespace: namespace, id: pipeline, by: by)
-        for s in subs { _ = try? await call(s.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: s.id)) }
-    }
-
-    /// Disables a pipeline (no runs, triggers unsubscribed) or enables it (triggers subscribed
-    /// again; a failure there is recorded as a pipeline error, the pipeline is still enabled).
-    public func setEnabled(namespace: String, pipeline: String, _ enabled: Bool) async throws -> Pipeline {
-        let key = "\(namespace)/\(pipeline)"
-        await lock(key)
-        defer { unlock(key) }
-        let subs = try await store.subscriptions(namespace: namespace, pipeline: pipeline)
-        try await store.setPipelineState(namespace: namespace, pipeline: pipeline, enabled ? .active : .disabled)
+    /// Subscribes again the pipeline's stored subscriptions (it was enabled): one a trigger refuses
+    /// is marked failed with a pipeline error saying why; the others stay subscribed.
+    package func resubscribe(namespace: String, pipeline: String, _ subs: [TriggerSubscription]) async {
         for s in subs {
-            if enabled {
-                do {
-                    _ = try await call(s.trigger, ProtocolCalls.triggerSubscribe, subscribeParams(s))
-                    try await store.setSubscriptionState(s.id, .active, detail: "")
-                    try await store.clearPipelineErrors(namespace: namespace, pipeline: pipeline, sourcePrefix: "trigger:\(s.label)")
-                } catch {
-                    let why = ErrorText.describe(error)
-                    try? await store.setSubscriptionState(s.id, .failed, detail: why)
-                    try? await store.setPipelineError(
-                        namespace: namespace, pipeline: pipeline, source: "trigger:\(s.label)", kind: "subscription_failed",
-                        message: "trigger \(s.trigger) refused subscription \"\(s.label)\": \(why)")
-                }
-            } else {
-                _ = try? await call(s.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: s.id))
-                try? await store.setSubscriptionState(s.id, .disabled, detail: "the pipeline is disabled")
+            do {
+                _ = try await call(s.trigger, ProtocolCalls.triggerSubscribe, subscribeParams(s))
+                try await store.setSubscriptionState(s.id, .active, detail: "")
+                try await store.clearPipelineErrors(namespace: namespace, pipeline: pipeline, sourcePrefix: "trigger:\(s.label)")
+            } catch {
+                let why = ErrorText.describe(error)
+                try? await store.setSubscriptionState(s.id, .failed, detail: why)
+                try? await store.setPipelineError(
+                    namespace: namespace, pipeline: pipeline, source: "trigger:\(s.label)", kind: "subscription_failed",
+                    message: "trigger \(s.trigger) refused subscription \"\(s.label)\": \(why)")
             }
         }
-        return try await store.pipeline(namespace: namespace, id: pipeline)
+    }
+
+    /// Unsubscribes `subs` from their triggers (the pipeline was disabled or deleted); a trigger
+    /// that does not answer forgets them when it restarts, as it is only told about stored ones.
+    package func unsubscribe(_ subs: [TriggerSubscription], marking state: TriggerSubscription.State?, detail: String = "") async {
+        for s in subs {
+            _ = try? await call(s.trigger, ProtocolCalls.triggerUnsubscribe, UnsubscribeRequest(subscriptionId: s.id))
+            if let state { try? await store.setSubscriptionState(s.id, state, detail: detail) }
+        }
     }
 
     // MARK: - External events

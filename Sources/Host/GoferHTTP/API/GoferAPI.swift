@@ -15,6 +15,7 @@ public struct GoferAPI: Sendable {
     public let loader: PipelineConfigLoader
     public let version: String
     public let triggers: Triggers
+    public let pipelines: Pipelines
     public let rollouts: Rollouts
     public let commonTasks: CommonTasks
     public let secrets: Secrets
@@ -36,7 +37,7 @@ public struct GoferAPI: Sendable {
     let responses = ResponseCache()
 
     package init(
-        store: any Store, engine: RunEngine, triggers: Triggers, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
+        store: any Store, engine: RunEngine, triggers: Triggers, pipelines: Pipelines, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
         loader: PipelineConfigLoader, version: String, maxExternalBody: Int = 25 << 20, auth: Authenticator,
         openLimit: RateLimit = RateLimit(count: 300, per: .seconds(60)), trustedProxies: [CIDR] = [],
         placement: SchedulerPlacement = SchedulerPlacement(name: "none", schema: { nil }), attachEnabled: Bool = true,
@@ -49,6 +50,7 @@ public struct GoferAPI: Sendable {
         self.store = store
         self.engine = engine
         self.triggers = triggers
+        self.pipelines = pipelines
         self.rollouts = rollouts
         self.commonTasks = commonTasks
         self.secrets = secrets
@@ -89,12 +91,17 @@ public struct GoferAPI: Sendable {
         router.add(middleware: JSONErrorMiddleware(api: self))
         for route in Self.routeTable where attachEnabled || route.path != AttachRoutes.path {
             router.on(RouterPath(route.path), method: route.method) { request, context in
-                var context = context
                 let start = ContinuousClock.now
                 let response: Response
                 do {
-                    try await self.admit(route, request, &context)
-                    response = try await route.handler(self, request, context)
+                    switch route.body {
+                    case .open(let handler):
+                        try self.admitOpen(headers: request.headers, peer: context.peer)
+                        response = try await handler(self, request, context)
+                    case .authenticated(let access, let handler):
+                        let identity = try await self.authenticate(request, context, access)
+                        response = try await handler(self, request, AuthenticatedContext(request: context, identity: identity))
+                    }
                 } catch {
                     response = self.errorResponse(APIError.from(error))
                 }
@@ -108,30 +115,31 @@ public struct GoferAPI: Sendable {
         return router
     }
 
-    /// Authenticates and authorizes a request for `route`, or throws the 401/403/429 that says why.
-    func admit(_ route: Route, _ request: Request, _ context: inout GoferRequestContext) async throws {
-        let ctx = context
+    /// Authenticates and authorizes a request for a route that needs a token, or throws the
+    /// 401/403/429 that says why.
+    func authenticate(_ request: Request, _ context: GoferRequestContext, _ access: TokenAccess) async throws -> Identity {
         // Without an Authorization header, the web UI's session cookie (CSRF-checked for changes) stands for it.
-        let session =
-            route.access != .open && request.headers[.authorization] == nil ? try sessions.authorization(request.headers, method: request.method) : nil
-        context.identity = try await admit(
-            route.access, headers: request.headers, peer: context.peer, query: request.uri.queryParameters, pathTarget: { try self.target(ctx) },
+        let session = request.headers[.authorization] == nil ? try sessions.authorization(request.headers, method: request.method) : nil
+        return try await authenticate(
+            access, headers: request.headers, peer: context.peer, query: request.uri.queryParameters, pathTarget: { try self.target(context) },
             sessionAuthorization: session)
+    }
+
+    /// An open route's one condition: the client's address is within `rate_limit_public`.
+    func admitOpen(headers: HTTPFields, peer: String?) throws {
+        let client = clients.client(peer: peer, forwardedFor: headers[.xForwardedFor])
+        if let wait = openLimiter.take(client) { throw AuthError.rateLimited(retryAfter: wait, what: "requests") }
     }
 
     /// The one decision of who may call what: `access` against the caller's token (from `headers`)
     /// and what the request touches (`pathTarget` for path rules, `query` for query rules).
-    /// Returns the caller, nil for open routes.
-    func admit(
-        _ access: Access, headers: HTTPFields, peer: String?, query: Parameters?, pathTarget: () throws -> Target,
+    func authenticate(
+        _ access: TokenAccess, headers: HTTPFields, peer: String?, query: Parameters?, pathTarget: () throws -> Target,
         sessionAuthorization: String? = nil
-    ) async throws -> Identity? {
+    ) async throws -> Identity {
         let client = clients.client(peer: peer, forwardedFor: headers[.xForwardedFor])
         let authorization = headers[.authorization] ?? sessionAuthorization
         switch access {
-        case .open:
-            if let wait = openLimiter.take(client) { throw AuthError.rateLimited(retryAfter: wait, what: "requests") }
-            return nil
         case .anyToken:
             return try await auth.authenticate(authorization: authorization, client: client)
         case .permission(let permission, let rule):
@@ -165,7 +173,7 @@ public struct GoferAPI: Sendable {
     }
 
     /// The namespace and pipeline a path names.
-    func target(_ context: GoferRequestContext) throws -> Target {
+    func target(_ context: some RouteContext) throws -> Target {
         guard context.parameters.get("ns") != nil else { return .server }
         let ns = try param(context, "ns")
         guard context.parameters.get("pipeline") != nil else { return .namespace(ns) }
@@ -226,15 +234,15 @@ public struct GoferAPI: Sendable {
         return value
     }
 
-    func param(_ ctx: GoferRequestContext, _ name: String) throws -> String {
+    func param(_ ctx: some RouteContext, _ name: String) throws -> String {
         try identifier(ctx.parameters.get(name), field: name)
     }
 
-    func pipelineParams(_ ctx: GoferRequestContext) throws -> (String, String) {
+    func pipelineParams(_ ctx: some RouteContext) throws -> (String, String) {
         (try param(ctx, "ns"), try param(ctx, "pipeline"))
     }
 
-    func runParams(_ ctx: GoferRequestContext) throws -> (String, String, Int) {
+    func runParams(_ ctx: some RouteContext) throws -> (String, String, Int) {
         let (ns, p) = try pipelineParams(ctx)
         guard let r = ctx.parameters.get("run").flatMap({ Int($0) }), r > 0 else {
             throw APIError.badRequest("run must be a positive integer", details: [.init(field: "run", message: "not a run number")])
@@ -325,31 +333,6 @@ struct JSONErrorMiddleware: RouterMiddleware {
                     status: Int(error.status.code), code: error.status == .notFound ? "not_found" : "http_\(error.status.code)",
                     message: message))
         }
-    }
-}
-
-/// `GET …/pipelines/{pipeline}`.
-public struct PipelineDetail: Codable, Sendable {
-    public var pipeline: Pipeline
-    public var config: PipelineConfig
-    /// Current problems (a trigger missing or refusing the subscription).
-    public var errors: [PipelineError]
-    /// The canary rollout in progress, if any.
-    public var rollout: Rollout?
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        pipeline = try c.decode(Pipeline.self, forKey: .pipeline)
-        config = try c.decode(PipelineConfig.self, forKey: .config)
-        errors = try c.decodeIfPresent([PipelineError].self, forKey: .errors) ?? []
-        rollout = try c.decodeIfPresent(Rollout.self, forKey: .rollout)
-    }
-
-    init(pipeline: Pipeline, config: PipelineConfig, errors: [PipelineError], rollout: Rollout?) {
-        self.pipeline = pipeline
-        self.config = config
-        self.errors = errors
-        self.rollout = rollout
     }
 }
 

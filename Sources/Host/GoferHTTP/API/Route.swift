@@ -8,24 +8,36 @@ public enum Access: Sendable, Equatable, CustomStringConvertible {
     /// Anyone, limited per client address (`rate_limit_public`). Health, and webhooks, which
     /// authenticate by signature.
     case open
+    /// A caller with a token, and what the token must allow.
+    case token(TokenAccess)
+
     /// Any valid token (`whoami`).
-    case anyToken
-    /// A token whose roles grant the permission on what the request touches.
-    case permission(Permission, TargetRule)
+    public static let anyToken = Access.token(.anyToken)
+    /// A token whose roles grant `permission` on what the request touches.
+    public static func permission(_ permission: Permission, _ rule: TargetRule) -> Access { .token(.permission(permission, rule)) }
 
     public var description: String {
         switch self {
         case .open: return "public"
-        case .anyToken: return "any token"
-        case .permission(let p, _): return p.description
+        case .token(.anyToken): return "any token"
+        case .token(.permission(let p, _)): return p.description
         }
     }
 
     /// The permission, if the route needs one.
     public var permission: Permission? {
-        if case .permission(let p, _) = self { return p }
+        if case .token(.permission(let p, _)) = self { return p }
         return nil
     }
+}
+
+/// What a route that needs a token asks of it. Its handler gets an ``AuthenticatedContext``: the
+/// caller is a type there, not a value that might be missing.
+public enum TokenAccess: Sendable, Equatable {
+    /// Any valid token (`whoami`).
+    case anyToken
+    /// A token whose roles grant the permission on what the request touches.
+    case permission(Permission, TargetRule)
 }
 
 /// Where a route's target (namespace, pipeline) comes from.
@@ -39,20 +51,45 @@ public enum TargetRule: Sendable, Equatable {
     case filtered
 }
 
-/// One endpoint: method, path, who may call it, and what it does.
+/// One endpoint: method, path, who may call it, and what it does. An open route's handler gets
+/// the request's context; every other route's handler an ``AuthenticatedContext`` with its caller.
 public struct Route: Sendable {
-    public typealias Handler = @Sendable (GoferAPI, Request, GoferRequestContext) async throws -> Response
+    public typealias OpenHandler = @Sendable (GoferAPI, Request, GoferRequestContext) async throws -> Response
+    public typealias Handler = @Sendable (GoferAPI, Request, AuthenticatedContext) async throws -> Response
+
+    enum Body: Sendable {
+        case open(OpenHandler)
+        case authenticated(TokenAccess, Handler)
+    }
 
     public let method: HTTPRequest.Method
     public let path: String
-    public let access: Access
-    let handler: Handler
+    let body: Body
 
-    init(_ method: HTTPRequest.Method, _ path: String, _ access: Access, _ handler: @escaping Handler) {
+    /// A route that needs a token that allows `access`.
+    init(_ method: HTTPRequest.Method, _ path: String, _ access: TokenAccess, _ handler: @escaping Handler) {
         self.method = method
         self.path = path
-        self.access = access
-        self.handler = handler
+        self.body = .authenticated(access, handler)
+    }
+
+    /// A route anyone may call (rate-limited per client address).
+    static func open(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping OpenHandler) -> Route {
+        Route(method: method, path: path, body: .open(handler))
+    }
+
+    private init(method: HTTPRequest.Method, path: String, body: Body) {
+        self.method = method
+        self.path = path
+        self.body = body
+    }
+
+    /// Who may call it.
+    public var access: Access {
+        switch body {
+        case .open: return .open
+        case .authenticated(let access, _): return .token(access)
+        }
     }
 
     /// `GET /api/namespaces/{ns}`.
@@ -64,27 +101,43 @@ protocol RouteCollection {
     static var routes: [Route] { get }
 }
 
-/// Per-request state: the client's address and, once authenticated, the caller.
-public struct GoferRequestContext: Hummingbird.RequestContext {
-    public var coreContext: CoreRequestContextStorage
+/// What every route's handler can read of its request: the path's parameters, the client's
+/// address, and who acts.
+public protocol RouteContext: Sendable {
+    /// The path's `{…}` parameters.
+    var parameters: Parameters { get }
     /// The peer's IP address (before trusted-proxy resolution).
+    var peer: String? { get }
+    /// Who is acting, for records: the caller's token, or the server itself for open routes.
+    var principal: Principal { get }
+}
+
+/// Per-request state: the client's address. An open route's handler gets it as it is; the router
+/// authenticates every other request and hands its handler an ``AuthenticatedContext``.
+public struct GoferRequestContext: Hummingbird.RequestContext, RouteContext {
+    public var coreContext: CoreRequestContextStorage
     public let peer: String?
-    /// Set for every route that needs a token, before its handler runs.
-    public var identity: Identity?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         peer = source.channel.remoteAddress?.ipAddress
     }
 
-    /// Who is acting, for records: the caller's token, or the server itself for open routes.
-    public var principal: Principal { identity?.principal ?? .system }
+    /// Open routes act as the server itself.
+    public var principal: Principal { .system }
+}
 
-    /// The caller; open routes have none.
-    func caller() throws -> Identity {
-        guard let identity else { throw APIError(status: 500, code: "internal", message: "internal error: no caller on this route") }
-        return identity
-    }
+/// The context of a route that needs a token: the request's context and the caller, who is
+/// always there (the router made this only after authenticating and authorizing the request).
+public struct AuthenticatedContext: RouteContext {
+    /// The request's own context.
+    public let request: GoferRequestContext
+    /// The caller.
+    public let identity: Identity
+
+    public var parameters: Parameters { request.parameters }
+    public var peer: String? { request.peer }
+    public var principal: Principal { identity.principal }
 }
 
 /// Paths shared by the collections.

@@ -20,6 +20,8 @@ public final class GoferServer: Sendable {
     public let bus: EventBus
     public let supervisor: ExtensionSupervisor
     public let triggers: Triggers
+    /// Applies, rolls back, deletes, enables and disables pipelines, one change at a time per pipeline.
+    public let pipelines: Pipelines
     public let rollouts: Rollouts
     public let commonTasks: CommonTasks
     public let hooks: HookDispatcher
@@ -107,11 +109,11 @@ public final class GoferServer: Sendable {
         self.hooks = hooks
         await engine.onRunStateStored { hooks.poke() }
         triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
+        pipelines = Pipelines(store: store, triggers: triggers)
         let rollouts = Rollouts(store: store)
         self.rollouts = rollouts
         await engine.onRolloutRunFinished { await rollouts.runFinished($0) }
-        await extensions.attach(triggers: triggers)
-        await extensions.attach(commonTasks: commonTasks)
+        await extensions.attach(triggers: triggers, commonTasks: commonTasks, pipelines: pipelines)
         let schedulerSupervisor = supervisor
         await extensions.register(settings.scheduler) { schedulerSupervisor }
         if let storeName = Self.secretStoreExtension(settings.secretStore) {
@@ -121,7 +123,7 @@ public final class GoferServer: Sendable {
         let trials = Trials(store: store, policy: settings.trials)
         if settings.trials.enabled { await engine.limit(by: trials) }
         api = GoferAPI(
-            store: store, engine: engine, triggers: triggers, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, objects: objects, extensions: extensions, bus: bus,
+            store: store, engine: engine, triggers: triggers, pipelines: pipelines, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, objects: objects, extensions: extensions, bus: bus,
             logs: logs,
             loader: PipelineConfigLoader(
                 minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage,

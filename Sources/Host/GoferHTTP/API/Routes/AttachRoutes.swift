@@ -16,7 +16,7 @@ import NIOCore
 /// with `{"exit_code":N}` or `{"error":"…"}`, then closes.
 enum AttachRoutes: RouteCollection {
     static let path = APIPath.task + "/attach"
-    static let access = Access.permission(Permission(.attach, .write), .path)
+    static let access = TokenAccess.permission(Permission(.attach, .write), .path)
 
     /// Reached only by requests that did not upgrade: it reports why (the same checks the upgrade
     /// ran), or that a WebSocket is needed.
@@ -103,11 +103,8 @@ extension GoferAPI {
                 throw Self.attachNeedsToken
             }
             // The same decision the router makes for the route.
-            guard
-                let identity = try await admit(
-                    AttachRoutes.access, headers: request.headerFields, peer: peer, query: nil,
-                    pathTarget: { .pipeline(namespace: ns, pipeline: p) })
-            else { throw APIError(status: 500, code: "internal", message: "internal error: attach admitted no caller") }
+            let identity = try await authenticate(
+                AttachRoutes.access, headers: request.headerFields, peer: peer, query: nil, pathTarget: { .pipeline(namespace: ns, pipeline: p) })
             let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { a, _ in a }
             let target = try await attachTarget(ns, p, run, t, query: query)
             return .upgrade([:]) { inbound, outbound, _ in

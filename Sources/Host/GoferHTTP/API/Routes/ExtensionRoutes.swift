@@ -9,7 +9,7 @@ extension UpgradeExtensionRequest: RequestBody {}
 /// Installed extensions: admins only (they run code on the server's machine).
 enum ExtensionRoutes: RouteCollection {
     static let readPermission = Permission(.extensions, .read)
-    static let read = Access.permission(readPermission, .path)
+    static let read = TokenAccess.permission(readPermission, .path)
 
     static let routes: [Route] = [
         Route(.get, "/api/extensions", read) { api, _, _ in try api.json(ItemList(items: try await api.extensions.list())) },

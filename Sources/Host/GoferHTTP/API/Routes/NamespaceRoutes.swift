@@ -8,7 +8,7 @@ enum NamespaceRoutes: RouteCollection {
     static let routes: [Route] = [
         Route(.get, "/api/namespaces", .permission(Permission(.namespaces, .read), .filtered)) { api, req, ctx in
             let (cursor, limit) = try api.paging(req)
-            let caller = try ctx.caller()
+            let caller = ctx.identity
             var page = try await api.store.namespaces(after: cursor, limit: limit)
             page.items = page.items.filter { caller.mayRead(.namespaces, namespace: $0.id) }
             return try api.json(page)

@@ -14,7 +14,7 @@ enum ObjectRoutes: RouteCollection {
         let base: String
         let resource: Resource
         let rule: TargetRule
-        let scope: @Sendable (GoferAPI, GoferRequestContext) throws -> ObjectScope
+        let scope: @Sendable (GoferAPI, AuthenticatedContext) throws -> ObjectScope
 
         var routes: [Route] {
             let scope = self.scope
@@ -89,7 +89,7 @@ enum ObjectRoutes: RouteCollection {
 
 extension GoferAPI {
     /// The `{key}` path parameter, checked like every object key.
-    func objectKey(_ ctx: GoferRequestContext) throws -> ObjectKey {
+    func objectKey(_ ctx: some RouteContext) throws -> ObjectKey {
         let text = ctx.parameters.get("key") ?? ""
         do {
             return try ObjectKey(text.removingPercentEncoding ?? text)

@@ -6,8 +6,8 @@ extension ApplyPipelineRequest: RequestBody {}
 
 /// Pipelines: apply, read, enable/disable, delete; their versions, errors and trigger events.
 enum PipelineRoutes: RouteCollection {
-    static let read = Access.permission(Permission(.pipelines, .read), .path)
-    static let write = Access.permission(Permission(.pipelines, .write), .path)
+    static let read = TokenAccess.permission(Permission(.pipelines, .read), .path)
+    static let write = TokenAccess.permission(Permission(.pipelines, .write), .path)
 
     static let routes: [Route] = [
         Route(.get, APIPath.ns + "/pipelines", read) { api, req, ctx in
@@ -41,7 +41,7 @@ enum PipelineRoutes: RouteCollection {
                 + api.placement.validate(config, locator: locator)
             if !problems.isEmpty { throw ConfigError(problems: problems) }
             let source = AppliedSource(text: body.config, format: (format ?? PipelineConfigLoader.format(forFile: file)).rawValue)
-            var result = try await api.triggers.apply(namespace: ns, config: config, source: source, kind: kind, by: ctx.principal)
+            var result = try await api.pipelines.apply(namespace: ns, config: config, source: source, kind: kind, by: ctx.principal)
             let warnings = await api.secrets.problems(namespace: ns, config: config)
             if !warnings.isEmpty { result.warnings = warnings }
             return try api.json(result, status: result.created ? .created : .ok)
@@ -57,18 +57,18 @@ enum PipelineRoutes: RouteCollection {
         },
         Route(.delete, APIPath.pipe, .permission(Permission(.pipelines, .delete), .path)) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
-            try await api.triggers.delete(namespace: ns, pipeline: p, by: ctx.principal)
+            try await api.pipelines.delete(namespace: ns, pipeline: p, by: ctx.principal)
             await api.secrets.pipelineDeleted(namespace: ns, pipeline: p)
             await api.objects.pipelineDeleted(namespace: ns, pipeline: p)
             return Response(status: .noContent)
         },
         Route(.post, APIPath.pipe + "/disable", write) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(try await api.triggers.setEnabled(namespace: ns, pipeline: p, false))
+            return try api.json(try await api.pipelines.setEnabled(namespace: ns, pipeline: p, false))
         },
         Route(.post, APIPath.pipe + "/enable", write) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(try await api.triggers.setEnabled(namespace: ns, pipeline: p, true))
+            return try api.json(try await api.pipelines.setEnabled(namespace: ns, pipeline: p, true))
         },
         Route(.get, APIPath.pipe + "/errors", read) { api, _, ctx in
             let (ns, p) = try api.pipelineParams(ctx)

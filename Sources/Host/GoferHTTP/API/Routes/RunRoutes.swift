@@ -20,8 +20,8 @@ extension CancelRequest: RequestBody {}
 
 /// Runs and their task executions: start, list, read, cancel, follow, logs.
 enum RunRoutes: RouteCollection {
-    static let read = Access.permission(Permission(.runs, .read), .path)
-    static let write = Access.permission(Permission(.runs, .write), .path)
+    static let read = TokenAccess.permission(Permission(.runs, .read), .path)
+    static let write = TokenAccess.permission(Permission(.runs, .write), .path)
 
     static let routes: [Route] = [
         Route(.post, APIPath.pipe + "/runs", write) { api, req, ctx in

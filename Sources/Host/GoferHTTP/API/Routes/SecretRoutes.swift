@@ -46,7 +46,7 @@ enum SecretRoutes: RouteCollection {
         Route(.get, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .read), .path)) { api, req, ctx in
             let (ns, p) = try api.pipelineParams(ctx)
             let name = try api.secretName(ctx)
-            if try api.wantsReveal(req) { try ctx.caller().require(Permission(.secrets, .write), on: try api.target(ctx)) }
+            if try api.wantsReveal(req) { try ctx.identity.require(Permission(.secrets, .write), on: try api.target(ctx)) }
             let value = try await api.secrets.pipelineSecret(namespace: ns, pipeline: p, name: name)
             return try api.json(try api.revealed(["name": .string(name)], value, req))
         },
@@ -74,7 +74,7 @@ enum SecretRoutes: RouteCollection {
             return try api.json(meta)
         },
         Route(.get, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .read), .path)) { api, req, ctx in
-            if try api.wantsReveal(req) { try ctx.caller().require(Permission(.globalSecrets, .write), on: .server) }
+            if try api.wantsReveal(req) { try ctx.identity.require(Permission(.globalSecrets, .write), on: .server) }
             let (meta, value) = try await api.secrets.globalSecret(name: try api.secretName(ctx))
             let fields: JSONValue = [
                 "name": .string(meta.name), "namespaces": .array(meta.namespaces.map(JSONValue.string)),
@@ -93,7 +93,7 @@ enum SecretRoutes: RouteCollection {
 
 extension GoferAPI {
     /// The `{secret}` path parameter, checked like every secret name.
-    func secretName(_ ctx: GoferRequestContext) throws -> String {
+    func secretName(_ ctx: some RouteContext) throws -> String {
         let name = ctx.parameters.get("secret") ?? ""
         guard SecretReference.isValidName(name) else {
             throw APIError.badRequest(

@@ -6,8 +6,8 @@ import NIOCore
 /// Health, the caller's identity, the event log, installed triggers and webhooks.
 enum SystemRoutes: RouteCollection {
     static let routes: [Route] = [
-        Route(.get, "/api/health", .open) { api, _, _ in try api.json(["status": "ok", "version": api.version, "commit": goferCommit ?? ""]) },
-        Route(.get, "/api/whoami", .anyToken) { api, _, ctx in try api.json(try ctx.caller().token) },
+        Route.open(.get, "/api/health") { api, _, _ in try api.json(["status": "ok", "version": api.version, "commit": goferCommit ?? ""]) },
+        Route(.get, "/api/whoami", .anyToken) { api, _, ctx in try api.json(ctx.identity.token) },
         // Without `namespace`, a caller limited to some namespaces gets the events of those only.
         Route(.get, "/api/events", .permission(Permission(.events, .read), .query)) { api, req, ctx in
             let q = req.uri.queryParameters
@@ -17,7 +17,7 @@ enum SystemRoutes: RouteCollection {
             let (_, limit) = try api.paging(req, defaultLimit: 100)
             let namespace = try q.get("namespace").map { try api.identifier(String($0), field: "namespace") }
             let pipeline = try q.get("pipeline").map { try api.identifier(String($0), field: "pipeline") }
-            let caller = try ctx.caller()
+            let caller = ctx.identity
             let permission = Permission(.events, .read)
             guard namespace == nil, !caller.allows(permission, on: .server) else {
                 return try api.json(try await api.store.events(namespace: namespace, pipeline: pipeline, after: after, limit: limit))
@@ -35,7 +35,7 @@ enum SystemRoutes: RouteCollection {
             try api.json(ItemList(items: await api.triggers.info()))
         },
         // Webhooks authenticate by signature (the trigger checks it), not by token.
-        Route(.post, "/api/external/{trigger}", .open) { api, req, ctx in
+        Route.open(.post, "/api/external/{trigger}") { api, req, ctx in
             let name = try api.param(ctx, "trigger")
             var req = req
             let buffer: ByteBuffer

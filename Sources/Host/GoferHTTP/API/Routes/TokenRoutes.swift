@@ -10,7 +10,7 @@ enum TokenRoutes: RouteCollection {
     static let routes: [Route] = [
         Route(.post, "/api/tokens", .permission(Permission(.tokens, .write), .path)) { api, req, ctx in
             let body = try await RequestBodyReader.decode(CreateTokenRequest.self, from: req)
-            let caller = try ctx.caller()
+            let caller = ctx.identity
             let name = body.name
             guard !name.isEmpty, name.unicodeScalars.count <= 64, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
                 throw APIError.badRequest(
@@ -91,7 +91,7 @@ enum TokenRoutes: RouteCollection {
                         "\"\(p)\" is not a namespace pattern", details: [.init(field: "/grants/\(i)/namespaces/\(j)", message: "invalid")])
                 }
             }
-            try api.requireNoEscalation(try ctx.caller(), grants: body.grants)
+            try api.requireNoEscalation(ctx.identity, grants: body.grants)
             let role = Role(id: id, description: body.description ?? "", grants: body.grants)
             try await api.store.createRole(role, by: ctx.principal)
             return try api.json(role, status: .created)
@@ -104,7 +104,7 @@ enum TokenRoutes: RouteCollection {
 }
 
 extension GoferAPI {
-    func tokenID(_ ctx: GoferRequestContext) throws -> String {
+    func tokenID(_ ctx: some RouteContext) throws -> String {
         let id = ctx.parameters.get("token") ?? ""
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
         guard !id.isEmpty, id.count <= 200, id.allSatisfy({ allowed.contains($0) }) else {

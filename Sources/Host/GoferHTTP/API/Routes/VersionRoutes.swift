@@ -4,23 +4,12 @@ import Hummingbird
 
 extension RollbackRequest: RequestBody {}
 
-/// `GET …/versions/{version}/diff`.
-public struct VersionDiff: Codable, Sendable {
-    public var from: Int
-    public var to: Int
-    /// One line per change (`+ task deploy`, `~ task build: image …`).
-    public var changes: [String]
-    /// A unified diff of the two configs as applied (or of their canonical JSON when they were
-    /// applied in different formats).
-    public var text: String
-}
-
 /// A pipeline's versions, rollback, and canary rollouts.
 enum VersionRoutes: RouteCollection {
-    static let read = Access.permission(Permission(.pipelines, .read), .path)
-    static let write = Access.permission(Permission(.pipelines, .write), .path)
+    static let read = TokenAccess.permission(Permission(.pipelines, .read), .path)
+    static let write = TokenAccess.permission(Permission(.pipelines, .write), .path)
 
-    static func version(_ ctx: GoferRequestContext, _ name: String = "version") throws -> Int {
+    static func version(_ ctx: some RouteContext, _ name: String = "version") throws -> Int {
         guard let v = ctx.parameters.get(name).flatMap({ Int($0) }), v > 0 else {
             throw APIError.badRequest("\(name) must be a positive integer", details: [.init(field: name, message: "not a positive integer")])
         }
@@ -72,7 +61,7 @@ enum VersionRoutes: RouteCollection {
             if let to = body.to, to < 1 {
                 throw APIError.badRequest("to must be a positive version number", details: [.init(field: "/to", message: "got \(to)")])
             }
-            return try api.json(try await api.triggers.rollback(namespace: ns, pipeline: p, to: body.to, by: ctx.principal), status: .created)
+            return try api.json(try await api.pipelines.rollback(namespace: ns, pipeline: p, to: body.to, by: ctx.principal), status: .created)
         },
         Route(.get, APIPath.pipe + "/rollouts", read) { api, req, ctx in
             let (ns, p) = try api.pipelineParams(ctx)

@@ -68,13 +68,13 @@ enum WebUIRoutes: RouteCollection {
     struct LoggedOut: Encodable { var loggedOut = true }
 
     static let routes: [Route] = [
-        Route(.get, "/", .open) { _, _, _ in asset("index.html") },
-    ] + pagePaths.map { path in Route(.get, path, .open) { _, _, _ in asset("index.html") } } + [
+        Route.open(.get, "/") { _, _, _ in asset("index.html") },
+    ] + pagePaths.map { path in Route.open(.get, path) { _, _, _ in asset("index.html") } } + [
         // Only the names of the compiled-in files match: nothing is read from disk.
-        Route(.get, "/ui/assets/{file}", .open) { _, _, ctx in asset(ctx.parameters.get("file") ?? "") },
+        Route.open(.get, "/ui/assets/{file}") { _, _, ctx in asset(ctx.parameters.get("file") ?? "") },
         // Exchanges a token for a session cookie. Failed logins count against the client's
         // authentication-failure budget like any bad token.
-        Route(.post, "/ui/login", .open) { api, req, ctx in
+        Route.open(.post, "/ui/login") { api, req, ctx in
             let body = try await RequestBodyReader.decode(Login.self, from: req)
             let token = body.token.trimmingCharacters(in: .whitespacesAndNewlines)
             let client = api.clients.client(peer: ctx.peer, forwardedFor: req.headers[.xForwardedFor])
@@ -89,7 +89,7 @@ enum WebUIRoutes: RouteCollection {
             guard let (_, session) = api.sessions.session(req.headers) else {
                 throw APIError(status: 404, code: "not_found", message: "no web UI session: log in at /")
             }
-            return try api.json(SessionAnswer(csrf: session.csrf, identity: try ctx.caller()))
+            return try api.json(SessionAnswer(csrf: session.csrf, identity: ctx.identity))
         },
         Route(.post, "/ui/logout", .anyToken) { api, req, _ in
             if let (id, _) = api.sessions.session(req.headers) { api.sessions.remove(id) }
