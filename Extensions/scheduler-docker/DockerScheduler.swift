@@ -144,14 +144,38 @@ struct DockerScheduler: Scheduler {
         }
     }
 
+    /// How many times a start looks again when the container it found vanished or its name was
+    /// taken by another start of the same task execution.
+    static let lookAgainLimit = 4
+
     private func startOnce(_ job: JobSpec) async throws -> String {
+        for _ in 0..<Self.lookAgainLimit {
+            if let handle = try await startOrCreate(job) { return handle }
+        }
+        throw ProtocolError(
+            .unavailable,
+            "the container of task execution \(job.taskExecutionID) kept vanishing or changing while it was started (\(Self.lookAgainLimit) looks); something else removes this task's containers",
+            reason: "docker.error", retryable: true)
+    }
+
+    /// Starts the task execution's container, creating it when there is none. nil: look again —
+    /// the container found vanished before it was started (an engine that dropped it, a removal
+    /// in progress), or another start of the same task execution created it meanwhile.
+    private func startOrCreate(_ job: JobSpec) async throws -> String? {
         // Idempotent: a container for this task execution may already exist (a retried start,
         // an engine that took the last request without answering in time, or a host that crashed
         // between start and recording the handle).
         if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
-            // Created but never started (a crash between create and start): start it now. Never
-            // start one that has run: Docker would run it again.
-            if try await docker.inspect(existing.handle).state == .created { try await attachAndStart(existing.handle) }
+            do {
+                // Created but never started (a crash between create and start): start it now.
+                // Never start one that has run: Docker would run it again.
+                if try await docker.inspect(existing.handle).state == .created { try await attachAndStart(existing.handle) }
+            } catch let error as ProtocolError where error.code == .notFound {
+                ExtensionLog().warning(
+                    "the task's container vanished before it was started; looking again",
+                    ["task_execution": job.taskExecutionID, "container": existing.handle])
+                return nil
+            }
             return existing.handle
         }
         try await ensureImage(job.image, auth: job.registryAuth ?? defaultAuth)
@@ -187,13 +211,15 @@ struct DockerScheduler: Scheduler {
         do {
             id = try await docker.create(name: String(name.prefix(200)), body: body)
         } catch let error as ProtocolError where error.code == .conflict {
-            // Created concurrently under the same name: use that one.
-            if let existing = try await docker.containers(labels: ["gofer.task_execution": job.taskExecutionID]).first {
-                return existing.handle
-            }
-            throw error
+            // Created concurrently under the same name (or one of that name is being removed):
+            // look again — the next look starts the one that exists if it never ran.
+            return nil
         }
-        try await attachAndStart(id)
+        do {
+            try await attachAndStart(id)
+        } catch let error as ProtocolError where error.code == .notFound {
+            return nil  // removed between create and start: look again
+        }
         return id
     }
 

@@ -82,11 +82,13 @@ struct CrashSoakTests {
             + tasks.map { id, deps in
                 "  - { id: \(id), image: busybox:latest, depends_on: [\(deps.joined(separator: ", "))], command: [\"sh\", \"-c\", \"echo start-\(id); sleep \(sleepFor()); echo end-\(id)\"] }"
             }.joined(separator: "\n") + "\n"
-        // Container creates, from a live event stream: dockerd keeps only a short history of events,
-        // which other tests' containers can push out before the soak ends.
-        let creates = Mutex<[String: Int]>([:])
+        // What happened to each task execution's containers (create, start, destroy), from a live
+        // event stream: dockerd keeps only a short history of events, which other tests'
+        // containers can push out before the soak ends.
+        let history = Mutex<[String: [String]]>([:])
         let docker = SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock"))
-        let filter = "{\"type\":[\"container\"],\"event\":[\"create\"],\"label\":[\"gofer.pipeline=\(pipeline)\"]}"
+        let filter =
+            "{\"type\":[\"container\"],\"event\":[\"create\",\"start\",\"destroy\"],\"label\":[\"gofer.pipeline=\(pipeline)\"]}"
         let watcher = Task {
             var pending: [UInt8] = []
             for try await event in docker.stream(
@@ -97,9 +99,12 @@ struct CrashSoakTests {
                 while let nl = pending.firstIndex(of: 0x0A) {
                     let line = Array(pending[..<nl])
                     pending.removeSubrange(...nl)
-                    guard let e = try? JSONParser().parse(line), let attrs = e["Actor"]?["Attributes"] else { continue }
+                    guard let e = try? JSONParser().parse(line), let attrs = e["Actor"]?["Attributes"],
+                        let action = e["Action"]?.stringValue ?? e["status"]?.stringValue
+                    else { continue }
                     let key = "\(attrs["gofer.run"]?.stringValue ?? "?")/\(attrs["gofer.task"]?.stringValue ?? "?")"
-                    creates.withLock { $0[key, default: 0] += 1 }
+                    let container = e["Actor"]?["ID"]?.stringValue?.prefix(12) ?? "?"
+                    history.withLock { $0[key, default: []].append("\(action) \(container)") }
                 }
             }
         }
@@ -144,7 +149,7 @@ struct CrashSoakTests {
         for d in details {
             #expect(
                 d.run.state == .succeeded,
-                "run \(d.run.id): \(d.run.state) \(String(describing: d.run.reason)) \(d.tasks.map { "\($0.task)=\($0.state) \($0.reason?.message ?? "")" })"
+                "seed \(seed), run \(d.run.id): \(d.run.state) \(String(describing: d.run.reason)) \(d.tasks.map { "\($0.task)=\($0.state) \($0.reason?.message ?? "")" }) containers: \(history.withLock { $0 }.filter { $0.key.hasPrefix("\(d.run.id)/") }.sorted { $0.key < $1.key })"
             )
             for t in d.tasks {
                 // States match exit codes.
@@ -157,14 +162,18 @@ struct CrashSoakTests {
                 #expect(log == "start-\(t.task)\nend-\(t.task)\n", "run \(d.run.id) task \(t.task) log: \(log.debugDescription)")
             }
         }
-        // Each task execution ran in exactly one container.
+        // Each task execution ran in exactly one container: started once (a container created and
+        // dropped before it started never ran anything).
         try await Task.sleep(for: .milliseconds(300))  // the last events reach the watcher
-        let created = creates.withLock { $0 }
+        let seen = history.withLock { $0 }
+        let started = seen.mapValues { $0.filter { $0.hasPrefix("start ") }.count }
         #expect(
-            created.count == runs.count * tasks.count,
-            "\(created.count) task executions created containers, expected \(runs.count * tasks.count)")
+            started.filter { $0.value > 0 }.count == runs.count * tasks.count,
+            "seed \(seed): \(started.filter { $0.value > 0 }.count) task executions started containers, expected \(runs.count * tasks.count); containers: \(seen.sorted { $0.key < $1.key })"
+        )
         #expect(
-            created.values.allSatisfy { $0 == 1 }, "a task execution ran in more than one container: \(created.filter { $0.value > 1 })")
+            started.values.allSatisfy { $0 <= 1 },
+            "seed \(seed): a task execution ran in more than one container: \(seen.filter { (started[$0.key] ?? 0) > 1 })")
         // No container is left behind (removal is housekeeping after each task's end, which can trail
         // the run's end a little), and the database is intact.
         let left = try await DockerLeftovers.containers(label: "gofer.pipeline=\(pipeline)")
@@ -173,7 +182,7 @@ struct CrashSoakTests {
         let store = try SQLiteStore(path: dir.path + "/gofer.sqlite")
         #expect(try await store.integrityCheck() == "ok")
         print(
-            "crash soak: seed \(seed), \(runs.count) runs, \(kills) server kills + \(kills) extension kills, \(created.count) task executions, all invariants checked"
+            "crash soak: seed \(seed), \(runs.count) runs, \(kills) server kills + \(kills) extension kills, \(started.count) task executions, all invariants checked"
         )
     }
 }

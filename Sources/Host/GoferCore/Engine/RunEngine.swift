@@ -240,8 +240,17 @@ public actor RunEngine {
             else { continue }
             let key = Key(namespace: ns, pipeline: p, run: r)
             if active[key]?.machine.states[t]?.isTerminal == false { continue }
-            let execution = try? await store.task(namespace: ns, pipeline: p, run: r, task: t)
-            if execution == nil || execution?.state.isTerminal == true { try? await scheduler.remove(job.handle) }
+            // Only what the store positively knows as ended (or never heard of) goes: a read that
+            // failed says nothing, and removing a live task's container would fail the task.
+            let ended: Bool
+            do {
+                ended = try await store.task(namespace: ns, pipeline: p, run: r, task: t).state.isTerminal
+            } catch StoreError.notFound {
+                ended = true
+            } catch {
+                continue
+            }
+            if ended { try? await scheduler.remove(job.handle) }
         }
     }
 
