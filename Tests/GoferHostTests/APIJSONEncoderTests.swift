@@ -6,7 +6,7 @@ import Testing
 /// the API configures it) writes, for every type those routes answer with, byte for byte.
 struct APIJSONEncoderTests {
     static func same<T: Encodable>(_ value: T, _ what: String) throws {
-        let foundation = Array(try GoferAPI.encoder.encode(value))
+        let foundation = Array(try APIAnswer.encoder.encode(value))
         let fast = try APIJSONEncoder().encode(value)
         #expect(
             fast == foundation,
@@ -23,7 +23,7 @@ struct APIJSONEncoderTests {
     }
 
     static func object<T: Encodable>(_ value: T) throws -> Any {
-        try JSONSerialization.jsonObject(with: GoferAPI.encoder.encode(value))
+        try JSONSerialization.jsonObject(with: APIAnswer.encoder.encode(value))
     }
 
     static func run(_ id: Int, full: Bool) throws -> Run { try make(Run.self, try runFields(id, full: full)) }

@@ -109,6 +109,21 @@ struct LayeringTests {
         #expect(!(try Self.dependencies(of: "GoferCore").contains("GoferHTTP")), "the core depends on the HTTP edge")
     }
 
+
+    /// Route collections hold only the services they use: no handler reaches the whole server
+    /// (`GoferAPI`), and none reaches the store beyond the repositories its collection names.
+    @Test func routeCollectionsSeeOnlyTheirServices() throws {
+        let routes = "Sources/Host/GoferHTTP/API/Routes"
+        #expect(try Self.files(under: routes, containing: "GoferAPI").isEmpty, "a route collection sees GoferAPI")
+        #expect(try Self.files(under: routes, containing: "any Store").isEmpty, "a route collection holds the whole store")
+        let collections = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent(routes).path)
+            .filter { $0.hasSuffix("Routes.swift") }
+        #expect(collections.count >= 12)
+        for file in collections {
+            let text = try String(contentsOf: Self.root.appendingPathComponent(routes).appendingPathComponent(file), encoding: .utf8)
+            #expect(text.contains("struct Services: RouteServices"), "\(file) declares no Services of its own")
+        }
+    }
     /// Swift files under `directory` whose text contains `word`.
     static func files(under directory: String, containing word: String) throws -> [String] {
         let base = root.appendingPathComponent(directory)

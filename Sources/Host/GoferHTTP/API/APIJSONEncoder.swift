@@ -2,7 +2,7 @@ import ExtensionSDK
 import Foundation
 import Synchronization
 
-/// Encodes API answers exactly as ``GoferAPI/encoder`` (Foundation's `JSONEncoder` with snake_case
+/// Encodes API answers exactly as ``APIAnswer/encoder`` (Foundation's `JSONEncoder` with snake_case
 /// keys, sorted keys, RFC 3339 dates with milliseconds and unescaped slashes) does, in a fraction of the time: it
 /// builds a small tree and writes bytes, without Foundation's generic boxing, and converts each
 /// coding key to snake_case once per process (by asking Foundation, so the conversion is its own).

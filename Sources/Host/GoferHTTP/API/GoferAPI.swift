@@ -7,7 +7,7 @@ import NIOCore
 /// The REST/JSON API. Each resource's routes live in their own ``RouteCollection``; every route
 /// states who may call it (``Access``), and the dispatcher here authenticates and authorizes
 /// before the handler runs. The route table is checked against docs/openapi.yaml by a test.
-public struct GoferAPI: Sendable {
+public struct GoferAPI: RouteServices {
     package let store: any Store
     public let engine: RunEngine
     public let bus: EventBus
@@ -34,7 +34,7 @@ public struct GoferAPI: Sendable {
     /// Requests to open routes, per client address.
     let openLimiter: RateLimiter
     let clients: ClientAddressResolver
-    let responses = ResponseCache()
+    let responses: ResponseCache
 
     package init(
         store: any Store, engine: RunEngine, triggers: Triggers, pipelines: Pipelines, rollouts: Rollouts, commonTasks: CommonTasks, secrets: Secrets, objects: Objects, extensions: ExtensionManager, bus: EventBus, logs: LogFiles,
@@ -64,12 +64,36 @@ public struct GoferAPI: Sendable {
         self.auth = auth
         self.openLimiter = RateLimiter(openLimit)
         self.clients = ClientAddressResolver(trustedProxies: trustedProxies)
+        self.responses = ResponseCache(store: store)
     }
 
     /// Every route of the API, each with its access rule.
-    public static let routeTable: [Route] =
-        SystemRoutes.routes + NamespaceRoutes.routes + PipelineRoutes.routes + VersionRoutes.routes + RunRoutes.routes + SecretRoutes.routes
-        + ExtensionRoutes.routes + TokenRoutes.routes + ObjectRoutes.routes + AttachRoutes.routes + WebUIRoutes.routes + TrialRoutes.routes
+    public static let routeTable: [RouteSpec] =
+        SystemRoutes.specs + NamespaceRoutes.specs + PipelineRoutes.specs + VersionRoutes.specs + RunRoutes.specs + SecretRoutes.specs
+        + ExtensionRoutes.specs + TokenRoutes.specs + ObjectRoutes.specs + AttachRoutes.specs + WebUIRoutes.specs + TrialRoutes.specs
+
+    /// Every route, each collection given the services it uses (and only those), in the order of
+    /// ``routeTable``.
+    func boundRoutes() -> [BoundRoute] {
+        SystemRoutes.bound(to: .init(store: store, triggers: triggers, version: version, maxExternalBody: maxExternalBody))
+            + NamespaceRoutes.bound(to: .init(store: store, objects: objects, secrets: secrets, trials: trials))
+            + PipelineRoutes.bound(
+                to: .init(
+                    store: store, pipelines: pipelines, triggers: triggers, loader: loader, commonTasks: commonTasks, objects: objects,
+                    secrets: secrets, placement: placement, trials: trials))
+            + VersionRoutes.bound(to: .init(store: store, pipelines: pipelines, rollouts: rollouts))
+            + RunRoutes.bound(to: .init(store: store, engine: engine, trials: trials, bus: bus, logs: logs, answers: responses))
+            + SecretRoutes.bound(to: .init(store: store, secrets: secrets))
+            + ExtensionRoutes.bound(to: .init(extensions: extensions))
+            + TokenRoutes.bound(to: .init(store: store, auth: auth))
+            + ObjectRoutes.bound(to: .init(objects: objects))
+            + AttachRoutes.bound(to: attachServices)
+            + WebUIRoutes.bound(to: .init(auth: auth, sessions: sessions, clients: clients))
+            + TrialRoutes.bound(to: .init(trials: trials, clients: clients))
+    }
+
+    /// What the attach route and the WebSocket upgrade use.
+    var attachServices: AttachRoutes.Services { .init(attachEnabled: attachEnabled, store: store, engine: engine) }
 
     /// Every route as `METHOD /path/{param}`.
     public static var routes: [String] { routeTable.map(\.name) }
@@ -89,24 +113,25 @@ public struct GoferAPI: Sendable {
         let router = Router(context: GoferRequestContext.self)
         // Before the routes: it must wrap them and the not-found responder.
         router.add(middleware: JSONErrorMiddleware(api: self))
-        for route in Self.routeTable where attachEnabled || route.path != AttachRoutes.path {
-            router.on(RouterPath(route.path), method: route.method) { request, context in
+        for route in boundRoutes() where attachEnabled || route.spec.path != AttachRoutes.path {
+            let spec = route.spec
+            router.on(RouterPath(spec.path), method: spec.method) { request, context in
                 let start = ContinuousClock.now
                 let response: Response
                 do {
                     switch route.body {
                     case .open(let handler):
                         try self.admitOpen(headers: request.headers, peer: context.peer)
-                        response = try await handler(self, request, context)
+                        response = try await handler(request, context)
                     case .authenticated(let access, let handler):
                         let identity = try await self.authenticate(request, context, access)
-                        response = try await handler(self, request, AuthenticatedContext(request: context, identity: identity))
+                        response = try await handler(request, AuthenticatedContext(request: context, identity: identity))
                     }
                 } catch {
                     response = self.errorResponse(APIError.from(error))
                 }
                 // By the route's template, not the path: /api/…/runs/{run} is one series, not one per run.
-                let labels = [("method", route.method.rawValue), ("route", route.path)]
+                let labels = [("method", spec.method.rawValue), ("route", spec.path)]
                 GoferMetrics.count(.httpRequests, labels + [("status", String(response.status.code))])
                 GoferMetrics.duration(.httpRequestDuration, labels, ContinuousClock.now - start)
                 return response
@@ -171,115 +196,6 @@ public struct GoferAPI: Sendable {
             return identity
         }
     }
-
-    /// The namespace and pipeline a path names.
-    func target(_ context: some RouteContext) throws -> Target {
-        guard context.parameters.get("ns") != nil else { return .server }
-        let ns = try param(context, "ns")
-        guard context.parameters.get("pipeline") != nil else { return .namespace(ns) }
-        return .pipeline(namespace: ns, pipeline: try param(context, "pipeline"))
-    }
-
-    // MARK: - Helpers
-
-    /// How every answer is encoded (``APIJSONEncoder`` writes the same bytes, faster).
-    public static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.dateEncodingStrategy = .rfc3339Milliseconds
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try Self.encoder.encode(value)
-        return Response(
-            status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    /// A JSON answer from ``responses`` when nothing was written since it was made; else made
-    /// by `make` and kept. `key` must name everything the answer depends on (path and query).
-    func cachedJSON<T: Encodable>(_ key: String, _ make: () async throws -> T) async throws -> Response {
-        let generation = store.writeGeneration  // before reading: see Store.writeGeneration
-        let body: ByteBuffer
-        if let hit = responses.body(for: key, generation: generation) {
-            body = hit
-        } else {
-            body = ByteBuffer(bytes: try APIJSONEncoder().encode(try await make()))
-            responses.store(body, for: key, generation: generation)
-        }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
-    }
-
-    func errorResponse(_ error: APIError) -> Response {
-        let data = (try? Self.encoder.encode(error)) ?? Data(#"{"code":"internal","message":"cannot encode error"}"#.utf8)
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-        if error.status == 401 { headers[.wwwAuthenticate] = #"Bearer realm="gofer""# }
-        return Response(
-            status: HTTPResponse.Status(code: error.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-    }
-
-    static let identifierPattern = try? NSRegularExpression(pattern: "^[a-z0-9][a-z0-9_-]{0,62}$")
-
-    func identifier(_ value: String?, field: String) throws -> String {
-        guard let value, !value.isEmpty else {
-            throw APIError.badRequest("\(field) is required", details: [.init(field: field, message: "required")])
-        }
-        guard Self.identifierPattern?.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil else {
-            throw APIError.badRequest(
-                "\"\(value)\" is not a valid id",
-                details: [.init(field: field, message: "use 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")])
-        }
-        return value
-    }
-
-    func param(_ ctx: some RouteContext, _ name: String) throws -> String {
-        try identifier(ctx.parameters.get(name), field: name)
-    }
-
-    func pipelineParams(_ ctx: some RouteContext) throws -> (String, String) {
-        (try param(ctx, "ns"), try param(ctx, "pipeline"))
-    }
-
-    func runParams(_ ctx: some RouteContext) throws -> (String, String, Int) {
-        let (ns, p) = try pipelineParams(ctx)
-        guard let r = ctx.parameters.get("run").flatMap({ Int($0) }), r > 0 else {
-            throw APIError.badRequest("run must be a positive integer", details: [.init(field: "run", message: "not a run number")])
-        }
-        return (ns, p, r)
-    }
-
-    func paging(_ req: Request, defaultLimit: Int = 50) throws -> (String?, Int) {
-        var limit = defaultLimit
-        if let text = req.uri.queryParameters.get("limit") {
-            guard let n = Int(text), n >= 1, n <= 1000 else {
-                throw APIError.badRequest("limit must be between 1 and 1000", details: [.init(field: "limit", message: "got \(text)")])
-            }
-            limit = n
-        }
-        let cursor = req.uri.queryParameters.get("cursor").map { String($0) }
-        if cursor == "" {
-            throw APIError.badRequest("cursor is empty", details: [.init(field: "cursor", message: "pass next_cursor of the previous page, or leave it out")])
-        }
-        return (cursor, limit)
-    }
-
-    /// A boolean query parameter: `true`/`1` or `false`/`0`; absent is `false`.
-    func flag(_ req: Request, _ name: String) throws -> Bool {
-        guard let text = req.uri.queryParameters.get(name) else { return false }
-        return try flagValue(text, name)
-    }
-
-    func flagValue(_ text: some StringProtocol, _ name: String) throws -> Bool {
-        switch text {
-        case "true", "1": return true
-        case "false", "0": return false
-        default:
-            throw APIError.badRequest(
-                "\(name) must be true or false", details: [.init(field: name, message: "got \"\(text)\"; use true, false, 1 or 0")])
-        }
-    }
 }
 
 extension HTTPField.Name {
@@ -300,7 +216,7 @@ struct JSONErrorMiddleware: RouterMiddleware {
                 !GoferAPI.methods(forPath: request.uri.path).isEmpty
             {
                 // The route is not served at all; say why rather than "no such endpoint".
-                return api.errorResponse(GoferAPI.attachDisabled)
+                return api.errorResponse(AttachRoutes.disabled)
             }
             if error.status == .notFound, request.method == .get, request.uri.path.hasPrefix("/ui/"), !request.uri.path.hasPrefix("/ui/assets/"),
                 GoferAPI.methods(forPath: request.uri.path).isEmpty

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import NIOCore
 import Synchronization
 
@@ -19,10 +20,27 @@ final class ResponseCache: Sendable {
     /// Entries kept at most, and their bytes at most (a page of runs can be hundreds of KiB).
     let capacity: Int
     let maxBytes: Int
+    /// Whose writes make an entry stale.
+    let store: any Store
 
-    init(capacity: Int = 1024, maxBytes: Int = 32 << 20) {
+    init(store: any Store, capacity: Int = 1024, maxBytes: Int = 32 << 20) {
+        self.store = store
         self.capacity = capacity
         self.maxBytes = maxBytes
+    }
+
+    /// A JSON answer from the cache when nothing was written since it was made; else made by
+    /// `make` and kept. `key` must name everything the answer depends on (path and query).
+    func json<T: Encodable>(_ key: String, _ make: () async throws -> T) async throws -> Response {
+        let generation = store.writeGeneration  // before reading: see Store.writeGeneration
+        let body: ByteBuffer
+        if let hit = self.body(for: key, generation: generation) {
+            body = hit
+        } else {
+            body = ByteBuffer(bytes: try APIJSONEncoder().encode(try await make()))
+            self.store(body, for: key, generation: generation)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
     }
 
     func body(for key: String, generation: UInt64) -> ByteBuffer? {

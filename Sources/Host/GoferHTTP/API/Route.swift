@@ -51,11 +51,24 @@ public enum TargetRule: Sendable, Equatable {
     case filtered
 }
 
-/// One endpoint: method, path, who may call it, and what it does. An open route's handler gets
-/// the request's context; every other route's handler an ``AuthenticatedContext`` with its caller.
-public struct Route: Sendable {
-    public typealias OpenHandler = @Sendable (GoferAPI, Request, GoferRequestContext) async throws -> Response
-    public typealias Handler = @Sendable (GoferAPI, Request, AuthenticatedContext) async throws -> Response
+/// What the route table lists of one endpoint: method, path and who may call it.
+public struct RouteSpec: Sendable, Equatable {
+    public let method: HTTPRequest.Method
+    public let path: String
+    /// Who may call it.
+    public let access: Access
+
+    /// `GET /api/namespaces/{ns}`.
+    public var name: String { "\(method.rawValue) \(path)" }
+}
+
+/// One endpoint of a collection whose handlers use `Services` — only those: a collection holds
+/// the services it needs (Hummingbird's route collections), not the whole server. An open route's
+/// handler gets the request's context; every other route's handler an ``AuthenticatedContext``
+/// with its caller.
+public struct Route<Services: Sendable>: Sendable {
+    public typealias OpenHandler = @Sendable (Services, Request, GoferRequestContext) async throws -> Response
+    public typealias Handler = @Sendable (Services, Request, AuthenticatedContext) async throws -> Response
 
     enum Body: Sendable {
         case open(OpenHandler)
@@ -84,21 +97,48 @@ public struct Route: Sendable {
         self.body = body
     }
 
-    /// Who may call it.
-    public var access: Access {
+    /// Method, path and access.
+    public var spec: RouteSpec {
         switch body {
-        case .open: return .open
-        case .authenticated(let access, _): return .token(access)
+        case .open: return RouteSpec(method: method, path: path, access: .open)
+        case .authenticated(let access, _): return RouteSpec(method: method, path: path, access: .token(access))
         }
     }
 
-    /// `GET /api/namespaces/{ns}`.
-    public var name: String { "\(method.rawValue) \(path)" }
+    /// The route with its collection's services in hand, ready for the router.
+    func bound(to services: Services) -> BoundRoute {
+        switch body {
+        case .open(let handler):
+            return BoundRoute(spec: spec, body: .open { req, ctx in try await handler(services, req, ctx) })
+        case .authenticated(let access, let handler):
+            return BoundRoute(spec: spec, body: .authenticated(access) { req, ctx in try await handler(services, req, ctx) })
+        }
+    }
 }
 
-/// The routes of one resource, in one file.
+/// A route whose handler has its services: what the router registers.
+struct BoundRoute: Sendable {
+    enum Body: Sendable {
+        case open(@Sendable (Request, GoferRequestContext) async throws -> Response)
+        case authenticated(TokenAccess, @Sendable (Request, AuthenticatedContext) async throws -> Response)
+    }
+
+    let spec: RouteSpec
+    let body: Body
+}
+
+/// The routes of one resource, in one file, and the services they use.
 protocol RouteCollection {
-    static var routes: [Route] { get }
+    associatedtype Services: RouteServices
+    static var routes: [Route<Services>] { get }
+}
+
+extension RouteCollection {
+    /// Method, path and access of every route.
+    static var specs: [RouteSpec] { routes.map(\.spec) }
+
+    /// Every route with `services` in hand.
+    static func bound(to services: Services) -> [BoundRoute] { routes.map { $0.bound(to: services) } }
 }
 
 /// What every route's handler can read of its request: the path's parameters, the client's

@@ -8,37 +8,44 @@ extension UpgradeExtensionRequest: RequestBody {}
 
 /// Installed extensions: admins only (they run code on the server's machine).
 enum ExtensionRoutes: RouteCollection {
+    /// What these routes use, and nothing else.
+    struct Services: RouteServices {
+        let extensions: ExtensionManager
+    }
+
+    typealias Route = GoferHTTP.Route<Services>
+
     static let readPermission = Permission(.extensions, .read)
     static let read = TokenAccess.permission(readPermission, .path)
 
     static let routes: [Route] = [
-        Route(.get, "/api/extensions", read) { api, _, _ in try api.json(ItemList(items: try await api.extensions.list())) },
-        Route(.post, "/api/extensions", .permission(Permission(.extensions, .write), .path)) { api, req, ctx in
+        Route(.get, "/api/extensions", read) { s, _, _ in try s.json(ItemList(items: try await s.extensions.list())) },
+        Route(.post, "/api/extensions", .permission(Permission(.extensions, .write), .path)) { s, req, ctx in
             let body = try await RequestBodyReader.decode(InstallExtensionRequest.self, from: req)
             guard let (name, request) = VersionRequest.split(body.name) else {
                 throw APIError.badRequest(
                     "name must be NAME, NAME@1.2.3 or NAME@^1", details: [.init(field: "/name", message: "not a name with a version")])
             }
-            _ = try api.identifier(name, field: "/name")
+            _ = try s.identifier(name, field: "/name")
             var strings: [String: String] = [:]
             for (k, v) in body.configStrings ?? [:] { strings[k] = v.stringValue ?? v.description }
             let config = body.config ?? .emptyObject
             guard config.objectValue != nil else {
                 throw APIError.badRequest("config must be an object", details: [.init(field: "/config", message: "not an object")])
             }
-            _ = try await api.extensions.install(name, request, config: config, configStrings: strings, by: ctx.principal)
-            return try api.json(try await api.extensions.get(name), status: .created)
+            _ = try await s.extensions.install(name, request, config: config, configStrings: strings, by: ctx.principal)
+            return try s.json(try await s.extensions.get(name), status: .created)
         },
-        Route(.get, "/api/extensions/{extension}", read) { api, _, ctx in
-            try api.json(try await api.extensions.get(try api.param(ctx, "extension")))
+        Route(.get, "/api/extensions/{extension}", read) { s, _, ctx in
+            try s.json(try await s.extensions.get(try s.param(ctx, "extension")))
         },
-        Route(.get, "/api/extensions/{extension}/logs", read) { api, _, ctx in
-            let text = try await api.extensions.logs(try api.param(ctx, "extension"))
+        Route(.get, "/api/extensions/{extension}/logs", read) { s, _, ctx in
+            let text = try await s.extensions.logs(try s.param(ctx, "extension"))
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         },
-        Route(.post, "/api/extensions/{extension}/upgrade", .permission(Permission(.extensions, .write), .path)) { api, req, ctx in
-            let name = try api.param(ctx, "extension")
+        Route(.post, "/api/extensions/{extension}/upgrade", .permission(Permission(.extensions, .write), .path)) { s, req, ctx in
+            let name = try s.param(ctx, "extension")
             let body = try await RequestBodyReader.decode(UpgradeExtensionRequest.self, from: req, allowEmpty: true)
             var request = VersionRequest.latest
             if let v = body.version {
@@ -47,16 +54,16 @@ enum ExtensionRoutes: RouteCollection {
                 }
                 request = parsed
             }
-            return try api.json(
-                try await api.extensions.upgrade(name, request, allowMajor: body.allowMajor ?? false, by: ctx.principal))
+            return try s.json(
+                try await s.extensions.upgrade(name, request, allowMajor: body.allowMajor ?? false, by: ctx.principal))
         },
         // Restarting runs the extension's code again: the same permission as installing it.
-        Route(.post, "/api/extensions/{extension}/restart", .permission(Permission(.extensions, .write), .path)) { api, _, ctx in
-            try api.json(try await api.extensions.restart(try api.param(ctx, "extension"), by: ctx.principal))
+        Route(.post, "/api/extensions/{extension}/restart", .permission(Permission(.extensions, .write), .path)) { s, _, ctx in
+            try s.json(try await s.extensions.restart(try s.param(ctx, "extension"), by: ctx.principal))
         },
-        Route(.delete, "/api/extensions/{extension}", .permission(Permission(.extensions, .delete), .path)) { api, req, ctx in
-            let confirmed = try api.flag(req, "yes")
-            let result = try await api.extensions.uninstall(try api.param(ctx, "extension"), confirmed: confirmed, by: ctx.principal)
+        Route(.delete, "/api/extensions/{extension}", .permission(Permission(.extensions, .delete), .path)) { s, req, ctx in
+            let confirmed = try s.flag(req, "yes")
+            let result = try await s.extensions.uninstall(try s.param(ctx, "extension"), confirmed: confirmed, by: ctx.principal)
             if !result.removed {
                 throw APIError(
                     status: 409, code: "confirmation_required",
@@ -64,7 +71,7 @@ enum ExtensionRoutes: RouteCollection {
                         "\(result.name) is used by \(result.pipelines.count) pipeline(s): \(result.pipelines.map(\.description).joined(separator: ", ")); they will be disabled. Confirm with ?yes=true (gofer extension uninstall \(result.name) --yes)",
                     details: result.pipelines.map { .init(field: "pipelines", message: $0.description) })
             }
-            return try api.json(result)
+            return try s.json(result)
         },
     ]
 }

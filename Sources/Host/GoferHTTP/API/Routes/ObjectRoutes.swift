@@ -9,18 +9,25 @@ import NIOCore
 /// bytes, streamed both ways; `PUT` answers the stored object's description (size, SHA-256),
 /// `GET` of one object sends its bytes with `X-Gofer-SHA256` and `Content-Length`.
 enum ObjectRoutes: RouteCollection {
+    /// What these routes use, and nothing else.
+    struct Services: RouteServices {
+        let objects: Objects
+    }
+
+    typealias Route = GoferHTTP.Route<Services>
+
     /// The three scopes' paths and permissions, and how a request names its scope.
     struct ScopeRoutes {
         let base: String
         let resource: Resource
         let rule: TargetRule
-        let scope: @Sendable (GoferAPI, AuthenticatedContext) throws -> ObjectScope
+        let scope: @Sendable (Services, AuthenticatedContext) throws -> ObjectScope
 
         var routes: [Route] {
             let scope = self.scope
-            let upload: Route.Handler = { api, req, ctx in
-                let s = try scope(api, ctx)
-                let key = try api.objectKey(ctx)
+            let upload: Route.Handler = { services, req, ctx in
+                let s = try scope(services, ctx)
+                let key = try services.objectKey(ctx)
                 // No body at all (no length, not chunked) is a mistake, not an empty file; an
                 // empty object is sent with `Content-Length: 0`.
                 guard req.headers[.contentLength] != nil || req.headers[.transferEncoding] != nil else {
@@ -32,28 +39,28 @@ enum ObjectRoutes: RouteCollection {
                 let info: ObjectInfo
                 switch req.uri.queryParameters.get("encoding") {
                 case nil:
-                    info = try await api.objects.put(s, key: key, body: req.body, declaredSize: declared, by: ctx.principal)
+                    info = try await services.objects.put(s, key: key, body: req.body, declaredSize: declared, by: ctx.principal)
                 case "base64":
-                    info = try await api.objects.put(s, key: key, body: Base64Chunks(upstream: req.body), declaredSize: nil, by: ctx.principal)
+                    info = try await services.objects.put(s, key: key, body: Base64Chunks(upstream: req.body), declaredSize: nil, by: ctx.principal)
                 case let other?:
                     throw APIError.badRequest(
                         "encoding \"\(other)\" is not known; leave it out (raw bytes) or use base64",
                         details: [.init(field: "encoding", message: "use base64")])
                 }
-                return try api.json(info, status: .created)
+                return try services.json(info, status: .created)
             }
             return [
-                Route(.get, base, .permission(Permission(resource, .read), rule)) { api, _, ctx in
-                    let items = try await api.objects.list(try scope(api, ctx))
-                    return try api.json(ItemList(items: items))
+                Route(.get, base, .permission(Permission(resource, .read), rule)) { services, _, ctx in
+                    let items = try await services.objects.list(try scope(services, ctx))
+                    return try services.json(ItemList(items: items))
                 },
                 Route(.put, base + "/{key}", .permission(Permission(resource, .write), rule), upload),
                 // The same as PUT, for clients that can only POST (busybox wget --post-file).
                 Route(.post, base + "/{key}", .permission(Permission(resource, .write), rule), upload),
-                Route(.get, base + "/{key}", .permission(Permission(resource, .read), rule)) { api, _, ctx in
-                    let s = try scope(api, ctx)
-                    let info = try await api.objects.info(s, key: try api.objectKey(ctx))
-                    let objects = api.objects
+                Route(.get, base + "/{key}", .permission(Permission(resource, .read), rule)) { services, _, ctx in
+                    let s = try scope(services, ctx)
+                    let info = try await services.objects.info(s, key: try services.objectKey(ctx))
+                    let objects = services.objects
                     let body = ResponseBody { writer in
                         try await objects.read(info, in: s) { try await writer.write($0) }
                         try await writer.finish(nil)
@@ -65,8 +72,8 @@ enum ObjectRoutes: RouteCollection {
                             .eTag: "\"\(info.sha256)\"",
                         ], body: body)
                 },
-                Route(.delete, base + "/{key}", .permission(Permission(resource, .delete), rule)) { api, _, ctx in
-                    try await api.objects.delete(try scope(api, ctx), key: try api.objectKey(ctx), by: ctx.principal)
+                Route(.delete, base + "/{key}", .permission(Permission(resource, .delete), rule)) { services, _, ctx in
+                    try await services.objects.delete(try scope(services, ctx), key: try services.objectKey(ctx), by: ctx.principal)
                     return Response(status: .noContent)
                 },
             ]
@@ -74,20 +81,20 @@ enum ObjectRoutes: RouteCollection {
     }
 
     static let routes: [Route] =
-        ScopeRoutes(base: APIPath.pipe + "/objects", resource: .objects, rule: .path) { api, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
+        ScopeRoutes(base: APIPath.pipe + "/objects", resource: .objects, rule: .path) { services, ctx in
+            let (ns, p) = try services.pipelineParams(ctx)
             return .pipeline(namespace: ns, pipeline: p)
         }.routes
-        + ScopeRoutes(base: APIPath.run + "/objects", resource: .objects, rule: .path) { api, ctx in
-            let (ns, p, r) = try api.runParams(ctx)
+        + ScopeRoutes(base: APIPath.run + "/objects", resource: .objects, rule: .path) { services, ctx in
+            let (ns, p, r) = try services.runParams(ctx)
             return .run(namespace: ns, pipeline: p, run: r)
         }.routes
-        + ScopeRoutes(base: "/api/extensions/{extension}/objects", resource: .extensions, rule: .path) { api, ctx in
-            .extension(try api.param(ctx, "extension"))
+        + ScopeRoutes(base: "/api/extensions/{extension}/objects", resource: .extensions, rule: .path) { services, ctx in
+            .extension(try services.param(ctx, "extension"))
         }.routes
 }
 
-extension GoferAPI {
+extension RouteServices {
     /// The `{key}` path parameter, checked like every object key.
     func objectKey(_ ctx: some RouteContext) throws -> ObjectKey {
         let text = ctx.parameters.get("key") ?? ""

@@ -24,74 +24,82 @@ extension PutSecretRequest: RequestBody {
 /// Pipeline secrets (namespaced) and global secrets (admins). Values are returned only with
 /// `?reveal=true`, which needs the permission to write the secret.
 enum SecretRoutes: RouteCollection {
+    /// What these routes use, and nothing else.
+    struct Services: RouteServices {
+        let store: any EventRepository
+        let secrets: Secrets
+    }
+
+    typealias Route = GoferHTTP.Route<Services>
+
     static let routes: [Route] = [
-        Route(.get, APIPath.pipe + "/secrets", .permission(Permission(.secrets, .read), .path)) { api, _, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            let names = try await api.secrets.pipelineSecretNames(namespace: ns, pipeline: p)
-            return try api.json(ItemList(items: names.map { ["name": $0] }))
+        Route(.get, APIPath.pipe + "/secrets", .permission(Permission(.secrets, .read), .path)) { s, _, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            let names = try await s.secrets.pipelineSecretNames(namespace: ns, pipeline: p)
+            return try s.json(ItemList(items: names.map { ["name": $0] }))
         },
-        Route(.put, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .write), .path)) { api, req, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            let name = try api.secretName(ctx)
+        Route(.put, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .write), .path)) { s, req, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            let name = try s.secretName(ctx)
             let body = try await RequestBodyReader.decode(PutSecretRequest.self, from: req)
             if body.namespaces != nil {
                 throw APIError.badRequest(
                     "namespaces applies to global secrets only", details: [.init(field: "/namespaces", message: "not for pipeline secrets")])
             }
-            try await api.secrets.putPipelineSecret(namespace: ns, pipeline: p, name: name, value: try body.bytes())
-            try await api.store.recordEvent(
+            try await s.secrets.putPipelineSecret(namespace: ns, pipeline: p, name: name, value: try body.bytes())
+            try await s.store.recordEvent(
                 .secretWritten, namespace: ns, pipeline: p, by: ctx.principal, details: ["scope": "pipeline", "name": name])
-            return try api.json(["name": name], status: .ok)
+            return try s.json(["name": name], status: .ok)
         },
-        Route(.get, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .read), .path)) { api, req, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            let name = try api.secretName(ctx)
-            if try api.wantsReveal(req) { try ctx.identity.require(Permission(.secrets, .write), on: try api.target(ctx)) }
-            let value = try await api.secrets.pipelineSecret(namespace: ns, pipeline: p, name: name)
-            return try api.json(try api.revealed(["name": .string(name)], value, req))
+        Route(.get, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .read), .path)) { s, req, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            let name = try s.secretName(ctx)
+            if try s.wantsReveal(req) { try ctx.identity.require(Permission(.secrets, .write), on: try s.target(ctx)) }
+            let value = try await s.secrets.pipelineSecret(namespace: ns, pipeline: p, name: name)
+            return try s.json(try s.revealed(["name": .string(name)], value, req))
         },
-        Route(.delete, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .delete), .path)) { api, _, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            let name = try api.secretName(ctx)
-            try await api.secrets.deletePipelineSecret(namespace: ns, pipeline: p, name: name)
-            try await api.store.recordEvent(
+        Route(.delete, APIPath.pipe + "/secrets/{secret}", .permission(Permission(.secrets, .delete), .path)) { s, _, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            let name = try s.secretName(ctx)
+            try await s.secrets.deletePipelineSecret(namespace: ns, pipeline: p, name: name)
+            try await s.store.recordEvent(
                 .secretDeleted, namespace: ns, pipeline: p, by: ctx.principal, details: ["scope": "pipeline", "name": name])
             return Response(status: .noContent)
         },
-        Route(.get, "/api/secrets", .permission(Permission(.globalSecrets, .read), .path)) { api, _, _ in
-            try api.json(ItemList(items: try await api.secrets.globalSecrets()))
+        Route(.get, "/api/secrets", .permission(Permission(.globalSecrets, .read), .path)) { s, _, _ in
+            try s.json(ItemList(items: try await s.secrets.globalSecrets()))
         },
-        Route(.put, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .write), .path)) { api, req, ctx in
-            let name = try api.secretName(ctx)
+        Route(.put, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .write), .path)) { s, req, ctx in
+            let name = try s.secretName(ctx)
             let body = try await RequestBodyReader.decode(PutSecretRequest.self, from: req)
             for (i, pattern) in (body.namespaces ?? []).enumerated() where !NamespacePattern.isValid(pattern) {
                 throw APIError.badRequest(
                     "\"\(pattern)\" is not a namespace pattern",
                     details: [.init(field: "/namespaces/\(i)", message: "use namespace ids, where * stands for any part")])
             }
-            let meta = try await api.secrets.putGlobalSecret(name: name, value: try body.bytes(), namespaces: body.namespaces ?? [])
-            try await api.store.recordEvent(.secretWritten, by: ctx.principal, details: ["scope": "global", "name": name])
-            return try api.json(meta)
+            let meta = try await s.secrets.putGlobalSecret(name: name, value: try body.bytes(), namespaces: body.namespaces ?? [])
+            try await s.store.recordEvent(.secretWritten, by: ctx.principal, details: ["scope": "global", "name": name])
+            return try s.json(meta)
         },
-        Route(.get, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .read), .path)) { api, req, ctx in
-            if try api.wantsReveal(req) { try ctx.identity.require(Permission(.globalSecrets, .write), on: .server) }
-            let (meta, value) = try await api.secrets.globalSecret(name: try api.secretName(ctx))
+        Route(.get, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .read), .path)) { s, req, ctx in
+            if try s.wantsReveal(req) { try ctx.identity.require(Permission(.globalSecrets, .write), on: .server) }
+            let (meta, value) = try await s.secrets.globalSecret(name: try s.secretName(ctx))
             let fields: JSONValue = [
                 "name": .string(meta.name), "namespaces": .array(meta.namespaces.map(JSONValue.string)),
                 "created_at": .string(RFC3339.format(meta.createdAt)), "updated_at": .string(RFC3339.format(meta.updatedAt)),
             ]
-            return try api.json(try api.revealed(fields, value, req))
+            return try s.json(try s.revealed(fields, value, req))
         },
-        Route(.delete, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .delete), .path)) { api, _, ctx in
-            let name = try api.secretName(ctx)
-            try await api.secrets.deleteGlobalSecret(name: name)
-            try await api.store.recordEvent(.secretDeleted, by: ctx.principal, details: ["scope": "global", "name": name])
+        Route(.delete, "/api/secrets/{secret}", .permission(Permission(.globalSecrets, .delete), .path)) { s, _, ctx in
+            let name = try s.secretName(ctx)
+            try await s.secrets.deleteGlobalSecret(name: name)
+            try await s.store.recordEvent(.secretDeleted, by: ctx.principal, details: ["scope": "global", "name": name])
             return Response(status: .noContent)
         },
     ]
 }
 
-extension GoferAPI {
+extension RouteServices {
     /// The `{secret}` path parameter, checked like every secret name.
     func secretName(_ ctx: some RouteContext) throws -> String {
         let name = ctx.parameters.get("secret") ?? ""

@@ -7,8 +7,16 @@ extension CreateRoleRequest: RequestBody {}
 
 /// Tokens and roles: admin business. Nobody hands out more than they hold.
 enum TokenRoutes: RouteCollection {
+    /// What these routes use, and nothing else.
+    struct Services: RouteServices {
+        let store: any TokenRepository
+        let auth: Authenticator
+    }
+
+    typealias Route = GoferHTTP.Route<Services>
+
     static let routes: [Route] = [
-        Route(.post, "/api/tokens", .permission(Permission(.tokens, .write), .path)) { api, req, ctx in
+        Route(.post, "/api/tokens", .permission(Permission(.tokens, .write), .path)) { s, req, ctx in
             let body = try await RequestBodyReader.decode(CreateTokenRequest.self, from: req)
             let caller = ctx.identity
             let name = body.name
@@ -25,7 +33,7 @@ enum TokenRoutes: RouteCollection {
                     throw APIError.badRequest(
                         "the run role is given to run tokens only", details: [.init(field: "/roles/\(i)", message: "not assignable")])
                 }
-                do { roles.append(try await api.store.role(id)) } catch StoreError.notFound {
+                do { roles.append(try await s.store.role(id)) } catch StoreError.notFound {
                     throw APIError.badRequest(
                         "no role \"\(id)\" (gofer role list shows them)", details: [.init(field: "/roles/\(i)", message: "unknown role")])
                 }
@@ -39,7 +47,7 @@ enum TokenRoutes: RouteCollection {
             if namespaces.isEmpty {
                 throw APIError.badRequest("namespaces cannot be empty", details: [.init(field: "/namespaces", message: "empty")])
             }
-            try api.requireNoEscalation(caller, grants: roles.flatMap(\.grants))
+            try s.requireNoEscalation(caller, grants: roles.flatMap(\.grants))
             var expiresAt: Date?
             if let text = body.expiresIn {
                 guard let d = DurationText.parse(text), d > .zero, d <= .seconds(3650 * 86400) else {
@@ -53,31 +61,31 @@ enum TokenRoutes: RouteCollection {
             let token = APIToken(
                 id: APIToken.newID(), name: name, kind: .user, roles: body.roles, namespaces: namespaces, createdBy: ctx.principal,
                 createdAt: Date(), expiresAt: expiresAt)
-            try await api.store.createToken(token, hash: secret.hash)
-            return try api.json(CreatedToken(token: token, secret: secret.text), status: .created)
+            try await s.store.createToken(token, hash: secret.hash)
+            return try s.json(CreatedToken(token: token, secret: secret.text), status: .created)
         },
-        Route(.get, "/api/tokens", .permission(Permission(.tokens, .read), .path)) { api, req, _ in
-            let all = try api.flag(req, "revoked")
-            return try api.json(ItemList(items: try await api.store.tokens(includeRevoked: all)))
+        Route(.get, "/api/tokens", .permission(Permission(.tokens, .read), .path)) { s, req, _ in
+            let all = try s.flag(req, "revoked")
+            return try s.json(ItemList(items: try await s.store.tokens(includeRevoked: all)))
         },
-        Route(.get, "/api/tokens/{token}", .permission(Permission(.tokens, .read), .path)) { api, _, ctx in
-            try api.json(try await api.store.token(id: try api.tokenID(ctx)))
+        Route(.get, "/api/tokens/{token}", .permission(Permission(.tokens, .read), .path)) { s, _, ctx in
+            try s.json(try await s.store.token(id: try s.tokenID(ctx)))
         },
-        Route(.delete, "/api/tokens/{token}", .permission(Permission(.tokens, .delete), .path)) { api, req, ctx in
+        Route(.delete, "/api/tokens/{token}", .permission(Permission(.tokens, .delete), .path)) { s, req, ctx in
             let reason = req.uri.queryParameters.get("reason").map { String($0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "revoked by \(ctx.principal)"
-            let token = try await api.store.revokeToken(id: try api.tokenID(ctx), by: ctx.principal, reason: reason)
-            api.auth.forget(tokenID: token.id)
-            return try api.json(token)
+            let token = try await s.store.revokeToken(id: try s.tokenID(ctx), by: ctx.principal, reason: reason)
+            s.auth.forget(tokenID: token.id)
+            return try s.json(token)
         },
-        Route(.get, "/api/roles", .permission(Permission(.roles, .read), .path)) { api, _, _ in
-            try api.json(ItemList(items: try await api.store.roles()))
+        Route(.get, "/api/roles", .permission(Permission(.roles, .read), .path)) { s, _, _ in
+            try s.json(ItemList(items: try await s.store.roles()))
         },
-        Route(.get, "/api/roles/{role}", .permission(Permission(.roles, .read), .path)) { api, _, ctx in
-            try api.json(try await api.store.role(try api.param(ctx, "role")))
+        Route(.get, "/api/roles/{role}", .permission(Permission(.roles, .read), .path)) { s, _, ctx in
+            try s.json(try await s.store.role(try s.param(ctx, "role")))
         },
-        Route(.post, "/api/roles", .permission(Permission(.roles, .write), .path)) { api, req, ctx in
+        Route(.post, "/api/roles", .permission(Permission(.roles, .write), .path)) { s, req, ctx in
             let body = try await RequestBodyReader.decode(CreateRoleRequest.self, from: req)
-            let id = try api.identifier(body.id, field: "/id")
+            let id = try s.identifier(body.id, field: "/id")
             guard !body.grants.isEmpty else {
                 throw APIError.badRequest("a role needs at least one grant", details: [.init(field: "/grants", message: "empty")])
             }
@@ -91,19 +99,19 @@ enum TokenRoutes: RouteCollection {
                         "\"\(p)\" is not a namespace pattern", details: [.init(field: "/grants/\(i)/namespaces/\(j)", message: "invalid")])
                 }
             }
-            try api.requireNoEscalation(ctx.identity, grants: body.grants)
+            try s.requireNoEscalation(ctx.identity, grants: body.grants)
             let role = Role(id: id, description: body.description ?? "", grants: body.grants)
-            try await api.store.createRole(role, by: ctx.principal)
-            return try api.json(role, status: .created)
+            try await s.store.createRole(role, by: ctx.principal)
+            return try s.json(role, status: .created)
         },
-        Route(.delete, "/api/roles/{role}", .permission(Permission(.roles, .delete), .path)) { api, _, ctx in
-            try await api.store.deleteRole(try api.param(ctx, "role"), by: ctx.principal)
+        Route(.delete, "/api/roles/{role}", .permission(Permission(.roles, .delete), .path)) { s, _, ctx in
+            try await s.store.deleteRole(try s.param(ctx, "role"), by: ctx.principal)
             return Response(status: .noContent)
         },
     ]
 }
 
-extension GoferAPI {
+extension RouteServices {
     func tokenID(_ ctx: some RouteContext) throws -> String {
         let id = ctx.parameters.get("token") ?? ""
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")

@@ -6,6 +6,15 @@ extension RollbackRequest: RequestBody {}
 
 /// A pipeline's versions, rollback, and canary rollouts.
 enum VersionRoutes: RouteCollection {
+    /// What these routes use, and nothing else.
+    struct Services: RouteServices {
+        let store: any VersionRepository & RolloutRepository
+        let pipelines: Pipelines
+        let rollouts: Rollouts
+    }
+
+    typealias Route = GoferHTTP.Route<Services>
+
     static let read = TokenAccess.permission(Permission(.pipelines, .read), .path)
     static let write = TokenAccess.permission(Permission(.pipelines, .write), .path)
 
@@ -17,24 +26,24 @@ enum VersionRoutes: RouteCollection {
     }
 
     static let routes: [Route] = [
-        Route(.get, APIPath.pipe + "/versions", read) { api, req, ctx in
-            let (cursor, limit) = try api.paging(req)
+        Route(.get, APIPath.pipe + "/versions", read) { s, req, ctx in
+            let (cursor, limit) = try s.paging(req)
             let before = try cursor.map { c -> Int in
                 guard let n = Int(c) else {
                     throw APIError.badRequest("invalid cursor", details: [.init(field: "cursor", message: "not a cursor from this list")])
                 }
                 return n
             }
-            let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(try await api.store.pipelineVersions(namespace: ns, pipeline: p, before: before, limit: limit))
+            let (ns, p) = try s.pipelineParams(ctx)
+            return try s.json(try await s.store.pipelineVersions(namespace: ns, pipeline: p, before: before, limit: limit))
         },
-        Route(.get, APIPath.pipe + "/versions/{version}", read) { api, _, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(try await api.store.pipelineVersion(namespace: ns, pipeline: p, version: try version(ctx)))
+        Route(.get, APIPath.pipe + "/versions/{version}", read) { s, _, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            return try s.json(try await s.store.pipelineVersion(namespace: ns, pipeline: p, version: try version(ctx)))
         },
-        Route(.get, APIPath.pipe + "/versions/{version}/diff", read) { api, req, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            let to = try await api.store.pipelineVersion(namespace: ns, pipeline: p, version: try version(ctx))
+        Route(.get, APIPath.pipe + "/versions/{version}/diff", read) { s, req, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            let to = try await s.store.pipelineVersion(namespace: ns, pipeline: p, version: try version(ctx))
             let fromNumber: Int
             if let text = req.uri.queryParameters.get("from") {
                 guard let n = Int(text), n > 0 else {
@@ -49,34 +58,34 @@ enum VersionRoutes: RouteCollection {
                 }
                 fromNumber = to.version - 1
             }
-            let from = try await api.store.pipelineVersion(namespace: ns, pipeline: p, version: fromNumber)
-            return try api.json(
+            let from = try await s.store.pipelineVersion(namespace: ns, pipeline: p, version: fromNumber)
+            return try s.json(
                 VersionDiff(
                     from: from.version, to: to.version, changes: ConfigDiff.changes(from: from.config, to: to.config),
                     text: try diffText(from, to)))
         },
-        Route(.post, APIPath.pipe + "/rollback", write) { api, req, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
+        Route(.post, APIPath.pipe + "/rollback", write) { s, req, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
             let body = try await RequestBodyReader.decode(RollbackRequest.self, from: req, allowEmpty: true)
             if let to = body.to, to < 1 {
                 throw APIError.badRequest("to must be a positive version number", details: [.init(field: "/to", message: "got \(to)")])
             }
-            return try api.json(try await api.pipelines.rollback(namespace: ns, pipeline: p, to: body.to, by: ctx.principal), status: .created)
+            return try s.json(try await s.pipelines.rollback(namespace: ns, pipeline: p, to: body.to, by: ctx.principal), status: .created)
         },
-        Route(.get, APIPath.pipe + "/rollouts", read) { api, req, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            let (_, limit) = try api.paging(req, defaultLimit: 20)
-            return try api.json(Page(items: try await api.store.rollouts(namespace: ns, pipeline: p, limit: limit), nextCursor: nil))
+        Route(.get, APIPath.pipe + "/rollouts", read) { s, req, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            let (_, limit) = try s.paging(req, defaultLimit: 20)
+            return try s.json(Page(items: try await s.store.rollouts(namespace: ns, pipeline: p, limit: limit), nextCursor: nil))
         },
-        Route(.post, APIPath.pipe + "/rollout/promote", write) { api, _, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
-            return try api.json(try await api.rollouts.promote(namespace: ns, pipeline: p, by: ctx.principal))
+        Route(.post, APIPath.pipe + "/rollout/promote", write) { s, _, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
+            return try s.json(try await s.rollouts.promote(namespace: ns, pipeline: p, by: ctx.principal))
         },
-        Route(.post, APIPath.pipe + "/rollout/abort", write) { api, req, ctx in
-            let (ns, p) = try api.pipelineParams(ctx)
+        Route(.post, APIPath.pipe + "/rollout/abort", write) { s, req, ctx in
+            let (ns, p) = try s.pipelineParams(ctx)
             // Like a cancel: an optional reason, recorded after who aborted.
             let body = try await RequestBodyReader.decode(CancelRequest.self, from: req, allowEmpty: true)
-            return try api.json(try await api.rollouts.abort(namespace: ns, pipeline: p, by: ctx.principal, why: body.reason))
+            return try s.json(try await s.rollouts.abort(namespace: ns, pipeline: p, by: ctx.principal, why: body.reason))
         },
     ]
 

@@ -7,6 +7,15 @@ import NIOCore
 /// The web UI: its page and assets (public files; every piece of data they show comes from the
 /// API with the visitor's own session), and the login that turns an API token into a session.
 enum WebUIRoutes: RouteCollection {
+    /// What these routes use, and nothing else.
+    struct Services: RouteServices {
+        let auth: Authenticator
+        let sessions: WebSessions
+        let clients: ClientAddressResolver
+    }
+
+    typealias Route = GoferHTTP.Route<Services>
+
     /// What the browser may do with the UI's pages: only this server's scripts, styles and API.
     static let securityHeaders: HTTPFields = [
         .contentSecurityPolicy: "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -74,27 +83,27 @@ enum WebUIRoutes: RouteCollection {
         Route.open(.get, "/ui/assets/{file}") { _, _, ctx in asset(ctx.parameters.get("file") ?? "") },
         // Exchanges a token for a session cookie. Failed logins count against the client's
         // authentication-failure budget like any bad token.
-        Route.open(.post, "/ui/login") { api, req, ctx in
+        Route.open(.post, "/ui/login") { s, req, ctx in
             let body = try await RequestBodyReader.decode(Login.self, from: req)
             let token = body.token.trimmingCharacters(in: .whitespacesAndNewlines)
-            let client = api.clients.client(peer: ctx.peer, forwardedFor: req.headers[.xForwardedFor])
-            let identity = try await api.auth.authenticate(authorization: "Bearer " + token, client: client)
-            let (id, csrf) = api.sessions.create(token: token)
-            var response = try api.json(SessionAnswer(csrf: csrf, identity: identity))
-            response.headers[.setCookie] = api.sessions.setCookie(id)
+            let client = s.clients.client(peer: ctx.peer, forwardedFor: req.headers[.xForwardedFor])
+            let identity = try await s.auth.authenticate(authorization: "Bearer " + token, client: client)
+            let (id, csrf) = s.sessions.create(token: token)
+            var response = try s.json(SessionAnswer(csrf: csrf, identity: identity))
+            response.headers[.setCookie] = s.sessions.setCookie(id)
             return response
         },
         // The page's CSRF token and who it acts as, for a page loaded with a live session.
-        Route(.get, "/ui/session", .anyToken) { api, req, ctx in
-            guard let (_, session) = api.sessions.session(req.headers) else {
+        Route(.get, "/ui/session", .anyToken) { s, req, ctx in
+            guard let (_, session) = s.sessions.session(req.headers) else {
                 throw APIError(status: 404, code: "not_found", message: "no web UI session: log in at /")
             }
-            return try api.json(SessionAnswer(csrf: session.csrf, identity: ctx.identity))
+            return try s.json(SessionAnswer(csrf: session.csrf, identity: ctx.identity))
         },
-        Route(.post, "/ui/logout", .anyToken) { api, req, _ in
-            if let (id, _) = api.sessions.session(req.headers) { api.sessions.remove(id) }
-            var response = try api.json(LoggedOut())
-            response.headers[.setCookie] = api.sessions.setCookie(nil)
+        Route(.post, "/ui/logout", .anyToken) { s, req, _ in
+            if let (id, _) = s.sessions.session(req.headers) { s.sessions.remove(id) }
+            var response = try s.json(LoggedOut())
+            response.headers[.setCookie] = s.sessions.setCookie(nil)
             return response
         },
     ]

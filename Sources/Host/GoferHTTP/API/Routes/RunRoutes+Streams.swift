@@ -3,19 +3,19 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-extension GoferAPI {
+extension RunRoutes.Services {
     /// Server-sent events for one run: a `snapshot` of the run and its tasks, then one `event` per
     /// state change, ending after the run ends.
     func runEvents(namespace: String, pipeline: String, run: Int) async throws -> Response {
         let live = bus.subscribe()  // before the snapshot, so nothing falls in between
         let initial = try await store.run(namespace: namespace, pipeline: pipeline, id: run)
         let tasks = try await store.tasks(namespace: namespace, pipeline: pipeline, run: run)
-        let snapshot = try Self.encoder.encode(RunDetail(run: initial, tasks: tasks))
+        let snapshot = try APIAnswer.encoder.encode(RunDetail(run: initial, tasks: tasks))
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "event: snapshot\ndata: " + String(decoding: snapshot, as: UTF8.self) + "\n\n"))
             if !initial.state.isTerminal {
                 for await event in live where event.namespace == namespace && event.pipeline == pipeline && event.run == run {
-                    let data = try Self.encoder.encode(event)
+                    let data = try APIAnswer.encoder.encode(event)
                     try await writer.write(
                         ByteBuffer(string: "event: \(event.kind.rawValue)\ndata: " + String(decoding: data, as: UTF8.self) + "\n\n"))
                     if event.kind == .runStateChanged, let s = event.details["state"].flatMap(RunState.init), s.isTerminal { break }
