@@ -23,7 +23,7 @@ public actor RunEngine {
         var run: Run
         var machine: RunStateMachine
         var tasks: [String: TaskExecution]
-        var runners: [String: TaskRunner.Control] = [:]
+        var runners: [String: TaskControl] = [:]
         var timer: Task<Void, Never>?
         /// The time limit is a public-mode trial's budget, not the run timeout.
         var budgetLimited = false
@@ -428,7 +428,7 @@ public actor RunEngine {
     private func launch(_ key: Key, _ task: String, resume: Bool = false) {
         guard !detaching, let a = active[key], let execution = a.tasks[task], let config = a.machine.task(task) else { return }
         runningTasks += 1
-        let control = TaskRunner.Control()
+        let control = TaskControl()
         let steps: (any SchedulerClient)? = config.extension == nil ? nil : commonTasks?.steps
         let runner = TaskRunner(
             execution: execution, config: config, run: a.run, engine: self, scheduler: steps ?? scheduler, logs: logs, settings: settings,
