@@ -76,7 +76,12 @@ public struct RolloutStrategy: Codable, Sendable, Equatable {
     /// Cancelled runs are not counted either way.
     public var maxFailurePercent: Int
 
-    public init(share: CanaryShare, window: CanaryWindow, maxFailurePercent: Int) {
+    /// Watched over this many canary runs when the rollout names no window.
+    public static let defaultWindow = CanaryWindow(runs: 10)
+    /// Rolled back when more than this share of canary runs failed, when the rollout names none.
+    public static let defaultMaxFailurePercent = 10
+
+    public init(share: CanaryShare, window: CanaryWindow = Self.defaultWindow, maxFailurePercent: Int = Self.defaultMaxFailurePercent) {
         self.share = share
         self.window = window
         self.maxFailurePercent = maxFailurePercent
@@ -108,7 +113,7 @@ public struct RolloutStrategy: Codable, Sendable, Equatable {
         case (let p?, nil): share = integer(p, "percent", 1...100).map(CanaryShare.percent)
         case (nil, let e?): share = integer(e, "every", 2...1000).map(CanaryShare.every)
         }
-        var window = CanaryWindow(runs: 10)
+        var window = Self.defaultWindow
         if let w = object["window"] {
             if let wo = w.objectValue {
                 for key in wo.keys.sorted() where !["runs", "duration", "min_runs"].contains(key) {
@@ -132,7 +137,7 @@ public struct RolloutStrategy: Codable, Sendable, Equatable {
                 problem("window", "must be an object: {\"runs\": 10} or {\"duration\": \"1h\", \"min_runs\": 3}")
             }
         }
-        let maxFailure = integer(object["max_failure_percent"], "max_failure_percent", 0...99) ?? 10
+        let maxFailure = integer(object["max_failure_percent"], "max_failure_percent", 0...99) ?? Self.defaultMaxFailurePercent
         if !problems.isEmpty {
             throw RolloutError(
                 message: "invalid rollout: " + problems.map { "\($0.path): \($0.message)" }.joined(separator: "; "), problems: problems)

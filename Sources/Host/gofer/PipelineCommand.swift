@@ -91,7 +91,7 @@ struct PipelineCommand: AsyncParsableCommand {
             }
             let (text, format) = (input.text, input.format)
             let request = ApplyPipelineRequest(
-                config: text, format: format.rawValue, file: file == "-" ? "stdin" : (file as NSString).lastPathComponent, rollout: try canary.rollout())
+                config: text, format: format.rawValue, file: file == "-" ? "stdin" : (file as NSString).lastPathComponent, rollout: try canary.rollout()?.json)
             let client = try options.client
             let result: ApplyResult
             do {

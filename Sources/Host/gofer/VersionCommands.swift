@@ -14,30 +14,30 @@ struct CanaryOptions: ParsableArguments {
     @Option(help: "With --canary: roll back when more than this share of its finished runs failed (default 10%).")
     var maxFailure: String?
 
-    /// The `rollout` member of the apply body, or nil without --canary. The server checks the
-    /// ranges; this only turns the flags into JSON, naming the flag that cannot be read.
-    func rollout() throws -> JSONValue? {
+    /// The rollout strategy the flags describe, or nil without --canary — the SDK-level type the
+    /// server reads (``RolloutStrategy``), sent as its `json`. The server checks the ranges; this
+    /// names the flag that cannot be read.
+    func rollout() throws -> RolloutStrategy? {
         guard let canary else {
             if window != nil || minRuns != nil || maxFailure != nil {
                 throw ValidationError("--window, --min-runs and --max-failure go with --canary")
             }
             return nil
         }
-        var o: [String: JSONValue] = [:]
+        let share: CanaryShare
         if canary.hasPrefix("every:"), let n = Int(canary.dropFirst(6)) {
-            o["every"] = .int(Int64(n))
+            share = .every(n)
         } else if let n = Int(canary.hasSuffix("%") ? String(canary.dropLast()) : canary) {
-            o["percent"] = .int(Int64(n))
+            share = .percent(n)
         } else {
             throw ValidationError("--canary \"\(canary)\" is neither a percentage (20%) nor every:N (every:5)")
         }
+        var strategy = RolloutStrategy(share: share)
         if let window {
             if let runs = Int(window) {
-                o["window"] = ["runs": .int(Int64(runs))]
-            } else if DurationText.parse(window) != nil {
-                var w: [String: JSONValue] = ["duration": .string(window)]
-                if let minRuns { w["min_runs"] = .int(Int64(minRuns)) }
-                o["window"] = .object(w)
+                strategy.window = CanaryWindow(runs: runs)
+            } else if let duration = DurationText.parse(window) {
+                strategy.window = CanaryWindow(durationSeconds: Int(clamping: duration.components.seconds), minRuns: minRuns ?? 1)
             } else {
                 throw ValidationError("--window \"\(window)\" is neither a number of runs (10) nor a duration (2h)")
             }
@@ -48,9 +48,9 @@ struct CanaryOptions: ParsableArguments {
             guard let n = Int(maxFailure.hasSuffix("%") ? String(maxFailure.dropLast()) : maxFailure) else {
                 throw ValidationError("--max-failure \"\(maxFailure)\" is not a percentage (10%)")
             }
-            o["max_failure_percent"] = .int(Int64(n))
+            strategy.maxFailurePercent = n
         }
-        return .object(o)
+        return strategy
     }
 }
 
