@@ -35,28 +35,54 @@ struct DAGBenchmark {
         wave c1 c2
         """
 
+    /// Removes the Swarm baseline's task containers: the engine removes a removed service's
+    /// containers in the background, after the timed script (untimed, as Gofer's own removal is).
+    static let swarmCleanup = """
+        for i in $(seq 1 100); do
+            left=$(docker ps -aq --filter label=com.docker.swarm.service.name | xargs -r docker inspect --format '{{.Id}} {{index .Config.Labels "com.docker.swarm.service.name"}}' | awk '$2 ~ /^gofer-bench-/ {print $1}')
+            [ -z "$left" ] && exit 0
+            [ "$i" -gt 30 ] && echo "$left" | xargs -r docker rm -f >/dev/null
+            sleep 0.1
+        done
+        """
+
     func run() async throws {
         var servers: [(name: String, server: BenchServer)] = []
-        defer {
-            let all = servers.map(\.server)
-            Task { for s in all { await s.stop() } }
+        do {
+            for name in schedulers {
+                let server = try await BenchServer.start { $0.scheduler = name }
+                servers.append((name, server))
+                try await server.apply(Self.pipeline, file: "bench-dag.yaml")
+            }
+            try await measure(servers)
+        } catch {
+            // Stopped before the error is reported: a failed benchmark leaves no server or data folder.
+            for (_, server) in servers { await server.stop() }
+            if schedulers.contains("swarm") { _ = try? await timeShell(Self.swarmCleanup) }
+            throw error
         }
-        for name in schedulers {
-            let server = try await BenchServer.start { $0.scheduler = name }
-            try await server.apply(Self.pipeline, file: "bench-dag.yaml")
-            servers.append((name, server))
-        }
+        for (_, server) in servers { await server.stop() }
+        if schedulers.contains("swarm") { _ = try await timeShell(Self.swarmCleanup) }
+    }
+
+    func measure(_ servers: [(name: String, server: BenchServer)]) async throws {
         var times: [String: [Double]] = [:]
         var shell: [Double] = []
         var swarmShell: [Double] = []
         let withSwarm = schedulers.contains("swarm")
         // One warm-up of each, not counted.
         _ = try await timeShell(Self.script)
-        if withSwarm { _ = try await timeShell(Self.swarmScript) }
+        if withSwarm {
+            _ = try await timeShell(Self.swarmScript)
+            _ = try await timeShell(Self.swarmCleanup)
+        }
         for (_, server) in servers { _ = try await timeGofer(server) }
         for _ in 0..<rounds {
             shell.append(try await timeShell(Self.script))
-            if withSwarm { swarmShell.append(try await timeShell(Self.swarmScript)) }
+            if withSwarm {
+                swarmShell.append(try await timeShell(Self.swarmScript))
+                _ = try await timeShell(Self.swarmCleanup)
+            }
             for (name, server) in servers { times[name, default: []].append(try await timeGofer(server)) }
         }
         let sm = Stats.median(shell)

@@ -6,26 +6,6 @@ import Foundation
     import Glibc
 #endif
 
-// gofer-bench: benchmarks that print figures, each against a baseline measured in the same run.
-//
-//   swift run -c release gofer-bench protocol [--iterations N]
-//   swift run -c release gofer-bench dag [--rounds N] [--schedulers docker,swarm]
-//   swift run -c release gofer-bench webhook [--deliveries N]
-//   swift run -c release gofer-bench auth [--requests N]
-//   swift run -c release gofer-bench logs [--megabytes N] [--rounds N] [--no-docker]
-//   swift run -c release gofer-bench api [--connections N] [--seconds S] [--rounds N] [--runs N]
-//   swift run -c release gofer-bench tasks [--tasks N] [--concurrency N] [--rounds N]
-//   swift run -c release gofer-bench objects [--megabytes N] [--rounds N]
-
-let args = Array(CommandLine.arguments.dropFirst())
-
-/// Child mode for the raw baseline: echo each byte back, blocking reads and writes.
-if args.first == "raw-echo" {
-    var byte: UInt8 = 0
-    while read(0, &byte, 1) == 1 { _ = write(1, &byte, 1) }
-    exit(0)
-}
-
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
 }
@@ -123,81 +103,4 @@ func protocolBenchmark(iterations: Int) async throws {
     print(String(format: "  pipelined $/ping, 32 in flight      %9.0f requests/s", rate))
     let mib = try await streaming(connection, megabytes: 256)
     print(String(format: "  streaming 64 KiB chunks, 1 MiB window %7.0f MiB/s (target ≥ 300 MiB/s)", mib))
-}
-
-switch args.first {
-case "dag":
-    var rounds = 5
-    if let i = args.firstIndex(of: "--rounds"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 { rounds = n }
-    do {
-        var schedulers = ["docker"]
-        if let i = args.firstIndex(of: "--schedulers"), i + 1 < args.count {
-            schedulers = args[i + 1].split(separator: ",").map(String.init)
-        }
-        try await DAGBenchmark(rounds: rounds, schedulers: schedulers).run()
-    } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
-        exit(1)
-    }
-case "protocol":
-    var iterations = 5000
-    if let i = args.firstIndex(of: "--iterations"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 { iterations = n }
-    do {
-        try await protocolBenchmark(iterations: iterations)
-    } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
-        exit(1)
-    }
-case "webhook":
-    var deliveries = 500
-    if let i = args.firstIndex(of: "--deliveries"), i + 1 < args.count, let n = Int(args[i + 1]), n > 0 { deliveries = n }
-    do {
-        try await WebhookBenchmark(deliveries: deliveries).run()
-    } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
-        exit(1)
-    }
-case "auth":
-    var requests = 2000
-    if let i = args.firstIndex(of: "--requests"), i + 1 < args.count, let n = Int(args[i + 1]), n >= 10 { requests = n }
-    do {
-        try await AuthBenchmark(requests: requests).run()
-    } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
-        exit(1)
-    }
-case "logs", "api", "tasks", "objects":
-    func option(_ name: String, _ fallback: Int) -> Int {
-        guard let i = args.firstIndex(of: name) else { return fallback }
-        guard i + 1 < args.count, let n = Int(args[i + 1]), n > 0 else {
-            FileHandle.standardError.write(Data("gofer-bench: \(name) needs a positive whole number\n".utf8))
-            exit(2)
-        }
-        return n
-    }
-    do {
-        switch args.first {
-        case "logs":
-            try await LogsBenchmark(megabytes: option("--megabytes", 200), rounds: option("--rounds", 3), docker: !args.contains("--no-docker")).run()
-        case "objects":
-            try await ObjectsBenchmark(megabytes: option("--megabytes", 2048), rounds: option("--rounds", 3)).run()
-        case "api":
-            try await APIBenchmark(
-                connections: option("--connections", 32), seconds: Double(option("--seconds", 5)), rounds: option("--rounds", 3),
-                runs: option("--runs", 300)
-            ).run()
-        default:
-            try await TasksBenchmark(count: option("--tasks", 500), concurrency: option("--concurrency", 256), rounds: option("--rounds", 3)).run()
-        }
-    } catch {
-        FileHandle.standardError.write(Data("gofer-bench: \(ErrorText.describe(error))\n".utf8))
-        exit(1)
-    }
-default:
-    FileHandle.standardError.write(
-        Data(
-            ("usage: gofer-bench protocol [--iterations N] | dag [--rounds N] [--schedulers docker,swarm] | webhook [--deliveries N] | auth [--requests N]\n"
-                + "       | logs [--megabytes N] [--rounds N] [--no-docker] | api [--connections N] [--seconds S] [--rounds N] [--runs N]\n"
-                + "       | tasks [--tasks N] [--concurrency N] [--rounds N] | objects [--megabytes N] [--rounds N]\n").utf8))
-    exit(2)
 }

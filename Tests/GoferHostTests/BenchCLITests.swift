@@ -1,0 +1,34 @@
+import ExtensionSDK
+import Foundation
+import TestSupport
+import Testing
+
+/// `gofer-bench` is a command line like `gofer`: every benchmark explains itself with `--help`
+/// (instead of starting to measure), and a bad option is refused naming it, before anything runs.
+struct BenchCLITests {
+    static func bench(_ arguments: [String]) async throws -> (code: Int32, output: String) {
+        let done = try await ChildProcess.run(BuiltProducts.path("gofer-bench"), arguments: arguments, timeout: .seconds(60))
+        let code: Int32 = if case .exited(let c) = done.status { c } else { -1 }
+        return (code, String(decoding: done.stdout + done.stderr, as: UTF8.self))
+    }
+
+    @Test(arguments: ["dag", "api", "tasks", "logs", "protocol", "webhook", "auth", "objects"])
+    func everyBenchmarkPrintsItsHelpInsteadOfRunning(_ name: String) async throws {
+        let (code, output) = try await Self.bench([name, "--help"])
+        #expect(code == 0, "gofer-bench \(name) --help exited \(code): \(output.prefix(300))")
+        #expect(output.contains("USAGE: gofer-bench \(name)"), "gofer-bench \(name) --help: \(output.prefix(300))")
+        #expect(!output.contains("gofer-bench \(name):"), "gofer-bench \(name) --help started the benchmark: \(output.prefix(300))")
+    }
+
+    @Test func aBadOptionIsRefusedNamingItAndTheListNamesEveryBenchmark() async throws {
+        let (code, output) = try await Self.bench(["api", "--rounds", "0"])
+        #expect(code == 64, "exit \(code): \(output.prefix(300))")
+        #expect(output.contains("at least 1"), "\(output)")
+        let (listCode, list) = try await Self.bench(["--help"])
+        #expect(listCode == 0)
+        for name in ["dag", "api", "tasks", "logs", "protocol", "webhook", "auth", "objects"] {
+            #expect(list.contains(name), "gofer-bench --help does not list \(name): \(list)")
+        }
+        #expect(!list.contains("raw-echo"), "the raw pipe baseline's child is not a benchmark")
+    }
+}
