@@ -54,8 +54,19 @@ public final class TemporaryDirectory: Sendable {
     }
 
     deinit {
-        try? FileManager.default.removeItem(atPath: path)
+        Self.remove(path)
         _ = Self.live.withLock { $0.paths.remove(path) }
+    }
+
+    /// Removes `path` and everything in it. A server or extension that is still winding down can
+    /// write a file while the tree is being removed (SQLite's last checkpoint, a log's last line),
+    /// and the removal then fails with the directory not empty: it is tried again, a few times.
+    static func remove(_ path: String) {
+        for attempt in 0..<10 {
+            try? FileManager.default.removeItem(atPath: path)
+            if !FileManager.default.fileExists(atPath: path) { return }
+            usleep(UInt32(20_000 * (attempt + 1)))
+        }
     }
 
     private struct Live {
@@ -66,6 +77,6 @@ public final class TemporaryDirectory: Sendable {
 
     /// The directories still in use as the process exits.
     static func removeLeftovers() {
-        for path in live.withLock({ $0.paths }) { try? FileManager.default.removeItem(atPath: path) }
+        for path in live.withLock({ $0.paths }) { remove(path) }
     }
 }
