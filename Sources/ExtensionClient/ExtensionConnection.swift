@@ -325,9 +325,9 @@ public final class ExtensionConnection: Sendable {
                 // The extension enforces the deadline itself and answers -32051; the host only
                 // cancels explicitly if that answer is late, then gives up after the grace.
                 let nudge = min(cancelGrace / 2, .seconds(1))
-                try await Task.sleep(for: timeout + nudge)
+                try await CancellableSleep.sleep(for: timeout + nudge)
                 self.notify(ProtocolMethod.cancel.rawValue, ["id": id.json, "reason": "deadline passed"])
-                try await Task.sleep(for: cancelGrace - nudge)
+                try await CancellableSleep.sleep(for: cancelGrace - nudge)
                 return nil
             }
             defer { group.cancelAll() }

@@ -14,7 +14,7 @@ struct GoferBench: AsyncParsableCommand {
         commandName: "gofer-bench",
         abstract: "Gofer's benchmarks: each prints its figures against a baseline measured in the same run (use a release build).",
         subcommands: [
-            DAG.self, API.self, Tasks.self, Logs.self, ProtocolBench.self, Webhook.self, Auth.self, Objects.self, RawEcho.self,
+            DAG.self, API.self, Tasks.self, Logs.self, ProtocolBench.self, Webhook.self, Auth.self, Objects.self, Memory.self, RawEcho.self,
         ])
 
     /// Runs a benchmark, printing a failure as one line on stderr (exit 1).
@@ -134,6 +134,25 @@ struct GoferBench: AsyncParsableCommand {
         }
         func run() async throws {
             try await GoferBench.running { try await ObjectsBenchmark(megabytes: megabytes, rounds: rounds).run() }
+        }
+    }
+
+    struct Memory: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "memory", abstract: "The server's RSS, idle, after the first runs and every step more: what is kept per run.")
+        @Option(help: "Runs in all.") var runs = 20_000
+        @Option(help: "Runs before the first reading.") var baseline = 1000
+        @Option(help: "Runs between readings.") var step = 5000
+        @Option(help: "Runs at a time.") var concurrency = 16
+        func validate() throws {
+            guard runs > 0, baseline > 0, step > 0, concurrency > 0, baseline <= runs else {
+                throw ValidationError("every option must be at least 1, and --baseline at most --runs")
+            }
+        }
+        func run() async throws {
+            try await GoferBench.running {
+                try await MemoryBenchmark(runs: runs, baseline: baseline, step: step, concurrency: concurrency).run()
+            }
         }
     }
 

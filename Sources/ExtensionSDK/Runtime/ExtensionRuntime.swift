@@ -307,7 +307,7 @@ public final class ExtensionRuntime: Sendable {
         }
         if let timeout = meta?["timeoutMs"]?.intValue {
             let timer = Task {
-                try? await Task.sleep(for: .milliseconds(max(0, timeout)))
+                try? await CancellableSleep.sleep(for: .milliseconds(max(0, timeout)))
                 if Task.isCancelled { return }
                 self.cancel(id, reason: .deadlineExceeded)
             }

@@ -341,7 +341,7 @@ public actor RunEngine {
             tasks: Dictionary(tasks.map { ($0.task, $0) }, uniquingKeysWith: { x, _ in x }))
         active[key] = a
         a.timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+            try? await CancellableSleep.sleep(for: timeout)
             guard !Task.isCancelled else { return }
             await self?.runTimedOut(key)
         }

@@ -254,7 +254,7 @@ struct TaskRunner: Sendable {
         let first = FirstOf<Stop?>()
         // Cancelled as soon as the task has ended: no sleeper outlives its task (timeouts are hours).
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            try? await CancellableSleep.sleep(for: timeout)
             if !Task.isCancelled { first.resume(.timeout) }
         }
         defer { timer.cancel() }
