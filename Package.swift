@@ -155,7 +155,7 @@ let package = Package(
             name: "gofer-bench",
             dependencies: [
                 "ExtensionSDK", "ExtensionClient", "GoferHost", "TestSupport", .product(name: "Crypto", package: "swift-crypto"), "gofer-task-echo",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), "ExtensionSDKShims",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + bundledExtensions,

@@ -17,5 +17,7 @@ int gofer_set_pipe_size(int fd, int bytes) { return fcntl(fd, F_SETPIPE_SZ, byte
 
 int gofer_set_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
 
+size_t gofer_heap_in_use(void) { return mallinfo2().uordblks; }
+
 #include <stdio.h>
 void gofer_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

@@ -24,6 +24,10 @@ void gofer_stdout_line_buffered(void);
 /// every large free and leaves freed buffers in per-thread arenas. Returns 1 on success.
 int gofer_set_mmap_threshold(int bytes);
 
+/// Bytes of the heap in use now (glibc's mallinfo2().uordblks): unlike RSS, not moved by how
+/// many threads' arenas hold freed memory.
+size_t gofer_heap_in_use(void);
+
 /// A TLS client session over a connected socket (OpenSSL, loaded at run time).
 typedef struct gofer_tls gofer_tls;
 
