@@ -14,7 +14,9 @@ import Testing
 struct ExtensionSupervisorTests {
     static var fastPolicy: ExtensionSupervisor.Policy {
         var p = ExtensionSupervisor.Policy()
-        p.handshakeTimeout = .seconds(2)
+        // Long enough for a fresh process's handshake on a machine running the whole suite (2 s
+        // was not, once); the hang test still ends within seconds.
+        p.handshakeTimeout = .seconds(6)
         p.callTimeout = .seconds(5)
         p.cancelGrace = .milliseconds(300)
         p.initialBackoff = .milliseconds(50)
@@ -156,7 +158,7 @@ struct ExtensionSupervisorTests {
         } catch let error as SupervisorError {
             #expect(error.description.contains("handshake failed"), "\(error)")
         }
-        // The 2 s handshake timeout and the kill of the hung process; without the timeout start
+        // The 6 s handshake timeout and the kill of the hung process; without the timeout start
         // would hang for good.
         #expect(ContinuousClock.now - start < .seconds(60))
         guard case .failed = await sup.status else {
