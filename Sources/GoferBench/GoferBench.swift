@@ -148,6 +148,10 @@ struct GoferBench: AsyncParsableCommand {
             guard runs > 0, baseline > 0, step > 0, concurrency > 0, baseline <= runs else {
                 throw ValidationError("every option must be at least 1, and --baseline at most --runs")
             }
+            // Checkpoints add --step to a count up to --runs: bounded, they never overflow.
+            guard runs <= 10_000_000, step <= runs, concurrency <= 1024 else {
+                throw ValidationError("--runs is at most 10000000, --step at most --runs, --concurrency at most 1024")
+            }
         }
         func run() async throws {
             try await GoferBench.running {
