@@ -65,23 +65,32 @@ struct APIBenchmark {
                 // The floor: the same response bytes from a route that does nothing.
                 let sample = try await Self.fetch(port: port, path: path, auth: auth)
                 let floor = try await StaticServer.start(body: sample.body, contentType: sample.contentType)
+                let nginx = try await NginxFloor.start(body: sample.body, contentType: sample.contentType)
                 var gofer: [LoadResult] = []
                 var busy: [LoadResult] = []
                 var base: [LoadResult] = []
+                var nginxBase: [LoadResult] = []
                 _ = try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: 1)
                 _ = try await LoadGenerator.run(port: floor.port, path: "/", auth: auth, connections: connections, seconds: 1)
+                if let nginx { _ = try await LoadGenerator.run(port: nginx.port, path: "/", auth: auth, connections: connections, seconds: 1) }
                 for _ in 0..<rounds {
                     base.append(try await LoadGenerator.run(port: floor.port, path: "/", auth: auth, connections: connections, seconds: seconds))
+                    if let nginx {
+                        nginxBase.append(try await LoadGenerator.run(port: nginx.port, path: "/", auth: auth, connections: connections, seconds: seconds))
+                    }
                     gofer.append(try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: seconds))
-                    busy.append(try await Self.whileWriting(bench.server.store) {
+                    busy.append(try await Self.whileRunsStart(bench, pipeline: "bench-api") {
                         try await LoadGenerator.run(port: port, path: path, auth: auth, connections: connections, seconds: seconds)
                     })
                 }
                 await floor.stop()
+                await nginx?.stop()
                 print("  \(name) — GET \(path) (\(sample.body.count) bytes)")
+                if nginx == nil { print("    (nginx is not installed: only the Hummingbird floor)") }
                 for (label, results) in [
-                    ("floor (same bytes, no work)", base), ("gofer, nothing changing", gofer), ("gofer, a write every 2 ms", busy),
-                ] {
+                    ("floor (same bytes, no work)", base), ("nginx (same bytes, a file)", nginxBase), ("gofer, nothing changing", gofer),
+                    ("gofer, \(Self.busyLabel)", busy),
+                ] where !results.isEmpty {
                     let errors = results.map(\.errors).reduce(0, +)
                     print(
                         String(
@@ -89,48 +98,62 @@ struct APIBenchmark {
                             Stats.spread(results.map(\.rate), "%.0f") as NSString, Stats.median(results.map(\.p50)),
                             Stats.median(results.map(\.p99)), (errors > 0 ? "   \(errors) errors" : "") as NSString))
                 }
-                for (label, results) in [("nothing changing", gofer), ("a write every 2 ms", busy)] {
+                for (label, results) in [("nothing changing", gofer), (Self.busyLabel, busy)] {
                     print(
                         String(
                             format: "    gofer / floor throughput, %@: %.0f%% (goal ≥ 30%%); p99 %.2f ms (goal ≤ 10 ms)", label as NSString,
                             100 * Stats.median(results.map(\.rate)) / Stats.median(base.map(\.rate)), Stats.median(results.map(\.p99))))
+                    if !nginxBase.isEmpty {
+                        print(
+                            String(
+                                format: "    gofer / nginx throughput, %@: %.0f%% (goal ≥ 30%%)", label as NSString,
+                                100 * Stats.median(results.map(\.rate)) / Stats.median(nginxBase.map(\.rate))))
+                    }
                 }
             }
         }
     }
 
-    /// Runs `body` while another task commits a small write every 2 ms, as a server with runs in
-    /// progress does: every cached answer goes stale at once, so reads pay for the query and the
-    /// encoding again.
-    static func whileWriting<T: Sendable>(_ server: any Store, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard let store = server as? SQLiteStore else { throw ServerError("the writes-in-progress benchmark needs the embedded (SQLite) store") }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
+    /// What the goal measures reads against: a run of the same pipeline starting every 10 ms
+    /// (each run then writes its state, its two tasks' states and its end), as a busy server has.
+    static let busyLabel = "a run starting every 10 ms"
+
+    /// Runs `body` while runs of `pipeline` start every 10 ms; waits for those runs to end after.
+    static func whileRunsStart<T: Sendable>(
+        _ bench: BenchServer, pipeline: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let engine = bench.server.engine
+        let (result, started) = try await withThrowingTaskGroup(of: (T?, [Int]).self) { group in
             group.addTask {
-                var i = 0
+                var started: [Int] = []
                 while !Task.isCancelled {
-                    i += 1
                     do {
-                        try await store.executeForTesting("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench', '\(i)')")
+                        let run = try await engine.startRun(namespace: "default", pipeline: pipeline, initiator: .system)
+                        started.append(run.id)
                     } catch where Task.isCancelled {
-                        // The measurement ended while a write was in flight: that write's
-                        // cancellation is the end of this writer, not a failure of the benchmark.
-                        return nil
+                        // The measurement ended while a start was in flight: the end of this
+                        // load, not a failure of the benchmark.
+                        break
                     }
-                    try? await Task.sleep(for: .milliseconds(2))
+                    try? await Task.sleep(for: .milliseconds(10))
                 }
-                return nil
+                return (nil, started)
             }
-            group.addTask { try await body() }
+            group.addTask { (try await body(), []) }
             var result: T?
+            var started: [Int] = []
             while let next = try await group.next() {
-                if let next {
-                    result = next
+                started += next.1
+                if let value = next.0 {
+                    result = value
                     group.cancelAll()
                 }
             }
             guard let result else { throw ServerError("no result") }
-            return result
+            return (result, started)
         }
+        for id in started { _ = try await engine.waitForRun(namespace: "default", pipeline: pipeline, run: id) }
+        return result
     }
 
     static func fetch(port: Int, path: String, auth: String) async throws -> (body: [UInt8], contentType: String) {
@@ -138,6 +161,66 @@ struct APIBenchmark {
             "GET", path: path, headers: ["Authorization": auth])
         guard response.status == 200 else { throw ServerError("GET \(path): HTTP \(response.status)") }
         return (response.body, response.headers["content-type"] ?? "application/json")
+    }
+}
+
+/// Debian's nginx serving the same bytes as a static file (the issue's yardstick), when nginx is
+/// installed: two workers, keep-alive without a request limit, no access log.
+struct NginxFloor {
+    let port: Int
+    let process: ChildProcess
+    let dir: TemporaryDirectory
+
+    static var executable: String? {
+        ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static func start(body: [UInt8], contentType: String) async throws -> NginxFloor? {
+        guard let nginx = executable else { return nil }
+        let dir = try TemporaryDirectory()
+        let port = FreePort.next()
+        try FileManager.default.createDirectory(atPath: dir.path + "/www", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/tmp", withIntermediateDirectories: true)
+        try Data(body).write(to: URL(fileURLWithPath: dir.path + "/www/body"))
+        let config = """
+            daemon off;
+            \(geteuid() == 0 ? "user root;" : "")
+            worker_processes 2;
+            pid \(dir.path)/nginx.pid;
+            error_log \(dir.path)/error.log warn;
+            events { worker_connections 1024; }
+            http {
+                access_log off;
+                keepalive_requests 1000000000;
+                keepalive_timeout 300s;
+                types { }
+                default_type \(contentType);
+                client_body_temp_path \(dir.path)/tmp; proxy_temp_path \(dir.path)/tmp; fastcgi_temp_path \(dir.path)/tmp;
+                uwsgi_temp_path \(dir.path)/tmp; scgi_temp_path \(dir.path)/tmp;
+                server { listen 127.0.0.1:\(port); root \(dir.path)/www; location / { try_files /body =404; } }
+            }
+
+            """
+        try Data(config.utf8).write(to: URL(fileURLWithPath: dir.path + "/nginx.conf"))
+        let process = try ChildProcess.spawn(nginx, arguments: ["-c", dir.path + "/nginx.conf", "-p", dir.path, "-e", dir.path + "/error.log"])
+        process.closeStdin()
+        let floor = NginxFloor(port: port, process: process, dir: dir)
+        for _ in 0..<100 {
+            if let r = try? await SimpleHTTPClient(endpoint: .tcp(host: "127.0.0.1", port: port)).send("GET", path: "/", headers: [:]),
+                r.status == 200, r.body == body
+            {
+                return floor
+            }
+            if process.exitStatus != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await floor.stop()
+        let log = (try? String(contentsOfFile: dir.path + "/error.log", encoding: .utf8)) ?? ""
+        throw ServerError("nginx did not serve the body: \(log.suffix(500))")
+    }
+
+    func stop() async {
+        _ = await process.terminate(grace: .seconds(5))
     }
 }
 

@@ -80,8 +80,23 @@ struct APITests {
                 state = json(try await client.execute(uri: list + "/1", method: .get).body)["run"]?["state"]?.stringValue
             }
             #expect(state == "cancelled")
+            r = try await client.execute(uri: list + "/1", method: .get)
+            #expect(json(r.body)["tasks"]?.arrayValue?.first?["state"] == "cancelled", "its task's change too: \(json(r.body))")
             r = try await client.execute(uri: list, method: .get)
             #expect(json(r.body)["items"]?.arrayValue?.first?["state"] == "cancelled", "the list too")
+            // Many readers at once while a run is added: each gets a whole answer, the ones after
+            // the change see it.
+            let counts = try await withThrowingTaskGroup(of: Int?.self) { group in
+                for _ in 0..<32 { group.addTask { json(try await client.execute(uri: list, method: .get).body)["items"]?.arrayValue?.count } }
+                return try await group.reduce(into: [Int?]()) { $0.append($1) }
+            }
+            #expect(counts.allSatisfy { $0 == 1 }, "\(counts)")
+            _ = try await post(client, list, [:])
+            let again = try await withThrowingTaskGroup(of: Int?.self) { group in
+                for _ in 0..<32 { group.addTask { json(try await client.execute(uri: list, method: .get).body)["items"]?.arrayValue?.count } }
+                return try await group.reduce(into: [Int?]()) { $0.append($1) }
+            }
+            #expect(again.allSatisfy { $0 == 2 }, "\(again)")
         }
     }
 

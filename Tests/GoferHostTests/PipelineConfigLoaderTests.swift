@@ -15,6 +15,20 @@ struct PipelineConfigLoaderTests {
         }
     }
 
+    /// The id check the API runs on every request says what the schema's pattern says (a drift
+    /// test: the pattern is what users read in the schema).
+    @Test func theIdCheckAgreesWithThePattern() throws {
+        var samples = ["", "a", "0", "-a", "_a", "a-", "a_b", "A", "aB", "é", "a.b", "a b", "a/b", "default", "x\u{0}",
+            String(repeating: "a", count: 63), String(repeating: "a", count: 64), "9" + String(repeating: "-", count: 62)]
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("az09-_A.é/ ")
+        for _ in 0..<2000 { samples.append(String((0..<Int.random(in: 0...66, using: &rng)).map { _ in alphabet.randomElement(using: &rng) ?? "a" })) }
+        for s in samples {
+            let byPattern = s.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) != nil
+            #expect(PipelineConfigLoader.isIdentifier(s) == byPattern, "\(s.debugDescription)")
+        }
+    }
+
     /// Nine problems of every sort in one file: the shape (unknown field, pattern, type) does not
     /// hide the meaning (cycle, dangling dependency, duration, memory, reserved name, plain password).
     static let nineProblems = """

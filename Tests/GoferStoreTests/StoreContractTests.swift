@@ -88,10 +88,25 @@ struct ScratchDirectory: ~Copyable {
         #expect(created.run.state == .pending && created.run.variables == ["A": "1"])
         #expect(created.tasks.map(\.task).sorted() == ["build", "test"] && created.tasks.allSatisfy { $0.state == .waiting })
         let build = try #require(created.tasks.first { $0.task == "build" })
-        let generation = store.writeGeneration
+        // What a write may have changed moves on; what it cannot have changed stays (cached answers).
+        let id = created.run.id
+        func tags() -> [WriteGenerations.Tag] {
+            [.runList(namespace: "default", pipeline: "app"), .run(namespace: "default", pipeline: "app", id: id), .anything]
+                .map(store.generations.tag)
+        }
+        var was = tags()
         try await store.setTaskState(build, .running, handle: "job-1", startedAt: Date())
-        #expect(store.writeGeneration != generation, "a write moves the generation on (cached answers go stale)")
+        var now = tags()
+        #expect(now[1] != was[1] && now[2] != was[2], "a task's change makes its run's answer stale")
+        #expect(now[0] == was[0], "and leaves its pipeline's run list current")
+        was = now
         _ = try await store.setRunState(created.run, .running)
+        now = tags()
+        #expect(now[0] != was[0] && now[1] != was[1], "a run's change makes the run and its list stale")
+        was = now
+        _ = try await store.createNamespace(id: "other", name: nil, description: "", by: .system)
+        now = tags()
+        #expect(zip(was, now).allSatisfy { $0 != $1 }, "any other write makes everything stale")
         let task = try await store.task(namespace: "default", pipeline: "app", run: created.run.id, task: "build")
         #expect(task.state == .running && task.handle == "job-1")
         try await store.setTaskState(task, .succeeded, exitCode: 0, endedAt: Date())

@@ -41,7 +41,25 @@ public struct PipelineConfigLoader: Sendable {
         return .yaml
     }
 
+    /// Namespace, pipeline, task, trigger and role ids: 1–63 lower-case letters, digits, `-` or
+    /// `_`, starting with a letter or digit. ``isIdentifier(_:)`` checks the same without a regex
+    /// engine (it runs on every API request).
     public static let idPattern = "^[a-z0-9][a-z0-9_-]{0,62}$"
+
+    /// Whether `value` matches ``idPattern``.
+    public static func isIdentifier(_ value: String) -> Bool {
+        var count = 0
+        for b in value.utf8 {
+            count += 1
+            guard count <= 63 else { return false }
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): continue
+            case UInt8(ascii: "-"), UInt8(ascii: "_"): if count == 1 { return false }
+            default: return false
+            }
+        }
+        return count > 0
+    }
 
     /// The JSON Schema of a pipeline config: every loaded config is checked against it (docs/pipelines.md describes the format).
     public static let schema: JSONSchema = {

@@ -116,7 +116,7 @@ public struct RegistryIndex: Sendable, Equatable {
         var seen: Set<String> = []
         for (i, e) in list.enumerated() {
             let at = "/extensions/\(i)"
-            guard let name = e["name"]?.stringValue, name.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) != nil
+            guard let name = e["name"]?.stringValue, PipelineConfigLoader.isIdentifier(name)
             else { throw fail(at + "/name", "required: lower-case letters, digits, - and _") }
             guard seen.insert(name).inserted else { throw fail(at + "/name", "\"\(name)\" is listed twice") }
             guard let kindText = e["kind"]?.stringValue, let kind = ExtensionKind(rawValue: kindText) else {

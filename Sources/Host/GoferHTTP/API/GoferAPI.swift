@@ -64,7 +64,7 @@ public struct GoferAPI: RouteServices {
         self.auth = auth
         self.openLimiter = RateLimiter(openLimit)
         self.clients = ClientAddressResolver(trustedProxies: trustedProxies)
-        self.responses = ResponseCache(store: store)
+        self.responses = ResponseCache(generations: store.generations)
     }
 
     /// Every route of the API, each with its access rule.

@@ -17,9 +17,6 @@ public enum APIAnswer {
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }()
-
-    /// Namespace, pipeline, task and role ids.
-    static let identifierPattern = try? NSRegularExpression(pattern: "^[a-z0-9][a-z0-9_-]{0,62}$")
 }
 
 extension RouteServices {
@@ -50,7 +47,7 @@ extension RouteServices {
         guard let value, !value.isEmpty else {
             throw APIError.badRequest("\(field) is required", details: [.init(field: field, message: "required")])
         }
-        guard APIAnswer.identifierPattern?.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil else {
+        guard PipelineConfigLoader.isIdentifier(value) else {
             throw APIError.badRequest(
                 "\"\(value)\" is not a valid id",
                 details: [.init(field: field, message: "use 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")])

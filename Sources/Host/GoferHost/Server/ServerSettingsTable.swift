@@ -24,7 +24,7 @@ extension ServerSettings {
             "scheduler", flag: "--scheduler", type: "string", default: "`docker`",
             doc: "The scheduler extension, by name: `docker` (the engine next to the server), `swarm` (a Docker Swarm's nodes), `nomad` (a Nomad cluster), `process` (runs commands on the host, no isolation — tests and benchmarks only), an installed scheduler, or one a configured registry (`registries`) lists — it is installed at start, checked as `gofer extension install` checks it, so selecting a registry's scheduler takes one start; see [schedulers.md](schedulers.md). The same holds for `secret_store`. **Switching** with runs in progress is refused at start: their tasks live on the old scheduler, so start with it until they have finished or been cancelled (drain), then switch.",
             read: .custom { s, key, value, source in
-                guard value.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) != nil else {
+                guard PipelineConfigLoader.isIdentifier(value) else {
                     throw fail(source, "scheduler \"\(value)\" must be the name of a scheduler extension (docker, process, or one installed)")
                 }
                 s.scheduler = value
@@ -85,7 +85,7 @@ extension ServerSettings {
             doc: "Extensions to install on the first start besides the bundled defaults (docker, embedded-secrets, interval, cron), e.g. `github`. Only extensions shipped with gofer (the built-in registry); a name from another registry is refused at start, naming the shipped ones — install those with `gofer extension install` once the server runs.",
             read: .custom { s, key, value, source in
                 let names = listItems(value)
-                for n in names where n.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) == nil {
+                for n in names where !PipelineConfigLoader.isIdentifier(n) {
                     throw fail(source, "first_start_extensions: \"\(n)\" is not an extension name")
                 }
                 s.firstStartExtensions = names
@@ -119,7 +119,7 @@ extension ServerSettings {
             "secret_store", type: "string", default: "`embedded`",
             doc: "`embedded` (AES-256-GCM file in the data directory), `vault`, `memory` (tests), `none`, an installed secret store, or one a configured registry lists (installed at start, as for `scheduler`). See [secrets.md](secrets.md). **Switching** away from a store that may hold secrets is refused at start (they would silently become unreachable and runs fail later): start with the old store, or set `secret_store_switch: true` to switch anyway, then store the secrets again in the new one.",
             read: .custom { s, key, value, source in
-                guard value.range(of: PipelineConfigLoader.idPattern, options: .regularExpression) != nil else {
+                guard PipelineConfigLoader.isIdentifier(value) else {
                     throw fail(source, "secret_store \"\(value)\" must be embedded, vault, memory, none, or the name of an installed secret store")
                 }
                 s.secretStore = value

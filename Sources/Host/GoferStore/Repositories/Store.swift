@@ -10,10 +10,9 @@ package protocol Store: NamespaceRepository, PipelineRepository, VersionReposito
     SecretRepository, MetaRepository, ExtensionRepository, TriggerRepository, HookRepository, ObjectRepository, RolloutRepository,
     TrialRepository
 {
-    /// Counts committed write transactions: it changes after every write, so anything derived
-    /// from reads taken while it stayed the same is still current (the API's response cache). Read it
-    /// *before* reading the data it tags.
-    var writeGeneration: UInt64 { get }
+    /// Moves after every committed write, per scope (``WriteGenerations``): anything derived from
+    /// reads taken while its tag stayed the same is still current (the API's response cache).
+    var generations: WriteGenerations { get }
     /// Versions kept per pipeline unless its config says otherwise (`keep_versions`).
     var defaultKeepVersions: Int { get }
     /// The backend's own consistency check: `"ok"`, or what it found wrong.

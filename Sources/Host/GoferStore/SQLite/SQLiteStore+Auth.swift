@@ -166,7 +166,7 @@ extension SQLiteStore {
     }
 
     package func touchTokens(_ uses: [String: Date]) async throws {
-        try await write { db in
+        try await write(.outsideRuns) { db in
             for (id, at) in uses {
                 try db.execute(
                     sql: "UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
@@ -176,7 +176,7 @@ extension SQLiteStore {
     }
 
     package func ensureRunToken(_ token: APIToken, hash: Data) async throws -> Bool {
-        try await write { db in
+        try await write(.outsideRuns) { db in
             guard let ns = token.pipeline?.namespace, let p = token.pipeline?.pipeline, let run = token.run,
                 let state = try String.fetchOne(
                     db, sql: "SELECT state FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [ns, p, run]

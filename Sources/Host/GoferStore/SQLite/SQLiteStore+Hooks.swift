@@ -77,7 +77,7 @@ extension SQLiteStore {
     }
 
     package func recordHookAttempt(_ d: HookDelivery, error: String?, summary: String?, retryAt: Date?) async throws {
-        try await write { db in
+        try await write(.outsideRuns) { db in
             let now = Date()
             let state: HookDelivery.State = error == nil ? .delivered : retryAt == nil ? .failed : .pending
             try db.execute(
@@ -115,18 +115,18 @@ extension SQLiteStore {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?",
+                    db, sql: "SELECT \(RunColumn.selection) FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?",
                     arguments: [d.namespace, d.pipeline, d.run])
             else { throw StoreError.notFound(what: "run", id: "\(d.namespace)/\(d.pipeline)#\(d.run)") }
             let run = Self.run(row)
             let tasks = try Row.fetchAll(
-                db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid",
+                db, sql: "SELECT \(TaskColumn.selection) FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid",
                 arguments: [d.namespace, d.pipeline, d.run]
             ).map(Self.task)
             let history = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? AND state IN ('succeeded', 'failed', 'cancelled')
+                    SELECT \(RunColumn.selection) FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? AND state IN ('succeeded', 'failed', 'cancelled')
                     ORDER BY id DESC LIMIT ?
                     """, arguments: [d.namespace, d.pipeline, d.run, historyLimit]
             ).map(Self.run)

@@ -164,7 +164,7 @@ extension SQLiteStore {
     }
 
     package func expireRunObjects(namespace: String?, pipeline: String?, keep: Int) async throws -> [String] {
-        try await write { db in
+        try await write(.outsideRuns) { db in
             var sql = """
                 SELECT o.* FROM objects o
                 JOIN (SELECT namespace, pipeline, MAX(id) AS newest FROM runs GROUP BY namespace, pipeline) r

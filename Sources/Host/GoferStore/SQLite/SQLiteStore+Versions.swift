@@ -402,7 +402,7 @@ extension SQLiteStore {
     /// task that is neither failed or cancelled itself nor depends (transitively) on one that is.
     package static func carriedTasks(_ db: Database, _ original: Run, config: PipelineConfig) throws -> [String: TaskExecution] {
         let old = try Row.fetchAll(
-            db, sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ?",
+            db, sql: "SELECT \(TaskColumn.selection) FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ?",
             arguments: [original.namespace, original.pipeline, original.id]
         ).map(Self.task)
         let byTask = Dictionary(old.map { ($0.task, $0) }, uniquingKeysWith: { a, _ in a })
@@ -420,7 +420,7 @@ extension SQLiteStore {
             let p = try Self.requirePipeline(db, namespace, pipeline)
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, id])
+                    db, sql: "SELECT \(RunColumn.selection) FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?", arguments: [namespace, pipeline, id])
             else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(id)") }
             let original = Self.run(row)
             guard original.state.isTerminal else {

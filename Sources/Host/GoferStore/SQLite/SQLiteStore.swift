@@ -10,9 +10,7 @@ import Synchronization
 /// the event log and the states never disagree.
 public final class SQLiteStore: Store {
     package let pool: DatabasePool
-    private let writes = Atomic<UInt64>(0)
-
-    public var writeGeneration: UInt64 { writes.load(ordering: .acquiring) }
+    package let generations = WriteGenerations()
     public let defaultKeepVersions: Int
 
     /// Opens (and migrates) the database at `path`.
@@ -37,11 +35,14 @@ public final class SQLiteStore: Store {
         }
     }
 
-    /// Runs one write transaction. A full disk or an I/O error rolls the whole transaction back
-    /// (SQLite guarantees it) and comes out as a ``StoreError`` that says so.
-    package func write<T: Sendable>(_ updates: @Sendable @escaping (Database) throws -> T) async throws -> T {
+    /// Runs one write transaction; `scope` says what it may change (``WriteScope``: everything
+    /// unless it names less). A full disk or an I/O error rolls the whole transaction back (SQLite
+    /// guarantees it) and comes out as a ``StoreError`` that says so.
+    package func write<T: Sendable>(
+        _ scope: WriteScope = .everything, _ updates: @Sendable @escaping (Database) throws -> T
+    ) async throws -> T {
         // After the commit (or the rollback, harmlessly): what was read before is stale now.
-        defer { writes.add(1, ordering: .releasing) }
+        defer { generations.bump(scope) }
         do {
             return try await pool.write(updates)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
@@ -58,7 +59,7 @@ public final class SQLiteStore: Store {
 
     /// Runs SQL as it is; tests use it to put the database into states older servers left behind.
     public func executeForTesting(_ sql: String) async throws {
-        defer { writes.add(1, ordering: .releasing) }
+        defer { generations.bump(.everything) }
         try await pool.write { db in try db.execute(sql: sql) }
     }
 
@@ -347,37 +348,9 @@ public final class SQLiteStore: Store {
 
     // MARK: - Runs
 
-    package static func run(_ row: Row) -> Run {
-        Run(
-            namespace: row["namespace"], pipeline: row["pipeline"], id: row["id"], pipelineVersion: row["pipeline_version"],
-            state: RunState(rawValue: row["state"]) ?? .failed, reason: reason(row),
-            stopRequested: (row["stop_reason_kind"] as String?).flatMap(StateReason.Kind.init).map {
-                StateReason($0, row["stop_reason_message"] ?? "")
-            },
-            initiator: Principal.stored(row["initiator"] ?? ""),
-            variables: stringMap(row, "variables"),
-            versionReason: VersionReason(rawValue: row["version_reason"] ?? "") ?? .live, rollout: row["rollout"], rerunOf: row["rerun_of"],
-            createdAt: row["created_at"],
-            startedAt: row["started_at"], endedAt: row["ended_at"])
-    }
-
-    package static func reason(_ row: Row) -> StateReason? {
-        guard let kind: String = row["reason_kind"], let k = StateReason.Kind(rawValue: kind) else { return nil }
-        return StateReason(k, row["reason_message"] ?? "")
-    }
-
-    package static func task(_ row: Row) -> TaskExecution {
-        TaskExecution(
-            namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], task: row["task"],
-            state: TaskState(rawValue: row["state"]) ?? .failed, reason: reason(row), exitCode: row["exit_code"], handle: row["handle"],
-            image: row["image"], createdAt: row["created_at"], startedAt: row["started_at"], endedAt: row["ended_at"],
-            deadline: row["deadline"],
-            logging: row["logging"], carriedFrom: row["carried_from"])
-    }
-
     public func createRun(
         namespace: String, pipeline: String, initiator: Principal, variables: [String: String], version: Int?) async throws -> CreatedRun {
-        try await write { db in
+        try await write(.runList(namespace: namespace, pipeline: pipeline)) { db in
             try Self.insertRun(
                 db, namespace: namespace, pipeline: pipeline, initiator: initiator, variables: variables,
                 routing: version.map { .pinned($0) } ?? .route)
@@ -393,7 +366,7 @@ public final class SQLiteStore: Store {
         _ = try requirePipeline(db, namespace, pipeline)
         guard
             let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?"),
+                db.cachedStatement(sql: "SELECT \(RunColumn.selection) FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?"),
                 arguments: [namespace, pipeline, id])
         else { throw StoreError.notFound(what: "run", id: "\(namespace)/\(pipeline)#\(id)") }
         return run(row)
@@ -403,7 +376,7 @@ public final class SQLiteStore: Store {
         try await pool.read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             let rows = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? ORDER BY id DESC LIMIT ?"),
+                db.cachedStatement(sql: "SELECT \(RunColumn.selection) FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? ORDER BY id DESC LIMIT ?"),
                 arguments: [namespace, pipeline, cursor ?? Int.max, limit + 1])
             let items = rows.prefix(limit).map(Self.run)
             return Page(items: items, nextCursor: rows.count > limit ? items.last.map { String($0.id) } : nil)
@@ -412,7 +385,7 @@ public final class SQLiteStore: Store {
 
     public func unfinishedRuns() async throws -> [Run] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE state IN ('pending', 'running') ORDER BY created_at").map(Self.run)
+            try Row.fetchAll(db, sql: "SELECT \(RunColumn.selection) FROM runs WHERE state IN ('pending', 'running') ORDER BY created_at").map(Self.run)
         }
     }
 
@@ -431,7 +404,7 @@ public final class SQLiteStore: Store {
 
     package static func tasks(_ db: Database, _ namespace: String, _ pipeline: String, _ run: Int) throws -> [TaskExecution] {
         try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid"),
+            db.cachedStatement(sql: "SELECT \(TaskColumn.selection) FROM task_executions WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY rowid"),
             arguments: [namespace, pipeline, run]
         ).map(Self.task)
     }
@@ -459,7 +432,7 @@ public final class SQLiteStore: Store {
     /// Records a run's new state and its event in one transaction.
     @discardableResult
     package func requestRunStop(_ run: Run, reason: StateReason, by: Principal) async throws -> Event {
-        try await write { db in
+        try await write(.run(namespace: run.namespace, pipeline: run.pipeline, id: run.id)) { db in
             try db.execute(
                 sql: """
                     UPDATE runs SET stop_reason_kind = ?, stop_reason_message = ?
@@ -473,7 +446,8 @@ public final class SQLiteStore: Store {
     }
 
     package func setRunState(_ run: Run, _ state: RunState, reason: StateReason?) async throws -> Event {
-        try await write { db in
+        // Also revokes the run's tokens and queues its hooks: neither is part of a run's answers.
+        try await write(.run(namespace: run.namespace, pipeline: run.pipeline, id: run.id)) { db in
             let now = Date()
             try db.execute(
                 sql: """
@@ -500,7 +474,7 @@ public final class SQLiteStore: Store {
         _ t: TaskExecution, _ state: TaskState, reason: StateReason?, exitCode: Int?, handle: String?,
         startedAt: Date?,
         endedAt: Date?, deadline: Date?) async throws -> Event {
-        try await write { db in
+        try await write(.tasks(namespace: t.namespace, pipeline: t.pipeline, run: t.run)) { db in
             try db.cachedStatement(
                 sql: """
                     UPDATE task_executions SET state = ?,

@@ -64,13 +64,16 @@ enum RunRoutes: RouteCollection {
                 return n
             }
             let (ns, p) = try s.pipelineParams(ctx)
-            return try await s.answers.json("runs \(ns)/\(p) \(before.map(String.init) ?? "-") \(limit)") {
+            let key = "runs \(ns)/\(p) \(before.map(String.init) ?? "-") \(limit)"
+            return try await s.answers.json(key, scope: .runList(namespace: ns, pipeline: p)) {
                 try await s.store.runs(namespace: ns, pipeline: p, before: before, limit: limit)
             }
         },
         Route(.get, APIPath.run, read) { s, _, ctx in
             let (ns, p, r) = try s.runParams(ctx)
-            return try await s.answers.json("run \(ns)/\(p)#\(r)") { try await s.store.runDetail(namespace: ns, pipeline: p, id: r) }
+            return try await s.answers.json("run \(ns)/\(p)#\(r)", scope: .run(namespace: ns, pipeline: p, id: r)) {
+                try await s.store.runDetail(namespace: ns, pipeline: p, id: r)
+            }
         },
         Route(.post, APIPath.run + "/cancel", write) { s, req, ctx in
             let (ns, p, r) = try s.runParams(ctx)
