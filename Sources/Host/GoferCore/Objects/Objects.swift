@@ -65,6 +65,9 @@ public final class Objects: Sendable {
         do {
             let blobs = try await store.expireRunObjects(namespace: namespace, pipeline: pipeline, keep: limits.runKeepRuns)
             for b in blobs { backend.remove(b) }
+        } catch is CancellationError {
+            // The server is stopping: nothing was expired, and the next start expires what is due.
+            return
         } catch {
             logger.error("cannot expire run objects: \(ErrorText.describe(error))")
         }
