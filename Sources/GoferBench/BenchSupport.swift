@@ -31,6 +31,19 @@ enum ProcessMeter {
             + Double(usage.ru_stime.tv_usec) / 1e6
     }
 
+    /// CPU seconds (user and system) another process of ours has used so far, from
+    /// `/proc/<pid>/stat` (its children not included); nil when it cannot be read.
+    static func cpuSeconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = text.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm)": state is field 3, utime field 14, stime field 15.
+        let fields = text[text.index(after: end)...].split(separator: " ")
+        guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return ticks > 0 ? (utime + stime) / ticks : nil
+    }
+
     /// Resident set size now, in MiB (`VmRSS`).
     static func rssMiB() -> Double {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
