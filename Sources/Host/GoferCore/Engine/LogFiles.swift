@@ -22,6 +22,10 @@ public struct LogFiles: Sendable {
 
 /// Appends a task's output to its log file; fsyncs on close so a finished task's log is whole.
 ///
+/// The file (and its run's folder) is made with the first bytes: a task that prints nothing costs no
+/// file — with many short tasks, creating an empty file per task was a good part of the server's
+/// work — and its log reads as empty, as a missing file does for the log routes.
+///
 /// A log is capped (`limit`, a server setting): past it, output is kept only as a bounded tail in
 /// memory, written after a visible truncation marker when the task ends, so an endless `yes` costs
 /// neither unbounded disk nor memory and the end of the output — usually what explains a failure —
@@ -31,7 +35,9 @@ public struct LogFiles: Sendable {
 /// ``LogWriteError`` naming the file and the system's reason.
 final class LogWriter: Sendable {
     struct State {
-        var fd: Int32
+        /// -1 until the first bytes arrive, and again once closed.
+        var fd: Int32 = -1
+        var closed = false
         var written = 0
         var tail: [UInt8] = []
         var omitted = 0
@@ -40,21 +46,28 @@ final class LogWriter: Sendable {
         var truncatePending = false
     }
 
-    /// When to start the file afresh.
-    enum Truncate { case no, now, onFirstWrite }
+    /// When to start the file afresh: never (append), or when the first new bytes arrive (a
+    /// re-streamed log keeps its old content until new output replaces it).
+    enum Truncate { case no, onFirstWrite }
 
     private let state: Mutex<State>
     let path: String
     let limit: Int
     let tailBytes: Int
 
-    /// With `truncate`, starts the file afresh (a re-attached task re-streams its whole log);
-    /// `.onFirstWrite` keeps the old content until new output arrives.
     /// `masks`: secret values to replace with `********` before anything is written.
-    init(path: String, truncate: Truncate = .no, limit: Int = 64 << 20, masks: [[UInt8]] = []) throws(LogWriteError) {
+    init(path: String, truncate: Truncate = .no, limit: Int = 64 << 20, masks: [[UInt8]] = []) {
         self.path = path
         self.limit = max(limit, 1024)
         self.tailBytes = min(1 << 20, self.limit / 2)
+        state = Mutex(State(masker: SecretMasker(values: masks), truncatePending: truncate == .onFirstWrite))
+    }
+
+    deinit { state.withLock { s in if s.fd >= 0 { _ = Glibc.close(s.fd) } } }
+
+    /// Opens (creating) the file for the first bytes; what it already holds counts as written.
+    private func open(_ s: inout State) throws(LogWriteError) {
+        guard s.fd < 0 else { return }
         do {
             try FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
@@ -62,17 +75,12 @@ final class LogWriter: Sendable {
         } catch {
             throw LogWriteError(path: path, reason: ErrorText.wrapping("cannot create its directory", error))
         }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate == .now ? O_TRUNC : 0), 0o600)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LogWriteError(path: path, errno: errno) }
         var info = stat()
-        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
-        state = Mutex(
-            State(
-                fd: fd, written: truncate == .onFirstWrite ? 0 : size, masker: SecretMasker(values: masks),
-                truncatePending: truncate == .onFirstWrite))
+        s.fd = fd
+        s.written = s.truncatePending ? 0 : (fstat(fd, &info) == 0 ? Int(info.st_size) : 0)
     }
-
-    deinit { state.withLock { s in if s.fd >= 0 { _ = Glibc.close(s.fd) } } }
 
     private static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, path: String) throws(LogWriteError) {
         var offset = bytes.startIndex
@@ -88,13 +96,15 @@ final class LogWriter: Sendable {
 
     func write(_ bytes: [UInt8]) throws(LogWriteError) {
         try state.withLock { (s: inout State) throws(LogWriteError) in
-            guard s.fd >= 0 else { return }
+            guard !s.closed else { return }
             try append(s.masker.feed(bytes), to: &s)
         }
     }
 
     private func append(_ bytes: [UInt8], to s: inout State) throws(LogWriteError) {
-        if s.truncatePending && !bytes.isEmpty {
+        guard !bytes.isEmpty else { return }
+        try open(&s)
+        if s.truncatePending {
             guard ftruncate(s.fd, 0) == 0 else { throw LogWriteError(path: path, errno: errno) }
             s.truncatePending = false
         }
@@ -120,15 +130,21 @@ final class LogWriter: Sendable {
     /// output stops short (a marker at the end).
     func close(incomplete: String? = nil) {
         state.withLock { s in
-            guard s.fd >= 0 else { return }
+            guard !s.closed else { return }
             defer {
-                if let incomplete { try? Self.writeAll(s.fd, ArraySlice("\n[gofer: log incomplete: \(incomplete)]\n".utf8), path: path) }
-                _ = fsync(s.fd)
-                _ = Glibc.close(s.fd)
+                if let incomplete {
+                    try? open(&s)
+                    if s.fd >= 0 { try? Self.writeAll(s.fd, ArraySlice("\n[gofer: log incomplete: \(incomplete)]\n".utf8), path: path) }
+                }
+                if s.fd >= 0 {
+                    _ = fsync(s.fd)
+                    _ = Glibc.close(s.fd)
+                }
                 s.fd = -1
+                s.closed = true
             }
             try? append(s.masker.flush(), to: &s)
-            if !s.tail.isEmpty {
+            if !s.tail.isEmpty, s.fd >= 0 {
                 let keep = min(s.tail.count, tailBytes)
                 s.omitted += s.tail.count - keep
                 if s.omitted > 0 {

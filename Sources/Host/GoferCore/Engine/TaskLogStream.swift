@@ -45,13 +45,7 @@ struct TaskLogStream: Sendable {
             var fresh = truncate
             for attempt in 0..<20 {
                 if Task.isCancelled { return }
-                let writer: LogWriter
-                do {
-                    writer = try LogWriter(path: path, truncate: fresh ? .onFirstWrite : .no, limit: limit, masks: masks)
-                } catch {
-                    failure.report(ErrorText.describe(error))
-                    return
-                }
+                let writer = LogWriter(path: path, truncate: fresh ? .onFirstWrite : .no, limit: limit, masks: masks)
                 let cut =
                     "its output was not read to the end within \(DurationText.format(Self.drainBound)) of the task ending; the rest was not stored"
                 do {
