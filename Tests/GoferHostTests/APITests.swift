@@ -176,7 +176,8 @@ struct APITests {
 
     @Test func applyRunAndReadLogsThroughTheAPI() async throws {
         try await withAPI { client in
-            let config = "id: api\ntasks:\n  - { id: hello, image: x, command: [\"sh\", \"-c\", \"echo hi from $GOFER_TASK\"] }\n"
+            let config =
+                "id: api\ntasks:\n  - { id: hello, image: x, command: [\"sh\", \"-c\", \"echo hi from $GOFER_TASK\"] }\n  - { id: quiet, image: x, command: [\"true\"] }\n"
             var r = try await post(client, "/api/namespaces/default/pipelines", ["config": .string(config)])
             #expect(r.status == .created)
             r = try await post(client, "/api/namespaces/default/pipelines", ["config": .string(config)])
@@ -200,6 +201,11 @@ struct APITests {
             let followed = try await client.execute(
                 uri: "/api/namespaces/default/pipelines/api/runs/1/tasks/hello/logs?follow=true", method: .get)
             #expect(String(buffer: followed.body) == "hi from hello\n")
+            // A task that printed nothing has an empty log (no file is made for it), followed or not.
+            for query in ["", "?follow=true"] {
+                let quiet = try await client.execute(uri: "/api/namespaces/default/pipelines/api/runs/1/tasks/quiet/logs" + query, method: .get)
+                #expect(quiet.status == .ok && quiet.body.readableBytes == 0, "\(query): \(quiet.status) \(String(buffer: quiet.body))")
+            }
             let events = try await client.execute(uri: "/api/namespaces/default/pipelines/api/runs/1/events", method: .get)
             #expect(String(buffer: events.body).hasPrefix("event: snapshot\ndata: {"))
             let log = try await client.execute(uri: "/api/events?pipeline=api", method: .get)
