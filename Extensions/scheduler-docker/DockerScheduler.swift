@@ -19,7 +19,7 @@ struct DockerScheduler: Scheduler {
             "endpoint": .string(description: "Docker API endpoint.", default: "unix:///var/run/docker.sock"),
             "pull": .string(description: "When to pull images.", enum: ["missing", "always", "never"], default: "missing"),
             "logMaxSize": .string(
-                description: "Size of the engine's own json-file log of a task container before it rotates (Docker's max-size).",
+                description: "Size of the engine's own log of a task container before it rotates (Docker's max-size).",
                 default: "64m"),
             "logMaxFiles": .integer(description: "Rotated files the engine keeps per task container.", minimum: 1, default: 2),
             "liveLogMaxBytes": .integer(
@@ -28,8 +28,8 @@ struct DockerScheduler: Scheduler {
                 minimum: 1_048_576, default: 268_435_456),
             "logDriver": .string(
                 description:
-                    "The engine's own log of a task container: json-file (kept, rotated; output is recovered after a restart of Gofer) or none (fastest: output is only what Gofer captures live, so what a task prints while Gofer is down is lost).",
-                enum: ["json-file", "none"], default: "json-file"),
+                    "The engine's own log of a task container: local (kept, rotated, the engine's binary format: output is recovered after a restart of Gofer; faster to write than json-file), json-file (kept, rotated) or none (fastest: output is only what Gofer captures live, so what a task prints while Gofer is down is lost).",
+                enum: LogDriver.allCases.map(\.rawValue), default: LogDriver.local.rawValue),
             "pidsLimit": .integer(description: "Processes a task container may have at once (fork bombs stop there).", minimum: 16, default: 4096),
             "memoryDefaultMB": .integer(
                 description: "Memory limit of tasks that set none, in MB; 0 for none.", minimum: 0, default: 4096),
@@ -44,7 +44,7 @@ struct DockerScheduler: Scheduler {
         var registryPassword: String?
         var logMaxSize: String?
         var logMaxFiles: Int?
-        var logDriver: String?
+        var logDriver: LogDriver?
         var liveLogMaxBytes: Int?
         var pidsLimit: Int?
         var memoryDefaultMB: Int?
@@ -57,7 +57,7 @@ struct DockerScheduler: Scheduler {
     struct ContainerDefaults: Sendable {
         var logMaxSize = "64m"
         var logMaxFiles = 2
-        var logDriver = "json-file"
+        var logDriver = LogDriver.local
         var liveLogMaxBytes = 256 << 20
         var pidsLimit = 4096
         var memoryDefaultMB = 4096
@@ -192,13 +192,7 @@ struct DockerScheduler: Scheduler {
         if let user = defaults.user { body["User"] = .string(user) }
         var host: [String: JSONValue] = [
             "AutoRemove": false, "Privileged": false, "PidsLimit": .int(Int64(defaults.pidsLimit)),
-            "LogConfig":
-                defaults.logDriver == "none"
-                ? ["Type": "none"]
-                : [
-                    "Type": "json-file",
-                    "Config": ["max-size": .string(defaults.logMaxSize), "max-file": .string(String(defaults.logMaxFiles))],
-                ],
+            "LogConfig": defaults.logDriver.logConfig(maxSize: defaults.logMaxSize, maxFiles: defaults.logMaxFiles),
         ]
         if let nano = job.nanoCPUs { host["NanoCpus"] = .int(try await cpuLimit(nano)) }
         if let bytes = job.memoryBytes(defaultMB: defaults.memoryDefaultMB) {
@@ -309,7 +303,7 @@ struct DockerScheduler: Scheduler {
                 }
                 if !bytes.isEmpty { try await output.write(Array(bytes), fd: fd) }
             }
-        } catch let error as ProtocolError where defaults.logDriver == "none" && error.code != .cancelled {
+        } catch let error as ProtocolError where defaults.logDriver == .none && error.code != .cancelled {
             // The engine keeps no log with the none driver: what was not captured live is gone.
             try await output.write(
                 Array("\n[gofer: the engine keeps no log of this container (task log driver none); output printed while Gofer was not attached is lost]\n".utf8),

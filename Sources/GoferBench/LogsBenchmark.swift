@@ -7,8 +7,8 @@ import TestSupport
 /// its whole log stored), against the same command outside Gofer in the same run:
 ///
 /// - process scheduler vs the command piped to a file;
-/// - Docker scheduler vs `docker run --log-driver none` and vs `docker run` with the default
-///   json-file driver (what Docker itself pays to keep a log).
+/// - Docker scheduler with each `task_log_driver` vs `docker run --log-driver none` and vs
+///   `docker run` with the same driver (what Docker itself pays to keep a log).
 ///
 /// The server's RSS is sampled every 100 ms while Gofer runs; the peak is printed.
 struct LogsBenchmark {
@@ -36,16 +36,20 @@ struct LogsBenchmark {
         try await measure(scheduler: "process", baselines: [("the command piped to a file", "\(command) > \(NSTemporaryDirectory())gofer-bench-log.out")])
         try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "gofer-bench-log.out")
         if docker {
-            let baselines = [
-                ("docker run --log-driver none", "docker run --rm --log-driver none busybox:latest /bin/sh -c '\(command)'"),
-                ("docker run (json-file)", "docker run --rm busybox:latest /bin/sh -c '\(command)' >/dev/null"),
-            ]
-            try await measure(scheduler: "docker", logDriver: "json-file", baselines: baselines)
-            try await measure(scheduler: "docker", logDriver: "none", baselines: baselines)
+            // Each driver against the engine alone with no log (the goal's yardstick) and with the same driver.
+            for driver in TaskLogDriver.allCases {
+                var baselines = [("docker run --log-driver none", "docker run --rm --log-driver none busybox:latest /bin/sh -c '\(command)'")]
+                if driver != .none {
+                    baselines.append(
+                        ("docker run --log-driver \(driver.rawValue)",
+                            "docker run --rm --log-driver \(driver.rawValue) busybox:latest /bin/sh -c '\(command)' >/dev/null"))
+                }
+                try await measure(scheduler: "docker", logDriver: driver, baselines: baselines)
+            }
         }
     }
 
-    func measure(scheduler: String, logDriver: String? = nil, baselines: [(String, String)]) async throws {
+    func measure(scheduler: String, logDriver: TaskLogDriver? = nil, baselines: [(String, String)]) async throws {
         let bench = try await BenchServer.start {
             $0.scheduler = scheduler
             $0.maxLogBytes = (megabytes + 16) << 20
@@ -64,7 +68,8 @@ struct LogsBenchmark {
                 for (i, b) in baselines.enumerated() { base[i].append(try await timeShell(b.1)) }
                 gofer.append(try await once(bench, id, peak: &peakRSS))
             }
-            print("  \(scheduler) scheduler\(logDriver.map { ", task_log_driver \($0)" } ?? ""):")
+            let isDefault = logDriver == ServerSettings().taskLogDriver ? " (the default)" : ""
+            print("  \(scheduler) scheduler\(logDriver.map { ", task_log_driver \($0.rawValue)\(isDefault)" } ?? ""):")
             for (i, b) in baselines.enumerated() {
                 print(String(format: "    %-36@ %@ s", b.0 as NSString, Stats.spread(base[i]) as NSString))
             }

@@ -110,7 +110,7 @@ struct CLIExperienceTests {
             let ended = try #require(task["ended_at"]?.stringValue.flatMap(RFC3339.parse))
             #expect(task["started_at"]?.stringValue?.count == 24, "YYYY-MM-DDTHH:MM:SS.mmmZ: \(task)")
             let took = ended.timeIntervalSince(started)
-            #expect(took >= 0.25 && took < 5, "sleep 0.3 took \(took) s")
+            #expect(took >= 0.25 && took < 60, "sleep 0.3 took \(took) s (the upper bound only catches seconds taken for milliseconds)")
             let (_, table, _) = try await f.gofer(["run", "get", "quick", "\(run.id)"])
             let row = try #require(table.split(separator: "\n").first { $0.hasPrefix("t ") }, "\(table)")
             #expect(row.contains("ms") || row.contains(".") && row.contains("s "), "a sub-second duration, not 0.0s: \(row)")

@@ -51,7 +51,7 @@ struct DockerLiveLogTests {
     /// captured live.
     @Test func withTheNoneLogDriverTheLiveCaptureIsTheLog() async throws {
         guard try await DockerAvailability.check() else { return }
-        let h = try await ServerHarness(scheduler: "docker") { $0.taskLogDriver = "none" }
+        let h = try await ServerHarness(scheduler: "docker") { $0.taskLogDriver = .none }
         return try await stopping({ await h.stop() }) {
             _ = try await h.apply(
                 """

@@ -174,7 +174,7 @@ public final class GoferServer: Sendable {
             admin["endpoint"] = .string(settings.dockerEndpoint)
             admin["logMaxSize"] = .string(settings.taskLogMaxSize)
             admin["logMaxFiles"] = .int(Int64(settings.taskLogMaxFiles))
-            admin["logDriver"] = .string(settings.taskLogDriver)
+            admin["logDriver"] = .string(settings.taskLogDriver.rawValue)
             // Live capture holds at least what Gofer keeps of a log, twice over (head and tail).
             admin["liveLogMaxBytes"] = .int(Int64(max(256 << 20, 2 * settings.maxLogBytes)))
             admin["pidsLimit"] = .int(Int64(settings.taskPidsLimit))

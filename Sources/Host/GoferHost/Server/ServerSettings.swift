@@ -77,9 +77,8 @@ public struct ServerSettings: Sendable, Equatable {
     /// this many files), processes at once, memory of tasks that set none (MB, 0 = none), user.
     public var taskLogMaxSize = "64m"
     public var taskLogMaxFiles = 2
-    /// The engine's own log of a task container: `json-file` (kept; output is recovered after a
-    /// restart) or `none` (fastest; Gofer's live capture is the only copy).
-    public var taskLogDriver = "json-file"
+    /// The engine's own log of a task container (``TaskLogDriver``).
+    public var taskLogDriver = TaskLogDriver.local
     public var taskPidsLimit = 4096
     public var taskMemoryDefaultMB = 4096
     public var taskUser: String?
@@ -264,4 +263,16 @@ public struct ServerSettings: Sendable, Equatable {
         if trials.enabled { e.trialNamespacePrefix = TrialPolicy.namespacePrefix }
         return e
     }
+}
+
+/// The Docker engine's own log of a task container. Gofer captures a task's output live either way
+/// (attached before the container starts); the engine's copy is what output is recovered from when
+/// Gofer restarts while the task runs.
+public enum TaskLogDriver: String, CaseIterable, Sendable {
+    /// The engine's binary log (rotated, uncompressed): kept, and the fastest that is.
+    case local
+    /// The engine's JSON-lines log: kept; slower to write than `local` (each line is a JSON object).
+    case jsonFile = "json-file"
+    /// No engine copy: a task writes at pipe speed, and what it prints while Gofer is down is lost.
+    case none
 }

@@ -259,7 +259,7 @@ extension ServerSettings {
             }),
         ServerSetting(
             "task_log_max_size", type: "size", default: "`64m`",
-            doc: "Docker scheduler: the engine keeps its own json-file log of every task container; it rotates at this size (`k`, `m`, `g`), so a task printing without end cannot fill the engine's disk. Gofer's own copy is capped by `max_log_bytes`.",
+            doc: "Docker scheduler: the engine keeps its own log of every task container (`task_log_driver`); it rotates at this size (`k`, `m`, `g`), so a task printing without end cannot fill the engine's disk. Gofer's own copy is capped by `max_log_bytes`.",
             read: .custom { s, key, value, source in
                 guard value.range(of: "^[0-9]+[kmg]$", options: .regularExpression) != nil else {
                     throw fail(source, "task_log_max_size \"\(value)\" must be a size such as 64m (k, m or g)")
@@ -271,11 +271,14 @@ extension ServerSettings {
             doc: "Docker scheduler: rotated engine log files kept per task container.",
             read: .wholeNumber(\.taskLogMaxFiles, 1...Int.max)),
         ServerSetting(
-            "task_log_driver", type: "`json-file` or `none`", default: "`json-file`",
-            doc: "Docker scheduler: the engine's own log of a task container. Gofer captures output live either way (attached to the container before it starts); `json-file` also keeps the engine's rotated copy, from which output is recovered after Gofer restarts mid-task. `none` is fastest (a task writes at pipe speed instead of at the json-file driver's), but what a task prints while Gofer is down is lost and the log says so.",
+            "task_log_driver", type: TaskLogDriver.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", "), default: "`local`",
+            doc: "Docker scheduler: the engine's own log of a task container. Gofer captures output live either way (attached to the container before it starts); `local` and `json-file` also keep the engine's rotated copy, from which output is recovered after Gofer restarts mid-task — `local` (the engine's binary format, uncompressed) writes it about 1.4× faster than `json-file`. `none` is fastest (a task writes at pipe speed), but what a task prints while Gofer is down is lost and the log says so.",
             read: .custom { s, key, value, source in
-                guard ["json-file", "none"].contains(value) else { throw fail(source, "task_log_driver \"\(value)\" must be json-file or none") }
-                s.taskLogDriver = value
+                guard let driver = TaskLogDriver(rawValue: value) else {
+                    throw fail(
+                        source, "task_log_driver \"\(value)\" must be one of \(TaskLogDriver.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                s.taskLogDriver = driver
             }),
         ServerSetting(
             "task_pids_limit", type: "integer ≥ 16", default: "`4096`",
