@@ -41,16 +41,23 @@ struct ProcessScheduler: Scheduler {
         return try jobs.startOnce(spec.taskExecutionID) {
             var env = spec.env
             if env["PATH"] == nil { env["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+            // Everything the job prints goes to its spool as it comes, from one thread per job that
+            // also learns of its exit.
+            let output = OutputSpool(directory: spoolDirectory, limit: maxLogBytes)
             let process: ChildProcess
             do {
-                process = try ChildProcess.spawn(executable, arguments: Array(argv.dropFirst()), environment: env)
+                process = try ChildProcess.spawn(executable, arguments: Array(argv.dropFirst()), environment: env) { event in
+                    switch event {
+                    case .stdout(let bytes): output.append(bytes, fd: "stdout")
+                    case .stderr(let bytes): output.append(bytes, fd: "stderr")
+                    case .end: output.finish()
+                    }
+                }
             } catch {
                 throw ProtocolError(.notFound, "cannot run \(executable)", cause: error, reason: "process.spawn_failed")
             }
             process.closeStdin()
-            return Job(
-                handle: "proc-\(process.pid)-\(UInt32.random(in: 0...UInt32.max))", spec: spec, process: process,
-                spoolDirectory: spoolDirectory, maxLogBytes: maxLogBytes)
+            return Job(handle: "proc-\(process.pid)-\(UInt32.random(in: 0...UInt32.max))", spec: spec, process: process, output: output)
         }
     }
 
@@ -122,38 +129,12 @@ final class Job: Sendable {
     let startedAt = Date()
     /// Everything the job printed, on disk as it arrives.
     let output: OutputSpool
-    private let pipes = Mutex((open: 2, finishedAt: Date?.none))
 
-    init(handle: String, spec: JobSpec, process: ChildProcess, spoolDirectory: String, maxLogBytes: Int) {
+    init(handle: String, spec: JobSpec, process: ChildProcess, output: OutputSpool) {
         self.handle = handle
         self.spec = spec
         self.process = process
-        self.output = OutputSpool(directory: spoolDirectory, limit: maxLogBytes)
-        pump(process.stdoutFD, "stdout")
-        pump(process.stderrFD, "stderr")
-        Task { [self] in
-            _ = await process.waitForExit()
-            pipes.withLock { $0.finishedAt = Date() }
-        }
-    }
-
-    private func pump(_ fd: Int32, _ name: String) {
-        let thread = Thread { [self] in
-            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                output.append(buffer[0..<n], fd: name)
-            }
-            close(fd)
-            let last = pipes.withLock { p -> Bool in
-                p.open -= 1
-                return p.open == 0
-            }
-            if last { output.finish() }
-        }
-        thread.start()
+        self.output = output
     }
 
     /// Waits until both output pipes are closed, briefly (a grandchild may hold them open).
@@ -162,7 +143,7 @@ final class Job: Sendable {
     }
 
     var status: JobStatus {
-        let finishedAt = pipes.withLock { $0.finishedAt }
+        let finishedAt = process.exitedAt
         var status = JobStatus(handle: handle, state: .running, startedAt: RFC3339.format(startedAt), labels: spec.labels)
         if let exit = process.exitStatus {
             status.state = .exited

@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include "gofer_shims.h"
 #include <malloc.h>
+#include <sys/syscall.h>
 
 int gofer_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
@@ -21,3 +22,12 @@ size_t gofer_heap_in_use(void) { return mallinfo2().uordblks; }
 
 #include <stdio.h>
 void gofer_stdout_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
+int gofer_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}

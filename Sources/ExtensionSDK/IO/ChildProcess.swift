@@ -22,6 +22,17 @@ public enum TerminationStatus: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// What ``ChildProcess/spawn(_:arguments:environment:workingDirectory:output:)`` hands on from a
+/// child's output pipes: bytes from one of them (valid only during the call), and the end of both.
+public enum ChildOutput {
+    /// Bytes the child (or a process it started) wrote to stdout.
+    case stdout(UnsafeBufferPointer<UInt8>)
+    /// Bytes written to stderr.
+    case stderr(UnsafeBufferPointer<UInt8>)
+    /// Both pipes have closed: nothing more will come.
+    case end
+}
+
 /// Why a process could not be started.
 public struct SpawnError: Error, Sendable, CustomStringConvertible {
     /// What was to be started.
@@ -49,11 +60,17 @@ public final class ChildProcess: Sendable {
     /// The read end of the child's stderr.
     public let stderrFD: Int32
 
-    private let exit = Mutex<(status: TerminationStatus?, waiters: [CheckedContinuation<TerminationStatus, Never>])>((nil, []))
+    private let exit = Mutex<(status: TerminationStatus?, at: Date?, waiters: [CheckedContinuation<TerminationStatus, Never>])>((nil, nil, []))
 
     /// Starts `executable` (a path, or a name looked up in `PATH`).
+    ///
+    /// With `output`, one thread of this process reads both of the child's output pipes and
+    /// learns of its exit (a `pidfd`, where the kernel has one): `output` receives the bytes as they
+    /// come and `.end` once both pipes have closed, and ``stdoutFD``/``stderrFD`` must not be read
+    /// by anyone else. Without it, the caller reads them, and a thread per child waits for its exit.
     public static func spawn(
-        _ executable: String, arguments: [String] = [], environment: [String: String]? = nil, workingDirectory: String? = nil
+        _ executable: String, arguments: [String] = [], environment: [String: String]? = nil, workingDirectory: String? = nil,
+        output: (@Sendable (ChildOutput) -> Void)? = nil
     ) throws(SpawnError) -> ChildProcess {
         FrameWriter.ignoreSIGPIPE()
         var inPipe: [Int32] = [0, 0]
@@ -112,7 +129,11 @@ public final class ChildProcess: Sendable {
             throw SpawnError(executable: executable, errno: rc)
         }
         let child = ChildProcess(pid: pid, stdin: FrameWriter(fd: inPipe[1], queueing: true), stdoutFD: outPipe[0], stderrFD: errPipe[0])
-        child.startReaper()
+        if let output {
+            child.startOutputLoop(output)
+        } else {
+            child.startReaper()
+        }
         return child
     }
 
@@ -124,30 +145,88 @@ public final class ChildProcess: Sendable {
     }
 
     private func startReaper() {
+        let thread = Thread { [self] in reap() }
+        thread.name = "reaper-\(pid)"
+        thread.start()
+    }
+
+    /// Waits for the child (it has exited already when a pidfd said so), records how it ended and
+    /// wakes whoever waits for it.
+    private func reap() {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR {
+                status = 0
+                break
+            }
+        }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG are macros, so decode by hand.
+        let signal = status & 0x7F
+        let result: TerminationStatus = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
+        let waiters = exit.withLock { state in
+            state.status = result
+            state.at = Date()
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for w in waiters { w.resume(returning: result) }
+    }
+
+    /// One thread for the child's output and its exit: `poll` over both pipes and a pidfd. Pipes
+    /// are read to their end (a grandchild may hold them open past the child's exit) and closed.
+    private func startOutputLoop(_ output: @escaping @Sendable (ChildOutput) -> Void) {
+        let pidfd = gofer_pidfd_open(pid)
+        if pidfd < 0 { startReaper() }
         let thread = Thread { [self] in
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 {
-                if errno != EINTR {
-                    status = 0
-                    break
+            var fds = [
+                pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0), pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+            ]
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            func readOnce(_ i: Int) {
+                let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
+                if n > 0 {
+                    buffer.withUnsafeBufferPointer { all in
+                        let bytes = UnsafeBufferPointer(rebasing: all[0..<n])
+                        output(i == 0 ? .stdout(bytes) : .stderr(bytes))
+                    }
+                    return
+                }
+                Glibc.close(fds[i].fd)
+                fds[i].fd = -1
+            }
+            var ended = false
+            while fds.contains(where: { $0.fd >= 0 }) {
+                if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                    if errno == EINTR { continue }
+                    // Cannot happen with valid descriptors; finish with blocking calls rather than lose anything.
+                    for i in 0..<2 { while fds[i].fd >= 0 { readOnce(i) } }
+                    for i in 0..<2 { fds[i].revents = 0 }
+                    fds[2].revents = fds[2].fd >= 0 ? Int16(POLLIN) : 0
+                }
+                for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 { readOnce(i) }
+                // The end of the output is when both pipes close, whether or not the child has exited.
+                if !ended && fds[0].fd < 0 && fds[1].fd < 0 {
+                    ended = true
+                    output(.end)
+                }
+                if fds[2].fd >= 0 && fds[2].revents != 0 {
+                    reap()
+                    Glibc.close(fds[2].fd)
+                    fds[2].fd = -1
                 }
             }
-            // WIFEXITED / WEXITSTATUS / WTERMSIG are macros, so decode by hand.
-            let signal = status & 0x7F
-            let result: TerminationStatus = signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
-            let waiters = exit.withLock { state in
-                state.status = result
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for w in waiters { w.resume(returning: result) }
         }
-        thread.name = "reaper-\(pid)"
+        thread.name = "child-\(pid)"
         thread.start()
     }
 
     /// How the process ended, once it has; `nil` while it runs.
     public var exitStatus: TerminationStatus? { exit.withLock { $0.status } }
+
+    /// When this process learned that the child ended; `nil` while it runs.
+    public var exitedAt: Date? { exit.withLock { $0.at } }
 
     /// Waits for the process to end.
     public func waitForExit() async -> TerminationStatus {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A JSON Schema (the 2020-12 keywords the protocol uses) and a validator for it.
 ///
@@ -83,9 +84,7 @@ public struct JSONSchema: Sendable, Hashable {
             if let max = schema["maxLength"]?.intValue, s.count > max {
                 out.append(Diagnostic(path: path, message: "must be at most \(max) characters"))
             }
-            if let pattern = schema["pattern"]?.stringValue, let re = try? NSRegularExpression(pattern: pattern),
-                re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) == nil
-            {
+            if let pattern = schema["pattern"]?.stringValue, PatternCache.shared.matches(s, pattern) == false {
                 out.append(Diagnostic(path: path, message: "does not match the pattern \(pattern)"))
             }
         case .int, .double:
@@ -244,5 +243,34 @@ extension JSONSchema {
         var o: [String: JSONValue] = ["type": "object", "additionalProperties": values.json]
         if let description { o["description"] = .string(description) }
         return JSONSchema(.object(o))
+    }
+}
+
+/// Compiled `pattern`s of schemas, each compiled once: a schema is checked on every request, and
+/// compiling the same expression every time was most of what a check cost.
+final class PatternCache: Sendable {
+    static let shared = PatternCache()
+
+    /// At most this many distinct patterns are kept (schemas have a handful; a flood of
+    /// different ones only costs compiling again).
+    static let capacity = 256
+
+    private let compiled = Mutex<[String: NSRegularExpression?]>([:])
+
+    /// Whether `text` matches `pattern`; nil when the pattern does not compile (it is then not checked).
+    func matches(_ text: String, _ pattern: String) -> Bool? {
+        // Matching happens under the lock: an NSRegularExpression is not Sendable to hand out.
+        compiled.withLock { cache -> Bool? in
+            let re: NSRegularExpression?
+            if let known = cache[pattern] {
+                re = known
+            } else {
+                re = try? NSRegularExpression(pattern: pattern)
+                if cache.count >= Self.capacity { cache.removeAll(keepingCapacity: true) }
+                cache[pattern] = re
+            }
+            guard let re else { return nil }
+            return re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
     }
 }

@@ -17,6 +17,10 @@ short gofer_spawn_setsid_flag(void);
 /// per 64 KiB frame on the streaming path.
 int gofer_set_pipe_size(int fd, int bytes);
 
+/// pidfd_open(pid, 0) (Linux 5.3+): a descriptor that polls readable once the process has exited;
+/// -1 where the kernel has none.
+int gofer_pidfd_open(pid_t pid);
+
 /// Makes stdout line-buffered, also when it is a pipe or a file (a service's journal).
 void gofer_stdout_line_buffered(void);
 
