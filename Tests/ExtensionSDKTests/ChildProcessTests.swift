@@ -24,7 +24,7 @@ struct ChildProcessTests {
         var ended: Bool { state.withLock { $0.ends > 0 } }
 
         func waitForEnd() async throws {
-            for _ in 0..<1000 where !ended { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<6000 where !ended { try await Task.sleep(for: .milliseconds(10)) }
         }
     }
 
@@ -50,11 +50,17 @@ struct ChildProcessTests {
     /// at once, and the output goes on until that process closes them.
     @Test func theExitIsKnownWhileAGrandchildStillHoldsThePipes() async throws {
         let collected = Collected()
-        let child = try ChildProcess.spawn("/bin/sh", arguments: ["-c", "echo first; (sleep 1; echo late) & exit 0"], output: collected.take)
+        // The grandchild holds stdout until the test lets it go (a file appears), however slow the machine.
+        let release = NSTemporaryDirectory() + "gofer-child-release-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: release) }
+        let child = try ChildProcess.spawn(
+            "/bin/sh", arguments: ["-c", "echo first; (while [ ! -e '\(release)' ]; do sleep 0.05; done; echo late) & exit 0"],
+            output: collected.take)
         child.closeStdin()
         let status = await child.waitForExit()
         #expect(status == .exited(0))
         #expect(!collected.ended, "the grandchild still holds stdout")
+        #expect(FileManager.default.createFile(atPath: release, contents: nil))
         try await collected.waitForEnd()
         #expect(collected.ended)
         #expect(String(decoding: collected.state.withLock { $0.stdout }, as: UTF8.self) == "first\nlate\n")
