@@ -34,7 +34,7 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "Measured rounds, alternating, after one warm-up.") var rounds = 5
         @Option(help: "Schedulers to measure, comma-separated (docker, swarm).") var schedulers = "docker"
         func validate() throws {
-            guard rounds > 0 else { throw ValidationError("--rounds must be at least 1") }
+            try OptionBounds.check([("rounds", rounds, 1...1000)])
         }
         func run() async throws {
             try await GoferBench.running {
@@ -51,7 +51,10 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "Measured rounds, alternating with the floor.") var rounds = 3
         @Option(help: "Runs stored before measuring.") var runs = 300
         func validate() throws {
-            guard connections > 0, seconds > 0, rounds > 0, runs > 0 else { throw ValidationError("every option must be at least 1") }
+            try OptionBounds.check([
+                ("connections", connections, 1...1024), ("seconds", seconds, 1...3600), ("rounds", rounds, 1...1000),
+                ("runs", runs, 1...1_000_000),
+            ])
         }
         func run() async throws {
             try await GoferBench.running {
@@ -67,7 +70,7 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "max_concurrent_tasks of the server.") var concurrency = 256
         @Option(help: "Measured rounds after one warm-up.") var rounds = 3
         func validate() throws {
-            guard tasks > 0, concurrency > 0, rounds > 0 else { throw ValidationError("every option must be at least 1") }
+            try OptionBounds.check([("tasks", tasks, 1...100_000), ("concurrency", concurrency, 1...4096), ("rounds", rounds, 1...1000)])
         }
         func run() async throws {
             try await GoferBench.running { try await TasksBenchmark(count: tasks, concurrency: concurrency, rounds: rounds).run() }
@@ -81,7 +84,7 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "Measured rounds after one warm-up.") var rounds = 3
         @Flag(help: "Only the process scheduler (no Docker).") var noDocker = false
         func validate() throws {
-            guard megabytes > 0, rounds > 0 else { throw ValidationError("every option must be at least 1") }
+            try OptionBounds.check([("megabytes", megabytes, 1...100_000), ("rounds", rounds, 1...1000)])
         }
         func run() async throws {
             try await GoferBench.running { try await LogsBenchmark(megabytes: megabytes, rounds: rounds, docker: !noDocker).run() }
@@ -93,7 +96,7 @@ struct GoferBench: AsyncParsableCommand {
             commandName: "protocol", abstract: "Extension protocol round trips, pipelining and streaming, against a raw pipe ping-pong.")
         @Option(help: "Round trips per measurement, after 200 warm-up.") var iterations = 5000
         func validate() throws {
-            guard iterations > 0 else { throw ValidationError("--iterations must be at least 1") }
+            try OptionBounds.check([("iterations", iterations, 1...100_000_000)])
         }
         func run() async throws {
             try await GoferBench.running { try await protocolBenchmark(iterations: iterations) }
@@ -105,7 +108,7 @@ struct GoferBench: AsyncParsableCommand {
             commandName: "webhook", abstract: "Signed GitHub pushes through the webhook route, against GET /api/health and GitHub's 10 s budget.")
         @Option(help: "Deliveries measured, after 20 warm-up.") var deliveries = 500
         func validate() throws {
-            guard deliveries > 0 else { throw ValidationError("--deliveries must be at least 1") }
+            try OptionBounds.check([("deliveries", deliveries, 1...1_000_000)])
         }
         func run() async throws {
             try await GoferBench.running { try await WebhookBenchmark(deliveries: deliveries).run() }
@@ -117,7 +120,7 @@ struct GoferBench: AsyncParsableCommand {
             commandName: "auth", abstract: "What authenticating a request costs: GET /api/whoami against the open GET /api/health, and the authenticator alone.")
         @Option(help: "Requests per measurement (at least 10).") var requests = 2000
         func validate() throws {
-            guard requests >= 10 else { throw ValidationError("--requests must be at least 10") }
+            try OptionBounds.check([("requests", requests, 10...100_000_000)])
         }
         func run() async throws {
             try await GoferBench.running { try await AuthBenchmark(requests: requests).run() }
@@ -130,7 +133,7 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "Size of the object in MiB.") var megabytes = 2048
         @Option(help: "Measured rounds after one warm-up.") var rounds = 3
         func validate() throws {
-            guard megabytes > 0, rounds > 0 else { throw ValidationError("every option must be at least 1") }
+            try OptionBounds.check([("megabytes", megabytes, 1...1_048_576), ("rounds", rounds, 1...1000)])
         }
         func run() async throws {
             try await GoferBench.running { try await ObjectsBenchmark(megabytes: megabytes, rounds: rounds).run() }
@@ -145,13 +148,10 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "Runs between readings.") var step = 5000
         @Option(help: "Runs at a time.") var concurrency = 16
         func validate() throws {
-            guard runs > 0, baseline > 0, step > 0, concurrency > 0, baseline <= runs else {
-                throw ValidationError("every option must be at least 1, and --baseline at most --runs")
-            }
             // Checkpoints add --step to a count up to --runs: bounded, they never overflow.
-            guard runs <= 10_000_000, step <= runs, concurrency <= 1024 else {
-                throw ValidationError("--runs is at most 10000000, --step at most --runs, --concurrency at most 1024")
-            }
+            try OptionBounds.check([
+                ("runs", runs, 1...10_000_000), ("baseline", baseline, 1...max(1, runs)), ("step", step, 1...max(1, runs)), ("concurrency", concurrency, 1...1024),
+            ])
         }
         func run() async throws {
             try await GoferBench.running {
@@ -166,6 +166,16 @@ struct GoferBench: AsyncParsableCommand {
         func run() {
             var byte: UInt8 = 0
             while read(0, &byte, 1) == 1 { _ = write(1, &byte, 1) }
+        }
+    }
+}
+
+/// Every numeric option of a benchmark has a range, checked before anything runs: beyond it a
+/// count would overflow arithmetic, a duration a conversion, or the machine's threads or disk.
+enum OptionBounds {
+    static func check(_ options: [(name: String, value: Int, range: ClosedRange<Int>)]) throws {
+        for o in options where !o.range.contains(o.value) {
+            throw ValidationError("--\(o.name) must be between \(o.range.lowerBound) and \(o.range.upperBound) (got \(o.value))")
         }
     }
 }
