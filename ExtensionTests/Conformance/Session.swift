@@ -138,6 +138,15 @@ final class Session: Sendable {
         }
     }
 
+    /// How long an answer "at once" may take on this machine now: 1 s, or ten `$/ping` round
+    /// trips when one takes longer than 100 ms (a loaded CI runner) — a check for promptness
+    /// must not fail because the machine is slow, only because the extension is.
+    func promptBound() async throws -> Duration {
+        let start = ContinuousClock.now
+        try await assertAlive("a ping that times this machine")
+        return max(.seconds(1), (ContinuousClock.now - start) * 10)
+    }
+
     /// The extension must still answer `$/ping` promptly.
     func assertAlive(_ after: String) async throws {
         do {
