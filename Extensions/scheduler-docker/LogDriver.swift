@@ -4,7 +4,7 @@ import ExtensionSDK
 /// starts) is what Gofer stores either way; the engine's copy is what output is read back from
 /// after the capture stopped early (a restart of Gofer, a cut stream, past `liveLogMaxBytes`).
 enum LogDriver: String, CaseIterable, Decodable, Sendable {
-    /// The engine's binary log, rotated, uncompressed: kept, and the fastest kept one (about 1.4×
+    /// The engine's binary log, rotated, uncompressed: kept, and the fastest kept one (about 1.3×
     /// faster for a container to write than json-file).
     case local
     /// The engine's JSON-lines log, rotated.

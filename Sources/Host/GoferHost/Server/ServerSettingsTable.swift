@@ -272,7 +272,7 @@ extension ServerSettings {
             read: .wholeNumber(\.taskLogMaxFiles, 1...Int.max)),
         ServerSetting(
             "task_log_driver", type: TaskLogDriver.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", "), default: "`local`",
-            doc: "Docker scheduler: the engine's own log of a task container. Gofer captures output live either way (attached to the container before it starts); `local` and `json-file` also keep the engine's rotated copy, from which output is recovered after Gofer restarts mid-task — `local` (the engine's binary format, uncompressed) writes it about 1.4× faster than `json-file`. `none` is fastest (a task writes at pipe speed), but what a task prints while Gofer is down is lost and the log says so.",
+            doc: "Docker scheduler: the engine's own log of a task container. Gofer captures output live either way (attached to the container before it starts); `local` and `json-file` also keep the engine's rotated copy, from which output is recovered after Gofer restarts mid-task — `local` (the engine's binary format, uncompressed) writes it about 1.3× faster than `json-file`. `none` is fastest (a task writes at pipe speed), but what a task prints while Gofer is down is lost and the log says so.",
             read: .custom { s, key, value, source in
                 guard let driver = TaskLogDriver(rawValue: value) else {
                     throw fail(

@@ -188,8 +188,7 @@ public final class SQLiteStore: Store {
 
     /// A JSON object of strings (run variables, event details), `[:]` when unreadable.
     package static func stringMap(_ row: Row, _ column: String) -> [String: String] {
-        guard let text: String = row[column], let object = (try? JSONParser().parse(text))?.objectValue else { return [:] }
-        return object.compactMapValues(\.stringValue)
+        stringMap(row[column] as String?)
     }
 
     /// A JSON column as a ``JSONValue`` (settings, configs), `{}` when unreadable.
