@@ -64,6 +64,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // The PostgreSQL store backend (`database_url: postgres://…`); NIOSSL for its TLS (already
+        // built for async-http-client).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // `swift package generate-documentation`: the SDK's DocC catalog, built by scripts/docs.sh (a plugin, linked into nothing).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -91,7 +95,15 @@ let package = Package(
         // All state and every SQL statement: repositories over one connection pool, migrations from
         // one list, a state change and its event in one transaction. No HTTP or server library.
         .target(
-            name: "GoferStore", dependencies: ["ExtensionSDK", "GoferConfig", "GoferModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")], path: "Sources/Host/GoferStore",
+            name: "GoferStore",
+            dependencies: [
+                "ExtensionSDK", "GoferConfig", "GoferModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // SHA-256 of the rows `gofer service migrate` copies.
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/Host/GoferStore",
             swiftSettings: strict),
         // The core: the run engine, the hosts of each extension kind and the extension manager, secrets,
         // objects, rollouts, trials, authentication. The store below it; nothing of HTTP or the server.

@@ -131,7 +131,8 @@ struct AuthTests {
             await #expect(throws: APIError.self) { let _: APIToken = try await h.client(port: port, token: first).call("GET", "/api/whoami") }
             // Recovery on the server's machine, while it runs.
             let result = try await ChildProcess.run(
-                BuiltProducts.path("gofer"), arguments: ["service", "reset-admin", "--data-dir", h.dir.path],
+                BuiltProducts.path("gofer"),
+                arguments: ["service", "reset-admin", "--data-dir", h.dir.path] + (h.server.settings.databaseURL.map { ["--database-url", $0] } ?? []),
                 environment: ProcessInfo.processInfo.environment)
             #expect(result.status == .exited(0), "\(String(decoding: result.stderr, as: UTF8.self))")
             let second = h.adminToken
@@ -279,8 +280,9 @@ struct AuthTests {
     }
 }
 
-/// A database from an older server, with a plain registry password in a stored version.
-@Suite(.serialized)
+/// A database from an older server, with a plain registry password in a stored version: an
+/// embedded database's migration (no PostgreSQL installation predates it).
+@Suite(.serialized, .enabled(if: !ServerHarness.onPostgres, "a migration of embedded databases older than PostgreSQL support"))
 struct PlainRegistryPasswordMigrationTests {
     @Test func aStoredPlainPasswordIsRemovedAndItsPipelineToldWhatToDo() async throws {
         let h = try await ServerHarness()
@@ -288,9 +290,9 @@ struct PlainRegistryPasswordMigrationTests {
             "id: old\ntasks:\n  - id: t\n    image: registry.example.com/app\n    registry_auth: { username: bot, password: \"secret{{pw}}\" }\n    command: [\"true\"]\n"
         )
         // What an older server stored: the password itself; and the migration not yet run.
-        try await #require(h.server.store as? SQLiteStore).executeForTesting(
+        try await #require(h.server.store as? SQLStore).executeForTesting(
             "UPDATE pipeline_versions SET config = replace(config, 'secret{{pw}}', 'hunter2-plain-password')")
-        try await #require(h.server.store as? SQLiteStore).executeForTesting("DELETE FROM grdb_migrations WHERE identifier LIKE 'v7:%'")
+        try await #require(h.server.store as? SQLStore).executeForTesting("DELETE FROM grdb_migrations WHERE identifier LIKE 'v7:%'")
         await h.stop()
         let server = try await GoferServer(settings: h.server.settings)
         return try await stopping({ await server.stop() }) {

@@ -18,6 +18,8 @@ struct CLIJSONTests {
         ("service start", ["--data-dir", "{dir}/second", "--listen", "{taken}", "--scheduler", "process"], .fails),
         ("service reset-admin", ["--data-dir", "{data}"], .succeeds),
         ("service stop", ["--data-dir", "{dir}/second"], .fails),
+        // No database there: refused (a copy into a PostgreSQL server is in MigrationTests).
+        ("service migrate", ["--from", "{dir}/second", "--to", "postgres://gofer@127.0.0.1:1/gofer"], .fails),
         ("init", ["{dir}/init.yaml", "--id", "fresh", "--trigger", "every:1h"], .succeeds),
         ("extension new", ["json-made", "--kind", "task", "--lang", "python", "--dir", "{dir}/json-made"], .succeeds),
         ("demo", ["--scheduler", "process", "--file", "{dir}/app.yaml", "--data-dir", "{dir}/demo"], .succeeds),
@@ -130,6 +132,8 @@ struct CLIJSONTests {
             _ = try await h.apply("id: old\ntasks:\n  - { id: t, image: none, command: [\"true\"] }\n")
 
             var env = ProcessInfo.processInfo.environment
+            // `gofer service reset-admin` opens the server's database (on PostgreSQL: through this).
+            if let url = h.server.settings.databaseURL { env["GOFER_DATABASE_URL"] = url }
             env["GOFER_HOST"] = "127.0.0.1:\(port)"
             env["GOFER_TOKEN"] = h.adminToken
             env["GOFER_CLI_CONFIG"] = dir.path + "/cli.json"

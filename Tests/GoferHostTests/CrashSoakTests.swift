@@ -179,7 +179,7 @@ struct CrashSoakTests {
         let left = try await DockerLeftovers.containers(label: "gofer.pipeline=\(pipeline)")
         #expect(left == "[]\n", "containers left: \(left.prefix(300))")
         if left != "[]\n" { await Self.removeContainers(pipeline: pipeline) }
-        let store = try SQLiteStore(path: dir.path + "/gofer.sqlite")
+        let store = try SQLStore(path: dir.path + "/gofer.sqlite")
         #expect(try await store.integrityCheck() == "ok")
         print(
             "crash soak: seed \(seed), \(runs.count) runs, \(kills) server kills + \(kills) extension kills, \(started.count) task executions, all invariants checked"

@@ -91,7 +91,7 @@ struct DockerdRestartTests {
             let cancelled = try await RecoveryTests().waitFor(client, pipeline, fresh.id) { $0.run.state.isTerminal }
             #expect(cancelled.run.state == .cancelled)
             await server.stop()
-            let store = try SQLiteStore(path: dir.path + "/gofer.sqlite")
+            let store = try SQLStore(path: dir.path + "/gofer.sqlite")
             #expect(try await store.integrityCheck() == "ok")
             let left = try await SimpleHTTPClient(endpoint: .unix(path: "/var/run/docker.sock")).send(
                 "GET",

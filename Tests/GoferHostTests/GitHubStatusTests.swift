@@ -133,7 +133,7 @@ struct GitHubStatusTests {
             #expect(!fake.statuses.contains { $0.state == "success" }, "nothing reported the end before the crash")
             // What the crash left: the run's end is stored, its final status is owed.
             do {
-                let store = try SQLiteStore(path: dir.path + "/gofer.sqlite")
+                let store = try SQLStore(path: dir.path + "/gofer.sqlite")
                 let run = try #require(try await store.runs(namespace: "default", pipeline: "ok").items.first)
                 #expect(run.state == .succeeded, "\(run)")
                 let owed = try await store.hookDeliveries(namespace: "default", pipeline: "ok", run: run.id)

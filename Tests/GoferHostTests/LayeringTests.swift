@@ -63,13 +63,21 @@ struct LayeringTests {
             try Self.dependencies(of: "GoferAPIModels") == ["ExtensionSDK", "GoferConfig", "GoferModel"], "GoferAPIModels's dependencies in Package.swift")
     }
 
-    /// The store: the database library and the model, nothing of HTTP, the server or the engine.
+    /// The store: the database libraries and the model, nothing of HTTP, the server or the engine.
+    /// Its SQL (`SQL/`) is the same for both backends: GRDB only in `SQLite/`, postgres-nio and
+    /// its NIO parts only in `PostgreSQL/`.
     @Test func theStoreDependsOnTheModelAndTheDatabaseOnly() throws {
-        let allowed: Set<String> = ["Foundation", "ExtensionSDK", "GoferConfig", "GoferModel", "GRDB", "Logging", "Synchronization"]
-        let wrong = try Self.imports(under: "Sources/Host/GoferStore").filter { !allowed.contains($0.module) }
-        #expect(wrong.isEmpty, "GoferStore imports outside \(allowed.sorted()): \(wrong)")
+        let postgres: Set<String> = ["PostgresNIO", "NIOCore", "NIOPosix", "NIOSSL"]
+        let common: Set<String> = ["Foundation", "ExtensionSDK", "GoferConfig", "GoferModel", "Logging", "Synchronization", "Crypto"]
+        for (folder, allowed) in [("Repositories", common), ("SQL", common), ("SQLite", common.union(["GRDB"])), ("PostgreSQL", common.union(postgres))] {
+            let wrong = try Self.imports(under: "Sources/Host/GoferStore/\(folder)").filter { !allowed.contains($0.module) }
+            #expect(wrong.isEmpty, "GoferStore/\(folder) imports outside \(allowed.sorted()): \(wrong)")
+        }
+        let folders = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("Sources/Host/GoferStore").path)
+        #expect(Set(folders) == ["Repositories", "SQL", "SQLite", "PostgreSQL"], "GoferStore's folders: \(folders)")
         #expect(
-            try Self.dependencies(of: "GoferStore") == ["ExtensionSDK", "GoferConfig", "GoferModel", "GRDB", "Logging"], "GoferStore's dependencies in Package.swift")
+            try Self.dependencies(of: "GoferStore") == ["ExtensionSDK", "GoferConfig", "GoferModel", "GRDB", "Logging", "PostgresNIO", "NIOCore", "NIOPosix", "NIOSSL", "Crypto"],
+            "GoferStore's dependencies in Package.swift")
         #expect(!(try Self.dependencies(of: "GoferHost").contains("GRDB")), "GoferHost depends on GRDB: SQL belongs in GoferStore")
     }
 
@@ -96,9 +104,10 @@ struct LayeringTests {
     /// wiring: no SQL in either; `APIError` (HTTP statuses) nowhere below the edge.
     @Test func databaseAndHTTPStayInTheirLayers() throws {
         for upper in ["GoferHTTP", "GoferHost"] {
-            let sql = try Self.imports(under: "Sources/Host/\(upper)").filter { $0.module == "GRDB" }
-            #expect(sql.isEmpty, "GRDB in \(upper) (SQL belongs in GoferStore): \(sql)")
+            let sql = try Self.imports(under: "Sources/Host/\(upper)").filter { $0.module == "GRDB" || $0.module == "PostgresNIO" }
+            #expect(sql.isEmpty, "a database library in \(upper) (SQL belongs in GoferStore): \(sql)")
             #expect(!(try Self.dependencies(of: upper).contains("GRDB")), "\(upper) depends on GRDB: SQL belongs in GoferStore")
+            #expect(!(try Self.dependencies(of: upper).contains("PostgresNIO")), "\(upper) depends on PostgresNIO: SQL belongs in GoferStore")
         }
         let host = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("Sources/Host/GoferHost").path)
         #expect(Set(host) == ["Server", "LowerLayers.swift"], "GoferHost holds the server's wiring only (routes belong in GoferHTTP, the rest in GoferCore): \(host)")

@@ -216,9 +216,9 @@ struct RolloutTests {
         // A canary run recorded as finished, its rollout not yet judged (as a kill -9 would leave it).
         let created = try await h.server.store.createRun(namespace: "default", pipeline: "canary", initiator: .system)
         #expect(created.run.versionReason == .canary)
-        try await #require(h.server.store as? SQLiteStore).executeForTesting(
-            "UPDATE runs SET state = 'succeeded', ended_at = CURRENT_TIMESTAMP WHERE id = \(created.run.id);"
-                + "UPDATE task_executions SET state = 'succeeded' WHERE run = \(created.run.id)")
+        let store = try #require(h.server.store as? SQLStore)
+        try await store.executeForTesting("UPDATE runs SET state = 'succeeded', ended_at = CURRENT_TIMESTAMP WHERE id = \(created.run.id)")
+        try await store.executeForTesting("UPDATE task_executions SET state = 'succeeded' WHERE run = \(created.run.id)")
         #expect(try await h.server.store.pipeline(namespace: "default", id: "canary").liveVersion == 1)
         let settings = h.server.settings
         await h.stop()

@@ -38,7 +38,7 @@ struct SchedulerOutageTests {
 
     func run(exitCode: Int, outageWaits: Int) async throws -> TaskExecution {
         let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path + "/gofer.sqlite")
+        let store = try SQLStore(path: dir.path + "/gofer.sqlite")
         let engine = RunEngine(
             store: store, scheduler: FakeScheduler(exitCode: exitCode, outageWaits: outageWaits), bus: EventBus(),
             logs: LogFiles(root: dir.path + "/logs"), settings: EngineSettings())

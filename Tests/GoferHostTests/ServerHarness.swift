@@ -6,14 +6,26 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import GoferStore
 import TestSupport
 
 /// A real Gofer server (store, scheduler extension, engine, API) in a temporary data directory.
+///
+/// With `GOFER_TEST_DATABASE=postgres` its database is a fresh one on the PostgreSQL server of
+/// `GOFER_TEST_POSTGRES_URL` instead of the embedded file: `.ci/run` runs the host's suites a
+/// second time that way. The database outlives ``stop()`` (tests start servers again on the same
+/// settings); it goes with the test cluster, which `.ci/run` removes whole.
 final class ServerHarness: Sendable {
     let server: GoferServer
     let dir: TemporaryDirectory
+    /// The test's own PostgreSQL database, when the suite runs on PostgreSQL.
+    let database: (server: PostgresURL, name: String)?
 
-    init(scheduler: String = "process", configure: (inout ServerSettings) -> Void = { _ in }) async throws {
+    /// Whether this run keeps the harness's databases on PostgreSQL.
+    static var onPostgres: Bool { ProcessInfo.processInfo.environment["GOFER_TEST_DATABASE"] == "postgres" }
+
+    /// `embedded`: the embedded file whatever the run (a test of an embedded installation as such).
+    init(scheduler: String = "process", embedded: Bool = false, configure: (inout ServerSettings) -> Void = { _ in }) async throws {
         dir = try TemporaryDirectory()
         var settings = ServerSettings()
         settings.dataDir = dir.path
@@ -23,6 +35,21 @@ final class ServerHarness: Sendable {
         settings.taskTimeoutMin = .seconds(1)
         settings.stopGrace = .seconds(1)
         configure(&settings)
+        if Self.onPostgres && !embedded {
+            // A harness on the data directory of an earlier one (a restart) finds its database.
+            let server = try PostgresURL(ProcessInfo.processInfo.environment["GOFER_TEST_POSTGRES_URL"] ?? "")
+            let file = settings.dataDir + "/test-database"
+            let name =
+                (try? String(contentsOfFile: file, encoding: .utf8))
+                ?? "gofer_host_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+            try await PostgresBackend.createDatabase(name, at: server)
+            try FileManager.default.createDirectory(atPath: settings.dataDir, withIntermediateDirectories: true)
+            try name.write(toFile: file, atomically: true, encoding: .utf8)
+            settings.databaseURL = "postgres://\(server.user)@\(server.host):\(server.port)/\(name)?sslmode=disable&pool=2"
+            database = (server, name)
+        } else {
+            database = nil
+        }
         server = try await GoferServer(settings: settings)
     }
 

@@ -35,7 +35,7 @@ struct TriggerDeliveryKillTests {
     /// and the interval's events are contiguous from 1 (a lost one would leave a gap: the trigger
     /// numbers events from the stored cursor).
     func checkInvariants(_ dir: String) async throws -> Int {
-        let store = try SQLiteStore(path: dir + "/gofer.sqlite")
+        let store = try SQLStore(path: dir + "/gofer.sqlite")
         #expect(try await store.integrityCheck() == "ok")
         let events = try await store.triggerEvents(namespace: "default", pipeline: "tick", limit: 100_000)
         let runs = try await store.runs(namespace: "default", pipeline: "tick", limit: 100_000).items

@@ -12,11 +12,13 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
     case storageFull(path: String)
     /// The database could not be written for another I/O reason.
     case storageFailed(path: String, detail: String)
+    /// The database server could not be reached (PostgreSQL): nothing was read or written.
+    case unreachable(location: String, detail: String)
 
     /// A full disk or an I/O error: the change can succeed later, once the admin made room.
     public var isStorageFailure: Bool {
         switch self {
-        case .storageFull, .storageFailed: return true
+        case .storageFull, .storageFailed, .unreachable: return true
         case .notFound, .gone, .conflict: return false
         }
     }
@@ -30,6 +32,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible, Equatable {
             return "the server's database at \(path) is out of space; nothing of this change was stored. Free disk space there and retry"
         case .storageFailed(let path, let detail):
             return "the server could not write its database at \(path): \(detail); nothing of this change was stored"
+        case .unreachable(let location, let detail):
+            return "cannot connect to the database at \(location): \(detail)"
         }
     }
 }

@@ -6,7 +6,7 @@ import UnixSignals
 
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "service", abstract: "Run the Gofer server.", subcommands: [Start.self, Stop.self, ResetAdmin.self])
+        commandName: "service", abstract: "Run the Gofer server.", subcommands: [Start.self, Stop.self, ResetAdmin.self, Migrate.self])
 
     /// The data directory the server commands act on: the flag, GOFER_DATA_DIR, or the default.
     static func dataDirectory(_ flag: String?) -> String {
@@ -80,21 +80,68 @@ struct ServiceCommand: AsyncParsableCommand {
                 "Run it on the server's machine as the server's user: it needs write access to the data directory. It works whether the server runs or not; existing tokens are untouched (revoke lost ones afterwards with `gofer token revoke`)."
         )
         @Option(help: "Data directory of the server (default: GOFER_DATA_DIR or ~/.gofer).") var dataDir: String?
+        @Option(help: "The server's PostgreSQL database, if it has one (default: GOFER_DATABASE_URL).") var databaseURL: String?
         @Flag(help: "Print JSON instead of text.") var json = false
 
         func run() async throws {
             let dir = ServiceCommand.dataDirectory(dataDir)
-            guard FileManager.default.fileExists(atPath: dir + "/gofer.sqlite") else {
-                Output.error("no Gofer database in \(dir); pass the server's --data-dir")
+            var settings = ServerSettings()
+            settings.dataDir = dir
+            do {
+                if let url = databaseURL ?? ProcessInfo.processInfo.environment["GOFER_DATABASE_URL"] {
+                    try settings.set("database_url", url, source: databaseURL == nil ? "GOFER_DATABASE_URL" : "--database-url")
+                }
+            } catch {
+                Output.error(ErrorText.describe(error))
+                throw ExitCode.validationFailure
+            }
+            guard settings.databaseURL != nil || FileManager.default.fileExists(atPath: dir + "/gofer.sqlite") else {
+                Output.error("no Gofer database in \(dir); pass the server's --data-dir (or its --database-url)")
                 throw ExitCode.failure
             }
             do {
-                let path = try await AdminBootstrap.reset(dataDir: dir)
+                let path = try await AdminBootstrap.reset(settings: settings)
                 Output.done(
                     "wrote a new admin token to \(path) (mode 0600); use it with: gofer login --token-file \(path)",
                     json: ["admin_token_file": .string(path)])
             } catch {
                 Output.error(ErrorText.wrapping("cannot make an admin token", error))
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy an embedded installation's database into PostgreSQL, verified table by table (count and SHA-256).",
+            discussion:
+                "Stop the server first: it refuses while one runs on the data directory or on the database. The database must exist (createdb); its tables are created. Runs, task executions, events, pipelines and every version, tokens, roles, secrets' metadata (values stay in the secret store), objects' metadata, triggers, hooks and extensions are copied; task logs, objects' contents, keys and extension state stay in the data directory, which the server keeps using. Resumable: run it again after a failure. Then start the server with the same --data-dir and --database-url (or GOFER_DATABASE_URL). See docs/cluster.md."
+        )
+        @Option(help: "The embedded installation's data directory (default: GOFER_DATA_DIR or ~/.gofer).") var from: String?
+        @Option(help: "The PostgreSQL database, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: GOFER_DATABASE_URL).") var to: String?
+        @Flag(help: "Print JSON Lines instead of text.") var json = false
+
+        func run() async throws {
+            let dir = ServiceCommand.dataDirectory(from)
+            guard let url = to ?? ProcessInfo.processInfo.environment["GOFER_DATABASE_URL"] else {
+                Output.error("say where to: --to postgres://USER@HOST/DATABASE (or set GOFER_DATABASE_URL)", exitCode: 64)
+                throw ExitCode(64)
+            }
+            let json = self.json
+            do {
+                let tables = try await DatabaseMigration.run(from: dir, to: url) { t in
+                    if json {
+                        Output.line(.object(["table": .string(t.name), "rows": .int(Int64(t.rows)), "copied": .int(Int64(t.copied)), "sha256": .string(t.sha256)]))
+                    } else {
+                        print("\(t.name): \(t.rows) rows\(t.copied == t.rows ? "" : ", \(t.copied) copied now") — verified (sha256 \(t.sha256.prefix(16))…)")
+                    }
+                }
+                let rows = tables.reduce(0) { $0 + $1.rows }
+                Output.done(
+                    "copied and verified \(tables.count) tables, \(rows) rows. Start the server with --data-dir \(dir) and this database_url (logs, objects and keys stay in the data directory)",
+                    json: ["migrated": .bool(true), "tables": .int(Int64(tables.count)), "rows": .int(Int64(rows))])
+            } catch {
+                Output.error(ErrorText.wrapping("the migration stopped (run it again to resume)", error))
                 throw ExitCode.failure
             }
         }
@@ -106,6 +153,8 @@ struct ServiceCommand: AsyncParsableCommand {
 
         @Option(help: "Server config file (YAML).") var config: String?
         @Option(help: "Data directory (database, logs, extension state).") var dataDir: String?
+        @Option(help: "PostgreSQL database, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: the embedded SQLite file in the data directory; prefer GOFER_DATABASE_URL for a password).")
+        var databaseURL: String?
         @Option(help: "Address to listen on, host:port.") var listen: String?
         @Option(help: ServerStartup.schedulerHelp) var scheduler: String?
         @Flag(help: "Print JSON Lines instead of text (what it logs goes to stderr either way).") var json = false
@@ -115,6 +164,7 @@ struct ServiceCommand: AsyncParsableCommand {
                 if let config { try settings.load(file: config) }
                 try settings.load(environment: ProcessInfo.processInfo.environment)
                 if let dataDir { try settings.set("data_dir", dataDir, source: "--data-dir") }
+                if let databaseURL { try settings.set("database_url", databaseURL, source: "--database-url") }
                 if let listen { try settings.set("listen", listen, source: "--listen") }
                 if let scheduler { try settings.set("scheduler", scheduler, source: "--scheduler") }
             }
@@ -133,7 +183,7 @@ struct ServiceCommand: AsyncParsableCommand {
             }
             let address = "\(settings.listen.split(separator: ":").dropLast().joined(separator: ":")):\(port)"
             Output.done(
-                "gofer \(goferVersion) listening on \(address) (data in \(settings.dataDir), scheduler \(settings.scheduler))",
+                "gofer \(goferVersion) listening on \(address) (data in \(settings.dataDir)\(settings.databaseURL == nil ? "" : ", database \(settings.databaseLocation)"), scheduler \(settings.scheduler))",
                 json: [
                     "listening": .string(address), "version": .string(goferVersion), "data_dir": .string(settings.dataDir),
                     "scheduler": .string(settings.scheduler),

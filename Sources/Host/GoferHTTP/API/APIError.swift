@@ -59,6 +59,7 @@ public struct APIError: Error, Sendable, Codable, CustomStringConvertible {
             case .conflict(let m): return APIError(status: 409, code: "conflict", message: m)
             case .storageFull: return APIError(status: 507, code: "storage_full", message: e.description)
             case .storageFailed: return APIError(status: 503, code: "storage_error", message: e.description)
+            case .unreachable: return APIError(status: 503, code: "database_unreachable", message: e.description)
             }
         case let e as ConfigError:
             return APIError(

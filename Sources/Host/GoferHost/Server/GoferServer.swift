@@ -61,7 +61,18 @@ public final class GoferServer: Sendable {
         defer { if !started { lock.release() } }
         dataDirLock = lock
         DataDirPermissions.tighten(settings.dataDir)
-        store = try SQLiteStore(path: settings.dataDir + "/gofer.sqlite", keepVersions: settings.keepVersions)
+        let sqlStore = try await settings.openStore()
+        do {
+            try await sqlStore.claimInstallation()
+        } catch {
+            await sqlStore.close()
+            throw error
+        }
+        // A start that fails from here lets go of the database too (as of the directory above).
+        // Closing starts at once and completes within milliseconds; if the process exits first,
+        // its sockets close with it and PostgreSQL drops the lock all the same.
+        defer { if !started { sqlStore.startClosing() } }
+        store = sqlStore
         bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
         bus = EventBus()
         let dir = settings.extensionsDir ?? GoferServer.executableDirectory
@@ -412,6 +423,7 @@ public final class GoferServer: Sendable {
         await commonTasks.stop()
         await secrets.stop()
         await supervisor.stop()
+        await store.close()
         dataDirLock.release()
     }
 

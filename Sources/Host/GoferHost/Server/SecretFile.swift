@@ -55,11 +55,17 @@ public enum AdminBootstrap {
     /// Makes a new admin token and writes it to `DATA_DIR/admin-token` (0600), whatever tokens
     /// exist: the local way back in when every admin token is lost or revoked. Needs write access
     /// to the data directory, i.e. the server's own machine and user.
-    public static func reset(dataDir: String) async throws -> String {
-        let store = try SQLiteStore(path: dataDir + "/gofer.sqlite")
-        let path = try await issue(store: store, dataDir: dataDir, name: "admin (recovery \(Date().formatted(.iso8601)))")
-        try await store.setMeta(metaKey, Date().formatted(.iso8601))
-        return path
+    public static func reset(settings: ServerSettings) async throws -> String {
+        let store = try await settings.openStore()
+        do {
+            let path = try await issue(store: store, dataDir: settings.dataDir, name: "admin (recovery \(Date().formatted(.iso8601)))")
+            try await store.setMeta(metaKey, Date().formatted(.iso8601))
+            await store.close()
+            return path
+        } catch {
+            await store.close()
+            throw error
+        }
     }
 
     static func issue(store: any Store, dataDir: String, name: String) async throws -> String {

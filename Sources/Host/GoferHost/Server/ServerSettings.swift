@@ -8,6 +8,9 @@ import Yams
 public struct ServerSettings: Sendable, Equatable {
     public var listen = "127.0.0.1:8080"
     public var dataDir = ServerSettings.defaultDataDir
+    /// `postgres://…`: the database is on a PostgreSQL server instead of `DATA_DIR/gofer.sqlite`.
+    /// Checked when set (``PostgresURL``); it may hold a password, so it is never printed whole.
+    public var databaseURL: String?
     /// Name of the scheduler extension: `docker` (default), `swarm`, `nomad`, `process`, or any installed one.
     public var scheduler = "docker"
     /// Where extension executables are found; default: next to the `gofer` executable.

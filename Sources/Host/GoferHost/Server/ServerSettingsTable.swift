@@ -1,5 +1,6 @@
 import ExtensionSDK
 import Foundation
+import GoferStore
 
 /// Every server setting, each declared once: its file key (the `GOFER_…` variable derives from it),
 /// its command-line flag, how docs/server-config.md documents it, and how a value is read into
@@ -20,6 +21,17 @@ extension ServerSettings {
             "data_dir", flag: "--data-dir", type: "path", default: "`~/.gofer`",
             doc: "SQLite database (`gofer.sqlite`, WAL), task logs (`logs/`), extension state (`extensions/`).",
             read: .path(\.dataDir)),
+        ServerSetting(
+            "database_url", flag: "--database-url", type: "url (may hold a password)", default: "none: `DATA_DIR/gofer.sqlite`",
+            doc: "Keep the database on a PostgreSQL server instead of the embedded SQLite file: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, with `?sslmode=disable` (the default for a loopback host or a Unix socket directory as HOST, percent-encoded), `prefer` or `require` (the default elsewhere; the server's certificate is verified against the system's roots) and `&pool=N` (connections kept, 1–64, default 8). The database must exist; the server creates its tables on first start. Every write takes one advisory lock, so writes are serialized as SQLite's are. The data directory still holds task logs, objects, keys and extension state. See [cluster.md](cluster.md).",
+            read: .custom { s, _, value, source in
+                do {
+                    _ = try PostgresURL(value)
+                } catch {
+                    throw fail(source, "database_url: \(ErrorText.describe(error))")
+                }
+                s.databaseURL = value
+            }),
         ServerSetting(
             "scheduler", flag: "--scheduler", type: "string", default: "`docker`",
             doc: "The scheduler extension, by name: `docker` (the engine next to the server), `swarm` (a Docker Swarm's nodes), `nomad` (a Nomad cluster), `process` (runs commands on the host, no isolation — tests and benchmarks only), an installed scheduler, or one a configured registry (`registries`) lists — it is installed at start, checked as `gofer extension install` checks it, so selecting a registry's scheduler takes one start; see [schedulers.md](schedulers.md). The same holds for `secret_store`. **Switching** with runs in progress is refused at start: their tasks live on the old scheduler, so start with it until they have finished or been cancelled (drain), then switch.",

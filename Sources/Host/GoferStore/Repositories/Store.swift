@@ -1,8 +1,8 @@
 import Foundation
 
-/// Everything the host keeps, as the repositories the rest of the host uses. ``SQLiteStore`` is the
-/// embedded backend; a second backend conforms to the same protocols and passes the same
-/// repository tests (`StoreContractTests`).
+/// Everything the host keeps, as the repositories the rest of the host uses. ``SQLStore`` keeps it in
+/// SQL, on the embedded SQLite file or a PostgreSQL server; both pass the same repository tests
+/// (`StoreContractTests`).
 ///
 /// Every state change a repository makes is one transaction that also appends its event, so the
 /// event log and the states never disagree.
@@ -17,4 +17,6 @@ package protocol Store: NamespaceRepository, PipelineRepository, VersionReposito
     var defaultKeepVersions: Int { get }
     /// The backend's own consistency check: `"ok"`, or what it found wrong.
     func integrityCheck() async throws -> String
+    /// Lets go of the database (a server's last step when it stops); the store is not used after.
+    func close() async
 }

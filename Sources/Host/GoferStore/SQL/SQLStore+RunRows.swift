@@ -1,12 +1,11 @@
 import ExtensionSDK
 import Foundation
 import GoferModel
-import GRDB
 
 /// How runs and task executions are read: their columns named once, in the order queries select
 /// them, and decoded by position — the run list and a run are the busiest reads, and a lookup by
 /// column name costs a case-insensitive search per field.
-extension SQLiteStore {
+extension SQLStore {
     /// The columns of `runs` a ``Run`` is made of, in selection order.
     package enum RunColumn: Int, CaseIterable {
         case namespace, pipeline, id, pipelineVersion, state, reasonKind, reasonMessage, stopReasonKind, stopReasonMessage
@@ -34,7 +33,7 @@ extension SQLiteStore {
             }
         }
 
-        /// `namespace, pipeline, …`: what a query selects for ``SQLiteStore/run(_:)``.
+        /// `namespace, pipeline, …`: what a query selects for ``SQLStore/run(_:)``.
         package static let selection = allCases.map(\.name).joined(separator: ", ")
     }
 
@@ -64,7 +63,7 @@ extension SQLiteStore {
             }
         }
 
-        /// `namespace, pipeline, …`: what a query selects for ``SQLiteStore/task(_:)``.
+        /// `namespace, pipeline, …`: what a query selects for ``SQLStore/task(_:)``.
         package static let selection = allCases.map(\.name).joined(separator: ", ")
     }
 

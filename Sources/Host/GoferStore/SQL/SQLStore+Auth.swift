@@ -2,27 +2,8 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
-extension SQLiteStore {
-    package static func registerAuthMigrations(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v6: tokens and roles") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE tokens (
-                        id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE, name TEXT NOT NULL, kind TEXT NOT NULL, roles TEXT NOT NULL,
-                        namespaces TEXT NOT NULL, scope_namespace TEXT, scope_pipeline TEXT, run INTEGER, created_by TEXT,
-                        created_at DATETIME NOT NULL, expires_at DATETIME, last_used_at DATETIME, revoked_at DATETIME, revoked_reason TEXT);
-                    CREATE INDEX tokens_by_run ON tokens(scope_namespace, scope_pipeline, run);
-                    CREATE TABLE roles (
-                        id TEXT PRIMARY KEY, description TEXT NOT NULL, grants TEXT NOT NULL, created_at DATETIME NOT NULL);
-                    """)
-        }
-        m.registerMigration("v7: no plain registry passwords") { db in
-            try removePlainRegistryPasswords(db)
-        }
-    }
-
+extension SQLStore {
     package static let registryPasswordErrorSource = "registry_auth"
 
     /// Older servers stored `registry_auth.password` as written. Every plain one is removed from
@@ -101,7 +82,7 @@ extension SQLiteStore {
     }
 
     public func token(hash: Data, now: Date) async throws -> TokenLookup {
-        try await pool.read { db in
+        try await read { db in
             guard
                 let row = try Row.fetchOne(
                     db.cachedStatement(
@@ -127,7 +108,7 @@ extension SQLiteStore {
     }
 
     public func token(id: String) async throws -> APIToken {
-        try await pool.read { db in
+        try await read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]) else {
                 throw StoreError.notFound(what: "token", id: id)
             }
@@ -136,7 +117,7 @@ extension SQLiteStore {
     }
 
     public func tokens(includeRevoked: Bool) async throws -> [APIToken] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM tokens WHERE kind = 'user'" + (includeRevoked ? "" : " AND revoked_at IS NULL")
@@ -205,13 +186,13 @@ extension SQLiteStore {
     }
 
     public func roles() async throws -> [Role] {
-        let own = try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM roles ORDER BY id").map(Self.role) }
+        let own = try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM roles ORDER BY id").map(Self.role) }
         return Role.builtins + own
     }
 
     public func role(_ id: String) async throws -> Role {
         if let r = Role.builtin(id) { return r }
-        return try await pool.read { db in
+        return try await read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM roles WHERE id = ?", arguments: [id]) else {
                 throw StoreError.notFound(what: "role", id: id)
             }
@@ -223,7 +204,7 @@ extension SQLiteStore {
         let own = ids.filter { Role.builtin($0) == nil }
         var found = ids.compactMap(Role.builtin)
         if !own.isEmpty {
-            found += try await pool.read { db in
+            found += try await read { db in
                 try Row.fetchAll(
                     db, sql: "SELECT * FROM roles WHERE id IN (\(own.map { _ in "?" }.joined(separator: ",")))",
                     arguments: StatementArguments(own)

@@ -2,24 +2,8 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
-extension SQLiteStore {
-    package static func registerHookMigrations(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v9: hook deliveries") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE hook_deliveries (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT, namespace TEXT NOT NULL, pipeline TEXT NOT NULL, run INTEGER NOT NULL,
-                        label TEXT NOT NULL, extension TEXT NOT NULL, phase TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
-                        next_attempt_at DATETIME NOT NULL, last_error TEXT, created_at DATETIME NOT NULL, delivered_at DATETIME,
-                        UNIQUE (namespace, pipeline, run, label, phase),
-                        FOREIGN KEY (namespace, pipeline, run) REFERENCES runs(namespace, pipeline, id) ON DELETE CASCADE);
-                    CREATE INDEX hook_deliveries_due ON hook_deliveries(state, next_attempt_at);
-                    """)
-        }
-    }
-
+extension SQLStore {
     package static func hookDelivery(_ row: Row) -> HookDelivery {
         HookDelivery(
             id: row["id"], namespace: row["namespace"], pipeline: row["pipeline"], run: row["run"], label: row["label"],
@@ -45,16 +29,17 @@ extension SQLiteStore {
         for hook in try PipelineConfig.fromCanonical(text).hooks {
             try db.execute(
                 sql: """
-                    INSERT OR IGNORE INTO hook_deliveries (namespace, pipeline, run, label, extension, phase, state, attempts,
+                    INSERT INTO hook_deliveries (namespace, pipeline, run, label, extension, phase, state, attempts,
                         next_attempt_at, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                    ON CONFLICT DO NOTHING
                     """,
                 arguments: [run.namespace, run.pipeline, run.id, hook.label, hook.extension, phase.rawValue, now, now])
         }
     }
 
     public func dueHookDeliveries(limit: Int) async throws -> [HookDelivery] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -68,7 +53,7 @@ extension SQLiteStore {
     }
 
     public func hookDeliveries(namespace: String, pipeline: String, run: Int) async throws -> [HookDelivery] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM hook_deliveries WHERE namespace = ? AND pipeline = ? AND run = ? ORDER BY id",
                 arguments: [namespace, pipeline, run]
@@ -112,7 +97,7 @@ extension SQLiteStore {
     }
 
     package func hookContext(_ d: HookDelivery, historyLimit: Int) async throws -> (Run, [TaskExecution], [Run], PipelineConfig) {
-        try await pool.read { db in
+        try await read { db in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT \(RunColumn.selection) FROM runs WHERE namespace = ? AND pipeline = ? AND id = ?",

@@ -2,9 +2,8 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
-extension SQLiteStore {
+extension SQLStore {
     /// The pipeline-error source of a canary that was rolled back (cleared by the next apply).
     package static let rolloutErrorSource = "rollout"
 
@@ -82,20 +81,20 @@ extension SQLiteStore {
     }
 
     public func activeRollout(namespace: String, pipeline: String) async throws -> Rollout? {
-        try await pool.read { db in
+        try await read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             return try Self.activeRollout(db, namespace, pipeline)
         }
     }
 
     public func activeRollouts() async throws -> [Rollout] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM rollouts WHERE state = 'active'").map { try Self.rollout(db, $0) }
         }
     }
 
     public func rollouts(namespace: String, pipeline: String, limit: Int) async throws -> [Rollout] {
-        try await pool.read { db in
+        try await read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM rollouts WHERE namespace = ? AND pipeline = ? ORDER BY id DESC LIMIT ?",

@@ -2,10 +2,9 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
 /// Global secrets' descriptions (name, namespaces, times): the values live in the secret store.
-extension SQLiteStore {
+extension SQLStore {
     package static func globalSecret(_ row: Row) -> GlobalSecret {
         GlobalSecret(
             name: row["name"],
@@ -30,11 +29,11 @@ extension SQLiteStore {
     }
 
     package func globalSecrets() async throws -> [GlobalSecret] {
-        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM global_secrets ORDER BY name").map(Self.globalSecret) }
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM global_secrets ORDER BY name").map(Self.globalSecret) }
     }
 
     package func globalSecret(name: String) async throws -> GlobalSecret? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM global_secrets WHERE name = ?", arguments: [name]).map(Self.globalSecret)
         }
     }

@@ -2,9 +2,8 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
-extension SQLiteStore {
+extension SQLStore {
     package static func installed(_ row: Row) -> InstalledExtension {
         InstalledExtension(
             name: row["name"], kind: ExtensionKind(rawValue: row["kind"]) ?? .trigger, version: row["version"], registry: row["registry"],
@@ -14,11 +13,11 @@ extension SQLiteStore {
     }
 
     public func installedExtensions() async throws -> [InstalledExtension] {
-        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM extensions ORDER BY name").map(Self.installed) }
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM extensions ORDER BY name").map(Self.installed) }
     }
 
     public func installedExtension(_ name: String) async throws -> InstalledExtension? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM extensions WHERE name = ?", arguments: [name]).map(Self.installed)
         }
     }
@@ -55,7 +54,7 @@ extension SQLiteStore {
     }
 
     package func meta(_ key: MetaKey) async throws -> String? {
-        try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key.rawValue]) }
+        try await read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key.rawValue]) }
     }
 
     package func setMeta(_ key: MetaKey, _ value: String) async throws {

@@ -2,7 +2,6 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 import Logging
 
 /// How a new run picks its version.
@@ -15,36 +14,7 @@ package enum RunRouting: Sendable {
     case rerun(of: Run, failedOnly: Bool)
 }
 
-extension SQLiteStore {
-    package static func registerVersionMigrations(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v8: live versions, rollouts and reruns") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE pipelines ADD COLUMN live_version INTEGER NOT NULL DEFAULT 0;
-                    UPDATE pipelines SET live_version = latest_version;
-                    ALTER TABLE pipeline_versions ADD COLUMN source TEXT;
-                    ALTER TABLE pipeline_versions ADD COLUMN format TEXT;
-                    ALTER TABLE pipeline_versions ADD COLUMN created_by TEXT;
-                    ALTER TABLE pipeline_versions ADD COLUMN origin TEXT NOT NULL DEFAULT 'apply';
-                    ALTER TABLE pipeline_versions ADD COLUMN copied_from INTEGER;
-                    ALTER TABLE pipeline_versions ADD COLUMN went_live_at DATETIME;
-                    UPDATE pipeline_versions SET went_live_at = created_at;
-                    ALTER TABLE runs ADD COLUMN version_reason TEXT NOT NULL DEFAULT 'live';
-                    ALTER TABLE runs ADD COLUMN rollout INTEGER;
-                    ALTER TABLE runs ADD COLUMN rerun_of INTEGER;
-                    CREATE INDEX runs_by_rollout ON runs(namespace, pipeline, rollout);
-                    ALTER TABLE task_executions ADD COLUMN carried_from INTEGER;
-                    CREATE TABLE rollouts (
-                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, id INTEGER NOT NULL, version INTEGER NOT NULL,
-                        base_version INTEGER NOT NULL, strategy TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,
-                        started_by TEXT NOT NULL, started_at DATETIME NOT NULL, ended_at DATETIME,
-                        PRIMARY KEY (namespace, pipeline, id),
-                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
-                    CREATE UNIQUE INDEX one_active_rollout ON rollouts(namespace, pipeline) WHERE state = 'active';
-                    """)
-        }
-    }
-
+extension SQLStore {
     // MARK: - Apply
 
     public func apply(
@@ -201,7 +171,7 @@ extension SQLiteStore {
     }
 
     public func pipelineVersion(namespace: String, pipeline: String, version: Int?) async throws -> PipelineVersion {
-        try await pool.read { db in
+        try await read { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
             return try Self.requireVersion(db, p, version ?? p.liveVersion)
         }
@@ -210,7 +180,7 @@ extension SQLiteStore {
     public func pipelineVersions(namespace: String, pipeline: String, before: Int?, limit: Int) async throws -> Page<
         PipelineVersionSummary
     > {
-        try await pool.read { db in
+        try await read { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
             let canary = try Self.activeRollout(db, namespace, pipeline)?.version
             // One more than the page, to diff the page's oldest against the version before it.
@@ -244,7 +214,7 @@ extension SQLiteStore {
     }
 
     public func previousLiveVersion(namespace: String, pipeline: String) async throws -> Int {
-        try await pool.read { db in
+        try await read { db in
             let p = try Self.requirePipeline(db, namespace, pipeline)
             guard let v = try Self.previousLive(db, p) else {
                 throw StoreError.conflict(
@@ -443,9 +413,9 @@ extension SQLiteStore {
     }
 }
 
-extension SQLiteStore {
+extension SQLStore {
     public func livePipelineConfigs() async throws -> [(Pipeline, PipelineConfig)] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """

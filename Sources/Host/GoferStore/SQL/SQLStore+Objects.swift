@@ -2,23 +2,8 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
-extension SQLiteStore {
-    package static func registerObjectMigrations(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v10: objects") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE objects (
-                        scope TEXT NOT NULL, namespace TEXT NOT NULL, pipeline TEXT NOT NULL, run INTEGER NOT NULL, owner TEXT NOT NULL,
-                        key TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL, blob TEXT NOT NULL, created_at DATETIME NOT NULL,
-                        created_by TEXT NOT NULL,
-                        PRIMARY KEY (scope, namespace, pipeline, run, owner, key));
-                    CREATE INDEX objects_by_age ON objects(scope, namespace, pipeline, run, owner, created_at);
-                    """)
-        }
-    }
-
+extension SQLStore {
     package static func objectInfo(_ row: Row) -> ObjectInfo {
         let kind = ObjectScope.Kind(rawValue: row["scope"]) ?? .pipeline
         let ns: String = row["namespace"]
@@ -78,15 +63,17 @@ extension SQLiteStore {
             if scope.kind != .pipeline {
                 let used =
                     try Int64.fetchOne(
-                        db, sql: "SELECT COALESCE(SUM(size), 0) FROM objects WHERE \(Self.objectWhere) AND key != ?", arguments: args + [info.key])
+                        db, sql: "SELECT COALESCE(CAST(SUM(size) AS BIGINT), 0) FROM objects WHERE \(Self.objectWhere) AND key != ?", arguments: args + [info.key])
                     ?? 0
                 if used + info.size > limit { throw ObjectError.scopeFull(scope, used: used, limit: limit) }
             }
             let c = scope.columns
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO objects (scope, namespace, pipeline, run, owner, key, size, sha256, blob, created_at, created_by)
+                    INSERT INTO objects (scope, namespace, pipeline, run, owner, key, size, sha256, blob, created_at, created_by)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (scope, namespace, pipeline, run, owner, key) DO UPDATE SET size = excluded.size,
+                        sha256 = excluded.sha256, blob = excluded.blob, created_at = excluded.created_at, created_by = excluded.created_by
                     """,
                 arguments: [
                     scope.kind.rawValue, c.namespace, c.pipeline, c.run, c.owner, info.key, info.size, info.sha256, info.blob, info.createdAt,
@@ -97,7 +84,7 @@ extension SQLiteStore {
             if case .pipeline = scope {
                 while true {
                     let row = try Row.fetchOne(
-                        db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM objects WHERE \(Self.objectWhere)", arguments: args)
+                        db, sql: "SELECT COUNT(*) AS n, COALESCE(CAST(SUM(size) AS BIGINT), 0) AS bytes FROM objects WHERE \(Self.objectWhere)", arguments: args)
                     let count: Int = row?["n"] ?? 0
                     let bytes: Int64 = row?["bytes"] ?? 0
                     guard count > limits.pipelineMaxCount || bytes > limits.pipelineMaxBytes else { break }
@@ -120,7 +107,7 @@ extension SQLiteStore {
     }
 
     public func object(_ scope: ObjectScope, key: String) async throws -> ObjectInfo {
-        try await pool.read { db in
+        try await read { db in
             try Self.requireScope(db, scope)
             guard
                 let row = try Row.fetchOne(
@@ -131,7 +118,7 @@ extension SQLiteStore {
     }
 
     public func objects(_ scope: ObjectScope) async throws -> [ObjectInfo] {
-        try await pool.read { db in
+        try await read { db in
             try Self.requireScope(db, scope)
             return try Row.fetchAll(db, sql: "SELECT * FROM objects WHERE \(Self.objectWhere) ORDER BY key", arguments: Self.scopeArguments(scope))
                 .map(Self.objectInfo)
@@ -190,12 +177,12 @@ extension SQLiteStore {
     }
 
     package func objectBlobs() async throws -> Set<String> {
-        try await pool.read { db in Set(try String.fetchAll(db, sql: "SELECT blob FROM objects")) }
+        try await read { db in Set(try String.fetchAll(db, sql: "SELECT blob FROM objects")) }
     }
 }
 
-extension SQLiteStore {
+extension SQLStore {
     package func checkObjectScope(_ scope: ObjectScope) async throws {
-        try await pool.read { db in try Self.requireScope(db, scope) }
+        try await read { db in try Self.requireScope(db, scope) }
     }
 }

@@ -2,23 +2,10 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
 /// Public mode's trials: the namespace, token and client address of each, and the container time
 /// a namespace's tasks have used.
-extension SQLiteStore {
-    package static func registerTrialMigrations(_ m: inout DatabaseMigrator) {
-        m.registerMigration("v11: trials") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE trials (
-                        namespace TEXT PRIMARY KEY, address TEXT NOT NULL, token_id TEXT NOT NULL, created_at DATETIME NOT NULL,
-                        spent_at DATETIME);
-                    CREATE INDEX trials_by_address ON trials(address);
-                    """)
-        }
-    }
-
+extension SQLStore {
     public func createTrial(namespace: String, address: String, token: APIToken, hash: Data) async throws {
         try await write { db in
             if try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil {
@@ -40,7 +27,7 @@ extension SQLiteStore {
     }
 
     public func trialAddress(namespace: String) async throws -> String? {
-        try await pool.read { db in
+        try await read { db in
             try String.fetchOne(db, sql: "SELECT address FROM trials WHERE namespace = ?", arguments: [namespace])
         }
     }
@@ -52,20 +39,20 @@ extension SQLiteStore {
     }
 
     public func trialSpent(namespace: String) async throws -> Bool {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT 1 FROM trials WHERE namespace = ? AND spent_at IS NOT NULL", arguments: [namespace]) != nil
         }
     }
 
     public func trialNamespaces(address: String) async throws -> [String] {
-        try await pool.read { db in
+        try await read { db in
             try String.fetchAll(db, sql: "SELECT namespace FROM trials WHERE address = ? ORDER BY created_at", arguments: [address])
         }
     }
 
     public func containerTime(namespaces: [String], now: Date) async throws -> Duration {
         guard !namespaces.isEmpty else { return .zero }
-        return try await pool.read { db in
+        return try await read { db in
             let marks = Array(repeating: "?", count: namespaces.count).joined(separator: ", ")
             let rows = try Row.fetchAll(
                 db, sql: "SELECT started_at, ended_at FROM task_executions WHERE started_at IS NOT NULL AND namespace IN (\(marks))",
@@ -83,7 +70,7 @@ extension SQLiteStore {
 
     public func trialRunCounts(namespaces: [String]) async throws -> (active: Int, total: Int) {
         guard !namespaces.isEmpty else { return (0, 0) }
-        return try await pool.read { db in
+        return try await read { db in
             let marks = Array(repeating: "?", count: namespaces.count).joined(separator: ", ")
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE namespace IN (\(marks))", arguments: StatementArguments(namespaces)) ?? 0
             let active =
@@ -95,7 +82,7 @@ extension SQLiteStore {
     }
 
     public func pipelineIDs(namespace: String) async throws -> [String] {
-        try await pool.read { db in
+        try await read { db in
             try String.fetchAll(db, sql: "SELECT id FROM pipelines WHERE namespace = ? ORDER BY id", arguments: [namespace])
         }
     }

@@ -2,167 +2,99 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 import Synchronization
 
-/// The embedded ``Store``: all state in one SQLite file (WAL). Every SQL statement of this backend
-/// lives in this folder, and every state change is one transaction that also appends its event, so
-/// the event log and the states never disagree.
-public final class SQLiteStore: Store {
-    package let pool: DatabasePool
+/// The ``Store`` on SQL: the embedded SQLite file (``init(path:keepVersions:)``, the default) or
+/// a PostgreSQL server (``open(postgres:keepVersions:)``), one body of SQL for both (``Database``;
+/// where the two dialects differ a statement says so). Every SQL statement of the store lives in
+/// this folder, and every state change is one transaction that also appends its event, so the
+/// event log and the states never disagree.
+public final class SQLStore: Store {
+    package let backend: any SQLBackend
     package let generations = WriteGenerations()
     public let defaultKeepVersions: Int
 
-    /// Opens (and migrates) the database at `path`.
-    public init(path: String, keepVersions: Int = 100) throws {
+    package init(backend: any SQLBackend, keepVersions: Int) {
+        self.backend = backend
         defaultKeepVersions = keepVersions
-        var config = Configuration()
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+    }
+
+    /// Opens (and migrates) the embedded database at `path`.
+    public convenience init(path: String, keepVersions: Int = 100) throws {
+        let backend = try SQLiteBackend(path: path)
+        try backend.writeNow { db in try Self.createDefaultNamespace(db) }
+        self.init(backend: backend, keepVersions: keepVersions)
+    }
+
+    /// Connects to (and migrates) the PostgreSQL database at `url`.
+    package static func open(postgres url: PostgresURL, keepVersions: Int = 100) async throws -> SQLStore {
+        let backend = try await PostgresBackend.connect(url)
+        do {
+            try await backend.write { db in try createDefaultNamespace(db) }
+        } catch {
+            await backend.close()
+            throw error
         }
-        config.busyMode = .timeout(10)
-        pool = try DatabasePool(path: path, configuration: config)
-        try Self.migrator.migrate(pool)
-        // Migrations may have removed secrets from rows (v7): fold the WAL into the database so no
-        // copy of the old pages stays behind in it.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
-        try pool.write { db in
-            try db.execute(
-                sql:
-                    "INSERT OR IGNORE INTO namespaces (id, name, description, created_at) VALUES ('default', 'Default', 'The default namespace', ?)",
-                arguments: [Date()])
-        }
+        return SQLStore(backend: backend, keepVersions: keepVersions)
+    }
+
+    /// Takes the database for this server alone (``SQLBackend/claimInstallation()``).
+    package func claimInstallation() async throws { try await backend.claimInstallation() }
+
+    /// Connects to (and migrates) the PostgreSQL database at `url` as the target of a copy: unlike
+    /// ``open(postgres:keepVersions:)`` it adds nothing (not even the default namespace: the copy brings it).
+    package static func openForCopy(postgres url: PostgresURL) async throws -> SQLStore {
+        SQLStore(backend: try await PostgresBackend.connect(url), keepVersions: 100)
+    }
+
+    /// Starts closing the backend's connections without waiting (from a synchronous `defer`: a
+    /// failed start); each connection stays referenced until its close completes.
+    package func startClosing() { backend.startClosing() }
+
+    /// Closes the backend's connections (the embedded file closes when the store is released).
+    package func close() async { await backend.close() }
+
+    static func createDefaultNamespace(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO namespaces (id, name, description, created_at) VALUES ('default', 'Default', 'The default namespace', ?)
+                ON CONFLICT DO NOTHING
+                """,
+            arguments: [Date()])
+    }
+
+    /// Runs one read transaction, on one snapshot.
+    package func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        try await backend.read(body)
     }
 
     /// Runs one write transaction; `scope` says what it may change (``WriteScope``: everything
-    /// unless it names less). A full disk or an I/O error rolls the whole transaction back (SQLite
-    /// guarantees it) and comes out as a ``StoreError`` that says so.
+    /// unless it names less). A failure rolls the whole transaction back and comes out as a
+    /// ``StoreError`` that says where and why.
     package func write<T: Sendable>(
         _ scope: WriteScope = .everything, _ updates: @Sendable @escaping (Database) throws -> T
     ) async throws -> T {
         // After the commit (or the rollback, harmlessly): what was read before is stale now.
         defer { generations.bump(scope) }
-        do {
-            return try await pool.write(updates)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
-            throw StoreError.storageFull(path: pool.path)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_IOERR {
-            throw StoreError.storageFailed(path: pool.path, detail: error.message ?? "I/O error")
-        }
+        return try await backend.write(updates)
     }
 
-    /// Caps the database at `pages` pages, as a full disk would; tests use it to play disk-full.
+    /// Caps the embedded database at `pages` pages, as a full disk would; tests use it to play disk-full.
     public func limitSizeForTesting(pages: Int) async throws {
-        try await pool.write { db in _ = try Int.fetchOne(db, sql: "PRAGMA max_page_count = \(pages)") }
+        guard let sqlite = backend as? SQLiteBackend else { throw StoreError.conflict("only the embedded database has a page limit") }
+        try await sqlite.limitPages(pages)
     }
 
     /// Runs SQL as it is; tests use it to put the database into states older servers left behind.
     public func executeForTesting(_ sql: String) async throws {
         defer { generations.bump(.everything) }
-        try await pool.write { db in try db.execute(sql: sql) }
+        try await backend.write { db in try db.execute(sql: sql) }
     }
 
-    /// The database's size in pages.
+    /// The embedded database's size in pages.
     public func pageCount() async throws -> Int {
-        try await pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
-    }
-
-    package static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE namespaces (
-                        id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, created_at DATETIME NOT NULL);
-                    CREATE TABLE pipelines (
-                        namespace TEXT NOT NULL REFERENCES namespaces(id), id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
-                        state TEXT NOT NULL, latest_version INTEGER NOT NULL, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL,
-                        PRIMARY KEY (namespace, id));
-                    CREATE TABLE pipeline_versions (
-                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, version INTEGER NOT NULL, config TEXT NOT NULL, created_at DATETIME NOT NULL,
-                        PRIMARY KEY (namespace, pipeline, version),
-                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
-                    CREATE TABLE runs (
-                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, id INTEGER NOT NULL, pipeline_version INTEGER NOT NULL,
-                        state TEXT NOT NULL, reason_kind TEXT, reason_message TEXT, initiator TEXT NOT NULL,
-                        created_at DATETIME NOT NULL, started_at DATETIME, ended_at DATETIME,
-                        PRIMARY KEY (namespace, pipeline, id),
-                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
-                    CREATE INDEX runs_by_state ON runs(state);
-                    CREATE TABLE task_executions (
-                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, run INTEGER NOT NULL, task TEXT NOT NULL,
-                        state TEXT NOT NULL, reason_kind TEXT, reason_message TEXT, exit_code INTEGER, handle TEXT, image TEXT NOT NULL,
-                        created_at DATETIME NOT NULL, started_at DATETIME, ended_at DATETIME, deadline DATETIME, logging INTEGER NOT NULL,
-                        PRIMARY KEY (namespace, pipeline, run, task),
-                        FOREIGN KEY (namespace, pipeline, run) REFERENCES runs(namespace, pipeline, id) ON DELETE CASCADE);
-                    CREATE TABLE events (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, namespace TEXT, pipeline TEXT, run INTEGER, task TEXT,
-                        details TEXT NOT NULL, at DATETIME NOT NULL);
-                    CREATE INDEX events_by_pipeline ON events(namespace, pipeline, id);
-                    """)
-        }
-        m.registerMigration("v2: persisted stop requests") { db in
-            try db.execute(sql: "ALTER TABLE runs ADD COLUMN stop_reason_kind TEXT")
-            try db.execute(sql: "ALTER TABLE runs ADD COLUMN stop_reason_message TEXT")
-        }
-        m.registerMigration("v3: triggers") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE runs ADD COLUMN variables TEXT NOT NULL DEFAULT '{}';
-                    CREATE TABLE subscriptions (
-                        id TEXT PRIMARY KEY, namespace TEXT NOT NULL, pipeline TEXT NOT NULL, label TEXT NOT NULL, trigger TEXT NOT NULL,
-                        settings TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', cursor TEXT,
-                        created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL,
-                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
-                    CREATE INDEX subscriptions_by_pipeline ON subscriptions(namespace, pipeline, label);
-                    CREATE INDEX subscriptions_by_trigger ON subscriptions(trigger);
-                    CREATE TABLE trigger_events (
-                        subscription TEXT NOT NULL, event_id TEXT NOT NULL, trigger TEXT NOT NULL, namespace TEXT NOT NULL,
-                        pipeline TEXT NOT NULL, label TEXT NOT NULL, run INTEGER, outcome TEXT NOT NULL, variables TEXT NOT NULL,
-                        occurred_at TEXT, received_at DATETIME NOT NULL,
-                        PRIMARY KEY (subscription, event_id));
-                    CREATE INDEX trigger_events_by_pipeline ON trigger_events(namespace, pipeline, received_at);
-                    CREATE TABLE pipeline_errors (
-                        namespace TEXT NOT NULL, pipeline TEXT NOT NULL, source TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL,
-                        at DATETIME NOT NULL,
-                        PRIMARY KEY (namespace, pipeline, source),
-                        FOREIGN KEY (namespace, pipeline) REFERENCES pipelines(namespace, id) ON DELETE CASCADE);
-                    """)
-        }
-        m.registerMigration("v4: global secrets") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE global_secrets (
-                        name TEXT PRIMARY KEY, namespaces TEXT NOT NULL, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
-                    """)
-        }
-        m.registerMigration("v5: installed extensions") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE extensions (
-                        name TEXT PRIMARY KEY, kind TEXT NOT NULL, version TEXT NOT NULL, registry TEXT NOT NULL, source TEXT NOT NULL,
-                        executable TEXT NOT NULL, sha256 TEXT, config TEXT NOT NULL, installed_at DATETIME NOT NULL,
-                        updated_at DATETIME NOT NULL);
-                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                    """)
-        }
-        registerAuthMigrations(&m)
-        registerVersionMigrations(&m)
-        registerHookMigrations(&m)
-        registerObjectMigrations(&m)
-        registerTrialMigrations(&m)
-        // Which secret store was ever written to (the switch check asks): an installation from
-        // before it was tracked counts its store as written, as that check used to assume.
-        m.registerMigration("v12: secret store written") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO meta (key, value) SELECT 'secret_store_written', value FROM meta
-                    WHERE key = 'secret_store' AND value NOT IN ('none', 'memory-secrets')
-                    """)
-        }
-        m.registerMigration("v13: hook summary") { db in try db.execute(sql: "ALTER TABLE hook_deliveries ADD COLUMN summary TEXT") }
-        return m
+        guard let sqlite = backend as? SQLiteBackend else { throw StoreError.conflict("only the embedded database counts pages") }
+        return try await sqlite.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
     }
 
     // MARK: - Events
@@ -173,10 +105,11 @@ public final class SQLiteStore: Store {
     ) throws -> Event {
         let now = Date()
         let text = String(decoding: JSONValue.object(details.mapValues(JSONValue.string)).serialized(), as: UTF8.self)
-        try db.cachedStatement(sql: "INSERT INTO events (kind, namespace, pipeline, run, task, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [kind.rawValue, namespace, pipeline, run, task, text, now])
+        let id = try db.insertReturningID(
+            sql: "INSERT INTO events (kind, namespace, pipeline, run, task, details, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [kind.rawValue, namespace, pipeline, run, task, text, now])
         return Event(
-            id: db.lastInsertedRowID, kind: kind, namespace: namespace, pipeline: pipeline, run: run, task: task, details: details, at: now)
+            id: id, kind: kind, namespace: namespace, pipeline: pipeline, run: run, task: task, details: details, at: now)
     }
 
     /// A JSON column decoded, or `fallback` when it is empty or unreadable: stored data never
@@ -207,9 +140,9 @@ public final class SQLiteStore: Store {
     public func events(namespace: String?, pipeline: String?, after cursor: Int64, limit: Int) async throws -> Page<
         Event
     > {
-        try await pool.read { db in
+        try await read { db in
             var sql = "SELECT * FROM events WHERE id > ?"
-            var args: [(any DatabaseValueConvertible)?] = [cursor]
+            var args: [(any SQLValueConvertible)?] = [cursor]
             if let namespace {
                 sql += " AND namespace = ?"
                 args.append(namespace)
@@ -257,7 +190,7 @@ public final class SQLiteStore: Store {
     }
 
     public func namespace(_ id: String) async throws -> Namespace {
-        try await pool.read { db in
+        try await read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM namespaces WHERE id = ?", arguments: [id]) else {
                 throw StoreError.notFound(what: "namespace", id: id)
             }
@@ -266,7 +199,7 @@ public final class SQLiteStore: Store {
     }
 
     public func namespaces(after cursor: String?, limit: Int) async throws -> Page<Namespace> {
-        try await pool.read { db in
+        try await read { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM namespaces WHERE id > ? ORDER BY id LIMIT ?", arguments: [cursor ?? "", limit + 1])
             let items = rows.prefix(limit).map(Self.namespace)
@@ -297,7 +230,7 @@ public final class SQLiteStore: Store {
     }
 
     public func pipeline(namespace: String, id: String) async throws -> Pipeline {
-        try await pool.read { db in try Self.requirePipeline(db, namespace, id) }
+        try await read { db in try Self.requirePipeline(db, namespace, id) }
     }
 
     package static func requirePipeline(_ db: Database, _ namespace: String, _ id: String) throws -> Pipeline {
@@ -319,7 +252,7 @@ public final class SQLiteStore: Store {
     }
 
     public func pipelines(namespace: String, after cursor: String?, limit: Int) async throws -> Page<Pipeline> {
-        try await pool.read { db in
+        try await read { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM namespaces WHERE id = ?", arguments: [namespace]) != nil else {
                 throw StoreError.notFound(what: "namespace", id: namespace)
             }
@@ -357,7 +290,7 @@ public final class SQLiteStore: Store {
     }
 
     public func run(namespace: String, pipeline: String, id: Int) async throws -> Run {
-        try await pool.read { db in try Self.requireRun(db, namespace, pipeline, id) }
+        try await read { db in try Self.requireRun(db, namespace, pipeline, id) }
     }
 
     /// The run, or why there is none: no namespace, no pipeline or no such run.
@@ -372,7 +305,7 @@ public final class SQLiteStore: Store {
     }
 
     public func runs(namespace: String, pipeline: String, before cursor: Int?, limit: Int) async throws -> Page<Run> {
-        try await pool.read { db in
+        try await read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             let rows = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT \(RunColumn.selection) FROM runs WHERE namespace = ? AND pipeline = ? AND id < ? ORDER BY id DESC LIMIT ?"),
@@ -383,13 +316,13 @@ public final class SQLiteStore: Store {
     }
 
     public func unfinishedRuns() async throws -> [Run] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT \(RunColumn.selection) FROM runs WHERE state IN ('pending', 'running') ORDER BY created_at").map(Self.run)
         }
     }
 
     public func tasks(namespace: String, pipeline: String, run: Int) async throws -> [TaskExecution] {
-        try await pool.read { db in
+        try await read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             guard
                 try Row.fetchOne(
@@ -409,7 +342,7 @@ public final class SQLiteStore: Store {
     }
 
     public func runDetail(namespace: String, pipeline: String, id: Int) async throws -> RunDetail {
-        try await pool.read { db in
+        try await read { db in
             RunDetail(run: try Self.requireRun(db, namespace, pipeline, id), tasks: try Self.tasks(db, namespace, pipeline, id))
         }
     }
@@ -500,6 +433,6 @@ public final class SQLiteStore: Store {
     }
 
     public func integrityCheck() async throws -> String {
-        try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+        try await backend.integrityCheck()
     }
 }

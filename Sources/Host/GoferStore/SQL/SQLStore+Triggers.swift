@@ -2,9 +2,8 @@ import ExtensionSDK
 import Foundation
 import GoferConfig
 import GoferModel
-import GRDB
 
-extension SQLiteStore {
+extension SQLStore {
     // MARK: - Subscriptions
 
     package static func subscription(_ row: Row) -> TriggerSubscription {
@@ -16,7 +15,7 @@ extension SQLiteStore {
     }
 
     public func subscriptions(namespace: String, pipeline: String) async throws -> [TriggerSubscription] {
-        try await pool.read { db in
+        try await read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM subscriptions WHERE namespace = ? AND pipeline = ? ORDER BY label",
@@ -26,7 +25,7 @@ extension SQLiteStore {
     }
 
     public func subscriptions(trigger: String) async throws -> [TriggerSubscription] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -38,7 +37,7 @@ extension SQLiteStore {
     }
 
     public func allSubscriptions() async throws -> [TriggerSubscription] {
-        try await pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM subscriptions ORDER BY id").map(Self.subscription) }
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM subscriptions ORDER BY id").map(Self.subscription) }
     }
 
     package func replaceSubscriptions(namespace: String, pipeline: String, with subscriptions: [TriggerSubscription]) async throws {
@@ -134,7 +133,7 @@ extension SQLiteStore {
     }
 
     public func triggerEvents(namespace: String, pipeline: String, limit: Int) async throws -> [TriggerEvent] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM trigger_events WHERE namespace = ? AND pipeline = ? ORDER BY received_at DESC, event_id DESC LIMIT ?",
@@ -152,7 +151,7 @@ extension SQLiteStore {
     // MARK: - Pipeline errors
 
     public func pipelineErrors(namespace: String, pipeline: String) async throws -> [PipelineError] {
-        try await pool.read { db in
+        try await read { db in
             _ = try Self.requirePipeline(db, namespace, pipeline)
             return try Row.fetchAll(
                 db, sql: "SELECT * FROM pipeline_errors WHERE namespace = ? AND pipeline = ? ORDER BY source",
@@ -185,7 +184,7 @@ extension SQLiteStore {
     package func clearPipelineErrors(namespace: String, pipeline: String, sourcePrefix prefix: String) async throws {
         try await write { db in
             try db.execute(
-                sql: "DELETE FROM pipeline_errors WHERE namespace = ? AND pipeline = ? AND substr(source, 1, ?) = ?",
+                sql: "DELETE FROM pipeline_errors WHERE namespace = ? AND pipeline = ? AND substr(source, 1, CAST(? AS INTEGER)) = ?",
                 arguments: [namespace, pipeline, prefix.count, prefix])
         }
     }
