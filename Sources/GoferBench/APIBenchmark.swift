@@ -20,9 +20,12 @@ struct APIBenchmark {
     let seconds: Double
     let rounds: Int
     let runs: Int
+    /// The server's database on PostgreSQL instead of the embedded file.
+    var databaseURL: String?
 
     func run() async throws {
         let bench = try await BenchServer.start {
+            $0.databaseURL = databaseURL
             $0.scheduler = "process"
             $0.listen = "127.0.0.1:0"
             $0.rateLimitPublic = RateLimit(count: 100_000_000, per: .seconds(60))
@@ -59,7 +62,7 @@ struct APIBenchmark {
             ]
             let auth = "Bearer \(token)"
             print(
-                "gofer-bench api: \(connections) keep-alive connections, \(Int(seconds)) s per measurement, \(rounds) rounds alternating with the floor; \(runs) runs stored"
+                "gofer-bench api: \(connections) keep-alive connections, \(Int(seconds)) s per measurement, \(rounds) rounds alternating with the floor; \(runs) runs stored; database: \(bench.database)"
             )
             for (name, path) in routes {
                 // The floor: the same response bytes from a route that does nothing.

@@ -1,3 +1,4 @@
+import ArgumentParser
 import ExtensionSDK
 import Foundation
 import GoferHost
@@ -91,6 +92,22 @@ struct BenchServer {
         settings.logLevel = "warning"
         adjust(&settings)
         return BenchServer(server: try await GoferServer(settings: settings), dir: dir)
+    }
+
+    /// `--database-url`, checked as the server checks `database_url` (exit 64 naming what is wrong).
+    static func checkDatabaseURL(_ url: String?) throws {
+        guard let url else { return }
+        var settings = ServerSettings()
+        do {
+            try settings.set("database_url", url, source: "--database-url")
+        } catch {
+            throw ValidationError(ErrorText.describe(error))
+        }
+    }
+
+    /// Where the server keeps its database, for a benchmark's first line.
+    var database: String {
+        server.settings.databaseURL == nil ? "embedded SQLite" : "PostgreSQL at \(server.settings.databaseLocation)"
     }
 
     func apply(_ yaml: String, file: String = "bench.yaml") async throws {

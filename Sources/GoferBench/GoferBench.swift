@@ -50,15 +50,17 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "Seconds per measurement.") var seconds = 5
         @Option(help: "Measured rounds, alternating with the floor.") var rounds = 3
         @Option(help: "Runs stored before measuring.") var runs = 300
+        @Option(help: "The server's database on PostgreSQL (postgres://…, an empty database) instead of the embedded file.") var databaseURL: String?
         func validate() throws {
             try OptionBounds.check([
                 ("connections", connections, 1...1024), ("seconds", seconds, 1...3600), ("rounds", rounds, 1...1000),
                 ("runs", runs, 1...1_000_000),
             ])
+            try BenchServer.checkDatabaseURL(databaseURL)
         }
         func run() async throws {
             try await GoferBench.running {
-                try await APIBenchmark(connections: connections, seconds: Double(seconds), rounds: rounds, runs: runs).run()
+                try await APIBenchmark(connections: connections, seconds: Double(seconds), rounds: rounds, runs: runs, databaseURL: databaseURL).run()
             }
         }
     }
@@ -69,11 +71,15 @@ struct GoferBench: AsyncParsableCommand {
         @Option(help: "Tasks in the run.") var tasks = 500
         @Option(help: "max_concurrent_tasks of the server.") var concurrency = 256
         @Option(help: "Measured rounds after one warm-up.") var rounds = 3
+        @Option(help: "The server's database on PostgreSQL (postgres://…, an empty database) instead of the embedded file.") var databaseURL: String?
         func validate() throws {
             try OptionBounds.check([("tasks", tasks, 1...100_000), ("concurrency", concurrency, 1...4096), ("rounds", rounds, 1...1000)])
+            try BenchServer.checkDatabaseURL(databaseURL)
         }
         func run() async throws {
-            try await GoferBench.running { try await TasksBenchmark(count: tasks, concurrency: concurrency, rounds: rounds).run() }
+            try await GoferBench.running {
+                try await TasksBenchmark(count: tasks, concurrency: concurrency, rounds: rounds, databaseURL: databaseURL).run()
+            }
         }
     }
 

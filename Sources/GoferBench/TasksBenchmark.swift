@@ -11,6 +11,8 @@ struct TasksBenchmark {
     let count: Int
     let concurrency: Int
     let rounds: Int
+    /// The server's database on PostgreSQL instead of the embedded file.
+    var databaseURL: String?
 
     var pipeline: String {
         "id: bench-tasks\ntasks:\n"
@@ -19,12 +21,13 @@ struct TasksBenchmark {
 
     func run() async throws {
         let bench = try await BenchServer.start {
+            $0.databaseURL = databaseURL
             $0.scheduler = "process"
             $0.maxConcurrentTasks = concurrency
         }
         return try await stopping({ await bench.stop() }) {
             try await bench.apply(pipeline)
-            print("gofer-bench tasks: one run of \(count) independent /bin/true tasks, max_concurrent_tasks \(concurrency), process scheduler, \(rounds) rounds after one warm-up")
+            print("gofer-bench tasks: one run of \(count) independent /bin/true tasks, max_concurrent_tasks \(concurrency), process scheduler, \(rounds) rounds after one warm-up; database: \(bench.database)")
             var wall: [Double] = []
             var cpuPerTask: [Double] = []
             var extensionPerTask: [Double] = []

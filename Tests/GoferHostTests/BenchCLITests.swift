@@ -29,6 +29,10 @@ struct BenchCLITests {
             let (code, output) = try await Self.bench(arguments)
             #expect(code == 64 && output.contains("--\(arguments[1].dropFirst(2)) must be between"), "\(arguments): exit \(code): \(output.prefix(300))")
         }
+        // A database URL is checked as the server checks database_url, its password never echoed.
+        let (urlCode, urlOutput) = try await Self.bench(["tasks", "--database-url", "postgres://gofer:hunter2@db.example.com/ci?sslmode=often"])
+        #expect(urlCode == 64 && urlOutput.contains("--database-url") && urlOutput.contains("sslmode \"often\""), "exit \(urlCode): \(urlOutput)")
+        #expect(!urlOutput.contains("hunter2"), "\(urlOutput)")
         let (listCode, list) = try await Self.bench(["--help"])
         #expect(listCode == 0)
         for name in ["dag", "api", "tasks", "logs", "protocol", "webhook", "auth", "objects", "memory"] {
