@@ -4,10 +4,10 @@ log in with a token, see the pipelines, start a run from the pipeline page, watc
 turn green, see a log line while its task still runs, cancel a run, look at the extensions.
 Screenshots go to --screenshots (outside the repository). Prints `ok   …` per check; exits 1 on
 the first failure, with the page's text."""
-import argparse, os, sys, time
+import argparse, json, os, sys, time, urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -86,6 +86,37 @@ def load(url):
         print(f"note the browser saw the network change while loading {url} (attempt {attempt + 1}); reloading it", flush=True)
         time.sleep(0.5)
         driver.refresh()
+
+
+def start_run(pipeline, task):
+    """Clicks Start run. When the machine's network changes while the request is out
+    (net::ERR_NETWORK_CHANGED, as in load()), the page says "Failed to fetch" — and the request may
+    or may not have reached the server. The API says which: the run's page is opened if the run
+    exists, else the pipeline's page is loaded again and Start run clicked once more (so the run is
+    never started twice)."""
+    try:
+        driver.get_log("browser")
+    except Exception:
+        pass
+    for attempt in range(4):
+        driver.find_element(By.ID, "start-run").click()
+        try:
+            WebDriverWait(driver, 15, poll_frequency=0.1).until(
+                EC.presence_of_element_located((By.CSS_SELECTOR, f'#dag g.node[data-task="{task}"]')))
+            return
+        except TimeoutException:
+            if not network_changed():
+                return  # the check that follows reports what the page shows
+        request = urllib.request.Request(args.url + f"/api/namespaces/default/pipelines/{pipeline}/runs",
+                                         headers={"Authorization": "Bearer " + args.token})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            runs = json.load(answer).get("items", [])
+        print(f"note the browser saw the network change while starting the run (attempt {attempt + 1}); "
+              f"the server has {len(runs)} run(s)", flush=True)
+        if runs:
+            load(args.url + f"/ui/namespaces/default/pipelines/{pipeline}/runs/" + str(runs[0]["id"]))
+            return
+        load(args.url + f"/ui/namespaces/default/pipelines/{pipeline}")
 
 
 def shot(name):
@@ -168,7 +199,7 @@ try:
     check("the pipeline page lists its tasks", lambda d: "compile" in d.find_element(By.ID, "tasks").text and "test" in d.find_element(By.ID, "tasks").text)
     check("and nothing stray (null, undefined) on it", lambda d: not any(w in d.find_element(By.ID, "main").text.split() for w in ["null", "undefined", "NaN"]))
     shot("pipeline")
-    driver.find_element(By.ID, "start-run").click()
+    start_run("webui", "compile")
     check("starting a run opens its page with the DAG", EC.presence_of_element_located((By.CSS_SELECTOR, '#dag g.node[data-task="compile"]')))
     check("at the run's own address", lambda d: d.current_url == args.url + "/ui/namespaces/default/pipelines/webui/runs/1")
     first_since = driver.find_element(By.ID, "run-since").text
@@ -191,7 +222,7 @@ try:
     # Cancel: a run whose task sleeps; the button stops it.
     load(args.url + "/ui/namespaces/default/pipelines/sleepy")
     check("the second pipeline's page", EC.element_to_be_clickable((By.ID, "start-run")))
-    driver.find_element(By.ID, "start-run").click()
+    start_run("sleepy", "nap")
     check("its task runs", lambda d: d.find_elements(By.CSS_SELECTOR, '#dag g.node[data-task="nap"]') and state_of("nap") == "running")
     # Cancelling asks first: saying no leaves the run alone.
     driver.find_element(By.ID, "cancel-run").click()
