@@ -68,98 +68,101 @@ public final class GoferServer: Sendable {
             await sqlStore.close()
             throw error
         }
-        // A start that fails from here lets go of the database too (as of the directory above).
-        // Closing starts at once and completes within milliseconds; if the process exits first,
-        // its sockets close with it and PostgreSQL drops the lock all the same.
-        defer { if !started { sqlStore.startClosing() } }
+        // A start that fails from here lets go of the database too (as of the directory above),
+        // before the error reaches the caller: a server started next finds it free.
         store = sqlStore
-        bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
-        bus = EventBus()
-        let dir = settings.extensionsDir ?? GoferServer.executableDirectory
-        let embeddedKey =
-            settings.secretStore == "embedded" ? try settings.secretStoreKey ?? Self.embeddedKey(dataDir: settings.dataDir) : nil
-        let objects = Objects(
-            store: store, backend: try LocalObjectBackend(root: settings.dataDir + "/objects"), limits: settings.objectLimits,
-            cleanup: settings.objectCleanup)
-        self.objects = objects
-        extensions = ExtensionManager(
-            store: store, dataDir: settings.dataDir, productsDir: dir, registries: settings.registries,
-            configDefaults: { name in Self.adminDefaults(settings, extension: name, embeddedKey: embeddedKey) }, objects: objects)
-        // Everything the server runs is an installed extension; the first start installs the
-        // bundled defaults so the quick start needs no install step.
-        try await extensions.installDefaults(extra: settings.firstStartExtensions)
-        let scheduler = try await extensions.selected(settings.scheduler, kind: .scheduler, setting: "scheduler")
-        try await ExtensionSwitch.check(store: store, settings: settings, storeExtension: Self.secretStoreExtension(settings.secretStore))
-        supervisor = ExtensionSupervisor(
-            spec: try await extensions.spec(scheduler), kind: .scheduler, system: ["dataDir": .string(settings.dataDir)],
-            hostVersion: goferVersion, policy: extensionPolicy)
-        _ = try await supervisor.start()
-        var storeSpec: ExtensionSpec?
-        if let storeName = Self.secretStoreExtension(settings.secretStore) {
-            storeSpec = try await extensions.spec(try await extensions.selected(storeName, kind: .secrets, setting: "secret_store"))
-        }
-        secrets = Secrets(
-            store: store, spec: storeSpec, policy: extensionPolicy, hostVersion: goferVersion, cleanup: settings.secretCleanup)
         do {
-            try await secrets.start()
+            bootstrapTokenFile = try await AdminBootstrap.firstStart(store: store, dataDir: settings.dataDir)
+            bus = EventBus()
+            let dir = settings.extensionsDir ?? GoferServer.executableDirectory
+            let embeddedKey =
+                settings.secretStore == "embedded" ? try settings.secretStoreKey ?? Self.embeddedKey(dataDir: settings.dataDir) : nil
+            let objects = Objects(
+                store: store, backend: try LocalObjectBackend(root: settings.dataDir + "/objects"), limits: settings.objectLimits,
+                cleanup: settings.objectCleanup)
+            self.objects = objects
+            extensions = ExtensionManager(
+                store: store, dataDir: settings.dataDir, productsDir: dir, registries: settings.registries,
+                configDefaults: { name in Self.adminDefaults(settings, extension: name, embeddedKey: embeddedKey) }, objects: objects)
+            // Everything the server runs is an installed extension; the first start installs the
+            // bundled defaults so the quick start needs no install step.
+            try await extensions.installDefaults(extra: settings.firstStartExtensions)
+            let scheduler = try await extensions.selected(settings.scheduler, kind: .scheduler, setting: "scheduler")
+            try await ExtensionSwitch.check(store: store, settings: settings, storeExtension: Self.secretStoreExtension(settings.secretStore))
+            supervisor = ExtensionSupervisor(
+                spec: try await extensions.spec(scheduler), kind: .scheduler, system: ["dataDir": .string(settings.dataDir)],
+                hostVersion: goferVersion, policy: extensionPolicy)
+            _ = try await supervisor.start()
+            var storeSpec: ExtensionSpec?
+            if let storeName = Self.secretStoreExtension(settings.secretStore) {
+                storeSpec = try await extensions.spec(try await extensions.selected(storeName, kind: .secrets, setting: "secret_store"))
+            }
+            secrets = Secrets(
+                store: store, spec: storeSpec, policy: extensionPolicy, hostVersion: goferVersion, cleanup: settings.secretCleanup)
+            do {
+                try await secrets.start()
+            } catch {
+                await supervisor.stop()
+                throw ServerError("the secret store (\(settings.secretStore)) did not start", cause: error)
+            }
+            let logs = LogFiles(root: settings.dataDir + "/logs")
+            var engineSettings = settings.engine
+            engineSettings.serverID = try GoferServer.serverID(dataDir: settings.dataDir)
+            let runTokens = RunTokenIssuer(
+                store: store, key: SymmetricKey(data: try SecretFile.key(at: settings.dataDir + "/run-tokens.key")))
+            let commonTasks = CommonTasks(store: store, policy: extensionPolicy, hostVersion: goferVersion)
+            self.commonTasks = commonTasks
+            engine = RunEngine(
+                store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
+                secrets: secrets, runTokens: runTokens, commonTasks: commonTasks, objects: objects)
+            let hooks = HookDispatcher(store: store, tasks: commonTasks, secrets: secrets, engine: engineSettings)
+            self.hooks = hooks
+            await engine.onRunStateStored { hooks.poke() }
+            triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
+            pipelines = Pipelines(store: store, triggers: triggers)
+            let rollouts = Rollouts(store: store)
+            self.rollouts = rollouts
+            await engine.onRolloutRunFinished { await rollouts.runFinished($0) }
+            await extensions.attach(triggers: triggers, commonTasks: commonTasks, pipelines: pipelines)
+            let schedulerSupervisor = supervisor
+            await extensions.register(settings.scheduler) { schedulerSupervisor }
+            if let storeName = Self.secretStoreExtension(settings.secretStore) {
+                let secrets = self.secrets
+                await extensions.register(storeName) { await secrets.runningSupervisor }
+            }
+            let trials = Trials(store: store, policy: settings.trials)
+            if settings.trials.enabled { await engine.limit(by: trials) }
+            api = GoferAPI(
+                store: store, engine: engine, triggers: triggers, pipelines: pipelines, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, objects: objects, extensions: extensions, bus: bus,
+                logs: logs,
+                loader: PipelineConfigLoader(
+                    minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage,
+                    limits: settings.taskLimits),
+                version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
+                auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
+                trustedProxies: settings.trustedProxies,
+                placement: SchedulerPlacement(name: settings.scheduler, schema: { await schedulerSupervisor.handshake?.paramsSchema }),
+                attachEnabled: settings.taskAttach, secureCookies: settings.tlsCert != nil, trials: trials)
+            // Common tasks before recovery: a step left running is called again right away.
+            var taskSpecs: [ExtensionSpec] = []
+            for e in try await store.installedExtensions() where e.kind == .task {
+                taskSpecs.append(try await extensions.spec(e))
+            }
+            await commonTasks.start(taskSpecs)
+            await objects.start(bus: bus)
+            try await engine.recoverRuns()
+            // Hooks owed from before a restart are delivered now.
+            await hooks.start()
+            // A decision that was due when the server stopped (or was killed) is taken now.
+            await rollouts.start()
+            // After recovery: events arriving now start runs on a settled engine.
+            var triggerSpecs: [ExtensionSpec] = []
+            for e in try await store.installedExtensions() where e.kind == .trigger { triggerSpecs.append(try await extensions.spec(e)) }
+            await triggers.start(triggerSpecs)
         } catch {
-            await supervisor.stop()
-            throw ServerError("the secret store (\(settings.secretStore)) did not start", cause: error)
+            await sqlStore.close()
+            throw error
         }
-        let logs = LogFiles(root: settings.dataDir + "/logs")
-        var engineSettings = settings.engine
-        engineSettings.serverID = try GoferServer.serverID(dataDir: settings.dataDir)
-        let runTokens = RunTokenIssuer(
-            store: store, key: SymmetricKey(data: try SecretFile.key(at: settings.dataDir + "/run-tokens.key")))
-        let commonTasks = CommonTasks(store: store, policy: extensionPolicy, hostVersion: goferVersion)
-        self.commonTasks = commonTasks
-        engine = RunEngine(
-            store: store, scheduler: ExtensionSchedulerClient(supervisor: supervisor), bus: bus, logs: logs, settings: engineSettings,
-            secrets: secrets, runTokens: runTokens, commonTasks: commonTasks, objects: objects)
-        let hooks = HookDispatcher(store: store, tasks: commonTasks, secrets: secrets, engine: engineSettings)
-        self.hooks = hooks
-        await engine.onRunStateStored { hooks.poke() }
-        triggers = Triggers(store: store, engine: engine, policy: extensionPolicy, hostVersion: goferVersion)
-        pipelines = Pipelines(store: store, triggers: triggers)
-        let rollouts = Rollouts(store: store)
-        self.rollouts = rollouts
-        await engine.onRolloutRunFinished { await rollouts.runFinished($0) }
-        await extensions.attach(triggers: triggers, commonTasks: commonTasks, pipelines: pipelines)
-        let schedulerSupervisor = supervisor
-        await extensions.register(settings.scheduler) { schedulerSupervisor }
-        if let storeName = Self.secretStoreExtension(settings.secretStore) {
-            let secrets = self.secrets
-            await extensions.register(storeName) { await secrets.runningSupervisor }
-        }
-        let trials = Trials(store: store, policy: settings.trials)
-        if settings.trials.enabled { await engine.limit(by: trials) }
-        api = GoferAPI(
-            store: store, engine: engine, triggers: triggers, pipelines: pipelines, rollouts: rollouts, commonTasks: commonTasks, secrets: secrets, objects: objects, extensions: extensions, bus: bus,
-            logs: logs,
-            loader: PipelineConfigLoader(
-                minTaskTimeout: settings.taskTimeoutMin, maxTaskTimeout: settings.taskTimeoutMax, defaultImage: settings.defaultTaskImage,
-                limits: settings.taskLimits),
-            version: goferVersion, maxExternalBody: settings.externalMaxBodyBytes,
-            auth: Authenticator(store: store, failureLimit: settings.rateLimitAuthFailures), openLimit: settings.rateLimitPublic,
-            trustedProxies: settings.trustedProxies,
-            placement: SchedulerPlacement(name: settings.scheduler, schema: { await schedulerSupervisor.handshake?.paramsSchema }),
-            attachEnabled: settings.taskAttach, secureCookies: settings.tlsCert != nil, trials: trials)
-        // Common tasks before recovery: a step left running is called again right away.
-        var taskSpecs: [ExtensionSpec] = []
-        for e in try await store.installedExtensions() where e.kind == .task {
-            taskSpecs.append(try await extensions.spec(e))
-        }
-        await commonTasks.start(taskSpecs)
-        await objects.start(bus: bus)
-        try await engine.recoverRuns()
-        // Hooks owed from before a restart are delivered now.
-        await hooks.start()
-        // A decision that was due when the server stopped (or was killed) is taken now.
-        await rollouts.start()
-        // After recovery: events arriving now start runs on a settled engine.
-        var triggerSpecs: [ExtensionSpec] = []
-        for e in try await store.installedExtensions() where e.kind == .trigger { triggerSpecs.append(try await extensions.spec(e)) }
-        await triggers.start(triggerSpecs)
         started = true
     }
 

@@ -184,11 +184,6 @@ package final class PostgresBackend: SQLBackend {
         try await read { db in try Int.fetchOne(db, sql: "SELECT 1") == 1 ? "ok" : "the database did not answer SELECT 1" }
     }
 
-    package func startClosing() {
-        claim.startClosingAll()
-        connections.startClosingAll()
-    }
-
     package func close() async {
         await claim.closeAll()
         await connections.closeAll()

@@ -16,8 +16,6 @@ package protocol SQLBackend: Sendable {
     /// Takes the database for this server alone while it runs, or throws naming the server that
     /// has it (the embedded file: the data directory's lock does this already).
     func claimInstallation() async throws
-    /// Starts closing the connections and returns (see ``SQLStore/startClosing()``).
-    func startClosing()
     /// Closes the connections (a no-op where closing happens on release).
     func close() async
 }

@@ -47,10 +47,6 @@ public final class SQLStore: Store {
         SQLStore(backend: try await PostgresBackend.connect(url), keepVersions: 100)
     }
 
-    /// Starts closing the backend's connections without waiting (from a synchronous `defer`: a
-    /// failed start); each connection stays referenced until its close completes.
-    package func startClosing() { backend.startClosing() }
-
     /// Closes the backend's connections (the embedded file closes when the store is released).
     package func close() async { await backend.close() }
 

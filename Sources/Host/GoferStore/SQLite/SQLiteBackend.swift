@@ -62,8 +62,6 @@ package final class SQLiteBackend: SQLBackend {
     package func claimInstallation() async throws {}
 
     package func close() async {}
-
-    package func startClosing() {}
 }
 
 /// A GRDB connection as the store's SQL sees it.
